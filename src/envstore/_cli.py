@@ -1,0 +1,243 @@
+"""The ``envstore`` command: a thin shell over the library.
+
+``main(argv)`` returns an exit code and is what tests call; ``entrypoint()``
+is the console script. The one place an EnvstoreError becomes
+``envstore: error: ...`` is ``main``. Subcommand modules are imported only
+when their command runs, to keep ``envstore create`` cheap to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from envstore.errors import EnvstoreError
+
+__all__ = ["entrypoint", "main"]
+
+
+class _Reporter:
+    """Progress on a terminal (or with -v), silence when piped or with -q."""
+
+    def __init__(self, verbosity: int) -> None:
+        self.enabled = verbosity > 0 or (verbosity == 0 and sys.stderr.isatty())
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"envstore: {message}", file=sys.stderr, flush=True)
+
+
+def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._envs import create_env
+
+    manifest = create_env(
+        args.env,
+        args.requirements,
+        python=args.python,
+        store=args.store,
+        requirement_files=args.requirement_files,
+        find_links=args.find_links,
+        index_url=args.index_url,
+        no_index=args.no_index,
+        offline=args.offline,
+        upgrade=args.upgrade,
+        with_pip=not args.without_pip,
+        clear=args.clear,
+        prompt=args.prompt,
+        progress=progress,
+    )
+    if args.verbosity >= 0:
+        print(
+            f"created {manifest.env} (Python {manifest.python.version},"
+            f" {len(manifest.packages)} packages)"
+        )
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._envs import remove_env
+
+    for env in args.envs:
+        remove_env(env, store=args.store)
+        progress(f"removed {os.path.abspath(env)}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore.manifest import Manifest
+
+    manifest = Manifest.load(__import__("pathlib").Path(args.env))
+    if args.json:
+        print(manifest.dumps(), end="")
+        return 0
+    py = manifest.python
+    print(f"env:     {manifest.env}")
+    print(f"python:  {py.version} ({py.path}; requested {py.requested or 'default'})")
+    print(f"abi:     {py.soabi}")
+    print(f"store:   {manifest.store}")
+    print("packages:")
+    for p in manifest.packages:
+        mark = "" if p.requested else "  (dependency)"
+        print(f"  {p.name}=={p.version}{mark}")
+    return 0
+
+
+def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._interpreters import candidates, query_interpreter
+    from envstore._store import Store
+    from envstore.errors import InterpreterError
+
+    store = Store(args.store)
+    store.ensure()
+    db = store.db()
+    rows: list[dict[str, object]] = []
+    for path in candidates():
+        try:
+            facts = query_interpreter(path, db)
+        except InterpreterError as exc:
+            rows.append({"path": path, "error": str(exc)})
+            continue
+        rows.append(
+            {
+                "path": path,
+                "version": facts["version"],
+                "abi": facts["soabi"],
+                "venv": facts["is_venv"],
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            venv = "  (venv)" if r.get("venv") else ""
+            what = r.get("error") or f"{r['version']}  {r['abi']}{venv}"
+            print(f"{r['path']}  {what}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envstore",
+        description="Cheap, durable, clean Python environments: every wheel is unpacked once"
+        " into a shared store, and environments are thin venvs pointing into it.",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        default=None,
+        help="the store directory (default: $ENVSTORE_HOME or ~/.local/share/envstore)",
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        default=0,
+        help="report progress even when not on a terminal",
+    )
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="print nothing but errors",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "create",
+        help="create an environment",
+        description="Create a virtual environment at ENV whose packages come from the store."
+        " Requirements already in the store are used as they are (no pip, works offline);"
+        " the rest are resolved and downloaded by pip, unpacked once and shared.",
+    )
+    p.add_argument("env", metavar="ENV", help="directory of the new environment")
+    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
+    p.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="install from a requirements file",
+    )
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="interpreter: a version (3.12, 3.12.1), a command name (python3.12) or"
+        " a path (default: the Python running envstore)",
+    )
+    p.add_argument(
+        "--find-links",
+        "-f",
+        dest="find_links",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="look for wheels in DIR (passed to pip)",
+    )
+    p.add_argument("--index-url", "-i", metavar="URL", help="base URL of the package index")
+    p.add_argument("--no-index", action="store_true", help="ignore the package index")
+    p.add_argument(
+        "--offline", action="store_true", help="use only what the store already has; never run pip"
+    )
+    p.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="resolve with pip even when the store could satisfy the requirements",
+    )
+    p.add_argument("--without-pip", action="store_true", help="do not put pip in the env")
+    p.add_argument("--clear", action="store_true", help="replace an existing envstore env")
+    p.add_argument("--prompt", help="prompt prefix shown when the env is activated")
+    p.set_defaults(func=_cmd_create)
+
+    p = sub.add_parser("remove", help="delete environments and release their store references")
+    p.add_argument("envs", metavar="ENV", nargs="+")
+    p.set_defaults(func=_cmd_remove)
+
+    p = sub.add_parser("show", help="print an environment's interpreter and packages")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("python", help="interpreters envstore can use")
+    psub = p.add_subparsers(dest="python_command", metavar="COMMAND", required=True)
+    pl = psub.add_parser("list", help="list the interpreters found on this machine")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_cmd_python_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Requirements may follow options (create ENV --no-index -f DIR pkg), which
+    # argparse's subparsers leave over; anything else left over is an error.
+    unknown = [a for a in extra if a.startswith("-")]
+    if extra and (unknown or args.command != "create"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if extra:
+        args.requirements = [*args.requirements, *extra]
+    progress = _Reporter(args.verbosity)
+    try:
+        code: int = args.func(args, progress)
+    except EnvstoreError as exc:
+        print(f"envstore: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("envstore: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def entrypoint() -> None:
+    sys.exit(main())

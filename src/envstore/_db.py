@@ -1,0 +1,143 @@
+"""The store's SQLite index: entries, views, environments, references, caches.
+
+The database is an index, not the only truth: entries carry ``entry.json`` and
+environments are registered as root links, so the database can be rebuilt
+from disk. Connections use WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for
+every write, so concurrent writers queue instead of failing.
+
+The hot path (``create`` from a warm store) only needs a few statements, so it
+uses the stdlib ``sqlite3`` module directly; ``sqlite_utils`` (~0.15 s to
+import) is loaded only to create or migrate the schema.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from envstore.errors import StoreError
+
+__all__ = ["SCHEMA_VERSION", "connect", "write"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    db.table("entries").create(
+        {
+            "key": str,
+            "name": str,
+            "version": str,
+            "hash": str,
+            "abi": str,
+            "wheel": str,
+            "size": int,
+            "files": int,
+            "added": float,
+        },
+        pk="key",
+        if_not_exists=True,
+    )
+    db.table("views").create(
+        {"key": str, "cache_tag": str, "entries": str, "added": float},
+        pk="key",
+        if_not_exists=True,
+    )
+    db.table("envs").create(
+        {
+            "path": str,
+            "root": str,
+            "manifest_digest": str,
+            "python": str,
+            "created": float,
+            "last_seen": float,
+        },
+        pk="path",
+        if_not_exists=True,
+    )
+    db.table("refs").create({"env": str, "object": str}, pk=("env", "object"), if_not_exists=True)
+    db.table("refs").create_index(["object"], if_not_exists=True)
+    db.table("interpreters").create(
+        {"path": str, "identity": str, "facts": str, "queried": float},
+        pk="path",
+        if_not_exists=True,
+    )
+    db.table("resolutions").create(
+        {"key": str, "objects": str, "created": float}, pk="key", if_not_exists=True
+    )
+
+
+def connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open the database at ``path``; with ``create`` make it if it is missing.
+
+    Raises StoreError when it is missing (and ``create`` is false), corrupt, or
+    from a newer envstore.
+    """
+    exists = path.exists()
+    if not exists and not create:
+        raise StoreError(
+            f"the store database {path} is missing; run 'envstore doctor --rebuild-db'"
+            " to rebuild it from the store"
+        )
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store database {path}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return conn
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store database {path} has schema {version}, newer than this"
+                f" envstore understands ({SCHEMA_VERSION}); upgrade envstore"
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
+        with write(conn):
+            # Re-read inside the write lock: another process may have migrated.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                _create_schema(conn)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"the store database {path} is unreadable ({exc}); run"
+            " 'envstore doctor --rebuild-db' to rebuild it from the store"
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot write the store database: {exc}") from exc
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot commit to the store database: {exc}") from exc
+
+
+def database_files(path: Path) -> list[Path]:
+    """The database and its WAL side files."""
+    return [path, Path(os.fspath(path) + "-wal"), Path(os.fspath(path) + "-shm")]

@@ -1,0 +1,255 @@
+"""Turning wheels into store entries: validate, unpack, compile, publish.
+
+An entry is filled in ``tmp/``, compiled with the target interpreter, made
+read-only and renamed into place. If the name already exists another process
+won the race, and our copy is dropped. A crash leaves only a temp directory,
+which gc removes.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sysconfig
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envstore._interpreters import Interpreter
+from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_dirs, rmtree
+from envstore._wheel import WheelInfo, validate_wheel
+from envstore.errors import EnvstoreError, IncompatibleWheelError
+
+__all__ = ["ensure_compiled", "hash_file", "ingest_wheels", "supported_tags"]
+
+Progress = Callable[[str], None]
+
+
+def hash_file(path: Path) -> str:
+    """xxh3-128 of a file, 32 hex digits."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return str(h.hexdigest())
+
+
+def supported_tags(interp: Interpreter) -> set[Any]:
+    """The wheel tags ``interp`` accepts (computed here, without starting it)."""
+    from packaging import tags
+
+    major, minor = (int(x) for x in interp.version.split(".")[:2])
+    if interp.platform == sysconfig.get_platform():
+        platforms = list(tags.platform_tags())
+    else:
+        platforms = [interp.platform.replace("-", "_").replace(".", "_")]
+    found = set(tags.cpython_tags((major, minor), [interp.abi_tag], platforms))
+    found |= set(tags.compatible_tags((major, minor), interp.python_tag, platforms))
+    return found
+
+
+def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
+    """Precompile every .py under ``site_dirs`` with the target interpreter.
+
+    Unchecked-hash pycs: the store is immutable, so the source never needs
+    re-checking, and imports skip a stat per module.
+    """
+    if not site_dirs:
+        return
+    cmd = [interp.path, "-I", "-m", "compileall", "-qq", "--invalidation-mode", "unchecked-hash"]
+    if len(site_dirs) > 4:
+        cmd += ["-j", "0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    proc = subprocess.run(
+        [*cmd, *map(str, site_dirs)], env=env, capture_output=True, text=True, check=False
+    )
+    # compileall exits 1 when some file does not compile (py2-only leftovers in
+    # real wheels); pip ignores those too. Anything else is a broken interpreter.
+    if proc.returncode not in (0, 1):
+        raise EnvstoreError(
+            f"compiling bytecode with {interp.path} failed: {proc.stderr.strip()[-500:]}"
+        )
+
+
+def _unpack(info: WheelInfo, dest: Path) -> None:
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.records import RecordEntry
+    from installer.sources import WheelFile
+
+    skipped = set(info.skipped)
+
+    class _Source(WheelFile):
+        def get_contents(self) -> Iterator[Any]:
+            for element in super().get_contents():
+                if element[0][0] not in skipped:
+                    yield element
+
+    class _Destination(SchemeDictionaryDestination):
+        # Scripts are kept verbatim; each env rewrites shebangs for its own python.
+        def write_file(self, scheme: Any, path: Any, stream: Any, is_executable: bool) -> Any:
+            return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
+
+        # Entry-point scripts are generated per env, from entry.json.
+        def write_script(self, name: str, module: str, attr: str, section: str) -> Any:
+            return RecordEntry(name, None, None)
+
+        def finalize_installation(self, scheme: Any, record_file_path: str, records: Any) -> None:
+            kept = [(s, r) for s, r in records if s != "scripts" or r.hash_ is not None]
+            super().finalize_installation(scheme, record_file_path, kept)
+
+    site = dest / "site"
+    data = dest / "data"
+    destination = _Destination(
+        scheme_dict={
+            "purelib": str(site),
+            "platlib": str(site),
+            "scripts": str(data / "scripts"),
+            "data": str(data / "data"),
+            "headers": str(data / "headers"),
+        },
+        interpreter="python",
+        script_kind="posix",
+    )
+    site.mkdir(parents=True)
+    with WheelFile.open(info.path) as source:
+        install(_Source(source._zipfile), destination, {"INSTALLER": b"envstore\n"})
+
+
+def _describe(info: WheelInfo, key: EntryKey, dest: Path) -> dict[str, object]:
+    size = files = 0
+    for dirpath, _, filenames in os.walk(dest):
+        for name in filenames:
+            files += 1
+            size += os.lstat(os.path.join(dirpath, name)).st_size
+    site = dest / "site"
+    return {
+        "layout": 1,
+        "key": str(key),
+        "name": key.name,
+        "version": key.version,
+        "hash": f"xxh3_128:{key.hash}",
+        "abi": key.abi,
+        "wheel": info.path.name,
+        "origin": str(info.path),
+        "tags": sorted(str(t) for t in info.tags),
+        "dist_info": info.dist_info,
+        "requires": info.requires,
+        "extras": info.extras,
+        "entry_points": [[e.name, e.module, e.attr, e.section] for e in info.entry_points],
+        "data": sorted(p.name for p in (dest / "data").iterdir())
+        if (dest / "data").is_dir()
+        else [],
+        "pth": sorted(p.name for p in site.iterdir() if p.name.endswith(".pth")),
+        "files": files,
+        "size": size,
+        "added": time.time(),
+    }
+
+
+@dataclass
+class _Pending:
+    key: EntryKey
+    tmp: Path
+    meta: dict[str, object]
+
+
+def _publish(store: Store, pending: _Pending) -> bool:
+    final = store.entry_path(pending.key)
+    make_readonly(pending.tmp)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(pending.tmp, final)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        rmtree(pending.tmp)  # another process published the same entry first
+        return False
+    return True
+
+
+def _record(store: Store, metas: list[dict[str, object]]) -> None:
+    from envstore._db import write
+
+    conn = store.db()
+    with write(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
+            " added) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files, :added)",
+            metas,
+        )
+
+
+def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:
+    """Add ``interp``'s bytecode to existing pure entries that lack it."""
+    missing = [k for k in keys if not store.compiled_marker(k, interp.cache_tag).exists()]
+    for key in missing:
+        with store.entry_lock(key):
+            marker = store.compiled_marker(key, interp.cache_tag)
+            if marker.exists():
+                continue
+            root = store.entry_path(key)
+            make_writable_dirs(root)
+            try:
+                _compile(interp, [root / "site"])
+                marker.touch()
+            finally:
+                make_readonly(root)
+
+
+def ingest_wheels(
+    store: Store,
+    wheels: Iterable[Path],
+    interp: Interpreter,
+    progress: Progress | None = None,
+) -> dict[Path, EntryKey]:
+    """Make sure each wheel is an entry usable by ``interp``; return their keys.
+
+    Call with the store's gc lock held (shared), so nothing is collected
+    between publishing and referencing.
+    """
+    from packaging.utils import parse_wheel_filename
+
+    tags = supported_tags(interp)
+    keys: dict[Path, EntryKey] = {}
+    pending: list[_Pending] = []
+    try:
+        for wheel in wheels:
+            name, version, _, wheel_tags = parse_wheel_filename(wheel.name)
+            if not wheel_tags & tags:
+                raise IncompatibleWheelError(
+                    f"{wheel.name} does not fit {interp.path} (Python {interp.version},"
+                    f" {interp.abi_tag}, {interp.platform})"
+                )
+            pure = all(t.abi == "none" and t.platform == "any" for t in wheel_tags)
+            key = EntryKey(PURE if pure else interp.soabi, name, str(version), hash_file(wheel))
+            keys[wheel] = key
+            if store.entry_path(key).is_dir():
+                continue
+            if progress:
+                progress(f"unpacking {wheel.name}")
+            info = validate_wheel(wheel)
+            tmp = store.mkdtemp(f"entry-{key.name}")
+            _unpack(info, tmp)
+            pending.append(_Pending(key, tmp, _describe(info, key, tmp)))
+        if pending:
+            if progress:
+                progress(f"compiling bytecode for {len(pending)} new entries")
+            _compile(interp, [p.tmp / "site" for p in pending])
+            for p in pending:
+                (p.tmp / f"compiled-{interp.cache_tag}").touch()
+                (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
+                _publish(store, p)
+            _record(store, [p.meta for p in pending])
+    finally:
+        for p in pending:
+            if p.tmp.exists():
+                rmtree(p.tmp)
+    ensure_compiled(store, keys.values(), interp)
+    return keys

@@ -1,0 +1,340 @@
+"""From requirements to a set of store entries and wheels to ingest.
+
+Order of attempts (store first, like an installer that finds a requirement
+already satisfied):
+
+1. the resolution cache: the same requirements, options and interpreter
+   resolved before, every entry still present: no parsing, no pip;
+2. the store resolver: every requirement (and, transitively, every
+   Requires-Dist) satisfied by entries already in the store, highest version
+   first, no backtracking;
+3. pip, run by the target interpreter so markers are its own:
+   ``pip install --dry-run --ignore-installed --report``, then ``pip wheel
+   --no-deps`` for what is not a local wheel (downloads wheels, builds sdists).
+
+``upgrade`` skips 1 and 2. ``offline`` forbids 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envstore._interpreters import Interpreter
+from envstore._store import PURE, EntryKey, Store
+from envstore.errors import ResolutionError
+
+__all__ = ["Request", "Resolved", "resolve"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to put in an environment, and where pip may look for it."""
+
+    requirements: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+    no_index: bool = False
+    offline: bool = False
+    upgrade: bool = False
+
+    def pip_options(self) -> list[str]:
+        opts: list[str] = []
+        for d in self.find_links:
+            opts += ["--find-links", d]
+        if self.index_url:
+            opts += ["--index-url", self.index_url]
+        if self.no_index:
+            opts.append("--no-index")
+        return opts
+
+    def pip_requirements(self) -> list[str]:
+        args = list(self.requirements)
+        for f in self.requirement_files:
+            args += ["-r", f]
+        return args
+
+
+@dataclass
+class Resolved:
+    keys: dict[str, EntryKey] = field(default_factory=dict)  # name -> existing entry
+    wheels: dict[str, Path] = field(default_factory=dict)  # name -> wheel to ingest
+    requested: set[str] = field(default_factory=set)
+    from_cache: bool = False
+
+
+def _cache_key(request: Request, interp: Interpreter) -> str:
+    import xxhash
+
+    files = []
+    for f in request.requirement_files:
+        try:
+            files.append(Path(f).read_text())
+        except OSError as exc:
+            raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
+    blob = json.dumps(
+        [
+            sorted(request.requirements),
+            files,
+            [os.path.abspath(d) for d in request.find_links],
+            request.index_url,
+            request.no_index,
+            interp.soabi,
+            interp.version,
+            interp.platform,
+        ]
+    )
+    return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def _from_cache(store: Store, cache_key: str) -> Resolved | None:
+    row = (
+        store.db().execute("SELECT objects FROM resolutions WHERE key = ?", (cache_key,)).fetchone()
+    )
+    if row is None:
+        return None
+    resolved = Resolved()
+    for item in json.loads(row[0]):
+        key = EntryKey.parse(item["key"])
+        if not (store.entry_path(key) / "entry.json").exists():
+            return None
+        resolved.keys[key.name] = key
+        if item["requested"]:
+            resolved.requested.add(key.name)
+    return resolved
+
+
+def remember(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    keys: dict[str, EntryKey],
+    requested: set[str],
+) -> None:
+    from envstore._db import write
+
+    items = [{"key": str(k), "requested": n in requested} for n, k in sorted(keys.items())]
+    conn = store.db()
+    with write(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+            (_cache_key(request, interp), json.dumps(items), time.time()),
+        )
+
+
+def _requirement_lines(request: Request) -> list[str] | None:
+    """Requirement strings, or None when a file uses options only pip understands."""
+    lines = list(request.requirements)
+    for f in request.requirement_files:
+        for raw in Path(f).read_text().splitlines():
+            line = raw.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("-"):
+                return None
+            lines.append(line)
+    return lines
+
+
+def _store_candidates(store: Store, name: str, interp: Interpreter) -> list[EntryKey]:
+    found: list[EntryKey] = []
+    for abi in (PURE, interp.soabi):
+        d = store.entries_dir / abi / name
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            version, _, digest = n.rpartition("-")
+            if (d / n / "entry.json").exists():
+                found.append(EntryKey(abi, name, version, digest))
+    return found
+
+
+def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    lines = _requirement_lines(request)
+    if lines is None:
+        return None
+    try:
+        queue = [(Requirement(line), "") for line in lines]
+    except InvalidRequirement as exc:
+        raise ResolutionError(f"invalid requirement: {exc}") from None
+    resolved = Resolved()
+    chosen: dict[str, Version] = {}
+    pending = list(queue)
+    requested_names = {canonicalize_name(r.name) for r, _ in queue}
+    while pending:
+        req, extra = pending.pop(0)
+        if req.url:
+            return None
+        env = dict(interp.markers, extra=extra)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        if name in chosen:
+            if not req.specifier.contains(chosen[name], prereleases=True):
+                return None
+            key = resolved.keys[name]
+        else:
+            best: tuple[Version, EntryKey] | None = None
+            for cand in _store_candidates(store, name, interp):
+                try:
+                    v = Version(cand.version)
+                except InvalidVersion:
+                    continue
+                if req.specifier.contains(v, prereleases=bool(req.specifier) or None) and (
+                    best is None or v > best[0]
+                ):
+                    best = (v, cand)
+            if best is None:
+                return None
+            chosen[name], key = best
+            resolved.keys[name] = key
+            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+            for dep in meta["requires"]:
+                pending.append((Requirement(dep), ""))
+        if req.extras:
+            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+            for dep in meta["requires"]:
+                for ex in req.extras:
+                    pending.append((Requirement(dep), canonicalize_name(ex)))
+    resolved.requested = {str(n) for n in requested_names}
+    return resolved
+
+
+def _pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from pip._internal.cli.main import main; sys.exit(main())"
+    )
+    return [interp.path, "-I", "-c", code, str(pip_site)]
+
+
+def _run_pip(cmd: list[str], what: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        detail = "\n".join(lines[-12:]) or proc.stdout.strip()[-800:]
+        raise ResolutionError(f"pip could not {what}:\n{detail}")
+
+
+def _from_pip(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    pip_site: Path,
+    progress: Callable[[str], None] | None,
+) -> Resolved:
+    if progress:
+        progress("resolving with pip")
+    work = store.mkdtemp("resolve")
+    try:
+        report = work / "report.json"
+        _run_pip(
+            [
+                *_pip_command(interp, pip_site),
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                *request.pip_options(),
+                *request.pip_requirements(),
+            ],
+            "resolve the requirements",
+        )
+        data: dict[str, Any] = json.loads(report.read_text())
+        resolved = Resolved()
+        remote: dict[str, str] = {}
+        for item in data.get("install", []):
+            from packaging.utils import canonicalize_name
+
+            name = canonicalize_name(item["metadata"]["name"])
+            if item.get("requested"):
+                resolved.requested.add(name)
+            url: str = item["download_info"]["url"]
+            if url.startswith("file://") and url.endswith(".whl"):
+                from urllib.parse import unquote, urlparse
+
+                resolved.wheels[name] = Path(unquote(urlparse(url).path))
+            else:
+                remote[name] = url
+        if remote:
+            if progress:
+                progress(f"downloading or building {len(remote)} wheels")
+            out = work / "wheels"
+            _run_pip(
+                [
+                    *_pip_command(interp, pip_site),
+                    "wheel",
+                    "--no-deps",
+                    "--quiet",
+                    "-w",
+                    str(out),
+                    *request.pip_options(),
+                    *remote.values(),
+                ],
+                "download or build the wheels",
+            )
+            store.wheels_dir.mkdir(exist_ok=True)
+            from packaging.utils import canonicalize_name, parse_wheel_filename
+
+            for whl in out.glob("*.whl"):
+                name = canonicalize_name(parse_wheel_filename(whl.name)[0])
+                kept = store.wheels_dir / whl.name
+                os.replace(whl, kept)
+                resolved.wheels[name] = kept
+            missing = sorted(set(remote) - set(resolved.wheels))
+            if missing:
+                raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
+        return resolved
+    finally:
+        from envstore._store import rmtree
+
+        rmtree(work)
+
+
+def resolve(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    pip_site: Callable[[], Path],
+    progress: Callable[[str], None] | None = None,
+) -> Resolved:
+    """Resolve ``request`` for ``interp``; see the module docstring for the order."""
+    if not request.upgrade:
+        cached = _from_cache(store, _cache_key(request, interp))
+        if cached is not None:
+            cached.from_cache = True
+            return cached
+        from_store = _from_store(store, request, interp)
+        if from_store is not None:
+            return from_store
+    if request.offline:
+        raise ResolutionError(
+            "offline: the store cannot satisfy "
+            + (" ".join(request.pip_requirements()) or "the requirements")
+            + " (run once without --offline to fetch them)"
+        )
+    return _from_pip(store, request, interp, pip_site(), progress)
+
+
+def bundled_pip(interp: Interpreter) -> Path | None:
+    """The pip wheel the interpreter ships for ensurepip, if any."""
+    bundled = Path(interp.stdlib) / "ensurepip" / "_bundled"
+    wheels = sorted(bundled.glob("pip-*.whl")) if bundled.is_dir() else []
+    return wheels[-1] if wheels else None

@@ -1,0 +1,214 @@
+"""The store on disk: where things live, and the primitives that keep it safe.
+
+The layout is documented in store-layout.md (layout version 1). Entries and
+views are published atomically (filled in ``tmp/``, made read-only, renamed
+into place) and never modified afterwards, except that bytecode for another
+interpreter version may be added to a pure entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from envstore import _db
+from envstore._locks import file_lock
+from envstore.errors import StoreError
+
+__all__ = ["LAYOUT_VERSION", "EntryKey", "Store", "default_store_dir", "make_readonly", "rmtree"]
+
+LAYOUT_VERSION = 1
+PURE = "pure"
+
+
+def default_store_dir() -> Path:
+    """``$ENVSTORE_HOME``, else ``$XDG_DATA_HOME/envstore``, else ``~/.local/share/envstore``."""
+    env = os.environ.get("ENVSTORE_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data).absolute() / "envstore"
+
+
+@dataclass(frozen=True, order=True)
+class EntryKey:
+    """Identifies an entry: ABI subtree (``pure`` or a SOABI), normalized name, version, hash."""
+
+    abi: str
+    name: str
+    version: str
+    hash: str  # xxh3_128 of the wheel file, 32 hex digits
+
+    def __str__(self) -> str:
+        return f"{self.abi}/{self.name}/{self.version}-{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> EntryKey:
+        parts = text.split("/")
+        if len(parts) != 3 or "-" not in parts[2] or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"not an entry key: {text!r}")
+        version, _, digest = parts[2].rpartition("-")
+        if len(digest) != 32 or not all(c in "0123456789abcdef" for c in digest) or not version:
+            raise ValueError(f"not an entry key: {text!r}")
+        return cls(parts[0], parts[1], version, digest)
+
+
+def make_readonly(root: Path) -> None:
+    """Files 0444 (0555 if executable), directories 0555, bottom-up; never follows symlinks."""
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(p, 0o555 if st.st_mode & 0o111 else 0o444)
+        for name in dirnames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o555)
+    os.chmod(root, 0o555)
+
+
+def make_writable_dirs(root: Path) -> None:
+    """Let the owner add files to every directory below ``root`` (for adding bytecode)."""
+    os.chmod(root, 0o755)
+    for dirpath, dirnames, _ in os.walk(root):
+        for name in dirnames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o755)
+
+
+def rmtree(path: Path) -> None:
+    """Delete ``path`` (file, link or tree) without ever following a symlink out of it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    for dirpath, dirnames, filenames in os.walk(path, topdown=True):
+        os.chmod(dirpath, 0o700)
+        for name in dirnames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                filenames.append(name)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
+        for name in filenames:
+            os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                os.unlink(p)
+            else:
+                os.rmdir(p)
+    os.rmdir(path)
+
+
+class Store:
+    """A store directory; cheap to construct, touches the disk on first use."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser().absolute() if root else default_store_dir()
+        self._conn: sqlite3.Connection | None = None
+
+    # -- layout -----------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.root / "envstore.db"
+
+    @property
+    def entries_dir(self) -> Path:
+        return self.root / "entries"
+
+    @property
+    def views_dir(self) -> Path:
+        return self.root / "views"
+
+    @property
+    def roots_dir(self) -> Path:
+        return self.root / "roots"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def wheels_dir(self) -> Path:
+        return self.root / "wheels"
+
+    def entry_path(self, key: EntryKey) -> Path:
+        return self.entries_dir / key.abi / key.name / f"{key.version}-{key.hash}"
+
+    def compiled_marker(self, key: EntryKey, cache_tag: str) -> Path:
+        """Exists once the entry has bytecode for interpreters with ``cache_tag``."""
+        return self.entry_path(key) / f"compiled-{cache_tag}"
+
+    def view_path(self, view_key: str) -> Path:
+        return self.views_dir / view_key
+
+    def ensure(self) -> None:
+        """Create the layout if needed and check its version."""
+        marker = self.root / "store.json"
+        try:
+            layout = json.loads(marker.read_text())["layout"]
+        except FileNotFoundError:
+            layout = None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{marker} is unreadable: {exc}") from exc
+        if layout is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for d in ("entries", "views", "roots", "tmp", "locks", "wheels"):
+                (self.root / d).mkdir(exist_ok=True)
+            tmp = self.root / f".store.json.{os.getpid()}"
+            tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
+            os.replace(tmp, marker)
+        elif layout != LAYOUT_VERSION:
+            raise StoreError(
+                f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
+            )
+
+    def exists(self) -> bool:
+        return (self.root / "store.json").exists()
+
+    # -- database ---------------------------------------------------------
+    def db(self, *, create: bool = True) -> sqlite3.Connection:
+        """The store database; created with the store, an error if it vanished later."""
+        if self._conn is None:
+            fresh = not any(self.roots_dir.iterdir()) if self.roots_dir.is_dir() else True
+            self._conn = _db.connect(self.db_path, create=create and fresh)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- locks and temporary space -----------------------------------------
+    @contextmanager
+    def gc_lock(self, *, shared: bool) -> Iterator[None]:
+        """Shared for creators (pick and reference entries), exclusive for deleting."""
+        with file_lock(self.locks_dir / "gc.lock", shared=shared):
+            yield
+
+    @contextmanager
+    def entry_lock(self, key: EntryKey) -> Iterator[None]:
+        """Serializes adding bytecode to one entry."""
+        with file_lock(self.locks_dir / f"entry-{key.hash}.lock"):
+            yield
+
+    def mkdtemp(self, prefix: str) -> Path:
+        """A fresh directory in ``tmp/`` (same filesystem, so publish is a rename)."""
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=self.tmp_dir))

@@ -1,0 +1,153 @@
+"""Views: one merged directory per (package set, interpreter cache tag).
+
+Every directory on ``sys.path`` costs start-up time in every process
+(lessons-from-peers.md measured +35% for ``python -c pass`` with 91 entries),
+so an env puts a single view on ``sys.path``. A view holds absolute symlinks
+to each entry's top-level names; a name present in several entries (a
+namespace package, a shared ``__pycache__``) becomes a real directory merged
+the same way, one level down. The first entry (by name) wins a conflict, as
+with any installer that writes the same file twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from envstore._interpreters import Interpreter
+from envstore._store import EntryKey, Store, make_readonly, rmtree
+
+__all__ = ["ensure_view", "link_tree", "view_key"]
+
+
+def view_key(keys: list[EntryKey], cache_tag: str) -> str:
+    import xxhash
+
+    text = "\n".join([cache_tag, *sorted(str(k) for k in keys)])
+    return str(xxhash.xxh3_128_hexdigest(text.encode()))
+
+
+def link_tree(
+    target: Path,
+    sources: list[Path],
+    *,
+    relative: bool,
+    skip_top: tuple[str, ...] = (),
+    real_depth: int = 0,
+) -> None:
+    """Merge ``sources`` into ``target`` with symlinks, making real directories only where
+    two sources (or an existing real directory in ``target``) share a name, or for the
+    first ``real_depth`` levels (so later writes there stay outside the store)."""
+    names: dict[str, list[Path]] = {}
+    for src in sources:
+        for name in sorted(os.listdir(src)):
+            if name.endswith(skip_top):
+                continue
+            names.setdefault(name, []).append(src / name)
+    for name, paths in names.items():
+        dest = target / name
+        existing_dir = dest.is_dir() and not dest.is_symlink()
+        merge = len(paths) > 1 or real_depth > 0
+        if existing_dir or (merge and all(p.is_dir() for p in paths)):
+            if not existing_dir:
+                if dest.is_symlink() or dest.exists():
+                    continue  # a file already claimed the name: first wins
+                dest.mkdir()
+            link_tree(
+                dest,
+                [p for p in paths if p.is_dir()],
+                relative=relative,
+                real_depth=max(real_depth - 1, 0),
+            )
+            continue
+        if dest.is_symlink() or dest.exists():
+            continue
+        link = os.path.relpath(paths[0], target) if relative else str(paths[0])
+        os.symlink(link, dest)
+
+
+def _collect(store: Store, keys: list[EntryKey]) -> dict[str, object]:
+    scripts: list[list[str]] = []
+    data_scripts: list[list[str]] = []
+    pth: list[list[str]] = []
+    data: list[str] = []
+    headers: list[list[str]] = []
+    wheels: dict[str, str] = {}
+    for key in keys:
+        root = store.entry_path(key)
+        meta = json.loads((root / "entry.json").read_text())
+        wheels[str(key)] = meta["wheel"]
+        for name, module, attr, section in meta["entry_points"]:
+            scripts.append([name, module, attr, section, key.name])
+        pth.extend([name, str(root / "site" / name)] for name in meta["pth"])
+        if "scripts" in meta["data"]:
+            for name in sorted(os.listdir(root / "data" / "scripts")):
+                data_scripts.append([name, str(root / "data" / "scripts" / name)])
+        if "data" in meta["data"]:
+            data.append(str(root / "data" / "data"))
+        if "headers" in meta["data"]:
+            headers.append([key.name, str(root / "data" / "headers")])
+    return {
+        "scripts": scripts,
+        "data_scripts": data_scripts,
+        "pth": pth,
+        "data": data,
+        "headers": headers,
+        "wheels": wheels,
+    }
+
+
+def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tuple[str, Path]:
+    """The view of ``keys`` for ``interp``, built and published if it does not exist yet.
+
+    Call with the gc lock held (shared) and the entries compiled for ``interp``.
+    """
+    keys = sorted(keys, key=lambda k: (k.name, str(k)))
+    vkey = view_key(keys, interp.cache_tag)
+    final = store.view_path(vkey)
+    if (final / "view.json").exists():
+        return vkey, final
+    tmp = store.mkdtemp("view")
+    try:
+        site = tmp / "site"
+        site.mkdir()
+        link_tree(
+            site,
+            [store.entry_path(k) / "site" for k in keys],
+            relative=False,
+            skip_top=(".pth",),
+        )
+        meta = {
+            "layout": 1,
+            "key": vkey,
+            "cache_tag": interp.cache_tag,
+            "entries": [str(k) for k in keys],
+            **_collect(store, keys),
+        }
+        (tmp / "view.json").write_text(json.dumps(meta, indent=1) + "\n")
+        make_readonly(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "view.json").exists():
+                raise
+        else:
+            _record(store, vkey, interp.cache_tag, meta["entries"])  # type: ignore[arg-type]
+    finally:
+        if tmp.exists():
+            rmtree(tmp)
+    return vkey, final
+
+
+def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None:
+    import time
+
+    from envstore._db import write
+
+    conn = store.db()
+    with write(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
+            (vkey, cache_tag, json.dumps(entries), time.time()),
+        )

@@ -1,0 +1,303 @@
+"""Validating a wheel before anything of it is written.
+
+Every check runs and every problem is reported together (like installer's
+``validate_record``), so a bad wheel gets one error listing all it got wrong.
+Stricter than pypa/installer: RECORD rows without a file, md5/sha1 hashes,
+symlink members, absurd sizes and compression ratios are refused too.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import csv
+import hashlib
+import io
+import posixpath
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from envstore.errors import BadWheelError
+
+__all__ = ["MAX_MEMBER_SIZE", "MAX_RATIO", "MAX_TOTAL_SIZE", "WheelInfo", "validate_wheel"]
+
+MAX_MEMBER_SIZE = 2 * 1024**3
+MAX_TOTAL_SIZE = 8 * 1024**3
+MAX_RATIO = 200  # uncompressed/compressed, checked for members over RATIO_FLOOR bytes
+RATIO_FLOOR = 16 * 1024**2
+_GOOD_HASHES = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
+_SCHEMES = {"purelib", "platlib", "scripts", "data", "headers"}
+_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
+_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?t?)?(\.exe)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    module: str
+    attr: str
+    section: str  # "console" or "gui"
+
+
+@dataclass
+class WheelInfo:
+    """What validation learned about a wheel, used to unpack and describe it."""
+
+    path: Path
+    name: NormalizedName
+    version: str
+    tags: frozenset[Tag]
+    dist_info: str
+    data_dir: str
+    root_is_purelib: bool
+    requires: list[str] = field(default_factory=list)
+    extras: list[str] = field(default_factory=list)
+    entry_points: list[EntryPoint] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # __pycache__ members, not unpacked
+
+    @property
+    def pure(self) -> bool:
+        return all(t.abi == "none" and t.platform == "any" for t in self.tags)
+
+
+def _bad_name(name: str) -> str | None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return f"member name {name!r} contains a NUL or control character"
+    if "\\" in name:
+        return f"member name {name!r} contains a backslash"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return f"member {name!r} has an absolute path"
+    parts = name.rstrip("/").split("/")
+    if any(p in ("..", ".") for p in parts) or "" in parts:
+        return f"member {name!r} escapes or is not a normal relative path"
+    return None
+
+
+def _check_record(
+    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], dist_info: str, problems: list[str]
+) -> None:
+    record_name = f"{dist_info}/RECORD"
+    if record_name not in members:
+        problems.append(f"{record_name} is missing")
+        return
+    try:
+        text = zf.read(record_name).decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"RECORD cannot be parsed: {exc}")
+        return
+    listed: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        if not row:
+            continue
+        if len(row) != 3:
+            problems.append(f"RECORD row {row!r} does not have 3 fields")
+            continue
+        path, hash_, size = row
+        if path in listed:
+            problems.append(f"RECORD lists {path!r} twice")
+        listed[path] = (hash_, size)
+    for name, info in members.items():
+        if name.endswith("/"):
+            continue
+        if name not in listed:
+            if name.split("/")[-1] not in ("RECORD.jws", "RECORD.p7s") or not name.startswith(
+                dist_info + "/"
+            ):
+                problems.append(f"{name} is not listed in RECORD")
+            continue
+        if name == record_name:
+            continue
+        hash_, size = listed[name]
+        algo, _, digest = hash_.partition("=")
+        if not digest:
+            problems.append(f"RECORD has no hash for {name}")
+            continue
+        if algo not in _GOOD_HASHES:
+            problems.append(f"RECORD uses the weak or unknown hash {algo!r} for {name}")
+            continue
+        if not size.isdigit() or int(size) != info.file_size:
+            problems.append(f"RECORD size of {name} is {size!r}, the file has {info.file_size}")
+            continue
+        if info.file_size > MAX_MEMBER_SIZE:
+            continue  # reported elsewhere; never read it
+        h = hashlib.new(algo)
+        with zf.open(info) as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                h.update(chunk)
+        actual = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+        if actual != digest.rstrip("="):
+            problems.append(f"RECORD hash of {name} does not match its contents")
+    for path in listed:
+        if path not in members and not path.endswith("/"):
+            problems.append(f"RECORD lists {path!r}, which is not in the wheel")
+
+
+def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
+    parser = configparser.ConfigParser(delimiters="=", interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        problems.append(f"entry_points.txt cannot be parsed: {exc}")
+        return []
+    found: list[EntryPoint] = []
+    for section, kind in (("console_scripts", "console"), ("gui_scripts", "gui")):
+        if not parser.has_section(section):
+            continue
+        for name, value in parser.items(section):
+            if not _SCRIPT_NAME.match(name) or ".." in name:
+                problems.append(f"entry point script name {name!r} is not a plain file name")
+                continue
+            if _PYTHON_NAME.match(name):
+                problems.append(f"entry point script {name!r} would replace the env's python")
+                continue
+            target = value.split("[", 1)[0].strip()
+            module, _, attr = target.partition(":")
+            if not module.strip() or not re.match(r"^[\w.]+$", module.strip()):
+                problems.append(f"entry point {name} = {value!r} is not 'module:attr'")
+                continue
+            found.append(EntryPoint(name, module.strip(), attr.strip(), kind))
+    return found
+
+
+def validate_wheel(path: Path) -> WheelInfo:
+    """Check everything about the wheel at ``path``; raise BadWheelError listing every problem."""
+    label = path.name
+    try:
+        wname, wver, _build, tags = parse_wheel_filename(path.name)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        raise BadWheelError(label, [f"not a valid wheel file name: {exc}"]) from None
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BadWheelError(label, [f"not a readable zip archive: {exc}"]) from None
+    problems: list[str] = []
+    with zf:
+        infos = zf.infolist()
+        members: dict[str, zipfile.ZipInfo] = {}
+        total = 0
+        for info in infos:
+            name = info.filename
+            bad = _bad_name(name)
+            if bad:
+                problems.append(bad)
+            if name in members:
+                problems.append(f"member {name!r} appears more than once")
+            members[name] = info
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                problems.append(f"member {name!r} is a symbolic link")
+            total += info.file_size
+            if info.file_size > MAX_MEMBER_SIZE:
+                problems.append(f"member {name!r} is too large ({info.file_size} bytes)")
+            elif info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(
+                info.compress_size, 1
+            ):
+                problems.append(
+                    f"member {name!r} has an absurd compression ratio"
+                    f" ({info.file_size} bytes from {info.compress_size})"
+                )
+        if total > MAX_TOTAL_SIZE:
+            problems.append(f"the wheel unpacks to {total} bytes, over the {MAX_TOTAL_SIZE} limit")
+        if problems:
+            raise BadWheelError(label, problems)
+
+        tops = {n.split("/", 1)[0] for n in members if "/" in n}
+        dist_infos = sorted(t for t in tops if t.endswith(".dist-info"))
+        if len(dist_infos) != 1:
+            problems.append(f"expected exactly one .dist-info directory, found {dist_infos or 0}")
+            raise BadWheelError(label, problems)
+        dist_info = dist_infos[0]
+        di_name, _, di_version = dist_info[: -len(".dist-info")].rpartition("-")
+        if canonicalize_name(di_name) != wname:
+            problems.append(f"{dist_info} does not match the file name's project {wname!r}")
+        try:
+            if Version(di_version) != wver:
+                problems.append(f"{dist_info} does not match the file name's version {wver}")
+        except InvalidVersion:
+            problems.append(f"{dist_info} has an invalid version {di_version!r}")
+
+        root_is_purelib = True
+        wheel_file = f"{dist_info}/WHEEL"
+        if wheel_file not in members:
+            problems.append(f"{wheel_file} is missing")
+        else:
+            meta = HeaderParser().parsestr(zf.read(wheel_file).decode("utf-8", "replace"))
+            wv = (meta.get("Wheel-Version") or "").strip()
+            if not re.match(r"^1(\.\d+)?$", wv):
+                problems.append(f"Wheel-Version {wv!r} is not supported (only 1.x)")
+            root_is_purelib = (meta.get("Root-Is-Purelib") or "").strip().lower() == "true"
+
+        requires: list[str] = []
+        extras: list[str] = []
+        metadata_file = f"{dist_info}/METADATA"
+        if metadata_file not in members:
+            problems.append(f"{metadata_file} is missing")
+        else:
+            meta = HeaderParser().parsestr(zf.read(metadata_file).decode("utf-8", "replace"))
+            if canonicalize_name(meta.get("Name") or "") != wname:
+                problems.append(f"METADATA Name {meta.get('Name')!r} does not match {wname!r}")
+            try:
+                if Version(meta.get("Version") or "") != wver:
+                    problems.append(f"METADATA Version {meta.get('Version')!r} is not {wver}")
+            except InvalidVersion:
+                problems.append(f"METADATA Version {meta.get('Version')!r} is invalid")
+            requires = [str(r) for r in meta.get_all("Requires-Dist") or []]
+            extras = [str(e) for e in meta.get_all("Provides-Extra") or []]
+
+        _check_record(zf, members, dist_info, problems)
+
+        entry_points: list[EntryPoint] = []
+        ep_file = f"{dist_info}/entry_points.txt"
+        if ep_file in members:
+            text = zf.read(ep_file).decode("utf-8", "replace")
+            entry_points = _check_entry_points(text, problems)
+
+        data_dir = f"{dist_info[: -len('.dist-info')]}.data"
+        skipped: list[str] = []
+        for name in members:
+            parts = name.split("/")
+            if "__pycache__" in parts[:-1]:
+                skipped.append(name)
+            if parts[0] != data_dir or len(parts) < 2 or name.endswith("/"):
+                continue
+            if parts[1] not in _SCHEMES:
+                problems.append(f"{name} is not in a known .data scheme directory")
+            elif parts[1] == "scripts" and _PYTHON_NAME.match(parts[-1]):
+                problems.append(f"{name} would replace the env's python")
+
+    if problems:
+        raise BadWheelError(label, problems)
+    return WheelInfo(
+        path=path,
+        name=wname,
+        version=str(wver),
+        tags=frozenset(tags),
+        dist_info=dist_info,
+        data_dir=data_dir,
+        root_is_purelib=root_is_purelib,
+        requires=requires,
+        extras=extras,
+        entry_points=entry_points,
+        skipped=skipped,
+    )
+
+
+def record_path_ok(path: str) -> bool:
+    """Whether a RECORD path stays inside the directory it is relative to."""
+    norm = posixpath.normpath(path)
+    return not (norm.startswith("../") or norm == ".." or posixpath.isabs(norm))

@@ -1,0 +1,132 @@
+"""The environment manifest, ``envstore.json`` at the env root.
+
+It is the complete description of an environment: the interpreter (as asked,
+as recorded, as resolved, version and ABI) and every package with its store
+key. Parsed once into types at the edge; anything malformed, truncated or from
+a newer envstore raises BadManifestError (and gc then keeps everything).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envstore._interpreters import Interpreter
+from envstore._store import EntryKey
+from envstore.errors import BadManifestError
+
+__all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "Package"]
+
+MANIFEST_NAME = "envstore.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    key: EntryKey
+    wheel: str
+    requested: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "hash": f"xxh3_128:{self.key.hash}",
+            "key": str(self.key),
+            "wheel": self.wheel,
+            "requested": self.requested,
+        }
+
+
+@dataclass
+class Manifest:
+    env: str
+    store: str
+    python: Interpreter
+    view: str
+    packages: list[Package]
+    requirements: list[str] = field(default_factory=list)
+    created: float = 0.0
+    version: int = MANIFEST_VERSION
+
+    @property
+    def keys(self) -> list[EntryKey]:
+        return [p.key for p in self.packages]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "env": self.env,
+            "store": self.store,
+            "created": self.created,
+            "python": self.python.to_json(),
+            "requirements": self.requirements,
+            "view": self.view,
+            "packages": [p.to_json() for p in self.packages],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1) + "\n"
+
+    def save(self, env: Path) -> None:
+        tmp = env / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+        tmp.write_text(self.dumps())
+        os.replace(tmp, env / MANIFEST_NAME)
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> Manifest:
+        def bad(why: str) -> BadManifestError:
+            return BadManifestError(f"{source}: {why}")
+
+        if not isinstance(data, dict):
+            raise bad("not a JSON object")
+        version = data.get("version")
+        if not isinstance(version, int):
+            raise bad("no manifest version")
+        if version > MANIFEST_VERSION:
+            raise bad(f"manifest version {version} is newer than this envstore understands")
+        try:
+            python = Interpreter.from_json(data["python"])
+            packages = [
+                Package(
+                    name=str(p["name"]),
+                    version=str(p["version"]),
+                    key=EntryKey.parse(p["key"]),
+                    wheel=str(p["wheel"]),
+                    requested=bool(p["requested"]),
+                )
+                for p in data["packages"]
+            ]
+            return cls(
+                env=str(data["env"]),
+                store=str(data["store"]),
+                python=python,
+                view=str(data["view"]),
+                packages=packages,
+                requirements=[str(r) for r in data.get("requirements", [])],
+                created=float(data.get("created", 0.0)),
+                version=version,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise bad(f"invalid manifest ({exc!r})") from None
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read ``path`` (a manifest file or an env directory)."""
+        if path.is_dir():
+            path = path / MANIFEST_NAME
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise BadManifestError(f"{path} does not exist (not an envstore environment)") from None
+        except OSError as exc:
+            raise BadManifestError(f"{path} cannot be read: {exc}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise BadManifestError(f"{path} is not valid JSON ({exc})") from None
+        return cls.from_json(data, str(path))
