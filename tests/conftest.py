@@ -1,0 +1,171 @@
+"""Shared fixtures: hermetic environment, real interpreters, real wheels built on the fly."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import wheelmaker
+
+from envstore._cli import main
+
+MINORS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def _find_python(minor: str) -> str | None:
+    """A real CPython of this minor version: PATH first, then pyenv-style installs."""
+    found = shutil.which(f"python{minor}")
+    if found and "shims" not in found:
+        return found
+    roots = [os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "/usr/local", "/usr"]
+    for root in roots:
+        for cand in sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"), reverse=True):
+            if re.search(rf"/versions/{re.escape(minor)}\.\d+/", cand):
+                return cand
+    for cand in (f"/usr/bin/python{minor}", f"/usr/local/bin/python{minor}"):
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+PYTHONS = {m: _find_python(m) for m in MINORS}
+
+
+def python_params() -> list[object]:
+    return [
+        pytest.param(
+            PYTHONS[m],
+            id=f"py{m}",
+            marks=pytest.mark.skipif(PYTHONS[m] is None, reason=f"no Python {m} here"),
+        )
+        for m in MINORS
+    ]
+
+
+def hermetic_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """os.environ without the machine's pip and bytecode settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_NO_INPUT"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith(("PIP_", "UV_", "VIRTUAL_ENV")) or key in (
+            "PYTHONDONTWRITEBYTECODE",
+            "PYTHONPATH",
+            "PYTHONHOME",
+        ):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    monkeypatch.setenv("PIP_NO_INPUT", "1")
+    monkeypatch.setenv("ENVSTORE_HOME", str(tmp_path / "default-store"))
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "30")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+CLI = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Iterator[CLI]:
+    """Run ``envstore`` in-process: ``cli("create", ...) -> Result``."""
+
+    def run(*args: str | os.PathLike[str]) -> Result:
+        code = main([os.fspath(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    yield run
+
+
+def run(cmd: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """A real subprocess in the hermetic environment; never raises on failure."""
+    env = hermetic_environ(kwargs.pop("extra_env", None))  # type: ignore[arg-type]
+    return subprocess.run(
+        [os.fspath(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def envstore_cmd() -> list[str]:
+    return [sys.executable, "-m", "envstore"]
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pure wheels covering the cases an env must handle."""
+    wh = tmp_path_factory.mktemp("wheelhouse")
+    wheelmaker.build_wheel(
+        wh,
+        "hello-app",
+        "1.0",
+        files={
+            "hello_app/__init__.py": "import sys\n\ndef main():\n"
+            "    print('hello from', sys.prefix)\n    return 3\n",
+        },
+        requires=["dep-one>=1.1"],
+        entry_points={
+            "console_scripts": {"hello": "hello_app:main"},
+            "envstore.test": {"plugin": "hello_app:main"},
+        },
+        data={
+            "scripts/hello-data": "#!python\nimport sys\nprint('data script', sys.prefix)\n",
+            "data/share/hello-app/greeting.txt": "hi there\n",
+            "headers/hello.h": "#define HELLO 1\n",
+        },
+    )
+    for version in ("1.1", "1.2"):
+        wheelmaker.build_wheel(
+            wh,
+            "dep-one",
+            version,
+            files={
+                "dep_one/__init__.py": f"VERSION = {version!r}\n",
+                "dep_one_hook.py": "import os\nos.environ['DEP_ONE_HOOK'] = 'ran'\n",
+                "dep-one.pth": "import dep_one_hook\n",
+            },
+        )
+    wheelmaker.build_wheel(wh, "ns-alpha", "1.0", files={"nsp/alpha/__init__.py": "A = 1\n"})
+    wheelmaker.build_wheel(wh, "ns-beta", "2.0", files={"nsp/beta/__init__.py": "B = 2\n"})
+    wheelmaker.build_wheel(wh, "solo", "0.5", files={"solo.py": "X = 5\n"})
+    return wh
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+def entries(store: Path) -> list[str]:
+    """Every entry directory in a store, as ``abi/name/version-hash``."""
+    base = store / "entries"
+    return sorted(str(p.relative_to(base)) for p in base.glob("*/*/*") if p.is_dir())

@@ -1,0 +1,213 @@
+"""envstore create: real wheels, real interpreters, checked through the env's own python."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import CLI, entries, envstore_cmd, python_params, run
+
+ALL = ["hello-app", "ns-alpha", "ns-beta", "solo"]
+
+CHECK = r"""
+import importlib.metadata as md, json, os, sys
+import hello_app, dep_one, nsp.alpha, nsp.beta, solo, ext_pkg
+eps = [e.name for e in md.entry_points(group="envstore.test")] if sys.version_info >= (3, 10) \
+    else [e.name for e in md.entry_points().get("envstore.test", [])]
+print(json.dumps({
+    "prefix": sys.prefix,
+    "dep_one": dep_one.VERSION,
+    "hook": os.environ.get("DEP_ONE_HOOK"),
+    "ns": [nsp.alpha.A, nsp.beta.B],
+    "answer": ext_pkg.answer(),
+    "dists": sorted(d.metadata["Name"] for d in md.distributions()),
+    "eps": eps,
+    "cached": hello_app.__cached__,
+}))
+"""
+
+
+@pytest.mark.parametrize("python", python_params())
+def test_env_works_on_every_python(
+    python: str, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    wheelmaker.build_extension_wheel(wh, "ext-pkg", "1.0", python)
+    env = tmp_path / "env"
+    proc = run(
+        [
+            *envstore_cmd(),
+            "--store",
+            store,
+            "create",
+            env,
+            "-p",
+            python,
+            "--no-index",
+            "-f",
+            wheelhouse,
+            "-f",
+            wh,
+            *ALL,
+            "ext-pkg",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
+    py = env / "bin" / "python"
+
+    out = run([py, "-c", CHECK])
+    assert out.returncode == 0, out.stderr
+    facts = json.loads(out.stdout)
+    assert facts["prefix"] == str(env)
+    assert facts["dep_one"] == "1.2"  # highest version satisfying >=1.1
+    assert facts["hook"] == "ran"  # the entry's own .pth ran
+    assert facts["ns"] == [1, 2]  # PEP 420 namespace split across two distributions
+    assert facts["answer"] == 42  # ABI-tagged wheel with a real extension module
+    assert {"hello-app", "dep-one", "ns-alpha", "ns-beta", "solo", "ext-pkg", "pip"} <= set(
+        facts["dists"]
+    )
+    assert facts["eps"] == ["plugin"]
+    # Bytecode comes precompiled from the store, for this interpreter.
+    assert Path(facts["cached"]).exists()
+    assert str(store) in os.path.realpath(facts["cached"])
+
+    script = run([env / "bin" / "hello"])
+    assert script.returncode == 3 and f"hello from {env}" in script.stdout
+    data_script = run([env / "bin" / "hello-data"])
+    assert data_script.returncode == 0 and f"data script {env}" in data_script.stdout
+    assert (env / "share" / "hello-app" / "greeting.txt").read_text() == "hi there\n"
+    minor = ".".join(python.rsplit("python", 1)[1].split(".")[:2])
+    assert (env / "include" / "site" / f"python{minor}" / "hello-app" / "hello.h").exists()
+
+    pip_list = run([py, "-m", "pip", "list", "--format=json"])
+    assert pip_list.returncode == 0, pip_list.stderr
+    versions = {p["name"].lower(): p["version"] for p in json.loads(pip_list.stdout)}
+    assert versions["hello-app"] == "1.0" and versions["dep-one"] == "1.2"
+    assert versions["ns-beta"] == "2.0" and versions["ext-pkg"] == "1.0"
+    check = run([py, "-m", "pip", "check"])
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    activate = run(
+        [
+            "bash",
+            "-c",
+            f"source {env}/bin/activate && echo $VIRTUAL_ENV && "
+            "command -v python && command -v hello",
+        ]
+    )
+    assert activate.stdout.split() == [str(env), f"{env}/bin/python", f"{env}/bin/hello"]
+
+
+def test_second_env_adds_no_entries_and_few_files(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    first = cli("--store", store, "create", tmp_path / "a", "--no-index", "-f", wheelhouse, *ALL)
+    assert first.code == 0, first.err
+    before = entries(store)
+    second = cli("--store", store, "create", tmp_path / "b", "--no-index", "-f", wheelhouse, *ALL)
+    assert second.code == 0, second.err
+    assert entries(store) == before
+    # The env holds O(packages + scripts) files, none of the packages' own files.
+    files = [p for p in (tmp_path / "b").rglob("*") if not p.is_dir() or p.is_symlink()]
+    assert len(files) < 40, files
+    assert not list((tmp_path / "b").rglob("*.py"))
+    out = run([tmp_path / "b" / "bin" / "python", "-c", "import hello_app, solo, nsp.beta"])
+    assert out.returncode == 0, out.stderr
+
+
+def test_pinned_requirements_in_store_never_start_pip(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    assert (
+        cli("--store", store, "create", tmp_path / "a", "--no-index", "-f", wheelhouse, *ALL).code
+        == 0
+    )
+    # A different spelling (so not the resolution cache), pinned, with a
+    # find-links directory that no longer exists: only the store can serve it.
+    gone = tmp_path / "gone"
+    reqs = tmp_path / "reqs.txt"
+    reqs.write_text("hello-app==1.0\nsolo==0.5\n")
+    res = cli("--store", store, "create", tmp_path / "b", "--no-index", "-f", gone, "-r", reqs)
+    assert res.code == 0, res.err
+    offline = cli("--store", store, "create", tmp_path / "c", "--offline", "ns-alpha")
+    assert offline.code == 0, offline.err
+    manifest = json.loads((tmp_path / "b" / "envstore.json").read_text())
+    names = {p["name"]: p["requested"] for p in manifest["packages"]}
+    assert names == {"hello-app": True, "solo": True, "dep-one": False, "pip": False}
+
+
+def test_offline_without_the_package_fails_clearly(cli: CLI, tmp_path: Path, store: Path) -> None:
+    res = cli("--store", store, "create", tmp_path / "env", "--offline", "nothere==1.0")
+    assert res.code == 1
+    assert "offline" in res.err and "nothere==1.0" in res.err
+    assert "Traceback" not in res.err
+    assert not (tmp_path / "env").exists()
+
+
+def test_existing_env_needs_clear(cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path) -> None:
+    args = ("--store", store, "create", tmp_path / "env", "--no-index", "-f", wheelhouse)
+    assert cli(*args, "solo").code == 0
+    again = cli(*args, "solo")
+    assert again.code == 1 and "--clear" in again.err
+    cleared = cli(*args, "--clear", "ns-alpha")
+    assert cleared.code == 0, cleared.err
+    out = run([tmp_path / "env" / "bin" / "python", "-c", "import nsp.alpha; import solo"])
+    assert out.returncode != 0 and "solo" in out.stderr
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    refused = cli("--store", store, "create", other, "--offline", "solo")
+    assert refused.code == 1 and "not empty" in refused.err
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_pip_inside_env_uninstalls_without_touching_store_and_installs(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    entry = next((store / "entries" / "pure" / "solo").iterdir())
+    before = sorted(p.name for p in (entry / "site").iterdir())
+    py = env / "bin" / "python"
+    run([py, "-m", "pip", "uninstall", "-y", "solo"])
+    assert sorted(p.name for p in (entry / "site").iterdir()) == before
+    installed = run([py, "-m", "pip", "install", "--no-index", "-f", wheelhouse, "ns-beta"])
+    assert installed.returncode == 0, installed.stderr
+    assert run([py, "-c", "import nsp.beta, solo"]).returncode == 0
+
+
+def test_without_pip(cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path) -> None:
+    env = tmp_path / "env"
+    res = cli(
+        "--store", store, "create", env, "--no-index", "-f", wheelhouse, "--without-pip", "solo"
+    )
+    assert res.code == 0, res.err
+    assert not (env / "bin" / "pip").exists()
+    assert run([env / "bin" / "python", "-c", "import pip"]).returncode != 0
+
+
+def test_bad_wheel_is_refused_and_nothing_written(cli: CLI, tmp_path: Path, store: Path) -> None:
+    wh = tmp_path / "wh"
+    (wh / "evil").mkdir(parents=True)
+    for ident, path in wheelmaker.hostile_wheels(wh):
+        if ident == "record-hash-mismatch":
+            (wh / path.name).write_bytes(path.read_bytes())
+    res = cli("--store", store, "create", tmp_path / "env", "--no-index", "-f", wh, "evil")
+    assert res.code == 1
+    assert "evil-1.0-py3-none-any.whl" in res.err and "hash" in res.err
+    assert entries(store) == [e for e in entries(store) if e.startswith("pure/pip/")]
+    assert not [p for p in (store / "tmp").iterdir()]
+    assert not (tmp_path / "env").exists()
+
+
+def test_cli_errors_are_one_line_without_traceback(cli: CLI, tmp_path: Path) -> None:
+    res = cli("create", tmp_path / "env", "-p", "2.7.99", "solo")
+    assert res.code == 1
+    assert res.err.startswith("envstore: error: ") and "Traceback" not in res.err
+    help_proc = run([*envstore_cmd(), "create", "--help"])
+    assert help_proc.returncode == 0 and "--find-links" in help_proc.stdout
