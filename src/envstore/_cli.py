@@ -214,6 +214,11 @@ def _parser() -> argparse.ArgumentParser:
     pl = psub.add_parser("list", help="list the interpreters found on this machine")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_cmd_python_list)
+
+    from envstore import _cmd_frontends, _cmd_interp
+
+    _cmd_interp.add_commands(sub)
+    _cmd_frontends.add_commands(sub)
     return parser
 
 
