@@ -118,6 +118,107 @@ def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) 
     return 0
 
 
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 10m, 2h)") from None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._gc import collect
+    from envstore._store import Store
+
+    plan = collect(Store(args.store), grace=args.grace, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for problem in plan.problems:
+        print(f"envstore: warning: {problem}", file=sys.stderr)
+    if args.verbosity >= 0:
+        for env in plan.dead_envs:
+            print(f"{verb} registration of {env} (gone)")
+        for item in plan.delete:
+            print(f"{verb} {item.kind} {item.name} ({_size(item.size)})")
+        freed = "would free" if args.dry_run else "freed"
+        print(f"{freed} {_size(plan.bytes)} ({len(plan.delete)} items)")
+    return 1 if plan.problems else 0
+
+
+def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._inventory import list_envs
+    from envstore._store import Store
+
+    envs = list_envs(Store(args.store))
+    if args.json:
+        print(json.dumps([e.to_json() for e in envs], indent=1))
+        return 0
+    for e in envs:
+        print(f"{e.path}  python {e.python or '?'}  {e.packages} packages  {e.status}")
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._inventory import store_usage
+    from envstore._store import Store
+
+    store = Store(args.store)
+    usage = store_usage(store)
+    if args.json:
+        print(json.dumps({"store": str(store.root), **usage.to_json()}, indent=1))
+        return 0
+    print(f"store:        {store.root}")
+    print(f"entries:      {usage.entries} ({usage.unreferenced} unreferenced)")
+    print(f"views:        {usage.views}")
+    print(f"environments: {usage.envs}")
+    print(f"on disk:      {_size(usage.bytes)}")
+    print(f"saved:        {_size(usage.saved)} (vs. every env holding its own copies)")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._store import Store
+    from envstore._verify import repair, verify
+
+    store = Store(args.store)
+    problems = verify(store, check_contents=args.check_contents or args.repair)
+    if args.repair:
+        damaged = sorted(
+            {p.subject for p in problems if "/" in p.subject and not p.subject.startswith("/")}
+        )
+        for key in repair(store, damaged):
+            print(f"repaired {key}")
+        problems = verify(store, check_contents=True)
+    for problem in problems:
+        print(problem)
+    if args.verbosity >= 0:
+        print(f"{len(problems)} problems found" if problems else "no problems found")
+    return 1 if problems else 0
+
+
+def _cmd_rebuild_db(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._store import Store
+    from envstore._verify import rebuild_db
+
+    counts = rebuild_db(Store(args.store))
+    if args.verbosity >= 0:
+        print(
+            f"rebuilt the database: {counts['entries']} entries, {counts['views']} views,"
+            f" {counts['envs']} environments ({counts['unreadable']} unreadable manifests)"
+        )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envstore",
@@ -208,6 +309,48 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("env", metavar="ENV")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser(
+        "gc",
+        help="delete store entries no environment uses",
+        description="Drop registrations of environments that are gone (deleted with rm -rf,"
+        " moved away), then delete entries and views no live environment uses and abandoned"
+        " temporary directories. Keeps everything if some environment's manifest is unreadable.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--grace",
+        type=_duration,
+        default=600.0,
+        metavar="DURATION",
+        help="keep unused objects younger than this (default 10m; e.g. 0, 30s, 2h)",
+    )
+    p.set_defaults(func=_cmd_gc)
+
+    p = sub.add_parser("list", help="list registered environments and their status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("store", help="entries, space used and space saved")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_store)
+
+    p = sub.add_parser(
+        "verify",
+        help="check entries, environments and the database; report every problem",
+    )
+    p.add_argument(
+        "--check-contents", action="store_true", help="also hash every file against its RECORD"
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="re-ingest damaged entries from their wheels (implies --check-contents)",
+    )
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("rebuild-db", help="rebuild the database from the store and its roots")
+    p.set_defaults(func=_cmd_rebuild_db)
 
     p = sub.add_parser("python", help="interpreters envstore can use")
     psub = p.add_subparsers(dest="python_command", metavar="COMMAND", required=True)

@@ -41,8 +41,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             "size": int,
             "files": int,
             "added": float,
+            "damaged": int,
         },
         pk="key",
+        defaults={"damaged": 0},
         if_not_exists=True,
     )
     db.table("views").create(
@@ -83,7 +85,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     exists = path.exists()
     if not exists and not create:
         raise StoreError(
-            f"the store database {path} is missing; run 'envstore doctor --rebuild-db'"
+            f"the store database {path} is missing; run 'envstore rebuild-db'"
             " to rebuild it from the store"
         )
     try:
@@ -111,7 +113,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn.close()
         raise StoreError(
             f"the store database {path} is unreadable ({exc}); run"
-            " 'envstore doctor --rebuild-db' to rebuild it from the store"
+            " 'envstore rebuild-db' to rebuild it from the store"
         ) from exc
     except BaseException:
         conn.close()

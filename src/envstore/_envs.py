@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from envstore._crash import crash_point
 from envstore._db import write
 from envstore._interpreters import Interpreter, find_interpreter
 from envstore._resolve import Request, bundled_pip, remember, resolve
@@ -76,6 +77,19 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
             (cache, json.dumps([str(key)]), time.time()),
         )
     return key
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Delete temp dirs a killed create of the same env left beside it."""
+    for tmp in final.parent.glob(f".{final.name}.envstore-tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                rmtree(tmp)
+            except PermissionError:
+                pass
 
 
 def register_env(store: Store, manifest: Manifest, final: Path) -> None:
@@ -174,6 +188,7 @@ def create_env(
             created=time.time(),
         )
         final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(final)
         tmp = final.parent / f".{final.name}.envstore-tmp-{os.getpid()}"
         rmtree(tmp)
         tmp.mkdir()
@@ -182,6 +197,7 @@ def create_env(
             write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
             manifest.save(tmp)
             register_env(st, manifest, final)
+            crash_point("create-registered")
             if final.is_dir():
                 final.rmdir()  # empty (checked above); rename needs it gone or empty
             os.rename(tmp, final)
@@ -206,6 +222,7 @@ def remove_env(
     # Env first: once it is gone its root dangles and gc would drop it anyway;
     # the other order could leave a live env whose entries gc may collect.
     rmtree(final)
+    crash_point("remove-deleted")
     root = st.roots_dir / root_name(final)
     if root.is_symlink():
         root.unlink()

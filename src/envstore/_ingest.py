@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
 from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_dirs, rmtree
 from envstore._wheel import WheelInfo, validate_wheel
@@ -245,11 +246,15 @@ def ingest_wheels(
             for p in pending:
                 (p.tmp / f"compiled-{interp.cache_tag}").touch()
                 (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
+            crash_point("ingest-unpacked")
+            for p in pending:
                 _publish(store, p)
+            crash_point("ingest-published")
             _record(store, [p.meta for p in pending])
     finally:
         for p in pending:
             if p.tmp.exists():
                 rmtree(p.tmp)
+    store.check_not_damaged(list(keys.values()))
     ensure_compiled(store, keys.values(), interp)
     return keys

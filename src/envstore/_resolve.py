@@ -318,12 +318,13 @@ def resolve(
     """Resolve ``request`` for ``interp``; see the module docstring for the order."""
     if not request.upgrade:
         cached = _from_cache(store, _cache_key(request, interp))
-        if cached is not None:
+        if cached is None:
+            cached = _from_store(store, request, interp)
+        else:
             cached.from_cache = True
+        if cached is not None:
+            store.check_not_damaged(list(cached.keys.values()))
             return cached
-        from_store = _from_store(store, request, interp)
-        if from_store is not None:
-            return from_store
     if request.offline:
         raise ResolutionError(
             "offline: the store cannot satisfy "

@@ -196,6 +196,15 @@ class Store:
             self._conn.close()
             self._conn = None
 
+    def check_not_damaged(self, keys: list[EntryKey]) -> None:
+        """Refuse to link entries that ``verify`` found damaged (until repaired)."""
+        rows = self.db().execute("SELECT key FROM entries WHERE damaged = 1").fetchall()
+        bad = sorted({r[0] for r in rows} & {str(k) for k in keys})
+        if bad:
+            raise StoreError(
+                f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"
+            )
+
     # -- locks and temporary space -----------------------------------------
     @contextmanager
     def gc_lock(self, *, shared: bool) -> Iterator[None]:
@@ -210,5 +219,9 @@ class Store:
             yield
 
     def mkdtemp(self, prefix: str) -> Path:
-        """A fresh directory in ``tmp/`` (same filesystem, so publish is a rename)."""
-        return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=self.tmp_dir))
+        """A fresh directory in ``tmp/`` (same filesystem, so publish is a rename).
+
+        Named ``<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
+        process is gone) from work in progress.
+        """
+        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{prefix}-", dir=self.tmp_dir))

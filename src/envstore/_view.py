@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
 from envstore._store import EntryKey, Store, make_readonly, rmtree
 
@@ -127,6 +128,7 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
         }
         (tmp / "view.json").write_text(json.dumps(meta, indent=1) + "\n")
         make_readonly(tmp)
+        crash_point("view-built")
         try:
             os.rename(tmp, final)
         except OSError:

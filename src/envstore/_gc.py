@@ -1,0 +1,241 @@
+"""Garbage collection: plan from the roots and the database, then delete.
+
+Liveness is decided from registered environments only, never guessed: an env
+is registered by its root link (``roots/``) and its database row, and it is
+live while its manifest exists. The union of both registrations is used, so a
+stale database can only make gc keep more, never delete more.
+
+Fails closed: a registered env whose manifest exists but cannot be read might
+reference anything, so nothing is deleted from ``entries/`` or ``views/``
+(dead registrations and abandoned temp directories are still cleaned).
+Deleting happens under the exclusive gc lock; creators hold it shared from
+choosing entries to registering the env, and fresh objects get a grace period.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envstore._crash import crash_point
+from envstore._db import write
+from envstore._store import EntryKey, Store, rmtree
+from envstore.errors import BadManifestError
+from envstore.manifest import MANIFEST_NAME, Manifest
+
+__all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
+
+DEFAULT_GRACE = 600.0
+
+
+@dataclass
+class Item:
+    kind: str  # "entry", "view", "temp", "stray"
+    name: str
+    path: Path
+    size: int
+
+
+@dataclass
+class GcPlan:
+    dead_envs: list[str] = field(default_factory=list)
+    dead_roots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    delete: list[Item] = field(default_factory=list)
+    kept_fresh: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.size for i in self.delete)
+
+
+def tree_size(path: Path) -> int:
+    """Bytes used by a tree (lstat sizes; symlinks never followed)."""
+    total = 0
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def registered_envs(store: Store) -> dict[str, str | None]:
+    """Every registered env path -> its root file name (None if only the database has it)."""
+    envs: dict[str, str | None] = {}
+    if store.roots_dir.is_dir():
+        for name in sorted(os.listdir(store.roots_dir)):
+            link = store.roots_dir / name
+            if name.startswith(".") or not link.is_symlink():
+                continue
+            target = os.readlink(link)
+            if os.path.basename(target) == MANIFEST_NAME:
+                envs[os.path.dirname(target)] = name
+    for (path,) in store.db(create=False).execute("SELECT path FROM envs"):
+        envs.setdefault(path, None)
+    return envs
+
+
+def _pid_alive(name: str) -> bool:
+    """Temp directories are named <pid>-<kind>-<random>; is that process still running?"""
+    pid = name.split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = None) -> GcPlan:
+    """What a gc would do; reads only. Call with the gc lock held."""
+    now = time.time() if now is None else now
+    plan = GcPlan()
+    live: set[str] = set()
+    keep_everything = False
+    for env, root in registered_envs(store).items():
+        manifest_path = Path(env) / MANIFEST_NAME
+        if not manifest_path.exists():
+            plan.dead_envs.append(env)
+            if root is not None:
+                plan.dead_roots.append(store.roots_dir / root)
+            continue
+        try:
+            manifest = Manifest.load(manifest_path)
+        except BadManifestError as exc:
+            plan.problems.append(f"{env}: {exc} (keeping every entry it might use)")
+            keep_everything = True
+            continue
+        live.update(str(k) for k in manifest.keys)
+        live.add(f"view/{manifest.view}")
+
+    views = _scan_views(store)
+    entries = _scan_entries(store, plan)
+    for vkey, (path, added, view_entries) in views.items():
+        if f"view/{vkey}" in live:
+            continue
+        if keep_everything or now - added < grace:
+            plan.kept_fresh += not keep_everything
+            live.update(view_entries)  # a kept view keeps its entries
+            continue
+        plan.delete.append(Item("view", vkey, path, tree_size(path)))
+    for key, (path, added) in entries.items():
+        if key in live:
+            continue
+        if keep_everything or now - added < grace:
+            plan.kept_fresh += not keep_everything
+            continue
+        plan.delete.append(Item("entry", key, path, tree_size(path)))
+    if store.tmp_dir.is_dir():
+        for name in sorted(os.listdir(store.tmp_dir)):
+            path = store.tmp_dir / name
+            try:
+                age = now - os.lstat(path).st_mtime
+            except OSError:
+                continue
+            if not _pid_alive(name) or age > max(grace, 86400):
+                plan.delete.append(Item("temp", name, path, tree_size(path)))
+    return plan
+
+
+def _scan_views(store: Store) -> dict[str, tuple[Path, float, list[str]]]:
+    found: dict[str, tuple[Path, float, list[str]]] = {}
+    if not store.views_dir.is_dir():
+        return found
+    for name in sorted(os.listdir(store.views_dir)):
+        path = store.views_dir / name
+        if path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            meta = json.loads((path / "view.json").read_text())
+            found[name] = (path, os.lstat(path / "view.json").st_mtime, list(meta["entries"]))
+        except (OSError, ValueError, KeyError):
+            found[name] = (path, os.lstat(path).st_mtime, [])
+    return found
+
+
+def _scan_entries(store: Store, plan: GcPlan) -> dict[str, tuple[Path, float]]:
+    """Entries on disk; anything in entries/ that is not one is planned for removal."""
+    found: dict[str, tuple[Path, float]] = {}
+    base = store.entries_dir
+    if not base.is_dir():
+        return found
+    for abi in sorted(os.listdir(base)):
+        for name in _dirs(base / abi, plan, f"{abi}"):
+            for ver in _dirs(base / abi / name, plan, f"{abi}/{name}"):
+                path = base / abi / name / ver
+                if path.is_symlink() or not path.is_dir():
+                    plan.delete.append(Item("stray", f"{abi}/{name}/{ver}", path, 0))
+                    continue
+                key = f"{abi}/{name}/{ver}"
+                try:
+                    EntryKey.parse(key)
+                    added = float(json.loads((path / "entry.json").read_text())["added"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    added = os.lstat(path).st_mtime
+                found[key] = (path, added)
+    return found
+
+
+def _dirs(path: Path, plan: GcPlan, label: str) -> list[str]:
+    if path.is_symlink() or not path.is_dir():
+        plan.delete.append(Item("stray", label, path, 0))
+        return []
+    return sorted(os.listdir(path))
+
+
+def apply_plan(store: Store, plan: GcPlan) -> None:
+    """Carry out a plan made under the same exclusive gc lock."""
+    for root in plan.dead_roots:
+        if root.is_symlink():
+            root.unlink()
+    for item in plan.delete:
+        # Every path came from listing the store's own directories without
+        # following links; rmtree never follows a link out of the store.
+        if store.root not in item.path.parents:
+            continue
+        rmtree(item.path)
+        crash_point("gc-deleting")
+    for abi_dir in store.entries_dir.glob("*/*"):
+        if abi_dir.is_dir() and not abi_dir.is_symlink() and not any(abi_dir.iterdir()):
+            abi_dir.rmdir()
+    conn = store.db(create=False)
+    with write(conn):
+        for env in plan.dead_envs:
+            conn.execute("DELETE FROM refs WHERE env = ?", (env,))
+            conn.execute("DELETE FROM envs WHERE path = ?", (env,))
+        deleted = [i for i in plan.delete if i.kind in ("entry", "view")]
+        for item in deleted:
+            if item.kind == "entry":
+                conn.execute("DELETE FROM entries WHERE key = ?", (item.name,))
+            else:
+                conn.execute("DELETE FROM views WHERE key = ?", (item.name,))
+        if deleted:
+            conn.execute("DELETE FROM resolutions")  # a cache; rebuilt on demand
+
+
+def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GcPlan:
+    """Plan and (unless ``dry_run``) apply a gc of ``store``."""
+    if not store.exists():
+        return GcPlan()
+    store.db(create=False)  # refuse early, with the rebuild hint, if the database is gone
+    with store.gc_lock(shared=dry_run):
+        plan = plan_gc(store, grace=grace)
+        if not dry_run:
+            crash_point("gc-planned")
+            apply_plan(store, plan)
+    return plan

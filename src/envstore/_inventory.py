@@ -1,0 +1,88 @@
+"""What the store holds: registered environments and space accounting."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from envstore._gc import registered_envs, tree_size
+from envstore._store import Store
+from envstore.errors import BadManifestError
+from envstore.manifest import MANIFEST_NAME, Manifest
+
+__all__ = ["EnvStatus", "StoreUsage", "list_envs", "store_usage"]
+
+
+@dataclass
+class EnvStatus:
+    path: str
+    python: str
+    packages: int
+    status: str  # ok | missing | base interpreter broken | manifest unreadable
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def list_envs(store: Store) -> list[EnvStatus]:
+    """Every registered environment and whether it works, from manifests alone."""
+    if not store.exists():
+        return []
+    found: list[EnvStatus] = []
+    for env in sorted(registered_envs(store)):
+        if not (Path(env) / MANIFEST_NAME).exists():
+            found.append(EnvStatus(env, "", 0, "missing"))
+            continue
+        try:
+            manifest = Manifest.load(Path(env))
+        except BadManifestError:
+            found.append(EnvStatus(env, "", 0, "manifest unreadable"))
+            continue
+        python = Path(env) / "bin" / "python"
+        ok = os.path.exists(python) and os.access(python, os.X_OK)
+        found.append(
+            EnvStatus(
+                env,
+                manifest.python.version,
+                len(manifest.packages),
+                "ok" if ok else "base interpreter broken",
+            )
+        )
+    return found
+
+
+@dataclass
+class StoreUsage:
+    entries: int
+    views: int
+    envs: int
+    bytes: int  # on disk, entries and views
+    shared_bytes: int  # what envs would hold if each had its own copies
+    unreferenced: int  # entries no env uses (gc candidates)
+
+    @property
+    def saved(self) -> int:
+        return max(self.shared_bytes - self.bytes, 0)
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "saved": self.saved}
+
+
+def store_usage(store: Store) -> StoreUsage:
+    if not store.exists():
+        return StoreUsage(0, 0, 0, 0, 0, 0)
+    conn = store.db(create=False)
+    refs = dict(conn.execute("SELECT object, COUNT(*) FROM refs GROUP BY object").fetchall())
+    entries = sorted(p for p in store.entries_dir.glob("*/*/*") if p.is_dir())
+    total = shared = unreferenced = 0
+    for path in entries:
+        size = tree_size(path)
+        total += size
+        count = refs.get(str(path.relative_to(store.entries_dir)), 0)
+        shared += size * count
+        unreferenced += count == 0
+    views = [p for p in store.views_dir.iterdir() if p.is_dir()] if store.views_dir.is_dir() else []
+    total += sum(tree_size(v) for v in views)
+    envs = conn.execute("SELECT COUNT(*) FROM envs").fetchone()[0]
+    return StoreUsage(len(entries), len(views), envs, total, shared, unreferenced)

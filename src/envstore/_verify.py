@@ -1,0 +1,323 @@
+"""Checking the store against itself, repairing entries, rebuilding the database.
+
+``verify`` reports every problem it finds (not the first): entries against
+their RECORD (presence, sizes and hashes with ``check_contents``, no extra
+files, read-only modes, no links), every env's manifest against the store,
+and the database against both. Damaged entries are flagged in the database so
+no new env links them; ``repair`` re-ingests them from the wheel they came
+from and swaps the fresh copy in, touching no other entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import ctypes
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from envstore import _db
+from envstore._crash import crash_point
+from envstore._gc import registered_envs
+from envstore._store import EntryKey, Store, make_readonly, rmtree
+from envstore.errors import BadManifestError, EnvstoreError, StoreError
+from envstore.manifest import MANIFEST_NAME, Manifest
+
+__all__ = ["Problem", "rebuild_db", "repair", "verify"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    subject: str  # an entry key, an env path, or "database"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+def _record_rows(site: Path, dist_info: str) -> list[list[str]]:
+    with open(site / dist_info / "RECORD", newline="", encoding="utf-8") as f:
+        return [row for row in csv.reader(f) if row]
+
+
+def _hash_ok(path: Path, spec: str) -> bool:
+    algo, _, digest = spec.partition("=")
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode() == digest.rstrip("=")
+
+
+def verify_entry(store: Store, key: EntryKey, *, check_contents: bool) -> list[str]:
+    """Problems of one entry, as messages."""
+    root = store.entry_path(key)
+    problems: list[str] = []
+    try:
+        meta = json.loads((root / "entry.json").read_text())
+        dist_info = str(meta["dist_info"])
+        rows = _record_rows(root / "site", dist_info)
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"entry.json or RECORD unreadable: {exc}"]
+    expected: set[str] = {"entry.json"}
+    for row in rows:
+        if len(row) != 3:
+            problems.append(f"RECORD row {row!r} is malformed")
+            continue
+        rel = os.path.normpath(os.path.join("site", row[0]))
+        if rel.startswith(".."):
+            problems.append(f"RECORD path {row[0]!r} leaves the entry")
+            continue
+        expected.add(rel)
+        path = root / rel
+        if row[1] == "":
+            continue  # RECORD itself
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            problems.append(f"missing file {rel}")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append(f"{rel} is not a regular file")
+            continue
+        if check_contents:
+            if row[2] and int(row[2]) != st.st_size:
+                problems.append(f"{rel} has {st.st_size} bytes, RECORD says {row[2]}")
+            elif row[1] and not _hash_ok(path, row[1]):
+                problems.append(f"{rel} does not match its RECORD hash")
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                problems.append(f"{rel} is a symbolic link")
+                continue
+            if st.st_mode & 0o222:
+                problems.append(f"{rel} is writable (mode {stat.S_IMODE(st.st_mode):o})")
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            allowed = (
+                rel in expected
+                or (path.parent.name == "__pycache__" and name.endswith(".pyc"))
+                or (path.parent == root and name.startswith("compiled-"))
+            )
+            if not allowed:
+                problems.append(f"unexpected file {rel}")
+    if stat.S_IMODE(os.lstat(root).st_mode) & 0o222:
+        problems.append("entry directory is writable")
+    return problems
+
+
+def _disk_entries(store: Store) -> list[EntryKey]:
+    keys = []
+    for path in sorted(store.entries_dir.glob("*/*/*")):
+        try:
+            keys.append(EntryKey.parse(str(path.relative_to(store.entries_dir))))
+        except ValueError:
+            continue
+    return keys
+
+
+def _entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
+    try:
+        meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return (
+        str(key),
+        key.name,
+        key.version,
+        meta.get("hash", ""),
+        key.abi,
+        meta.get("wheel", ""),
+        meta.get("size", 0),
+        meta.get("files", 0),
+        meta.get("added", time.time()),
+    )
+
+
+def _reconcile(store: Store, disk: list[EntryKey]) -> None:
+    """Bring the database index in line with the disk (it may lag after a crash)."""
+    from envstore._envs import register_env
+
+    conn = store.db(create=False)
+    on_disk = {str(k): k for k in disk}
+    in_db = {row[0] for row in conn.execute("SELECT key FROM entries")}
+    rows = [_entry_row(store, on_disk[k]) for k in sorted(set(on_disk) - in_db)]
+    with _db.write(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
+            " added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r for r in rows if r is not None],
+        )
+        conn.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in in_db - set(on_disk)])
+    db_envs = {row[0] for row in conn.execute("SELECT path FROM envs")}
+    for env, root in registered_envs(store).items():
+        if (root is None or env not in db_envs) and (Path(env) / MANIFEST_NAME).exists():
+            try:
+                register_env(store, Manifest.load(Path(env)), Path(env))
+            except BadManifestError:
+                continue
+
+
+def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
+    """Every problem in the store; flags damaged entries in the database.
+
+    Database rows that lag behind the disk (after a crash) are reconciled, not
+    reported; environments deleted with ``rm -rf`` are gc's business, not problems.
+    """
+    problems: list[Problem] = []
+    conn = store.db(create=False)
+    disk = _disk_entries(store)
+    _reconcile(store, disk)
+    damaged: list[str] = []
+    for key in disk:
+        found = verify_entry(store, key, check_contents=check_contents)
+        problems += [Problem(str(key), m) for m in found]
+        if found:
+            damaged.append(str(key))
+    on_disk = {str(k) for k in disk}
+    for env in sorted(registered_envs(store)):
+        manifest_path = Path(env) / MANIFEST_NAME
+        if not manifest_path.exists():
+            continue
+        try:
+            manifest = Manifest.load(manifest_path)
+        except BadManifestError as exc:
+            problems.append(Problem(env, str(exc)))
+            continue
+        for k in manifest.keys:
+            if str(k) not in on_disk:
+                problems.append(Problem(env, f"uses {k}, which is not in the store"))
+        if not (store.view_path(manifest.view) / "view.json").exists():
+            problems.append(Problem(env, f"its view {manifest.view} is missing"))
+    with _db.write(conn):
+        conn.execute("UPDATE entries SET damaged = 0")
+        conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", [(k,) for k in damaged])
+    return problems
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE), else two renames."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+    trash = a.parent / f"{a.name}.old"
+    os.rename(b, trash)
+    os.rename(a, b)
+    os.rename(trash, a)
+
+
+def repair(store: Store, keys: list[str]) -> list[str]:
+    """Re-ingest damaged entries from their wheels; return the keys repaired."""
+    from envstore._ingest import _compile, _unpack, hash_file
+    from envstore._interpreters import Interpreter, _from_facts
+    from envstore._wheel import validate_wheel
+
+    repaired: list[str] = []
+    conn = store.db(create=False)
+    with store.gc_lock(shared=False):
+        for text in keys:
+            key = EntryKey.parse(text)
+            root = store.entry_path(key)
+            meta = json.loads((root / "entry.json").read_text())
+            wheel = next(
+                (
+                    p
+                    for p in (Path(meta["origin"]), store.wheels_dir / meta["wheel"])
+                    if p.is_file() and hash_file(p) == key.hash
+                ),
+                None,
+            )
+            if wheel is None:
+                raise StoreError(
+                    f"cannot repair {key}: its wheel {meta['wheel']} is no longer available;"
+                    " remove the envs that use it and run gc"
+                )
+            tmp = store.mkdtemp(f"repair-{key.name}")
+            try:
+                _unpack(validate_wheel(wheel), tmp)
+                tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
+                for tag in tags:
+                    interp: Interpreter | None = None
+                    for path, facts in conn.execute("SELECT path, facts FROM interpreters"):
+                        data = json.loads(facts)
+                        if data.get("cache_tag") == tag and os.path.exists(path):
+                            interp = _from_facts("", path, data)
+                            break
+                    if interp is not None:
+                        _compile(interp, [tmp / "site"])
+                        (tmp / f"compiled-{tag}").touch()
+                (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
+                make_readonly(tmp)
+                crash_point("repair-unpacked")
+                _exchange(tmp, root)
+            finally:
+                rmtree(tmp)
+            with _db.write(conn):
+                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
+            repaired.append(str(key))
+    return repaired
+
+
+def rebuild_db(store: Store) -> dict[str, int]:
+    """Recreate the database from entries, views and roots on disk."""
+    from envstore._envs import register_env
+
+    if not store.exists():
+        raise EnvstoreError(f"{store.root} is not an envstore store")
+    store.close()
+    with store.gc_lock(shared=False):
+        for f in _db.database_files(store.db_path):
+            f.unlink(missing_ok=True)
+        conn = _db.connect(store.db_path, create=True)
+        store._conn = conn
+        counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
+        with _db.write(conn):
+            for key in _disk_entries(store):
+                row = _entry_row(store, key)
+                if row is None:
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO entries (key, name, version, hash, abi, wheel, size,"
+                    " files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                counts["entries"] += 1
+            for view in sorted(store.views_dir.glob("*/view.json")):
+                try:
+                    meta = json.loads(view.read_text())
+                except (OSError, ValueError):
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO views (key, cache_tag, entries, added)"
+                    " VALUES (?, ?, ?, ?)",
+                    (
+                        meta["key"],
+                        meta["cache_tag"],
+                        json.dumps(meta["entries"]),
+                        view.stat().st_mtime,
+                    ),
+                )
+                counts["views"] += 1
+        for env in registered_envs(store):
+            try:
+                manifest = Manifest.load(Path(env))
+            except BadManifestError:
+                counts["unreadable"] += 1
+                continue
+            register_env(store, manifest, Path(env))
+            counts["envs"] += 1
+    return counts
