@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pathlib import Path
 from envstore._crash import crash_point
 from envstore._db import write
 from envstore._store import EntryKey, Store, rmtree
-from envstore.errors import BadManifestError
+from envstore.errors import BadManifestError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
@@ -232,7 +233,16 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
     """Plan and (unless ``dry_run``) apply a gc of ``store``."""
     if not store.exists():
         return GcPlan()
-    store.db(create=False)  # refuse early, with the rebuild hint, if the database is gone
+    conn = store.db(create=False)  # refuses, with the rebuild hint, if the database is gone
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        check = str(exc)
+    if check != "ok":
+        raise StoreError(
+            f"the store database {store.db_path} is damaged ({check}); gc will not run."
+            " Run 'envstore rebuild-db' to rebuild it from the store"
+        )
     with store.gc_lock(shared=dry_run):
         plan = plan_gc(store, grace=grace)
         if not dry_run:

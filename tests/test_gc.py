@@ -1,0 +1,286 @@
+"""Reference tracking and cleanup: gc, list, store, verify, repair, rebuild-db."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
+
+from envstore._gc import collect, tree_size
+from envstore._store import Store
+
+
+@pytest.fixture(scope="module")
+def many_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve small independent distributions, p00 .. p11."""
+    wh = tmp_path_factory.mktemp("many")
+    for i in range(12):
+        wheelmaker.build_wheel(
+            wh, f"p{i:02d}", "1.0", files={f"p{i:02d}/__init__.py": f"N = {i}\n" + "#" * 500 * i}
+        )
+    return wh
+
+
+def _create(cli: CLI, store: Path, env: Path, wh: Path, *reqs: str) -> None:
+    res = cli("--store", store, "create", env, "--no-index", "-f", wh, "--without-pip", *reqs)
+    assert res.code == 0, res.err
+
+
+def _refs(store: Path) -> set[tuple[str, str]]:
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return set(conn.execute("SELECT env, object FROM refs"))
+
+
+def test_gc_removes_exactly_what_only_deleted_envs_used(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    # One pip resolution for all twelve; the envs below then resolve from the store.
+    _create(cli, store, tmp_path / "seed", many_wheels, *[f"p{i:02d}" for i in range(12)])
+    assert cli("--store", store, "remove", tmp_path / "seed").code == 0
+    # A dozen envs over overlapping sets: env i holds p(i), p(i+1) and p00.
+    envs = {}
+    for i in range(12):
+        reqs = sorted({"p00", f"p{i:02d}", f"p{(i + 1) % 12:02d}"})
+        envs[i] = (tmp_path / f"env{i}", reqs)
+        _create(cli, store, envs[i][0], many_wheels, *reqs)
+    deleted = list(range(0, 12, 2))
+    kept = [i for i in range(12) if i not in deleted]
+    used_by_kept = {r for i in kept for r in envs[i][1]}
+    only_deleted = {r for i in deleted for r in envs[i][1]} - used_by_kept
+    # pip's entry was ingested to resolve (the envs are --without-pip): unused too.
+    unused = {e for e in entries(store) if e.split("/")[1] in only_deleted | {"pip"}}
+    expected_bytes = sum(tree_size(store / "entries" / e) for e in unused)
+    for i in deleted:
+        shutil.rmtree(envs[i][0])
+
+    before = entries(store)
+    plan = collect(Store(store), grace=0, dry_run=True)
+    assert entries(store) == before  # a dry run changes nothing
+    assert {i.name for i in plan.delete if i.kind == "entry"} == unused
+    assert sum(i.size for i in plan.delete if i.kind == "entry") == expected_bytes
+    assert sorted(plan.dead_envs) == sorted(str(envs[i][0]) for i in deleted)
+    dry = cli("--store", store, "gc", "--grace", "0", "--dry-run")
+    assert dry.code == 0 and "would free" in dry.out
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert {e.split("/")[1] for e in entries(store)} == used_by_kept
+    summary = json.loads(cli("--store", store, "store", "--json").out)
+    assert summary["entries"] == len(used_by_kept) and summary["envs"] == len(kept)
+    assert summary["unreferenced"] == 0
+    for i in kept:
+        out = run([envs[i][0] / "bin" / "python", "-c", f"import {', '.join(envs[i][1])}"])
+        assert out.returncode == 0, out.stderr
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert sorted(e["path"] for e in listed) == sorted(str(envs[i][0]) for i in kept)
+
+
+def test_gc_grace_period_and_dry_run(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p01")
+    shutil.rmtree(env)
+    before = entries(store)
+    assert cli("--store", store, "gc").code == 0  # default grace: entries are fresh
+    assert entries(store) == before
+    dry = cli("--store", store, "gc", "--grace", "0", "--dry-run")
+    assert "would remove entry pure/p01/" in dry.out and "would free" in dry.out
+    assert entries(store) == before
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert entries(store) == []
+    assert json.loads(cli("--store", store, "list", "--json").out) == []
+
+
+def test_unreadable_manifest_makes_gc_keep_everything(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    _create(cli, store, good, many_wheels, "p01")
+    _create(cli, store, bad, many_wheels, "p02")
+    shutil.rmtree(good)
+    (bad / "envstore.json").write_text('{"version": 1, "packages": [')  # truncated
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 1
+    assert str(bad) in res.err and "keeping" in res.err
+    assert {e.split("/")[1] for e in entries(store)} == {"p01", "p02", "pip"}
+    listed = {
+        e["path"]: e["status"] for e in json.loads(cli("--store", store, "list", "--json").out)
+    }
+    assert listed == {str(bad): "manifest unreadable"}  # the gone env's registration was dropped
+
+
+def test_rebuild_db_restores_references(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    for i in range(3):
+        _create(cli, store, tmp_path / f"env{i}", many_wheels, f"p{i:02d}", "p11")
+    before = _refs(store)
+    for name in ("envstore.db", "envstore.db-wal", "envstore.db-shm"):
+        (store / name).unlink(missing_ok=True)
+    refused = cli("--store", store, "gc", "--grace", "0")
+    assert refused.code == 1 and "rebuild-db" in refused.err
+    assert len(entries(store)) == 5  # four packages and the pip used to resolve
+    rebuilt = cli("--store", store, "rebuild-db")
+    assert rebuilt.code == 0, rebuilt.err
+    assert _refs(store) == before
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert len(entries(store)) == 4  # nothing live was deleted (only the unused pip)
+
+    for name in ("envstore.db-wal", "envstore.db-shm"):
+        (store / name).unlink(missing_ok=True)
+    (store / "envstore.db").write_bytes(b"this is not a database" * 100)
+    corrupt = cli("--store", store, "gc", "--grace", "0")
+    assert corrupt.code == 1 and "rebuild-db" in corrupt.err
+    assert cli("--store", store, "rebuild-db").code == 0
+    assert _refs(store) == before
+
+
+def test_verify_reports_each_tampering_and_repair_fixes_it(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    _create(cli, store, tmp_path / "env", many_wheels, "p03", "p04", "p05")
+    assert cli("--store", store, "verify", "--check-contents").code == 0
+    pure = store / "entries" / "pure"
+    flipped = next((pure / "p03").iterdir()) / "site" / "p03" / "__init__.py"
+    deleted = next((pure / "p04").iterdir()) / "site" / "p04" / "__init__.py"
+    added_dir = next((pure / "p05").iterdir()) / "site" / "p05"
+    for d in (flipped.parent, deleted.parent, added_dir):
+        os.chmod(d, 0o755)
+    os.chmod(flipped, 0o644)
+    data = bytearray(flipped.read_bytes())
+    data[0] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    deleted.unlink()
+    (added_dir / "planted.py").write_text("evil = 1\n")
+    for d in (flipped.parent, deleted.parent, added_dir):
+        os.chmod(d, 0o555)
+    os.chmod(flipped, 0o444)
+    os.chmod(added_dir / "planted.py", 0o444)
+
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1
+    assert "p03/__init__.py does not match its RECORD hash" in res.out
+    assert "missing file site/p04/__init__.py" in res.out
+    assert "unexpected file site/p05/planted.py" in res.out
+    # A damaged entry is never linked into a new env until repaired.
+    refused = cli("--store", store, "create", tmp_path / "new", "--offline", "p03")
+    assert refused.code == 1 and "damaged" in refused.err
+    repaired = cli("--store", store, "verify", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert cli("--store", store, "verify", "--check-contents").code == 0
+    out = run([tmp_path / "env" / "bin" / "python", "-c", "import p03, p04, p05; print(p04.N)"])
+    assert out.returncode == 0 and out.stdout.strip() == "4", out.stderr
+
+
+def test_remove_releases_references_and_refuses_non_env(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p06")
+    assert cli("--store", store, "remove", env).code == 0
+    assert not env.exists() and _refs(store) == set()
+    assert list((store / "roots").iterdir()) == []
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    res = cli("--store", store, "remove", plain)
+    assert res.code == 1 and "not an envstore environment" in res.err and plain.exists()
+
+
+WORKER = r"""
+import os, sys, random, subprocess
+from envstore import create_env, remove_env, EnvstoreError
+store, wh, base, seed = sys.argv[1:5]
+rng = random.Random(int(seed))
+ok = []
+for n in range(6):
+    env = os.path.join(base, f"w{seed}-{n}")
+    reqs = sorted(rng.sample([f"p{i:02d}" for i in range(12)], 3))
+    try:
+        create_env(env, reqs, store=store, find_links=[wh], no_index=True, with_pip=False)
+    except EnvstoreError as exc:
+        print("FAILED", env, exc, file=sys.stderr)
+        continue
+    if rng.random() < 0.4:
+        remove_env(env, store=store)
+    else:
+        ok.append(env + "=" + ",".join(reqs))
+print("\n".join(ok))
+"""
+
+
+def test_concurrent_creates_removes_and_gc(many_wheels: Path, tmp_path: Path, store: Path) -> None:
+    env = hermetic_environ({"ENVSTORE_LOCK_TIMEOUT": "60"})
+    # Warm the store first so the workers race on references, not on pip.
+    warm = subprocess.run(
+        [
+            *envstore_cmd(),
+            "--store",
+            store,
+            "create",
+            tmp_path / "warm",
+            "--no-index",
+            "-f",
+            many_wheels,
+            "--without-pip",
+            *[f"p{i:02d}" for i in range(12)],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert warm.returncode == 0, warm.stderr
+    subprocess.run(
+        [*envstore_cmd(), "--store", store, "remove", tmp_path / "warm"], env=env, check=True
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, store, many_wheels, tmp_path, str(seed)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(3)
+    ]
+    gcs = 0
+    while any(w.poll() is None for w in workers):
+        gc = subprocess.run(
+            [*envstore_cmd(), "-q", "--store", store, "gc", "--grace", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert gc.returncode == 0, gc.stderr
+        gcs += 1
+        time.sleep(0.05)
+    assert gcs >= 1
+    survivors = []
+    for w in workers:
+        out, err = w.communicate()
+        assert w.returncode == 0, err
+        assert "FAILED" not in err, err
+        survivors += [line.split("=") for line in out.split() if line]
+    assert survivors
+    for path, reqs in survivors:
+        res = run([Path(path) / "bin" / "python", "-c", f"import {reqs}"])
+        assert res.returncode == 0, (path, res.stderr)
+    check = run([*envstore_cmd(), "--store", store, "verify", "--check-contents"])
+    assert check.returncode == 0, check.stdout + check.stderr
+    for path, _ in survivors:
+        shutil.rmtree(path)
+    final = run([*envstore_cmd(), "--store", store, "gc", "--grace", "0"])
+    assert final.returncode == 0, final.stderr
+    assert entries(store) == []
+    assert list((store / "views").iterdir()) == []
+    assert list((store / "tmp").iterdir()) == []
