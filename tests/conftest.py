@@ -160,9 +160,29 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wh
 
 
+@pytest.fixture(scope="session")
+def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding only the default interpreter's bundled pip: ingesting pip
+    (~800 files, compiled) is the slowest step of a cold create, paid once here."""
+    from envstore._envs import _pip_key
+    from envstore._interpreters import find_interpreter
+    from envstore._store import Store
+
+    root = tmp_path_factory.mktemp("template") / "store"
+    st = Store(root)
+    st.ensure()
+    with st.gc_lock(shared=True):
+        _pip_key(st, find_interpreter(None, st.db()), None)
+    st.close()
+    return root
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return tmp_path / "store"
+def store(tmp_path: Path, _template_store: Path) -> Path:
+    """A fresh store of this test's own, pre-seeded with pip (see _template_store)."""
+    root = tmp_path / "store"
+    shutil.copytree(_template_store, root, symlinks=True)
+    return root
 
 
 def entries(store: Path) -> list[str]:

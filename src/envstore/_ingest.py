@@ -55,6 +55,16 @@ def supported_tags(interp: Interpreter) -> set[Any]:
     return found
 
 
+def _count_py(dirs: list[Path], limit: int) -> int:
+    count = 0
+    for d in dirs:
+        for _, _, files in os.walk(d):
+            count += sum(f.endswith(".py") for f in files)
+            if count >= limit:
+                return count
+    return count
+
+
 def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
     """Precompile every .py under ``site_dirs`` with the target interpreter.
 
@@ -64,8 +74,8 @@ def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
     if not site_dirs:
         return
     cmd = [interp.path, "-I", "-m", "compileall", "-qq", "--invalidation-mode", "unchecked-hash"]
-    if len(site_dirs) > 4:
-        cmd += ["-j", "0"]
+    if (os.cpu_count() or 1) > 1 and _count_py(site_dirs, limit=200) >= 200:
+        cmd += ["-j", "0"]  # worker start-up pays off only for larger batches
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     proc = subprocess.run(
         [*cmd, *map(str, site_dirs)], env=env, capture_output=True, text=True, check=False
