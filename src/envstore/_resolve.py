@@ -335,7 +335,26 @@ def resolve(
 
 
 def bundled_pip(interp: Interpreter) -> Path | None:
-    """The pip wheel the interpreter ships for ensurepip, if any."""
-    bundled = Path(interp.stdlib) / "ensurepip" / "_bundled"
-    wheels = sorted(bundled.glob("pip-*.whl")) if bundled.is_dir() else []
-    return wheels[-1] if wheels else None
+    """A pip wheel available offline: the interpreter's ensurepip bundle, Debian's
+    python-wheels, or the bundle of the Python running envstore (pip supports
+    every CPython envstore targets)."""
+    import sysconfig
+
+    places = [
+        Path(interp.stdlib) / "ensurepip" / "_bundled",
+        Path("/usr/share/python-wheels"),
+        Path(sysconfig.get_path("stdlib")) / "ensurepip" / "_bundled",
+    ]
+    for place in places:
+        wheels = sorted(place.glob("pip-*.whl")) if place.is_dir() else []
+        if wheels:
+            from packaging.version import InvalidVersion, Version
+
+            def version(p: Path) -> Version:
+                try:
+                    return Version(p.name.split("-")[1])
+                except InvalidVersion:
+                    return Version("0")
+
+            return max(wheels, key=version)
+    return None
