@@ -192,15 +192,15 @@ def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
     store = Store(args.store)
     problems = verify(store, check_contents=args.check_contents or args.repair)
-    if args.repair:
-        damaged = sorted(
-            {p.subject for p in problems if "/" in p.subject and not p.subject.startswith("/")}
-        )
+    for problem in problems:
+        print(problem)
+    if args.repair and problems:
+        damaged = sorted({p.subject for p in problems if not p.subject.startswith("/")})
         for key in repair(store, damaged):
             print(f"repaired {key}")
         problems = verify(store, check_contents=True)
-    for problem in problems:
-        print(problem)
+        for problem in problems:
+            print(f"still: {problem}")
     if args.verbosity >= 0:
         print(f"{len(problems)} problems found" if problems else "no problems found")
     return 1 if problems else 0

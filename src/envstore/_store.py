@@ -159,8 +159,33 @@ class Store:
     def view_path(self, view_key: str) -> Path:
         return self.views_dir / view_key
 
+    def check_trust(self) -> None:
+        """Refuse a store (or database) that other users could write, unless opted in.
+
+        Whoever can write the store can change the code every env runs
+        (store-layout.md, "Trust model").
+        """
+        if os.environ.get("ENVSTORE_TRUST_SHARED_STORE") == "1":
+            return
+        for path in (self.root, self.entries_dir, self.db_path):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                who = (
+                    "owned by another user"
+                    if st.st_uid != os.geteuid()
+                    else (f"writable by other users (mode {stat.S_IMODE(st.st_mode):o})")
+                )
+                raise StoreError(
+                    f"refusing to use {path}: it is {who}, so they could change the code"
+                    " your environments run. Fix its permissions (chmod go-w), or set"
+                    " ENVSTORE_TRUST_SHARED_STORE=1 if everyone who can write it is trusted"
+                )
+
     def ensure(self) -> None:
-        """Create the layout if needed and check its version."""
+        """Create the layout if needed and check its version and permissions."""
         marker = self.root / "store.json"
         try:
             layout = json.loads(marker.read_text())["layout"]
@@ -179,6 +204,7 @@ class Store:
             raise StoreError(
                 f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
             )
+        self.check_trust()
 
     def exists(self) -> bool:
         return (self.root / "store.json").exists()
@@ -187,6 +213,7 @@ class Store:
     def db(self, *, create: bool = True) -> sqlite3.Connection:
         """The store database; created with the store, an error if it vanished later."""
         if self._conn is None:
+            self.check_trust()
             fresh = not any(self.roots_dir.iterdir()) if self.roots_dir.is_dir() else True
             self._conn = _db.connect(self.db_path, create=create and fresh)
         return self._conn

@@ -192,7 +192,8 @@ def validate_wheel(path: Path) -> WheelInfo:
         total = 0
         for info in infos:
             name = info.filename
-            bad = _bad_name(name)
+            # zipfile cuts names at a NUL byte; orig_filename keeps what the archive says.
+            bad = _bad_name(info.orig_filename)
             if bad:
                 problems.append(bad)
             if name in members:

@@ -101,6 +101,12 @@ class Manifest:
                 )
                 for p in data["packages"]
             ]
+            for pkg in packages:
+                if pkg.key.abi not in ("pure", python.soabi):
+                    raise bad(
+                        f"package {pkg.name} uses store entry {pkg.key} built for ABI"
+                        f" {pkg.key.abi}, but the env's interpreter is {python.soabi}"
+                    )
             return cls(
                 env=str(data["env"]),
                 store=str(data["store"]),

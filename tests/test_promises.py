@@ -1,0 +1,312 @@
+"""The promises of shared/guides/reliability.md that other test files do not cover."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from envstore._ingest import _unpack, ingest_wheels
+from envstore._interpreters import find_interpreter
+from envstore._store import Store
+from envstore._wheel import validate_wheel
+from envstore.errors import BadWheelError, IncompatibleWheelError
+
+# What each hostile wheel's error must say.
+HOSTILE = {
+    "path-traversal": "escapes",
+    "path-traversal-nested": "escapes",
+    "absolute-path": "absolute path",
+    "nul-in-name": "control character",
+    "control-char-in-name": "control character",
+    "duplicate-member": "more than once",
+    "symlink-member": "symbolic link",
+    "record-missing": "RECORD is missing",
+    "record-unparseable": "RECORD",
+    "record-hash-mismatch": "does not match its contents",
+    "record-size-mismatch": "RECORD size",
+    "record-phantom-file": "which is not in the wheel",
+    "record-unlisted-file": "not listed in RECORD",
+    "record-md5": "weak or unknown hash 'md5'",
+    "record-sha1": "weak or unknown hash 'sha1'",
+    "no-dist-info": "exactly one .dist-info",
+    "two-dist-info": "exactly one .dist-info",
+    "name-mismatch": "does not match",
+    "version-mismatch": "does not match the file name's version",
+    "wheel-version-2": "Wheel-Version '2.0'",
+    "entry-point-slash": "not a plain file name",
+    "entry-point-dotdot": "not a plain file name",
+    "data-scripts-python": "would replace the env's python",
+    "bad-data-scheme": "not in a known .data scheme",
+    "high-ratio-member": "compression ratio",
+    "oversized-member": "too large",
+}
+
+
+def _snapshot(path: Path, skip: str = "") -> list[str]:
+    found = (str(p.relative_to(path)) for p in path.rglob("*"))
+    return sorted(f for f in found if not (skip and f.split("/")[0] == skip))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return dict(wheelmaker.hostile_wheels(tmp_path_factory.mktemp("hostile")))
+
+
+def test_hostile_corpus_is_complete(hostile: dict[str, Path]) -> None:
+    assert set(hostile) == set(HOSTILE)
+
+
+@pytest.mark.parametrize("ident", sorted(HOSTILE))
+def test_hostile_wheel_is_refused_and_nothing_lands(
+    ident: str, hostile: dict[str, Path], store: Path, tmp_path: Path
+) -> None:
+    st_ = Store(store)
+    st_.ensure()
+    interp = find_interpreter(None, st_.db())
+    before = _snapshot(store)
+    outside = _snapshot(tmp_path, skip="store")
+    with pytest.raises(BadWheelError) as info:
+        ingest_wheels(st_, [hostile[ident]], interp)
+    assert HOSTILE[ident] in str(info.value)
+    assert hostile[ident].name in str(info.value)
+    assert _snapshot(store) == before
+    assert _snapshot(tmp_path, skip="store") == outside
+    assert not Path("/tmp/evil_abs.py").exists()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    names=st.lists(
+        st.text(alphabet="ab./\\\x00\n_-", min_size=1, max_size=12), min_size=0, max_size=4
+    ),
+    drop_record=st.booleans(),
+    corrupt=st.integers(min_value=-1, max_value=6),
+)
+def test_fuzzed_wheels_are_refused_or_unpack_inside_and_match_record(
+    names: list[str], drop_record: bool, corrupt: int, tmp_path: Path
+) -> None:
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    members = wheelmaker.wheel_members("fuzz", "1.0")
+    members += [wheelmaker.Member(f"fuzz/{n}", b"x = 1\n") for n in names]
+    record_name = "fuzz-1.0.dist-info/RECORD"
+    body = [m for m in members if m.name != record_name]
+    record = wheelmaker.record_for(body, record_name)
+    if 0 <= corrupt < len(body):  # RECORD was written before the member changed
+        body[corrupt] = wheelmaker.Member(body[corrupt].name, body[corrupt].data + b"#")
+    members = body if drop_record else [*body, record]
+    wheel = wheelmaker.write_raw_wheel(work / "fuzz-1.0-py3-none-any.whl", members)
+    dest = work / "entry"
+    try:
+        info = validate_wheel(wheel)
+    except BadWheelError:
+        return
+    _unpack(info, dest)
+    inside = os.path.realpath(dest)
+    for path in work.rglob("*"):
+        assert path == wheel or os.path.realpath(path).startswith(inside)
+        assert not path.is_symlink()
+    with open(dest / "site" / "fuzz-1.0.dist-info" / "RECORD", newline="") as f:
+        rows = [r for r in csv.reader(f) if r and r[1]]
+    assert rows
+    for rel, digest, size in rows:
+        data = (dest / "site" / rel).read_bytes()
+        assert len(data) == int(size)
+        algo, _, value = digest.partition("=")
+        actual = base64.urlsafe_b64encode(hashlib.new(algo, data).digest()).rstrip(b"=")
+        assert actual.decode() == value
+
+
+def test_wheel_for_another_abi_is_refused_before_unpacking(
+    cli: CLI, store: Path, tmp_path: Path
+) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    wheelmaker.build_wheel(wh, "other-abi", "1.0", tag="cp27-cp27mu-linux_x86_64")
+    st_ = Store(store)
+    st_.ensure()
+    before = entries(store)
+    with pytest.raises(IncompatibleWheelError, match="does not fit"):
+        ingest_wheels(st_, [next(wh.iterdir())], find_interpreter(None, st_.db()))
+    assert entries(store) == before and not list((store / "tmp").iterdir())
+
+
+def test_manifest_naming_another_abis_entry_is_refused(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    data = json.loads((env / "envstore.json").read_text())
+    data["packages"][0]["key"] = data["packages"][0]["key"].replace("pure/", "cpython-399-x/", 1)
+    (env / "envstore.json").write_text(json.dumps(data))
+    res = cli("show", env)
+    assert res.code == 1 and "built for ABI cpython-399-x" in res.err
+    gc = cli("--store", store, "gc", "--grace", "0")
+    assert gc.code == 1 and str(env) in gc.err  # fails closed
+    assert "pure/solo/" in " ".join(entries(store))
+
+
+def test_lock_wait_is_bounded_and_names_the_lock(
+    wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    holder_code = (
+        "import fcntl, os, sys, time\n"
+        "os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(300)\n"
+    )
+    lock = store / "locks" / "gc.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        cmd = [
+            *envstore_cmd(),
+            "--store",
+            store,
+            "create",
+            tmp_path / "env",
+            "--no-index",
+            "-f",
+            wheelhouse,
+            "solo",
+        ]
+        env = hermetic_environ({"ENVSTORE_LOCK_TIMEOUT": "1"})
+        blocked = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert blocked.returncode == 1
+        assert str(lock) in blocked.stderr and "timed out after 1s" in blocked.stderr
+        assert not (tmp_path / "env").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    # The killed holder's lock died with it: the next process proceeds.
+    ok = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+
+
+DB_WRITER = r"""
+import sys
+from pathlib import Path
+from envstore._db import connect, write
+conn = connect(Path(sys.argv[1]), create=True)
+for i in range(100):
+    with write(conn):
+        conn.execute("INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+                     (f"{sys.argv[2]}-{i}", "[]", 0.0))
+        conn.execute("SELECT COUNT(*) FROM resolutions").fetchone()
+print("done")
+"""
+
+
+def test_concurrent_database_writers_never_see_locked(tmp_path: Path) -> None:
+    db = tmp_path / "envstore.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DB_WRITER, str(db), str(n)],
+            env=hermetic_environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "locked" not in err, err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM resolutions").fetchone()[0] == 400
+
+
+def test_envs_work_on_a_fully_read_only_store(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app", "solo")
+    assert res.code == 0, res.err
+    for dirpath, dirnames, filenames in os.walk(store):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, stat.S_IMODE(os.lstat(p).st_mode) & ~0o222)
+    os.chmod(store, 0o555)
+    try:
+        before = _snapshot(store)
+        out = run([env / "bin" / "python", "-c", "import hello_app, dep_one, solo"])
+        assert out.returncode == 0, out.stderr
+        assert run([env / "bin" / "hello"]).returncode == 3
+        assert run([env / "bin" / "python", "-m", "pip", "list"]).returncode == 0
+        assert _snapshot(store) == before  # nothing compiled or written at import time
+    finally:
+        for dirpath, dirnames, _ in os.walk(store):
+            for name in dirnames:
+                p = os.path.join(dirpath, name)
+                if not os.path.islink(p):
+                    os.chmod(p, 0o755)
+        os.chmod(store, 0o755)
+
+
+def test_gc_remove_and_repair_never_follow_planted_symlinks(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "precious.txt").write_text("keep me")
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    solo = next((store / "entries" / "pure" / "solo").iterdir())
+    os.chmod(solo / "site", 0o755)
+    os.symlink(canary, solo / "site" / "planted")
+    os.chmod(solo / "site", 0o555)
+    os.symlink(canary, store / "tmp" / "999999-planted")
+    os.symlink(canary, store / "entries" / "pure" / "planted")
+    os.symlink(canary, store / "views" / "planted")
+    os.symlink(canary / "precious.txt", store / "roots" / "planted")
+    verify = cli("--store", store, "verify", "--repair")
+    assert "planted" in verify.out
+    assert cli("--store", store, "remove", env).code == 0
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert (canary / "precious.txt").read_text() == "keep me"
+    assert sorted(p.name for p in canary.iterdir()) == ["precious.txt"]
+
+
+def test_store_writable_by_others_is_refused_unless_trusted(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    os.chmod(store, 0o777)
+    res = cli("--store", store, "create", tmp_path / "env", "--no-index", "-f", wheelhouse, "solo")
+    assert res.code == 1 and "writable by other users" in res.err and "chmod go-w" in res.err
+    gc = cli("--store", store, "gc")
+    assert gc.code == 1 and "writable by other users" in gc.err
+    os.environ["ENVSTORE_TRUST_SHARED_STORE"] = "1"
+    try:
+        ok = cli(
+            "--store", store, "create", tmp_path / "env", "--no-index", "-f", wheelhouse, "solo"
+        )
+        assert ok.code == 0, ok.err
+    finally:
+        del os.environ["ENVSTORE_TRUST_SHARED_STORE"]
+        os.chmod(store, 0o755)
