@@ -1,11 +1,151 @@
-"""CLI commands added by this module (registered by envstore._cli)."""
+"""CLI commands added by this module (registered by envstore._cli): ``doctor`` and ``relink``.
+
+Only argparse is imported here; each command imports what it uses when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 __all__ = ["add_commands"]
 
 
+def _store_option(args: argparse.Namespace) -> list[str]:
+    return ["--store", args.store] if args.store else []
+
+
+def _cmd_doctor(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    import json
+    import shlex
+
+    from envstore._doctor import diagnose, diagnose_all
+    from envstore._store import Store
+    from envstore.errors import EnvError
+
+    if not args.envs and not args.all:
+        raise EnvError("doctor: name the environments to check, or use --all")
+    diagnoses = [diagnose(env, store=args.store) for env in args.envs]
+    if args.all:
+        gc = shlex.join(["envstore", *_store_option(args), "gc"])
+        named = {d.env for d in diagnoses}
+        diagnoses += [d for d in diagnose_all(Store(args.store), gc) if d.env not in named]
+    if args.json:
+        print(json.dumps([d.to_json() for d in diagnoses], indent=1))
+    else:
+        for d in diagnoses:
+            where = f"Python {d.python.version}, {d.python.path}" if d.python else ""
+            print(f"{d.env}: {d.status}" + (f" ({where})" if where else ""))
+            for p in d.problems:
+                print(f"  [{p.severity}] {p.message}")
+                if p.fix:
+                    print(f"    fix: {p.fix}")
+                if p.detail:
+                    print(f"    ({p.detail})")
+        if args.all and not diagnoses:
+            print("no environments are registered in the store")
+    return 1 if any(d.status == "broken" for d in diagnoses) else 0
+
+
+def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore._relink import relink_env
+    from envstore.errors import EnvError, EnvstoreError
+
+    if not args.envs and not args.all:
+        raise EnvError("relink: name the environments to relink, or use --all")
+    envs = list(args.envs)
+    if args.all:
+        import os
+
+        from envstore._doctor import registered_envs
+        from envstore._store import Store
+        from envstore.manifest import MANIFEST_NAME
+
+        for env in registered_envs(Store(args.store)):
+            if env not in envs and os.path.exists(os.path.join(env, MANIFEST_NAME)):
+                envs.append(env)
+    failed = 0
+    for env in envs:
+        try:
+            result = relink_env(
+                env,
+                python=args.python,
+                store=args.store,
+                find_links=args.find_links,
+                index_url=args.index_url,
+                no_index=args.no_index,
+                offline=args.offline,
+                progress=progress,
+            )
+        except EnvstoreError as exc:
+            if len(envs) == 1:
+                raise
+            print(f"envstore: error: {env}: {exc}", file=__import__("sys").stderr)
+            failed += 1
+            continue
+        if args.verbosity < 0:
+            continue
+        old, new = result.old, result.new
+        if result.kind == "unchanged":
+            print(f"{result.env}: fine as it is (Python {new.version}, {new.path})")
+            continue
+        what = (
+            "same ABI, links only"
+            if result.kind == "same-abi" and not result.rebuilt
+            else f"{result.reused} packages reused, {len(result.rebuilt)} rebuilt"
+            + (f" ({', '.join(result.rebuilt)})" if result.rebuilt else "")
+        )
+        print(
+            f"{result.env}: Python {old.version} ({old.path}) -> {new.version} ({new.path});"
+            f" {what}; {result.seconds * 1000:.0f} ms"
+        )
+        for note in result.notes:
+            print(f"  note: {note}")
+    return 1 if failed else 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register this module's subcommands; each sets ``func(args, progress) -> int``."""
+    p = sub.add_parser(
+        "doctor",
+        help="diagnose environments (base interpreter, store entries, shadowed packages)",
+        description="Check environments and print, for each problem, the command that fixes"
+        " it. Exits non-zero when an environment is broken.",
+    )
+    p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
+    p.add_argument("--all", action="store_true", help="every environment registered in the store")
+    p.add_argument("--json", action="store_true", help="print the diagnoses as JSON")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser(
+        "relink",
+        help="repair environments after their base Python was upgraded, moved or removed",
+        description="Point environments at a working interpreter. With the same ABI available"
+        " only links, pyvenv.cfg and the manifest are rewritten; for another minor version pure"
+        " packages are reused and ABI-tagged ones re-resolved at the same versions. If some"
+        " package has no compatible wheel, nothing is changed.",
+    )
+    p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
+    p.add_argument("--all", action="store_true", help="every environment registered in the store")
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="the interpreter to use: a version, a command name or a path (default: the"
+        " recorded one if it still works, else one with the same ABI)",
+    )
+    p.add_argument(
+        "--find-links",
+        "-f",
+        dest="find_links",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="look for wheels in DIR",
+    )
+    p.add_argument("--index-url", "-i", metavar="URL", help="base URL of the package index")
+    p.add_argument("--no-index", action="store_true", help="ignore the package index")
+    p.add_argument(
+        "--offline", action="store_true", help="use only what the store already has; never run pip"
+    )
+    p.set_defaults(func=_cmd_relink)

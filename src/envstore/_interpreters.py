@@ -2,13 +2,22 @@
 
 Which path an environment records (documented in store-layout.md):
 
-1. A venv's python is replaced by the base interpreter behind it.
-2. A symlink to a file in the same directory (``python3 -> python3.11``) is
+1. A wrapper that is not the interpreter itself (a pyenv shim) is replaced by
+   the ``sys.executable`` it reports.
+2. A venv's python is replaced by the base interpreter behind it, however
+   deeply venvs are nested: an env never points into another env.
+3. A symlink to a file in the same directory (``python3 -> python3.11``) is
    followed, pinning the env to the minor version it was created with.
-3. A Homebrew ``Cellar/python@X.Y/X.Y.Z/...`` path is replaced by the
-   ``opt/python@X.Y/...`` link to it, which survives patch upgrades.
-4. Anything else is kept as given (never fully resolved): pyenv's version
+4. A Homebrew ``Cellar/python@X.Y/X.Y.Z/...`` path (given, or met while
+   following the path's symlinks) is replaced by the ``opt/python@X.Y/...``
+   link to the same file, which survives patch upgrades.
+5. Anything else is kept as given (never fully resolved): pyenv's version
    directories are patch paths and are recorded as such.
+
+Facts are cached in the store database keyed by path and identity: the
+executable's device, inode, size and mtime, where its symlinks lead, and the
+``pyvenv.cfg`` that would make it a venv. Wrappers are never cached (a pyenv
+shim's target changes without the shim changing).
 """
 
 from __future__ import annotations
@@ -25,9 +34,20 @@ from pathlib import Path
 
 from envstore.errors import InterpreterError
 
-__all__ = ["Interpreter", "candidates", "find_interpreter", "query_interpreter"]
+__all__ = [
+    "Interpreter",
+    "candidates",
+    "describe",
+    "find_interpreter",
+    "find_same_abi",
+    "installed",
+    "interpreter_at",
+    "query_interpreter",
+]
 
-# Runs inside the target interpreter (any CPython >= 3.9): stdlib only.
+# Runs inside the target interpreter (any CPython >= 3.9): stdlib only. It runs
+# with -S, so ``sys.prefix`` never says whether this is a venv (site.py sets it):
+# look for pyvenv.cfg the way site.py does.
 _QUERY = r"""
 import json, os, platform, sys, sysconfig
 impl = sys.implementation
@@ -38,10 +58,24 @@ if iv.releaselevel != "final":
 schemes = sysconfig.get_scheme_names()
 scheme = "venv" if "venv" in schemes else "posix_prefix"
 paths = sysconfig.get_paths(scheme, vars={"base": "/@", "platbase": "/@"})
+exe_dir = os.path.dirname(os.path.abspath(sys.executable)) if sys.executable else ""
+cfg = None
+for d in (exe_dir, os.path.dirname(exe_dir)) if exe_dir else ():
+    if os.path.isfile(os.path.join(d, "pyvenv.cfg")):
+        cfg = os.path.join(d, "pyvenv.cfg")
+        break
+home = None
+if cfg:
+    with open(cfg, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            key, eq, value = line.partition("=")
+            if eq and key.strip().lower() == "home":
+                home = value.strip()
 print(json.dumps({
     "executable": sys.executable,
     "base_executable": getattr(sys, "_base_executable", sys.executable),
-    "is_venv": sys.prefix != sys.base_prefix,
+    "is_venv": cfg is not None,
+    "venv_home": home,
     "version": platform.python_version(),
     "implementation": impl.name,
     "cache_tag": impl.cache_tag,
@@ -68,13 +102,16 @@ print(json.dumps({
 """
 
 _VERSION_REQUEST = re.compile(r"^(?:cpython|python|py)?-?(3(?:\.\d+){0,2})$", re.IGNORECASE)
+_COMMAND_NAME = re.compile(r"^python(3(\.\d+t?)?)?$")
+_CELLAR = re.compile(r"^(?P<prefix>.*)/Cellar/(?P<formula>python@\d+\.\d+t?)/[^/]+/(?P<rest>.+)$")
+_MAX_LINKS = 40
 
 
 @dataclass(frozen=True)
 class Interpreter:
     """A base interpreter as an environment records it."""
 
-    requested: str  # what the user asked for ("" for the default)
+    requested: str  # what the user asked for ("" for the default; paths made absolute)
     path: str  # the path the env links to (see the module docstring)
     resolved: str  # fully resolved path, for explaining decisions later
     version: str  # "3.11.7"
@@ -121,12 +158,86 @@ class Interpreter:
         return cls(**fields, markers=dict(markers))  # type: ignore[arg-type,call-overload]
 
 
+# -- the file system, without starting anything -------------------------------
+
+
+def _venv_cfg(path: str) -> str | None:
+    """The pyvenv.cfg that makes ``path`` a venv's python (as CPython looks for it)."""
+    exe_dir = os.path.dirname(os.path.abspath(path))
+    for d in (exe_dir, os.path.dirname(exe_dir)):
+        cfg = os.path.join(d, "pyvenv.cfg")
+        if os.path.isfile(cfg):
+            return cfg
+    return None
+
+
+def _chain(path: str) -> list[str]:
+    """``path`` and every symlink hop after it, one readlink at a time."""
+    chain = [path]
+    current = path
+    for _ in range(_MAX_LINKS):
+        try:
+            target = os.readlink(current)
+        except OSError:
+            break
+        base = os.path.dirname(current)
+        if ".." in target.split("/"):
+            # "dir/.." is only lexical when dir is not itself a symlink.
+            base = os.path.realpath(base)
+        current = os.path.normpath(os.path.join(base, target))
+        chain.append(current)
+    return chain
+
+
 def _identity(path: str) -> str | None:
+    """What the cached facts of ``path`` depend on; None when nothing runs there."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    cfg = _venv_cfg(path)
+    venv = ""
+    if cfg is not None:
+        try:
+            venv = f"{cfg}@{os.stat(cfg).st_mtime_ns}"
+        except OSError:
+            pass
+    real = os.path.realpath(path)
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{real}:{venv}"
+
+
+def _same_dir_target(path: str) -> str:
+    """Rule 3: follow symlinks while they stay in the same directory."""
+    current = path
+    for _ in range(8):
+        if not os.path.islink(current):
+            break
+        target = os.readlink(current)
+        if os.path.dirname(target) not in ("", "."):
+            target_abs = os.path.normpath(os.path.join(os.path.dirname(current), target))
+            if os.path.dirname(target_abs) != os.path.dirname(current):
+                break
+        current = os.path.join(os.path.dirname(current), os.path.basename(target))
+    return current
+
+
+def _pin(path: str) -> str:
+    """Apply rules 3 and 4 of the module docstring to an absolute path."""
+    path = _same_dir_target(path)
+    for node in [*_chain(path), os.path.realpath(path)]:
+        cellar = _CELLAR.match(node)
+        if cellar is None:
+            continue
+        opt = f"{cellar['prefix']}/opt/{cellar['formula']}/{cellar['rest']}"
+        try:
+            if os.path.samefile(opt, path):
+                return _same_dir_target(opt)
+        except OSError:
+            continue
+    return path
+
+
+# -- asking an interpreter ----------------------------------------------------
 
 
 def _run_query(path: str) -> dict[str, object]:
@@ -152,6 +263,11 @@ def _run_query(path: str) -> dict[str, object]:
     return facts
 
 
+def _is_wrapper(path: str, facts: dict[str, object]) -> bool:
+    real = str(facts.get("executable") or "")
+    return os.path.isabs(real) and os.path.realpath(real) != os.path.realpath(path)
+
+
 def query_interpreter(path: str, db: sqlite3.Connection | None = None) -> dict[str, object]:
     """The facts of the interpreter at ``path``, from the cache when its identity is unchanged."""
     ident = _identity(path)
@@ -165,36 +281,13 @@ def query_interpreter(path: str, db: sqlite3.Connection | None = None) -> dict[s
             cached: dict[str, object] = json.loads(row[1])
             return cached
     facts = _run_query(path)
-    if db is not None:
+    if db is not None and not _is_wrapper(path, facts):
         db.execute(
             "INSERT OR REPLACE INTO interpreters (path, identity, facts, queried)"
             " VALUES (?, ?, ?, ?)",
             (path, ident, json.dumps(facts), time.time()),
         )
     return facts
-
-
-def _pin(path: str) -> str:
-    """Apply rules 2 and 3 of the module docstring to an absolute path."""
-    current = path
-    for _ in range(8):
-        if not os.path.islink(current):
-            break
-        target = os.readlink(current)
-        if os.path.dirname(target) not in ("", "."):
-            target_abs = os.path.normpath(os.path.join(os.path.dirname(current), target))
-            if os.path.dirname(target_abs) != os.path.dirname(current):
-                break
-        current = os.path.join(os.path.dirname(current), os.path.basename(target))
-    cellar = re.match(
-        r"^(?P<prefix>.*)/Cellar/(?P<formula>python@\d+\.\d+)/[^/]+/(?P<rest>.*)$",
-        os.path.realpath(current),
-    )
-    if cellar:
-        opt = f"{cellar['prefix']}/opt/{cellar['formula']}/{cellar['rest']}"
-        if os.path.exists(opt) and os.path.samefile(opt, current):
-            return opt
-    return current
 
 
 def _abi_tag(facts: dict[str, object]) -> str:
@@ -220,19 +313,58 @@ def _from_facts(requested: str, path: str, facts: dict[str, object]) -> Interpre
     )
 
 
-def _describe(requested: str, path: str, db: sqlite3.Connection | None) -> Interpreter:
+def _venv_base(path: str, facts: dict[str, object]) -> str:
+    """The interpreter one level below the venv whose python is ``path``.
+
+    Follow the symlinks out of the venv first: the first path outside it is what
+    the venv was made from (and keeps a path like Homebrew's ``opt``). A venv
+    made with copies has no such link; then ``sys._base_executable`` (3.11+), or
+    the ``home`` of its pyvenv.cfg.
+    """
+    chain = _chain(path)
+    inside = [i for i, node in enumerate(chain) if _venv_cfg(node) is not None]
+    last = inside[-1] if inside else 0
+    if last + 1 < len(chain) and os.path.exists(chain[last + 1]):
+        return chain[last + 1]
+    base = str(facts.get("base_executable") or "")
+    if os.path.isabs(base) and os.path.exists(base) and _venv_cfg(base) is None:
+        return base
+    home = str(facts.get("venv_home") or "")
+    minor = ".".join(str(facts["version"]).split(".")[:2])
+    for name in (os.path.basename(path), f"python{minor}", "python3"):
+        cand = os.path.join(home, name)
+        if home and os.path.isfile(cand):
+            return cand
+    raise InterpreterError(f"{path} is a virtual environment whose base interpreter is gone")
+
+
+def interpreter_at(
+    path: str, requested: str = "", db: sqlite3.Connection | None = None
+) -> Interpreter:
+    """The interpreter at exactly ``path``, none of the rules applied (an env's recorded one)."""
     facts = query_interpreter(path, db)
-    real = str(facts["executable"])
-    if os.path.isabs(real) and os.path.realpath(real) != os.path.realpath(path):
+    if facts.get("implementation") != "cpython":
+        raise InterpreterError(
+            f"{path} is {facts.get('implementation')}; envstore supports CPython"
+        )
+    return _from_facts(requested, path, facts)
+
+
+def describe(requested: str, path: str, db: sqlite3.Connection | None = None) -> Interpreter:
+    """The interpreter an env records for the executable ``path`` (module docstring rules)."""
+    facts = query_interpreter(path, db)
+    if _is_wrapper(path, facts):
         # ``path`` is a wrapper (a pyenv shim, a shell script), not the interpreter.
-        path = real
+        path = str(facts["executable"])
         facts = query_interpreter(path, db)
-    if facts.get("is_venv"):
-        base = str(facts["base_executable"])
-        if not os.path.isabs(base) or not os.path.exists(base):
-            raise InterpreterError(f"{path} is a virtual environment whose base {base} is gone")
-        path = base
+    for _ in range(8):
+        outside = _venv_cfg(path) is None and not any(_venv_cfg(n) for n in _chain(path)[1:])
+        if outside:
+            break
+        path = _venv_base(path, facts)
         facts = query_interpreter(path, db)
+    else:
+        raise InterpreterError(f"{path}: virtual environments nested too deeply")
     if facts["implementation"] != "cpython":
         raise InterpreterError(f"{path} is {facts['implementation']}; envstore supports CPython")
     major, minor = (int(x) for x in str(facts["version"]).split(".")[:2])
@@ -244,24 +376,49 @@ def _describe(requested: str, path: str, db: sqlite3.Connection | None) -> Inter
     return _from_facts(requested, pinned, facts)
 
 
+# -- where to look --------------------------------------------------------------
+
+
+def _version_key(name: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", name)]
+
+
+def _search_dirs() -> list[str]:
+    """Directories that may hold interpreters, in preference order: PATH, pyenv,
+    then the standard install locations (distro, Homebrew, uv, python.org, asdf)."""
+    home = Path.home()
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for root in (
+        Path(os.environ.get("PYENV_ROOT", home / ".pyenv")) / "versions",
+        Path(os.environ.get("ASDF_DATA_DIR", home / ".asdf")) / "installs" / "python",
+    ):
+        if root.is_dir():
+            versions = [p for p in root.iterdir() if re.match(r"^\d+\.\d+\.\d+t?$", p.name)]
+            versions.sort(key=lambda p: _version_key(p.name), reverse=True)
+            dirs += [str(v / "bin") for v in versions]
+    dirs += ["/usr/local/bin", "/usr/bin", "/opt/homebrew/bin", "/home/linuxbrew/.linuxbrew/bin"]
+    globs = [
+        (Path("/opt/homebrew/opt"), "python@3.*/bin"),
+        (Path("/usr/local/opt"), "python@3.*/bin"),
+        (Path("/home/linuxbrew/.linuxbrew/opt"), "python@3.*/bin"),
+        (Path("/Library/Frameworks/Python.framework/Versions"), "3.*/bin"),
+        (
+            Path(os.environ.get("UV_PYTHON_INSTALL_DIR", home / ".local/share/uv/python")),
+            "cpython-3.*/bin",
+        ),
+    ]
+    for base, pattern in globs:
+        found = [str(p) for p in base.glob(pattern)] if base.is_dir() else []
+        dirs += sorted(found, key=lambda d: _version_key(d), reverse=True)
+    return dirs
+
+
 def candidates() -> list[str]:
     """Interpreter executables on this machine, in preference order, without running them."""
     found: list[str] = []
-    names = re.compile(r"^python3(\.\d+)?$")
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if pyenv.is_dir():
-        versions = sorted(
-            (p for p in pyenv.iterdir() if re.match(r"^\d+\.\d+\.\d+$", p.name)),
-            key=lambda p: [int(x) for x in p.name.split(".")],
-            reverse=True,
-        )
-        dirs += [str(v / "bin") for v in versions]
-    dirs += ["/usr/local/bin", "/usr/bin", "/opt/homebrew/bin"]
-    dirs += sorted(str(p) for p in Path("/opt/homebrew/opt").glob("python@3.*/bin"))
-    dirs += sorted(str(p) for p in Path.home().glob(".local/share/uv/python/cpython-3.*/bin"))
+    names = re.compile(r"^python3(\.\d+t?)?$")
     seen: set[str] = set()
-    for d in dirs:
+    for d in _search_dirs():
         if d in seen or os.path.basename(d.rstrip("/")) == "shims":  # pyenv shims are scripts
             continue
         seen.add(d)
@@ -276,37 +433,75 @@ def candidates() -> list[str]:
     return found
 
 
+def installed(db: sqlite3.Connection | None = None) -> list[Interpreter]:
+    """Every usable interpreter found (as an env would record it), one per recorded path."""
+    result: dict[str, Interpreter] = {}
+    for cand in candidates():
+        try:
+            interp = describe("", cand, db)
+        except InterpreterError:
+            continue
+        result.setdefault(interp.path, interp)
+    return list(result.values())
+
+
+def find_same_abi(soabi: str, db: sqlite3.Connection | None = None) -> Interpreter | None:
+    """An interpreter on this machine with the ABI ``soabi`` (same minor version and build
+    flavour), in candidates() order; None when there is none."""
+    for cand in candidates():
+        try:
+            if query_interpreter(cand, db).get("soabi") != soabi:
+                continue
+            interp = describe("", cand, db)
+        except InterpreterError:
+            continue
+        if interp.soabi == soabi:
+            return interp
+    return None
+
+
 def _default_path() -> str:
     base = getattr(sys, "_base_executable", None) or sys.executable
     return base if os.path.exists(base) else sys.executable
 
 
+def _by_version(request: str, wanted: list[str], db: sqlite3.Connection | None) -> Interpreter:
+    for cand in candidates():
+        try:
+            facts = query_interpreter(cand, db)
+        except InterpreterError:
+            continue
+        if str(facts["version"]).split(".")[: len(wanted)] == wanted:
+            return describe(request, cand, db)
+    raise InterpreterError(
+        f"no Python {'.'.join(wanted)} found (searched PATH, pyenv and standard"
+        " locations; see 'envstore python list')"
+    )
+
+
 def find_interpreter(request: str | None, db: sqlite3.Connection | None = None) -> Interpreter:
     """Turn ``-p`` (a version, a command name, a path, or None) into an Interpreter."""
     if not request:
-        return _describe("", _default_path(), db)
+        return describe("", _default_path(), db)
     if "/" in request:
         path = os.path.abspath(os.path.expanduser(request))
         if not os.path.exists(path):
             raise InterpreterError(f"no interpreter at {path}")
-        return _describe(request, path, db)
+        return describe(path, path, db)
     version = _VERSION_REQUEST.match(request)
-    if version:
-        wanted = version.group(1).split(".")
-        for cand in candidates():
-            try:
-                facts = query_interpreter(cand, db)
-            except InterpreterError:
-                continue
-            if str(facts["version"]).split(".")[: len(wanted)] == wanted:
-                return _describe(request, cand, db)
-        raise InterpreterError(
-            f"no Python {version.group(1)} found (searched PATH, pyenv and standard"
-            " locations; see 'envstore python list')"
-        )
+    if version and not _COMMAND_NAME.match(request):
+        return _by_version(request, version.group(1).split("."), db)
     import shutil
 
+    # A command name means what the shell would run; a version-like one
+    # (python3.12) falls back to the version search when that fails.
     found = shutil.which(request)
-    if found is None:
-        raise InterpreterError(f"no interpreter named {request!r} on PATH")
-    return _describe(request, os.path.abspath(found), db)
+    if found is not None:
+        try:
+            return describe(request, os.path.abspath(found), db)
+        except InterpreterError:
+            if not version:
+                raise
+    if version:
+        return _by_version(request, version.group(1).split("."), db)
+    raise InterpreterError(f"no interpreter named {request!r} on PATH")

@@ -17,7 +17,19 @@ from pathlib import Path
 from envstore._interpreters import Interpreter
 from envstore._view import link_tree
 
-__all__ = ["PTH_NAME", "write_env", "write_interpreter_links"]
+__all__ = [
+    "PTH_NAME",
+    "read_pyvenv_cfg",
+    "read_view",
+    "script_names",
+    "venv_home",
+    "write_activation_scripts",
+    "write_data_links",
+    "write_env",
+    "write_interpreter_links",
+    "write_scripts",
+    "write_site",
+]
 
 # Sorts before every ordinary .pth, so the view is on sys.path before the
 # entries' own .pth files (e.g. setuptools' distutils-precedence.pth) run.
@@ -41,30 +53,135 @@ def shebang(python: str) -> str:
     return f"#!/bin/sh\n'''exec' {shlex.quote(python)} \"$0\" \"$@\"\n' '''\n"
 
 
-def write_interpreter_links(env: Path, interp: Interpreter, command: str) -> None:
-    """(Re)write ``bin/python*`` and ``pyvenv.cfg`` for ``interp``; the only files that
-    name the base interpreter, so a relink touches just these (and scripts)."""
+def venv_home(interp: Interpreter) -> str:
+    """The ``home`` of pyvenv.cfg for ``interp``.
+
+    In a venv CPython searches ``home`` and its parents for the stdlib (and
+    falls back to its compiled-in prefix), so ``home`` is the recorded path's
+    directory when that search finds this interpreter's stdlib there (Homebrew's
+    ``opt/python@X.Y/bin``, ``/usr/bin``), else the resolved binary's directory
+    (a symlink into a relocatable install, e.g. ``~/.local/bin/python3.12``).
+    """
+    start = os.path.dirname(interp.path)
+    sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
+    d = start
+    while d and d != "/":  # CPython's search never tests "/" itself
+        stdlib = os.path.join(d, sub)
+        if os.path.isfile(os.path.join(stdlib, "os.py")) or os.path.isfile(
+            os.path.join(stdlib, "os.pyc")
+        ):
+            try:
+                if os.path.samefile(stdlib, interp.stdlib):
+                    return start
+            except OSError:
+                pass
+            break
+        d = os.path.dirname(d)
+    return os.path.dirname(interp.resolved)
+
+
+def read_pyvenv_cfg(env: Path) -> dict[str, str]:
+    """The ``key = value`` lines of ``env``'s pyvenv.cfg (empty if it is missing)."""
+    values: dict[str, str] = {}
+    try:
+        text = (env / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return values
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq:
+            values[key.strip().lower()] = value.strip()
+    return values
+
+
+def write_interpreter_links(
+    env: Path, interp: Interpreter, command: str, *, prompt: str | None = None
+) -> None:
+    """(Re)write ``bin/python*`` and ``pyvenv.cfg`` for ``interp``; with the activation
+    scripts' check, the only files that name the base interpreter, so a relink to an
+    interpreter of the same ABI touches just these."""
     bindir = env / "bin"
     for name in os.listdir(bindir):
-        if re.match(r"^python(\d+(\.\d+)?)?$", name):
+        if re.match(r"^python(\d+(\.\d+t?)?)?$", name):
             os.unlink(bindir / name)
     os.symlink(interp.path, bindir / "python")
     os.symlink("python", bindir / "python3")
     os.symlink("python", bindir / f"python{interp.minor}")
-    cfg = (
-        f"home = {os.path.dirname(interp.path)}\n"
-        "include-system-site-packages = false\n"
-        f"version = {interp.version}\n"
-        f"executable = {interp.resolved}\n"
-        f"command = {command}\n"
-        "envstore = 1\n"
-    )
+    lines = [
+        f"home = {venv_home(interp)}",
+        "include-system-site-packages = false",
+        f"version = {interp.version}",
+        f"executable = {interp.resolved}",
+        f"command = {command}",
+    ]
+    if prompt:  # like python -m venv: only a prompt that was asked for is recorded
+        lines.append(f"prompt = {prompt!r}")
+    lines.append("envstore = 1")
+    cfg = "\n".join(lines) + "\n"
     tmp = env / ".pyvenv.cfg.tmp"
     tmp.write_text(cfg)
     os.replace(tmp, env / "pyvenv.cfg")
 
 
-def _activation_scripts(env: Path, interp: Interpreter, final: Path, prompt: str) -> None:
+def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
+    """Shell code for the top of an activation script: when ``bin/python`` cannot run
+    (its base interpreter was removed or moved), say so and how to repair the env,
+    instead of activating an env whose every command fails with "bad interpreter"."""
+    python = str(final / "bin" / "python")
+    what = (
+        f"envstore: cannot activate {final}: its Python {interp.version}"
+        f" ({interp.path}) is gone (moved, removed or upgraded)."
+    )
+    fix = (
+        f"envstore: repair it with: envstore relink {shlex.quote(str(final))}"
+        f"   (details: envstore doctor {shlex.quote(str(final))})"
+    )
+    head = "# Added by envstore: explain a base interpreter that is gone.\n"
+    if name == "activate":  # bash and zsh
+        q = shlex.quote
+        return (
+            f"{head}if [ ! -x {q(python)} ]; then\n"
+            f"    printf '%s\\n' {q(what)} {q(fix)} >&2\n"
+            "    return 1 2>/dev/null || exit 1\n"
+            "fi\n\n"
+        )
+    if name == "activate.fish":
+
+        def fq(text: str) -> str:
+            return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+        # In a sourced file fish's exit skips the rest of the file, not the shell.
+        return (
+            f"{head}if not test -x {fq(python)}\n"
+            f"    printf '%s\\n' {fq(what)} {fq(fix)} >&2\n"
+            "    exit 1\n"
+            "end\n\n"
+        )
+    if name == "activate.csh":
+        q = shlex.quote
+        # csh cannot leave a sourced file early: warn, then activate anyway.
+        return "".join(
+            [
+                head,
+                f"if ( ! -x {q(python)} ) then\n",
+                f"    echo {q(what)}\n",
+                f"    echo {q(fix)}\n",
+                "endif\n\n",
+            ]
+        )
+    return ""
+
+
+def _insert_after_comments(text: str, block: str) -> str:
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
+        i += 1
+    return "".join(lines[:i]) + block + "".join(lines[i:])
+
+
+def write_activation_scripts(env: Path, interp: Interpreter, final: Path, prompt: str) -> None:
+    """``bin/activate*`` from the interpreter's own venv templates, plus the check above."""
     scripts = Path(interp.stdlib) / "venv" / "scripts"
     for sub in ("common", "posix"):
         d = scripts / sub
@@ -84,10 +201,13 @@ def _activation_scripts(env: Path, interp: Interpreter, final: Path, prompt: str
                 .replace("__VENV_BIN_NAME__", "bin")
                 .replace("__VENV_PYTHON__", str(final / "bin" / "python"))
             )
+            check = _gone_check(name, final, interp)
+            if check:
+                text = _insert_after_comments(text, check)
             (env / "bin" / name).write_text(text, encoding="utf-8")
 
 
-def _materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
+def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
     """Copy an entry's .pth so it acts as if its entry were installed in site-packages:
     relative path lines and ``sitedir`` (used by legacy *-nspkg.pth) mean the view."""
     lines = []
@@ -111,7 +231,24 @@ def _script_name(name: str, dist: str, interp: Interpreter) -> str:
     return name
 
 
+def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
+    """The names in ``bin/`` that ``write_scripts`` writes for ``view`` and ``interp``."""
+    names = [
+        _script_name(name, dist, interp)
+        for name, _module, _attr, _section, dist in view["scripts"]  # type: ignore[attr-defined]
+    ]
+    names += [name for name, _source in view["data_scripts"]]  # type: ignore[attr-defined]
+    return names
+
+
 def write_scripts(env: Path, final: Path, view: dict[str, object], interp: Interpreter) -> None:
+    """Console scripts and ``.data/scripts``. Their shebang names the env's own
+    ``bin/python``, never the base interpreter, so a same-ABI relink leaves them alone.
+
+    No /bin/sh trampoline to explain a missing base interpreter: it measured
+    ~1 ms (dash) per start, ~7% of ``python -c pass``, paid by every invocation
+    for a rare event that activate and ``envstore doctor`` already explain.
+    """
     bindir = env / "bin"
     bang = shebang(str(final / "bin" / "python"))
     for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
@@ -126,6 +263,36 @@ def write_scripts(env: Path, final: Path, view: dict[str, object], interp: Inter
         path = bindir / name
         path.write_bytes(data)
         os.chmod(path, 0o755)
+
+
+def write_site(site: Path, view_site: Path, view: dict[str, object]) -> list[str]:
+    """``00-envstore.pth`` naming the view, and the entries' own .pth files materialized;
+    returns the names written."""
+    tmp = site / f".{PTH_NAME}.tmp"
+    tmp.write_text(f"{view_site}\n")
+    os.replace(tmp, site / PTH_NAME)
+    written = [PTH_NAME]
+    for name, source in view["pth"]:  # type: ignore[attr-defined]
+        if name != PTH_NAME:
+            materialize_pth(name, source, site, view_site)
+            written.append(name)
+    return written
+
+
+def write_data_links(env: Path, view: dict[str, object], interp: Interpreter) -> None:
+    """Links for the entries' ``.data/data`` (share/..., etc/...) and ``.data/headers``."""
+    data_dirs = [Path(p) for p in view["data"]]  # type: ignore[attr-defined]
+    if data_dirs:
+        # Real directories down to e.g. share/jupyter/labextensions, so a later
+        # pip install can add files there without writing into the store.
+        link_tree(env, data_dirs, relative=False, real_depth=3)
+    headers = view["headers"]
+    if headers:
+        inc = env / "include" / "site" / f"python{interp.minor}"
+        inc.mkdir(parents=True, exist_ok=True)
+        for dist, path in headers:  # type: ignore[attr-defined]
+            if not (inc / dist).exists():
+                os.symlink(path, inc / dist)
 
 
 def write_env(
@@ -145,25 +312,11 @@ def write_env(
     site.mkdir(parents=True)
     if (env / "lib").is_dir() and not (env / "lib64").exists():
         os.symlink("lib", env / "lib64")
-    write_interpreter_links(env, interp, command)
-    _activation_scripts(env, interp, final, prompt or final.name)
-    (site / PTH_NAME).write_text(f"{view_site}\n")
-    for name, source in view["pth"]:  # type: ignore[attr-defined]
-        if name != PTH_NAME:
-            _materialize_pth(name, source, site, view_site)
+    write_interpreter_links(env, interp, command, prompt=prompt)
+    write_activation_scripts(env, interp, final, prompt or final.name)
+    write_site(site, view_site, view)
     write_scripts(env, final, view, interp)
-    data_dirs = [Path(p) for p in view["data"]]  # type: ignore[attr-defined]
-    if data_dirs:
-        # Real directories down to e.g. share/jupyter/labextensions, so a later
-        # pip install can add files there without writing into the store.
-        link_tree(env, data_dirs, relative=False, real_depth=3)
-    headers = view["headers"]
-    if headers:
-        inc = env / "include" / "site" / f"python{interp.minor}"
-        inc.mkdir(parents=True, exist_ok=True)
-        for dist, path in headers:  # type: ignore[attr-defined]
-            if not (inc / dist).exists():
-                os.symlink(path, inc / dist)
+    write_data_links(env, view, interp)
 
 
 def read_view(view_path: Path) -> dict[str, object]:

@@ -1,0 +1,360 @@
+"""Diagnosing environments: ``envstore doctor``.
+
+Every check only reads (the interpreter facts cache aside): the manifest, the
+recorded interpreter's facts (cached by identity, so a healthy env starts no
+process), the store's entries and view, the gc root, and ``site-packages``.
+Each problem carries its severity and, where one exists, the exact command that
+fixes it; every problem is reported, not just the first.
+
+Severities: ``broken`` (the env does not work), ``warning`` (it works, but not
+as its manifest says, or a gc may break it), ``note`` (fine; worth knowing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envstore._interpreters import Interpreter, installed, interpreter_at
+from envstore._store import Store
+from envstore.errors import BadManifestError, InterpreterError, StoreError
+from envstore.manifest import MANIFEST_NAME, Manifest
+
+__all__ = ["Diagnosis", "Problem", "diagnose", "diagnose_all", "registered_envs", "same_env"]
+
+BROKEN, WARNING, NOTE = "broken", "warning", "note"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str  # e.g. "base-missing", "base-abi", "base-patch", "entries-missing", "shadowed"
+    severity: str  # BROKEN, WARNING or NOTE
+    message: str
+    fix: str = ""  # a command line; "" when no command fixes it
+    detail: str = ""  # what the fix does, or what else to know
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Diagnosis:
+    env: str
+    python: Interpreter | None = None  # as the manifest records it
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        severities = {p.severity for p in self.problems}
+        return "broken" if BROKEN in severities else "warning" if WARNING in severities else "ok"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "env": self.env,
+            "status": self.status,
+            "python": None
+            if self.python is None
+            else {"path": self.python.path, "version": self.python.version},
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+def _relink_cmd(env: Path, *extra: str) -> str:
+    return shlex.join(["envstore", "relink", str(env), *extra])
+
+
+def _check_interpreter(
+    env: Path, manifest: Manifest, store: Store, db: sqlite3.Connection | None
+) -> list[Problem]:
+    from envstore._relink import choose_interpreter, stale_packages
+
+    old = manifest.python
+    problems: list[Problem] = []
+    try:
+        now: Interpreter | None = interpreter_at(old.path, old.requested, db)
+        trouble = ""
+    except InterpreterError as exc:
+        now = None
+        gone = not os.path.exists(old.path)
+        trouble = "is gone (moved or removed)" if gone else f"cannot run ({exc})"
+    if now is not None and now.soabi == old.soabi:
+        if now.version != old.version:
+            problems.append(
+                Problem(
+                    "base-patch",
+                    NOTE,
+                    f"the base interpreter {old.path} is now Python {now.version} (the env"
+                    f" was made with {old.version}); same ABI ({old.soabi}), so the env works",
+                    _relink_cmd(env),
+                    "records the new version in pyvenv.cfg and the manifest",
+                )
+            )
+        return problems
+    if now is not None:
+        trouble = (
+            f"is now Python {now.version} ({now.soabi}); the env was built for"
+            f" {old.version} ({old.soabi}), so its packages and site-packages do not fit"
+        )
+        code = "base-abi"
+    else:
+        code = "base-missing"
+    message = f"the base interpreter {old.path} {trouble}"
+    choice = choose_interpreter(manifest, db)
+    new = choice.interp
+    if new is not None and new.soabi == old.soabi:
+        fix = _relink_cmd(env)
+        detail = f"relinks to {new.path} (Python {new.version}, same ABI): no package work"
+    elif new is not None:
+        fix = _relink_cmd(env, "--python", new.path)
+        from envstore._ingest import supported_tags
+
+        accepted = {str(t) for t in supported_tags(new)}
+        stale = stale_packages(store, manifest, new, accepted)
+        detail = (
+            f"no Python with the ABI {old.soabi} is left; this moves the env to Python"
+            f" {new.version}: pure packages are reused"
+        )
+        if stale:
+            names = ", ".join(f"{p.name} {p.version}" for p in manifest.packages if p.name in stale)
+            detail += (
+                f"; {names} need wheels for {new.abi_tag} (from the store, --find-links DIR"
+                " or the index)"
+            )
+    else:
+        others = sorted(installed(db), key=lambda i: [int(x) for x in i.minor.split(".")])
+        fix = ""
+        detail = f"{choice.why}: install Python {old.minor} again and run {_relink_cmd(env)}"
+        if others:
+            move = _relink_cmd(env, "--python", others[-1].path)
+            detail += f", or move the env to another version: {move}"
+    problems.append(Problem(code, BROKEN, message, fix, detail))
+    return problems
+
+
+def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
+    from envstore._envs import root_name
+
+    problems: list[Problem] = []
+    py = manifest.python
+    try:
+        link = os.readlink(env / "bin" / "python")
+    except OSError:
+        link = ""
+    if link != py.path:
+        problems.append(
+            Problem(
+                "links",
+                WARNING,
+                f"bin/python points at {link or 'nothing'}, not the recorded {py.path}",
+                _relink_cmd(env),
+            )
+        )
+    if manifest.env != str(env):
+        problems.append(
+            Problem(
+                "env-moved",
+                BROKEN,
+                f"this env was made at {manifest.env} and moved or copied here; its scripts"
+                " and activation still name the old place",
+                _relink_cmd(env),
+                "regenerates them for this place and registers it",
+            )
+        )
+    missing = [
+        p for p in manifest.packages if not (store.entry_path(p.key) / "entry.json").exists()
+    ]
+    if missing:
+        problems.append(
+            Problem(
+                "entries-missing",
+                BROKEN,
+                "missing from the store "
+                + str(store.root)
+                + ": "
+                + ", ".join(f"{p.name} {p.version}" for p in missing),
+                _relink_cmd(env),
+                "rebuilds them from the store's wheels/, --find-links DIR or the index",
+            )
+        )
+    view_site = store.view_path(manifest.view) / "site"
+    if not (store.view_path(manifest.view) / "view.json").exists():
+        problems.append(
+            Problem(
+                "view-missing",
+                BROKEN,
+                f"the env's view {view_site} is missing from the store",
+                _relink_cmd(env),
+            )
+        )
+    try:
+        pth = (env / py.purelib / "00-envstore.pth").read_text().strip()
+    except OSError:
+        pth = ""
+    if pth != str(view_site):
+        problems.append(
+            Problem(
+                "pth",
+                BROKEN,
+                f"{py.purelib}/00-envstore.pth does not name the env's view {view_site}",
+                _relink_cmd(env),
+            )
+        )
+    root = store.roots_dir / root_name(env)
+    try:
+        registered = os.readlink(root) == str(env / MANIFEST_NAME)
+    except OSError:
+        registered = False
+    if not registered:
+        problems.append(
+            Problem(
+                "unregistered",
+                WARNING,
+                f"the env is not registered in the store {store.root}: gc may delete the"
+                " entries it uses",
+                _relink_cmd(env),
+                "registers it",
+            )
+        )
+    problems += _check_shadowed(env, manifest)
+    return problems
+
+
+_DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
+
+
+def _check_shadowed(env: Path, manifest: Manifest) -> list[Problem]:
+    """Store packages that a later ``pip install`` put into site-packages as well."""
+    ours = {p.name: p for p in manifest.packages}
+    problems = []
+    site = env / manifest.python.purelib
+    try:
+        names = sorted(os.listdir(site))
+    except OSError:
+        return []
+    for entry in names:
+        m = _DIST_INFO.match(entry)
+        if m is None:
+            continue
+        name = re.sub(r"[-_.]+", "-", m["name"]).lower()
+        if name not in ours:
+            continue
+        pkg = ours[name]
+        problems.append(
+            Problem(
+                "shadowed",
+                WARNING,
+                f"{name} {m['version']} installed into site-packages (pip install) shadows"
+                f" the store's {name} {pkg.version}",
+                shlex.join([str(env / "bin" / "python"), "-m", "pip", "uninstall", "-y", name]),
+                f"goes back to the store's {name} {pkg.version}; keep it if you meant it",
+            )
+        )
+    return problems
+
+
+def same_env(manifest: Manifest, env: Path) -> str:
+    """The manifest's own spelling of ``env``'s path when both name one directory (a
+    symlinked parent, /tmp vs /private/tmp), so that is not taken for a move."""
+    if manifest.env != str(env):
+        try:
+            if os.path.samefile(manifest.env, env):
+                return manifest.env
+        except OSError:
+            pass
+    return str(env)
+
+
+def diagnose(
+    path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
+) -> Diagnosis:
+    """Every problem of the env at ``path`` (reads only; may query interpreters)."""
+    env = Path(os.path.abspath(path))
+    diagnosis = Diagnosis(str(env))
+    if not (env / MANIFEST_NAME).exists():
+        what = "does not exist" if not env.exists() else f"has no {MANIFEST_NAME}"
+        diagnosis.problems.append(
+            Problem("not-an-env", BROKEN, f"{env} {what}: not an envstore environment")
+        )
+        return diagnosis
+    try:
+        manifest = Manifest.load(env)
+    except BadManifestError as exc:
+        diagnosis.problems.append(
+            Problem(
+                "manifest",
+                BROKEN,
+                str(exc),
+                "",
+                f"recreate the env: envstore create {shlex.quote(str(env))} --clear ...",
+            )
+        )
+        return diagnosis
+    env = Path(same_env(manifest, env))
+    diagnosis.env = str(env)
+    diagnosis.python = manifest.python
+    st = store if isinstance(store, Store) else Store(store or manifest.store)
+    db: sqlite3.Connection | None = None
+    if st.exists():
+        try:
+            db = st.db(create=False)
+        except StoreError:
+            db = None
+    diagnosis.problems += _check_interpreter(env, manifest, st, db)
+    diagnosis.problems += _check_files(env, manifest, st)
+    return diagnosis
+
+
+def registered_envs(store: Store) -> list[str]:
+    """Every env the store knows: its gc roots (``roots/*`` -> ``<env>/envstore.json``)
+    and its database rows, sorted."""
+    envs: set[str] = set()
+    if store.roots_dir.is_dir():
+        for name in os.listdir(store.roots_dir):
+            link = store.roots_dir / name
+            if name.startswith(".") or not link.is_symlink():
+                continue
+            target = os.readlink(link)
+            if os.path.basename(target) == MANIFEST_NAME:
+                envs.add(os.path.dirname(target))
+    if store.db_path.exists():
+        try:
+            envs.update(path for (path,) in store.db(create=False).execute("SELECT path FROM envs"))
+        except (StoreError, sqlite3.Error):
+            pass
+    return sorted(envs)
+
+
+def diagnose_all(store: Store, gc_command: str = "envstore gc") -> list[Diagnosis]:
+    """``diagnose`` for every registered env; a registered env that is gone is one problem."""
+    result = []
+    for env in registered_envs(store):
+        if not os.path.exists(os.path.join(env, MANIFEST_NAME)):
+            result.append(
+                Diagnosis(
+                    env,
+                    None,
+                    [
+                        Problem(
+                            "env-missing",
+                            WARNING,
+                            f"registered env {env} no longer exists; the store still keeps"
+                            " what it used",
+                            gc_command,
+                            "drops its registration and frees what nothing else uses",
+                        )
+                    ],
+                )
+            )
+            continue
+        result.append(diagnose(env, store=store))
+    return result

@@ -1,0 +1,257 @@
+"""Interpreter discovery: which path an env records, venv detection, the facts cache.
+
+Fake install layouts are symlinks to the real CPythons on this machine; CPython
+resolves argv[0]'s symlinks to find its prefix, so each fake path really runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CLI, PYTHONS, python_params, run
+
+from envstore import _interpreters
+from envstore._interpreters import (
+    candidates,
+    describe,
+    find_interpreter,
+    find_same_abi,
+    query_interpreter,
+)
+from envstore._store import Store
+from envstore._venv import venv_home
+
+AVAILABLE = [p for p in PYTHONS.values() if p]
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="no CPython found on this machine")
+
+
+def _real() -> str:
+    """One real interpreter executable (not a symlink chain we made)."""
+    return os.path.realpath(AVAILABLE[-1])
+
+
+def _minor(python: str) -> str:
+    out = run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    return out.stdout.strip()
+
+
+def _link(path: Path, target: str | Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()
+    os.symlink(target, path)
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    st = Store(tmp_path / "store")
+    st.ensure()
+    yield st.db()
+    st.close()
+
+
+@pytest.fixture
+def search(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The directories candidates() searches: empty until a test adds some."""
+    dirs: list[str] = []
+    monkeypatch.setattr(_interpreters, "_search_dirs", lambda: list(dirs))
+    return dirs
+
+
+def test_real_interpreter_path_is_kept_as_given(db: sqlite3.Connection) -> None:
+    for python in AVAILABLE:
+        interp = find_interpreter(python, db)
+        assert interp.path == python  # e.g. pyenv's versions/3.12.1/...: a patch path, kept
+        assert interp.requested == python
+        assert interp.minor == _minor(python)
+        assert interp.soabi.startswith(f"cpython-{interp.minor.replace('.', '')}")
+
+
+def test_same_directory_symlink_is_pinned_to_the_minor(tmp_path: Path) -> None:
+    real = _real()
+    minor = _minor(real)
+    usr_bin = tmp_path / "usr" / "bin"
+    _link(usr_bin / f"python{minor}", real)
+    _link(usr_bin / "python3", f"python{minor}")
+    interp = find_interpreter(str(usr_bin / "python3"))
+    assert interp.path == str(usr_bin / f"python{minor}")
+    assert interp.resolved == real
+    assert interp.requested == str(usr_bin / "python3")
+    # A link into another directory is not followed: it is what the user chose.
+    other = _link(tmp_path / "bin" / "mypython", real)
+    assert find_interpreter(str(other)).path == str(other)
+
+
+def _homebrew(root: Path, real: str, version: str) -> Path:
+    """A Homebrew-like keg: Cellar/python@X.Y/<version>/{bin,lib} with opt/ and bin/ links."""
+    minor = _minor(real)
+    stdlib = run([real, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"])
+    keg = root / "Cellar" / f"python@{minor}" / version
+    _link(keg / "bin" / f"python{minor}", real)
+    _link(keg / "bin" / "python3", f"python{minor}")
+    _link(keg / "lib" / f"python{minor}", stdlib.stdout.strip())
+    _link(root / "opt" / f"python@{minor}", f"../Cellar/python@{minor}/{version}")
+    _link(root / "bin" / f"python{minor}", f"../Cellar/python@{minor}/{version}/bin/python{minor}")
+    _link(root / "bin" / "python3", f"../Cellar/python@{minor}/{version}/bin/python3")
+    return keg
+
+
+def test_homebrew_cellar_paths_become_opt(tmp_path: Path) -> None:
+    real = _real()
+    minor = _minor(real)
+    root = tmp_path / "homebrew"
+    keg = _homebrew(root, real, "9.9.1")
+    opt = root / "opt" / f"python@{minor}" / "bin" / f"python{minor}"
+    for given in (
+        root / "bin" / f"python{minor}",
+        root / "bin" / "python3",
+        keg / "bin" / f"python{minor}",
+        opt,
+    ):
+        assert find_interpreter(str(given)).path == str(opt), given
+    # Its stdlib is reachable from opt/.../bin, so that is pyvenv.cfg's home, as venv does.
+    assert venv_home(find_interpreter(str(opt))) == str(opt.parent)
+
+
+@pytest.mark.parametrize("python", python_params())
+def test_venvs_are_replaced_by_their_base(python: str, tmp_path: Path) -> None:
+    """Under ``-I -S`` sys.prefix never shows a venv, on any version: check pyvenv.cfg."""
+    base = find_interpreter(python).path
+    outer = tmp_path / "outer"
+    subprocess.run([python, "-m", "venv", "--without-pip", outer], check=True)
+    copies = tmp_path / "copies"
+    subprocess.run([python, "-m", "venv", "--without-pip", "--copies", copies], check=True)
+    # A venv made from a venv by hand (virtualenv and 3.9's venv do this).
+    inner = tmp_path / "inner"
+    _link(inner / "bin" / "python", outer / "bin" / "python")
+    (inner / "pyvenv.cfg").write_text(f"home = {outer / 'bin'}\n")
+    # A symlink to a venv's python, outside the venv (not a venv for CPython).
+    sym = _link(tmp_path / "elsewhere" / "python", outer / "bin" / "python")
+
+    assert query_interpreter(str(outer / "bin" / "python"))["is_venv"] is True
+    for given in (outer, copies, inner):
+        assert find_interpreter(str(given / "bin" / "python")).path == base, given
+    assert find_interpreter(str(sym)).path == base
+
+
+def test_wrapper_script_is_replaced_and_never_cached(
+    tmp_path: Path, db: sqlite3.Connection
+) -> None:
+    real = _real()
+    wrapper = tmp_path / "shims" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    assert find_interpreter(str(wrapper), db).path == find_interpreter(real).path
+    cached = {row[0] for row in db.execute("SELECT path FROM interpreters")}
+    assert str(wrapper) not in cached  # a shim's target changes without the shim changing
+    assert real in cached
+
+
+def test_facts_are_cached_by_identity(
+    tmp_path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if len(AVAILABLE) < 2:
+        pytest.skip("needs two CPython versions")
+    started: list[str] = []
+    real_query = _interpreters._run_query
+    monkeypatch.setattr(_interpreters, "_run_query", lambda p: started.append(p) or real_query(p))
+    link = _link(tmp_path / "bin" / "python3", AVAILABLE[0])
+    first = query_interpreter(str(link), db)
+    assert query_interpreter(str(link), db) == first
+    assert started == [str(link)]  # the second ask started nothing
+    _link(link, AVAILABLE[-1])  # the distro re-points python3
+    assert query_interpreter(str(link), db)["version"] != first["version"]
+    assert len(started) == 2
+
+
+def test_identity_follows_a_moved_install(tmp_path: Path) -> None:
+    """A rename keeps inode, size and mtime; the facts (stdlib, prefix) still change."""
+    real = _real()
+    prefix = tmp_path / "a"
+    (prefix / "bin").mkdir(parents=True)
+    try:
+        os.link(real, prefix / "bin" / "python3")
+    except OSError:
+        pytest.skip("cannot hard-link the interpreter here")
+    link = _link(tmp_path / "bin" / "python3", prefix / "bin" / "python3")
+    before = _interpreters._identity(str(link))
+    os.rename(prefix, tmp_path / "b")
+    _link(link, tmp_path / "b" / "bin" / "python3")
+    assert _interpreters._identity(str(link)) not in (None, before)
+
+
+def test_version_and_command_requests(
+    tmp_path: Path, db: sqlite3.Connection, search: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _real()
+    minor = _minor(real)
+    bindir = tmp_path / "bin"
+    _link(bindir / f"python{minor}", real)
+    search.append(str(bindir))
+    for request in (minor, f"cpython{minor}", f"py{minor}"):
+        interp = find_interpreter(request, db)
+        assert (interp.path, interp.requested) == (str(bindir / f"python{minor}"), request)
+    # A command name is what the shell would run.
+    monkeypatch.setenv("PATH", str(bindir))
+    assert find_interpreter(f"python{minor}", db).path == str(bindir / f"python{minor}")
+    with pytest.raises(_interpreters.InterpreterError, match=r"2\.7"):
+        find_interpreter("2.7", db)
+
+
+def test_candidates_and_same_abi_search(
+    tmp_path: Path, db: sqlite3.Connection, search: list[str]
+) -> None:
+    real = _real()
+    minor = _minor(real)
+    shims = tmp_path / "shims"
+    _link(shims / "python3", real)
+    found = tmp_path / "found"
+    _link(found / f"python{minor}", real)
+    _link(found / "python3-config", real)  # not an interpreter name
+    search += [str(shims), str(found)]
+    assert candidates() == [str(found / f"python{minor}")]
+    soabi = find_interpreter(real, db).soabi
+    same = find_same_abi(soabi, db)
+    assert same is not None and same.path == str(found / f"python{minor}")
+    assert find_same_abi("cpython-00-nowhere", db) is None
+
+
+def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) -> None:
+    real = _real()
+    venv = tmp_path / "venv"
+    subprocess.run([real, "-m", "venv", "--without-pip", venv], check=True)
+    search.append(str(venv / "bin"))
+    res = cli("--store", tmp_path / "store", "python", "list", "--json")
+    assert res.code == 0, res.err
+    rows = {r["path"]: r for r in json.loads(res.out)}
+    assert rows[str(venv / "bin" / "python3")]["venv"] is True
+
+
+def test_describe_refuses_a_venv_whose_base_is_gone(tmp_path: Path) -> None:
+    real = _real()
+    minor = _minor(real)
+    base = _link(tmp_path / "base" / f"python{minor}", real)
+    venv = tmp_path / "venv"
+    _link(venv / "bin" / "python", base)
+    (venv / "pyvenv.cfg").write_text(f"home = {base.parent}\n")
+    assert describe("", str(venv / "bin" / "python")).path == str(base)
+    base.unlink()
+    with pytest.raises(_interpreters.InterpreterError):
+        describe("", str(venv / "bin" / "python"))
+
+
+def test_venv_home_is_where_the_stdlib_can_be_found(tmp_path: Path) -> None:
+    """CPython looks for the stdlib from ``home`` upwards; a directory of symlinks
+    (``~/.local/bin/python3.12`` into a relocatable install) has none."""
+    real = _real()
+    link = _link(tmp_path / "bin" / "python3", real)
+    assert venv_home(find_interpreter(str(link))) == os.path.dirname(real)
+    assert venv_home(find_interpreter(real)) == os.path.dirname(real)
