@@ -1,0 +1,228 @@
+"""The tools under comparison: envstore, venv + pip, uv."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _harness import PY311, hermetic_env, run
+from _workloads import Workload
+
+REPO_SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@dataclass
+class Envstore:
+    """How to call envstore: ``argv`` prefix, extra env vars, its Python."""
+
+    argv: list[str]
+    python: str
+    env_extra: dict[str, str] = field(default_factory=dict)
+    # uv venv and `venv --without-pip` envs have no pip either: compare like with like
+    with_pip: bool = False
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return hermetic_env({**self.env_extra, **extra})
+
+    def cmd(self, store: Path, *args: str | os.PathLike[str]) -> list[str]:
+        return [*self.argv, "--store", os.fspath(store), *(os.fspath(a) for a in args)]
+
+    def create(self, store: Path, env: Path, wl: Workload, reqfile: Path | None = None) -> None:
+        req = reqfile or wl.requirements
+        args: list[str | os.PathLike[str]] = [
+            "-q",
+            "create",
+            env,
+            "--no-index",
+            "--find-links",
+            wl.wheelhouse,
+            "-r",
+            req,
+        ]
+        if not self.with_pip:
+            args.append("--without-pip")
+        run(self.cmd(store, *args), env=self.env())
+
+    def remove(self, store: Path, env: Path) -> None:
+        run(self.cmd(store, "remove", env), env=self.env())
+
+    def gc(self, store: Path) -> None:
+        run(self.cmd(store, "gc"), env=self.env())
+
+    def build(self, store: Path, project: Path, out: Path, wheelhouse: Path) -> None:
+        run(
+            self.cmd(store, "build", project, "-o", out, "--no-index", "--find-links", wheelhouse),
+            env=self.env(),
+        )
+
+    def api_cycle(
+        self, store: Path, env: Path, reqs: list[str], wheelhouse: Path, use: str
+    ) -> float:
+        """create_env + use + remove_env through the Python API, timed in-process."""
+        script = (
+            "import json, subprocess, sys, time\n"
+            "a = json.loads(sys.argv[1])\n"
+            "t0 = time.perf_counter()\n"
+            "import envstore\n"
+            "t1 = time.perf_counter()\n"
+            "envstore.create_env(a['env'], a['reqs'], store=a['store'],"
+            " find_links=[a['wh']], no_index=True, with_pip=a['pip'])\n"
+            "subprocess.run([a['env'] + '/bin/python', '-c', a['use']], check=True)\n"
+            "envstore.remove_env(a['env'], store=a['store'])\n"
+            "print(json.dumps({'import': t1 - t0, 'cycle': time.perf_counter() - t1}))\n"
+        )
+        arg = json.dumps(
+            {
+                "env": str(env),
+                "reqs": reqs,
+                "store": str(store),
+                "wh": str(wheelhouse),
+                "use": use,
+                "pip": self.with_pip,
+            }
+        )
+        out = run([self.python, "-c", script, arg], env=self.env()).stdout
+        return float(json.loads(out.strip().splitlines()[-1])["cycle"])
+
+    def describe(self) -> str:
+        pre = " ".join(f"{k}={v}" for k, v in self.env_extra.items())
+        pip = "" if self.with_pip else " (create --without-pip)"
+        return (pre + " " + shlex.join(self.argv)).strip() + pip
+
+
+def _shebang_python(script: Path) -> str | None:
+    """The interpreter named by a console script's ``#!`` line."""
+    try:
+        first = script.read_bytes().split(b"\n", 1)[0].decode()
+    except (OSError, UnicodeDecodeError):
+        return None
+    parts = first[2:].split() if first.startswith("#!") else []
+    if not parts:
+        return None
+    if Path(parts[0]).name == "env" and len(parts) > 1:
+        return shutil.which(parts[1])
+    return parts[0]
+
+
+def resolve_envstore(cli: str | None, data: Path, with_pip: bool = False) -> Envstore:
+    """``--envstore CMD`` > <data>/envstore-venv/bin/envstore > PATH > python -m envstore."""
+    es = _resolve_envstore(cli, data)
+    es.with_pip = with_pip
+    return es
+
+
+def _resolve_envstore(cli: str | None, data: Path) -> Envstore:
+    if cli:
+        argv = shlex.split(cli)
+        if len(argv) >= 3 and argv[1:3] == ["-m", "envstore"]:
+            return Envstore(argv, argv[0])
+        exe = shutil.which(argv[0]) or argv[0]
+        return Envstore(argv, _shebang_python(Path(exe)) or sys.executable)
+    venv_exe = data / "envstore-venv" / "bin" / "envstore"
+    if venv_exe.exists():
+        return Envstore([str(venv_exe)], str(venv_exe.parent / "python"))
+    on_path = shutil.which("envstore")
+    if on_path:
+        return Envstore([on_path], _shebang_python(Path(on_path)) or sys.executable)
+    return Envstore([str(PY311), "-m", "envstore"], str(PY311), {"PYTHONPATH": str(REPO_SRC)})
+
+
+@dataclass
+class Toolchain:
+    """venv + pip and uv, run from the prepared tool venv (None if absent)."""
+
+    tools: Path | None
+
+    @classmethod
+    def find(cls, data: Path) -> Toolchain:
+        tools = data / "tools"
+        ok = (tools / "bin" / "python").exists() and (tools / "bin" / "uv").exists()
+        return cls(tools if ok else None)
+
+    @property
+    def available(self) -> bool:
+        return self.tools is not None
+
+    @property
+    def python(self) -> Path:
+        assert self.tools is not None
+        return self.tools / "bin" / "python"
+
+    @property
+    def uv(self) -> Path:
+        assert self.tools is not None
+        return self.tools / "bin" / "uv"
+
+    def version(self, what: str) -> str:
+        if not self.tools:
+            return "absent"
+        argv: list[str | os.PathLike[str]] = (
+            [self.uv, "--version"] if what == "uv" else [self.python, "-m", "pip", "--version"]
+        )
+        return " ".join(run(argv).stdout.split()[:2])
+
+    def venv_pip(self, env: Path, wh: Path, reqfile: Path) -> None:
+        """``python -m venv`` + the tool venv's (latest) pip targeting it.
+
+        Like build's default isolated env: ``--without-pip`` and ``pip --python``
+        (so pip's own install via ensurepip is not part of the measurement).
+        pip compiles bytecode by default.
+        """
+        run([PY311, "-m", "venv", "--without-pip", env])
+        run(
+            [
+                self.python,
+                "-m",
+                "pip",
+                "--python",
+                env / "bin" / "python",
+                "install",
+                "-q",
+                "--no-cache-dir",
+                "--no-index",
+                "--find-links",
+                wh,
+                "-r",
+                reqfile,
+            ]
+        )
+
+    def uv_env(self, cache: Path) -> dict[str, str]:
+        return hermetic_env({"UV_CACHE_DIR": str(cache)})
+
+    def uv_venv(
+        self,
+        env: Path,
+        wh: Path,
+        reqfile: Path,
+        cache: Path,
+        link_mode: str | None = None,
+        compile_bytecode: bool = False,
+    ) -> None:
+        e = self.uv_env(cache)
+        run([self.uv, "venv", "-q", "-p", PY311, env], env=e)
+        extra = [f"--link-mode={link_mode}"] if link_mode else []
+        if compile_bytecode:
+            extra.append("--compile-bytecode")
+        run(
+            [
+                self.uv,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                env / "bin" / "python",
+                "--no-index",
+                "--find-links",
+                wh,
+                "-r",
+                reqfile,
+                *extra,
+            ],
+            env=e,
+        )
