@@ -27,6 +27,7 @@ __all__ = [
     "EnvstoreError",
     "IncompatibleWheelError",
     "InterpreterError",
+    "IsolatedEnv",
     "LockTimeoutError",
     "Manifest",
     "ResolutionError",
@@ -38,6 +39,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "IsolatedEnv": "envstore._isolated",
     "create_env": "envstore._envs",
     "remove_env": "envstore._envs",
     "Manifest": "envstore.manifest",
@@ -47,6 +49,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from envstore._envs import create_env, remove_env
+    from envstore._isolated import IsolatedEnv
     from envstore._store import Store
     from envstore.manifest import Manifest
 
