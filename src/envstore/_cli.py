@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from envstore._options import add_index_options
 from envstore.errors import EnvstoreError
 
 __all__ = ["entrypoint", "main"]
@@ -276,20 +277,7 @@ def _parser() -> argparse.ArgumentParser:
         help="interpreter: a version (3.12, 3.12.1), a command name (python3.12) or"
         " a path (default: the Python running envstore)",
     )
-    p.add_argument(
-        "--find-links",
-        "-f",
-        dest="find_links",
-        metavar="DIR",
-        action="append",
-        default=[],
-        help="look for wheels in DIR (passed to pip)",
-    )
-    p.add_argument("--index-url", "-i", metavar="URL", help="base URL of the package index")
-    p.add_argument("--no-index", action="store_true", help="ignore the package index")
-    p.add_argument(
-        "--offline", action="store_true", help="use only what the store already has; never run pip"
-    )
+    add_index_options(p)
     p.add_argument(
         "-U",
         "--upgrade",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from envstore._options import add_index_options
+
 __all__ = ["add_commands"]
 
 
@@ -21,20 +23,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         help="interpreter: a version (3.12), a command name or a path"
         " (default: the Python running envstore)",
     )
-    p.add_argument(
-        "--find-links",
-        "-f",
-        dest="find_links",
-        metavar="DIR",
-        action="append",
-        default=[],
-        help="look for wheels in DIR (passed to pip)",
-    )
-    p.add_argument("--index-url", "-i", metavar="URL", help="base URL of the package index")
-    p.add_argument("--no-index", action="store_true", help="ignore the package index")
-    p.add_argument(
-        "--offline", action="store_true", help="use only what the store already has; never run pip"
-    )
+    add_index_options(p)
 
 
 def _cmd_run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from envstore._options import add_index_options
+
 __all__ = ["add_commands"]
 
 
@@ -134,18 +136,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="the interpreter to use: a version, a command name or a path (default: the"
         " recorded one if it still works, else one with the same ABI)",
     )
-    p.add_argument(
-        "--find-links",
-        "-f",
-        dest="find_links",
-        metavar="DIR",
-        action="append",
-        default=[],
-        help="look for wheels in DIR",
-    )
-    p.add_argument("--index-url", "-i", metavar="URL", help="base URL of the package index")
-    p.add_argument("--no-index", action="store_true", help="ignore the package index")
-    p.add_argument(
-        "--offline", action="store_true", help="use only what the store already has; never run pip"
-    )
+    add_index_options(p)
     p.set_defaults(func=_cmd_relink)

@@ -47,7 +47,6 @@ class GcPlan:
     dead_roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     delete: list[Item] = field(default_factory=list)
-    kept_fresh: int = 0
 
     @property
     def bytes(self) -> int:
@@ -130,7 +129,6 @@ def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = N
         if f"view/{vkey}" in live:
             continue
         if keep_everything or now - added < grace:
-            plan.kept_fresh += not keep_everything
             live.update(view_entries)  # a kept view keeps its entries
             continue
         plan.delete.append(Item("view", vkey, path, tree_size(path)))
@@ -138,7 +136,6 @@ def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = N
         if key in live:
             continue
         if keep_everything or now - added < grace:
-            plan.kept_fresh += not keep_everything
             continue
         plan.delete.append(Item("entry", key, path, tree_size(path)))
     if store.tmp_dir.is_dir():

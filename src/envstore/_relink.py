@@ -38,6 +38,7 @@ from envstore._interpreters import (
     find_same_abi,
     interpreter_at,
 )
+from envstore._resolve import Request
 from envstore._store import PURE, EntryKey, Store, rmtree
 from envstore._venv import (
     PTH_NAME,
@@ -156,26 +157,13 @@ def stale_packages(
 
 
 @dataclass(frozen=True)
-class _Sources:
-    find_links: tuple[str, ...]
-    index_url: str | None
-    no_index: bool
-    offline: bool
-
-    def pip_options(self) -> list[str]:
-        opts: list[str] = []
-        for d in self.find_links:
-            opts += ["--find-links", d]
-        if self.index_url:
-            opts += ["--index-url", self.index_url]
-        if self.no_index:
-            opts.append("--no-index")
-        return opts
+class _Sources(Request):
+    """Where relink may look for wheels: create's options, plus what relink needs to know."""
 
     def local_dirs(self, store: Store) -> list[Path]:
         return [store.wheels_dir, *(Path(d) for d in self.find_links if "://" not in d)]
 
-    def may_run_pip(self) -> bool:
+    def mayrun_pip(self) -> bool:
         if self.offline:
             return False
         return not self.no_index or any("://" in d for d in self.find_links)
@@ -184,7 +172,7 @@ class _Sources:
         where = "the store, its wheels/"
         if self.find_links:
             where += ", --find-links " + " ".join(self.find_links)
-        if not self.may_run_pip():
+        if not self.mayrun_pip():
             why = "--offline" if self.offline else "--no-index"
             return where + f" (the index was not searched: {why})"
         return where + (f" and {self.index_url}" if self.index_url else " and the index")
@@ -259,13 +247,13 @@ def _download(
     store: Store, p: Package, new: Interpreter, sources: _Sources, pip_site: Path
 ) -> Path:
     """A wheel of exactly ``p``'s version for ``new``, from the index (pip, no sdists)."""
-    from envstore._resolve import _pip_command, _run_pip
+    from envstore._resolve import pip_command, run_pip
 
     work = store.mkdtemp("relink-download")
     try:
-        _run_pip(
+        run_pip(
             [
-                *_pip_command(new, pip_site),
+                *pip_command(new, pip_site),
                 "download",
                 "--no-deps",
                 "--only-binary=:all:",
@@ -325,7 +313,7 @@ def _resolve_packages(
             keys[p.name] = key
             continue
         wheel = _from_files(store, p, new, accepted, sources)
-        if wheel is None and sources.may_run_pip():
+        if wheel is None and sources.mayrun_pip():
             if progress:
                 progress(f"downloading {p.name} {p.version} for Python {new.version}")
             try:
@@ -633,10 +621,10 @@ def relink_env(
     st = store if isinstance(store, Store) else Store(store or manifest.store)
     st.ensure()
     sources = _Sources(
-        tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
-        index_url,
-        no_index,
-        offline,
+        find_links=tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
+        index_url=index_url,
+        no_index=no_index,
+        offline=offline,
     )
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)

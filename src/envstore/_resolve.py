@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from envstore._interpreters import Interpreter
 from envstore._store import PURE, EntryKey, Store
 from envstore.errors import ResolutionError
 
-__all__ = ["Request", "Resolved", "resolve"]
+__all__ = ["Request", "Resolved", "pip_command", "resolve", "run_pip"]
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
     return resolved
 
 
-def _pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
+def pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
     code = (
         "import sys; sys.path.insert(0, sys.argv.pop(1)); "
         "from pip._internal.cli.main import main; sys.exit(main())"
@@ -221,7 +222,7 @@ def _pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
     return [interp.path, "-I", "-c", code, str(pip_site)]
 
 
-def _run_pip(cmd: list[str], what: str) -> None:
+def run_pip(cmd: list[str], what: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -243,9 +244,9 @@ def _from_pip(
     work = store.mkdtemp("resolve")
     try:
         report = work / "report.json"
-        _run_pip(
+        run_pip(
             [
-                *_pip_command(interp, pip_site),
+                *pip_command(interp, pip_site),
                 "install",
                 "--dry-run",
                 "--ignore-installed",
@@ -277,9 +278,9 @@ def _from_pip(
             if progress:
                 progress(f"downloading or building {len(remote)} wheels")
             out = work / "wheels"
-            _run_pip(
+            run_pip(
                 [
-                    *_pip_command(interp, pip_site),
+                    *pip_command(interp, pip_site),
                     "wheel",
                     "--no-deps",
                     "--quiet",
@@ -348,13 +349,9 @@ def bundled_pip(interp: Interpreter) -> Path | None:
     for place in places:
         wheels = sorted(place.glob("pip-*.whl")) if place.is_dir() else []
         if wheels:
-            from packaging.version import InvalidVersion, Version
-
-            def version(p: Path) -> Version:
-                try:
-                    return Version(p.name.split("-")[1])
-                except InvalidVersion:
-                    return Version("0")
+            # Runs on every create: a numeric sort, not packaging (~20 ms to import).
+            def version(p: Path) -> tuple[int, ...]:
+                return tuple(int(x) for x in re.findall(r"\d+", p.name.split("-")[1]))
 
             return max(wheels, key=version)
     return None

@@ -13,7 +13,6 @@ import configparser
 import csv
 import hashlib
 import io
-import posixpath
 import re
 import stat
 import zipfile
@@ -296,9 +295,3 @@ def validate_wheel(path: Path) -> WheelInfo:
         entry_points=entry_points,
         skipped=skipped,
     )
-
-
-def record_path_ok(path: str) -> bool:
-    """Whether a RECORD path stays inside the directory it is relative to."""
-    norm = posixpath.normpath(path)
-    return not (norm.startswith("../") or norm == ".." or posixpath.isabs(norm))
