@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from envstore.errors import (
     BadManifestError,
     BadWheelError,
+    BuildError,
     EnvError,
     EnvstoreError,
     IncompatibleWheelError,
@@ -23,6 +24,7 @@ from envstore.errors import (
 __all__ = [
     "BadManifestError",
     "BadWheelError",
+    "BuildError",
     "EnvError",
     "EnvstoreError",
     "IncompatibleWheelError",

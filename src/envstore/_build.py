@@ -20,9 +20,9 @@ from typing import Literal, Protocol
 
 from envstore._isolated import IsolatedEnv
 from envstore._store import Store
-from envstore.errors import EnvstoreError
+from envstore.errors import BuildError
 
-__all__ = ["BuildError", "Distribution", "Runner", "build_project", "require_build"]
+__all__ = ["Distribution", "Runner", "build_project", "require_build"]
 
 Distribution = Literal["sdist", "wheel"]
 
@@ -36,10 +36,6 @@ class Runner(Protocol):
         cwd: str | None = None,
         extra_environ: Mapping[str, str] | None = None,
     ) -> None: ...
-
-
-class BuildError(EnvstoreError):
-    """A project could not be built (bad project, failing backend, pypa/build missing)."""
 
 
 def require_build() -> None:

@@ -94,6 +94,10 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         raise StoreError(f"cannot open the store database {path}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL + NORMAL: a commit is atomic but not fsynced. A power loss may
+        # forget the last commits; the index is rebuilt from disk, and gc takes
+        # liveness from the root links too, so that can only make gc keep more.
+        conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return conn

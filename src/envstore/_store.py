@@ -86,31 +86,45 @@ def make_writable_dirs(root: Path) -> None:
 
 
 def rmtree(path: Path) -> None:
-    """Delete ``path`` (file, link or tree) without ever following a symlink out of it."""
+    """Delete ``path`` (file, link or tree) without ever following a symlink out of it.
+
+    One pass; a read-only directory (a store entry) is made writable only when
+    deleting inside it is refused.
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
-    if not stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):
+        _empty_dir(os.fspath(path))
+        os.rmdir(path)
+    else:
         os.unlink(path)
-        return
-    for dirpath, dirnames, filenames in os.walk(path, topdown=True):
-        os.chmod(dirpath, 0o700)
-        for name in dirnames:
-            p = os.path.join(dirpath, name)
-            if os.path.islink(p):
-                filenames.append(name)
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            p = os.path.join(dirpath, name)
-            if os.path.islink(p):
-                os.unlink(p)
-            else:
-                os.rmdir(p)
-    os.rmdir(path)
+
+
+def _empty_dir(top: str) -> None:
+    try:
+        with os.scandir(top) as it:
+            children = list(it)
+    except PermissionError:
+        os.chmod(top, 0o700)
+        with os.scandir(top) as it:
+            children = list(it)
+    writable = False
+    for child in children:
+        # is_dir(follow_symlinks=False): a link to a directory is unlinked, never entered.
+        is_dir = child.is_dir(follow_symlinks=False)
+        if is_dir:
+            _empty_dir(child.path)
+        remove = os.rmdir if is_dir else os.unlink
+        try:
+            remove(child.path)
+        except PermissionError:
+            if writable:
+                raise
+            os.chmod(top, 0o700)
+            writable = True
+            remove(child.path)
 
 
 class Store:

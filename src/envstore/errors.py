@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BadManifestError",
     "BadWheelError",
+    "BuildError",
     "EnvError",
     "EnvstoreError",
     "IncompatibleWheelError",
@@ -27,6 +28,10 @@ class BadWheelError(EnvstoreError):
         self.problems = problems
         listing = "\n  - ".join(problems)
         super().__init__(f"bad wheel {wheel}:\n  - {listing}")
+
+
+class BuildError(EnvstoreError):
+    """A project could not be built (bad project, failing backend, pypa/build missing)."""
 
 
 class IncompatibleWheelError(EnvstoreError):
