@@ -25,7 +25,7 @@ from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_
 from envstore._wheel import WheelInfo, validate_wheel
 from envstore.errors import EnvstoreError, IncompatibleWheelError
 
-__all__ = ["ensure_compiled", "hash_file", "ingest_wheels", "supported_tags"]
+__all__ = ["ensure_compiled", "hash_file", "ingest_wheels", "sha256_file", "supported_tags"]
 
 Progress = Callable[[str], None]
 
@@ -39,6 +39,17 @@ def hash_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return str(h.hexdigest())
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, 64 hex digits: what pip's ``--hash=sha256:`` and locks name."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def supported_tags(interp: Interpreter) -> set[Any]:
@@ -148,6 +159,9 @@ def _describe(info: WheelInfo, key: EntryKey, dest: Path) -> dict[str, object]:
         "hash": f"xxh3_128:{key.hash}",
         "abi": key.abi,
         "wheel": info.path.name,
+        # Locks name wheels by sha256 (pip's --require-hashes); entries are keyed by
+        # the faster xxh3, so the sha256 is recorded once here.
+        "sha256": sha256_file(info.path),
         "origin": str(info.path),
         "tags": sorted(str(t) for t in info.tags),
         "dist_info": info.dist_info,

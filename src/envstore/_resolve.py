@@ -13,6 +13,13 @@ already satisfied):
    --no-deps`` for what is not a local wheel (downloads wheels, builds sdists).
 
 ``upgrade`` skips 1 and 2. ``offline`` forbids 3.
+
+A request with ``locked`` wheels (from a lock file) never resolves: each
+named wheel is taken as it is, from a store entry with the same sha256 or a
+file of that name whose sha256 matches (``--find-links`` directories, the
+store's ``wheels/``, the interpreter's bundled wheels), else downloaded by pip
+with ``--require-hashes``. Every problem is reported before anything is
+ingested.
 """
 
 from __future__ import annotations
@@ -25,13 +32,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envstore._interpreters import Interpreter
 from envstore._store import PURE, EntryKey, Store
 from envstore.errors import ResolutionError
 
-__all__ = ["Request", "Resolved", "pip_command", "resolve", "run_pip"]
+if TYPE_CHECKING:
+    from envstore._lockfile import LockedPackage
+
+__all__ = ["Request", "Resolved", "bundled_wheel_dirs", "pip_command", "resolve", "run_pip"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Request:
     no_index: bool = False
     offline: bool = False
     upgrade: bool = False
+    locked: tuple[LockedPackage, ...] = ()  # exactly these wheels: no resolution
 
     def pip_options(self) -> list[str]:
         opts: list[str] = []
@@ -317,6 +328,8 @@ def resolve(
     progress: Callable[[str], None] | None = None,
 ) -> Resolved:
     """Resolve ``request`` for ``interp``; see the module docstring for the order."""
+    if request.locked:
+        return _from_lock(store, request, interp, pip_site, progress)
     if not request.upgrade:
         cached = _from_cache(store, _cache_key(request, interp))
         if cached is None:
@@ -335,18 +348,22 @@ def resolve(
     return _from_pip(store, request, interp, pip_site(), progress)
 
 
-def bundled_pip(interp: Interpreter) -> Path | None:
-    """A pip wheel available offline: the interpreter's ensurepip bundle, Debian's
-    python-wheels, or the bundle of the Python running envstore (pip supports
-    every CPython envstore targets)."""
+def bundled_wheel_dirs(interp: Interpreter) -> list[Path]:
+    """Where wheels ship with interpreters: ensurepip's bundle, Debian's python-wheels."""
     import sysconfig
 
-    places = [
+    return [
         Path(interp.stdlib) / "ensurepip" / "_bundled",
         Path("/usr/share/python-wheels"),
         Path(sysconfig.get_path("stdlib")) / "ensurepip" / "_bundled",
     ]
-    for place in places:
+
+
+def bundled_pip(interp: Interpreter) -> Path | None:
+    """A pip wheel available offline: the interpreter's ensurepip bundle, Debian's
+    python-wheels, or the bundle of the Python running envstore (pip supports
+    every CPython envstore targets)."""
+    for place in bundled_wheel_dirs(interp):
         wheels = sorted(place.glob("pip-*.whl")) if place.is_dir() else []
         if wheels:
             # Runs on every create: a numeric sort, not packaging (~20 ms to import).
@@ -355,3 +372,136 @@ def bundled_pip(interp: Interpreter) -> Path | None:
 
             return max(wheels, key=version)
     return None
+
+
+# -- exact wheels from a lock ------------------------------------------------------
+
+
+def _entry_with_sha256(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
+    """A store entry made from exactly ``p``'s wheel (same sha256), usable by ``interp``."""
+    for key in _store_candidates(store, p.name, interp):
+        try:
+            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("sha256") == p.sha256:
+            return key
+    return None
+
+
+def _download_locked(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    missing: list[LockedPackage],
+    pip_site: Path,
+    work: Path,
+) -> dict[str, Path]:
+    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists)."""
+    reqs = work / "locked.txt"
+    reqs.write_text("".join(p.pip_line() + "\n" for p in missing))
+    out = work / "wheels"
+    run_pip(
+        [
+            *pip_command(interp, pip_site),
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--quiet",
+            "--dest",
+            str(out),
+            *request.pip_options(),
+            "-r",
+            str(reqs),
+        ],
+        "download the locked wheels",
+    )
+    from envstore._ingest import sha256_file
+
+    by_hash = {sha256_file(w): w for w in out.glob("*.whl")}
+    store.wheels_dir.mkdir(exist_ok=True)
+    found: dict[str, Path] = {}
+    for p in missing:
+        wheel = by_hash.get(p.sha256)
+        if wheel is not None:
+            kept = store.wheels_dir / wheel.name
+            os.replace(wheel, kept)
+            found[p.name] = kept
+    return found
+
+
+def _from_lock(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    pip_site: Callable[[], Path],
+    progress: Callable[[str], None] | None,
+) -> Resolved:
+    """Exactly the locked wheels, each checked against its sha256 before anything is
+    ingested; raises ResolutionError naming every wheel that is missing, does not fit
+    ``interp`` or does not match its hash."""
+    from packaging.utils import parse_wheel_filename
+
+    from envstore._ingest import sha256_file, supported_tags
+
+    accepted = supported_tags(interp)
+    dirs = [Path(d) for d in request.find_links if "://" not in d]
+    dirs += [store.wheels_dir, *bundled_wheel_dirs(interp)]
+    resolved = Resolved(requested={p.name for p in request.locked if p.requested})
+    problems: list[str] = []
+    missing: list[LockedPackage] = []
+    for p in request.locked:
+        what = f"{p.name} {p.version} ({p.wheel})"
+        if not parse_wheel_filename(p.wheel)[3] & accepted:
+            problems.append(
+                f"{what}: the locked wheel does not fit this Python ({interp.version},"
+                f" {interp.abi_tag}, {interp.platform}); there is no wheel for this platform"
+                " in the lock"
+            )
+            continue
+        key = _entry_with_sha256(store, p, interp)
+        if key is not None:
+            resolved.keys[p.name] = key
+            continue
+        files = [d / p.wheel for d in dirs if (d / p.wheel).is_file()]
+        if not files:
+            missing.append(p)
+            continue
+        digests = {f: sha256_file(f) for f in files}
+        match = next((f for f, h in digests.items() if h == p.sha256), None)
+        if match is None:
+            problems += [
+                f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{p.sha256}"
+                for f, h in digests.items()
+            ]
+            continue
+        resolved.wheels[p.name] = match
+    may_download = not request.offline and (
+        not request.no_index or any("://" in d for d in request.find_links)
+    )
+    if missing and may_download and not problems:
+        if progress:
+            progress(f"downloading {len(missing)} locked wheels")
+        work = store.mkdtemp("lock-download")
+        try:
+            got = _download_locked(store, request, interp, missing, pip_site(), work)
+        finally:
+            from envstore._store import rmtree
+
+            rmtree(work)
+        resolved.wheels.update(got)
+        missing = [p for p in missing if p.name not in got]
+    local = [d for d in request.find_links if "://" not in d]
+    where = "the store" + (f", --find-links {' '.join(local)}" if local else "")
+    if not may_download:
+        where += " (the index was not searched: --no-index or --offline)"
+    for p in missing:
+        problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {where}")
+    if problems:
+        raise ResolutionError(
+            "cannot create the environment from the lock; nothing was installed:\n  - "
+            + "\n  - ".join(problems)
+        )
+    store.check_not_damaged(list(resolved.keys.values()))
+    return resolved

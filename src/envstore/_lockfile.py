@@ -1,0 +1,239 @@
+"""Lock files: the exact wheels of an environment, to rebuild it elsewhere.
+
+A lock names every package's wheel file and its sha256 (the hash pip's
+``--require-hashes`` checks), plus the interpreter the set was resolved for.
+It is written from an env's manifest and the store's ``entry.json`` files
+alone: the env's interpreter is never started (it may be gone).
+
+Format (JSON, ``lock-version`` 1; see store-layout.md, "Lock files")::
+
+    {"lock-version": 1, "created-by": "envstore 0.1.0",
+     "python": {"implementation": "cpython", "version": "3.12.1", "abi_tag": "cp312",
+                "soabi": "cpython-312-x86_64-linux-gnu", "platform": "linux-x86_64"},
+     "requirements": ["requests"],
+     "packages": [{"name": "requests", "version": "2.32.3",
+                   "wheel": "requests-2.32.3-py3-none-any.whl",
+                   "hash": "sha256:<64 hex>", "requested": true}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envstore._store import EntryKey, Store
+from envstore.errors import BadManifestError, EnvstoreError
+
+__all__ = ["LOCK_VERSION", "Lock", "LockError", "LockedPackage", "entry_sha256", "lock_env"]
+
+LOCK_VERSION = 1
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_WHEEL = re.compile(r"^[A-Za-z0-9_.+!-]+\.whl$")
+
+
+class LockError(EnvstoreError):
+    """A lock file is unreadable or invalid, or an env cannot be locked."""
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One package of a lock: exactly this wheel file, with this sha256."""
+
+    name: str  # normalized (PEP 503)
+    version: str
+    wheel: str  # file name, no directory
+    sha256: str  # 64 hex digits
+    requested: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "wheel": self.wheel,
+            "hash": f"sha256:{self.sha256}",
+            "requested": self.requested,
+        }
+
+    def pip_line(self) -> str:
+        """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it."""
+        return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
+
+
+@dataclass(frozen=True)
+class LockedPython:
+    """What the lock was resolved for; a rebuild needs the same implementation and minor."""
+
+    implementation: str
+    version: str
+    abi_tag: str
+    soabi: str
+    platform: str
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "implementation": self.implementation,
+            "version": self.version,
+            "abi_tag": self.abi_tag,
+            "soabi": self.soabi,
+            "platform": self.platform,
+        }
+
+
+@dataclass
+class Lock:
+    python: LockedPython
+    packages: list[LockedPackage]
+    requirements: list[str] = field(default_factory=list)
+    version: int = LOCK_VERSION
+
+    def to_json(self) -> dict[str, object]:
+        from envstore import __version__
+
+        return {
+            "lock-version": self.version,
+            "created-by": f"envstore {__version__}",
+            "python": self.python.to_json(),
+            "requirements": self.requirements,
+            "packages": [p.to_json() for p in self.packages],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1) + "\n"
+
+    def pip_requirements(self) -> str:
+        """The lock as a pip requirements file (``pip install --no-deps --require-hashes -r``)."""
+        head = (
+            f"# envstore lock for Python {self.python.version} ({self.python.abi_tag},"
+            f" {self.python.platform})\n"
+        )
+        return head + "".join(p.pip_line() + "\n" for p in self.packages)
+
+    def save(self, path: Path) -> None:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+        tmp.write_text(self.dumps())
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> Lock:
+        def bad(why: str) -> LockError:
+            return LockError(f"{source}: {why}")
+
+        if not isinstance(data, dict) or not isinstance(data.get("lock-version"), int):
+            raise bad("not an envstore lock (no lock-version)")
+        version = data["lock-version"]
+        if version > LOCK_VERSION:
+            raise bad(f"lock version {version} is newer than this envstore understands")
+        try:
+            py = data["python"]
+            python = LockedPython(
+                implementation=str(py["implementation"]),
+                version=str(py["version"]),
+                abi_tag=str(py["abi_tag"]),
+                soabi=str(py["soabi"]),
+                platform=str(py["platform"]),
+            )
+            packages = []
+            for p in data["packages"]:
+                digest = str(p["hash"])
+                wheel = str(p["wheel"])
+                if not _SHA256.match(digest):
+                    raise bad(f"package {p['name']}: hash {digest!r} is not sha256:<64 hex>")
+                if not _WHEEL.match(wheel) or wheel.startswith("."):
+                    raise bad(f"package {p['name']}: {wheel!r} is not a wheel file name")
+                packages.append(
+                    LockedPackage(
+                        name=str(p["name"]),
+                        version=str(p["version"]),
+                        wheel=wheel,
+                        sha256=digest.split(":", 1)[1],
+                        requested=bool(p.get("requested", False)),
+                    )
+                )
+            requirements = [str(r) for r in data.get("requirements", [])]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise bad(f"invalid lock ({exc!r})") from None
+        names = [p.name for p in packages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise bad(f"packages listed twice: {', '.join(dupes)}")
+        return cls(python, packages, requirements, version)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Lock:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise LockError(f"cannot read lock file {path}: {exc}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise LockError(f"{path} is not valid JSON ({exc})") from None
+        return cls.from_json(data, str(path))
+
+
+def entry_sha256(store: Store, key: EntryKey) -> tuple[str, str] | str:
+    """``(sha256, wheel file name)`` of the wheel ``key`` was made from, or why not.
+
+    Read from ``entry.json``; an entry ingested before envstore recorded it is
+    hashed from its kept wheel (``origin`` or ``<store>/wheels/``), which must
+    still be the same file (its xxh3 is the entry's key).
+    """
+    try:
+        meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+    except (OSError, ValueError):
+        return f"its store entry {key} is missing"
+    wheel = str(meta.get("wheel", ""))
+    if isinstance(meta.get("sha256"), str):
+        return str(meta["sha256"]), wheel
+    from envstore._ingest import hash_file, sha256_file
+
+    places = [Path(str(meta["origin"]))] if isinstance(meta.get("origin"), str) else []
+    places.append(store.wheels_dir / wheel)
+    for place in places:
+        if place.is_file() and hash_file(place) == key.hash:
+            return sha256_file(place), wheel
+    return (
+        f"its entry {key} predates sha256 in entry.json and its wheel {wheel} is no longer"
+        " at its origin or in the store's wheels/"
+    )
+
+
+def lock_env(
+    path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
+) -> Lock:
+    """The lock of the env at ``path``, from its manifest and the store (no interpreter run)."""
+    from envstore.manifest import Manifest
+
+    try:
+        manifest = Manifest.load(Path(os.path.abspath(path)))
+    except BadManifestError as exc:
+        raise LockError(f"cannot lock: {exc}") from None
+    st = store if isinstance(store, Store) else Store(store or manifest.store)
+    packages: list[LockedPackage] = []
+    problems: list[str] = []
+    for p in manifest.packages:
+        found = entry_sha256(st, p.key)
+        if isinstance(found, str):
+            problems.append(f"{p.name} {p.version}: {found}")
+            continue
+        digest, wheel = found
+        packages.append(LockedPackage(p.name, p.version, p.wheel or wheel, digest, p.requested))
+    if problems:
+        raise LockError(
+            f"cannot lock {manifest.env}:\n  - "
+            + "\n  - ".join(problems)
+            + f"\n(envstore relink {manifest.env} rebuilds missing entries)"
+        )
+    py = manifest.python
+    return Lock(
+        python=LockedPython(py.implementation, py.version, py.abi_tag, py.soabi, py.platform),
+        packages=packages,
+        requirements=list(manifest.requirements),
+    )
