@@ -4,7 +4,10 @@ A create holds the store's gc lock shared from picking entries until the env
 is registered, so gc (which deletes only under the exclusive lock) can never
 remove an entry between "chosen" and "referenced". The env is written in a
 sibling temp directory and renamed into place, so a crash never leaves a
-half environment at the requested path.
+half environment at the requested path. Replacing an env (``clear``, ``sync``)
+swaps the new directory with the old one atomically once the new one is
+complete and registered, so a failure at any earlier step leaves the old env
+working and referenced.
 """
 
 from __future__ import annotations
@@ -15,18 +18,29 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envstore._crash import crash_point
 from envstore._db import write
-from envstore._interpreters import Interpreter, find_interpreter
+from envstore._interpreters import Interpreter, find_interpreter, interpreter_at
 from envstore._resolve import Request, bundled_pip, remember, resolve
 from envstore._store import EntryKey, Store, rmtree
 from envstore._venv import read_view, write_env
 from envstore._view import ensure_view
-from envstore.errors import BadManifestError, EnvError, ResolutionError
+from envstore.errors import BadManifestError, EnvError, InterpreterError, ResolutionError
 from envstore.manifest import MANIFEST_NAME, Manifest, Package
 
-__all__ = ["create_env", "register_env", "remove_env", "root_name"]
+if TYPE_CHECKING:
+    from envstore._lockfile import Lock
+
+__all__ = [
+    "create_env",
+    "register_env",
+    "remove_env",
+    "root_name",
+    "sync_env",
+    "unregister_env",
+]
 
 Progress = Callable[[str], None]
 
@@ -38,17 +52,42 @@ def root_name(env: Path) -> str:
     return str(xxhash.xxh3_64_hexdigest(str(env).encode()))
 
 
-def _check_target(final: Path, clear: bool, store: Store) -> None:
+def _check_target(final: Path, clear: bool) -> bool:
+    """Whether ``final`` holds an envstore env to replace; raises if it may not be used.
+
+    The old env is left alone here: it is replaced only once the new one is complete,
+    so a failed resolve or fetch leaves it as it was.
+    """
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise EnvError(f"{final} exists and is not a directory")
     if not final.exists():
-        return
+        return False
     if (final / MANIFEST_NAME).exists():
         if not clear:
             raise EnvError(f"{final} is already an envstore environment; use --clear to replace it")
-        remove_env(final, store=store)
-    elif any(final.iterdir()):
+        return True
+    if any(final.iterdir()):
         raise EnvError(f"{final} exists, is not empty and is not an envstore environment")
+    return False
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``), so ``b``
+    is never missing; elsewhere, two renames."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+    trash = a.parent / f"{a.name}.old"
+    os.rename(b, trash)
+    os.rename(a, b)
+    os.rename(trash, a)
 
 
 def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> EntryKey:
@@ -134,14 +173,115 @@ def create_env(
     with_pip: bool = True,
     clear: bool = False,
     prompt: str | None = None,
+    lock: Lock | str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> Manifest:
-    """Create a thin environment at ``path`` holding ``requirements``; return its manifest."""
+    """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
+
+    With ``lock`` (a Lock or a lock file), the env holds exactly the locked wheels
+    (``with_pip`` is ignored: pip is there if the lock has it); nothing is resolved.
+    With ``clear``, an existing env at ``path`` is replaced once the new one is
+    complete; until then (and if anything fails) it stays as it was.
+    """
     st = store if isinstance(store, Store) else Store(store)
     final = Path(os.path.abspath(path))
-    _check_target(final, clear, st)
+    replacing = _check_target(final, clear)
     st.ensure()
-    request = Request(
+    locked = _load_lock(lock, requirements, requirement_files)
+    request = _request(
+        requirements, requirement_files, find_links, index_url, no_index, offline, upgrade, locked
+    )
+    if locked is not None:
+        interp = _interpreter_for_lock(locked, python, st)
+    else:
+        interp = find_interpreter(python, st.db())
+    return _make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+
+
+def sync_env(
+    path: str | os.PathLike[str],
+    requirements: Sequence[str] = (),
+    *,
+    lock: Lock | str | os.PathLike[str] | None = None,
+    python: str | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
+    requirement_files: Sequence[str] = (),
+    find_links: Sequence[str] = (),
+    index_url: str | None = None,
+    no_index: bool = False,
+    offline: bool = False,
+    upgrade: bool = False,
+    with_pip: bool | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``), creating it if
+    it does not exist.
+
+    An existing env keeps its interpreter (unless ``python`` names another), its
+    store, its prompt and whether it has pip (unless ``with_pip`` says). The new
+    env is built beside the old one and swapped in atomically; the old one's store
+    references are released (gc frees what nothing else uses). On failure the old
+    env is untouched.
+    """
+    final = Path(os.path.abspath(path))
+    replacing = _check_target(final, clear=True)
+    old: Manifest | None = None
+    if replacing:
+        try:
+            old = Manifest.load(final)
+        except BadManifestError:
+            old = None
+    st = store if isinstance(store, Store) else Store(store or (old.store if old else None))
+    st.ensure()
+    locked = _load_lock(lock, requirements, requirement_files)
+    request = _request(
+        requirements, requirement_files, find_links, index_url, no_index, offline, upgrade, locked
+    )
+    if old is not None and python is None:
+        was = old.python
+        if os.path.exists(was.path):
+            interp = interpreter_at(was.path, was.requested, st.db())
+        else:  # its Python is gone: what it was asked for, as relink would
+            interp = find_interpreter(was.requested or None, st.db())
+        if locked is not None:
+            _check_lock_python(locked, interp)
+    elif locked is not None:
+        interp = _interpreter_for_lock(locked, python, st)
+    else:
+        interp = find_interpreter(python, st.db())
+    if with_pip is None:
+        with_pip = old is None or any(p.name == "pip" for p in old.packages)
+    return _make_env(
+        st, final, request, interp, locked, with_pip, _prompt_of(final), replacing, progress
+    )
+
+
+def _prompt_of(env: Path) -> str | None:
+    """The prompt an existing env was created with (``--prompt``), if any."""
+    from envstore._venv import read_pyvenv_cfg
+
+    raw = read_pyvenv_cfg(env).get("prompt")
+    if raw and raw[0] in "'\"":
+        import ast
+
+        try:
+            return str(ast.literal_eval(raw))
+        except (ValueError, SyntaxError):
+            pass
+    return raw or None
+
+
+def _request(
+    requirements: Sequence[str],
+    requirement_files: Sequence[str],
+    find_links: Sequence[str],
+    index_url: str | None,
+    no_index: bool,
+    offline: bool,
+    upgrade: bool,
+    locked: Lock | None,
+) -> Request:
+    return Request(
         requirements=tuple(requirements),
         requirement_files=tuple(os.path.abspath(f) for f in requirement_files),
         find_links=tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
@@ -149,8 +289,55 @@ def create_env(
         no_index=no_index,
         offline=offline,
         upgrade=upgrade,
+        locked=tuple(locked.packages) if locked is not None else (),
     )
-    interp = find_interpreter(python, st.db())
+
+
+def _load_lock(
+    lock: Lock | str | os.PathLike[str] | None,
+    requirements: Sequence[str],
+    requirement_files: Sequence[str],
+) -> Lock | None:
+    if lock is None:
+        return None
+    if requirements or requirement_files:
+        raise EnvError("give either requirements or a lock, not both")
+    from envstore._lockfile import Lock
+
+    return lock if isinstance(lock, Lock) else Lock.load(lock)
+
+
+def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
+    want = lock.python
+    if interp.implementation != want.implementation or interp.minor != want.minor:
+        raise InterpreterError(
+            f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
+            f" {want.platform}), but {interp.path} is {interp.implementation} {interp.version};"
+            f" pass -p {want.minor}"
+        )
+
+
+def _interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
+    """``python`` if given, else the default Python if it is the lock's minor version,
+    else a search for that version."""
+    interp = find_interpreter(python, store.db())
+    if python is None and interp.minor != lock.python.minor:
+        interp = find_interpreter(lock.python.minor, store.db())
+    _check_lock_python(lock, interp)
+    return interp
+
+
+def _make_env(
+    st: Store,
+    final: Path,
+    request: Request,
+    interp: Interpreter,
+    locked: Lock | None,
+    with_pip: bool,
+    prompt: str | None,
+    replacing: bool,
+    progress: Progress | None,
+) -> Manifest:
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
@@ -168,13 +355,14 @@ def create_env(
             from envstore._ingest import ensure_compiled
 
             ensure_compiled(st, keys.values(), interp)
-        if not resolved.from_cache:
+        if not resolved.from_cache and locked is None:
             remember(st, request, interp, keys, resolved.requested)
-        if with_pip and "pip" not in keys:
+        if with_pip and locked is None and "pip" not in keys:
             keys["pip"] = _pip_key(st, interp, progress)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels: dict[str, str] = view.get("wheels", {})  # type: ignore[assignment]
+        requirements = list(locked.requirements if locked else request.pip_requirements())
         manifest = Manifest(
             env=str(final),
             store=str(st.root),
@@ -184,7 +372,7 @@ def create_env(
                 Package(k.name, k.version, k, wheels.get(str(k), ""), name in resolved.requested)
                 for name, k in sorted(keys.items())
             ],
-            requirements=list(request.pip_requirements()),
+            requirements=requirements,
             created=time.time(),
         )
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -193,17 +381,33 @@ def create_env(
         rmtree(tmp)
         tmp.mkdir()
         try:
-            command = shlex.join(["envstore", "create", str(final), *request.pip_requirements()])
+            command = shlex.join(["envstore", "create", str(final), *requirements])
             write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
             manifest.save(tmp)
+            # Same path, same root: the old env's references are replaced by the new ones.
             register_env(st, manifest, final)
             crash_point("create-registered")
-            if final.is_dir():
-                final.rmdir()  # empty (checked above); rename needs it gone or empty
-            os.rename(tmp, final)
+            if replacing and (final / MANIFEST_NAME).exists():
+                _exchange(tmp, final)  # the old env is now at tmp, deleted below
+            else:
+                if final.is_dir():
+                    final.rmdir()  # empty (checked above); rename needs it gone or empty
+                os.rename(tmp, final)
         finally:
             rmtree(tmp)
     return manifest
+
+
+def unregister_env(store: Store, env: Path) -> None:
+    """Drop ``env``'s gc root and database rows (its store references)."""
+    root = store.roots_dir / root_name(env)
+    if root.is_symlink():
+        root.unlink()
+    if store.db_path.exists():
+        conn = store.db()
+        with write(conn):
+            conn.execute("DELETE FROM refs WHERE env = ?", (str(env),))
+            conn.execute("DELETE FROM envs WHERE path = ?", (str(env),))
 
 
 def remove_env(
@@ -223,11 +427,4 @@ def remove_env(
     # the other order could leave a live env whose entries gc may collect.
     rmtree(final)
     crash_point("remove-deleted")
-    root = st.roots_dir / root_name(final)
-    if root.is_symlink():
-        root.unlink()
-    if st.db_path.exists():
-        conn = st.db()
-        with write(conn):
-            conn.execute("DELETE FROM refs WHERE env = ?", (str(final),))
-            conn.execute("DELETE FROM envs WHERE path = ?", (str(final),))
+    unregister_env(st, final)
