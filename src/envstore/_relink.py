@@ -13,10 +13,12 @@ on the interpreter instead of reinstalling anything:
   ``site-packages`` moves to the new ``lib/python3.Y``, scripts are regenerated.
 
 Entries missing from the store are rebuilt the same way, and a moved env gets
-scripts for its new path. Store work comes first and only adds: if a package
-has no compatible wheel, the env has not been touched. The env is then changed
-by a few renames and replaces, undone in reverse order if one fails, and
-re-registered so the database references follow.
+scripts and activation for its new path and is registered there (a copy is
+registered beside its original; a move drops the old place's registration).
+Store work comes first and only adds: if a package has no compatible wheel,
+the env has not been touched. The env is then changed by a few renames and
+replaces, undone in reverse order if one fails, and re-registered so the
+database references follow.
 """
 
 from __future__ import annotations
@@ -673,8 +675,14 @@ def relink_env(
             requirements=manifest.requirements,
             created=manifest.created,
         )
-        regenerate = not same_abi or vkey != manifest.view or manifest.env != str(final)
+        moved = manifest.env != str(final)
+        regenerate = not same_abi or vkey != manifest.view or moved
         _apply(final, st, manifest, new_manifest, view, regenerate)
+        if moved and not os.path.exists(os.path.join(manifest.env, MANIFEST_NAME)):
+            # Moved, not copied: the old place's registration follows the env here.
+            from envstore._envs import unregister_env
+
+            unregister_env(st, Path(manifest.env))
     result = RelinkResult(
         str(final),
         old,
