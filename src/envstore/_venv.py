@@ -95,7 +95,12 @@ def read_pyvenv_cfg(env: Path) -> dict[str, str]:
 
 
 def write_interpreter_links(
-    env: Path, interp: Interpreter, command: str, *, prompt: str | None = None
+    env: Path,
+    interp: Interpreter,
+    command: str,
+    *,
+    prompt: str | None = None,
+    envstore_marker: bool = True,
 ) -> None:
     """(Re)write ``bin/python*`` and ``pyvenv.cfg`` for ``interp``; with the activation
     scripts' check, the only files that name the base interpreter, so a relink to an
@@ -116,7 +121,8 @@ def write_interpreter_links(
     ]
     if prompt:  # like python -m venv: only a prompt that was asked for is recorded
         lines.append(f"prompt = {prompt!r}")
-    lines.append("envstore = 1")
+    if envstore_marker:  # an exported venv is an ordinary one
+        lines.append("envstore = 1")
     cfg = "\n".join(lines) + "\n"
     tmp = env / ".pyvenv.cfg.tmp"
     tmp.write_text(cfg)
@@ -180,8 +186,27 @@ def _insert_after_comments(text: str, block: str) -> str:
     return "".join(lines[:i]) + block + "".join(lines[i:])
 
 
-def write_activation_scripts(env: Path, interp: Interpreter, final: Path, prompt: str) -> None:
-    """``bin/activate*`` from the interpreter's own venv templates, plus the check above."""
+# Relocatable activation: VIRTUAL_ENV is the parent of the directory holding the
+# sourced script (bash: BASH_SOURCE, zsh: %x), as uv's relocatable venvs do.
+_HERE = {
+    "activate": '"$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]:-${(%):-%x}}")"/.. >/dev/null'
+    ' && pwd)"',
+    "activate.fish": "(builtin realpath (dirname (status filename))/..)",
+}
+
+
+def write_activation_scripts(
+    env: Path,
+    interp: Interpreter,
+    final: Path,
+    prompt: str,
+    *,
+    check: bool = True,
+    relocatable: bool = False,
+) -> None:
+    """``bin/activate*`` from the interpreter's own venv templates, plus the check above
+    (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
+    location (csh keeps the absolute path; Activate.ps1 always finds it itself)."""
     scripts = Path(interp.stdlib) / "venv" / "scripts"
     for sub in ("common", "posix"):
         d = scripts / sub
@@ -194,6 +219,9 @@ def write_activation_scripts(env: Path, interp: Interpreter, final: Path, prompt
             text = src.read_text(encoding="utf-8")
             # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
             shown = prompt if "(__VENV_PROMPT__)" in text else f"({prompt}) "
+            if relocatable and name in _HERE:
+                text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
+                text = text.replace("__VENV_DIR__", _HERE[name])
             text = (
                 text.replace("__VENV_DIR__", str(final))
                 .replace("__VENV_NAME__", final.name)
@@ -201,9 +229,9 @@ def write_activation_scripts(env: Path, interp: Interpreter, final: Path, prompt
                 .replace("__VENV_BIN_NAME__", "bin")
                 .replace("__VENV_PYTHON__", str(final / "bin" / "python"))
             )
-            check = _gone_check(name, final, interp)
-            if check:
-                text = _insert_after_comments(text, check)
+            block = _gone_check(name, final, interp) if check else ""
+            if block:
+                text = _insert_after_comments(text, block)
             (env / "bin" / name).write_text(text, encoding="utf-8")
 
 
@@ -241,7 +269,14 @@ def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
     return names
 
 
-def write_scripts(env: Path, final: Path, view: dict[str, object], interp: Interpreter) -> None:
+def write_scripts(
+    env: Path,
+    final: Path,
+    view: dict[str, object],
+    interp: Interpreter,
+    *,
+    bang: str | None = None,
+) -> None:
     """Console scripts and ``.data/scripts``. Their shebang names the env's own
     ``bin/python``, never the base interpreter, so a same-ABI relink leaves them alone.
 
@@ -250,7 +285,8 @@ def write_scripts(env: Path, final: Path, view: dict[str, object], interp: Inter
     for a rare event that activate and ``envstore doctor`` already explain.
     """
     bindir = env / "bin"
-    bang = shebang(str(final / "bin" / "python"))
+    if bang is None:
+        bang = shebang(str(final / "bin" / "python"))
     for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
         head = attr.split(".")[0]
         path = bindir / _script_name(name, dist, interp)
