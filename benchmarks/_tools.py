@@ -89,6 +89,44 @@ class Envstore:
         out = run([self.python, "-c", script, arg], env=self.env()).stdout
         return float(json.loads(out.strip().splitlines()[-1])["cycle"])
 
+    def api_loop(
+        self, store: Path, base: Path, reqs: list[str], wheelhouse: Path, n: int
+    ) -> tuple[list[float], list[float]]:
+        """``n`` create_env / remove_env pairs in one warm process (the first, which
+        pays imports and opening the store, untimed): the cost a build frontend pays
+        per throwaway env. Returns (create times, remove times)."""
+        script = (
+            "import json, sys, time\n"
+            "import envstore\n"
+            "a = json.loads(sys.argv[1])\n"
+            "kw = dict(store=a['store'], find_links=[a['wh']], no_index=True, with_pip=a['pip'])\n"
+            "c, r = [], []\n"
+            "for i in range(a['n'] + 1):\n"
+            "    env = f\"{a['base']}/api-{i}\"\n"
+            "    t0 = time.perf_counter()\n"
+            "    envstore.create_env(env, a['reqs'], **kw)\n"
+            "    t1 = time.perf_counter()\n"
+            "    envstore.remove_env(env, store=a['store'])\n"
+            "    t2 = time.perf_counter()\n"
+            "    if i:\n"
+            "        c.append(t1 - t0)\n"
+            "        r.append(t2 - t1)\n"
+            "print(json.dumps([c, r]))\n"
+        )
+        arg = json.dumps(
+            {
+                "base": str(base),
+                "reqs": reqs,
+                "store": str(store),
+                "wh": str(wheelhouse),
+                "pip": self.with_pip,
+                "n": n,
+            }
+        )
+        out = run([self.python, "-c", script, arg], env=self.env()).stdout
+        create, remove = json.loads(out.strip().splitlines()[-1])
+        return [float(t) for t in create], [float(t) for t in remove]
+
     def describe(self) -> str:
         pre = " ".join(f"{k}={v}" for k, v in self.env_extra.items())
         pip = "" if self.with_pip else " (create --without-pip)"

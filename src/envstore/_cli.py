@@ -346,10 +346,11 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_cmd_python_list)
 
-    from envstore import _cmd_frontends, _cmd_interp
+    from envstore import _cmd_frontends, _cmd_interp, _cmd_portable
 
     _cmd_interp.add_commands(sub)
     _cmd_frontends.add_commands(sub)
+    _cmd_portable.add_commands(sub)
     return parser
 
 
@@ -372,6 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("envstore: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (envstore list | head): not an error worth a
+        # traceback. Point stdout at devnull so the exit-time flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return code
 
 

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -241,6 +240,8 @@ def _pin(path: str) -> str:
 
 
 def _run_query(path: str) -> dict[str, object]:
+    import subprocess
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         proc = subprocess.run(

@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -265,4 +264,6 @@ class Store:
         Named ``<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
         process is gone) from work in progress.
         """
+        import tempfile
+
         return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{prefix}-", dir=self.tmp_dir))
