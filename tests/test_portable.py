@@ -321,3 +321,41 @@ def test_moved_env_relinks_and_gc_keeps_what_it_uses(
     assert activate.stdout.strip() == str(moved)
     doctor = cli("doctor", moved)
     assert doctor.code == 0, doctor.out
+
+
+def test_locked_wheels_not_at_hand_are_downloaded_with_their_hashes(
+    cli: CLI,
+    wheelhouse: Path,
+    tmp_path: Path,
+    locked_env: tuple[Path, Path],
+    _template_store: Path,
+) -> None:
+    env, lock_file = locked_env
+    before = _comparable(env)
+    rmtree(env)
+    fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
+    shutil.copytree(_template_store, fresh, symlinks=True)
+    index = f"file://{wheelhouse}"  # a URL: pip's business, not a local directory
+    res = cli("--store", fresh, "sync", env, "--from", lock_file, "--no-index", "-f", index)
+    assert res.code == 0, res.err
+    assert _comparable(env) == before
+    _works(env)
+    kept = {p.name for p in (fresh / "wheels").iterdir()}
+    assert {p["wheel"] for p in json.loads(lock_file.read_text())["packages"]} <= kept
+
+
+def test_relink_rebuilds_what_a_gc_took_before_a_moved_env_was_relinked(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    """Until relinked, a moved env is unknown to the store (its old root dangles), so a
+    gc may collect its entries; relink then rebuilds them from wheels."""
+    env = tmp_path / "env"
+    _create(cli, store, env, wheelhouse, "--without-pip", *PURE)
+    moved = tmp_path / "moved"
+    os.rename(env, moved)
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert [e for e in entries(store) if not e.startswith("pure/pip/")] == []
+    res = cli("relink", moved, "--no-index", "-f", wheelhouse)
+    assert res.code == 0, res.err
+    _works(moved)
+    assert _registered(store) == {str(moved)}
