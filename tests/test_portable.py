@@ -118,6 +118,8 @@ def test_tampered_or_missing_wheels_fail_before_anything_is_written(
     for p in lock["packages"]:
         if p["name"] == "ns-alpha":
             p["wheel"] = "ns_alpha-1.0-cp27-cp27mu-manylinux1_x86_64.whl"
+        if p["name"] == "hello-app":
+            p["wheel"] = "hello_app-9.9-py3-none-any.whl"
     lock_file.write_text(json.dumps(lock))
     next(wh.glob("ns_beta-*.whl")).unlink()
     res = cli("--store", fresh, "sync", env, "--from", lock_file, "--no-index", "-f", wh)
@@ -125,6 +127,7 @@ def test_tampered_or_missing_wheels_fail_before_anything_is_written(
     assert "solo 0.5" in res.err and "hash mismatch" in res.err
     assert "ns-alpha 1.0" in res.err and "no wheel for this platform" in res.err
     assert "ns-beta 2.0" in res.err and "no wheel ns_beta-2.0-py3-none-any.whl" in res.err
+    assert "not a wheel file name of hello-app 1.0" in res.err
     assert not env.exists() and entries(fresh) == []
 
 

@@ -441,7 +441,8 @@ def _from_lock(
     """Exactly the locked wheels, each checked against its sha256 before anything is
     ingested; raises ResolutionError naming every wheel that is missing, does not fit
     ``interp`` or does not match its hash."""
-    from packaging.utils import parse_wheel_filename
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+    from packaging.version import Version
 
     from envstore._ingest import sha256_file, supported_tags
 
@@ -453,7 +454,15 @@ def _from_lock(
     missing: list[LockedPackage] = []
     for p in request.locked:
         what = f"{p.name} {p.version} ({p.wheel})"
-        if not parse_wheel_filename(p.wheel)[3] & accepted:
+        try:
+            name, version, _, tags = parse_wheel_filename(p.wheel)
+            same = canonicalize_name(name) == p.name and version == Version(p.version)
+        except (InvalidWheelFilename, ValueError):
+            same = False
+        if not same:
+            problems.append(f"{what}: not a wheel file name of {p.name} {p.version}")
+            continue
+        if not tags & accepted:
             problems.append(
                 f"{what}: the locked wheel does not fit this Python ({interp.version},"
                 f" {interp.abi_tag}, {interp.platform}); there is no wheel for this platform"
