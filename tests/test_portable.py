@@ -87,7 +87,7 @@ def test_lock_records_exact_wheels_and_rebuilds_identically(
     rmtree(env)
     rmtree(store)
     fresh = tmp_path / "fresh-store"
-    res = cli("--store", fresh, "sync", env, "--from", lock_file, "--no-index", "-f", wheelhouse)
+    res = cli("--store", fresh, "create", env, "--from", lock_file, "--no-index", "-f", wheelhouse)
     assert res.code == 0, res.err
     assert _comparable(env) == before
     _works(env)

@@ -28,13 +28,17 @@ __all__ = [
     "IncompatibleWheelError",
     "InterpreterError",
     "IsolatedEnv",
+    "Lock",
     "LockTimeoutError",
     "Manifest",
     "ResolutionError",
     "Store",
     "StoreError",
     "create_env",
+    "export_env",
+    "lock_env",
     "remove_env",
+    "sync_env",
 ]
 __version__ = "0.1.0"
 
@@ -42,6 +46,10 @@ _LAZY = {
     "IsolatedEnv": "envstore._isolated",
     "create_env": "envstore._envs",
     "remove_env": "envstore._envs",
+    "sync_env": "envstore._envs",
+    "export_env": "envstore._export",
+    "lock_env": "envstore._lockfile",
+    "Lock": "envstore._lockfile",
     "Manifest": "envstore.manifest",
     "Store": "envstore._store",
 }
@@ -50,8 +58,10 @@ _LAZY = {
 # typing costs ~5 ms to import; mypy treats any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from envstore._envs import create_env, remove_env
+    from envstore._envs import create_env, remove_env, sync_env
+    from envstore._export import export_env
     from envstore._isolated import IsolatedEnv
+    from envstore._lockfile import Lock, lock_env
     from envstore._store import Store
     from envstore.manifest import Manifest
 

@@ -48,6 +48,7 @@ def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> in
         with_pip=not args.without_pip,
         clear=args.clear,
         prompt=args.prompt,
+        lock=args.lock,
         progress=progress,
     )
     if args.verbosity >= 0:
@@ -287,6 +288,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--without-pip", action="store_true", help="do not put pip in the env")
     p.add_argument("--clear", action="store_true", help="replace an existing envstore env")
     p.add_argument("--prompt", help="prompt prefix shown when the env is activated")
+    p.add_argument(
+        "--from",
+        dest="lock",
+        metavar="LOCK",
+        help="exactly the wheels of a lock written by 'envstore lock' (no resolution; each"
+        " wheel's sha256 is checked before anything is installed; no REQ with it)",
+    )
     p.set_defaults(func=_cmd_create)
 
     p = sub.add_parser("remove", help="delete environments and release their store references")
@@ -360,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Requirements may follow options (create ENV --no-index -f DIR pkg), which
     # argparse's subparsers leave over; anything else left over is an error.
     unknown = [a for a in extra if a.startswith("-")]
-    if extra and (unknown or args.command != "create"):
+    if extra and (unknown or args.command not in ("create", "sync")):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     if extra:
         args.requirements = [*args.requirements, *extra]

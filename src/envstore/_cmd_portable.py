@@ -100,8 +100,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         " a lock (--from LOCK: nothing is resolved, every wheel's sha256 is checked before"
         " anything is installed). ENV is created when it does not exist; an existing env keeps"
         " its Python, store, prompt and pip unless told otherwise. The new env is built beside"
-        " the old one and swapped in at once; on any failure the old env is left as it was."
-        " Give requirements before options.",
+        " the old one and swapped in at once; on any failure the old env is left as it was.",
     )
     p.add_argument("env", metavar="ENV", help="the environment (created if missing)")
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")

@@ -116,7 +116,8 @@ class IsolatedEnv:
     def install(self, requirements: Iterable[str]) -> None:
         """Add ``requirements``: the env is re-created holding everything asked for so far.
 
-        On failure the env is put back as it was and the error is raised.
+        On failure the env is left as it was (``clear=True`` builds the new env
+        beside it and swaps only when complete) and the error is raised.
         """
         before = list(self._requirements)
         if not self._add(requirements):
@@ -125,13 +126,6 @@ class IsolatedEnv:
             self._create(clear=True)
         except EnvstoreError:
             self._requirements = before
-            # create_env(clear=True) drops the old env before resolving; restore it
-            # (milliseconds: everything it held is in the store and the resolution cache).
-            if not (self.path / MANIFEST_NAME).exists():
-                try:
-                    self._create(clear=True)
-                except EnvstoreError:
-                    pass
             raise
 
     # -- lifecycle -------------------------------------------------------------
