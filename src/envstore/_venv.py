@@ -195,6 +195,27 @@ _HERE = {
 }
 
 
+_TEMPLATES: dict[str, list[tuple[str, str]]] = {}
+
+
+def _activation_templates(stdlib: str) -> list[tuple[str, str]]:
+    """The venv module's activation templates of a stdlib, read once per process
+    (a build frontend creates many envs in one process)."""
+    found = _TEMPLATES.get(stdlib)
+    if found is None:
+        found = []
+        scripts = Path(stdlib) / "venv" / "scripts"
+        for sub in ("common", "posix"):
+            d = scripts / sub
+            if not d.is_dir():
+                continue
+            for name in sorted(os.listdir(d)):
+                if (d / name).is_file():
+                    found.append((name, (d / name).read_text(encoding="utf-8")))
+        _TEMPLATES[stdlib] = found
+    return found
+
+
 def write_activation_scripts(
     env: Path,
     interp: Interpreter,
@@ -207,32 +228,23 @@ def write_activation_scripts(
     """``bin/activate*`` from the interpreter's own venv templates, plus the check above
     (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
     location (csh keeps the absolute path; Activate.ps1 always finds it itself)."""
-    scripts = Path(interp.stdlib) / "venv" / "scripts"
-    for sub in ("common", "posix"):
-        d = scripts / sub
-        if not d.is_dir():
-            continue
-        for name in os.listdir(d):
-            src = d / name
-            if not src.is_file():
-                continue
-            text = src.read_text(encoding="utf-8")
-            # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
-            shown = prompt if "(__VENV_PROMPT__)" in text else f"({prompt}) "
-            if relocatable and name in _HERE:
-                text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
-                text = text.replace("__VENV_DIR__", _HERE[name])
-            text = (
-                text.replace("__VENV_DIR__", str(final))
-                .replace("__VENV_NAME__", final.name)
-                .replace("__VENV_PROMPT__", shown)
-                .replace("__VENV_BIN_NAME__", "bin")
-                .replace("__VENV_PYTHON__", str(final / "bin" / "python"))
-            )
-            block = _gone_check(name, final, interp) if check else ""
-            if block:
-                text = _insert_after_comments(text, block)
-            (env / "bin" / name).write_text(text, encoding="utf-8")
+    for name, text in _activation_templates(interp.stdlib):
+        # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
+        shown = prompt if "(__VENV_PROMPT__)" in text else f"({prompt}) "
+        if relocatable and name in _HERE:
+            text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
+            text = text.replace("__VENV_DIR__", _HERE[name])
+        text = (
+            text.replace("__VENV_DIR__", str(final))
+            .replace("__VENV_NAME__", final.name)
+            .replace("__VENV_PROMPT__", shown)
+            .replace("__VENV_BIN_NAME__", "bin")
+            .replace("__VENV_PYTHON__", str(final / "bin" / "python"))
+        )
+        block = _gone_check(name, final, interp) if check else ""
+        if block:
+            text = _insert_after_comments(text, block)
+        (env / "bin" / name).write_text(text, encoding="utf-8")
 
 
 def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
