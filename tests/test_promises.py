@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
+from conftest import CLI, PYTHONS, entries, envstore_cmd, hermetic_environ, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -310,3 +311,264 @@ def test_store_writable_by_others_is_refused_unless_trusted(
     finally:
         del os.environ["ENVSTORE_TRUST_SHARED_STORE"]
         os.chmod(store, 0o755)
+
+
+# --- Mutation-tested additions (issue #8): each test below fails when the named
+# mechanism is broken; see the closing note for the experiment behind each.
+
+INGEST = r"""
+import sys
+from pathlib import Path
+from envstore._ingest import ingest_wheels
+from envstore._interpreters import find_interpreter
+from envstore._store import Store
+st = Store(sys.argv[1])
+keys = ingest_wheels(st, [Path(p) for p in sys.argv[2:]], find_interpreter(None, st.db()))
+print(" ".join(str(k) for k in keys.values()))
+"""
+
+
+def test_publish_race_loser_drops_its_copy_and_never_replaces_the_winner(
+    wheelhouse: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = [*wheelhouse.glob("solo-*.whl"), *wheelhouse.glob("ns_alpha-*.whl")]
+    assert len(wheels) == 2
+    st_ = Store(store)
+    st_.ensure()
+    interp = find_interpreter(None, st_.db())
+    winner: dict[str, int] = {}
+
+    def another_process_publishes_first(name: str) -> None:
+        # Our copies are unpacked in tmp/ and not yet renamed: another process
+        # ingests the same wheels now and wins every publish.
+        if name != "ingest-unpacked":
+            return
+        out = run([sys.executable, "-c", INGEST, store, *wheels])
+        assert out.returncode == 0, out.stderr
+        for key in out.stdout.split():
+            winner[key] = os.lstat(store / "entries" / key).st_ino
+
+    monkeypatch.setattr("envstore._ingest.crash_point", another_process_publishes_first)
+    keys = ingest_wheels(st_, wheels, interp)
+    assert sorted(winner) == sorted(str(k) for k in keys.values())
+    for key, inode in winner.items():  # published entries are never replaced
+        assert os.lstat(store / "entries" / key).st_ino == inode
+    assert [e for e in entries(store) if not e.startswith("pure/pip/")] == sorted(winner)
+    assert list((store / "tmp").iterdir()) == []  # the loser's copies are gone
+    check = run([*envstore_cmd(), "--store", store, "verify", "--check-contents"])
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_gc_cannot_collect_entries_a_create_has_chosen(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import envstore._envs
+
+    real = envstore._envs.ensure_view
+    gcs: list[subprocess.CompletedProcess[str]] = []
+
+    def gc_between_choosing_and_registering(*args: object, **kwargs: object) -> object:
+        gc = [*envstore_cmd(), "--store", store, "gc", "--grace", "0"]
+        gcs.append(run(gc, extra_env={"ENVSTORE_LOCK_TIMEOUT": "1"}))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(envstore._envs, "ensure_view", gc_between_choosing_and_registering)
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo", "ns-alpha")
+    assert res.code == 0, res.err
+    assert len(gcs) == 1
+    assert gcs[0].returncode == 1 and str(store / "locks" / "gc.lock") in gcs[0].stderr
+    out = run([env / "bin" / "python", "-c", "import solo, nsp.alpha"])
+    assert out.returncode == 0, out.stderr
+    check = run([*envstore_cmd(), "--store", store, "verify", "--check-contents"])
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("bit", [0o020, 0o002], ids=["group", "others"])
+@pytest.mark.parametrize("part", ["root", "entries", "envstore.db"])
+def test_every_store_part_writable_by_group_or_others_is_refused(
+    part: str, bit: int, cli: CLI, store: Path
+) -> None:
+    path = store if part == "root" else store / part
+    mode = stat.S_IMODE(path.stat().st_mode)
+    os.chmod(path, mode | bit)
+    try:
+        res = cli("--store", store, "gc")
+        assert res.code == 1 and f"refusing to use {path}: it is writable by other" in res.err
+    finally:
+        os.chmod(path, mode)
+    assert cli("--store", store, "gc").code == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_store_owned_by_another_user_is_refused(cli: CLI, store: Path) -> None:
+    os.chown(store / "entries", 65534, -1)
+    try:
+        res = cli("--store", store, "gc")
+        assert res.code == 1 and f"refusing to use {store / 'entries'}" in res.err
+        assert "owned by another user" in res.err
+    finally:
+        os.chown(store / "entries", 0, -1)
+
+
+def test_gc_after_every_env_is_gone_leaves_no_entries_and_no_rows(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    for name, reqs in (("a", ["hello-app"]), ("b", ["solo", "ns-alpha"])):
+        res = cli(
+            "--store", store, "create", tmp_path / name, "--no-index", "-f", wheelhouse, *reqs
+        )
+        assert res.code == 0, res.err
+    assert cli("--store", store, "remove", tmp_path / "a").code == 0
+    shutil.rmtree(tmp_path / "b")  # gone without telling envstore
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert list((store / "entries").glob("*/*")) == []
+    for sub in ("views", "roots", "tmp"):
+        assert list((store / sub).iterdir()) == [], sub
+    conn = sqlite3.connect(store / "envstore.db")
+    try:
+        for table in ("entries", "views", "envs", "refs"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    finally:
+        conn.close()
+
+
+def test_verify_reports_mode_change_and_truncation_and_repair_touches_nothing_else(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo", "ns-alpha")
+    assert res.code == 0, res.err
+    solo = next((store / "entries" / "pure" / "solo").iterdir())
+    alpha = next((store / "entries" / "pure" / "ns-alpha").iterdir())
+    untouched = [e for e in (store / "entries" / "pure").glob("*/*") if e not in (solo, alpha)]
+    assert untouched  # pip
+    inodes = {e: os.lstat(e).st_ino for e in untouched}
+    os.chmod(solo / "site" / "solo.py", 0o644)  # mode change only
+    truncated = alpha / "site" / "nsp" / "alpha" / "__init__.py"
+    os.chmod(truncated, 0o644)
+    truncated.write_bytes(b"")
+    os.chmod(truncated, 0o444)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1
+    assert "site/solo.py is writable (mode 644)" in res.out
+    assert "site/nsp/alpha/__init__.py" in res.out
+    assert not any(str(e.relative_to(store / "entries")) in res.out for e in untouched)
+    repaired = cli("--store", store, "verify", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert {e: os.lstat(e).st_ino for e in untouched} == inodes  # other entries untouched
+    assert cli("--store", store, "verify", "--check-contents").code == 0
+    out = run([env / "bin" / "python", "-c", "import solo, nsp.alpha; print(nsp.alpha.A)"])
+    assert out.returncode == 0 and out.stdout.strip() == "1", out.stderr
+
+
+def test_gc_refuses_a_database_with_a_damaged_page(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    shutil.rmtree(env)  # its entries are garbage now: a gc that runs deletes them
+    db = store / "envstore.db"
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (page,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'interpreters'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert page > 1  # the header page (user_version) stays readable
+    with open(db, "r+b") as f:  # a table gc never reads: only quick_check can notice
+        f.seek((page - 1) * page_size)
+        f.write(b"\xff" * 64)
+    before = entries(store)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 1 and "damaged" in res.err and "rebuild-db" in res.err
+    assert entries(store) == before
+
+
+def test_future_version_manifest_is_refused_and_gc_keeps_everything(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    data = json.loads((env / "envstore.json").read_text())
+    data["version"] = 2
+    (env / "envstore.json").write_text(json.dumps(data))
+    shown = cli("show", env)
+    assert shown.code == 1 and "manifest version 2 is newer" in shown.err
+    gc = cli("--store", store, "gc", "--grace", "0")
+    assert gc.code == 1 and str(env) in gc.err
+    assert "pure/solo/" in " ".join(entries(store))
+
+
+def test_bytecode_for_a_second_interpreter_leaves_the_entry_read_only(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    other = next((p for m, p in PYTHONS.items() if p and m != here), None)
+    if other is None:
+        pytest.skip("needs a second Python minor version")
+    first = cli(
+        "--store",
+        store,
+        "create",
+        tmp_path / "a",
+        "--no-index",
+        "-f",
+        wheelhouse,
+        "--without-pip",
+        "solo",
+    )
+    assert first.code == 0, first.err
+    res = cli(
+        "--store",
+        store,
+        "create",
+        tmp_path / "b",
+        "-p",
+        other,
+        "--offline",
+        "--without-pip",
+        "solo",
+    )
+    assert res.code == 0, res.err
+    solo = next((store / "entries" / "pure" / "solo").iterdir())
+    assert len(list(solo.glob("compiled-*"))) == 2  # bytecode was added in place
+    check = cli("--store", store, "verify", "--check-contents")
+    assert check.code == 0, check.out
+    assert run([tmp_path / "b" / "bin" / "python", "-c", "import solo"]).returncode == 0
+
+
+def test_a_reader_in_a_transaction_never_blocks_writers(tmp_path: Path) -> None:
+    from envstore._db import connect
+
+    db = tmp_path / "envstore.db"
+    reader = connect(db, create=True)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM resolutions").fetchone()  # holds a read snapshot
+        writer = subprocess.run(
+            [sys.executable, "-c", DB_WRITER, str(db), "w"],
+            env=hermetic_environ(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert writer.returncode == 0 and "locked" not in writer.stderr, writer.stderr
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+
+
+def test_killed_envstore_holding_the_gc_lock_never_blocks_the_next(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    gc = [*envstore_cmd(), "--store", store, "gc", "--grace", "0"]
+    killed = run(gc, extra_env={"ENVSTORE_CRASH_AT": "gc-planned"})  # dies holding gc.lock
+    assert killed.returncode == -signal.SIGKILL
+    after = run(gc, extra_env={"ENVSTORE_LOCK_TIMEOUT": "1"})
+    assert after.returncode == 0, after.stderr
