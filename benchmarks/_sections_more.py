@@ -131,12 +131,25 @@ def sec_living(ctx: Ctx) -> list[Result]:
 # ---------------------------------------------------------------- gc
 
 _POPULATE = """\
-import json, sys
+import json, os, sys
 import envstore
 a = json.load(open(sys.argv[1]))
+kw = dict(store=a["store"], find_links=[a["wh"]], no_index=True, with_pip=False)
+# Seed envs put every wheel into the store, so each env after them is served by
+# the store (no pip), as envs over a warm store are in real use. In chunks of
+# 200, each from a directory holding just its wheels: pip slows down with the
+# number of pins times the number of files in --find-links.
+wheels = sorted(os.listdir(a["wh"]))
+for i in range(0, len(wheels), 200):
+    chunk = os.path.join(a["store"] + "-seed", str(i))
+    os.makedirs(chunk)
+    for w in wheels[i : i + 200]:
+        os.symlink(os.path.join(a["wh"], w), os.path.join(chunk, w))
+    pins = ["==".join(w.split("-")[:2]) for w in wheels[i : i + 200]]
+    envstore.create_env(a["seed"], pins, **{**kw, "find_links": [chunk]})
+    envstore.remove_env(a["seed"], store=a["store"])
 for i, (env, reqs) in enumerate(a["envs"]):
-    envstore.create_env(env, reqs, store=a["store"], find_links=[a["wh"]], no_index=True,
-                        with_pip=False)
+    envstore.create_env(env, reqs, **kw)
     if i % 100 == 99:
         print(f"    {i + 1} envs", file=sys.stderr, flush=True)
 """
@@ -147,7 +160,9 @@ def _populate_gc_store(ctx: Ctx, d: Path, envs: list[Path], specs: list[list[str
     store, wh = ctx.store(d), d / "wheels"
     spec_file = d / "spec.json"
     pairs = [[str(e), s] for e, s in zip(envs, specs, strict=True)]
-    spec_file.write_text(json.dumps({"store": str(store), "wh": str(wh), "envs": pairs}))
+    seed = str(d / "seed-env")
+    spec = {"store": str(store), "wh": str(wh), "envs": pairs, "seed": seed}
+    spec_file.write_text(json.dumps(spec))
     try:
         run([ctx.es.python, "-c", _POPULATE, spec_file], env=ctx.es.env(), timeout=None)
         return "API"

@@ -52,7 +52,8 @@ class Envstore:
         run(self.cmd(store, "remove", env), env=self.env())
 
     def gc(self, store: Path) -> None:
-        run(self.cmd(store, "gc"), env=self.env())
+        # grace 0: the synthetic store is minutes old, the default grace would keep it all
+        run(self.cmd(store, "gc", "--grace", "0"), env=self.env())
 
     def build(self, store: Path, project: Path, out: Path, wheelhouse: Path) -> None:
         run(

@@ -101,10 +101,20 @@ def _pid_alive(name: str) -> bool:
     return True
 
 
-def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = None) -> GcPlan:
-    """What a gc would do; reads only. Call with the gc lock held."""
+def plan_gc(
+    store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = None, sizes: bool = True
+) -> GcPlan:
+    """What a gc would do; reads only. Call with the gc lock held.
+
+    ``sizes=False`` leaves each item's size at 0 for ``apply_plan`` to fill in
+    while deleting (one walk of each tree instead of two).
+    """
     now = time.time() if now is None else now
     plan = GcPlan()
+
+    def size(path: Path) -> int:
+        return tree_size(path) if sizes else 0
+
     live: set[str] = set()
     keep_everything = False
     for env, root in registered_envs(store).items():
@@ -123,21 +133,26 @@ def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = N
         live.update(str(k) for k in manifest.keys)
         live.add(f"view/{manifest.view}")
 
-    views = _scan_views(store)
-    entries = _scan_entries(store, plan)
+    # Ages (and a view's entries) come from the database; the files on disk
+    # answer only for what it does not know.
+    conn = store.db(create=False)
+    known_entries = dict(conn.execute("SELECT key, added FROM entries").fetchall())
+    known_views = {k: (a, e) for k, a, e in conn.execute("SELECT key, added, entries FROM views")}
+    views = _scan_views(store, known_views)
+    entries = _scan_entries(store, plan, known_entries)
     for vkey, (path, added, view_entries) in views.items():
         if f"view/{vkey}" in live:
             continue
         if keep_everything or now - added < grace:
             live.update(view_entries)  # a kept view keeps its entries
             continue
-        plan.delete.append(Item("view", vkey, path, tree_size(path)))
+        plan.delete.append(Item("view", vkey, path, size(path)))
     for key, (path, added) in entries.items():
         if key in live:
             continue
         if keep_everything or now - added < grace:
             continue
-        plan.delete.append(Item("entry", key, path, tree_size(path)))
+        plan.delete.append(Item("entry", key, path, size(path)))
     if store.tmp_dir.is_dir():
         for name in sorted(os.listdir(store.tmp_dir)):
             path = store.tmp_dir / name
@@ -146,11 +161,13 @@ def plan_gc(store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = N
             except OSError:
                 continue
             if not _pid_alive(name) or age > max(grace, 86400):
-                plan.delete.append(Item("temp", name, path, tree_size(path)))
+                plan.delete.append(Item("temp", name, path, size(path)))
     return plan
 
 
-def _scan_views(store: Store) -> dict[str, tuple[Path, float, list[str]]]:
+def _scan_views(
+    store: Store, known: dict[str, tuple[float, str]]
+) -> dict[str, tuple[Path, float, list[str]]]:
     found: dict[str, tuple[Path, float, list[str]]] = {}
     if not store.views_dir.is_dir():
         return found
@@ -159,6 +176,12 @@ def _scan_views(store: Store) -> dict[str, tuple[Path, float, list[str]]]:
         if path.is_symlink() or not path.is_dir():
             continue
         try:
+            added, listed = known[name]
+            found[name] = (path, float(added), list(json.loads(listed)))
+            continue
+        except (KeyError, ValueError, TypeError):
+            pass
+        try:
             meta = json.loads((path / "view.json").read_text())
             found[name] = (path, os.lstat(path / "view.json").st_mtime, list(meta["entries"]))
         except (OSError, ValueError, KeyError):
@@ -166,7 +189,9 @@ def _scan_views(store: Store) -> dict[str, tuple[Path, float, list[str]]]:
     return found
 
 
-def _scan_entries(store: Store, plan: GcPlan) -> dict[str, tuple[Path, float]]:
+def _scan_entries(
+    store: Store, plan: GcPlan, known: dict[str, float]
+) -> dict[str, tuple[Path, float]]:
     """Entries on disk; anything in entries/ that is not one is planned for removal."""
     found: dict[str, tuple[Path, float]] = {}
     base = store.entries_dir
@@ -180,6 +205,9 @@ def _scan_entries(store: Store, plan: GcPlan) -> dict[str, tuple[Path, float]]:
                     plan.delete.append(Item("stray", f"{abi}/{name}/{ver}", path, 0))
                     continue
                 key = f"{abi}/{name}/{ver}"
+                if key in known:
+                    found[key] = (path, float(known[key]))
+                    continue
                 try:
                     EntryKey.parse(key)
                     added = float(json.loads((path / "entry.json").read_text())["added"])
@@ -206,7 +234,7 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         # following links; rmtree never follows a link out of the store.
         if store.root not in item.path.parents:
             continue
-        rmtree(item.path)
+        item.size = rmtree(item.path)
         crash_point("gc-deleting")
     for abi_dir in store.entries_dir.glob("*/*"):
         if abi_dir.is_dir() and not abi_dir.is_symlink() and not any(abi_dir.iterdir()):
@@ -241,7 +269,7 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
             " Run 'envstore rebuild-db' to rebuild it from the store"
         )
     with store.gc_lock(shared=dry_run):
-        plan = plan_gc(store, grace=grace)
+        plan = plan_gc(store, grace=grace, sizes=dry_run)
         if not dry_run:
             crash_point("gc-planned")
             apply_plan(store, plan)

@@ -84,8 +84,9 @@ def make_writable_dirs(root: Path) -> None:
                 os.chmod(p, 0o755)
 
 
-def rmtree(path: Path) -> None:
-    """Delete ``path`` (file, link or tree) without ever following a symlink out of it.
+def rmtree(path: Path) -> int:
+    """Delete ``path`` (file, link or tree) without ever following a symlink out of it;
+    return the bytes it held (lstat sizes of its files and links, like gc's tree_size).
 
     One pass; a read-only directory (a store entry) is made writable only when
     deleting inside it is refused.
@@ -93,15 +94,16 @@ def rmtree(path: Path) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        _empty_dir(os.fspath(path))
-        os.rmdir(path)
-    else:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
+        return st.st_size
+    freed = _empty_dir(os.fspath(path))
+    os.rmdir(path)
+    return freed
 
 
-def _empty_dir(top: str) -> None:
+def _empty_dir(top: str) -> int:
     try:
         with os.scandir(top) as it:
             children = list(it)
@@ -109,12 +111,15 @@ def _empty_dir(top: str) -> None:
         os.chmod(top, 0o700)
         with os.scandir(top) as it:
             children = list(it)
+    freed = 0
     writable = False
     for child in children:
         # is_dir(follow_symlinks=False): a link to a directory is unlinked, never entered.
         is_dir = child.is_dir(follow_symlinks=False)
         if is_dir:
-            _empty_dir(child.path)
+            freed += _empty_dir(child.path)
+        else:
+            freed += child.stat(follow_symlinks=False).st_size
         remove = os.rmdir if is_dir else os.unlink
         try:
             remove(child.path)
@@ -124,6 +129,7 @@ def _empty_dir(top: str) -> None:
             os.chmod(top, 0o700)
             writable = True
             remove(child.path)
+    return freed
 
 
 class Store:
