@@ -18,7 +18,6 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from envstore._crash import crash_point
 from envstore._db import write
@@ -30,6 +29,7 @@ from envstore._view import ensure_view
 from envstore.errors import BadManifestError, EnvError, InterpreterError, ResolutionError
 from envstore.manifest import MANIFEST_NAME, Manifest, Package
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
     from envstore._lockfile import Lock
 

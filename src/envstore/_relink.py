@@ -30,7 +30,7 @@ import shlex
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def choose_interpreter(
     same = find_same_abi(old.soabi, db)
     if same is not None:
         return Choice(
-            replace(same, requested=old.requested),
+            same.replace(requested=old.requested),
             f"{same.path} has the same ABI ({old.soabi})",
         )
     if again is not None:
@@ -158,7 +158,6 @@ def stale_packages(
     return stale
 
 
-@dataclass(frozen=True)
 class _Sources(Request):
     """Where relink may look for wheels: create's options, plus what relink needs to know."""
 
@@ -579,7 +578,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
     from envstore._envs import root_name
 
     old = manifest.python
-    if replace(new, requested="").to_json() != replace(old, requested="").to_json():
+    if new.replace(requested="").to_json() != old.replace(requested="").to_json():
         return False
     cfg = read_pyvenv_cfg(final)
     site = final / old.purelib
@@ -638,7 +637,7 @@ def relink_env(
         )
     new = choice.interp
     if not python:
-        new = replace(new, requested=old.requested)
+        new = new.replace(requested=old.requested)
     same_abi = new.soabi == old.soabi and new.cache_tag == old.cache_tag
     with st.gc_lock(shared=True):
         if same_abi:

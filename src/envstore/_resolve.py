@@ -27,35 +27,49 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from envstore._interpreters import Interpreter
 from envstore._store import PURE, EntryKey, Store
 from envstore.errors import ResolutionError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from envstore._lockfile import LockedPackage
 
 __all__ = ["Request", "Resolved", "bundled_wheel_dirs", "pip_command", "resolve", "run_pip"]
 
 
-@dataclass(frozen=True)
 class Request:
-    """What to put in an environment, and where pip may look for it."""
+    """What to put in an environment, and where pip may look for it (a plain class:
+    see EntryKey)."""
 
-    requirements: tuple[str, ...] = ()
-    requirement_files: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    index_url: str | None = None
-    no_index: bool = False
-    offline: bool = False
-    upgrade: bool = False
-    locked: tuple[LockedPackage, ...] = ()  # exactly these wheels: no resolution
+    def __init__(
+        self,
+        requirements: tuple[str, ...] = (),
+        requirement_files: tuple[str, ...] = (),
+        find_links: tuple[str, ...] = (),
+        index_url: str | None = None,
+        no_index: bool = False,
+        offline: bool = False,
+        upgrade: bool = False,
+        locked: tuple[LockedPackage, ...] = (),  # exactly these wheels: no resolution
+    ) -> None:
+        self.requirements = requirements
+        self.requirement_files = requirement_files
+        self.find_links = find_links
+        self.index_url = index_url
+        self.no_index = no_index
+        self.offline = offline
+        self.upgrade = upgrade
+        self.locked = locked
+
+    def __repr__(self) -> str:
+        return f"Request({self.pip_requirements()!r}, options={self.pip_options()!r})"
 
     def pip_options(self) -> list[str]:
         opts: list[str] = []
@@ -74,12 +88,14 @@ class Request:
         return args
 
 
-@dataclass
 class Resolved:
-    keys: dict[str, EntryKey] = field(default_factory=dict)  # name -> existing entry
-    wheels: dict[str, Path] = field(default_factory=dict)  # name -> wheel to ingest
-    requested: set[str] = field(default_factory=set)
-    from_cache: bool = False
+    """The outcome of a resolution (a plain class: see EntryKey)."""
+
+    def __init__(self, requested: set[str] | None = None) -> None:
+        self.keys: dict[str, EntryKey] = {}  # name -> existing entry
+        self.wheels: dict[str, Path] = {}  # name -> wheel to ingest
+        self.requested: set[str] = requested or set()
+        self.from_cache = False
 
 
 def _cache_key(request: Request, interp: Interpreter) -> str:
@@ -234,6 +250,8 @@ def pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
 
 
 def run_pip(cmd: list[str], what: str) -> None:
+    import subprocess  # only when pip runs: a warm create never does
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

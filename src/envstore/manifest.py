@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from envstore._interpreters import Interpreter
@@ -23,13 +22,26 @@ MANIFEST_NAME = "envstore.json"
 MANIFEST_VERSION = 1
 
 
-@dataclass(frozen=True)
 class Package:
-    name: str
-    version: str
-    key: EntryKey
-    wheel: str
-    requested: bool
+    """One package of an env (a plain class: see EntryKey)."""
+
+    __slots__ = ("key", "name", "requested", "version", "wheel")
+
+    def __init__(self, name: str, version: str, key: EntryKey, wheel: str, requested: bool) -> None:
+        self.name = name
+        self.version = version
+        self.key = key
+        self.wheel = wheel
+        self.requested = requested
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Package) and self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"Package({self.name!r}, {self.version!r}, {str(self.key)!r})"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -42,16 +54,36 @@ class Package:
         }
 
 
-@dataclass
 class Manifest:
-    env: str
-    store: str
-    python: Interpreter
-    view: str
-    packages: list[Package]
-    requirements: list[str] = field(default_factory=list)
-    created: float = 0.0
-    version: int = MANIFEST_VERSION
+    """An env's manifest (a plain class: see EntryKey)."""
+
+    def __init__(
+        self,
+        env: str,
+        store: str,
+        python: Interpreter,
+        view: str,
+        packages: list[Package],
+        requirements: list[str] | None = None,
+        created: float = 0.0,
+        version: int = MANIFEST_VERSION,
+    ) -> None:
+        self.env = env
+        self.store = store
+        self.python = python
+        self.view = view
+        self.packages = packages
+        self.requirements = requirements or []
+        self.created = created
+        self.version = version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Manifest) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
+
+    def __repr__(self) -> str:
+        return f"Manifest(env={self.env!r}, packages={len(self.packages)})"
 
     @property
     def keys(self) -> list[EntryKey]:
