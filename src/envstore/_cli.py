@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from envstore._options import add_index_options
+from envstore._options import add_index_options, index_options
 from envstore.errors import EnvstoreError
 
 __all__ = ["entrypoint", "main"]
@@ -40,10 +40,7 @@ def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> in
         python=args.python,
         store=args.store,
         requirement_files=args.requirement_files,
-        find_links=args.find_links,
-        index_url=args.index_url,
-        no_index=args.no_index,
-        offline=args.offline,
+        **index_options(args),
         upgrade=args.upgrade,
         with_pip=not args.without_pip,
         clear=args.clear,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options
+from envstore._options import add_index_options, index_options
 
 __all__ = ["add_commands"]
 
@@ -41,10 +41,7 @@ def _cmd_run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         python=args.python,
         store=args.store,
         requirement_files=args.requirement_files,
-        find_links=args.find_links,
-        index_url=args.index_url,
-        no_index=args.no_index,
-        offline=args.offline,
+        **index_options(args),
         progress=progress,
     )
 
@@ -78,10 +75,7 @@ def _cmd_build(args: argparse.Namespace, progress: Callable[[str], None]) -> int
         args.distributions or (),
         python=args.python,
         store=args.store,
-        find_links=args.find_links,
-        index_url=args.index_url,
-        no_index=args.no_index,
-        offline=args.offline,
+        **index_options(args),
         config_settings=_config_settings(args.config_settings) or None,
         runner=runner,
         progress=progress,

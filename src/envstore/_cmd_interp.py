@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options
+from envstore._options import add_index_options, index_options
 
 __all__ = ["add_commands"]
 
@@ -73,10 +73,7 @@ def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> in
                 env,
                 python=args.python,
                 store=args.store,
-                find_links=args.find_links,
-                index_url=args.index_url,
-                no_index=args.no_index,
-                offline=args.offline,
+                **index_options(args),
                 progress=progress,
             )
         except EnvstoreError as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from envstore._options import add_index_options, index_options
+
 __all__ = ["add_commands"]
 
 
@@ -42,10 +44,7 @@ def _cmd_sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         python=args.python,
         store=args.store,
         requirement_files=args.requirement_files,
-        find_links=args.find_links,
-        index_url=args.index_url,
-        no_index=args.no_index,
-        offline=args.offline,
+        **index_options(args),
         upgrade=args.upgrade,
         with_pip=args.with_pip,
         progress=progress,
@@ -74,8 +73,6 @@ def _cmd_export(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register this module's subcommands on the CLI's subparsers."""
-    from envstore._options import add_index_options
-
     p = sub.add_parser(
         "lock",
         help="write the exact wheels (with sha256) of an environment",

@@ -23,7 +23,7 @@ from envstore._crash import crash_point
 from envstore._db import write
 from envstore._interpreters import Interpreter, find_interpreter, interpreter_at
 from envstore._resolve import Request, bundled_pip, remember, resolve
-from envstore._store import EntryKey, Store, rmtree
+from envstore._store import EntryKey, Store, exchange, rmtree
 from envstore._venv import read_view, write_env
 from envstore._view import ensure_view
 from envstore.errors import BadManifestError, EnvError, InterpreterError, ResolutionError
@@ -69,25 +69,6 @@ def _check_target(final: Path, clear: bool) -> bool:
     if any(final.iterdir()):
         raise EnvError(f"{final} exists, is not empty and is not an envstore environment")
     return False
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``), so ``b``
-    is never missing; elsewhere, two renames."""
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        renameat2 = None
-    if renameat2 is not None:
-        at_fdcwd, rename_exchange = -100, 2
-        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-            return
-    trash = a.parent / f"{a.name}.old"
-    os.rename(b, trash)
-    os.rename(a, b)
-    os.rename(trash, a)
 
 
 def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> EntryKey:
@@ -388,7 +369,7 @@ def _make_env(
             register_env(st, manifest, final)
             crash_point("create-registered")
             if replacing and (final / MANIFEST_NAME).exists():
-                _exchange(tmp, final)  # the old env is now at tmp, deleted below
+                exchange(tmp, final)  # the old env is now at tmp, deleted below
             else:
                 if final.is_dir():
                     final.rmdir()  # empty (checked above); rename needs it gone or empty

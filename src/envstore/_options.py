@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_index_options"]
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["add_index_options", "index_options"]
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:
@@ -23,3 +27,13 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--offline", action="store_true", help="use only what the store already has; never run pip"
     )
+
+
+def index_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``add_index_options`` parsed, as the library functions' keyword arguments."""
+    return {
+        "find_links": args.find_links,
+        "index_url": args.index_url,
+        "no_index": args.no_index,
+        "offline": args.offline,
+    }

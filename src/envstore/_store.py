@@ -153,6 +153,25 @@ def _empty_dir(top: str) -> int:
     return freed
 
 
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``), so ``b`` is
+    never missing; elsewhere, two renames."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+    trash = a.parent / f"{a.name}.old"
+    os.rename(b, trash)
+    os.rename(a, b)
+    os.rename(trash, a)
+
+
 class Store:
     """A store directory; cheap to construct, touches the disk on first use."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import ctypes
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 from envstore import _db
 from envstore._crash import crash_point
 from envstore._gc import registered_envs
-from envstore._store import EntryKey, Store, make_readonly, rmtree
+from envstore._store import EntryKey, Store, exchange, make_readonly, rmtree
 from envstore.errors import BadManifestError, EnvstoreError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
@@ -203,23 +202,6 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     return problems
 
 
-def _exchange(a: Path, b: Path) -> None:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE), else two renames."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        renameat2 = None
-    if renameat2 is not None:
-        at_fdcwd, rename_exchange = -100, 2
-        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-            return
-    trash = a.parent / f"{a.name}.old"
-    os.rename(b, trash)
-    os.rename(a, b)
-    os.rename(trash, a)
-
-
 def repair(store: Store, keys: list[str]) -> list[str]:
     """Re-ingest damaged entries from their wheels; return the keys repaired."""
     from envstore._ingest import _compile, _unpack, hash_file
@@ -263,7 +245,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
                 make_readonly(tmp)
                 crash_point("repair-unpacked")
-                _exchange(tmp, root)
+                exchange(tmp, root)
             finally:
                 rmtree(tmp)
             with _db.write(conn):
