@@ -211,3 +211,18 @@ def test_cli_errors_are_one_line_without_traceback(cli: CLI, tmp_path: Path) -> 
     assert res.err.startswith("envstore: error: ") and "Traceback" not in res.err
     help_proc = run([*envstore_cmd(), "create", "--help"])
     assert help_proc.returncode == 0 and "--find-links" in help_proc.stdout
+
+
+def test_cli_builds_only_the_running_commands_parser_yet_lists_all(tmp_path: Path) -> None:
+    # `envstore create` builds only create's parser; help, typos and options before
+    # the command must still see every command.
+    top = run([*envstore_cmd(), "--store", tmp_path / "s", "-q", "--help"])
+    assert top.returncode == 0
+    for command in ("create", "gc", "relink", "build", "sync", "export"):
+        assert command in top.stdout
+    typo = run([*envstore_cmd(), "--store", tmp_path / "s", "craete", "x"])
+    assert typo.returncode == 2 and "'create'" in typo.stderr and "'relink'" in typo.stderr
+    sub = run([*envstore_cmd(), "--store=" + str(tmp_path / "s"), "-v", "gc", "--help"])
+    assert sub.returncode == 0 and "--grace" in sub.stdout and "--find-links" not in sub.stdout
+    nested = run([*envstore_cmd(), "python", "list", "--help"])
+    assert nested.returncode == 0 and "--json" in nested.stdout

@@ -17,6 +17,10 @@ from collections.abc import Callable, Sequence
 from envstore._options import add_index_options, index_options
 from envstore.errors import EnvstoreError
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["entrypoint", "main"]
 
 
@@ -218,9 +222,71 @@ def _cmd_rebuild_db(args: argparse.Namespace, progress: Callable[[str], None]) -
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, sized without ``shutil`` (which pulls in bz2 and lzma, ~8 ms):
+    argparse makes a formatter for every option it adds, not only to print help."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            width = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            try:
+                width = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                width = 80
+        super().__init__(prog, width=width - 2)
+
+
+class _Skipped:
+    """Stands in for the parser of a command that is not being run: accepts and drops
+    every call (``add_argument``, ``set_defaults``, nested ``add_subparsers``...)."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return lambda *args, **kwargs: self
+
+
+class _Subcommands:
+    """argparse's subparsers, with our help formatter; given ``only``, the parser of
+    that one command is built and the others are skipped.
+
+    argparse spends ~1 ms per subcommand (a help formatter per option, gettext
+    lookups), and ``envstore create`` is a hot path.
+    """
+
+    def __init__(
+        self, sub: argparse._SubParsersAction[argparse.ArgumentParser], only: str | None
+    ) -> None:
+        self._sub = sub
+        self._only = only
+        self.found = False
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self._only is None or name == self._only:
+            self.found = True
+            return self._sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+        return _Skipped()
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs, when only global options precede it; None when
+    unsure (help, an abbreviated or unknown option), which builds every parser."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--store":
+            next(args, None)
+        elif arg in ("-v", "--verbose", "-q", "--quiet") or arg.startswith("--store="):
+            continue
+        else:
+            return None if arg.startswith("-") else arg
+    return None
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; given ``command``, only that subcommand's parser is built
+    (for an unknown name, every one, so argparse's error lists them)."""
     parser = argparse.ArgumentParser(
         prog="envstore",
+        formatter_class=_HelpFormatter,
         description="Cheap, durable, clean Python environments: every wheel is unpacked once"
         " into a shared store, and environments are thin venvs pointing into it.",
     )
@@ -248,7 +314,9 @@ def _parser() -> argparse.ArgumentParser:
         const=-1,
         help="print nothing but errors",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = _Subcommands(
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True), command
+    )
 
     p = sub.add_parser(
         "create",
@@ -356,11 +424,15 @@ def _parser() -> argparse.ArgumentParser:
     _cmd_interp.add_commands(sub)
     _cmd_frontends.add_commands(sub)
     _cmd_portable.add_commands(sub)
+    if not sub.found:
+        return _parser(None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = _parser(_command_of(argv))
     args, extra = parser.parse_known_args(argv)
     # Requirements may follow options (create ENV --no-index -f DIR pkg), which
     # argparse's subparsers leave over; anything else left over is an error.

@@ -11,6 +11,10 @@ from collections.abc import Callable
 
 from envstore._options import add_index_options, index_options
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore._cli import _Subcommands
+
 __all__ = ["add_commands"]
 
 
@@ -86,7 +90,7 @@ def _cmd_build(args: argparse.Namespace, progress: Callable[[str], None]) -> int
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(sub: _Subcommands) -> None:
     """Register ``run`` and ``build``; each sets ``func(args, progress) -> int``."""
     p = sub.add_parser(
         "run",

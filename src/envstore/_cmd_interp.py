@@ -10,6 +10,10 @@ from collections.abc import Callable
 
 from envstore._options import add_index_options, index_options
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore._cli import _Subcommands
+
 __all__ = ["add_commands"]
 
 
@@ -103,7 +107,7 @@ def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     return 1 if failed else 0
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(sub: _Subcommands) -> None:
     """Register this module's subcommands; each sets ``func(args, progress) -> int``."""
     p = sub.add_parser(
         "doctor",

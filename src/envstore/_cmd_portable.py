@@ -12,6 +12,10 @@ from collections.abc import Callable
 
 from envstore._options import add_index_options, index_options
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore._cli import _Subcommands
+
 __all__ = ["add_commands"]
 
 
@@ -71,7 +75,7 @@ def _cmd_export(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(sub: _Subcommands) -> None:
     """Register this module's subcommands on the CLI's subparsers."""
     p = sub.add_parser(
         "lock",

@@ -101,7 +101,10 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
 
 def _remove_stale_temps(final: Path) -> None:
     """Delete temp dirs a killed create of the same env left beside it."""
-    for tmp in final.parent.glob(f".{final.name}.envstore-tmp-*"):
+    prefix = f".{final.name}.envstore-tmp-"
+    with os.scandir(final.parent) as it:  # not glob: a new pattern to compile per env
+        temps = [final.parent / e.name for e in it if e.name.startswith(prefix)]
+    for tmp in temps:
         pid = tmp.name.rsplit("-", 1)[1]
         if pid.isdigit():
             try:
@@ -112,8 +115,9 @@ def _remove_stale_temps(final: Path) -> None:
                 pass
 
 
-def register_env(store: Store, manifest: Manifest, final: Path) -> None:
-    """Record ``final`` as a live env: its gc root on disk and its rows in the database."""
+def register_env(store: Store, manifest: Manifest, final: Path, text: str | None = None) -> None:
+    """Record ``final`` as a live env: its gc root on disk and its rows in the database.
+    ``text``: the manifest as saved, when the caller has it (saves encoding it again)."""
     import xxhash
 
     root = store.roots_dir / root_name(final)
@@ -122,7 +126,7 @@ def register_env(store: Store, manifest: Manifest, final: Path) -> None:
         tmp_link.unlink()
     os.symlink(final / MANIFEST_NAME, tmp_link)
     os.replace(tmp_link, root)
-    digest = xxhash.xxh3_64_hexdigest(manifest.dumps().encode())
+    digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     now = time.time()
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}"]
     conn = store.db()
@@ -364,9 +368,9 @@ def _make_env(
         try:
             command = shlex.join(["envstore", "create", str(final), *requirements])
             write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
-            manifest.save(tmp)
+            text = manifest.save(tmp)
             # Same path, same root: the old env's references are replaced by the new ones.
-            register_env(st, manifest, final)
+            register_env(st, manifest, final, text)
             crash_point("create-registered")
             if replacing and (final / MANIFEST_NAME).exists():
                 exchange(tmp, final)  # the old env is now at tmp, deleted below

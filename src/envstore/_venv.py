@@ -354,8 +354,9 @@ def write_env(
     prompt: str | None = None,
 ) -> None:
     """Fill the empty directory ``env`` (to be renamed to ``final``) with the environment."""
+    # No include/ (uv makes none either): a directory costs a block and ~0.3 ms
+    # here; write_data_links and pip make include/site/... when a wheel has headers.
     (env / "bin").mkdir()
-    (env / "include").mkdir()
     site = env / interp.purelib
     site.mkdir(parents=True)
     if (env / "lib").is_dir() and not (env / "lib64").exists():

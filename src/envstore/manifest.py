@@ -104,10 +104,13 @@ class Manifest:
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1) + "\n"
 
-    def save(self, env: Path) -> None:
+    def save(self, env: Path) -> str:
+        """Write ``env/envstore.json`` atomically; return the text written."""
+        text = self.dumps()
         tmp = env / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(self.dumps())
+        tmp.write_text(text)
         os.replace(tmp, env / MANIFEST_NAME)
+        return text
 
     @classmethod
     def from_json(cls, data: object, source: str) -> Manifest:
