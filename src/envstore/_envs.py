@@ -330,16 +330,18 @@ def _make_env(
 
         resolved = resolve(st, request, interp, pip_site, progress)
         keys = dict(resolved.keys)
+        # Entries made for another Python version need its bytecode first.
+        stale = [k for k in keys.values() if not st.compiled_marker(k, interp.cache_tag).exists()]
+        if stale:
+            from envstore._ingest import ensure_compiled
+
+            ensure_compiled(st, stale, interp)
         if resolved.wheels:
             from envstore._ingest import ingest_wheels
 
             new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
-        elif any(not st.compiled_marker(k, interp.cache_tag).exists() for k in keys.values()):
-            from envstore._ingest import ensure_compiled
-
-            ensure_compiled(st, keys.values(), interp)
         if not resolved.from_cache and locked is None:
             remember(st, request, interp, keys, resolved.requested)
         if with_pip and locked is None and "pip" not in keys:

@@ -25,7 +25,14 @@ from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_
 from envstore._wheel import WheelInfo, validate_wheel
 from envstore.errors import EnvstoreError, IncompatibleWheelError
 
-__all__ = ["ensure_compiled", "hash_file", "ingest_wheels", "sha256_file", "supported_tags"]
+__all__ = [
+    "ensure_compiled",
+    "hash_file",
+    "ingest_wheels",
+    "ranked_tags",
+    "sha256_file",
+    "supported_tags",
+]
 
 Progress = Callable[[str], None]
 
@@ -52,8 +59,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def supported_tags(interp: Interpreter) -> set[Any]:
-    """The wheel tags ``interp`` accepts (computed here, without starting it)."""
+def ranked_tags(interp: Interpreter) -> list[Any]:
+    """The wheel tags ``interp`` accepts, most specific first, as pip ranks them
+    (computed here, without starting it)."""
     from packaging import tags
 
     major, minor = (int(x) for x in interp.version.split(".")[:2])
@@ -61,42 +69,99 @@ def supported_tags(interp: Interpreter) -> set[Any]:
         platforms = list(tags.platform_tags())
     else:
         platforms = [interp.platform.replace("-", "_").replace(".", "_")]
-    found = set(tags.cpython_tags((major, minor), [interp.abi_tag], platforms))
-    found |= set(tags.compatible_tags((major, minor), interp.python_tag, platforms))
+    found = list(tags.cpython_tags((major, minor), [interp.abi_tag], platforms))
+    found += tags.compatible_tags((major, minor), interp.python_tag, platforms)
     return found
 
 
-def _count_py(dirs: list[Path], limit: int) -> int:
-    count = 0
-    for d in dirs:
-        for _, _, files in os.walk(d):
-            count += sum(f.endswith(".py") for f in files)
-            if count >= limit:
-                return count
-    return count
+def supported_tags(interp: Interpreter) -> set[Any]:
+    """The wheel tags ``interp`` accepts."""
+    return set(ranked_tags(interp))
 
 
-def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
-    """Precompile every .py under ``site_dirs`` with the target interpreter.
+_WORKER = """
+import os, py_compile, sys
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for line in sys.stdin.buffer:
+    try:
+        py_compile.compile(os.fsdecode(line[:-1]), doraise=True, invalidation_mode=mode)
+    except Exception:
+        pass  # py2-only leftovers in real wheels: pip and compileall skip them too
+"""
+
+
+class _Compiler:
+    """Workers of the target interpreter that precompile ``.py`` files while later
+    wheels are still being unpacked: one per core once there is enough to do, each
+    fed the next file while it has the least source bytes queued.
 
     Unchecked-hash pycs: the store is immutable, so the source never needs
     re-checking, and imports skip a stat per module.
     """
-    if not site_dirs:
-        return
-    cmd = [interp.path, "-I", "-m", "compileall", "-qq", "--invalidation-mode", "unchecked-hash"]
-    if (os.cpu_count() or 1) > 1 and _count_py(site_dirs, limit=200) >= 200:
-        cmd += ["-j", "0"]  # worker start-up pays off only for larger batches
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    proc = subprocess.run(
-        [*cmd, *map(str, site_dirs)], env=env, capture_output=True, text=True, check=False
-    )
-    # compileall exits 1 when some file does not compile (py2-only leftovers in
-    # real wheels); pip ignores those too. Anything else is a broken interpreter.
-    if proc.returncode not in (0, 1):
-        raise EnvstoreError(
-            f"compiling bytecode with {interp.path} failed: {proc.stderr.strip()[-500:]}"
-        )
+
+    SPREAD = 200  # files before more than one worker is started: start-up costs ~20 ms
+
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+        self.workers: list[tuple[subprocess.Popen[bytes], list[int]]] = []
+        self.files = 0
+
+    def _start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        cmd = [self.interp.path, "-I", "-c", _WORKER]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.workers.append((proc, [0]))
+
+    def submit(self, top: Path) -> None:
+        """Queue every ``.py`` file under ``top``."""
+        for d, _, names in os.walk(top):
+            for n in names:
+                if not n.endswith(".py"):
+                    continue
+                self.files += 1
+                want = 1 if self.files < self.SPREAD else (os.cpu_count() or 1)
+                while len(self.workers) < want:
+                    self._start()
+                path = os.path.join(d, n)
+                proc, queued = min(self.workers, key=lambda w: w[1][0])
+                queued[0] += os.path.getsize(path)
+                assert proc.stdin is not None
+                proc.stdin.write(os.fsencode(path) + b"\n")
+
+    def wait(self) -> None:
+        """Wait for every queued file; raise if a worker died (a broken interpreter)."""
+        failed = ""
+        for proc, _ in self.workers:
+            assert proc.stdin is not None and proc.stderr is not None
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            with proc.stderr:
+                err = proc.stderr.read().decode(errors="replace")
+            if proc.wait() != 0:
+                failed = failed or err.strip()[-500:] or f"exit code {proc.returncode}"
+        self.workers = []
+        if failed:
+            raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {failed}")
+
+    def stop(self) -> None:
+        """Kill what is still running (after an error elsewhere)."""
+        for proc, _ in self.workers:
+            proc.kill()
+            proc.communicate()  # reaps it and closes its pipes
+        self.workers = []
+
+
+def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
+    """Precompile every .py under ``site_dirs`` with the target interpreter."""
+    compiler = _Compiler(interp)
+    try:
+        for d in site_dirs:
+            compiler.submit(d)
+        compiler.wait()
+    finally:
+        compiler.stop()
 
 
 def _unpack(info: WheelInfo, dest: Path) -> None:
@@ -244,6 +309,7 @@ def ingest_wheels(
     tags = supported_tags(interp)
     keys: dict[Path, EntryKey] = {}
     pending: list[_Pending] = []
+    compiler = _Compiler(interp)  # compiles each entry while the next is unpacked
     try:
         for wheel in wheels:
             name, version, _, wheel_tags = parse_wheel_filename(wheel.name)
@@ -263,10 +329,11 @@ def ingest_wheels(
             tmp = store.mkdtemp(f"entry-{key.name}")
             _unpack(info, tmp)
             pending.append(_Pending(key, tmp, _describe(info, key, tmp)))
+            compiler.submit(tmp / "site")
         if pending:
             if progress:
                 progress(f"compiling bytecode for {len(pending)} new entries")
-            _compile(interp, [p.tmp / "site" for p in pending])
+            compiler.wait()
             for p in pending:
                 (p.tmp / f"compiled-{interp.cache_tag}").touch()
                 (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
@@ -276,6 +343,7 @@ def ingest_wheels(
             crash_point("ingest-published")
             _record(store, [p.meta for p in pending])
     finally:
+        compiler.stop()  # after an error: no worker may outlive its temp dirs
         for p in pending:
             if p.tmp.exists():
                 rmtree(p.tmp)

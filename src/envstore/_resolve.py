@@ -186,7 +186,89 @@ def _store_candidates(store: Store, name: str, interp: Interpreter) -> list[Entr
     return found
 
 
+class _LocalWheels:
+    """With ``--no-index``, the wheels in the local ``--find-links`` directories: the
+    complete list of what pip could choose from, so choosing among them is what pip
+    would do when nothing conflicts. ``sdists``: projects pip might build instead."""
+
+    def __init__(self, dirs: list[str], interp: Interpreter) -> None:
+        from packaging.utils import (
+            InvalidSdistFilename,
+            InvalidWheelFilename,
+            parse_sdist_filename,
+            parse_wheel_filename,
+        )
+
+        from envstore._ingest import ranked_tags
+
+        rank = {t: i for i, t in enumerate(ranked_tags(interp))}
+        self.interp = interp
+        self.wheels: dict[str, list[tuple[Any, int, Path]]] = {}  # name -> (version, rank, path)
+        self.sdists: set[str] = set()
+        self._meta: dict[Path, Any] = {}
+        for d in dirs:
+            for fname in sorted(os.listdir(d)):
+                if fname.endswith(".whl"):
+                    try:
+                        name, version, _, tags = parse_wheel_filename(fname)
+                    except InvalidWheelFilename:
+                        continue
+                    fits = [rank[t] for t in tags if t in rank]
+                    if fits:
+                        item = (version, min(fits), Path(d) / fname)
+                        self.wheels.setdefault(str(name), []).append(item)
+                elif fname.endswith((".tar.gz", ".zip")):
+                    try:
+                        self.sdists.add(str(parse_sdist_filename(fname)[0]))
+                    except InvalidSdistFilename:
+                        continue
+
+    @classmethod
+    def of(cls, request: Request, interp: Interpreter) -> _LocalWheels | None:
+        """None unless the index is off and every --find-links is a local directory."""
+        dirs = list(request.find_links)
+        if not request.no_index or not dirs or not all(os.path.isdir(d) for d in dirs):
+            return None
+        return cls(dirs, interp)
+
+    def metadata(self, wheel: Path) -> Any:
+        """The wheel's METADATA headers; None if it has none (ingest will say why)."""
+        if wheel not in self._meta:
+            import zipfile
+            from email.parser import BytesHeaderParser
+
+            found = None
+            try:
+                with zipfile.ZipFile(wheel) as zf:
+                    for n in zf.namelist():
+                        top, _, rest = n.partition("/")
+                        if top.endswith(".dist-info") and rest == "METADATA":
+                            found = BytesHeaderParser().parsebytes(zf.read(n))
+                            break
+            except (OSError, zipfile.BadZipFile):
+                pass
+            self._meta[wheel] = found
+        return self._meta[wheel]
+
+    def fits_python(self, wheel: Path) -> bool:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        meta = self.metadata(wheel)
+        wanted = meta.get("Requires-Python") if meta is not None else None
+        try:
+            return not wanted or self.interp.version in SpecifierSet(wanted)
+        except InvalidSpecifier:
+            return False
+
+    def requires(self, wheel: Path) -> list[str]:
+        meta = self.metadata(wheel)
+        return list(meta.get_all("Requires-Dist") or []) if meta is not None else []
+
+
 def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved | None:
+    """Resolve from store entries and, with ``--no-index``, local ``--find-links`` wheels:
+    highest version first, no backtracking; None (pip decides) at the first conflict,
+    URL requirement, pip-only option or project pip might build from an sdist."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
@@ -198,8 +280,10 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
         queue = [(Requirement(line), "") for line in lines]
     except InvalidRequirement as exc:
         raise ResolutionError(f"invalid requirement: {exc}") from None
+    local = _LocalWheels.of(request, interp)
     resolved = Resolved()
     chosen: dict[str, Version] = {}
+    requires: dict[str, list[str]] = {}
     pending = list(queue)
     requested_names = {canonicalize_name(r.name) for r, _ in queue}
     while pending:
@@ -213,30 +297,46 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
         if name in chosen:
             if not req.specifier.contains(chosen[name], prereleases=True):
                 return None
-            key = resolved.keys[name]
         else:
-            best: tuple[Version, EntryKey] | None = None
+            entries: list[tuple[Version, EntryKey]] = []
             for cand in _store_candidates(store, name, interp):
                 try:
-                    v = Version(cand.version)
+                    entries.append((Version(cand.version), cand))
                 except InvalidVersion:
                     continue
-                if req.specifier.contains(v, prereleases=bool(req.specifier) or None) and (
-                    best is None or v > best[0]
-                ):
-                    best = (v, cand)
-            if best is None:
+            wheels = local.wheels.get(name, []) if local is not None else []
+            if local is not None and name in local.sdists:
                 return None
-            chosen[name], key = best
-            resolved.keys[name] = key
-            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-            for dep in meta["requires"]:
-                pending.append((Requirement(dep), ""))
-        if req.extras:
-            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-            for dep in meta["requires"]:
-                for ex in req.extras:
-                    pending.append((Requirement(dep), canonicalize_name(ex)))
+            if wheels:  # a complete listing: pip's pre-release rule over all of it
+                ok = set(req.specifier.filter({v for v, _ in entries} | {v for v, _, _ in wheels}))
+            else:  # the store alone is a partial view of the index: finals unless asked
+                pre = bool(req.specifier) or None
+                ok = {v for v, _ in entries if req.specifier.contains(v, prereleases=pre)}
+            # Highest version; at a tie a store entry (nothing to ingest), then the
+            # wheel with the most specific tag.
+            ranked = sorted(
+                [(v, 0, 0, key) for v, key in entries if v in ok]
+                + [(v, 1, rank, path) for v, rank, path in wheels if v in ok],
+                key=lambda c: (c[0], -c[1], -c[2]),
+                reverse=True,
+            )
+            for version, _kind, _rank, found in ranked:
+                if isinstance(found, EntryKey):
+                    resolved.keys[name] = found
+                    meta = json.loads((store.entry_path(found) / "entry.json").read_text())
+                    requires[name] = meta["requires"]
+                elif local is not None and local.fits_python(found):
+                    resolved.wheels[name] = found
+                    requires[name] = local.requires(found)
+                else:
+                    continue
+                chosen[name] = version
+                break
+            else:
+                return None
+            pending += [(Requirement(dep), "") for dep in requires[name]]
+        for ex in req.extras:
+            pending += [(Requirement(dep), canonicalize_name(ex)) for dep in requires[name]]
     resolved.requested = {str(n) for n in requested_names}
     return resolved
 
