@@ -92,27 +92,68 @@ class Envstore:
 
     def api_loop(
         self, store: Path, base: Path, reqs: list[str], wheelhouse: Path, n: int
-    ) -> tuple[list[float], list[float]]:
+    ) -> tuple[list[float], list[float], list[float]]:
         """``n`` create_env / remove_env pairs in one warm process (the first, which
         pays imports and opening the store, untimed): the cost a build frontend pays
-        per throwaway env. Returns (create times, remove times)."""
+        per throwaway env. Returns (create times, remove times, floor times).
+
+        The floor is the file system's share: the same tree (directories, files with
+        the same bytes, symlinks), one more symlink (the gc root) and the final
+        rename, written with bare ``os`` calls right after each create.
+        """
         script = (
-            "import json, sys, time\n"
+            "import json, os, shutil, sys, time\n"
             "import envstore\n"
             "a = json.loads(sys.argv[1])\n"
             "kw = dict(store=a['store'], find_links=[a['wh']], no_index=True, with_pip=a['pip'])\n"
-            "c, r = [], []\n"
+            "def shape(top):\n"
+            "    out = []\n"
+            "    for d, dirs, files in os.walk(top):\n"
+            "        rel = os.path.relpath(d, top)\n"
+            "        for n in dirs + files:\n"
+            "            p = os.path.join(d, n)\n"
+            "            r = os.path.normpath(os.path.join(rel, n))\n"
+            "            if os.path.islink(p):\n"
+            "                out.append(('l', r, os.readlink(p)))\n"
+            "            elif os.path.isdir(p):\n"
+            "                out.append(('d', r, None))\n"
+            "            else:\n"
+            "                out.append(('f', r, open(p, 'rb').read()))\n"
+            "    return out\n"
+            "def replay(items, dst):\n"
+            "    tmp = dst + '.tmp'\n"
+            "    os.mkdir(tmp)\n"
+            "    for kind, r, data in items:\n"
+            "        p = os.path.join(tmp, r)\n"
+            "        if kind == 'd':\n"
+            "            os.mkdir(p)\n"
+            "        elif kind == 'l':\n"
+            "            os.symlink(data, p)\n"
+            "        else:\n"
+            "            with open(p, 'wb') as f:\n"
+            "                f.write(data)\n"
+            "    os.symlink(tmp, dst + '.root')\n"
+            "    os.rename(tmp, dst)\n"
+            "c, r, f = [], [], []\n"
             "for i in range(a['n'] + 1):\n"
             "    env = f\"{a['base']}/api-{i}\"\n"
             "    t0 = time.perf_counter()\n"
             "    envstore.create_env(env, a['reqs'], **kw)\n"
             "    t1 = time.perf_counter()\n"
-            "    envstore.remove_env(env, store=a['store'])\n"
+            "    items = shape(env)\n"
             "    t2 = time.perf_counter()\n"
+            "    replay(items, env + '-floor')\n"
+            "    t3 = time.perf_counter()\n"
+            "    shutil.rmtree(env + '-floor')\n"
+            "    os.unlink(env + '-floor.root')\n"
+            "    t4 = time.perf_counter()\n"
+            "    envstore.remove_env(env, store=a['store'])\n"
+            "    t5 = time.perf_counter()\n"
             "    if i:\n"
             "        c.append(t1 - t0)\n"
-            "        r.append(t2 - t1)\n"
-            "print(json.dumps([c, r]))\n"
+            "        f.append(t3 - t2)\n"
+            "        r.append(t5 - t4)\n"
+            "print(json.dumps([c, r, f]))\n"
         )
         arg = json.dumps(
             {
@@ -125,8 +166,8 @@ class Envstore:
             }
         )
         out = run([self.python, "-c", script, arg], env=self.env()).stdout
-        create, remove = json.loads(out.strip().splitlines()[-1])
-        return [float(t) for t in create], [float(t) for t in remove]
+        create, remove, floor = json.loads(out.strip().splitlines()[-1])
+        return [float(t) for t in create], [float(t) for t in remove], [float(t) for t in floor]
 
     def describe(self) -> str:
         pre = " ".join(f"{k}={v}" for k, v in self.env_extra.items())
