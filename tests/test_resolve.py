@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import run
+from conftest import envstore_cmd, run
 
 import envstore._resolve
 from envstore import create_env
@@ -22,9 +22,14 @@ def _no_pip(*args: object, **kwargs: object) -> None:
 
 
 def _tricky_wheelhouse(wh: Path) -> None:
-    """Pre-releases, a wheel for a Python that does not exist, extras and markers."""
+    """Pre-releases, a wheel for a Python that does not exist, extras, markers and
+    build tags."""
     build = wheelmaker.build_wheel
-    build(wh, "top-pkg", "1.0", requires=["dep-a>=1", "dep-b[fast]", "dep-c; python_version < '3'"])
+    reqs = ["dep-a>=1", "dep-b[fast]", "dep-c; python_version < '3'", "dep-z"]
+    build(wh, "top-pkg", "1.0", requires=reqs)
+    for n in (1, 2, 10):  # the same version with build tags: pip takes the highest
+        plain = build(wh, "dep-z", "1.0", files={"dep_z/__init__.py": f"BUILD = {n}\n"})
+        plain.rename(wh / f"dep_z-1.0-{n}-py3-none-any.whl")
     build(wh, "dep-a", "1.5")
     build(wh, "dep-a", "2.0b1")  # pre-release: not chosen for ">=1"
     build(wh, "dep-a", "1.9", metadata_extra=["Requires-Python: >=99"])  # not for this Python
@@ -57,8 +62,11 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
         local = create_env(tmp_path / "local", ["top-pkg"], **opts)  # type: ignore[arg-type]
     # pip itself (upgrade skips the store and the local resolver) chooses the same
     by_pip = create_env(tmp_path / "pip", ["top-pkg"], upgrade=True, **opts)  # type: ignore[arg-type]
-    expected = {"top-pkg": "1.0", "dep-a": "1.5", "dep-b": "1.0", "dep-x": "3.0"}
+    expected = {"top-pkg": "1.0", "dep-a": "1.5", "dep-b": "1.0", "dep-x": "3.0", "dep-z": "1.0"}
     assert _versions(local) == _versions(by_pip) == expected
+    wheels = {p.name: p.wheel for p in local.packages}
+    assert wheels == {p.name: p.wheel for p in by_pip.packages}
+    assert wheels["dep-z"] == "dep_z-1.0-10-py3-none-any.whl"
     assert {p.name for p in local.packages if p.requested} == {"top-pkg"}
     proc = run(
         [tmp_path / "local" / "bin" / "python", "-c", "import dep_x; print(dep_x.__version__)"]
@@ -85,17 +93,31 @@ def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(
         "nothing fits": (["dep-a>=5"], dict(opts, no_index=True)),
     }
     # an sdist in the directory: pip would weigh building it
-    sdist_dir = tmp_path / "with-sdist"
-    wheelmaker.build_wheel(sdist_dir, "dep-x", "3.0")
-    (sdist_dir / "dep_x-4.0.tar.gz").write_bytes(b"not really an sdist")
-    cases["an sdist of the project"] = (
+    for i, sdist in enumerate(["dep_x-4.0.tar.gz", "dep_x-4.0.tgz", "Dep.X-4.0-1.zip"]):
+        d = tmp_path / f"with-sdist-{i}"
+        wheelmaker.build_wheel(d, "dep-x", "3.0")
+        (d / sdist).write_bytes(b"not really an sdist")
+        cases[f"an sdist {sdist}"] = (["dep-x"], dict(opts, no_index=True, find_links=[str(d)]))
+    # a wheel whose METADATA says another version: pip skips it
+    odd = tmp_path / "odd"
+    wheelmaker.build_wheel(odd, "dep-x", "3.0").rename(odd / "dep_x-3.1-py3-none-any.whl")
+    cases["metadata unlike the file name"] = (
         ["dep-x"],
-        dict(opts, no_index=True, find_links=[str(sdist_dir)]),
+        dict(opts, no_index=True, find_links=[str(odd)]),
     )
     for why, (reqs, kw) in cases.items():
         with pytest.raises(_PipCalled):
             create_env(tmp_path / "env", reqs, **kw)  # type: ignore[arg-type]
         assert not (tmp_path / "env").exists(), why
+    # pip's own configuration can widen or narrow its choice
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nfind-links = {tmp_path / 'more'}\n")
+    local_only = dict(opts, no_index=True)
+    for var, value in (("PIP_CONFIG_FILE", str(conf)), ("PIP_PRE", "1")):
+        with monkeypatch.context() as m:
+            m.setenv(var, value)
+            with pytest.raises(_PipCalled):
+                create_env(tmp_path / "env", ["dep-x"], **local_only)  # type: ignore[arg-type]
 
 
 def test_local_resolution_reports_pips_error_offline(tmp_path: Path, store: Path) -> None:
@@ -110,3 +132,21 @@ def test_local_resolution_reports_pips_error_offline(tmp_path: Path, store: Path
             no_index=True,
             with_pip=False,
         )
+
+
+def test_bytecode_workers_survive_a_flood_of_warnings(tmp_path: Path, store: Path) -> None:
+    # ~1 MB of SyntaxWarnings on the workers' stderr: a pipe nobody reads until the
+    # end would fill, block the worker, stop it reading paths and block envstore.
+    wh = tmp_path / "wh"
+    noisy = "".join(f"def f{i}(x):\n    return x is {i + 1}\n" for i in range(200))
+    files = {f"noisy/m{i}.py": noisy for i in range(30)}
+    wheelmaker.build_wheel(wh, "noisy", "1.0", files={"noisy/__init__.py": "", **files})
+    env = tmp_path / "env"
+    proc = run(
+        [*envstore_cmd(), "--store", store, "-q", "create", env, "--no-index", "-f", wh, "noisy"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    check = "import noisy.m0, sys; print(noisy.m0.__cached__)"
+    out = run([env / "bin" / "python", "-c", check], extra_env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).exists()  # compiled into the store at create

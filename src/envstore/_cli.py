@@ -228,13 +228,15 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def __init__(self, prog: str) -> None:
         try:
-            width = int(os.environ["COLUMNS"])
-        except (KeyError, ValueError):
+            width = int(os.environ.get("COLUMNS", 0))
+        except ValueError:
+            width = 0
+        if width <= 0:  # as shutil.get_terminal_size: the terminal's, else 80
             try:
                 width = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
             except (AttributeError, ValueError, OSError):
-                width = 80
-        super().__init__(prog, width=width - 2)
+                width = 0
+        super().__init__(prog, width=(width if width > 0 else 80) - 2)
 
 
 class _Skipped:

@@ -102,8 +102,11 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
 def _remove_stale_temps(final: Path) -> None:
     """Delete temp dirs a killed create of the same env left beside it."""
     prefix = f".{final.name}.envstore-tmp-"
-    with os.scandir(final.parent) as it:  # not glob: a new pattern to compile per env
-        temps = [final.parent / e.name for e in it if e.name.startswith(prefix)]
+    try:
+        with os.scandir(final.parent) as it:  # not glob: a new pattern to compile per env
+            temps = [final.parent / e.name for e in it if e.name.startswith(prefix)]
+    except OSError:  # a parent we may write but not list (mode 0311)
+        return
     for tmp in temps:
         pid = tmp.name.rsplit("-", 1)[1]
         if pid.isdigit():

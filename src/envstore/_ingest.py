@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sysconfig
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -90,6 +91,38 @@ for line in sys.stdin.buffer:
 """
 
 
+class _Worker:
+    """One compiling process: its stdin takes paths, its stderr goes to a file (a
+    pipe could fill with SyntaxWarnings and block it, then us)."""
+
+    def __init__(self, interp: Interpreter) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
+        self.proc = subprocess.Popen(
+            [interp.path, "-I", "-c", _WORKER], stdin=subprocess.PIPE, stderr=self.err, env=env
+        )
+        self.queued = 0  # source bytes sent
+
+    def send(self, path: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(os.fsencode(path) + b"\n")
+        self.queued += os.path.getsize(path)
+
+    def finish(self, kill: bool = False) -> str | None:
+        """Close its input and wait; what went wrong, or None."""
+        if kill:
+            self.proc.kill()
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        code = self.proc.wait()
+        with self.err:
+            self.err.seek(0)
+            tail = self.err.read()[-500:].decode(errors="replace").strip()
+        return None if code == 0 or kill else (tail or f"exit code {code}")
+
+
 class _Compiler:
     """Workers of the target interpreter that precompile ``.py`` files while later
     wheels are still being unpacked: one per core once there is enough to do, each
@@ -103,14 +136,8 @@ class _Compiler:
 
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
-        self.workers: list[tuple[subprocess.Popen[bytes], list[int]]] = []
+        self.workers: list[_Worker] = []
         self.files = 0
-
-    def _start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        cmd = [self.interp.path, "-I", "-c", _WORKER]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.workers.append((proc, [0]))
 
     def submit(self, top: Path) -> None:
         """Queue every ``.py`` file under ``top``."""
@@ -121,35 +148,26 @@ class _Compiler:
                 self.files += 1
                 want = 1 if self.files < self.SPREAD else (os.cpu_count() or 1)
                 while len(self.workers) < want:
-                    self._start()
-                path = os.path.join(d, n)
-                proc, queued = min(self.workers, key=lambda w: w[1][0])
-                queued[0] += os.path.getsize(path)
-                assert proc.stdin is not None
-                proc.stdin.write(os.fsencode(path) + b"\n")
+                    self.workers.append(_Worker(self.interp))
+                try:
+                    min(self.workers, key=lambda w: w.queued).send(os.path.join(d, n))
+                except BrokenPipeError:  # the worker died: say why
+                    self.wait()
+                    raise EnvstoreError(
+                        f"compiling bytecode with {self.interp.path} failed: a worker exited"
+                    ) from None
 
     def wait(self) -> None:
-        """Wait for every queued file; raise if a worker died (a broken interpreter)."""
-        failed = ""
-        for proc, _ in self.workers:
-            assert proc.stdin is not None and proc.stderr is not None
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            with proc.stderr:
-                err = proc.stderr.read().decode(errors="replace")
-            if proc.wait() != 0:
-                failed = failed or err.strip()[-500:] or f"exit code {proc.returncode}"
+        """Wait for every queued file; raise if a worker failed (a broken interpreter)."""
+        problems = [p for p in (w.finish() for w in self.workers) if p]
         self.workers = []
-        if failed:
-            raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {failed}")
+        if problems:
+            raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {problems[0]}")
 
     def stop(self) -> None:
         """Kill what is still running (after an error elsewhere)."""
-        for proc, _ in self.workers:
-            proc.kill()
-            proc.communicate()  # reaps it and closes its pipes
+        for w in self.workers:
+            w.finish(kill=True)
         self.workers = []
 
 

@@ -186,48 +186,90 @@ def _store_candidates(store: Store, name: str, interp: Interpreter) -> list[Entr
     return found
 
 
+# pip settings that change what it may choose from a directory of wheels.
+_PIP_CHOICE_SETTINGS = {"find-links", "pre", "constraint", "no-binary", "only-binary"}
+# What pip takes for an sdist (or another archive it might build).
+_ARCHIVES = (".zip", ".tar", ".tgz", ".tbz", ".txz", ".tlz", ".tar.gz", ".tar.bz2", ".tar.xz")
+_TAR_LZ = (".tar.lz", ".tar.lzma")
+
+
+def _pip_config_changes_choice(interp: Interpreter) -> bool:
+    """Whether pip's environment or config files set something that changes its choice
+    (more find-links, pre-releases, constraints, binary rules): pip would see them."""
+    if any(os.environ.get("PIP_" + k.upper().replace("-", "_")) for k in _PIP_CHOICE_SETTINGS):
+        return True
+    given = os.environ.get("PIP_CONFIG_FILE")
+    if given == os.devnull:
+        return False  # pip then loads no configuration file at all
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = [
+        os.path.join(d, "pip", "pip.conf")
+        for d in os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    ]
+    files += ["/etc/pip.conf", os.path.join(home, ".pip", "pip.conf")]
+    files += [
+        os.path.join(xdg, "pip", "pip.conf"),
+        os.path.join(interp.stdlib, "..", "..", "pip.conf"),
+    ]
+    files += [given] if given else []
+    import configparser
+
+    for f in files:
+        if not os.path.isfile(f):
+            continue
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(f, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            return True
+        for section in parser.sections():
+            if {k.replace("_", "-") for k in parser[section]} & _PIP_CHOICE_SETTINGS:
+                return True
+    return False
+
+
 class _LocalWheels:
     """With ``--no-index``, the wheels in the local ``--find-links`` directories: the
     complete list of what pip could choose from, so choosing among them is what pip
-    would do when nothing conflicts. ``sdists``: projects pip might build instead."""
+    would do when nothing conflicts. ``archives``: projects that might have an sdist
+    there (every name an archive's file name could mean), which pip might build."""
 
     def __init__(self, dirs: list[str], interp: Interpreter) -> None:
-        from packaging.utils import (
-            InvalidSdistFilename,
-            InvalidWheelFilename,
-            parse_sdist_filename,
-            parse_wheel_filename,
-        )
+        from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
         from envstore._ingest import ranked_tags
 
         rank = {t: i for i, t in enumerate(ranked_tags(interp))}
         self.interp = interp
-        self.wheels: dict[str, list[tuple[Any, int, Path]]] = {}  # name -> (version, rank, path)
-        self.sdists: set[str] = set()
+        # name -> (version, tag rank, build tag, path)
+        self.wheels: dict[str, list[tuple[Any, int, Any, Path]]] = {}
+        self.archives: set[str] = set()
         self._meta: dict[Path, Any] = {}
         for d in dirs:
             for fname in sorted(os.listdir(d)):
                 if fname.endswith(".whl"):
                     try:
-                        name, version, _, tags = parse_wheel_filename(fname)
+                        name, version, build, tags = parse_wheel_filename(fname)
                     except InvalidWheelFilename:
                         continue
                     fits = [rank[t] for t in tags if t in rank]
                     if fits:
-                        item = (version, min(fits), Path(d) / fname)
+                        item = (version, min(fits), build, Path(d) / fname)
                         self.wheels.setdefault(str(name), []).append(item)
-                elif fname.endswith((".tar.gz", ".zip")):
-                    try:
-                        self.sdists.add(str(parse_sdist_filename(fname)[0]))
-                    except InvalidSdistFilename:
-                        continue
+                elif fname.lower().endswith(_ARCHIVES + _TAR_LZ):
+                    parts = fname.split("-")
+                    for i in range(1, len(parts)):
+                        self.archives.add(canonicalize_name("-".join(parts[:i])))
 
     @classmethod
     def of(cls, request: Request, interp: Interpreter) -> _LocalWheels | None:
-        """None unless the index is off and every --find-links is a local directory."""
+        """None unless the index is off, every --find-links is a local directory and
+        pip's configuration adds nothing that changes its choice."""
         dirs = list(request.find_links)
         if not request.no_index or not dirs or not all(os.path.isdir(d) for d in dirs):
+            return None
+        if _pip_config_changes_choice(interp):
             return None
         return cls(dirs, interp)
 
@@ -250,25 +292,41 @@ class _LocalWheels:
             self._meta[wheel] = found
         return self._meta[wheel]
 
-    def fits_python(self, wheel: Path) -> bool:
+    def plain(self, wheel: Path, name: str, version: Any) -> bool:
+        """METADATA names the project and version of the file name, with a valid
+        Requires-Python if any: else pip's versions differ in what they do with it."""
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.utils import canonicalize_name
+        from packaging.version import InvalidVersion, Version
 
         meta = self.metadata(wheel)
-        wanted = meta.get("Requires-Python") if meta is not None else None
         try:
-            return not wanted or self.interp.version in SpecifierSet(wanted)
-        except InvalidSpecifier:
+            SpecifierSet(meta.get("Requires-Python") or "")
+            return (
+                canonicalize_name(meta.get("Name", "")) == name
+                and Version(meta.get("Version", "")) == version
+            )
+        except (AttributeError, InvalidVersion, InvalidSpecifier):  # no METADATA: None
             return False
 
+    def fits_python(self, wheel: Path) -> bool:
+        """``Requires-Python`` admits the interpreter's release (as pip: 3.14.0rc1 is 3.14.0)."""
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import Version
+
+        wanted = self.metadata(wheel).get("Requires-Python")
+        release = ".".join(map(str, Version(self.interp.version).release[:3]))
+        return not wanted or SpecifierSet(wanted).contains(release, prereleases=True)
+
     def requires(self, wheel: Path) -> list[str]:
-        meta = self.metadata(wheel)
-        return list(meta.get_all("Requires-Dist") or []) if meta is not None else []
+        return list(self.metadata(wheel).get_all("Requires-Dist") or [])
 
 
 def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved | None:
     """Resolve from store entries and, with ``--no-index``, local ``--find-links`` wheels:
-    highest version first, no backtracking; None (pip decides) at the first conflict,
-    URL requirement, pip-only option or project pip might build from an sdist."""
+    highest version first, no backtracking. None (pip decides) wherever pip might
+    choose otherwise: a conflict, a URL requirement, a pip-only option, a project with
+    an sdist there, a pre-release nobody asked for by name, odd metadata."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
@@ -295,9 +353,14 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
             continue
         name = canonicalize_name(req.name)
         if name in chosen:
-            if not req.specifier.contains(chosen[name], prereleases=True):
+            # pip merges the specifiers; one naming a pre-release may admit a newer one
+            if req.specifier.prereleases or not req.specifier.contains(
+                chosen[name], prereleases=True
+            ):
                 return None
         else:
+            if local is not None and name in local.archives:
+                return None
             entries: list[tuple[Version, EntryKey]] = []
             for cand in _store_candidates(store, name, interp):
                 try:
@@ -305,38 +368,45 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
                 except InvalidVersion:
                     continue
             wheels = local.wheels.get(name, []) if local is not None else []
-            if local is not None and name in local.sdists:
-                return None
-            if wheels:  # a complete listing: pip's pre-release rule over all of it
-                ok = set(req.specifier.filter({v for v, _ in entries} | {v for v, _, _ in wheels}))
-            else:  # the store alone is a partial view of the index: finals unless asked
-                pre = bool(req.specifier) or None
-                ok = {v for v, _ in entries if req.specifier.contains(v, prereleases=pre)}
-            # Highest version; at a tie a store entry (nothing to ingest), then the
-            # wheel with the most specific tag.
+            # Highest version first; at a tie a store entry (nothing to ingest), then
+            # the wheel with the most specific tag, then the highest build tag.
             ranked = sorted(
-                [(v, 0, 0, key) for v, key in entries if v in ok]
-                + [(v, 1, rank, path) for v, rank, path in wheels if v in ok],
-                key=lambda c: (c[0], -c[1], -c[2]),
+                [(v, 0, 0, (), key) for v, key in entries]
+                + [(v, 1, rank, build, path) for v, rank, build, path in wheels],
+                key=lambda c: (c[0], -c[1], -c[2], c[3]),
                 reverse=True,
             )
-            for version, _kind, _rank, found in ranked:
+            for version, _kind, _rank, _build, found in ranked:
+                # pip's pre-release rules changed between its versions: take a
+                # pre-release only when the specifier names one
+                if not req.specifier.contains(version) or (
+                    version.is_prerelease and not req.specifier.prereleases
+                ):
+                    continue
                 if isinstance(found, EntryKey):
                     resolved.keys[name] = found
                     meta = json.loads((store.entry_path(found) / "entry.json").read_text())
                     requires[name] = meta["requires"]
-                elif local is not None and local.fits_python(found):
+                elif local is not None and local.plain(found, name, version):
+                    if not local.fits_python(found):
+                        continue
                     resolved.wheels[name] = found
                     requires[name] = local.requires(found)
                 else:
-                    continue
+                    return None
                 chosen[name] = version
                 break
             else:
                 return None
-            pending += [(Requirement(dep), "") for dep in requires[name]]
-        for ex in req.extras:
-            pending += [(Requirement(dep), canonicalize_name(ex)) for dep in requires[name]]
+            try:
+                pending += [(Requirement(dep), "") for dep in requires[name]]
+            except InvalidRequirement:
+                return None  # pip reports it
+        try:
+            for ex in req.extras:
+                pending += [(Requirement(dep), canonicalize_name(ex)) for dep in requires[name]]
+        except InvalidRequirement:
+            return None
     resolved.requested = {str(n) for n in requested_names}
     return resolved
 
