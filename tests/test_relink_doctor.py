@@ -570,3 +570,28 @@ def test_copied_env_is_relinked_in_place(
     _works(env, _minor_of(DEFAULT))  # the original is untouched
     code, reports = _doctor(cli, "--all", store=store)
     assert code == 0 and [r["status"] for r in reports] == ["ok", "ok"]
+
+
+def test_relinks_of_one_env_wait_for_each_other(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, bare: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two relinks of one env would both swap its bin/ and site-packages: the second
+    # waits for the first (here: for the test holding the env's lock, then gives up).
+    from envstore._locks import file_lock
+
+    store = bare
+    _seed(store, DEFAULT, wheelhouse)
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "-p", DEFAULT, "--without-pip",
+               "--no-index", "-f", wheelhouse, *PURE)  # fmt: skip
+    assert made.code == 0, made.err
+    shutil.copytree(env, tmp_path / "copy", symlinks=True)  # a relink with work to do
+    copy = tmp_path / "copy"
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
+    with file_lock(copy):
+        res = cli("relink", copy)
+    assert res.code == 1 and "timed out" in res.err and str(copy) in res.err
+    assert _doctor(cli, copy)[0] == 1  # untouched: still needs its relink
+    res = cli("relink", copy)
+    assert res.code == 0, res.err
+    _works(copy, _minor_of(DEFAULT))

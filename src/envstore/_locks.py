@@ -34,10 +34,14 @@ def lock_timeout() -> float:
 
 @contextmanager
 def file_lock(path: Path, *, shared: bool = False, timeout: float | None = None) -> Iterator[None]:
-    """Hold a shared or exclusive flock on ``path`` (created if missing)."""
+    """Hold a shared or exclusive flock on ``path``: a file (created if missing) or
+    an existing directory."""
     if timeout is None:
         timeout = lock_timeout()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if os.path.isdir(path):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         deadline = time.monotonic() + timeout

@@ -611,10 +611,30 @@ def relink_env(
     progress: Progress | None = None,
 ) -> RelinkResult:
     """Point the env at ``path`` to a working interpreter (see the module docstring)."""
-    started = time.monotonic()
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
+    # One relink of an env at a time: both would swap bin/ and site-packages. The
+    # lock is the env directory itself (a lock file per env would pile up).
+    from envstore._locks import file_lock
+
+    with file_lock(final):
+        return _relink_locked(
+            final, python, store, find_links, index_url, no_index, offline, progress
+        )
+
+
+def _relink_locked(
+    final: Path,
+    python: str | None,
+    store: Store | str | os.PathLike[str] | None,
+    find_links: Sequence[str],
+    index_url: str | None,
+    no_index: bool,
+    offline: bool,
+    progress: Progress | None,
+) -> RelinkResult:
+    started = time.monotonic()
     manifest = Manifest.load(final)
     from envstore._doctor import same_env
 
