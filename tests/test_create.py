@@ -197,7 +197,11 @@ def test_bad_wheel_is_refused_and_nothing_written(cli: CLI, tmp_path: Path, stor
     for ident, path in wheelmaker.hostile_wheels(wh):
         if ident == "record-hash-mismatch":
             (wh / path.name).write_bytes(path.read_bytes())
-    res = cli("--store", store, "create", tmp_path / "env", "--no-index", "-f", wh, "evil")
+    # good wheels unpacked beside it (in other threads) are not published either
+    for i in range(6):
+        wheelmaker.build_wheel(wh, f"fine-{i}", "1.0", files={f"fine_{i}.py": "X = 1\n" * 5000})
+    fine = [f"fine-{i}" for i in range(6)]
+    res = cli("--store", store, "create", tmp_path / "env", "--no-index", "-f", wh, *fine, "evil")
     assert res.code == 1
     assert "evil-1.0-py3-none-any.whl" in res.err and "hash" in res.err
     assert entries(store) == [e for e in entries(store) if e.startswith("pure/pip/")]

@@ -334,7 +334,7 @@ def _make_env(
         resolved = resolve(st, request, interp, pip_site, progress)
         keys = dict(resolved.keys)
         # Entries made for another Python version need its bytecode first.
-        stale = [k for k in keys.values() if not st.compiled_marker(k, interp.cache_tag).exists()]
+        stale = [k for k in keys.values() if not st.has_entry(k, interp.cache_tag)]
         if stale:
             from envstore._ingest import ensure_compiled
 

@@ -311,6 +311,56 @@ def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter)
                 make_readonly(root)
 
 
+def _unpack_one(store: Store, key: EntryKey, wheel: Path, progress: Progress | None) -> _Pending:
+    if progress:
+        progress(f"unpacking {wheel.name}")
+    info = validate_wheel(wheel)
+    tmp = store.mkdtemp(f"entry-{key.name}")
+    try:
+        _unpack(info, tmp)
+        return _Pending(key, tmp, _describe(info, key, tmp))
+    except BaseException:
+        rmtree(tmp)
+        raise
+
+
+def _unpack_all(
+    store: Store, todo: dict[EntryKey, Path], compiler: _Compiler, progress: Progress | None
+) -> list[_Pending]:
+    """Validate and unpack each wheel into ``tmp/``, one per core at a time: creating a
+    file waits ~0.1-0.8 ms on a VM disk, and those waits (and zlib, and the hashes)
+    overlap in threads (numpy+pandas+scipy: 13 s -> 7 s here). Each entry goes to the
+    compiler once unpacked. The first failing wheel, in the given order, is raised
+    once every thread is done."""
+    from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
+
+    done: list[_Pending] = []
+    errors: dict[EntryKey, BaseException] = {}
+    # A thread per core: more only queue on the GIL (installer is Python, file by file).
+    threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = {pool.submit(_unpack_one, store, k, w, progress): k for k, w in todo.items()}
+        for future in as_completed(futures):
+            try:
+                p = future.result()
+            except CancelledError:  # not started: an earlier wheel failed
+                continue
+            except BaseException as exc:  # the first in order is raised below
+                errors[futures[future]] = exc
+                for f in futures:
+                    f.cancel()
+                continue
+            done.append(p)
+            if not errors:
+                compiler.submit(p.tmp / "site")
+    if errors:
+        for p in done:
+            rmtree(p.tmp)
+        raise next(errors[k] for k in todo if k in errors)
+    order = {k: i for i, k in enumerate(todo)}
+    return sorted(done, key=lambda p: order[p.key])
+
+
 def ingest_wheels(
     store: Store,
     wheels: Iterable[Path],
@@ -326,28 +376,23 @@ def ingest_wheels(
 
     tags = supported_tags(interp)
     keys: dict[Path, EntryKey] = {}
+    todo: dict[EntryKey, Path] = {}
+    for wheel in wheels:
+        name, version, _, wheel_tags = parse_wheel_filename(wheel.name)
+        if not wheel_tags & tags:
+            raise IncompatibleWheelError(
+                f"{wheel.name} does not fit {interp.path} (Python {interp.version},"
+                f" {interp.abi_tag}, {interp.platform})"
+            )
+        pure = all(t.abi == "none" and t.platform == "any" for t in wheel_tags)
+        key = EntryKey(PURE if pure else interp.soabi, name, str(version), hash_file(wheel))
+        keys[wheel] = key
+        if not store.entry_path(key).is_dir():
+            todo.setdefault(key, wheel)
     pending: list[_Pending] = []
     compiler = _Compiler(interp)  # compiles each entry while the next is unpacked
     try:
-        for wheel in wheels:
-            name, version, _, wheel_tags = parse_wheel_filename(wheel.name)
-            if not wheel_tags & tags:
-                raise IncompatibleWheelError(
-                    f"{wheel.name} does not fit {interp.path} (Python {interp.version},"
-                    f" {interp.abi_tag}, {interp.platform})"
-                )
-            pure = all(t.abi == "none" and t.platform == "any" for t in wheel_tags)
-            key = EntryKey(PURE if pure else interp.soabi, name, str(version), hash_file(wheel))
-            keys[wheel] = key
-            if store.entry_path(key).is_dir():
-                continue
-            if progress:
-                progress(f"unpacking {wheel.name}")
-            info = validate_wheel(wheel)
-            tmp = store.mkdtemp(f"entry-{key.name}")
-            _unpack(info, tmp)
-            pending.append(_Pending(key, tmp, _describe(info, key, tmp)))
-            compiler.submit(tmp / "site")
+        pending = _unpack_all(store, todo, compiler, progress)
         if pending:
             if progress:
                 progress(f"compiling bytecode for {len(pending)} new entries")

@@ -131,7 +131,7 @@ def _from_cache(store: Store, cache_key: str) -> Resolved | None:
     resolved = Resolved()
     for item in json.loads(row[0]):
         key = EntryKey.parse(item["key"])
-        if not (store.entry_path(key) / "entry.json").exists():
+        if not store.has_entry(key):
             return None
         resolved.keys[key.name] = key
         if item["requested"]:

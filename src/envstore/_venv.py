@@ -281,6 +281,13 @@ def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
     return names
 
 
+def _write_executable(path: str, data: bytes) -> None:
+    """Write a script 0o755 (less the umask, as pip does) in one open, no chmod."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
+    with open(fd, "wb") as f:
+        f.write(data)
+
+
 def write_scripts(
     env: Path,
     final: Path,
@@ -296,21 +303,18 @@ def write_scripts(
     ~1 ms (dash) per start, ~7% of ``python -c pass``, paid by every invocation
     for a rare event that activate and ``envstore doctor`` already explain.
     """
-    bindir = env / "bin"
+    bindir = f"{env}/bin"
     if bang is None:
         bang = shebang(str(final / "bin" / "python"))
     for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
         head = attr.split(".")[0]
-        path = bindir / _script_name(name, dist, interp)
-        path.write_text(bang + _SCRIPT.format(module=module, head=head, attr=attr))
-        os.chmod(path, 0o755)
+        text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
+        _write_executable(f"{bindir}/{_script_name(name, dist, interp)}", text.encode())
     for name, source in view["data_scripts"]:  # type: ignore[attr-defined]
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
-        path = bindir / name
-        path.write_bytes(data)
-        os.chmod(path, 0o755)
+        _write_executable(f"{bindir}/{name}", data)
 
 
 def write_site(site: Path, view_site: Path, view: dict[str, object]) -> list[str]:
