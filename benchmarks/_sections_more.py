@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -282,30 +283,43 @@ def sec_build_env(ctx: Ctx) -> list[Result]:
         pairs.append((kind, Trial(act, setup=clean(env))))
     samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
     out = [*timing_results("build-env", wl.name, samples, f"create + `{stmt}` + delete")]
-    # What a frontend pays per env once its process is warm (store open, facts cached).
-    loop = d / "api-loop"
-    loop.mkdir()
+    # What a frontend pays per env once its process is warm (store open, facts cached):
+    # on the scratch disk, and with store and envs in memory (tmpfs), where the disk's
+    # share is near zero and what is left is envstore's own work.
+    places = [("", d / "api-loop")]
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) and not ctx.smoke:
+        places.append((", store and env on tmpfs", Path(tempfile.mkdtemp(dir="/dev/shm"))))
     try:
-        create, remove, floor = ctx.es.api_loop(store, loop, wl.top, wl.wheelhouse, ctx.living_reps)
-    except Exception as exc:  # a failing tool never aborts the run
-        return [*out, TimingResult("build-env", wl.name, "envstore", [], error=f"failed: {exc}")]
+        for where, loop in places:
+            (loop / "envs").mkdir(parents=True, exist_ok=True)
+            loop_store = store if not where else loop / "store"
+            try:
+                create, remove, floor = ctx.es.api_loop(
+                    loop_store, loop / "envs", wl.top, wl.wheelhouse, ctx.living_reps
+                )
+            except Exception as exc:  # a failing tool never aborts the run
+                err = f"failed: {exc}"
+                out.append(TimingResult("build-env", wl.name, "envstore", [], error=err))
+                continue
+            for what, tool, times in (
+                ("create_env", "envstore (API, in-process)", create),
+                ("create_env", "file-system floor (same tree, bare os calls)", floor),
+                ("remove_env", "envstore (API, in-process)", remove),
+            ):
+                out.append(
+                    TimingResult(
+                        "build-env",
+                        wl.name,
+                        tool,
+                        [t * 1000 for t in times],
+                        group=f"{what} in a warm process{where} (ms)",
+                        unit="ms",
+                    )
+                )
     finally:
         rmtree(d)
-    for what, tool, times in (
-        ("create_env", "envstore (API, in-process)", create),
-        ("create_env", "file-system floor (same tree, bare os calls)", floor),
-        ("remove_env", "envstore (API, in-process)", remove),
-    ):
-        out.append(
-            TimingResult(
-                "build-env",
-                wl.name,
-                tool,
-                [t * 1000 for t in times],
-                group=f"{what} in a warm process (ms)",
-                unit="ms",
-            )
-        )
+        for _, loop in places[1:]:
+            rmtree(loop)
     return out
 
 
