@@ -239,8 +239,12 @@ def _unpack(info: WheelInfo, dest: Path, on_py: Callable[[str], None] | None = N
 
 
 def _describe(info: WheelInfo, key: EntryKey, dest: Path) -> dict[str, object]:
+    # What the wheel unpacked to: compile workers may be writing __pycache__ (and
+    # renaming their temp files there) while this runs, so those are not counted.
     size = files = 0
-    for dirpath, _, filenames in os.walk(dest):
+    for dirpath, dirnames, filenames in os.walk(dest):
+        if "__pycache__" in dirnames:
+            dirnames.remove("__pycache__")
         for name in filenames:
             files += 1
             size += os.lstat(os.path.join(dirpath, name)).st_size
