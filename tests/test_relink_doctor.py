@@ -550,10 +550,8 @@ def test_activation_explains_a_missing_base(
     assert f"envstore relink {env}" in gone.stderr and str(base) in gone.stderr
 
 
-def test_copied_env_is_relinked_in_place(
-    cli: CLI, wheelhouse: Path, tmp_path: Path, bare: Path
-) -> None:
-    store = bare
+def _env_and_copy(cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path) -> tuple[Path, Path]:
+    """An env of the default Python and a copy of it (which needs a relink)."""
     _seed(store, DEFAULT, wheelhouse)
     env = tmp_path / "env"
     made = cli("--store", store, "create", env, "-p", DEFAULT, "--without-pip",
@@ -561,6 +559,14 @@ def test_copied_env_is_relinked_in_place(
     assert made.code == 0, made.err
     copy = tmp_path / "copy"
     shutil.copytree(env, copy, symlinks=True)
+    return env, copy
+
+
+def test_copied_env_is_relinked_in_place(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, bare: Path
+) -> None:
+    store = bare
+    env, copy = _env_and_copy(cli, wheelhouse, tmp_path, store)
     code, [report] = _doctor(cli, copy)
     assert code == 1 and set(_problems(report)) == {"env-moved", "unregistered"}
     assert _problems(report)["env-moved"]["fix"] == f"envstore relink {copy}"
@@ -579,14 +585,7 @@ def test_relinks_of_one_env_wait_for_each_other(
     # waits for the first (here: for the test holding the env's lock, then gives up).
     from envstore._locks import file_lock
 
-    store = bare
-    _seed(store, DEFAULT, wheelhouse)
-    env = tmp_path / "env"
-    made = cli("--store", store, "create", env, "-p", DEFAULT, "--without-pip",
-               "--no-index", "-f", wheelhouse, *PURE)  # fmt: skip
-    assert made.code == 0, made.err
-    shutil.copytree(env, tmp_path / "copy", symlinks=True)  # a relink with work to do
-    copy = tmp_path / "copy"
+    _, copy = _env_and_copy(cli, wheelhouse, tmp_path, bare)  # a relink with work to do
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
     with file_lock(copy):
         res = cli("relink", copy)

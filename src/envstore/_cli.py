@@ -325,7 +325,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         help="create an environment",
         description="Create a virtual environment at ENV whose packages come from the store."
         " Requirements already in the store are used as they are (no pip, works offline);"
-        " the rest are resolved and downloaded by pip, unpacked once and shared.",
+        " with --no-index, wheels in --find-links directories are chosen among as pip would"
+        " (newest first), without running it; the rest are resolved and downloaded by pip,"
+        " unpacked once and shared.",
     )
     p.add_argument("env", metavar="ENV", help="directory of the new environment")
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")

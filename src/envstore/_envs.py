@@ -86,7 +86,7 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
     row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (cache,)).fetchone()
     if row is not None:
         key = EntryKey.parse(json.loads(row[0])[0])
-        if store.compiled_marker(key, interp.cache_tag).exists():
+        if store.has_entry(key, interp.cache_tag):
             return key
     from envstore._ingest import ingest_wheels
 

@@ -125,9 +125,9 @@ class _Worker:
 
 
 class _Compiler:
-    """Workers of the target interpreter that precompile ``.py`` files while later
-    wheels are still being unpacked: one per core once there is enough to do, each
-    fed the next file while it has the least source bytes queued.
+    """Workers of the target interpreter that precompile ``.py`` files while the rest
+    is still being unpacked: one per core once there is enough to do, each fed the
+    next file while it has the least source bytes queued.
 
     Unchecked-hash pycs: the store is immutable, so the source never needs
     re-checking, and imports skip a stat per module.
@@ -412,7 +412,7 @@ def ingest_wheels(
         if not store.entry_path(key).is_dir():
             todo.setdefault(key, wheel)
     pending: list[_Pending] = []
-    compiler = _Compiler(interp)  # compiles each entry while the next is unpacked
+    compiler = _Compiler(interp)  # compiles each module as soon as it is unpacked
     try:
         pending = _unpack_all(store, todo, compiler, progress)
         if pending:

@@ -554,12 +554,13 @@ def _apply(
         write_data_links(final, view, new)
 
         tmp = final / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(new_manifest.dumps())
+        text = new_manifest.dumps()
+        tmp.write_text(text)
         journal.replace(tmp, final / MANIFEST_NAME)
 
         from envstore._envs import register_env
 
-        register_env(store, new_manifest, final)
+        register_env(store, new_manifest, final, text)
     except BaseException:
         journal.rollback()
         raise

@@ -189,8 +189,10 @@ def _store_candidates(store: Store, name: str, interp: Interpreter) -> list[Entr
 # pip settings that change what it may choose from a directory of wheels.
 _PIP_CHOICE_SETTINGS = {"find-links", "pre", "constraint", "no-binary", "only-binary"}
 # What pip takes for an sdist (or another archive it might build).
-_ARCHIVES = (".zip", ".tar", ".tgz", ".tbz", ".txz", ".tlz", ".tar.gz", ".tar.bz2", ".tar.xz")
-_TAR_LZ = (".tar.lz", ".tar.lzma")
+_ARCHIVES = (
+    *(".zip", ".tar", ".tgz", ".tbz", ".txz", ".tlz"),
+    *(".tar.gz", ".tar.bz2", ".tar.xz", ".tar.lz", ".tar.lzma"),
+)
 
 
 def _pip_config_changes_choice(interp: Interpreter) -> bool:
@@ -257,7 +259,7 @@ class _LocalWheels:
                     if fits:
                         item = (version, min(fits), build, Path(d) / fname)
                         self.wheels.setdefault(str(name), []).append(item)
-                elif fname.lower().endswith(_ARCHIVES + _TAR_LZ):
+                elif fname.lower().endswith(_ARCHIVES):
                     parts = fname.split("-")
                     for i in range(1, len(parts)):
                         self.archives.add(canonicalize_name("-".join(parts[:i])))
@@ -341,7 +343,7 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
     local = _LocalWheels.of(request, interp)
     resolved = Resolved()
     chosen: dict[str, Version] = {}
-    requires: dict[str, list[str]] = {}
+    requires: dict[str, list[Requirement]] = {}
     pending = list(queue)
     requested_names = {canonicalize_name(r.name) for r, _ in queue}
     while pending:
@@ -386,27 +388,25 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
                 if isinstance(found, EntryKey):
                     resolved.keys[name] = found
                     meta = json.loads((store.entry_path(found) / "entry.json").read_text())
-                    requires[name] = meta["requires"]
+                    deps = meta["requires"]
                 elif local is not None and local.plain(found, name, version):
                     if not local.fits_python(found):
                         continue
                     resolved.wheels[name] = found
-                    requires[name] = local.requires(found)
+                    deps = local.requires(found)
                 else:
                     return None
+                try:
+                    requires[name] = [Requirement(dep) for dep in deps]
+                except InvalidRequirement:
+                    return None  # pip reports it
                 chosen[name] = version
                 break
             else:
                 return None
-            try:
-                pending += [(Requirement(dep), "") for dep in requires[name]]
-            except InvalidRequirement:
-                return None  # pip reports it
-        try:
-            for ex in req.extras:
-                pending += [(Requirement(dep), canonicalize_name(ex)) for dep in requires[name]]
-        except InvalidRequirement:
-            return None
+            pending += [(dep, "") for dep in requires[name]]
+        for ex in req.extras:
+            pending += [(dep, canonicalize_name(ex)) for dep in requires[name]]
     resolved.requested = {str(n) for n in requested_names}
     return resolved
 
