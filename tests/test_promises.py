@@ -56,6 +56,7 @@ HOSTILE = {
     "bad-data-scheme": "not in a known .data scheme",
     "high-ratio-member": "compression ratio",
     "oversized-member": "too large",
+    "corrupt-data": "cannot be inflated",
 }
 
 
@@ -90,6 +91,19 @@ def test_hostile_wheel_is_refused_and_nothing_lands(
     assert _snapshot(store) == before
     assert _snapshot(tmp_path, skip="store") == outside
     assert not Path("/tmp/evil_abs.py").exists()
+
+
+@pytest.mark.parametrize("ident", ["record-hash-mismatch", "corrupt-data"])
+def test_contents_are_checked_before_or_while_unpacking(
+    ident: str, hostile: dict[str, Path], tmp_path: Path
+) -> None:
+    """validate_wheel hashes every member; with contents=False (ingest) _unpack does,
+    inflating each member once, and refuses the same wheels with the same words."""
+    with pytest.raises(BadWheelError, match=HOSTILE[ident]):
+        validate_wheel(hostile[ident])
+    info = validate_wheel(hostile[ident], contents=False)
+    with pytest.raises(BadWheelError, match=HOSTILE[ident]):
+        _unpack(info, tmp_path / "entry")
 
 
 @settings(

@@ -351,6 +351,7 @@ def hostile_wheels(out_dir: Path) -> list[tuple[str, Path]]:
         "bad-data-scheme": _evil(data={"nonsense/x": "x\n"}),
         "high-ratio-member": _evil({"evil/zeros.bin": bytes(HIGH_RATIO_SIZE)}),
         "oversized-member": _evil({"evil/big.bin": bytes(1024)}),
+        "corrupt-data": good,  # a byte of evil/__init__.py's data is flipped below
     }
     out_dir = Path(out_dir)
     result = []
@@ -358,7 +359,23 @@ def hostile_wheels(out_dir: Path) -> list[tuple[str, Path]]:
         path = out_dir / case_id / wheel_filename("evil", "1.0")
         sizes = {"evil/big.bin": HUGE_SIZE} if case_id == "oversized-member" else None
         result.append((case_id, _write_zip(path, members, sizes)))
+        if case_id == "corrupt-data":
+            _flip_data_byte(path, "evil/__init__.py")
     return result
+
+
+def _flip_data_byte(path: Path, member: str) -> None:
+    """Invert the first byte of ``member``'s stored data: its CRC no longer matches."""
+    with zipfile.ZipFile(path) as zf:
+        offset = zf.getinfo(member).header_offset
+    with path.open("r+b") as f:
+        f.seek(offset)
+        header = f.read(30)
+        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        f.seek(offset + 30 + name_len + extra_len)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 # --------------------------------------------------------------------------- C extension wheels

@@ -8,6 +8,7 @@ which gc removes.
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -25,7 +26,7 @@ from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
 from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_dirs, rmtree
 from envstore._wheel import WheelInfo, validate_wheel
-from envstore.errors import EnvstoreError, IncompatibleWheelError
+from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
 
 __all__ = [
     "ensure_compiled",
@@ -86,7 +87,8 @@ import os, py_compile, sys
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 for line in sys.stdin.buffer:
     try:
-        py_compile.compile(os.fsdecode(line[:-1]), doraise=True, invalidation_mode=mode)
+        pyc = py_compile.compile(os.fsdecode(line[:-1]), doraise=True, invalidation_mode=mode)
+        os.chmod(pyc, 0o444)  # read-only like the entry, here rather than in the parent
     except Exception:
         pass  # py2-only leftovers in real wheels: pip and compileall skip them too
 """
@@ -188,23 +190,70 @@ def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
         compiler.stop()
 
 
-def _unpack(info: WheelInfo, dest: Path, on_py: Callable[[str], None] | None = None) -> None:
-    """Unpack ``info``'s wheel into ``dest``; ``on_py`` gets each ``.py`` file of
-    ``site/`` once written (to compile it while the rest is unpacked)."""
+def _unpack(
+    info: WheelInfo, dest: Path, on_py: Callable[[str], None] | None = None
+) -> tuple[int, int]:
+    """Unpack ``info``'s wheel into ``dest``; return the files written and their bytes.
+
+    Each member's RECORD hash is checked as it is written (``validate_wheel(...,
+    contents=False)`` left that here, so each member is inflated once); every
+    mismatch is reported together, and the caller drops ``dest``. Files are created
+    read-only. ``on_py`` gets each ``.py`` file of ``site/`` once written (to compile
+    it while the rest is unpacked).
+    """
+    import hashlib
+    import zipfile
+    import zlib
+
     from installer import install
     from installer.destinations import SchemeDictionaryDestination
-    from installer.records import RecordEntry
+    from installer.records import Hash, RecordEntry
     from installer.sources import WheelFile
 
     skipped = set(info.skipped)
+    mismatched: list[str] = []
+    made: set[str] = set()
+    totals = [0, 0]  # files, bytes
+
+    class _Member:
+        """A member's stream with the hash its RECORD row promises."""
+
+        def __init__(self, name: str, stream: Any, hash_: str) -> None:
+            self.name = name
+            self.read = stream.read
+            self.algo, _, digest = hash_.partition("=")
+            self.digest = digest.rstrip("=")
 
     class _Source(WheelFile):
         def get_contents(self) -> Iterator[Any]:
-            for element in super().get_contents():
-                if element[0][0] not in skipped:
-                    yield element
+            for record, stream, is_executable in super().get_contents():
+                if record[0] not in skipped:
+                    yield record, _Member(record[0], stream, record[1]), is_executable
 
     class _Destination(SchemeDictionaryDestination):
+        def write_to_fs(self, scheme: Any, path: str, stream: Any, is_executable: bool) -> Any:
+            # validate_wheel refused absolute, "..", backslashed and duplicate names.
+            target = f"{self.scheme_dict[scheme]}/{path}"
+            parent = target.rpartition("/")[0]
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            algo = getattr(stream, "algo", None) or self.hash_algorithm
+            h = hashlib.new(algo)
+            size = 0
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            with open(os.open(target, flags, 0o555 if is_executable else 0o444), "wb") as f:
+                while chunk := stream.read(1 << 20):
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+            digest = base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
+            if isinstance(stream, _Member) and stream.digest and digest != stream.digest:
+                mismatched.append(f"RECORD hash of {stream.name} does not match its contents")
+            totals[0] += 1
+            totals[1] += size
+            return RecordEntry(path, Hash(algo, digest), size)
+
         # Scripts are kept verbatim; each env rewrites shebangs for its own python.
         def write_file(self, scheme: Any, path: Any, stream: Any, is_executable: bool) -> Any:
             record = self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
@@ -234,20 +283,22 @@ def _unpack(info: WheelInfo, dest: Path, on_py: Callable[[str], None] | None = N
         script_kind="posix",
     )
     site.mkdir(parents=True)
-    with WheelFile.open(info.path) as source:
-        install(_Source(source._zipfile), destination, {"INSTALLER": b"envstore\n"})
+    made.add(str(site))
+    try:
+        with WheelFile.open(info.path) as source:
+            install(_Source(source._zipfile), destination, {"INSTALLER": b"envstore\n"})
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BadWheelError(info.path.name, [f"a member cannot be inflated: {exc}"]) from None
+    if mismatched:
+        raise BadWheelError(info.path.name, mismatched)
+    return totals[0], totals[1]
 
 
-def _describe(info: WheelInfo, key: EntryKey, dest: Path) -> dict[str, object]:
-    # What the wheel unpacked to: compile workers may be writing __pycache__ (and
-    # renaming their temp files there) while this runs, so those are not counted.
-    size = files = 0
-    for dirpath, dirnames, filenames in os.walk(dest):
-        if "__pycache__" in dirnames:
-            dirnames.remove("__pycache__")
-        for name in filenames:
-            files += 1
-            size += os.lstat(os.path.join(dirpath, name)).st_size
+def _describe(
+    info: WheelInfo, key: EntryKey, dest: Path, files: int, size: int
+) -> dict[str, object]:
+    """entry.json: ``files`` and ``size`` are what the wheel unpacked to (bytecode,
+    which compile workers may still be writing, is not counted)."""
     site = dest / "site"
     return {
         "layout": 1,
@@ -336,11 +387,11 @@ def _unpack_one(
 ) -> _Pending:
     if progress:
         progress(f"unpacking {wheel.name}")
-    info = validate_wheel(wheel)
+    info = validate_wheel(wheel, contents=False)  # _unpack checks the hashes
     tmp = store.mkdtemp(f"entry-{key.name}")
     made.append(tmp)  # removed by the caller on failure, once the compiler is stopped
-    _unpack(info, tmp, compiler.submit_file)
-    return _Pending(key, tmp, _describe(info, key, tmp))
+    files, size = _unpack(info, tmp, compiler.submit_file)
+    return _Pending(key, tmp, _describe(info, key, tmp, files, size))
 
 
 def _unpack_all(

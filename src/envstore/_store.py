@@ -87,7 +87,9 @@ def make_readonly(root: Path) -> None:
             p = os.path.join(dirpath, name)
             st = os.lstat(p)
             if stat.S_ISREG(st.st_mode):
-                os.chmod(p, 0o555 if st.st_mode & 0o111 else 0o444)
+                mode = 0o555 if st.st_mode & 0o111 else 0o444
+                if stat.S_IMODE(st.st_mode) != mode:  # unpacked files are made so already
+                    os.chmod(p, mode)
         for name in dirnames:
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):

@@ -230,7 +230,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 )
             tmp = store.mkdtemp(f"repair-{key.name}")
             try:
-                _unpack(validate_wheel(wheel), tmp)
+                _unpack(validate_wheel(wheel, contents=False), tmp)
                 tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
                 for tag in tags:
                     interp: Interpreter | None = None

@@ -16,6 +16,7 @@ import io
 import re
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
@@ -86,7 +87,11 @@ def _bad_name(name: str) -> str | None:
 
 
 def _check_record(
-    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], dist_info: str, problems: list[str]
+    zf: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    dist_info: str,
+    problems: list[str],
+    contents: bool,
 ) -> None:
     record_name = f"{dist_info}/RECORD"
     if record_name not in members:
@@ -131,12 +136,16 @@ def _check_record(
         if not size.isdigit() or int(size) != info.file_size:
             problems.append(f"RECORD size of {name} is {size!r}, the file has {info.file_size}")
             continue
-        if info.file_size > MAX_MEMBER_SIZE:
-            continue  # reported elsewhere; never read it
+        if info.file_size > MAX_MEMBER_SIZE or not contents:
+            continue  # too large is reported elsewhere: never read it
         h = hashlib.new(algo)
-        with zf.open(info) as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                h.update(chunk)
+        try:
+            with zf.open(info) as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    h.update(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            problems.append(f"{name}: a member cannot be inflated: {exc}")
+            continue
         actual = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
         if actual != digest.rstrip("="):
             problems.append(f"RECORD hash of {name} does not match its contents")
@@ -173,8 +182,13 @@ def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
     return found
 
 
-def validate_wheel(path: Path) -> WheelInfo:
-    """Check everything about the wheel at ``path``; raise BadWheelError listing every problem."""
+def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
+    """Check everything about the wheel at ``path``; raise BadWheelError listing every problem.
+
+    ``contents=False`` leaves out hashing each member against RECORD, for a caller
+    that checks the hashes while unpacking (``_ingest._unpack``) and so inflates
+    each member once instead of twice.
+    """
     label = path.name
     try:
         wname, wver, _build, tags = parse_wheel_filename(path.name)
@@ -259,7 +273,7 @@ def validate_wheel(path: Path) -> WheelInfo:
             requires = [str(r) for r in meta.get_all("Requires-Dist") or []]
             extras = [str(e) for e in meta.get_all("Provides-Extra") or []]
 
-        _check_record(zf, members, dist_info, problems)
+        _check_record(zf, members, dist_info, problems, contents)
 
         entry_points: list[EntryPoint] = []
         ep_file = f"{dist_info}/entry_points.txt"
