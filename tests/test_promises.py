@@ -57,6 +57,7 @@ HOSTILE = {
     "high-ratio-member": "compression ratio",
     "oversized-member": "too large",
     "corrupt-data": "cannot be inflated",
+    "file-and-directory": "a file, and a directory",
 }
 
 

@@ -352,6 +352,7 @@ def hostile_wheels(out_dir: Path) -> list[tuple[str, Path]]:
         "high-ratio-member": _evil({"evil/zeros.bin": bytes(HIGH_RATIO_SIZE)}),
         "oversized-member": _evil({"evil/big.bin": bytes(1024)}),
         "corrupt-data": good,  # a byte of evil/__init__.py's data is flipped below
+        "file-and-directory": _evil({"evil/mod": "x\n", "evil/mod/inner.py": "x = 1\n"}),
     }
     out_dir = Path(out_dir)
     result = []

@@ -227,6 +227,14 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
                 )
         if total > MAX_TOTAL_SIZE:
             problems.append(f"the wheel unpacks to {total} bytes, over the {MAX_TOTAL_SIZE} limit")
+        parents: set[str] = set()
+        for name in members:
+            i = name.rfind("/")
+            while i > 0 and name[:i] not in parents:  # a known parent has its own parents
+                parents.add(name[:i])
+                i = name.rfind("/", 0, i)
+        for name in sorted(n for n in members if not n.endswith("/") and n in parents):
+            problems.append(f"member {name!r} is a file, and a directory of other members")
         if problems:
             raise BadWheelError(label, problems)
 
