@@ -189,9 +189,18 @@ def _shebang_python(script: Path) -> str | None:
     return parts[0]
 
 
-def resolve_envstore(cli: str | None, data: Path, with_pip: bool = False) -> Envstore:
-    """``--envstore CMD`` > <data>/envstore-venv/bin/envstore > PATH > python -m envstore."""
-    es = _resolve_envstore(cli, data)
+def resolve_envstore(
+    cli: str | None, data: Path, with_pip: bool = False, src: str | None = None
+) -> Envstore:
+    """``--envstore CMD`` > ``--envstore-src DIR`` > <data>/envstore-venv/bin/envstore >
+    PATH > python -m envstore."""
+    if src and not cli:
+        venv_python = data / "envstore-venv" / "bin" / "python"
+        python = str(venv_python if venv_python.exists() else PY311)
+        src_dir = str(Path(src).resolve())
+        es = Envstore([python, "-m", "envstore"], python, {"PYTHONPATH": src_dir})
+    else:
+        es = _resolve_envstore(cli, data)
     es.with_pip = with_pip
     return es
 

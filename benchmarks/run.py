@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--envstore", help="envstore command, e.g. 'python3 -m envstore'")
     ap.add_argument(
+        "--envstore-src",
+        metavar="DIR",
+        help="run envstore from this source tree (e.g. a `git archive` snapshot of src/, so"
+        " the repo can change during a long run), with the envstore venv's Python",
+    )
+    ap.add_argument(
         "--envstore-with-pip",
         action="store_true",
         help="let envstore put pip into its envs (default: --without-pip, like the others)",
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
     data = data_dir(args.data)
-    es, tc = resolve_envstore(args.envstore, data, args.envstore_with_pip), Toolchain.find(data)
+    es = resolve_envstore(args.envstore, data, args.envstore_with_pip, args.envstore_src)
+    tc = Toolchain.find(data)
     tmp = tempfile.TemporaryDirectory(prefix="envstore-bench-")
     if args.smoke:
         root = Path(tmp.name)
