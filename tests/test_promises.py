@@ -26,7 +26,7 @@ from envstore._ingest import _unpack, ingest_wheels
 from envstore._interpreters import find_interpreter
 from envstore._store import Store
 from envstore._wheel import validate_wheel
-from envstore.errors import BadWheelError, IncompatibleWheelError
+from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
 
 # What each hostile wheel's error must say.
 HOSTILE = {
@@ -105,6 +105,27 @@ def test_contents_are_checked_before_or_while_unpacking(
     info = validate_wheel(hostile[ident], contents=False)
     with pytest.raises(BadWheelError, match=HOSTILE[ident]):
         _unpack(info, tmp_path / "entry")
+
+
+def test_a_dying_compile_worker_is_an_error_and_nothing_lands(
+    monkeypatch: pytest.MonkeyPatch, store: Path, tmp_path: Path
+) -> None:
+    """A compile worker that dies (a broken interpreter) fails the ingest with what it
+    said, and leaves no entry and no temp directory behind."""
+    from envstore import _ingest
+
+    monkeypatch.setattr(_ingest, "_WORKER", "import sys; print('boom', file=sys.stderr); exit(3)")
+    files = {f"many/m{i}.py": f"X = {i}\n" for i in range(40)}
+    wheel = wheelmaker.build_wheel(tmp_path / "wh", "many", "1.0", files=files)
+    st_ = Store(store)
+    st_.ensure()
+    interp = find_interpreter(None, st_.db())
+    before = entries(store)
+    with pytest.raises(EnvstoreError, match=r"compiling bytecode with .* failed: boom"):
+        ingest_wheels(st_, [wheel], interp)
+    assert entries(store) == before
+    assert not any(e.startswith("pure/many/") for e in entries(store))
+    assert os.listdir(st_.tmp_dir) == []
 
 
 @settings(

@@ -102,7 +102,11 @@ class _Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         self.err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self.proc = subprocess.Popen(
-            [interp.path, "-I", "-c", _WORKER], stdin=subprocess.PIPE, stderr=self.err, env=env
+            [interp.path, "-I", "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stderr=self.err,
+            env=env,
+            bufsize=0,  # each path reaches the worker at once, not in 8 KB batches
         )
         self.queued = 0  # source bytes sent
 
@@ -157,13 +161,14 @@ class _Compiler:
             want = 1 if self.files < self.SPREAD else (os.cpu_count() or 1)
             while len(self.workers) < want:
                 self.workers.append(_Worker(self.interp))
+            worker = min(self.workers, key=lambda w: w.queued)
             try:
-                min(self.workers, key=lambda w: w.queued).send(path)
+                worker.send(path)
                 return
-            except BrokenPipeError:  # the worker died: say why, below
-                pass
-        self.wait()
-        raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: a worker exited")
+            except BrokenPipeError:  # it died: say why; the caller stops the others
+                self.workers.remove(worker)
+                problem = worker.finish() or "a worker exited"
+        raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {problem}")
 
     def wait(self) -> None:
         """Wait for every queued file; raise if a worker failed (a broken interpreter)."""
