@@ -4,6 +4,8 @@ Each section takes a Ctx and returns a list of results."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,19 @@ def clean(*paths: Path) -> Callable[[], None]:
     def act() -> None:
         for p in paths:
             rmtree(p)
+
+    return act
+
+
+def settled(*paths: Path) -> Callable[[], None]:
+    """Remove ``paths``, then let the disk finish: ``sync`` and a short pause. Deleting
+    a big tree leaves work (journal commits, discards on a ``discard`` mount) that
+    would otherwise run during, and be charged to, the next tool's timed run."""
+
+    def act() -> None:
+        clean(*paths)()
+        subprocess.run(["sync"], check=False)
+        time.sleep(2)
 
     return act
 
@@ -168,13 +183,13 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
         d = ctx.scratch / f"create-cold-{wl.name}"
         store, cache, env = d / "store", d / "uv-cache", d / "env"
         first = use(env, wl.import_stmt, d)
-        es_cold = clean(env, store)
-        uv_cold = clean(env, cache)
+        es_cold = settled(env, store)
+        uv_cold = settled(env, cache)
         # 1. empty store / cache; everyone compiles bytecode (pip does by default)
         pairs = [
             ("envstore", Trial(es_create(ctx, store, env, wl), es_cold, es_cold)),
             (UV_COMPILE, Trial(tool_create(ctx, UV_COMPILE, wl, env, cache), uv_cold, uv_cold)),
-            (PIP, Trial(tool_create(ctx, PIP, wl, env, cache), clean(env), clean(env))),
+            (PIP, Trial(tool_create(ctx, PIP, wl, env, cache), settled(env), settled(env))),
         ]
         if ctx.smoke:  # venv+pip is exercised in create-warm already
             pairs.pop()
