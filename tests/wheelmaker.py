@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
     "Member",
@@ -250,14 +250,20 @@ def _write_zip(
     return path
 
 
+def _local_header_lengths(f: BinaryIO, offset: int) -> tuple[int, int]:
+    """Name and extra-field lengths of the zip local file header at ``offset``."""
+    f.seek(offset)
+    header = f.read(30)
+    if header[:4] != b"PK\x03\x04":
+        raise ValueError(f"no local file header at {offset}")
+    name_len, extra_len = struct.unpack_from("<HH", header, 26)
+    return name_len, extra_len
+
+
 def _patch_local_size(path: Path, offset: int, size: int) -> None:
     """Overwrite the uncompressed size in the zip64 extra of the local header at ``offset``."""
     with path.open("r+b") as f:
-        f.seek(offset)
-        header = f.read(30)
-        if header[:4] != b"PK\x03\x04":
-            raise ValueError(f"no local file header at {offset}")
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        name_len, extra_len = _local_header_lengths(f, offset)
         extra_start = offset + 30 + name_len
         f.seek(extra_start)
         extra = f.read(extra_len)
@@ -370,9 +376,7 @@ def _flip_data_byte(path: Path, member: str) -> None:
     with zipfile.ZipFile(path) as zf:
         offset = zf.getinfo(member).header_offset
     with path.open("r+b") as f:
-        f.seek(offset)
-        header = f.read(30)
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        name_len, extra_len = _local_header_lengths(f, offset)
         f.seek(offset + 30 + name_len + extra_len)
         byte = f.read(1)
         f.seek(-1, 1)

@@ -243,7 +243,9 @@ def _unpack(
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            algo = getattr(stream, "algo", None) or self.hash_algorithm
+            # Members carry their RECORD hash; RECORD and INSTALLER (ours) do not.
+            checked = stream if isinstance(stream, _Member) and stream.digest else None
+            algo = checked.algo if checked else self.hash_algorithm
             h = hashlib.new(algo)
             size = 0
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -253,8 +255,8 @@ def _unpack(
                     f.write(chunk)
                     size += len(chunk)
             digest = base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
-            if isinstance(stream, _Member) and stream.digest and digest != stream.digest:
-                mismatched.append(f"RECORD hash of {stream.name} does not match its contents")
+            if checked and digest != checked.digest:
+                mismatched.append(f"RECORD hash of {checked.name} does not match its contents")
             totals[0] += 1
             totals[1] += size
             return RecordEntry(path, Hash(algo, digest), size)

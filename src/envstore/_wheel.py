@@ -2,6 +2,8 @@
 
 Every check runs and every problem is reported together (like installer's
 ``validate_record``), so a bad wheel gets one error listing all it got wrong.
+Ingest passes ``contents=False`` and leaves the member hashes to the unpacking
+(``_ingest._unpack``), which reports every mismatch together too.
 Stricter than pypa/installer: RECORD rows without a file, md5/sha1 hashes,
 symlink members, absurd sizes and compression ratios are refused too.
 """
