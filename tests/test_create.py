@@ -181,6 +181,54 @@ def test_pip_inside_env_uninstalls_without_touching_store_and_installs(
     assert run([py, "-c", "import nsp.beta, solo"]).returncode == 0
 
 
+def test_console_scripts_are_links_to_one_launcher(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    code = (
+        "import os, sys\n\n"
+        "def main():\n    print('a', os.path.basename(sys.argv[0]), sys.prefix)\n\n"
+        "class Runner:\n    @staticmethod\n    def run():\n        print('b')\n        return 4\n"
+    )
+    wheelmaker.build_wheel(
+        wh,
+        "multi-tool",
+        files={"multi_tool/__init__.py": code},
+        entry_points={
+            "console_scripts": {"tool-a": "multi_tool:main", "tool-b": "multi_tool:Runner.run"}
+        },
+    )
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, "--no-index", "-f", wh, "-f", wheelhouse,
+              "multi-tool", "hello-app")  # fmt: skip
+    assert res.code == 0, res.err
+    bindir = env / "bin"
+    targets = {os.readlink(bindir / n) for n in ("tool-a", "tool-b", "hello")}
+    assert len(targets) == 1 and (bindir / targets.pop()).is_file()
+    a = run([bindir / "tool-a"])
+    assert (a.returncode, a.stdout) == (0, f"a tool-a {env}\n"), a.stderr
+    b = run([bindir / "tool-b"])
+    assert (b.returncode, b.stdout) == (4, "b\n"), b.stderr
+    # A user's alias to a script runs that script; a copy of the launcher names its error.
+    (tmp_path / "tb").symlink_to(bindir / "tool-b")
+    assert run([tmp_path / "tb"]).stdout == "b\n"
+    copy = tmp_path / "copy"
+    copy.write_bytes((bindir / "tool-a").read_bytes())
+    copy.chmod(0o755)
+    lost = run([copy])
+    assert lost.returncode == 1 and "not a console script of this environment" in lost.stderr
+    # pip replaces the script it installs and leaves the others working.
+    other = {"other_a.py": "def main():\n    print('other')\n"}
+    eps = {"console_scripts": {"tool-a": "other_a:main"}}
+    wheelmaker.build_wheel(wh, "other-a", files=other, entry_points=eps)
+    pip = run([bindir / "python", "-m", "pip", "install", "--no-index", "-f", wh, "other-a"])
+    assert pip.returncode == 0, pip.stderr
+    assert run([bindir / "tool-a"]).stdout == "other\n"
+    assert run([bindir / "tool-b"]).stdout == "b\n"
+    assert run([bindir / "hello"]).returncode == 3
+
+
 def test_without_pip(cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path) -> None:
     env = tmp_path / "env"
     res = cli(

@@ -264,6 +264,7 @@ def test_export_is_self_contained(cli: CLI, wheelhouse: Path, tmp_path: Path, st
         assert "envstore" not in (dest / "pyvenv.cfg").read_text()
         assert _tree_mentions(dest, str(store).encode()) == []
         _works(dest)
+        assert not (dest / "bin" / "hello").is_symlink()  # a venv's own script, no launcher
         data = run([dest / "bin" / "hello-data"])
         assert data.returncode == 0 and f"data script {dest}" in data.stdout
         assert (dest / "share" / "hello-app" / "greeting.txt").read_text() == "hi there\n"

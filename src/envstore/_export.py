@@ -207,7 +207,7 @@ def export_env(
         )
         bang = RELOCATABLE_SHEBANG if relocatable else shebang(str(final / "bin" / "python"))
         site = tmp / interp.purelib
-        write_scripts(tmp, final, dict(view), interp, bang=bang)
+        write_scripts(tmp, final, dict(view), interp, bang=bang, launcher=False)
         owners: dict[str, list[Path]] = {}
         for row in view["scripts"]:
             (name,) = script_names({"scripts": [row], "data_scripts": []}, interp)

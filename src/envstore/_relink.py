@@ -43,6 +43,7 @@ from envstore._interpreters import (
 from envstore._resolve import Request
 from envstore._store import PURE, EntryKey, Store, rmtree
 from envstore._venv import (
+    LAUNCHER,
     PTH_NAME,
     read_pyvenv_cfg,
     read_view,
@@ -518,7 +519,7 @@ def _apply(
         drop = {n for n in os.listdir(final / "bin") if _INTERPRETER_LINK.match(n)}
         drop |= _ACTIVATION
         if regenerate_scripts and old_view is not None:
-            drop |= set(script_names(old_view, old))
+            drop |= set(script_names(old_view, old)) | {LAUNCHER}
         _copy_user_bin(final / "bin", stage / "bin", drop)
         write_interpreter_links(stage, new, command, prompt=prompt)
         write_activation_scripts(stage, new, final, prompt or final.name)
