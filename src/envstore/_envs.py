@@ -124,11 +124,14 @@ def register_env(store: Store, manifest: Manifest, final: Path, text: str | None
     import xxhash
 
     root = store.roots_dir / root_name(final)
-    tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
-    if tmp_link.is_symlink():
-        tmp_link.unlink()
-    os.symlink(final / MANIFEST_NAME, tmp_link)
-    os.replace(tmp_link, root)
+    try:
+        os.symlink(final / MANIFEST_NAME, root)
+    except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
+        tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        os.symlink(final / MANIFEST_NAME, tmp_link)
+        os.replace(tmp_link, root)
     digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     now = time.time()
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}"]

@@ -164,10 +164,9 @@ def write_interpreter_links(
         lines.append(f"prompt = {prompt!r}")
     if envstore_marker:  # an exported venv is an ordinary one
         lines.append("envstore = 1")
-    cfg = "\n".join(lines) + "\n"
-    tmp = env / ".pyvenv.cfg.tmp"
-    tmp.write_text(cfg)
-    os.replace(tmp, env / "pyvenv.cfg")
+    # ``env`` is always a directory being built (a new env, a relink's stage, an
+    # export), published by its caller: no temporary file needed here.
+    (env / "pyvenv.cfg").write_text("\n".join(lines) + "\n")
 
 
 def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
@@ -383,12 +382,18 @@ def _dict_literal(scripts: dict[str, tuple[str, str]]) -> str:
     return "{\n" + rows + "}"
 
 
-def write_site(site: Path, view_site: Path, view: dict[str, object]) -> list[str]:
+def write_site(
+    site: Path, view_site: Path, view: dict[str, object], *, atomic: bool = True
+) -> list[str]:
     """``00-envstore.pth`` naming the view, and the entries' own .pth files materialized;
-    returns the names written."""
-    tmp = site / f".{PTH_NAME}.tmp"
-    tmp.write_text(f"{view_site}\n")
-    os.replace(tmp, site / PTH_NAME)
+    returns the names written. ``atomic``: replace the .pth line in one rename (a live
+    env's site-packages); a new env's directory is published whole."""
+    if atomic:
+        tmp = site / f".{PTH_NAME}.tmp"
+        tmp.write_text(f"{view_site}\n")
+        os.replace(tmp, site / PTH_NAME)
+    else:
+        (site / PTH_NAME).write_text(f"{view_site}\n")
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
         if name != PTH_NAME:
@@ -433,7 +438,7 @@ def write_env(
         os.symlink("lib", env / "lib64")
     write_interpreter_links(env, interp, command, prompt=prompt)
     write_activation_scripts(env, interp, final, prompt or final.name)
-    write_site(site, view_site, view)
+    write_site(site, view_site, view, atomic=False)
     write_scripts(env, final, view, interp)
     write_data_links(env, view, interp)
 

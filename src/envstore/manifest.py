@@ -9,7 +9,6 @@ a newer envstore raises BadManifestError (and gc then keeps everything).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from envstore._interpreters import Interpreter
@@ -112,11 +111,10 @@ class Manifest:
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def save(self, env: Path) -> str:
-        """Write ``env/envstore.json`` atomically; return the text written."""
+        """Write ``env/envstore.json`` into a new env's directory (published whole, by a
+        rename, by the caller); return the text written."""
         text = self.dumps()
-        tmp = env / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, env / MANIFEST_NAME)
+        (env / MANIFEST_NAME).write_text(text)
         return text
 
     @classmethod
