@@ -68,17 +68,54 @@ def clean(*paths: Path) -> Callable[[], None]:
     return act
 
 
-def settled(*paths: Path) -> Callable[[], None]:
-    """Remove ``paths``, then let the disk finish: ``sync`` and a short pause. Deleting
-    a big tree leaves work (journal commits, discards on a ``discard`` mount) that
-    would otherwise run during, and be charged to, the next tool's timed run."""
+class Fresh:
+    """A new directory for each cold trial, every one deleted at the end of the section.
 
-    def act() -> None:
-        clean(*paths)()
+    Deleting a big tree right before another tool's timed run makes that run pay for
+    it: ext4 skips inodes freed in the last minute when it allocates new ones, in
+    ``recently_deleted()``. Measured here: envstore's cold ``big`` create took 9-11 s
+    after its own tree was deleted, 17 s after uv's and 24 s after pip's (system time
+    3 s -> 22 s), and uv's took 22 s after pip's. Nothing is deleted between timed
+    runs, so no run follows a mass deletion.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.n = 0
+
+    def __call__(self, name: str) -> Path:
+        return self.base / f"trial-{self.n}" / name
+
+    def next(self) -> None:
+        """Setup of a trial: new paths, and the previous trial's writes on disk (so
+        their writeback is not charged to this one)."""
+        self.n += 1
         subprocess.run(["sync"], check=False)
         time.sleep(2)
 
-    return act
+
+def es_in(
+    ctx: Ctx, wl: Workload, f: Fresh, store: Path | None = None, req: Path | None = None
+) -> Callable[[], None]:
+    """envstore create of ``wl`` into the trial's env (and store, unless ``store``)."""
+    return lambda: ctx.es.create(store or f("store"), f("env"), wl, req)
+
+
+def tool_in(
+    ctx: Ctx,
+    kind: str,
+    wl: Workload,
+    f: Fresh,
+    cache: Path | None = None,
+    req: Path | None = None,
+) -> Callable[[], None]:
+    """``kind`` (venv+pip, uv...) creating the trial's env (and cache, unless ``cache``)."""
+    return lambda: tool_create(ctx, kind, wl, f("env"), cache or f("cache"), req)()
+
+
+def first_in(wl: Workload, f: Fresh, cwd: Path) -> Callable[[], None]:
+    """The first import of ``wl``'s packages in the trial's env."""
+    return lambda: use(f("env"), wl.import_stmt, cwd)()
 
 
 def chain(*actions: Callable[[], object] | None) -> Callable[[], None]:
@@ -140,34 +177,19 @@ def es_remove(ctx: Ctx, store: Path, env: Path) -> Callable[[], None]:
 
 
 def sec_create_warm(ctx: Ctx) -> list[Result]:
-    """create with a warm store / cache, alternating tools; deleting is untimed
-    (the ``build-env`` section times the whole create-use-delete cycle)."""
+    """create with a warm store / cache, alternating tools; each run makes a new env,
+    all deleted at the end (see Fresh; the ``build-env`` section times the whole
+    create-use-delete cycle)."""
     out: list[Result] = []
     for wl in ctx.workloads:
         print(f"  {wl.name} ({len(wl.order)} dists)", flush=True)
         d = ctx.scratch / f"create-warm-{wl.name}"
-        store, cache, env = ctx.store(d), ctx.cache(d), d / "env"
-        pairs = [
-            (
-                "envstore",
-                Trial(
-                    es_create(ctx, store, env, wl),
-                    setup=clean(env),
-                    teardown=es_remove(ctx, store, env),
-                ),
-            )
+        store, cache, fresh = ctx.store(d), ctx.cache(d), Fresh(d / "envs")
+        pairs = [("envstore", Trial(es_in(ctx, wl, fresh, store), fresh.next))]
+        pairs += [
+            (kind, Trial(tool_in(ctx, kind, wl, fresh, cache), fresh.next))
+            for kind in (PIP, UV, UV_COPY)
         ]
-        for kind in (PIP, UV, UV_COPY):
-            pairs.append(
-                (
-                    kind,
-                    Trial(
-                        tool_create(ctx, kind, wl, env, cache),
-                        setup=clean(env),
-                        teardown=clean(env),
-                    ),
-                )
-            )
         # the untimed warmup round fills the envstore store and the uv cache
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("create-warm", wl.name, samples, "create")
@@ -181,15 +203,13 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
     for wl in ctx.workloads:
         print(f"  {wl.name}", flush=True)
         d = ctx.scratch / f"create-cold-{wl.name}"
-        store, cache, env = d / "store", d / "uv-cache", d / "env"
-        first = use(env, wl.import_stmt, d)
-        es_cold = settled(env, store)
-        uv_cold = settled(env, cache)
+        fresh = Fresh(d / "cold")
+        es, first = es_in(ctx, wl, fresh), first_in(wl, fresh, d)
         # 1. empty store / cache; everyone compiles bytecode (pip does by default)
         pairs = [
-            ("envstore", Trial(es_create(ctx, store, env, wl), es_cold, es_cold)),
-            (UV_COMPILE, Trial(tool_create(ctx, UV_COMPILE, wl, env, cache), uv_cold, uv_cold)),
-            (PIP, Trial(tool_create(ctx, PIP, wl, env, cache), settled(env), settled(env))),
+            ("envstore", Trial(es, fresh.next)),
+            (UV_COMPILE, Trial(tool_in(ctx, UV_COMPILE, wl, fresh), fresh.next)),
+            (PIP, Trial(tool_in(ctx, PIP, wl, fresh), fresh.next)),
         ]
         if ctx.smoke:  # venv+pip is exercised in create-warm already
             pairs.pop()
@@ -198,19 +218,20 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
         # 2. create + first import: uv does not precompile, so the import compiles
         stmt = f"create + first `{wl.import_stmt}`"
         pairs = [
-            ("envstore", Trial(chain(es_create(ctx, store, env, wl), first), es_cold, es_cold)),
-            (UV, Trial(chain(tool_create(ctx, UV, wl, env, cache), first), uv_cold, uv_cold)),
+            ("envstore", Trial(chain(es, first), fresh.next)),
+            (UV, Trial(chain(tool_in(ctx, UV, wl, fresh), first), fresh.next)),
         ]
         if not ctx.smoke:  # the smoke run exercises these code paths in 1. and 3.
             samples = alternate(pairs, ctx.reps)
             out += timing_results("create-cold", wl.name, samples, f"{stmt}, empty store/cache")
+        rmtree(fresh.base)
         # 3. the same with a warm store / cache (warmed by the untimed first round)
-        store, cache = ctx.store(d / "warm"), ctx.cache(d / "warm")
-        es_act = chain(es_create(ctx, store, env, wl), first)
-        uv_act = chain(tool_create(ctx, UV, wl, env, cache), first)
+        store, cache, fresh = ctx.store(d / "warm"), ctx.cache(d / "warm"), Fresh(d / "envs")
+
+        first = first_in(wl, fresh, d)
         pairs = [
-            ("envstore", Trial(es_act, clean(env), es_remove(ctx, store, env))),
-            (UV, Trial(uv_act, clean(env), clean(env))),
+            ("envstore", Trial(chain(es_in(ctx, wl, fresh, store), first), fresh.next)),
+            (UV, Trial(chain(tool_in(ctx, UV, wl, fresh, cache), first), fresh.next)),
         ]
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("create-cold", wl.name, samples, f"{stmt}, warm store/cache")
@@ -289,14 +310,12 @@ def sec_scaling(ctx: Ctx) -> list[Result]:
         rmtree(env)
     out: list[Result] = []
     total = len(wl.order)
+    fresh = Fresh(d / "envs")
     for n in sorted({min(n, total) for n in ctx.scaling_sizes} | {total}):
         req = wl.subset_file(n, d / "reqs")
         pairs = [
-            (
-                "envstore",
-                Trial(es_create(ctx, store, env, wl, req), clean(env), es_remove(ctx, store, env)),
-            ),
-            (UV, Trial(tool_create(ctx, UV, wl, env, cache, req), clean(env), clean(env))),
+            ("envstore", Trial(es_in(ctx, wl, fresh, store, req), fresh.next)),
+            (UV, Trial(tool_in(ctx, UV, wl, fresh, cache, req), fresh.next)),
         ]
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("scaling", wl.name, samples, f"warm create, {n:3d} of {total} dists")
