@@ -95,7 +95,8 @@ class Envstore:
     ) -> tuple[list[float], list[float], list[float]]:
         """``n`` create_env / remove_env pairs in one warm process (the first, which
         pays imports and opening the store, untimed): the cost a build frontend pays
-        per throwaway env. Returns (create times, remove times, floor times).
+        per throwaway env, holding one ``envstore.Store`` (its database stays open).
+        Returns (create times, remove times, floor times).
 
         The floor is the file system's share: the same tree (directories, files with
         the same bytes, symlinks), one more symlink (the gc root) and the final
@@ -105,7 +106,8 @@ class Envstore:
             "import json, os, shutil, sys, time\n"
             "import envstore\n"
             "a = json.loads(sys.argv[1])\n"
-            "kw = dict(store=a['store'], find_links=[a['wh']], no_index=True, with_pip=a['pip'])\n"
+            "st = envstore.Store(a['store'])  # one store, its database open, for the process\n"
+            "kw = dict(store=st, find_links=[a['wh']], no_index=True, with_pip=a['pip'])\n"
             "def shape(top):\n"
             "    out = []\n"
             "    for d, dirs, files in os.walk(top):\n"
@@ -147,7 +149,7 @@ class Envstore:
             "    shutil.rmtree(env + '-floor')\n"
             "    os.unlink(env + '-floor.root')\n"
             "    t4 = time.perf_counter()\n"
-            "    envstore.remove_env(env, store=a['store'])\n"
+            "    envstore.remove_env(env, store=st)\n"
             "    t5 = time.perf_counter()\n"
             "    if i:\n"
             "        c.append(t1 - t0)\n"

@@ -166,7 +166,7 @@ def write_interpreter_links(
         lines.append("envstore = 1")
     # ``env`` is always a directory being built (a new env, a relink's stage, an
     # export), published by its caller: no temporary file needed here.
-    (env / "pyvenv.cfg").write_text("\n".join(lines) + "\n")
+    _write(f"{env}/pyvenv.cfg", ("\n".join(lines) + "\n").encode())
 
 
 def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
@@ -218,12 +218,13 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
     return ""
 
 
-def _insert_after_comments(text: str, block: str) -> str:
+def _split_after_comments(text: str) -> tuple[str, str]:
+    """``text`` split after its leading comment and blank lines (where the check goes)."""
     lines = text.splitlines(keepends=True)
     i = 0
     while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
         i += 1
-    return "".join(lines[:i]) + block + "".join(lines[i:])
+    return "".join(lines[:i]), "".join(lines[i:])
 
 
 # Relocatable activation: VIRTUAL_ENV is the parent of the directory holding the
@@ -235,12 +236,13 @@ _HERE = {
 }
 
 
-_TEMPLATES: dict[str, list[tuple[str, str]]] = {}
+_TEMPLATES: dict[str, list[tuple[str, str, str]]] = {}
 
 
-def _activation_templates(stdlib: str) -> list[tuple[str, str]]:
-    """The venv module's activation templates of a stdlib, read once per process
-    (a build frontend creates many envs in one process)."""
+def _activation_templates(stdlib: str) -> list[tuple[str, str, str]]:
+    """The venv module's activation templates of a stdlib as (name, head, body), split
+    where the check goes; read once per process (a build frontend creates many envs
+    in one process)."""
     found = _TEMPLATES.get(stdlib)
     if found is None:
         found = []
@@ -251,7 +253,7 @@ def _activation_templates(stdlib: str) -> list[tuple[str, str]]:
                 continue
             for name in sorted(os.listdir(d)):
                 if (d / name).is_file():
-                    found.append((name, (d / name).read_text(encoding="utf-8")))
+                    found.append((name, *_split_after_comments((d / name).read_text("utf-8"))))
         _TEMPLATES[stdlib] = found
     return found
 
@@ -268,23 +270,24 @@ def write_activation_scripts(
     """``bin/activate*`` from the interpreter's own venv templates, plus the check above
     (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
     location (csh keeps the absolute path; Activate.ps1 always finds it itself)."""
-    for name, text in _activation_templates(interp.stdlib):
+    here, python = str(final), f"{final}/bin/python"
+    for name, head, body in _activation_templates(interp.stdlib):
         # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
-        shown = prompt if "(__VENV_PROMPT__)" in text else f"({prompt}) "
-        if relocatable and name in _HERE:
-            text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
-            text = text.replace("__VENV_DIR__", _HERE[name])
-        text = (
-            text.replace("__VENV_DIR__", str(final))
-            .replace("__VENV_NAME__", final.name)
-            .replace("__VENV_PROMPT__", shown)
-            .replace("__VENV_BIN_NAME__", "bin")
-            .replace("__VENV_PYTHON__", str(final / "bin" / "python"))
-        )
+        shown = prompt if "(__VENV_PROMPT__)" in body else f"({prompt}) "
+        parts = []
+        for text in (head, body):
+            if relocatable and name in _HERE:
+                text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
+                text = text.replace("__VENV_DIR__", _HERE[name])
+            parts.append(
+                text.replace("__VENV_DIR__", here)
+                .replace("__VENV_NAME__", final.name)
+                .replace("__VENV_PROMPT__", shown)
+                .replace("__VENV_BIN_NAME__", "bin")
+                .replace("__VENV_PYTHON__", python)
+            )
         block = _gone_check(name, final, interp) if check else ""
-        if block:
-            text = _insert_after_comments(text, block)
-        (env / "bin" / name).write_text(text, encoding="utf-8")
+        _write(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
 
 
 def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
@@ -298,7 +301,7 @@ def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None
         elif stripped and not stripped.startswith("#") and not os.path.isabs(stripped):
             line = str(view_site / stripped)
         lines.append(line)
-    (site / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write(f"{site}/{name}", ("\n".join(lines) + "\n").encode())
 
 
 def _script_name(name: str, dist: str, interp: Interpreter) -> str:
@@ -321,11 +324,16 @@ def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
     return names
 
 
-def _write_executable(path: str, data: bytes) -> None:
-    """Write a script 0o755 (less the umask, as pip does) in one open, no chmod."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
+def _write(path: str, data: bytes, mode: int = 0o666) -> None:
+    """Create ``path`` (mode less the umask) holding ``data``: one open, no text layer."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     with open(fd, "wb") as f:
         f.write(data)
+
+
+def _write_executable(path: str, data: bytes) -> None:
+    """Write a script 0o755 (less the umask, as pip does) in one open, no chmod."""
+    _write(path, data, 0o755)
 
 
 def write_scripts(
@@ -393,7 +401,7 @@ def write_site(
         tmp.write_text(f"{view_site}\n")
         os.replace(tmp, site / PTH_NAME)
     else:
-        (site / PTH_NAME).write_text(f"{view_site}\n")
+        _write(f"{site}/{PTH_NAME}", f"{view_site}\n".encode())
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
         if name != PTH_NAME:
