@@ -28,6 +28,7 @@ from _workloads import Workload
 
 UV, UV_COPY, UV_COMPILE, PIP = "uv", "uv --link-mode=copy", "uv --compile-bytecode", "venv+pip"
 NO_TOOLS = "skipped: tool venv absent (run prepare.py)"
+AGE_S = 61  # ext4's recently_deleted() skips inodes freed less than 60 s ago
 
 
 @dataclass
@@ -48,6 +49,11 @@ class Ctx:
     warmup: int = 1  # untimed rounds before the measured ones
     shared: Path | None = None  # smoke: one store/cache for all sections (cold ones excepted)
     smoke: bool = False  # skip measurements that only repeat code paths already exercised
+
+    @property
+    def pause(self) -> float:
+        """Seconds to let the disk settle before each timed run (none when smoke testing)."""
+        return 0 if self.smoke else 2
 
     def store(self, d: Path) -> Path:
         """The (warm) envstore store for a section working in ``d``."""
@@ -79,8 +85,9 @@ class Fresh:
     runs, so no run follows a mass deletion.
     """
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, pause: float = 2) -> None:
         self.base = base
+        self.pause = pause
         self.n = 0
 
     def __call__(self, name: str) -> Path:
@@ -90,8 +97,20 @@ class Fresh:
         """Setup of a trial: new paths, and the previous trial's writes on disk (so
         their writeback is not charged to this one)."""
         self.n += 1
+        if self.pause:
+            subprocess.run(["sync"], check=False)
+            time.sleep(self.pause)
+
+
+def delete_and_age(ctx: Ctx, *paths: Path) -> None:
+    """Delete a section's trees, then wait until ext4 reuses their inodes (see Fresh),
+    so the next section's first run does not pay for this deletion (not when smoke
+    testing the harness)."""
+    for p in paths:
+        rmtree(p)
+    if not ctx.smoke:
         subprocess.run(["sync"], check=False)
-        time.sleep(2)
+        time.sleep(AGE_S)
 
 
 def es_in(
@@ -181,10 +200,11 @@ def sec_create_warm(ctx: Ctx) -> list[Result]:
     all deleted at the end (see Fresh; the ``build-env`` section times the whole
     create-use-delete cycle)."""
     out: list[Result] = []
+    done: list[Path] = []
     for wl in ctx.workloads:
         print(f"  {wl.name} ({len(wl.order)} dists)", flush=True)
         d = ctx.scratch / f"create-warm-{wl.name}"
-        store, cache, fresh = ctx.store(d), ctx.cache(d), Fresh(d / "envs")
+        store, cache, fresh = ctx.store(d), ctx.cache(d), Fresh(d / "envs", ctx.pause)
         pairs = [("envstore", Trial(es_in(ctx, wl, fresh, store), fresh.next))]
         pairs += [
             (kind, Trial(tool_in(ctx, kind, wl, fresh, cache), fresh.next))
@@ -193,17 +213,19 @@ def sec_create_warm(ctx: Ctx) -> list[Result]:
         # the untimed warmup round fills the envstore store and the uv cache
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("create-warm", wl.name, samples, "create")
-        rmtree(d)
+        done.append(d)
+    delete_and_age(ctx, *done)
     return out
 
 
 def sec_create_cold(ctx: Ctx) -> list[Result]:
     """Empty store / cache; and create + first import (cold and warm)."""
     out: list[Result] = []
+    done: list[Path] = []
     for wl in ctx.workloads:
         print(f"  {wl.name}", flush=True)
         d = ctx.scratch / f"create-cold-{wl.name}"
-        fresh = Fresh(d / "cold")
+        fresh = Fresh(d / "cold", ctx.pause)
         es, first = es_in(ctx, wl, fresh), first_in(wl, fresh, d)
         # 1. empty store / cache; everyone compiles bytecode (pip does by default)
         pairs = [
@@ -224,9 +246,9 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
         if not ctx.smoke:  # the smoke run exercises these code paths in 1. and 3.
             samples = alternate(pairs, ctx.reps)
             out += timing_results("create-cold", wl.name, samples, f"{stmt}, empty store/cache")
-        rmtree(fresh.base)
         # 3. the same with a warm store / cache (warmed by the untimed first round)
-        store, cache, fresh = ctx.store(d / "warm"), ctx.cache(d / "warm"), Fresh(d / "envs")
+        store, cache = ctx.store(d / "warm"), ctx.cache(d / "warm")
+        fresh = Fresh(d / "envs", ctx.pause)
 
         first = first_in(wl, fresh, d)
         pairs = [
@@ -235,7 +257,8 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
         ]
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("create-cold", wl.name, samples, f"{stmt}, warm store/cache")
-        rmtree(d)
+        done.append(d)
+    delete_and_age(ctx, *done)
     return out
 
 
@@ -310,7 +333,7 @@ def sec_scaling(ctx: Ctx) -> list[Result]:
         rmtree(env)
     out: list[Result] = []
     total = len(wl.order)
-    fresh = Fresh(d / "envs")
+    fresh = Fresh(d / "envs", ctx.pause)
     for n in sorted({min(n, total) for n in ctx.scaling_sizes} | {total}):
         req = wl.subset_file(n, d / "reqs")
         pairs = [
@@ -319,5 +342,5 @@ def sec_scaling(ctx: Ctx) -> list[Result]:
         ]
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
         out += timing_results("scaling", wl.name, samples, f"warm create, {n:3d} of {total} dists")
-    rmtree(d)
+    delete_and_age(ctx, d)
     return out
