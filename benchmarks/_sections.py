@@ -13,6 +13,7 @@ from pathlib import Path
 from _harness import (
     CommandFailed,
     Result,
+    Samples,
     SizeResult,
     Skipped,
     Trial,
@@ -196,25 +197,53 @@ def es_remove(ctx: Ctx, store: Path, env: Path) -> Callable[[], None]:
 
 
 def sec_create_warm(ctx: Ctx) -> list[Result]:
-    """create with a warm store / cache, alternating tools; each run makes a new env,
-    all deleted at the end (see Fresh; the ``build-env`` section times the whole
-    create-use-delete cycle)."""
+    """create with a warm store / cache, alternating tools, each run into a new env;
+    then each env deleted, timed, one tool after the other once all are created (see
+    Fresh): envstore with ``envstore remove``, the others with ``rm -rf``. "create +
+    delete" pairs each run's two times, the measure of the issue's orientation figures.
+    """
     out: list[Result] = []
     done: list[Path] = []
     for wl in ctx.workloads:
         print(f"  {wl.name} ({len(wl.order)} dists)", flush=True)
         d = ctx.scratch / f"create-warm-{wl.name}"
-        store, cache, fresh = ctx.store(d), ctx.cache(d), Fresh(d / "envs", ctx.pause)
-        pairs = [("envstore", Trial(es_in(ctx, wl, fresh, store), fresh.next))]
-        pairs += [
-            (kind, Trial(tool_in(ctx, kind, wl, fresh, cache), fresh.next))
-            for kind in (PIP, UV, UV_COPY)
-        ]
+        store, cache = ctx.store(d), ctx.cache(d)
+        kinds = ["envstore", PIP, UV, UV_COPY]
+        fresh = {k: Fresh(d / "envs" / k.replace(" ", "_"), ctx.pause) for k in kinds}
+        es = fresh["envstore"]
+        pairs = [("envstore", Trial(es_in(ctx, wl, es, store), es.next))]
+        for k in kinds[1:]:
+            pairs.append((k, Trial(tool_in(ctx, k, wl, fresh[k], cache), fresh[k].next)))
         # the untimed warmup round fills the envstore store and the uv cache
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
+        deletes = {k: _delete_each(ctx, k, fresh[k], store, samples[k]) for k in kinds}
+        both = {
+            k: Samples([c + r for c, r in zip(s.times, deletes[k].times, strict=False)], s.error)
+            for k, s in samples.items()
+        }
         out += timing_results("create-warm", wl.name, samples, "create")
+        out += timing_results("create-warm", wl.name, deletes, "delete, after all creates")
+        out += timing_results("create-warm", wl.name, both, "create + delete")
         done.append(d)
     delete_and_age(ctx, *done)
+    return out
+
+
+def _delete_each(ctx: Ctx, kind: str, f: Fresh, store: Path, made: Samples) -> Samples:
+    """Delete every env ``f`` made, timing those of measured runs (not after a failure)."""
+    out = Samples(error=made.error)
+    for n in range(1, f.n + 1):
+        env = f.base / f"trial-{n}" / "env"
+        start = time.perf_counter()
+        try:
+            if kind == "envstore" and made.error is None:
+                ctx.es.remove(store, env)
+            else:
+                rmtree(env)
+        except CommandFailed as exc:
+            out.error = f"failed: {tail(exc.stderr) or exc}"
+        if n > ctx.warmup and out.error is None:
+            out.times.append(time.perf_counter() - start)
     return out
 
 
