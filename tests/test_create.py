@@ -196,7 +196,11 @@ def test_console_scripts_are_links_to_one_launcher(
         "multi-tool",
         files={"multi_tool/__init__.py": code},
         entry_points={
-            "console_scripts": {"tool-a": "multi_tool:main", "tool-b": "multi_tool:Runner.run"}
+            "console_scripts": {
+                "tool-a": "multi_tool:main",
+                "tool-b": "multi_tool:Runner.run",
+                "activate": "multi_tool:main",  # replaces the venv's own, as pip would
+            }
         },
     )
     env = tmp_path / "env"
@@ -204,8 +208,11 @@ def test_console_scripts_are_links_to_one_launcher(
               "multi-tool", "hello-app")  # fmt: skip
     assert res.code == 0, res.err
     bindir = env / "bin"
-    targets = {os.readlink(bindir / n) for n in ("tool-a", "tool-b", "hello")}
-    assert len(targets) == 1 and (bindir / targets.pop()).is_file()
+    targets = {os.readlink(bindir / n) for n in ("tool-a", "tool-b", "hello", "activate")}
+    assert len(targets) == 1
+    launcher = bindir / targets.pop()
+    assert launcher.is_file() and launcher.stat().st_mode & 0o777 == 0o555
+    assert run([bindir / "activate"]).stdout == f"a activate {env}\n"
     a = run([bindir / "tool-a"])
     assert (a.returncode, a.stdout) == (0, f"a tool-a {env}\n"), a.stderr
     b = run([bindir / "tool-b"])

@@ -368,8 +368,15 @@ def write_scripts(
         console.pop(name, None)
     if launcher and console:
         text = bang + _LAUNCHER.format(scripts=_dict_literal(console))
-        _write_executable(f"{bindir}/{LAUNCHER}", text.encode())
+        _replace_with(f"{bindir}/{LAUNCHER}")
+        # Read-only: an installer that writes through a script's link instead of
+        # replacing it (Poetry resolves the path first) fails instead of turning
+        # every script of the env into its own.
+        _write(f"{bindir}/{LAUNCHER}", text.encode(), 0o555)
         for name in console:
+            # A script replaces what bin/ already has under its name (a relink's
+            # copied scripts, a console script named "activate"), as pip does.
+            _replace_with(f"{bindir}/{name}")
             os.symlink(LAUNCHER, f"{bindir}/{name}")
     else:
         for name, (module, attr) in console.items():
@@ -377,10 +384,19 @@ def write_scripts(
             text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
             _write_executable(f"{bindir}/{name}", text.encode())
     for name, source in data_scripts:
+        _replace_with(f"{bindir}/{name}")  # never write through a link to the launcher
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
         _write_executable(f"{bindir}/{name}", data)
+
+
+def _replace_with(path: str) -> None:
+    """Make way for a new file at ``path``: unlink what is there (never write through it)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _dict_literal(scripts: dict[str, tuple[str, str]]) -> str:
@@ -397,11 +413,11 @@ def write_site(
     returns the names written. ``atomic``: replace the .pth line in one rename (a live
     env's site-packages); a new env's directory is published whole."""
     if atomic:
-        tmp = site / f".{PTH_NAME}.tmp"
-        tmp.write_text(f"{view_site}\n")
+        tmp = f"{site}/.{PTH_NAME}.tmp"
+        _write(tmp, os.fsencode(view_site) + b"\n")
         os.replace(tmp, site / PTH_NAME)
     else:
-        _write(f"{site}/{PTH_NAME}", f"{view_site}\n".encode())
+        _write(f"{site}/{PTH_NAME}", os.fsencode(view_site) + b"\n")
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
         if name != PTH_NAME:
