@@ -594,3 +594,26 @@ def test_relinks_of_one_env_wait_for_each_other(
     res = cli("relink", copy)
     assert res.code == 0, res.err
     _works(copy, _minor_of(DEFAULT))
+
+
+def test_a_changed_script_launcher_is_reported_and_written_again(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    assert _doctor(cli, env)[0] == 0
+    # An installer that wrote through bin/hello's link (as root: the file is 0555).
+    launcher = env / "bin" / os.readlink(env / "bin" / "hello")
+    launcher.chmod(0o755)
+    launcher.write_text(f"#!{env}/bin/python\nprint('not hello')\n")
+    assert run([env / "bin" / "pip", "--version"]).stdout == "not hello\n"
+    code, [report] = _doctor(cli, env)
+    problems = _problems(report)
+    assert code == 1 and set(problems) == {"scripts"}
+    assert problems["scripts"]["fix"] == f"envstore relink {env}"
+    fixed = cli("--store", store, "relink", env)
+    assert fixed.code == 0, fixed.err
+    assert _doctor(cli, env)[0] == 0
+    assert run([env / "bin" / "hello"]).returncode == 3
+    assert run([env / "bin" / "pip", "--version"]).stdout.startswith("pip ")

@@ -196,6 +196,25 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 _relink_cmd(env),
             )
         )
+    else:
+        from envstore._venv import LAUNCHER, launcher_intact, read_view
+
+        try:
+            view = read_view(store.view_path(manifest.view))
+        except (OSError, ValueError):
+            view = None
+        if view is not None and manifest.env == str(env) and not launcher_intact(env, view, py):
+            problems.append(
+                Problem(
+                    "scripts",
+                    BROKEN,
+                    f"bin/{LAUNCHER}, the file behind the env's console scripts, is not what"
+                    " envstore wrote (an installer or an edit changed it); every console"
+                    " script runs what it holds now",
+                    _relink_cmd(env),
+                    "writes it again",
+                )
+            )
     try:
         pth = (env / py.purelib / "00-envstore.pth").read_text().strip()
     except OSError:

@@ -45,6 +45,7 @@ from envstore._store import PURE, EntryKey, Store, rmtree
 from envstore._venv import (
     LAUNCHER,
     PTH_NAME,
+    launcher_intact,
     read_pyvenv_cfg,
     read_view,
     script_names,
@@ -598,7 +599,15 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
         and pth == str(store.view_path(manifest.view) / "site")
         and (store.view_path(manifest.view) / "view.json").exists()
         and root == str(final / MANIFEST_NAME)
+        and _launcher_ok(final, store.view_path(manifest.view), new)
     )
+
+
+def _launcher_ok(final: Path, view_path: Path, new: Interpreter) -> bool:
+    try:
+        return launcher_intact(final, read_view(view_path), new)
+    except (OSError, ValueError):
+        return False
 
 
 def relink_env(
@@ -697,7 +706,9 @@ def _relink_locked(
             created=manifest.created,
         )
         moved = manifest.env != str(final)
-        regenerate = not same_abi or vkey != manifest.view or moved
+        regenerate = (
+            not same_abi or vkey != manifest.view or moved or not launcher_intact(final, view, new)
+        )
         _apply(final, st, manifest, new_manifest, view, regenerate)
         if moved and not os.path.exists(os.path.join(manifest.env, MANIFEST_NAME)):
             # Moved, not copied: the old place's registration follows the env here.

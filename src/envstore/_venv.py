@@ -20,6 +20,7 @@ from envstore._view import link_tree
 __all__ = [
     "LAUNCHER",
     "PTH_NAME",
+    "launcher_intact",
     "read_pyvenv_cfg",
     "read_view",
     "script_names",
@@ -361,11 +362,7 @@ def write_scripts(
     if bang is None:
         bang = shebang(str(final / "bin" / "python"))
     data_scripts: list[list[str]] = view["data_scripts"]  # type: ignore[assignment]
-    console: dict[str, tuple[str, str]] = {}
-    for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
-        console[_script_name(name, dist, interp)] = (module, attr)
-    for name, _source in data_scripts:  # a data script of the same name wins, as before
-        console.pop(name, None)
+    console = _console_scripts(view, interp)
     if launcher and console:
         text = bang + _LAUNCHER.format(scripts=_dict_literal(console))
         _replace_with(f"{bindir}/{LAUNCHER}")
@@ -389,6 +386,34 @@ def write_scripts(
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
         _write_executable(f"{bindir}/{name}", data)
+
+
+def _console_scripts(view: dict[str, object], interp: Interpreter) -> dict[str, tuple[str, str]]:
+    """bin/ name -> (module, attribute) of the view's console and gui scripts; a data
+    script of the same name wins, as it always did."""
+    console: dict[str, tuple[str, str]] = {}
+    for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
+        console[_script_name(name, dist, interp)] = (module, attr)
+    for name, _source in view["data_scripts"]:  # type: ignore[attr-defined]
+        console.pop(name, None)
+    return console
+
+
+def launcher_intact(env: Path, view: dict[str, object], interp: Interpreter) -> bool:
+    """Whether ``bin/`` still has the launcher ``write_scripts`` would write for ``view``
+    (an env made before the launcher existed, a file per script, counts as intact)."""
+    console = _console_scripts(view, interp)
+    path = env / "bin" / LAUNCHER
+    if not console or not os.path.lexists(path):
+        return not any(
+            os.path.islink(env / "bin" / n) and os.readlink(env / "bin" / n) == LAUNCHER
+            for n in console
+        )
+    text = shebang(str(env / "bin" / "python")) + _LAUNCHER.format(scripts=_dict_literal(console))
+    try:
+        return path.read_bytes() == text.encode()
+    except OSError:
+        return False
 
 
 def _replace_with(path: str) -> None:
