@@ -76,7 +76,8 @@ def clean(*paths: Path) -> Callable[[], None]:
 
 
 class Fresh:
-    """A new directory for each cold trial, every one deleted at the end of the section.
+    """A new directory for each trial (cold, warm, scaling), all deleted at the end of the
+    section (``delete_and_age``).
 
     Deleting a big tree right before another tool's timed run makes that run pay for
     it: ext4 skips inodes freed in the last minute when it allocates new ones, in
@@ -86,7 +87,7 @@ class Fresh:
     runs, so no run follows a mass deletion.
     """
 
-    def __init__(self, base: Path, pause: float = 2) -> None:
+    def __init__(self, base: Path, pause: float) -> None:
         self.base = base
         self.pause = pause
         self.n = 0
@@ -278,7 +279,6 @@ def sec_create_cold(ctx: Ctx) -> list[Result]:
         # 3. the same with a warm store / cache (warmed by the untimed first round)
         store, cache = ctx.store(d / "warm"), ctx.cache(d / "warm")
         fresh = Fresh(d / "envs", ctx.pause)
-
         first = first_in(wl, fresh, d)
         pairs = [
             ("envstore", Trial(chain(es_in(ctx, wl, fresh, store), first), fresh.next)),

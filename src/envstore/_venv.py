@@ -326,10 +326,26 @@ def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
 
 
 def _write(path: str, data: bytes, mode: int = 0o666) -> None:
-    """Create ``path`` (mode less the umask) holding ``data``: one open, no text layer."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    """Create ``path`` (mode less the umask) holding ``data``: one open, no text layer.
+    Whatever was there is replaced, never written through (a script's link to the
+    launcher, a read-only file): in a new env that costs nothing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        os.unlink(path)
+        fd = os.open(path, flags, mode)
     with open(fd, "wb") as f:
         f.write(data)
+
+
+def _symlink(target: str, path: str) -> None:
+    """``path`` -> ``target``, replacing whatever ``path`` was."""
+    try:
+        os.symlink(target, path)
+    except FileExistsError:
+        os.unlink(path)
+        os.symlink(target, path)
 
 
 def _write_executable(path: str, data: bytes) -> None:
@@ -364,24 +380,20 @@ def write_scripts(
     data_scripts: list[list[str]] = view["data_scripts"]  # type: ignore[assignment]
     console = _console_scripts(view, interp)
     if launcher and console:
-        text = bang + _LAUNCHER.format(scripts=_dict_literal(console))
-        _replace_with(f"{bindir}/{LAUNCHER}")
         # Read-only: an installer that writes through a script's link instead of
         # replacing it (Poetry resolves the path first) fails instead of turning
         # every script of the env into its own.
-        _write(f"{bindir}/{LAUNCHER}", text.encode(), 0o555)
+        _write(f"{bindir}/{LAUNCHER}", _launcher_text(bang, console), 0o555)
         for name in console:
             # A script replaces what bin/ already has under its name (a relink's
             # copied scripts, a console script named "activate"), as pip does.
-            _replace_with(f"{bindir}/{name}")
-            os.symlink(LAUNCHER, f"{bindir}/{name}")
+            _symlink(LAUNCHER, f"{bindir}/{name}")
     else:
         for name, (module, attr) in console.items():
             head = attr.split(".")[0]
             text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
             _write_executable(f"{bindir}/{name}", text.encode())
     for name, source in data_scripts:
-        _replace_with(f"{bindir}/{name}")  # never write through a link to the launcher
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
@@ -409,26 +421,17 @@ def launcher_intact(env: Path, view: dict[str, object], interp: Interpreter) -> 
             os.path.islink(env / "bin" / n) and os.readlink(env / "bin" / n) == LAUNCHER
             for n in console
         )
-    text = shebang(str(env / "bin" / "python")) + _LAUNCHER.format(scripts=_dict_literal(console))
     try:
-        return path.read_bytes() == text.encode()
+        return path.read_bytes() == _launcher_text(shebang(str(env / "bin" / "python")), console)
     except OSError:
         return False
 
 
-def _replace_with(path: str) -> None:
-    """Make way for a new file at ``path``: unlink what is there (never write through it)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _dict_literal(scripts: dict[str, tuple[str, str]]) -> str:
-    """``scripts`` as Python source, a line per script (names are checked at ingest,
-    and ``repr`` quotes whatever they hold)."""
-    rows = "".join(f"    {name!r}: {value!r},\n" for name, value in sorted(scripts.items()))
-    return "{\n" + rows + "}"
+def _launcher_text(bang: str, console: dict[str, tuple[str, str]]) -> bytes:
+    """The launcher for ``console`` (name -> (module, attribute)), a line per script
+    (names are checked at ingest, and ``repr`` quotes whatever they hold)."""
+    rows = "".join(f"    {name!r}: {value!r},\n" for name, value in sorted(console.items()))
+    return (bang + _LAUNCHER.format(scripts="{\n" + rows + "}")).encode()
 
 
 def write_site(
