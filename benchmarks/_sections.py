@@ -16,6 +16,7 @@ from _harness import (
     Samples,
     SizeResult,
     Skipped,
+    TimingResult,
     Trial,
     alternate,
     disk_usage,
@@ -194,6 +195,36 @@ def es_remove(ctx: Ctx, store: Path, env: Path) -> Callable[[], None]:
     return lambda: ctx.es.remove(store, env)
 
 
+def api_loop_results(
+    ctx: Ctx, section: str, wl: Workload, store: Path, loop: Path, where: str = ""
+) -> list[Result]:
+    """create_env / remove_env in one warm process (``Envstore.api_loop``), with the
+    file-system floor for the same tree, as ms rows: what a frontend holding one Store
+    pays per env."""
+    (loop / "envs").mkdir(parents=True, exist_ok=True)
+    try:
+        create, remove, floor = ctx.es.api_loop(
+            store, loop / "envs", wl.top, wl.wheelhouse, ctx.living_reps
+        )
+    except Exception as exc:  # a failing tool never aborts the run
+        return [TimingResult(section, wl.name, "envstore", [], error=f"failed: {exc}")]
+    return [
+        TimingResult(
+            section,
+            wl.name,
+            tool,
+            [t * 1000 for t in times],
+            group=f"{what} in a warm process{where} (ms)",
+            unit="ms",
+        )
+        for what, tool, times in (
+            ("create_env", "envstore (API, in-process)", create),
+            ("create_env", "file-system floor (same tree, bare os calls)", floor),
+            ("remove_env", "envstore (API, in-process)", remove),
+        )
+    ]
+
+
 # ---------------------------------------------------------------- create
 
 
@@ -217,6 +248,9 @@ def sec_create_warm(ctx: Ctx) -> list[Result]:
             pairs.append((k, Trial(tool_in(ctx, k, wl, fresh[k], cache), fresh[k].next)))
         # the untimed warmup round fills the envstore store and the uv cache
         samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
+        # The same creates through the library, as a frontend holding a Store makes
+        # them; before the deletions (see Fresh).
+        api = api_loop_results(ctx, "create-warm", wl, store, d / "api-loop")
         deletes = {k: _delete_each(ctx, k, fresh[k], store, samples[k]) for k in kinds}
         both = {
             k: Samples([c + r for c, r in zip(s.times, deletes[k].times, strict=False)], s.error)
@@ -225,6 +259,7 @@ def sec_create_warm(ctx: Ctx) -> list[Result]:
         out += timing_results("create-warm", wl.name, samples, "create")
         out += timing_results("create-warm", wl.name, deletes, "delete, after all creates")
         out += timing_results("create-warm", wl.name, both, "create + delete")
+        out += api
         done.append(d)
     delete_and_age(ctx, *done)
     return out

@@ -31,6 +31,7 @@ from _sections import (
     PIP,
     UV,
     Ctx,
+    api_loop_results,
     chain,
     clean,
     es_create,
@@ -294,31 +295,8 @@ def sec_build_env(ctx: Ctx) -> list[Result]:
         places.append((", store and env on tmpfs", Path(tempfile.mkdtemp(dir="/dev/shm"))))
     try:
         for where, loop in places:
-            (loop / "envs").mkdir(parents=True, exist_ok=True)
             loop_store = store if not where else loop / "store"
-            try:
-                create, remove, floor = ctx.es.api_loop(
-                    loop_store, loop / "envs", wl.top, wl.wheelhouse, ctx.living_reps
-                )
-            except Exception as exc:  # a failing tool never aborts the run
-                err = f"failed: {exc}"
-                out.append(TimingResult("build-env", wl.name, "envstore", [], error=err))
-                continue
-            for what, tool, times in (
-                ("create_env", "envstore (API, in-process)", create),
-                ("create_env", "file-system floor (same tree, bare os calls)", floor),
-                ("remove_env", "envstore (API, in-process)", remove),
-            ):
-                out.append(
-                    TimingResult(
-                        "build-env",
-                        wl.name,
-                        tool,
-                        [t * 1000 for t in times],
-                        group=f"{what} in a warm process{where} (ms)",
-                        unit="ms",
-                    )
-                )
+            out += api_loop_results(ctx, "build-env", wl, loop_store, loop, where)
     finally:
         rmtree(d)
         for _, loop in places[1:]:
