@@ -100,6 +100,97 @@ def test_gc_grace_period_and_dry_run(
     assert json.loads(cli("--store", store, "list", "--json").out) == []
 
 
+def _age(store: Path, seconds: float) -> None:
+    """Let ``seconds`` pass for gc: entries, views and gone envs become that much older."""
+    with sqlite3.connect(store / "envstore.db") as conn:
+        conn.execute("UPDATE entries SET added = added - ?", (seconds,))
+        conn.execute("UPDATE views SET added = added - ?", (seconds,))
+        conn.execute("UPDATE envs SET gone_since = gone_since - ?", (seconds,))
+
+
+def _gone_since(store: Path) -> dict[str, float | None]:
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return dict(conn.execute("SELECT path, gone_since FROM envs"))
+
+
+def _names(store: Path) -> set[str]:
+    return {e.split("/")[1] for e in entries(store)}
+
+
+def test_gc_keeps_what_a_moved_env_uses_until_it_is_relinked(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env, moved = tmp_path / "env", tmp_path / "moved"
+    _create(cli, store, env, many_wheels, "p03")
+    _age(store, 3600)  # its entries are long past the grace period
+    env.rename(moved)
+    res = cli("--store", store, "gc")
+    assert res.code == 0, res.err
+    assert f"kept {env} (gone since" in res.out and "envstore relink" in res.out
+    assert "p03" in _names(store)
+    works = run([moved / "bin" / "python", "-c", "import p03"])
+    assert works.returncode == 0, works.stderr
+    since = _gone_since(store)[str(env)]
+    assert since is not None
+    assert cli("--store", store, "gc").code == 0  # the clock is not restarted
+    assert _gone_since(store)[str(env)] == since
+
+    moved.rename(env)  # back again: no longer gone
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "kept" not in res.out
+    assert _gone_since(store) == {str(env): None}
+
+    env.rename(moved)
+    assert cli("--store", store, "relink", moved).code == 0
+    _age(store, 3600)
+    assert cli("--store", store, "gc").code == 0
+    assert "p03" in _names(store)
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert [e["path"] for e in listed] == [str(moved)]
+    works = run([moved / "bin" / "python", "-c", "import p03"])
+    assert works.returncode == 0, works.stderr
+
+
+def test_gc_frees_what_a_deleted_env_used_once_gone_for_the_grace_period(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p04")
+    _age(store, 3600)
+    shutil.rmtree(env)
+    dry = cli("--store", store, "gc", "--dry-run")
+    assert dry.code == 0 and f"kept {env}" in dry.out
+    assert _gone_since(store) == {str(env): None}  # a dry run records nothing
+    assert cli("--store", store, "gc").code == 0
+    assert "p04" in _names(store)
+    _age(store, 599)
+    assert cli("--store", store, "gc").code == 0
+    assert "p04" in _names(store)
+    _age(store, 2)
+    res = cli("--store", store, "gc")
+    assert res.code == 0, res.err
+    assert f"removed registration of {env} (gone)" in res.out
+    assert "p04" not in _names(store)
+    assert json.loads(cli("--store", store, "list", "--json").out) == []
+
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_registrations(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p05")
+    with sqlite3.connect(store / "envstore.db") as conn:  # as envstore 0.1's schema 1
+        conn.execute("ALTER TABLE envs DROP COLUMN gone_since")
+        conn.execute("PRAGMA user_version = 1")
+    shutil.rmtree(env)
+    res = cli("--store", store, "gc")
+    assert res.code == 0, res.err
+    assert f"kept {env}" in res.out
+    with sqlite3.connect(store / "envstore.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT gone_since FROM envs").fetchone()[0] is not None
+
+
 def test_unreadable_manifest_makes_gc_keep_everything(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -141,6 +141,8 @@ def _size(n: float) -> str:
 
 
 def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    import time
+
     from envstore._gc import collect
     from envstore._store import Store
 
@@ -151,6 +153,12 @@ def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     if args.verbosity >= 0:
         for env in plan.dead_envs:
             print(f"{verb} registration of {env} (gone)")
+        for env, since in plan.gone_envs:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(since))
+            print(
+                f"kept {env} (gone since {when}): what it uses stays for the grace period;"
+                " if it was moved, run 'envstore relink' at its new place"
+            )
         for item in plan.delete:
             print(f"{verb} {item.kind} {item.name} ({_size(item.size)})")
         freed = "would free" if args.dry_run else "freed"
@@ -378,9 +386,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "gc",
         help="delete store entries no environment uses",
-        description="Drop registrations of environments that are gone (deleted with rm -rf,"
-        " moved away), then delete entries and views no live environment uses and abandoned"
-        " temporary directories. Keeps everything if some environment's manifest is unreadable.",
+        description="Drop registrations of environments gone (deleted with rm -rf, moved away"
+        " and not relinked) for longer than the grace period, then delete entries and views no"
+        " live or recently gone environment uses, and abandoned temporary directories. Keeps"
+        " everything if some environment's manifest is unreadable.",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
@@ -388,7 +397,8 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         type=_duration,
         default=600.0,
         metavar="DURATION",
-        help="keep unused objects younger than this (default 10m; e.g. 0, 30s, 2h)",
+        help="keep unused objects younger than this, and what environments gone for less"
+        " than this used (default 10m; e.g. 0, 30s, 2h)",
     )
     p.set_defaults(func=_cmd_gc)
 

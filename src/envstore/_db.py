@@ -22,7 +22,7 @@ from envstore.errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "connect", "write"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: envs.gone_since
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -60,6 +60,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             "python": str,
             "created": float,
             "last_seen": float,
+            "gone_since": float,  # when gc first found the manifest gone (else NULL)
         },
         pk="path",
         if_not_exists=True,
@@ -112,6 +113,8 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 _create_schema(conn)
+                if version == 1:
+                    conn.execute("ALTER TABLE envs ADD COLUMN gone_since REAL")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
         conn.close()

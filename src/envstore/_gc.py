@@ -10,6 +10,11 @@ reference anything, so nothing is deleted from ``entries/`` or ``views/``
 (dead registrations and abandoned temp directories are still cleaned).
 Deleting happens under the exclusive gc lock; creators hold it shared from
 choosing entries to registering the env, and fresh objects get a grace period.
+
+An env whose manifest is gone may have been moved (``mv env elsewhere``, then
+``envstore relink elsewhere``), so the grace period applies to it too: the first
+gc that finds it gone records when (``envs.gone_since``) and keeps what its
+database rows reference; a gc after the grace period drops it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Item:
 @dataclass
 class GcPlan:
     dead_envs: list[str] = field(default_factory=list)
+    gone_envs: list[tuple[str, float]] = field(default_factory=list)  # (env, gone since)
+    back_envs: list[str] = field(default_factory=list)  # gone before, manifest back
     dead_roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     delete: list[Item] = field(default_factory=list)
@@ -115,15 +122,26 @@ def plan_gc(
     def size(path: Path) -> int:
         return tree_size(path) if sizes else 0
 
+    conn = store.db(create=False)
+    gone_since = dict(conn.execute("SELECT path, gone_since FROM envs").fetchall())
     live: set[str] = set()
     keep_everything = False
     for env, root in registered_envs(store).items():
         manifest_path = Path(env) / MANIFEST_NAME
+        since = gone_since.get(env)
         if not manifest_path.exists():
+            if env in gone_since and now - (since or now) < grace:
+                # Maybe moved: keep what it used until relinked or the grace is over.
+                plan.gone_envs.append((env, now if since is None else since))
+                rows = conn.execute("SELECT object FROM refs WHERE env = ?", (env,))
+                live.update(obj for (obj,) in rows)
+                continue
             plan.dead_envs.append(env)
             if root is not None:
                 plan.dead_roots.append(store.roots_dir / root)
             continue
+        if since is not None:
+            plan.back_envs.append(env)
         try:
             manifest = Manifest.load(manifest_path)
         except BadManifestError as exc:
@@ -135,7 +153,6 @@ def plan_gc(
 
     # Ages (and a view's entries) come from the database; the files on disk
     # answer only for what it does not know.
-    conn = store.db(create=False)
     known_entries = dict(conn.execute("SELECT key, added FROM entries").fetchall())
     known_views = {k: (a, e) for k, a, e in conn.execute("SELECT key, added, entries FROM views")}
     views = _scan_views(store, known_views)
@@ -244,6 +261,13 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         for env in plan.dead_envs:
             conn.execute("DELETE FROM refs WHERE env = ?", (env,))
             conn.execute("DELETE FROM envs WHERE path = ?", (env,))
+        for env, since in plan.gone_envs:
+            conn.execute(
+                "UPDATE envs SET gone_since = ? WHERE path = ? AND gone_since IS NULL",
+                (since, env),
+            )
+        for env in plan.back_envs:
+            conn.execute("UPDATE envs SET gone_since = NULL WHERE path = ?", (env,))
         deleted = [i for i in plan.delete if i.kind in ("entry", "view")]
         for item in deleted:
             if item.kind == "entry":
