@@ -596,6 +596,66 @@ def test_relinks_of_one_env_wait_for_each_other(
     _works(copy, _minor_of(DEFAULT))
 
 
+def test_create_clear_takes_turns_with_a_relink_of_the_same_env(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relink re-registers the env it works on; a create --clear (or sync) swapping
+    # the env at the same time would have its registration replaced by the old one's.
+    from envstore._locks import file_lock
+
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo")
+    assert made.code == 0, made.err
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
+    clear = ("--store", store, "create", "--clear", env, "--no-index", "-f", wheelhouse)
+    with file_lock(env):  # as a relink of it holds
+        res = cli(*clear, "hello-app")
+    assert res.code == 1 and "timed out" in res.err and str(env) in res.err
+    assert run([env / "bin" / "python", "-c", "import solo"]).returncode == 0  # unchanged
+    assert not (env / "bin" / "hello").exists()
+    res = cli(*clear, "hello-app")
+    assert res.code == 0, res.err
+    assert run([env / "bin" / "hello"]).returncode == 3
+
+
+def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    from envstore._locks import env_lock
+
+    env = tmp_path / "env"
+    env.mkdir()
+    got = threading.Event()
+    done = threading.Event()
+
+    def waiter() -> None:
+        with env_lock(env):
+            got.set()
+            done.wait(30)
+
+    old = os.open(env, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(old, fcntl.LOCK_EX)  # the old directory's holder (a create --clear)
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        assert not got.is_set()
+        env.rename(tmp_path / "old")  # the holder swaps a new directory in
+        env.mkdir()
+        new = os.open(env, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(new, fcntl.LOCK_EX)  # and someone holds that one
+        os.close(old)  # releases the old directory's lock
+        time.sleep(0.3)
+        assert not got.is_set()  # the old directory's lock was not enough
+        os.close(new)
+        assert got.wait(10)
+    finally:
+        done.set()
+        thread.join(10)
+
+
 def test_a_changed_script_launcher_is_reported_and_written_again(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from envstore._crash import crash_point
 from envstore._db import write
 from envstore._interpreters import Interpreter, find_interpreter, interpreter_at
+from envstore._locks import env_lock
 from envstore._resolve import Request, bundled_pip, remember, resolve
 from envstore._store import EntryKey, Store, exchange, rmtree
 from envstore._venv import read_view, write_env
@@ -377,18 +378,30 @@ def _make_env(
             command = shlex.join(["envstore", "create", str(final), *requirements])
             write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
             text = manifest.save(tmp)
-            # Same path, same root: the old env's references are replaced by the new ones.
-            register_env(st, manifest, final, text)
-            crash_point("create-registered")
-            if replacing and (final / MANIFEST_NAME).exists():
-                exchange(tmp, final)  # the old env is now at tmp, deleted below
+            if replacing:
+                # A relink of the old env would register it again: take turns.
+                with env_lock(final):
+                    _publish(st, manifest, text, tmp, final, replacing)
             else:
-                if final.is_dir():
-                    final.rmdir()  # empty (checked above); rename needs it gone or empty
-                os.rename(tmp, final)
+                _publish(st, manifest, text, tmp, final, replacing)
         finally:
             rmtree(tmp)
     return manifest
+
+
+def _publish(
+    st: Store, manifest: Manifest, text: str, tmp: Path, final: Path, replacing: bool
+) -> None:
+    """Register the env written in ``tmp`` and move it to ``final``."""
+    # Same path, same root: the old env's references are replaced by the new ones.
+    register_env(st, manifest, final, text)
+    crash_point("create-registered")
+    if replacing and (final / MANIFEST_NAME).exists():
+        exchange(tmp, final)  # the old env is now at tmp, deleted by the caller
+    else:
+        if final.is_dir():
+            final.rmdir()  # empty (checked above); rename needs it gone or empty
+        os.rename(tmp, final)
 
 
 def unregister_env(store: Store, env: Path) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from envstore.errors import LockTimeoutError
+from envstore.errors import EnvError, LockTimeoutError
 
-__all__ = ["DEFAULT_TIMEOUT", "file_lock", "lock_timeout"]
+__all__ = ["DEFAULT_TIMEOUT", "env_lock", "file_lock", "lock_timeout"]
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -38,28 +38,57 @@ def file_lock(path: Path, *, shared: bool = False, timeout: float | None = None)
     an existing directory."""
     if timeout is None:
         timeout = lock_timeout()
+    deadline = time.monotonic() + timeout
     if os.path.isdir(path):
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     else:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    kind = "shared" if shared else "exclusive"
-                    raise LockTimeoutError(
-                        f"timed out after {timeout:g}s waiting for the {kind} lock {path}"
-                        " (another envstore process holds it; set ENVSTORE_LOCK_TIMEOUT"
-                        " to wait longer)"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+        _flock(fd, path, shared, deadline, timeout)
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def env_lock(env: Path) -> Iterator[None]:
+    """Hold an exclusive flock on the environment directory ``env`` (relink, and the
+    swap of ``create --clear`` and ``sync``). Those replace the directory, so a lock
+    won on a directory that is no longer the one at ``env`` is dropped and taken
+    again on the one there now."""
+    timeout = lock_timeout()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise EnvError(f"{env} disappeared while waiting to lock it") from None
+        try:
+            _flock(fd, env, False, deadline, timeout)
+            locked, now = os.fstat(fd), os.stat(env)
+            if (locked.st_dev, locked.st_ino) == (now.st_dev, now.st_ino):
+                yield
+                return
+        except FileNotFoundError:
+            pass  # replaced and not yet put back: look again
+        finally:
+            os.close(fd)
+
+
+def _flock(fd: int, path: Path, shared: bool, deadline: float, timeout: float) -> None:
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    delay = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                kind = "shared" if shared else "exclusive"
+                raise LockTimeoutError(
+                    f"timed out after {timeout:g}s waiting for the {kind} lock {path}"
+                    " (another envstore process holds it; set ENVSTORE_LOCK_TIMEOUT"
+                    " to wait longer)"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

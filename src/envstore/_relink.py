@@ -625,11 +625,12 @@ def relink_env(
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
-    # One relink of an env at a time: both would swap bin/ and site-packages. The
-    # lock is the env directory itself (a lock file per env would pile up).
-    from envstore._locks import file_lock
+    # One relink of an env at a time: both would swap bin/ and site-packages (and
+    # create --clear and sync take turns with it). The lock is the env directory
+    # itself (a lock file per env would pile up).
+    from envstore._locks import env_lock
 
-    with file_lock(final):
+    with env_lock(final):
         return _relink_locked(
             final, python, store, find_links, index_url, no_index, offline, progress
         )
