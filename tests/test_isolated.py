@@ -310,3 +310,39 @@ def test_project_builder_from_isolated_env(
         "from demo_proj import _built; print(demo_proj.answer(), _built.HELPER)",
     )
     assert out_text.split() == ["42", "h2.5"]
+
+
+def test_create_from_an_sdist_builds_it_offline(
+    warm_store: Path, backend_wheels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only an sdist of demo-proj is on offer: pip builds it (in its own isolated build
+    # env, tinybackend and tinyhelper from the same local directory), envstore keeps
+    # the wheel and unpacks it like any other.
+    project = make_project(tmp_path / "project")
+    sdists = tmp_path / "sdists"
+    sdists.mkdir()
+    backend: dict[str, object] = {}
+    exec(compile(TINYBACKEND, "tinybackend.py", "exec"), backend)
+    monkeypatch.chdir(project)
+    sdist = backend["build_sdist"](str(sdists))  # type: ignore[operator]
+    assert sdist == "demo_proj-0.3.tar.gz"
+    monkeypatch.chdir(tmp_path)
+
+    env = tmp_path / "env"
+    links = [str(sdists), str(backend_wheels)]
+    manifest = envstore.create_env(
+        env, ["demo-proj"], store=warm_store, no_index=True, find_links=links, with_pip=False
+    )
+    assert [(p.name, p.version) for p in manifest.packages] == [("demo-proj", "0.3")]
+    out = run(
+        [
+            env / "bin" / "python",
+            "-c",
+            "import demo_proj, demo_proj._built as b; print(demo_proj.answer(), b.HELPER)",
+        ]
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["42", "h2.5"]  # built with the backend's own requirement
+    assert (warm_store / "wheels" / "demo_proj-0.3-py3-none-any.whl").is_file()
+    envstore.remove_env(env, store=warm_store)
+    assert_no_envs_left(warm_store)
