@@ -80,6 +80,22 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
     assert _versions(pre) == {"dep-a": "2.0b1"}
 
 
+def test_a_wheel_added_to_the_directory_is_chosen_next_time(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resolution cache must not hide what pip would now choose.
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "grows", "1.0")
+    opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
+    monkeypatch.setattr(envstore._resolve, "_from_pip", _no_pip)
+    first = create_env(tmp_path / "one", ["grows"], **opts)  # type: ignore[arg-type]
+    again = create_env(tmp_path / "again", ["grows"], **opts)  # type: ignore[arg-type]
+    assert _versions(first) == _versions(again) == {"grows": "1.0"}
+    wheelmaker.build_wheel(wh, "grows", "1.1")
+    newer = create_env(tmp_path / "two", ["grows"], **opts)  # type: ignore[arg-type]
+    assert _versions(newer) == {"grows": "1.1"}
+
+
 def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(
     tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -107,11 +107,20 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
             files.append(Path(f).read_text())
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
+    # A local --find-links directory's mtime changes when a wheel is added, removed
+    # or renamed there: pip would see the new choice, so the cached one is stale.
+    links = []
+    for d in request.find_links:
+        try:
+            stamp: int | None = os.stat(d).st_mtime_ns
+        except (OSError, ValueError):  # a URL, or gone
+            stamp = None
+        links.append([os.path.abspath(d), stamp])
     blob = json.dumps(
         [
             sorted(request.requirements),
             files,
-            [os.path.abspath(d) for d in request.find_links],
+            links,
             request.index_url,
             request.no_index,
             interp.soabi,
