@@ -163,10 +163,10 @@ def test_gc_frees_what_a_deleted_env_used_once_gone_for_the_grace_period(
     assert _gone_since(store) == {str(env): None}  # a dry run records nothing
     assert cli("--store", store, "gc").code == 0
     assert "p04" in _names(store)
-    _age(store, 599)
+    _age(store, 590)
     assert cli("--store", store, "gc").code == 0
     assert "p04" in _names(store)
-    _age(store, 2)
+    _age(store, 20)
     res = cli("--store", store, "gc")
     assert res.code == 0, res.err
     assert f"removed registration of {env} (gone)" in res.out
@@ -174,20 +174,38 @@ def test_gc_frees_what_a_deleted_env_used_once_gone_for_the_grace_period(
     assert json.loads(cli("--store", store, "list", "--json").out) == []
 
 
-def test_a_schema_1_database_is_migrated_and_keeps_its_registrations(
+def test_remove_releases_an_env_already_deleted_without_waiting(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p06")
+    _age(store, 3600)
+    shutil.rmtree(env)
+    res = cli("--store", store, "remove", env)
+    assert res.code == 0, res.err
+    assert json.loads(cli("--store", store, "list", "--json").out) == []
+    assert cli("--store", store, "gc").code == 0
+    assert "p06" not in _names(store)
+    unknown = cli("--store", store, "remove", tmp_path / "never-was")
+    assert unknown.code == 1 and "not an envstore environment" in unknown.err
+
+
+def test_a_database_from_before_gone_since_gets_it_and_stays_readable_by_older_envstores(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:
     env = tmp_path / "env"
     _create(cli, store, env, many_wheels, "p05")
-    with sqlite3.connect(store / "envstore.db") as conn:  # as envstore 0.1's schema 1
+    with sqlite3.connect(store / "envstore.db") as conn:  # as envstore made it before
         conn.execute("ALTER TABLE envs DROP COLUMN gone_since")
-        conn.execute("PRAGMA user_version = 1")
     shutil.rmtree(env)
+    dry = cli("--store", store, "gc", "--dry-run")
+    assert dry.code == 0 and f"kept {env}" in dry.out
     res = cli("--store", store, "gc")
     assert res.code == 0, res.err
     assert f"kept {env}" in res.out
     with sqlite3.connect(store / "envstore.db") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        # The same schema version: an older envstore still opens the store.
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         assert conn.execute("SELECT gone_since FROM envs").fetchone()[0] is not None
 
 

@@ -654,6 +654,9 @@ def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path)
     finally:
         done.set()
         thread.join(10)
+    with pytest.raises(FileNotFoundError):  # an error inside the lock is the caller's
+        with env_lock(env):
+            (tmp_path / "missing").read_text()
 
 
 def test_a_changed_script_launcher_is_reported_and_written_again(

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from envstore.errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "write"]
+__all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
 
-SCHEMA_VERSION = 2  # 2: envs.gone_since
+# Bumped only for a change an older envstore would mishandle; a column it does not
+# know (envs.gone_since) is added without a bump (see ensure_gone_since).
+SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -113,8 +115,6 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 _create_schema(conn)
-                if version == 1:
-                    conn.execute("ALTER TABLE envs ADD COLUMN gone_since REAL")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -150,3 +150,16 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def database_files(path: Path) -> list[Path]:
     """The database and its WAL side files."""
     return [path, Path(os.fspath(path) + "-wal"), Path(os.fspath(path) + "-shm")]
+
+
+def ensure_gone_since(conn: sqlite3.Connection) -> None:
+    """Add ``envs.gone_since`` to a database made before it existed. Only gc reads or
+    writes it; an older envstore ignores it (its inserts name their columns)."""
+    if not _has_gone_since(conn):
+        with write(conn):
+            if not _has_gone_since(conn):  # another gc may have added it meanwhile
+                conn.execute("ALTER TABLE envs ADD COLUMN gone_since REAL")
+
+
+def _has_gone_since(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "gone_since" for row in conn.execute("PRAGMA table_info(envs)"))

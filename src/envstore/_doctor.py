@@ -366,10 +366,13 @@ def diagnose_all(store: Store, gc_command: str = "envstore gc") -> list[Diagnosi
                         Problem(
                             "env-missing",
                             WARNING,
-                            f"registered env {env} no longer exists; the store still keeps"
-                            " what it used",
+                            f"registered env {env} no longer exists (if it was moved,"
+                            " run 'envstore relink' at its new place); the store still"
+                            " keeps what it used",
                             gc_command,
-                            "drops its registration and frees what nothing else uses",
+                            "drops its registration once gone for the grace period, and"
+                            " frees what nothing else uses ('envstore remove' of the old"
+                            " path does it now)",
                         )
                     ],
                 )

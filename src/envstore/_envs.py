@@ -416,12 +416,28 @@ def unregister_env(store: Store, env: Path) -> None:
             conn.execute("DELETE FROM envs WHERE path = ?", (str(env),))
 
 
+def _registered(store: Store, env: Path) -> bool:
+    """Whether the store has a gc root or a database row for ``env``."""
+    if (store.roots_dir / root_name(env)).is_symlink():
+        return True
+    if not store.db_path.exists():
+        return False
+    row = store.db().execute("SELECT 1 FROM envs WHERE path = ?", (str(env),)).fetchone()
+    return row is not None
+
+
 def remove_env(
     path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
 ) -> None:
-    """Delete an envstore environment and release its references."""
+    """Delete an envstore environment and release its references (of an env already
+    deleted, with ``rm -rf``: only release them, without waiting for gc's grace period)."""
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
+        if not os.path.lexists(final):
+            st = store if isinstance(store, Store) else Store(store)
+            if _registered(st, final):
+                unregister_env(st, final)
+                return
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
     try:
         manifest = Manifest.load(final)

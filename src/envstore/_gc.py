@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envstore._crash import crash_point
-from envstore._db import write
+from envstore._db import ensure_gone_since, write
 from envstore._store import EntryKey, Store, rmtree
 from envstore.errors import BadManifestError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
@@ -123,18 +123,21 @@ def plan_gc(
         return tree_size(path) if sizes else 0
 
     conn = store.db(create=False)
-    gone_since = dict(conn.execute("SELECT path, gone_since FROM envs").fetchall())
+    try:
+        gone_since = dict(conn.execute("SELECT path, gone_since FROM envs").fetchall())
+    except sqlite3.OperationalError:  # a dry run on a database from before the column
+        gone_since = {path: None for (path,) in conn.execute("SELECT path FROM envs")}
     live: set[str] = set()
     keep_everything = False
     for env, root in registered_envs(store).items():
         manifest_path = Path(env) / MANIFEST_NAME
         since = gone_since.get(env)
         if not manifest_path.exists():
-            if env in gone_since and now - (since or now) < grace:
+            used = [o for (o,) in conn.execute("SELECT object FROM refs WHERE env = ?", (env,))]
+            if used and env in gone_since and now - (since or now) < grace:
                 # Maybe moved: keep what it used until relinked or the grace is over.
                 plan.gone_envs.append((env, now if since is None else since))
-                rows = conn.execute("SELECT object FROM refs WHERE env = ?", (env,))
-                live.update(obj for (obj,) in rows)
+                live.update(used)
                 continue
             plan.dead_envs.append(env)
             if root is not None:
@@ -292,6 +295,8 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
             f"the store database {store.db_path} is damaged ({check}); gc will not run."
             " Run 'envstore rebuild-db' to rebuild it from the store"
         )
+    if not dry_run:
+        ensure_gone_since(conn)
     with store.gc_lock(shared=dry_run):
         plan = plan_gc(store, grace=grace, sizes=dry_run)
         if not dry_run:

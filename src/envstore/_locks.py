@@ -58,19 +58,30 @@ def env_lock(env: Path) -> Iterator[None]:
     again on the one there now."""
     timeout = lock_timeout()
     deadline = time.monotonic() + timeout
+    missing_since: float | None = None
     while True:
         try:
             fd = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise EnvError(f"{env} disappeared while waiting to lock it") from None
+            # Between the two renames of a swap without renameat2: look again, briefly.
+            now = time.monotonic()
+            missing_since = now if missing_since is None else missing_since
+            if now - missing_since > 1.0:
+                raise EnvError(f"{env} disappeared while waiting to lock it") from None
+            time.sleep(0.01)
+            continue
+        missing_since = None
         try:
             _flock(fd, env, False, deadline, timeout)
-            locked, now = os.fstat(fd), os.stat(env)
-            if (locked.st_dev, locked.st_ino) == (now.st_dev, now.st_ino):
+            locked = os.fstat(fd)
+            try:
+                there = os.stat(env)
+                same = (locked.st_dev, locked.st_ino) == (there.st_dev, there.st_ino)
+            except FileNotFoundError:
+                same = False
+            if same:
                 yield
                 return
-        except FileNotFoundError:
-            pass  # replaced and not yet put back: look again
         finally:
             os.close(fd)
 

@@ -549,11 +549,11 @@ def bundled_wheel_dirs(interp: Interpreter) -> list[Path]:
     """Where wheels ship with interpreters: ensurepip's bundle, Debian's python-wheels.
     The running Python's stdlib is where ``os`` is (not sysconfig: ~4 ms to import and
     expand, on every create)."""
-    return [
-        Path(interp.stdlib) / "ensurepip" / "_bundled",
-        Path("/usr/share/python-wheels"),
-        Path(os.path.dirname(os.__file__)) / "ensurepip" / "_bundled",
-    ]
+    dirs = [Path(interp.stdlib) / "ensurepip" / "_bundled", Path("/usr/share/python-wheels")]
+    own = getattr(os, "__file__", None)  # None in a frozen app
+    if own:
+        dirs.append(Path(os.path.dirname(own)) / "ensurepip" / "_bundled")
+    return dirs
 
 
 def bundled_pip(interp: Interpreter) -> Path | None:
