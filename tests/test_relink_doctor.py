@@ -659,6 +659,24 @@ def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path)
             (tmp_path / "missing").read_text()
 
 
+def test_relink_makes_a_deleted_bin_again(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    shutil.rmtree(env / "bin")
+    code, [report] = _doctor(cli, env)
+    assert code == 1 and {p["fix"] for p in _problems(report).values()} == {
+        f"envstore relink {env}"
+    }
+    fixed = cli("--store", store, "relink", env)
+    assert fixed.code == 0, fixed.err
+    assert _doctor(cli, env)[0] == 0
+    assert run([env / "bin" / "hello"]).returncode == 3
+    assert run([env / "bin" / "pip", "--version"]).stdout.startswith("pip ")
+
+
 def test_a_changed_script_launcher_is_reported_and_written_again(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -154,7 +154,7 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
         problems.append(
             Problem(
                 "links",
-                WARNING,
+                WARNING if link else BROKEN,  # no bin/python: nothing in the env runs
                 f"bin/python points at {link or 'nothing'}, not the recorded {py.path}",
                 _relink_cmd(env),
             )

@@ -515,13 +515,18 @@ def _apply(
     rmtree(stage)
     stage.mkdir()
     journal = _Journal()
+    had_bin = (final / "bin").is_dir() and not (final / "bin").is_symlink()
+    regenerate_scripts = regenerate_scripts or not had_bin  # bin/ deleted: make it anew
     try:
         # Build the new bin/ beside the old one, then swap the two.
-        drop = {n for n in os.listdir(final / "bin") if _INTERPRETER_LINK.match(n)}
-        drop |= _ACTIVATION
-        if regenerate_scripts and old_view is not None:
-            drop |= set(script_names(old_view, old)) | {LAUNCHER}
-        _copy_user_bin(final / "bin", stage / "bin", drop)
+        if had_bin:
+            drop = {n for n in os.listdir(final / "bin") if _INTERPRETER_LINK.match(n)}
+            drop |= _ACTIVATION
+            if regenerate_scripts and old_view is not None:
+                drop |= set(script_names(old_view, old)) | {LAUNCHER}
+            _copy_user_bin(final / "bin", stage / "bin", drop)
+        else:
+            (stage / "bin").mkdir()
         write_interpreter_links(stage, new, command, prompt=prompt)
         write_activation_scripts(stage, new, final, prompt or final.name)
         if regenerate_scripts:
@@ -540,7 +545,8 @@ def _apply(
             (new_site / name).unlink(missing_ok=True)
         write_site(new_site, store.view_path(new_manifest.view) / "site", view)
 
-        journal.rename(final / "bin", stage / "bin.old")
+        if had_bin:
+            journal.rename(final / "bin", stage / "bin.old")
         journal.rename(stage / "bin", final / "bin")
         journal.replace(stage / "pyvenv.cfg", final / "pyvenv.cfg")
 
