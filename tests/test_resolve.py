@@ -96,6 +96,22 @@ def test_a_wheel_added_to_the_directory_is_chosen_next_time(
     assert _versions(newer) == {"grows": "1.1"}
 
 
+def test_an_edit_to_an_included_requirements_file_is_seen(tmp_path: Path, store: Path) -> None:
+    # requirements.txt says "-r base/pins.txt"; pins.txt, not requirements.txt, changes.
+    wh = tmp_path / "wh"
+    for version in ("1.0", "2.0"):
+        wheelmaker.build_wheel(wh, "pinned", version)
+    (tmp_path / "base").mkdir()
+    pins = tmp_path / "base" / "pins.txt"
+    req = tmp_path / "requirements.txt"
+    req.write_text("-r base/pins.txt\n")
+    opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
+    for n, version in enumerate(("1.0", "2.0", "1.0")):
+        pins.write_text(f"pinned=={version}\n")
+        made = create_env(tmp_path / f"env{n}", [], requirement_files=[str(req)], **opts)  # type: ignore[arg-type]
+        assert _versions(made) == {"pinned": version}
+
+
 def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(
     tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

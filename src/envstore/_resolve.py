@@ -101,10 +101,11 @@ class Resolved:
 def _cache_key(request: Request, interp: Interpreter) -> str:
     import xxhash
 
-    files = []
+    files: list[str] = []
+    seen: set[str] = set()
     for f in request.requirement_files:
         try:
-            files.append(Path(f).read_text())
+            files += _requirement_texts(f, seen)
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
     # A local --find-links directory's mtime changes when a wheel is added, removed
@@ -129,6 +130,30 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
         ]
     )
     return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+# A line of a requirements file that includes another (pip: -r/-c, relative to it).
+_INCLUDE = re.compile(r"\s*(?:-[rc]\s*|--(?:requirement|constraint)(?:\s*=\s*|\s+))(\S+)")
+
+
+def _requirement_texts(path: str, seen: set[str]) -> list[str]:
+    """A requirements file's text, then those of the files it includes, recursively:
+    an edit to any of them must miss the resolution cache."""
+    real = os.path.abspath(path)
+    if real in seen:
+        return []
+    seen.add(real)
+    text = Path(real).read_text()
+    out = [text]
+    for line in text.splitlines():
+        m = _INCLUDE.match(line)
+        if m and "://" not in m.group(1):
+            nested = os.path.join(os.path.dirname(real), m.group(1))
+            try:
+                out += _requirement_texts(nested, seen)
+            except OSError:
+                out.append(f"unreadable: {nested}")  # pip will say so
+    return out
 
 
 def _from_cache(store: Store, cache_key: str) -> Resolved | None:
