@@ -612,3 +612,61 @@ def test_killed_envstore_holding_the_gc_lock_never_blocks_the_next(
     assert killed.returncode == -signal.SIGKILL
     after = run(gc, extra_env={"ENVSTORE_LOCK_TIMEOUT": "1"})
     assert after.returncode == 0, after.stderr
+
+
+def _runnable_by_anyone(path: str) -> bool:
+    """``path`` and every directory above it can be reached and run by other users."""
+    p = Path(path)
+    return all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents])
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs a child as another user"
+)
+def test_an_unprivileged_user_cannot_change_the_store_through_an_env(
+    cli: CLI, wheelhouse: Path, store: Path
+) -> None:
+    # The suite runs as root here, which read-only modes do not stop: the env's user
+    # is played by "nobody", owning the env and the store as a normal user would.
+    py = next(
+        (p for p in [*PYTHONS.values(), "/usr/bin/python3"] if p and _runnable_by_anyone(p)),
+        None,
+    )
+    if py is None:
+        pytest.skip("no Python that other users can run")
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        shutil.copytree(store, base / "store", symlinks=True)
+        env, newer = base / "env", base / "newer"
+        made = cli(
+            "--store", base / "store", "create", env, "-p", py, "--no-index", "-f", wheelhouse,
+            "solo",
+        )  # fmt: skip
+        assert made.code == 0, made.err
+        wheelmaker.build_wheel(newer, "solo", "0.6", files={"solo.py": "X = 6\n"})
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in [".", *dirnames, *filenames]:
+                os.chown(os.path.join(dirpath, name), 65534, 65534, follow_symlinks=False)
+        entry = next((base / "store" / "entries" / "pure" / "solo").iterdir())
+        before = _snapshot(base / "store", skip="envstore.db")
+        source = (entry / "site" / "solo.py").read_bytes()
+
+        def as_nobody(*cmd: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+            environ = hermetic_environ({"HOME": str(base), "PIP_NO_CACHE_DIR": "1"})
+            return subprocess.run(
+                [os.fspath(c) for c in cmd], capture_output=True, text=True, env=environ,
+                user=65534, group=65534, extra_groups=[], cwd=base, timeout=300, check=False,
+            )  # fmt: skip
+
+        python = env / "bin" / "python"
+        assert as_nobody(python, "-c", "import solo; print(solo.X)").stdout == "5\n"
+        write = as_nobody(python, "-c", f"open({str(entry / 'site' / 'solo.py')!r}, 'a')")
+        assert write.returncode != 0 and "PermissionError" in write.stderr
+        pip = as_nobody(python, "-m", "pip", "install", "--no-index", "-f", newer, "solo==0.6")
+        assert pip.returncode == 0, pip.stdout + pip.stderr
+        assert as_nobody(python, "-c", "import solo; print(solo.X)").stdout == "6\n"
+        assert _snapshot(base / "store", skip="envstore.db") == before
+        assert (entry / "site" / "solo.py").read_bytes() == source
+    finally:
+        shutil.rmtree(base)  # as root: read-only directories are no obstacle
