@@ -96,6 +96,25 @@ def test_a_wheel_added_to_the_directory_is_chosen_next_time(
     assert _versions(newer) == {"grows": "1.1"}
 
 
+def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A developer rebuilds ./wheels/rebuilt-1.0-...whl in place: pip would install the
+    # new file; the store's entry of the old file (another hash) must not stand in.
+    wh = tmp_path / "wh"
+    opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
+    monkeypatch.setattr(envstore._resolve, "_from_pip", _no_pip)
+    check = "import rebuilt; print(rebuilt.X)"
+    for n, x in enumerate([1, 2, 2, 1]):
+        wheelmaker.build_wheel(wh, "rebuilt", "1.0", files={"rebuilt.py": f"X = {x}\n"})
+        env = tmp_path / f"env{n}"
+        create_env(env, ["rebuilt"], **opts)  # type: ignore[arg-type]
+        out = run([env / "bin" / "python", "-c", check])
+        assert out.returncode == 0 and out.stdout == f"{x}\n", out.stderr
+    # Two files, two entries: the last create found the first file's entry again.
+    assert len(list((store / "entries" / "pure" / "rebuilt").iterdir())) == 2
+
+
 def test_an_edit_to_an_included_requirements_file_is_seen(tmp_path: Path, store: Path) -> None:
     # requirements.txt says "-r base/pins.txt"; pins.txt, not requirements.txt, changes.
     wh = tmp_path / "wh"

@@ -3,8 +3,9 @@
 Order of attempts (store first, like an installer that finds a requirement
 already satisfied):
 
-1. the resolution cache: the same requirements, options and interpreter
-   resolved before, every entry still present: no parsing, no pip;
+1. the resolution cache: the same requirements (requirement files and what
+   they include), options, local find-links listings and interpreter resolved
+   before, every entry still present: no parsing, no pip;
 2. the store resolver: every requirement (and, transitively, every
    Requires-Dist) satisfied by entries already in the store, highest version
    first, no backtracking;
@@ -108,15 +109,9 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
             files += _requirement_texts(f, seen)
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
-    # A local --find-links directory's mtime changes when a wheel is added, removed
-    # or renamed there: pip would see the new choice, so the cached one is stale.
-    links = []
-    for d in request.find_links:
-        try:
-            stamp: int | None = os.stat(d).st_mtime_ns
-        except (OSError, ValueError):  # a URL, or gone
-            stamp = None
-        links.append([os.path.abspath(d), stamp])
+    # What a local --find-links directory holds (names, sizes, mtimes): a wheel
+    # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
+    links = [[os.path.abspath(d), _listing(d)] for d in request.find_links]
     blob = json.dumps(
         [
             sorted(request.requirements),
@@ -130,6 +125,23 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
         ]
     )
     return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def _listing(d: str) -> list[tuple[str, int, int]] | None:
+    """(name, size, mtime) of each file in directory ``d``; None if it is not one (a URL)."""
+    try:
+        with os.scandir(d) as it:
+            entries = list(it)
+    except (OSError, ValueError):
+        return None
+    out = []
+    for e in entries:
+        try:
+            st = e.stat()
+            out.append((e.name, st.st_size, st.st_mtime_ns))
+        except OSError:  # a dangling link
+            out.append((e.name, -1, -1))
+    return sorted(out)
 
 
 # A line of a requirements file that includes another (pip: -r/-c, relative to it).
@@ -367,6 +379,8 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
 
+    from envstore._ingest import hash_file
+
     lines = _requirement_lines(request)
     if lines is None:
         return None
@@ -404,14 +418,20 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
                 except InvalidVersion:
                     continue
             wheels = local.wheels.get(name, []) if local is not None else []
-            # Highest version first; at a tie a store entry (nothing to ingest), then
-            # the wheel with the most specific tag, then the highest build tag.
-            ranked = sorted(
-                [(v, 0, 0, (), key) for v, key in entries]
-                + [(v, 1, rank, build, path) for v, rank, build, path in wheels],
-                key=lambda c: (c[0], -c[1], -c[2], c[3]),
-                reverse=True,
-            )
+            # A version the directory has is chosen among the directory's wheels, as
+            # pip would; one that a store entry was made from (same hash: a wheel
+            # rebuilt at the same version is not) is taken from the store.
+            local_versions = {v for v, *_ in wheels}
+            stored = {(v, key.hash): key for v, key in entries if v in local_versions}
+            candidates: list[tuple[Version, int, int, Any, EntryKey | Path]] = [
+                (v, 0, 0, (), key) for v, key in entries if v not in local_versions
+            ]
+            for v, rank, build, path in wheels:
+                same = stored.get((v, hash_file(path))) if stored else None
+                candidates.append((v, 1, rank, build, same or path))
+            # Highest version first; at a tie the wheel with the most specific tag,
+            # then the highest build tag.
+            ranked = sorted(candidates, key=lambda c: (c[0], -c[1], -c[2], c[3]), reverse=True)
             for version, _kind, _rank, _build, found in ranked:
                 # pip's pre-release rules changed between its versions: take a
                 # pre-release only when the specifier names one
