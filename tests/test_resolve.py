@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,61 @@ def test_a_wheel_added_to_the_directory_is_chosen_next_time(
     wheelmaker.build_wheel(wh, "grows", "1.1")
     newer = create_env(tmp_path / "two", ["grows"], **opts)  # type: ignore[arg-type]
     assert _versions(newer) == {"grows": "1.1"}
+    # Taken away again: the store still has 1.1, but pip could not choose it.
+    (wh / "grows-1.1-py3-none-any.whl").unlink()
+    back = create_env(tmp_path / "three", ["grows"], **opts)  # type: ignore[arg-type]
+    assert _versions(back) == {"grows": "1.0"}
+
+
+def test_envs_inside_the_wheel_directory_do_not_defeat_the_cache(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # envstore sync .venv -f . : the directory changes with every env made in it.
+    wh = tmp_path / "project"
+    wheelmaker.build_wheel(wh, "steady", "1.0")
+    opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
+    create_env(wh / ".venv", ["steady"], **opts)  # type: ignore[arg-type]
+    (wh / "notes.txt").write_text("edited\n")
+
+    def no_resolving(*args: object, **kwargs: object) -> None:
+        raise AssertionError("resolved again instead of from the cache")
+
+    monkeypatch.setattr(envstore._resolve, "_from_store", no_resolving)
+    again = create_env(wh / ".venv2", ["steady"], **opts)  # type: ignore[arg-type]
+    assert _versions(again) == {"steady": "1.0"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "-r base/pins.txt",
+        "-rbase/pins.txt",
+        "--requirement=base/pins.txt",
+        "--requirement base/pins.txt  # pinned",
+        "--requirem base/pins.txt",
+        "-c base/pins.txt",
+        "--constraint=base/pins.txt",
+        "-r \\\n  base/pins.txt",
+        "-r ${PINS_DIR}/pins.txt",
+        "-r 'base/pins.txt'",
+    ],
+)
+def test_every_way_pip_includes_a_file_is_followed(
+    tmp_path: Path, line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An edit to the included file must change the resolution cache's key.
+    monkeypatch.setenv("PINS_DIR", "base")
+    (tmp_path / "base").mkdir()
+    pins = tmp_path / "base" / "pins.txt"
+    req = tmp_path / "requirements.txt"
+    req.write_text(line + "\n")
+    interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
+    request = envstore._resolve.Request([], requirement_files=[str(req)])
+    keys = set()
+    for version in ("1.0", "2.0"):
+        pins.write_text(f"pinned=={version}\n")
+        keys.add(envstore._resolve._cache_key(request, interp))  # type: ignore[arg-type]
+    assert len(keys) == 2
 
 
 def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(

@@ -350,7 +350,7 @@ def _make_env(
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
         if not resolved.from_cache and locked is None:
-            remember(st, request, interp, keys, resolved.requested)
+            remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
             keys["pip"] = _pip_key(st, interp, progress)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
@@ -438,6 +438,8 @@ def remove_env(
             if _registered(st, final):
                 unregister_env(st, final)
                 return
+            hint = "" if store else " (if it was registered in another store, pass --store)"
+            raise EnvError(f"{final} does not exist, and {st.root} has no env there{hint}")
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
     try:
         manifest = Manifest.load(final)

@@ -97,6 +97,7 @@ class Resolved:
         self.wheels: dict[str, Path] = {}  # name -> wheel to ingest
         self.requested: set[str] = requested or set()
         self.from_cache = False
+        self.cache_key: str | None = None  # what to remember it under (computed once)
 
 
 def _cache_key(request: Request, interp: Interpreter) -> str:
@@ -127,8 +128,9 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
     return str(xxhash.xxh3_128_hexdigest(blob.encode()))
 
 
-def _listing(d: str) -> list[tuple[str, int, int]] | None:
-    """(name, size, mtime) of each file in directory ``d``; None if it is not one (a URL)."""
+def _listing(d: str) -> list[tuple[str, int, int, int, int]] | None:
+    """What pip could take from directory ``d``: (name, size, mtime, ctime, inode) of
+    each wheel or archive; None if ``d`` is not a directory (a URL)."""
     try:
         with os.scandir(d) as it:
             entries = list(it)
@@ -136,16 +138,70 @@ def _listing(d: str) -> list[tuple[str, int, int]] | None:
         return None
     out = []
     for e in entries:
+        if not (e.name.endswith(".whl") or e.name.lower().endswith(_ARCHIVES)):
+            continue  # an env, sources or .git beside the wheels change all the time
         try:
             st = e.stat()
-            out.append((e.name, st.st_size, st.st_mtime_ns))
+            out.append((e.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         except OSError:  # a dangling link
-            out.append((e.name, -1, -1))
+            out.append((e.name, -1, -1, -1, -1))
     return sorted(out)
 
 
-# A line of a requirements file that includes another (pip: -r/-c, relative to it).
-_INCLUDE = re.compile(r"\s*(?:-[rc]\s*|--(?:requirement|constraint)(?:\s*=\s*|\s+))(\S+)")
+def _logical_lines(text: str) -> list[str]:
+    """A requirements file's lines as pip reads them: continuations joined, comments
+    dropped, ``${VAR}`` expanded."""
+    lines: list[str] = []
+    buf = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            buf += raw[:-1]
+            continue
+        lines.append(buf + raw)
+        buf = ""
+    if buf:
+        lines.append(buf)
+    out = []
+    for line in lines:
+        line = re.sub(r"(^|\s+)#.*$", "", line).strip()
+        line = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), line)
+        if line:
+            out.append(line)
+    return out
+
+
+def _is_option(name: str, full: str, clash: str) -> bool:
+    """``--name`` means ``--full``: itself or an abbreviation optparse accepts (not also
+    the start of ``--clash``, pip's other option with that prefix)."""
+    return full.startswith(name) and not clash.startswith(name) and len(name) > 1
+
+
+def _included(line: str) -> list[str]:
+    """The files a requirements-file line includes with -r/-c (pip's option syntax)."""
+    import shlex
+
+    if not line.startswith("-"):
+        return []
+    try:
+        tokens = shlex.split(line)
+    except ValueError:
+        tokens = line.split()
+    found = []
+    for i, tok in enumerate(tokens):
+        value = None
+        if tok in ("-r", "-c"):
+            value = tokens[i + 1] if i + 1 < len(tokens) else None
+        elif tok[:2] in ("-r", "-c") and not tok.startswith("--"):
+            value = tok[2:]
+        elif tok.startswith("--"):
+            name, eq, attached = tok[2:].partition("=")
+            if _is_option(name, "requirement", "require-hashes") or _is_option(
+                name, "constraint", "config-settings"
+            ):
+                value = attached if eq else (tokens[i + 1] if i + 1 < len(tokens) else None)
+        if value:
+            found.append(value)
+    return found
 
 
 def _requirement_texts(path: str, seen: set[str]) -> list[str]:
@@ -157,10 +213,12 @@ def _requirement_texts(path: str, seen: set[str]) -> list[str]:
     seen.add(real)
     text = Path(real).read_text()
     out = [text]
-    for line in text.splitlines():
-        m = _INCLUDE.match(line)
-        if m and "://" not in m.group(1):
-            nested = os.path.join(os.path.dirname(real), m.group(1))
+    for line in _logical_lines(text):
+        for name in _included(line):
+            if "://" in name:
+                out.append(name)  # a URL: what pip fetches is not ours to stamp
+                continue
+            nested = os.path.join(os.path.dirname(real), name)
             try:
                 out += _requirement_texts(nested, seen)
             except OSError:
@@ -187,20 +245,62 @@ def _from_cache(store: Store, cache_key: str) -> Resolved | None:
 
 def remember(
     store: Store,
-    request: Request,
-    interp: Interpreter,
+    resolved: Resolved,
     keys: dict[str, EntryKey],
-    requested: set[str],
+    ingested: dict[Path, EntryKey] | None = None,
 ) -> None:
+    """Cache ``resolved``'s outcome (``keys``, every entry chosen) under the key computed
+    when it was resolved, and which store entry each ``ingested`` wheel file became."""
     from envstore._db import write
 
-    items = [{"key": str(k), "requested": n in requested} for n, k in sorted(keys.items())]
+    items = [{"key": str(k), "requested": n in resolved.requested} for n, k in sorted(keys.items())]
+    now = time.time()
     conn = store.db()
     with write(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-            (_cache_key(request, interp), json.dumps(items), time.time()),
-        )
+        if resolved.cache_key is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+                (resolved.cache_key, json.dumps(items), now),
+            )
+        for wheel, key in (ingested or {}).items():
+            stamp = _file_stamp(wheel)
+            if stamp is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+                    (stamp, json.dumps([key.hash]), now),
+                )
+
+
+def _file_stamp(path: Path) -> str | None:
+    """A resolution-cache key for the hash of the file at ``path`` as it is now."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    ident = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return f"wheel-hash:{os.path.abspath(path)}:{':'.join(map(str, ident))}"
+
+
+def _wheel_hash(store: Store, path: Path) -> str:
+    """xxh3-128 of a wheel file (what its store entry would be keyed by), remembered
+    per file identity: a warm create that misses the resolution cache hashes nothing."""
+    from envstore._db import write
+    from envstore._ingest import hash_file
+
+    stamp = _file_stamp(path)
+    conn = store.db()
+    if stamp is not None:
+        row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (stamp,)).fetchone()
+        if row is not None:
+            return str(json.loads(row[0])[0])
+    digest = hash_file(path)
+    if stamp is not None:
+        with write(conn):
+            conn.execute(
+                "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+                (stamp, json.dumps([digest]), time.time()),
+            )
+    return digest
 
 
 def _requirement_lines(request: Request) -> list[str] | None:
@@ -379,8 +479,6 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
 
-    from envstore._ingest import hash_file
-
     lines = _requirement_lines(request)
     if lines is None:
         return None
@@ -417,22 +515,20 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
                     entries.append((Version(cand.version), cand))
                 except InvalidVersion:
                     continue
-            wheels = local.wheels.get(name, []) if local is not None else []
-            # A version the directory has is chosen among the directory's wheels, as
-            # pip would; one that a store entry was made from (same hash: a wheel
-            # rebuilt at the same version is not) is taken from the store.
-            local_versions = {v for v, *_ in wheels}
-            stored = {(v, key.hash): key for v, key in entries if v in local_versions}
-            candidates: list[tuple[Version, int, int, Any, EntryKey | Path]] = [
-                (v, 0, 0, (), key) for v, key in entries if v not in local_versions
-            ]
-            for v, rank, build, path in wheels:
-                same = stored.get((v, hash_file(path))) if stored else None
-                candidates.append((v, 1, rank, build, same or path))
+            # With local directories and no index, what they hold is what pip could
+            # choose from: their wheels are the candidates, and a wheel a store entry
+            # was made from (same hash; one rebuilt at the same version is not) is
+            # taken from the store. Otherwise the store's entries are (store first).
+            candidates: list[tuple[Version, int, Any, EntryKey | Path]]
+            if local is not None:
+                candidates = [(v, r, b, path) for v, r, b, path in local.wheels.get(name, [])]
+            else:
+                candidates = [(v, 0, (), key) for v, key in entries]
+            stored = {(v, key.hash): key for v, key in entries}
             # Highest version first; at a tie the wheel with the most specific tag,
             # then the highest build tag.
-            ranked = sorted(candidates, key=lambda c: (c[0], -c[1], -c[2], c[3]), reverse=True)
-            for version, _kind, _rank, _build, found in ranked:
+            ranked = sorted(candidates, key=lambda c: (c[0], -c[1], c[2]), reverse=True)
+            for version, _rank, _build, found in ranked:
                 # pip's pre-release rules changed between its versions: take a
                 # pre-release only when the specifier names one
                 if not req.specifier.contains(version) or (
@@ -446,7 +542,11 @@ def _from_store(store: Store, request: Request, interp: Interpreter) -> Resolved
                 elif local is not None and local.plain(found, name, version):
                     if not local.fits_python(found):
                         continue
-                    resolved.wheels[name] = found
+                    same = stored.get((version, _wheel_hash(store, found)))
+                    if same is not None:
+                        resolved.keys[name] = same
+                    else:
+                        resolved.wheels[name] = found
                     deps = local.requires(found)
                 else:
                     return None
@@ -572,22 +672,28 @@ def resolve(
     """Resolve ``request`` for ``interp``; see the module docstring for the order."""
     if request.locked:
         return _from_lock(store, request, interp, pip_site, progress)
+    # Computed once, before anything is fetched: what is remembered under it is the
+    # answer to the files as they were read.
+    key = _cache_key(request, interp)
+    resolved = None
     if not request.upgrade:
-        cached = _from_cache(store, _cache_key(request, interp))
-        if cached is None:
-            cached = _from_store(store, request, interp)
+        resolved = _from_cache(store, key)
+        if resolved is None:
+            resolved = _from_store(store, request, interp)
         else:
-            cached.from_cache = True
-        if cached is not None:
-            store.check_not_damaged(list(cached.keys.values()))
-            return cached
-    if request.offline:
-        raise ResolutionError(
-            "offline: the store cannot satisfy "
-            + (" ".join(request.pip_requirements()) or "the requirements")
-            + " (run once without --offline to fetch them)"
-        )
-    return _from_pip(store, request, interp, pip_site(), progress)
+            resolved.from_cache = True
+        if resolved is not None:
+            store.check_not_damaged(list(resolved.keys.values()))
+    if resolved is None:
+        if request.offline:
+            raise ResolutionError(
+                "offline: the store cannot satisfy "
+                + (" ".join(request.pip_requirements()) or "the requirements")
+                + " (run once without --offline to fetch them)"
+            )
+        resolved = _from_pip(store, request, interp, pip_site(), progress)
+    resolved.cache_key = key
+    return resolved
 
 
 def bundled_wheel_dirs(interp: Interpreter) -> list[Path]:
