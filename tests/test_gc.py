@@ -187,7 +187,7 @@ def test_remove_releases_an_env_already_deleted_without_waiting(
     assert cli("--store", store, "gc").code == 0
     assert "p06" not in _names(store)
     unknown = cli("--store", store, "remove", tmp_path / "never-was")
-    assert unknown.code == 1 and "not an envstore environment" in unknown.err
+    assert unknown.code == 1 and "has no env there" in unknown.err
 
 
 def test_a_database_from_before_gone_since_gets_it_and_stays_readable_by_older_envstores(

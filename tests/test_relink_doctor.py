@@ -676,6 +676,24 @@ def test_relink_makes_a_deleted_bin_again(
     assert run([env / "bin" / "hello"]).returncode == 3
     assert run([env / "bin" / "pip", "--version"]).stdout.startswith("pip ")
 
+    # bin/ as a link to a directory elsewhere, then dangling: relink handles both.
+    (env / "bin").rename(tmp_path / "bin-elsewhere")
+    (env / "bin").symlink_to(tmp_path / "bin-elsewhere")
+    assert cli("--store", store, "relink", env).code == 0
+    assert run([env / "bin" / "hello"]).returncode == 3
+    shutil.rmtree(tmp_path / "bin-elsewhere")
+    assert cli("--store", store, "relink", env).code == 0
+    assert run([env / "bin" / "hello"]).returncode == 3
+
+    # A copy of the interpreter instead of the link still runs: a warning, not broken.
+    python = env / "bin" / "python"
+    real = os.path.realpath(python)
+    python.unlink()
+    shutil.copy2(real, python)
+    code, [report] = _doctor(cli, env)
+    assert code == 0 and _problems(report)["links"]["severity"] == "warning"
+    assert "a file, not a link" in _problems(report)["links"]["message"]
+
 
 def test_a_changed_script_launcher_is_reported_and_written_again(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path

@@ -151,11 +151,13 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
     except OSError:
         link = ""
     if link != py.path:
+        no_python = not os.path.lexists(env / "bin" / "python")
+        where = "nothing" if no_python else (link or "itself (a file, not a link)")
         problems.append(
             Problem(
                 "links",
-                WARNING if link else BROKEN,  # no bin/python: nothing in the env runs
-                f"bin/python points at {link or 'nothing'}, not the recorded {py.path}",
+                BROKEN if no_python else WARNING,  # no bin/python: nothing in the env runs
+                f"bin/python points at {where}, not the recorded {py.path}",
                 _relink_cmd(env),
             )
         )

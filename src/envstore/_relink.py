@@ -515,7 +515,7 @@ def _apply(
     rmtree(stage)
     stage.mkdir()
     journal = _Journal()
-    had_bin = (final / "bin").is_dir() and not (final / "bin").is_symlink()
+    had_bin = (final / "bin").is_dir()  # a link to a directory counts, as before
     regenerate_scripts = regenerate_scripts or not had_bin  # bin/ deleted: make it anew
     try:
         # Build the new bin/ beside the old one, then swap the two.
@@ -545,7 +545,7 @@ def _apply(
             (new_site / name).unlink(missing_ok=True)
         write_site(new_site, store.view_path(new_manifest.view) / "site", view)
 
-        if had_bin:
+        if os.path.lexists(final / "bin"):  # also a dangling link or a file: aside
             journal.rename(final / "bin", stage / "bin.old")
         journal.rename(stage / "bin", final / "bin")
         journal.replace(stage / "pyvenv.cfg", final / "pyvenv.cfg")
