@@ -313,7 +313,7 @@ def test_project_builder_from_isolated_env(
 
 
 def test_create_from_an_sdist_builds_it_offline(
-    warm_store: Path, backend_wheels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Path, backend_wheels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only an sdist of demo-proj is on offer: pip builds it (in its own isolated build
     # env, tinybackend and tinyhelper from the same local directory), envstore keeps
@@ -331,7 +331,7 @@ def test_create_from_an_sdist_builds_it_offline(
     env = tmp_path / "env"
     links = [str(sdists), str(backend_wheels)]
     manifest = envstore.create_env(
-        env, ["demo-proj"], store=warm_store, no_index=True, find_links=links, with_pip=False
+        env, ["demo-proj"], store=store, no_index=True, find_links=links, with_pip=False
     )
     assert [(p.name, p.version) for p in manifest.packages] == [("demo-proj", "0.3")]
     out = run(
@@ -343,6 +343,6 @@ def test_create_from_an_sdist_builds_it_offline(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["42", "h2.5"]  # built with the backend's own requirement
-    assert (warm_store / "wheels" / "demo_proj-0.3-py3-none-any.whl").is_file()
-    envstore.remove_env(env, store=warm_store)
-    assert_no_envs_left(warm_store)
+    assert (store / "wheels" / "demo_proj-0.3-py3-none-any.whl").is_file()
+    envstore.remove_env(env, store=store)
+    assert_no_envs_left(store)
