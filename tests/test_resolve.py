@@ -152,6 +152,33 @@ def test_every_way_pip_includes_a_file_is_followed(
     assert len(keys) == 2
 
 
+@pytest.mark.parametrize("line", ["-f wheels", "--find-links=wheels", "-fwheels"])
+def test_a_wheel_directory_named_in_a_requirements_file_is_listed(
+    tmp_path: Path, line: str
+) -> None:
+    # requirements.txt says "-f wheels": a wheel added there must miss the cache too.
+    (tmp_path / "wheels").mkdir()
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"{line}\nsteady\n")
+    interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
+    request = envstore._resolve.Request([], requirement_files=[str(req)])
+    before = envstore._resolve._cache_key(request, interp)  # type: ignore[arg-type]
+    wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
+    assert envstore._resolve._cache_key(request, interp) != before  # type: ignore[arg-type]
+
+
+def test_a_wheel_directory_in_pip_find_links_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "wheels").mkdir()
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheels"))
+    interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
+    request = envstore._resolve.Request(["steady"])
+    before = envstore._resolve._cache_key(request, interp)  # type: ignore[arg-type]
+    wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
+    assert envstore._resolve._cache_key(request, interp) != before  # type: ignore[arg-type]
+
+
 def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
     tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -112,7 +112,9 @@ def _cache_key(request: Request, interp: Interpreter) -> str:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
     # What a local --find-links directory holds (names, sizes, mtimes): a wheel
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
-    links = [[os.path.abspath(d), _listing(d)] for d in request.find_links]
+    # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
+    more = os.environ.get("PIP_FIND_LINKS", "").split()
+    links = [[os.path.abspath(d), _listing(d)] for d in [*request.find_links, *more]]
     blob = json.dumps(
         [
             sorted(request.requirements),
@@ -176,8 +178,9 @@ def _is_option(name: str, full: str, clash: str) -> bool:
     return full.startswith(name) and not clash.startswith(name) and len(name) > 1
 
 
-def _included(line: str) -> list[str]:
-    """The files a requirements-file line includes with -r/-c (pip's option syntax)."""
+def _included(line: str) -> list[tuple[str, str]]:
+    """What a requirements-file line points at, in pip's option syntax: ("r", file) for
+    -r/-c (a file it includes), ("f", place) for -f (where pip looks for wheels)."""
     import shlex
 
     if not line.startswith("-"):
@@ -188,25 +191,30 @@ def _included(line: str) -> list[str]:
         tokens = line.split()
     found = []
     for i, tok in enumerate(tokens):
-        value = None
-        if tok in ("-r", "-c"):
-            value = tokens[i + 1] if i + 1 < len(tokens) else None
-        elif tok[:2] in ("-r", "-c") and not tok.startswith("--"):
-            value = tok[2:]
+        kind = value = None
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok in ("-r", "-c", "-f"):
+            kind, value = ("f" if tok == "-f" else "r"), following
+        elif tok[:2] in ("-r", "-c", "-f") and not tok.startswith("--"):
+            kind, value = ("f" if tok[1] == "f" else "r"), tok[2:]
         elif tok.startswith("--"):
             name, eq, attached = tok[2:].partition("=")
             if _is_option(name, "requirement", "require-hashes") or _is_option(
                 name, "constraint", "config-settings"
             ):
-                value = attached if eq else (tokens[i + 1] if i + 1 < len(tokens) else None)
-        if value:
-            found.append(value)
+                kind = "r"
+            elif _is_option(name, "find-links", ""):
+                kind = "f"
+            value = attached if eq else following
+        if kind and value:
+            found.append((kind, value))
     return found
 
 
 def _requirement_texts(path: str, seen: set[str]) -> list[str]:
-    """A requirements file's text, then those of the files it includes, recursively:
-    an edit to any of them must miss the resolution cache."""
+    """A requirements file's text, then those of the files it includes, recursively,
+    and the listings of local directories it names with -f: a change to any of them
+    must miss the resolution cache."""
     real = os.path.abspath(path)
     if real in seen:
         return []
@@ -214,11 +222,15 @@ def _requirement_texts(path: str, seen: set[str]) -> list[str]:
     text = Path(real).read_text()
     out = [text]
     for line in _logical_lines(text):
-        for name in _included(line):
+        for kind, name in _included(line):
             if "://" in name:
                 out.append(name)  # a URL: what pip fetches is not ours to stamp
                 continue
             nested = os.path.join(os.path.dirname(real), name)
+            if kind == "f":  # pip takes it relative to the file when it exists there
+                place = nested if os.path.exists(nested) else name
+                out.append(json.dumps([place, _listing(place)]))
+                continue
             try:
                 out += _requirement_texts(nested, seen)
             except OSError:
