@@ -12,18 +12,18 @@ working and referenced.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from envstore._crash import crash_point
 from envstore._db import write
 from envstore._interpreters import Interpreter, find_interpreter, interpreter_at
 from envstore._locks import env_lock
-from envstore._resolve import Request, bundled_pip, remember, resolve
+from envstore._resolve import Request, bundled_pip, cache_get, cache_put, remember, resolve
 from envstore._store import EntryKey, Store, exchange, rmtree
 from envstore._venv import read_view, write_env
 from envstore._view import ensure_view
@@ -83,20 +83,16 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
     # answer per wheel file identity so a warm create skips it.
     st = wheel.stat()
     cache = f"bundled-pip:{wheel}:{st.st_size}:{st.st_mtime_ns}:{interp.cache_tag}"
-    conn = store.db()
-    row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (cache,)).fetchone()
-    if row is not None:
-        key = EntryKey.parse(json.loads(row[0])[0])
+    known = cache_get(store, cache)
+    if known is not None:
+        key = EntryKey.parse(known[0])
         if store.has_entry(key, interp.cache_tag):
             return key
     from envstore._ingest import ingest_wheels
 
     key = ingest_wheels(store, [wheel], interp, progress)[wheel]
-    with write(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-            (cache, json.dumps([str(key)]), time.time()),
-        )
+    with write(store.db()) as conn:
+        cache_put(conn, cache, [str(key)])
     return key
 
 
@@ -378,30 +374,20 @@ def _make_env(
             command = shlex.join(["envstore", "create", str(final), *requirements])
             write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
             text = manifest.save(tmp)
-            if replacing:
-                # A relink of the old env would register it again: take turns.
-                with env_lock(final):
-                    _publish(st, manifest, text, tmp, final, replacing)
-            else:
-                _publish(st, manifest, text, tmp, final, replacing)
+            # Replacing: a relink of the old env would register it again; take turns.
+            with env_lock(final) if replacing else nullcontext():
+                # Same path, same root: the old env's references are replaced by the new.
+                register_env(st, manifest, final, text)
+                crash_point("create-registered")
+                if replacing and (final / MANIFEST_NAME).exists():
+                    exchange(tmp, final)  # the old env is now at tmp, deleted below
+                else:
+                    if final.is_dir():
+                        final.rmdir()  # empty (checked above); rename needs it gone or empty
+                    os.rename(tmp, final)
         finally:
             rmtree(tmp)
     return manifest
-
-
-def _publish(
-    st: Store, manifest: Manifest, text: str, tmp: Path, final: Path, replacing: bool
-) -> None:
-    """Register the env written in ``tmp`` and move it to ``final``."""
-    # Same path, same root: the old env's references are replaced by the new ones.
-    register_env(st, manifest, final, text)
-    crash_point("create-registered")
-    if replacing and (final / MANIFEST_NAME).exists():
-        exchange(tmp, final)  # the old env is now at tmp, deleted by the caller
-    else:
-        if final.is_dir():
-            final.rmdir()  # empty (checked above); rename needs it gone or empty
-        os.rename(tmp, final)
 
 
 def unregister_env(store: Store, env: Path) -> None:

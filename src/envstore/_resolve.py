@@ -38,11 +38,21 @@ from envstore.errors import ResolutionError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
+    import sqlite3
     from typing import Any
 
     from envstore._lockfile import LockedPackage
 
-__all__ = ["Request", "Resolved", "bundled_wheel_dirs", "pip_command", "resolve", "run_pip"]
+__all__ = [
+    "Request",
+    "Resolved",
+    "bundled_wheel_dirs",
+    "cache_get",
+    "cache_put",
+    "pip_command",
+    "resolve",
+    "run_pip",
+]
 
 
 class Request:
@@ -238,14 +248,27 @@ def _requirement_texts(path: str, seen: set[str]) -> list[str]:
     return out
 
 
-def _from_cache(store: Store, cache_key: str) -> Resolved | None:
-    row = (
-        store.db().execute("SELECT objects FROM resolutions WHERE key = ?", (cache_key,)).fetchone()
+def cache_get(store: Store, key: str) -> Any:
+    """What the ``resolutions`` table (the store's cache of answers) holds under ``key``,
+    decoded; None if nothing."""
+    row = store.db().execute("SELECT objects FROM resolutions WHERE key = ?", (key,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def cache_put(conn: sqlite3.Connection, key: str, value: object) -> None:
+    """Remember ``value`` under ``key`` in ``resolutions``; inside a write transaction."""
+    conn.execute(
+        "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+        (key, json.dumps(value), time.time()),
     )
-    if row is None:
+
+
+def _from_cache(store: Store, cache_key: str) -> Resolved | None:
+    items = cache_get(store, cache_key)
+    if items is None:
         return None
     resolved = Resolved()
-    for item in json.loads(row[0]):
+    for item in items:
         key = EntryKey.parse(item["key"])
         if not store.has_entry(key):
             return None
@@ -266,21 +289,14 @@ def remember(
     from envstore._db import write
 
     items = [{"key": str(k), "requested": n in resolved.requested} for n, k in sorted(keys.items())]
-    now = time.time()
     conn = store.db()
     with write(conn):
         if resolved.cache_key is not None:
-            conn.execute(
-                "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-                (resolved.cache_key, json.dumps(items), now),
-            )
+            cache_put(conn, resolved.cache_key, items)
         for wheel, key in (ingested or {}).items():
             stamp = _file_stamp(wheel)
             if stamp is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-                    (stamp, json.dumps([key.hash]), now),
-                )
+                cache_put(conn, stamp, [key.hash])
 
 
 def _file_stamp(path: Path) -> str | None:
@@ -300,18 +316,13 @@ def _wheel_hash(store: Store, path: Path) -> str:
     from envstore._ingest import hash_file
 
     stamp = _file_stamp(path)
-    conn = store.db()
-    if stamp is not None:
-        row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (stamp,)).fetchone()
-        if row is not None:
-            return str(json.loads(row[0])[0])
+    known = cache_get(store, stamp) if stamp is not None else None
+    if known is not None:
+        return str(known[0])
     digest = hash_file(path)
     if stamp is not None:
-        with write(conn):
-            conn.execute(
-                "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-                (stamp, json.dumps([digest]), time.time()),
-            )
+        with write(store.db()) as conn:
+            cache_put(conn, stamp, [digest])
     return digest
 
 
@@ -319,10 +330,7 @@ def _requirement_lines(request: Request) -> list[str] | None:
     """Requirement strings, or None when a file uses options only pip understands."""
     lines = list(request.requirements)
     for f in request.requirement_files:
-        for raw in Path(f).read_text().splitlines():
-            line = raw.split(" #", 1)[0].strip()
-            if not line or line.startswith("#"):
-                continue
+        for line in _logical_lines(Path(f).read_text()):
             if line.startswith("-"):
                 return None
             lines.append(line)

@@ -348,11 +348,6 @@ def _symlink(target: str, path: str) -> None:
         os.symlink(target, path)
 
 
-def _write_executable(path: str, data: bytes) -> None:
-    """Write a script 0o755 (less the umask, as pip does) in one open, no chmod."""
-    _write(path, data, 0o755)
-
-
 def write_scripts(
     env: Path,
     final: Path,
@@ -392,12 +387,12 @@ def write_scripts(
         for name, (module, attr) in console.items():
             head = attr.split(".")[0]
             text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
-            _write_executable(f"{bindir}/{name}", text.encode())
+            _write(f"{bindir}/{name}", text.encode(), 0o755)  # as pip: less the umask
     for name, source in data_scripts:
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
-        _write_executable(f"{bindir}/{name}", data)
+        _write(f"{bindir}/{name}", data, 0o755)
 
 
 def _console_scripts(view: dict[str, object], interp: Interpreter) -> dict[str, tuple[str, str]]:
