@@ -9,12 +9,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 import wheelmaker
 from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
 
+from envstore._envs import remove_env
 from envstore._gc import collect, tree_size
 from envstore._store import Store
 
@@ -188,6 +191,86 @@ def test_remove_releases_an_env_already_deleted_without_waiting(
     assert "p06" not in _names(store)
     unknown = cli("--store", store, "remove", tmp_path / "never-was")
     assert unknown.code == 1 and "has no env there" in unknown.err
+
+
+HOLD_LOCK = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "fcntl.flock(fd, fcntl.LOCK_SH if sys.argv[2] == 'shared' else fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.read()\n"  # until the test lets go
+)
+
+
+@contextmanager
+def _held(path: Path, mode: str) -> Iterator[None]:
+    """Another process holds a flock on ``path`` (``shared`` or ``exclusive``)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+def test_remove_of_a_missing_env_waits_for_a_create_of_it_in_flight(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, in_flight = tmp_path / "env", tmp_path / ".env.envstore-tmp-1"
+    _create(cli, store, env, many_wheels, "p08")
+    # A create between registering the env and renaming it into place: registered,
+    # not at its path yet, the gc lock held shared.
+    env.rename(in_flight)
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "1")
+    with _held(store / "locks" / "gc.lock", "shared"):
+        res = cli("--store", store, "remove", env)
+        assert res.code == 1 and "timed out" in res.err
+        assert {e for e, _ in _refs(store)} == {str(env)}  # still registered
+    in_flight.rename(env)  # the create finished
+    assert cli("--store", store, "remove", env).code == 0
+    assert not env.exists() and _refs(store) == set()
+
+
+def test_remove_of_a_missing_env_made_while_it_waited_removes_it(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env, in_flight = tmp_path / "env", tmp_path / ".env.envstore-tmp-1"
+    _create(cli, store, env, many_wheels, "p08")
+    env.rename(in_flight)
+
+    class CreateFinishesFirst(Store):
+        """The create in flight renames the env into place before remove gets the lock."""
+
+        def gc_lock(self, *, shared: bool) -> AbstractContextManager[None]:
+            if in_flight.exists():
+                in_flight.rename(env)
+            return super().gc_lock(shared=shared)
+
+    remove_env(env, store=CreateFinishesFirst(store))
+    # Not a live env left unregistered (for gc to take its entries): removed whole.
+    assert not env.exists() and not in_flight.exists() and _refs(store) == set()
+
+
+def test_remove_waits_for_a_relink_or_swap_of_the_env(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p09")
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "1")
+    with _held(env, "exclusive"):  # what relink, create --clear and sync hold
+        res = cli("--store", store, "remove", env)
+        assert res.code == 1 and "timed out" in res.err and str(env) in res.err
+        assert (env / "envstore.json").exists() and _refs(store)
+    assert cli("--store", store, "remove", env).code == 0
+    assert not env.exists() and _refs(store) == set()
 
 
 def test_a_database_from_before_gone_since_gets_it_and_stays_readable_by_older_envstores(

@@ -422,7 +422,13 @@ def remove_env(
         if not os.path.lexists(final):
             st = store if isinstance(store, Store) else Store(store)
             if _registered(st, final):
-                unregister_env(st, final)
+                # A create of this path registers it, then renames it into place, under
+                # the shared gc lock: wait for one in flight, then look again.
+                with st.gc_lock(shared=False):
+                    if not os.path.lexists(final):
+                        unregister_env(st, final)
+                        return
+                remove_env(final, store=store)  # it was made meanwhile: remove it
                 return
             hint = "" if store else " (if it was registered in another store, pass --store)"
             raise EnvError(f"{final} does not exist, and {st.root} has no env there{hint}")
@@ -433,8 +439,11 @@ def remove_env(
     except BadManifestError:
         store_root = None
     st = store if isinstance(store, Store) else Store(store or store_root)
-    # Env first: once it is gone its root dangles and gc would drop it anyway;
-    # the other order could leave a live env whose entries gc may collect.
-    rmtree(final)
-    crash_point("remove-deleted")
-    unregister_env(st, final)
+    # Under the env's lock: a relink, or the swap of create --clear or sync, finishes
+    # first (or, coming later, finds the env gone), so none re-registers a removed env.
+    with env_lock(final):
+        # Env first: once it is gone its root dangles and gc would drop it anyway;
+        # the other order could leave a live env whose entries gc may collect.
+        rmtree(final)
+        crash_point("remove-deleted")
+        unregister_env(st, final)
