@@ -24,6 +24,8 @@ import wheelmaker
 from conftest import hermetic_environ, run
 
 import envstore
+from envstore._gc import collect
+from envstore._inventory import store_usage
 
 TINYBACKEND = r'''
 """A tiny PEP 517 backend for envstore's tests: stdlib only, configured by tiny.json."""
@@ -312,7 +314,7 @@ def test_project_builder_from_isolated_env(
     assert out_text.split() == ["42", "h2.5"]
 
 
-def test_create_from_an_sdist_builds_it_offline(
+def test_create_from_an_sdist_builds_it_offline_and_gc_drops_the_kept_wheel(
     store: Path, backend_wheels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only an sdist of demo-proj is on offer: pip builds it (in its own isolated build
@@ -343,6 +345,14 @@ def test_create_from_an_sdist_builds_it_offline(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["42", "h2.5"]  # built with the backend's own requirement
-    assert (store / "wheels" / "demo_proj-0.3-py3-none-any.whl").is_file()
+    kept = store / "wheels" / "demo_proj-0.3-py3-none-any.whl"
+    assert kept.is_file()
+    assert store_usage(envstore.Store(store)).wheels == len(os.listdir(store / "wheels"))
+    collect(envstore.Store(store), grace=0)
+    assert kept.is_file()  # its entry is in use
     envstore.remove_env(env, store=store)
     assert_no_envs_left(store)
+    # Once no entry is made from it, the kept wheel goes with the entry.
+    plan = collect(envstore.Store(store), grace=0)
+    assert [i.name for i in plan.delete if i.kind == "wheel"] == [kept.name]
+    assert not kept.exists()

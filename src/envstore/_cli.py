@@ -191,6 +191,7 @@ def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int
     print(f"store:        {store.root}")
     print(f"entries:      {usage.entries} ({usage.unreferenced} unreferenced)")
     print(f"views:        {usage.views}")
+    print(f"wheels:       {usage.wheels} (kept to repair or rebuild entries)")
     print(f"environments: {usage.envs}")
     print(f"on disk:      {_size(usage.bytes)}")
     print(f"saved:        {_size(usage.saved)} (vs. every env holding its own copies)")

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ DEFAULT_GRACE = 600.0
 
 @dataclass
 class Item:
-    kind: str  # "entry", "view", "temp", "stray"
+    kind: str  # "entry", "view", "wheel", "temp", "stray"
     name: str
     path: Path
     size: int
@@ -173,6 +174,8 @@ def plan_gc(
         if keep_everything or now - added < grace:
             continue
         plan.delete.append(Item("entry", key, path, size(path)))
+    if not keep_everything:
+        plan.delete += _unneeded_wheels(store, conn, entries, plan, grace, now, size)
     if store.tmp_dir.is_dir():
         for name in sorted(os.listdir(store.tmp_dir)):
             path = store.tmp_dir / name
@@ -183,6 +186,46 @@ def plan_gc(
             if not _pid_alive(name) or age > max(grace, 86400):
                 plan.delete.append(Item("temp", name, path, size(path)))
     return plan
+
+
+def _unneeded_wheels(
+    store: Store,
+    conn: sqlite3.Connection,
+    entries: dict[str, tuple[Path, float]],
+    plan: GcPlan,
+    grace: float,
+    now: float,
+    size: Callable[[Path], int],
+) -> list[Item]:
+    """Wheels in ``wheels/`` that no entry left after this gc was made from (they
+    are kept to repair, lock or rebuild an entry), and older than the grace period."""
+    if not store.wheels_dir.is_dir():
+        return []
+    doomed = {i.name for i in plan.delete if i.kind == "entry"}
+    wheel_of = dict(conn.execute("SELECT key, wheel FROM entries").fetchall())
+    needed: set[str] = set()
+    for key, (path, _) in entries.items():
+        if key in doomed:
+            continue
+        name = wheel_of.get(key)
+        if not name:
+            try:
+                name = json.loads((path / "entry.json").read_text())["wheel"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return []  # an entry whose wheel is unknown might need any of them
+        needed.add(name)
+    out = []
+    for name in sorted(os.listdir(store.wheels_dir)):
+        path = store.wheels_dir / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if name in needed or not stat.S_ISREG(st.st_mode) or not name.endswith(".whl"):
+            continue
+        if now - st.st_mtime >= grace:
+            out.append(Item("wheel", name, path, size(path)))
+    return out
 
 
 def _scan_views(

@@ -57,9 +57,10 @@ class StoreUsage:
     entries: int
     views: int
     envs: int
-    bytes: int  # on disk, entries and views
+    bytes: int  # on disk: entries, views and kept wheels
     shared_bytes: int  # what envs would hold if each had its own copies
     unreferenced: int  # entries no env uses (gc candidates)
+    wheels: int = 0  # files in wheels/ (kept to repair, lock or rebuild entries)
 
     @property
     def saved(self) -> int:
@@ -84,5 +85,7 @@ def store_usage(store: Store) -> StoreUsage:
         unreferenced += count == 0
     views = [p for p in store.views_dir.iterdir() if p.is_dir()] if store.views_dir.is_dir() else []
     total += sum(tree_size(v) for v in views)
+    wheels = sorted(store.wheels_dir.iterdir()) if store.wheels_dir.is_dir() else []
+    total += sum(tree_size(w) for w in wheels)
     envs = conn.execute("SELECT COUNT(*) FROM envs").fetchone()[0]
-    return StoreUsage(len(entries), len(views), envs, total, shared, unreferenced)
+    return StoreUsage(len(entries), len(views), envs, total, shared, unreferenced, len(wheels))
