@@ -7,12 +7,13 @@ import os
 import re
 import shutil
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import entries, envstore_cmd, run
+from conftest import PYTHONS, entries, envstore_cmd, run
 
 from envstore._crash import CRASH_POINTS
 
@@ -79,6 +80,25 @@ def _crash_in_remove(store: Path, wh: Path, tmp: Path) -> None:
     assert run([tmp / "env" / "bin" / "python", "-c", "import alpha"]).returncode == 0
 
 
+def _crash_in_relink(store: Path, wh: Path, tmp: Path) -> None:
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    other = next((py for minor, py in PYTHONS.items() if py and minor != mine), None)
+    if other is None:
+        pytest.skip("needs a second Python version")
+    create(store, tmp / "env", wh, "alpha")
+    code, out = es(store, "relink", tmp / "env", "-p", other, crash="relink-switched")
+    assert code == -signal.SIGKILL, out
+    check_clean(store)
+    # The env already runs on the new Python and its view, while its manifest still
+    # names the old one: gc keeps both, so it still imports.
+    code, out = es(store, "gc", "--grace", "0")
+    assert code == 0, out
+    assert run([tmp / "env" / "bin" / "python", "-c", "import alpha"]).returncode == 0
+    code, out = es(store, "relink", tmp / "env", "-p", other)  # the next relink completes it
+    assert code == 0, out
+    assert run([tmp / "env" / "bin" / "python", "-c", "import alpha"]).returncode == 0
+
+
 def _crash_in_repair(store: Path, wh: Path, tmp: Path) -> None:
     create(store, tmp / "env", wh, "alpha")
     target = next((store / "entries" / "pure" / "alpha").iterdir()) / "site" / "alpha"
@@ -104,6 +124,7 @@ SCENARIOS: dict[str, Callable[[Path, Path, Path], None]] = {
     "gc-planned": _crash_in_gc("gc-planned"),
     "gc-deleting": _crash_in_gc("gc-deleting"),
     "remove-deleted": _crash_in_remove,
+    "relink-switched": _crash_in_relink,
     "repair-unpacked": _crash_in_repair,
 }
 

@@ -86,6 +86,20 @@ def test_gc_removes_exactly_what_only_deleted_envs_used(
     assert sorted(e["path"] for e in listed) == sorted(str(envs[i][0]) for i in kept)
 
 
+def test_gc_keeps_what_a_live_envs_view_links_to(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    _create(cli, store, env, many_wheels, "p01", "p02")
+    # A manifest edited by hand to list fewer packages than its view links to.
+    data = json.loads((env / "envstore.json").read_text())
+    data["packages"] = [p for p in data["packages"] if p["name"] != "p02"]
+    (env / "envstore.json").write_text(json.dumps(data))
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert {"p01", "p02"} <= _names(store)
+    assert run([env / "bin" / "python", "-c", "import p01, p02"]).returncode == 0
+
+
 def test_gc_grace_period_and_dry_run(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -19,6 +19,7 @@ CRASH_POINTS = (
     "gc-planned",  # gc holds the exclusive lock and has a plan, nothing deleted
     "gc-deleting",  # gc deleted its first item, the rest and the database remain
     "remove-deleted",  # env directory deleted, root and database rows remain
+    "relink-switched",  # bin/, site-packages and data links on the new Python; old manifest
     "repair-unpacked",  # fresh copy of a damaged entry in tmp/, not swapped in
 )
 

@@ -115,9 +115,16 @@ def _remove_stale_temps(final: Path) -> None:
                 pass
 
 
-def register_env(store: Store, manifest: Manifest, final: Path, text: str | None = None) -> None:
+def register_env(
+    store: Store,
+    manifest: Manifest,
+    final: Path,
+    text: str | None = None,
+    also: Sequence[str] = (),
+) -> None:
     """Record ``final`` as a live env: its gc root on disk and its rows in the database.
-    ``text``: the manifest as saved, when the caller has it (saves encoding it again)."""
+    ``text``: the manifest as saved, when the caller has it (saves encoding it again).
+    ``also``: more objects to reference (what the env uses until a switch completes)."""
     import xxhash
 
     root = store.roots_dir / root_name(final)
@@ -131,7 +138,7 @@ def register_env(store: Store, manifest: Manifest, final: Path, text: str | None
         os.replace(tmp_link, root)
     digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     now = time.time()
-    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}"]
+    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
     conn = store.db()
     with write(conn):
         conn.execute(

@@ -128,13 +128,16 @@ def plan_gc(
         gone_since = dict(conn.execute("SELECT path, gone_since FROM envs").fetchall())
     except sqlite3.OperationalError:  # a dry run on a database from before the column
         gone_since = {path: None for (path,) in conn.execute("SELECT path FROM envs")}
+    refs: dict[str, list[str]] = {}
+    for env, obj in conn.execute("SELECT env, object FROM refs"):
+        refs.setdefault(env, []).append(obj)
     live: set[str] = set()
     keep_everything = False
     for env, root in registered_envs(store).items():
         manifest_path = Path(env) / MANIFEST_NAME
         since = gone_since.get(env)
+        used = refs.get(env, [])
         if not manifest_path.exists():
-            used = [o for (o,) in conn.execute("SELECT object FROM refs WHERE env = ?", (env,))]
             if used and env in gone_since and now - (since or now) < grace:
                 # Maybe moved: keep what it used until relinked or the grace is over.
                 plan.gone_envs.append((env, now if since is None else since))
@@ -154,6 +157,9 @@ def plan_gc(
             continue
         live.update(str(k) for k in manifest.keys)
         live.add(f"view/{manifest.view}")
+        # And what its rows name: a relink killed midway registered both its old
+        # and new objects, and its manifest names only one set.
+        live.update(used)
 
     # Ages (and a view's entries) come from the database; the files on disk
     # answer only for what it does not know.
@@ -162,10 +168,8 @@ def plan_gc(
     views = _scan_views(store, known_views)
     entries = _scan_entries(store, plan, known_entries)
     for vkey, (path, added, view_entries) in views.items():
-        if f"view/{vkey}" in live:
-            continue
-        if keep_everything or now - added < grace:
-            live.update(view_entries)  # a kept view keeps its entries
+        if f"view/{vkey}" in live or keep_everything or now - added < grace:
+            live.update(view_entries)  # a kept view keeps its entries (it links to them)
             continue
         plan.delete.append(Item("view", vkey, path, size(path)))
     for key, (path, added) in entries.items():

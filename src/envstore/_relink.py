@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envstore._crash import crash_point
 from envstore._interpreters import (
     Interpreter,
     find_interpreter,
@@ -514,6 +515,12 @@ def _apply(
     stage = final / f".envstore-relink-{os.getpid()}"
     rmtree(stage)
     stage.mkdir()
+    from envstore._envs import register_env
+
+    # Until the manifest names the new objects, the env may use either set (a
+    # relink killed midway): reference both, and gc keeps both.
+    old_objects = [str(k) for k in old_manifest.keys] + [f"view/{old_manifest.view}"]
+    register_env(store, new_manifest, final, also=old_objects)
     journal = _Journal()
     had_bin = (final / "bin").is_dir()  # a link to a directory counts, as before
     regenerate_scripts = regenerate_scripts or not had_bin  # bin/ deleted: make it anew
@@ -560,17 +567,19 @@ def _apply(
             if (final / top).is_dir() and not (final / top).is_symlink():
                 _prune_store_links(final / top, store.entries_dir, keep)
         write_data_links(final, view, new)
+        crash_point("relink-switched")
 
         tmp = final / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
         text = new_manifest.dumps()
         tmp.write_text(text)
         journal.replace(tmp, final / MANIFEST_NAME)
-
-        from envstore._envs import register_env
-
         register_env(store, new_manifest, final, text)
     except BaseException:
         journal.rollback()
+        try:
+            register_env(store, old_manifest, final)  # as it was, with the old manifest
+        except Exception:
+            pass  # the union registered above stays: gc keeps more, never less
         raise
     finally:
         rmtree(stage)
