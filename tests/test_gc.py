@@ -100,6 +100,47 @@ def test_gc_keeps_what_a_live_envs_view_links_to(
     assert run([env / "bin" / "python", "-c", "import p01, p02"]).returncode == 0
 
 
+def test_a_new_env_at_a_moved_envs_path_leaves_it_the_grace_period(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env, backup = tmp_path / ".venv", tmp_path / ".venv-old"
+    _create(cli, store, env, many_wheels, "p10")
+    _age(store, 3600)
+    env.rename(backup)  # kept as a backup, not relinked yet
+    _create(cli, store, env, many_wheels, "p11")  # a new env takes over the path
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "(earlier env, replaced" in res.out, res.out
+    assert "p10" in _names(store)
+    assert cli("--store", store, "relink", backup).code == 0
+    assert run([backup / "bin" / "python", "-c", "import p10"]).returncode == 0
+    assert run([env / "bin" / "python", "-c", "import p11"]).returncode == 0
+
+
+def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import envstore._envs as envs
+
+    env = tmp_path / "env"
+    register = envs.register_env
+
+    def other_create_wins(st: Store, manifest: object, final: Path, *args: object) -> None:
+        register(st, manifest, final, *args)  # type: ignore[arg-type]
+        if final == env and not env.exists():  # both registered; the other renames first
+            other = [*envstore_cmd(), "--store", store, "create", env, "--no-index"]
+            done = run([*other, "-f", many_wheels, "--without-pip", "p05"])
+            assert done.returncode == 0, done.stderr
+
+    monkeypatch.setattr(envs, "register_env", other_create_wins)
+    res = cli("--store", store, "create", env, "--no-index", "-f", many_wheels, "p04")
+    assert res.code == 1 and "created by another process meanwhile" in res.err
+    monkeypatch.undo()
+    winner = json.loads((env / "envstore.json").read_text())
+    assert [p["name"] for p in winner["packages"]] == ["p05"]
+    objects = {p["key"] for p in winner["packages"]} | {f"view/{winner['view']}"}
+    assert {o for e, o in _refs(store) if e == str(env)} == objects
+
+
 def test_gc_grace_period_and_dry_run(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -383,18 +383,60 @@ def _make_env(
             text = manifest.save(tmp)
             # Replacing: a relink of the old env would register it again; take turns.
             with env_lock(final) if replacing else nullcontext():
+                if not replacing:
+                    _retire_registration(st, final)
                 # Same path, same root: the old env's references are replaced by the new.
                 register_env(st, manifest, final, text)
                 crash_point("create-registered")
                 if replacing and (final / MANIFEST_NAME).exists():
                     exchange(tmp, final)  # the old env is now at tmp, deleted below
                 else:
-                    if final.is_dir():
-                        final.rmdir()  # empty (checked above); rename needs it gone or empty
-                    os.rename(tmp, final)
+                    _publish(st, tmp, final)
         finally:
             rmtree(tmp)
     return manifest
+
+
+def _retire_registration(store: Store, final: Path) -> None:
+    """A new env at ``final`` takes over its path's registration. One left there by an
+    env moved away (``mv``, not yet relinked) or deleted is kept under another name as a
+    gone env's: gc keeps what it used for the grace period, as for any env moved away."""
+    if not store.db_path.exists():
+        return
+    conn = store.db()
+    if conn.execute("SELECT 1 FROM envs WHERE path = ?", (str(final),)).fetchone() is None:
+        return
+    from envstore._db import ensure_gone_since
+
+    ensure_gone_since(conn)
+    now = time.time()
+    alias = f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
+    with write(conn):
+        conn.execute(
+            "UPDATE OR REPLACE envs SET path = ?, root = NULL,"
+            " gone_since = COALESCE(gone_since, ?) WHERE path = ?",
+            (alias, now, str(final)),
+        )
+        conn.execute("UPDATE OR REPLACE refs SET env = ? WHERE env = ?", (alias, str(final)))
+
+
+def _publish(store: Store, tmp: Path, final: Path) -> None:
+    """Rename the new env into place. Losing that race to another create of the same
+    path (after both registered) leaves the registration to the env that won."""
+    try:
+        if final.is_dir():
+            final.rmdir()  # empty (checked before); rename needs it gone or empty
+        os.rename(tmp, final)
+    except OSError as exc:
+        try:
+            winner = Manifest.load(final)
+        except (BadManifestError, OSError):
+            raise EnvError(f"cannot create {final}: {exc.strerror or exc}") from None
+        if Path(winner.store) == store.root:
+            register_env(store, winner, final)
+        else:
+            unregister_env(store, final)
+        raise EnvError(f"{final} was created by another process meanwhile") from None
 
 
 def unregister_env(store: Store, env: Path) -> None:
