@@ -529,6 +529,47 @@ def test_gc_refuses_a_database_with_a_damaged_page(
     assert entries(store) == before
 
 
+def _damage_table(db: Path, table: str) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (page,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,))
+    finally:
+        conn.close()
+    with open(db, "r+b") as f:
+        f.seek((page[0] - 1) * page_size)
+        f.write(b"\xff" * 64)
+
+
+def test_a_damaged_or_emptied_database_is_named_with_the_way_out(
+    wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    env, moved = tmp_path / "env", tmp_path / "moved"
+    es = [*envstore_cmd(), "--store", store]
+    made = run([*es, "create", env, "--no-index", "-f", wheelhouse, "solo"])
+    assert made.returncode == 0, made.stderr
+    db = store / "envstore.db"
+    _damage_table(db, "entries")  # a table verify and create read
+    for cmd in (["verify"], ["create", tmp_path / "e2", "--no-index", "-f", wheelhouse, "solo"]):
+        res = run([*es, *cmd])
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert "damaged" in res.stderr and "rebuild-db" in res.stderr
+    # Emptied to zero bytes: not a new, empty database whose gc would forget the
+    # moved env and delete what it uses.
+    for f in store.glob("envstore.db*"):
+        f.unlink()
+    db.write_bytes(b"")
+    env.rename(moved)
+    for cmd in (["gc", "--grace", "0"], ["list"]):
+        res = run([*es, *cmd])
+        assert res.returncode == 1 and "is empty" in res.stderr and "rebuild-db" in res.stderr
+    assert "pure/solo/" in " ".join(entries(store))
+    assert run([*es, "rebuild-db"]).returncode == 0
+    assert run([*es, "relink", moved, "--offline"]).returncode == 0
+    assert run([moved / "bin" / "python", "-c", "import solo"]).returncode == 0
+
+
 def test_future_version_manifest_is_refused_and_gc_keeps_everything(
     cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
 ) -> None:

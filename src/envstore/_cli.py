@@ -462,6 +462,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EnvstoreError as exc:
         print(f"envstore: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        sqlite3 = sys.modules.get("sqlite3")  # loaded by any command that reads the store
+        if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not the file's fault
+            print(f"envstore: error: the store database: {exc}", file=sys.stderr)
+        else:
+            print(
+                f"envstore: error: the store database is damaged ({exc}); run"
+                " 'envstore rebuild-db' to rebuild it from the store",
+                file=sys.stderr,
+            )
+        return 1
     except KeyboardInterrupt:
         print("envstore: interrupted", file=sys.stderr)
         return 130

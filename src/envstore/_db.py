@@ -104,6 +104,11 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return conn
+        if version == 0 and not create:  # emptied (a zero-length file): not a new store
+            raise StoreError(
+                f"the store database {path} is empty; run 'envstore rebuild-db'"
+                " to rebuild it from the store"
+            )
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store database {path} has schema {version}, newer than this"
