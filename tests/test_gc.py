@@ -141,6 +141,27 @@ def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
     assert {o for e, o in _refs(store) if e == str(env)} == objects
 
 
+def test_gc_leaves_a_temp_dir_still_being_written_to_the_next_gc(
+    cli: CLI, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import envstore._gc as gc
+
+    left = store / "tmp" / "999999999-entry-x-abc"  # its process is gone
+    left.mkdir(parents=True)
+    rmtree = gc.rmtree
+
+    def still_written(path: Path) -> int:  # a dead create's compile worker adds a file
+        if path == left:
+            raise OSError(39, "Directory not empty")
+        return rmtree(path)
+
+    monkeypatch.setattr(gc, "rmtree", still_written)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"could not remove {left}" in res.err and left.exists()
+    monkeypatch.undo()
+    assert cli("--store", store, "gc", "--grace", "0").code == 0 and not left.exists()
+
+
 def test_gc_grace_period_and_dry_run(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

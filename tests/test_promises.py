@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -568,6 +569,55 @@ def test_a_damaged_or_emptied_database_is_named_with_the_way_out(
     assert run([*es, "rebuild-db"]).returncode == 0
     assert run([*es, "relink", moved, "--offline"]).returncode == 0
     assert run([moved / "bin" / "python", "-c", "import solo"]).returncode == 0
+
+
+WORKER_PARENT = """
+import os, signal, sys, types
+from envstore._ingest import _Worker
+worker = _Worker(types.SimpleNamespace(path=sys.executable))
+for path in sys.argv[1:]:
+    worker.send(path)
+print(worker.proc.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _exited(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_compile_workers_stop_when_envstore_is_killed(tmp_path: Path) -> None:
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc")
+    src = tmp_path / "src"
+    src.mkdir()
+    first = src / "first.py"
+    os.mkfifo(first)  # the worker blocks reading it until the test writes
+    mods = [src / f"m{i}.py" for i in range(20)]
+    for m in mods:
+        m.write_text("X = 1\n")
+    res = run([sys.executable, "-c", WORKER_PARENT, first, *mods], cwd=tmp_path)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    worker = int(res.stdout)
+    deadline = time.monotonic() + 60
+    while not _exited(worker) and time.monotonic() < deadline:
+        try:  # unblock it if it waits on the first file: its parent is gone by now
+            fd = os.open(first, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # not reading it (yet, or any more)
+            time.sleep(0.05)
+            continue
+        os.write(fd, b"A = 0\n")
+        os.close(fd)
+        break
+    while not _exited(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _exited(worker)
+    compiled = [p.name for p in src.glob("__pycache__/m*.pyc")]
+    assert compiled == []  # nothing after its parent died
 
 
 def test_future_version_manifest_is_refused_and_gc_keeps_everything(

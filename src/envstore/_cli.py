@@ -150,6 +150,8 @@ def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for problem in plan.problems:
         print(f"envstore: warning: {problem}", file=sys.stderr)
+    for leftover in plan.skipped:
+        print(f"envstore: warning: could not remove {leftover}", file=sys.stderr)
     if args.verbosity >= 0:
         for env in plan.dead_envs:
             print(f"{verb} registration of {env} (gone)")

@@ -55,6 +55,7 @@ class GcPlan:
     dead_roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     delete: list[Item] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # temp dirs that could not go yet
 
     @property
     def bytes(self) -> int:
@@ -296,13 +297,22 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
     for root in plan.dead_roots:
         if root.is_symlink():
             root.unlink()
+    left: list[Item] = []
     for item in plan.delete:
         # Every path came from listing the store's own directories without
         # following links; rmtree never follows a link out of the store.
         if store.root not in item.path.parents:
             continue
-        item.size = rmtree(item.path)
+        try:
+            item.size = rmtree(item.path)
+        except OSError as exc:
+            if item.kind != "temp":
+                raise
+            # A killed process's last writer may still be adding to it: next gc.
+            plan.skipped.append(f"{item.path} ({exc.strerror or exc}); the next gc removes it")
+            left.append(item)
         crash_point("gc-deleting")
+    plan.delete = [i for i in plan.delete if i not in left]
     for abi_dir in store.entries_dir.glob("*/*"):
         if abi_dir.is_dir() and not abi_dir.is_symlink() and not any(abi_dir.iterdir()):
             abi_dir.rmdir()

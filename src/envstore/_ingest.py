@@ -85,7 +85,10 @@ def supported_tags(interp: Interpreter) -> set[Any]:
 _WORKER = """
 import os, py_compile, sys
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+parent = int(sys.argv[1])
 for line in sys.stdin.buffer:
+    if os.getppid() != parent:
+        sys.exit(1)  # envstore was killed: stop writing into its (now orphaned) tree
     try:
         pyc = py_compile.compile(os.fsdecode(line[:-1]), doraise=True, invalidation_mode=mode)
         os.chmod(pyc, 0o444)  # read-only like the entry, here rather than in the parent
@@ -102,8 +105,9 @@ class _Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         self.err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self.proc = subprocess.Popen(
-            [interp.path, "-I", "-c", _WORKER],
+            [interp.path, "-I", "-c", _WORKER, str(os.getpid())],
             stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,  # never holding the caller's pipe (envstore | tee)
             stderr=self.err,
             env=env,
             bufsize=0,  # each path reaches the worker at once, not in 8 KB batches
