@@ -141,6 +141,27 @@ def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
     assert {o for e, o in _refs(store) if e == str(env)} == objects
 
 
+def test_replacing_an_env_keeps_its_store_or_moves_it_whole(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, other = tmp_path / "env", tmp_path / "other"
+    _create(cli, store, env, many_wheels, "p03")
+    args = ["--no-index", "-f", many_wheels, "--without-pip"]
+    monkeypatch.setenv("ENVSTORE_HOME", str(other))  # the default store is another one now
+    res = cli("create", env, "--clear", *args, "p04")
+    assert res.code == 0, res.err
+    assert json.loads((env / "envstore.json").read_text())["store"] == str(store)
+    assert not other.exists()
+    # Named on purpose: the env moves to that store, and the first one lets go of it.
+    for cmd in (["create", env, "--clear"], ["sync", env]):
+        res = cli("--store", other, *cmd, *args, "p05")
+        assert res.code == 0, res.err
+        assert json.loads((env / "envstore.json").read_text())["store"] == str(other)
+        assert str(env) not in {e for e, _ in _refs(store)}
+        assert json.loads(cli("--store", store, "list", "--json").out) == []
+        cli("--store", store, "create", env, "--clear", *args, "p03")  # back, for sync
+
+
 def test_gc_leaves_a_temp_dir_still_being_written_to_the_next_gc(
     cli: CLI, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,6 +153,11 @@ def test_sync_adds_removes_upgrades_and_releases_old_references(
     assert refs == new_keys | {f"view/{m['view']}"}
     assert not list(tmp_path.glob(".env.envstore-tmp-*"))
 
+    # Nothing to sync to is a mistake, not a request to empty the env.
+    res = cli("--store", store, "sync", env)
+    assert res.code == 1 and "nothing to sync" in res.err
+    assert _manifest(env)["packages"] == m["packages"]
+
     # Remove: sync to a smaller set; the dropped package no longer imports.
     res = cli("--store", store, "sync", env, "ns-alpha", "--offline")
     assert res.code == 0, res.err

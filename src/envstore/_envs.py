@@ -176,11 +176,13 @@ def create_env(
     With ``lock`` (a Lock or a lock file), the env holds exactly the locked wheels
     (``with_pip`` is ignored: pip is there if the lock has it); nothing is resolved.
     With ``clear``, an existing env at ``path`` is replaced once the new one is
-    complete; until then (and if anything fails) it stays as it was.
+    complete; until then (and if anything fails) it stays as it was. The new env
+    stays in the old one's store unless ``store`` names another.
     """
-    st = store if isinstance(store, Store) else Store(store)
     final = Path(os.path.abspath(path))
     replacing = _check_target(final, clear)
+    old = _old_store(final) if replacing else None
+    st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
     request = _request(
@@ -190,7 +192,23 @@ def create_env(
         interp = _interpreter_for_lock(locked, python, st)
     else:
         interp = find_interpreter(python, st.db())
-    return _make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    made = _make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    _release_old_store(old, st, final)
+    return made
+
+
+def _old_store(final: Path) -> str | None:
+    """The store the env at ``final`` was made in (None if its manifest is unreadable)."""
+    try:
+        return Manifest.load(final).store
+    except BadManifestError:
+        return None
+
+
+def _release_old_store(old: str | None, st: Store, final: Path) -> None:
+    """An env replaced into another store: the old store lets go of it."""
+    if old is not None and Path(old) != st.root and (Path(old) / "store.json").exists():
+        unregister_env(Store(old), final)
 
 
 def sync_env(
@@ -218,6 +236,11 @@ def sync_env(
     references are released (gc frees what nothing else uses). On failure the old
     env is untouched.
     """
+    if not requirements and not requirement_files and lock is None:
+        raise EnvError(
+            f"nothing to sync {path} to: give requirements, -r FILE or --from LOCK"
+            " (an empty requirements file empties the env)"
+        )
     final = Path(os.path.abspath(path))
     replacing = _check_target(final, clear=True)
     old: Manifest | None = None
@@ -246,9 +269,10 @@ def sync_env(
         interp = find_interpreter(python, st.db())
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
-    return _make_env(
-        st, final, request, interp, locked, with_pip, _prompt_of(final), replacing, progress
-    )
+    prompt = _prompt_of(final)
+    made = _make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    _release_old_store(old.store if old else None, st, final)
+    return made
 
 
 def _prompt_of(env: Path) -> str | None:
