@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import CLI, entries, envstore_cmd, python_params, run
+from conftest import CLI, PYTHONS, entries, envstore_cmd, python_params, run
 
 ALL = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 
@@ -285,3 +285,24 @@ def test_cli_builds_only_the_running_commands_parser_yet_lists_all(tmp_path: Pat
     assert sub.returncode == 0 and "--grace" in sub.stdout and "--find-links" not in sub.stdout
     nested = run([*envstore_cmd(), "python", "list", "--help"])
     assert nested.returncode == 0 and "--json" in nested.stdout
+
+
+def test_a_non_ascii_store_and_env_path_work_under_the_c_locale(tmp_path: Path) -> None:
+    # 3.11 and 3.12 decode .pth files in the locale's encoding (ASCII here).
+    pythons = [py for minor, py in PYTHONS.items() if py and minor in ("3.11", "3.12")]
+    if not pythons:
+        pytest.skip("needs Python 3.11 or 3.12")
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    files = {"extra/__init__.py": "", "extra.pth": "extra_dir\n", "extra_dir/more.py": "X = 1\n"}
+    wheelmaker.build_wheel(wh, "extra", "1.0", files=files)
+    store = tmp_path / "störe"
+    for py in pythons:
+        env = tmp_path / f"énv-{os.path.basename(py)}"
+        made = run([*envstore_cmd(), "--store", store, "create", env, "-p", py, "--no-index",
+                    "-f", wh, "--without-pip", "extra"])  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        out = run([env / "bin" / "python", "-c", "import extra, more"], extra_env={"LC_ALL": "C"})
+        assert out.returncode == 0, out.stderr
+        doctor = run([*envstore_cmd(), "--store", store, "doctor", env])
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from envstore._interpreters import Interpreter, installed, interpreter_at
 from envstore._store import Store
+from envstore._venv import pth_line
 from envstore.errors import BadManifestError, InterpreterError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
@@ -218,10 +219,10 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 )
             )
     try:
-        pth = (env / py.purelib / "00-envstore.pth").read_text().strip()
+        pth = (env / py.purelib / "00-envstore.pth").read_bytes().strip()
     except OSError:
-        pth = ""
-    if pth != str(view_site):
+        pth = b""
+    if pth != pth_line(view_site):
         problems.append(
             Problem(
                 "pth",

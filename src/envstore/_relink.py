@@ -47,6 +47,7 @@ from envstore._venv import (
     LAUNCHER,
     PTH_NAME,
     launcher_intact,
+    pth_line,
     read_pyvenv_cfg,
     read_view,
     script_names,
@@ -601,7 +602,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
     cfg = read_pyvenv_cfg(final)
     site = final / old.purelib
     try:
-        pth = (site / PTH_NAME).read_text().strip()
+        pth = (site / PTH_NAME).read_bytes().strip()
         link = os.readlink(final / "bin" / "python")
         root = os.readlink(store.roots_dir / root_name(final))
     except OSError:
@@ -611,7 +612,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
         and link == new.path
         and cfg.get("home") == venv_home(new)
         and cfg.get("version") == new.version
-        and pth == str(store.view_path(manifest.view) / "site")
+        and pth == pth_line(store.view_path(manifest.view) / "site")
         and (store.view_path(manifest.view) / "view.json").exists()
         and root == str(final / MANIFEST_NAME)
         and _launcher_ok(final, store.view_path(manifest.view), new)

@@ -21,6 +21,7 @@ __all__ = [
     "LAUNCHER",
     "PTH_NAME",
     "launcher_intact",
+    "pth_line",
     "read_pyvenv_cfg",
     "read_view",
     "script_names",
@@ -295,12 +296,13 @@ def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None
     """Copy an entry's .pth so it acts as if its entry were installed in site-packages:
     relative path lines and ``sitedir`` (used by legacy *-nspkg.pth) mean the view."""
     lines = []
+    sitedir = f"__import__('os').fsdecode({os.fsencode(view_site)!r})"  # ASCII, see pth_line
     for line in Path(source).read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
         if stripped.startswith(("import ", "import\t")):
-            line = line.replace("sys._getframe(1).f_locals['sitedir']", repr(str(view_site)))
+            line = line.replace("sys._getframe(1).f_locals['sitedir']", sitedir)
         elif stripped and not stripped.startswith("#") and not os.path.isabs(stripped):
-            line = str(view_site / stripped)
+            line = pth_line(view_site / stripped).decode()
         lines.append(line)
     _write(f"{site}/{name}", ("\n".join(lines) + "\n").encode())
 
@@ -429,6 +431,18 @@ def _launcher_text(bang: str, console: dict[str, tuple[str, str]]) -> bytes:
     return (bang + _LAUNCHER.format(scripts="{\n" + rows + "}")).encode()
 
 
+def pth_line(path: str | os.PathLike[str]) -> bytes:
+    """A .pth line putting ``path`` on sys.path, in ASCII whatever the path holds.
+
+    Python 3.11 and 3.12 decode .pth files in the locale's encoding, ignoring UTF-8
+    mode: ASCII under ``LC_ALL=C``, where a non-ASCII path stops the interpreter at
+    start-up. Such a path is written as code that decodes its exact bytes instead."""
+    raw = os.fsencode(path)
+    if raw.isascii():
+        return raw
+    return b"import os, sys; sys.path.append(os.fsdecode(" + repr(raw).encode() + b"))"
+
+
 def write_site(
     site: Path, view_site: Path, view: dict[str, object], *, atomic: bool = True
 ) -> list[str]:
@@ -437,10 +451,10 @@ def write_site(
     env's site-packages); a new env's directory is published whole."""
     if atomic:
         tmp = f"{site}/.{PTH_NAME}.tmp"
-        _write(tmp, os.fsencode(view_site) + b"\n")
+        _write(tmp, pth_line(view_site) + b"\n")
         os.replace(tmp, site / PTH_NAME)
     else:
-        _write(f"{site}/{PTH_NAME}", os.fsencode(view_site) + b"\n")
+        _write(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
         if name != PTH_NAME:
