@@ -183,6 +183,19 @@ def test_gc_leaves_a_temp_dir_still_being_written_to_the_next_gc(
     assert cli("--store", store, "gc", "--grace", "0").code == 0 and not left.exists()
 
 
+def test_global_options_also_follow_the_command(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    env = tmp_path / "env"
+    res = cli("create", env, "--no-index", "-f", many_wheels, "--without-pip", "p02",
+              "--store", store, "-q")  # fmt: skip
+    assert res.code == 0 and res.out == "", res.err
+    assert json.loads((env / "envstore.json").read_text())["store"] == str(store)
+    listed = cli("list", "--store", store, "--json")
+    assert [e["path"] for e in json.loads(listed.out)] == [str(env)]
+    assert cli("--store", store, "list", "--json").out == listed.out
+
+
 def test_gc_grace_period_and_dry_run(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

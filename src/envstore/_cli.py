@@ -272,11 +272,28 @@ class _Subcommands:
         self._sub = sub
         self._only = only
         self.found = False
+        # The global options are also taken after the command (envstore create ENV
+        # --store DIR), as uv and pip take theirs; unset there unless given.
+        self._common = argparse.ArgumentParser(add_help=False)
+        self._common.add_argument(
+            "--store", metavar="DIR", default=argparse.SUPPRESS, help="the store directory"
+        )
+        for flag, value in (("-v", 1), ("-q", -1)):  # a group's usage trips on hidden help
+            self._common.add_argument(
+                flag,
+                dest="verbosity",
+                action="store_const",
+                const=value,
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
         if self._only is None or name == self._only:
             self.found = True
-            return self._sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+            return self._sub.add_parser(
+                name, formatter_class=_HelpFormatter, parents=[self._common], **kwargs
+            )
         return _Skipped()
 
 
