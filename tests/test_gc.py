@@ -208,6 +208,10 @@ def test_gc_grace_period_and_dry_run(
     dry = cli("--store", store, "gc", "--grace", "0", "--dry-run")
     assert "would remove entry pure/p01/" in dry.out and "would free" in dry.out
     assert entries(store) == before
+    for bad in ("nan", "-1", "inf", "10x"):  # not a grace period: refused, nothing deleted
+        with pytest.raises(SystemExit):
+            cli("--store", store, "gc", "--grace", bad)
+    assert entries(store) == before
     assert cli("--store", store, "gc", "--grace", "0").code == 0
     assert entries(store) == []
     assert json.loads(cli("--store", store, "list", "--json").out) == []

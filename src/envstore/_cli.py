@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from envstore._options import add_index_options, index_options
+from envstore._options import add_index_options, index_options, plural
 from envstore.errors import EnvstoreError
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -55,7 +55,7 @@ def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     if args.verbosity >= 0:
         print(
             f"created {manifest.env} (Python {manifest.python.version},"
-            f" {len(manifest.packages)} packages)"
+            f" {plural(len(manifest.packages), 'package')})"
         )
     return 0
 
@@ -124,12 +124,14 @@ def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) 
 def _duration(text: str) -> float:
     """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
     try:
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+        seconds = float(number) * unit
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 10m, 2h)") from None
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
+    return seconds
 
 
 def _size(n: float) -> str:
@@ -177,7 +179,7 @@ def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         print(json.dumps([e.to_json() for e in envs], indent=1))
         return 0
     for e in envs:
-        print(f"{e.path}  python {e.python or '?'}  {e.packages} packages  {e.status}")
+        print(f"{e.path}  python {e.python or '?'}  {plural(e.packages, 'package')}  {e.status}")
     return 0
 
 
@@ -216,7 +218,7 @@ def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> in
         for problem in problems:
             print(f"still: {problem}")
     if args.verbosity >= 0:
-        print(f"{len(problems)} problems found" if problems else "no problems found")
+        print(f"{plural(len(problems), 'problem')} found" if problems else "no problems found")
     return 1 if problems else 0
 
 
@@ -324,7 +326,8 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         "--store",
         metavar="DIR",
         default=None,
-        help="the store directory (default: $ENVSTORE_HOME or ~/.local/share/envstore)",
+        help="the store directory (default: $ENVSTORE_HOME, else $XDG_DATA_HOME/envstore,"
+        " else ~/.local/share/envstore)",
     )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(

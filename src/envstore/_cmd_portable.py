@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options, index_options
+from envstore._options import add_index_options, index_options, plural
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _cmd_sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     if args.verbosity >= 0:
         print(
             f"synced {manifest.env} (Python {manifest.python.version},"
-            f" {len(manifest.packages)} packages)"
+            f" {plural(len(manifest.packages), 'package')})"
         )
     return 0
 
@@ -71,7 +71,8 @@ def _cmd_export(args: argparse.Namespace, progress: Callable[[str], None]) -> in
         print(f"envstore: warning: {note}", file=sys.stderr)
     if args.verbosity >= 0:
         kind = "relocatable venv" if args.relocatable else "venv"
-        print(f"exported {args.env} to {result.dest} ({kind}, {result.packages} packages)")
+        packages = plural(result.packages, "package")
+        print(f"exported {args.env} to {result.dest} ({kind}, {packages})")
     return 0
 
 
