@@ -198,7 +198,9 @@ def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
     assert len(list((store / "entries" / "pure" / "rebuilt").iterdir())) == 2
 
 
-def test_an_edit_to_an_included_requirements_file_is_seen(tmp_path: Path, store: Path) -> None:
+def test_an_edit_to_an_included_requirements_file_is_seen(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # requirements.txt says "-r base/pins.txt"; pins.txt, not requirements.txt, changes.
     wh = tmp_path / "wh"
     for version in ("1.0", "2.0"):
@@ -207,11 +209,22 @@ def test_an_edit_to_an_included_requirements_file_is_seen(tmp_path: Path, store:
     pins = tmp_path / "base" / "pins.txt"
     req = tmp_path / "requirements.txt"
     req.write_text("-r base/pins.txt\n")
+    monkeypatch.setattr(envstore._resolve, "_from_pip", _no_pip)  # includes are followed
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
     for n, version in enumerate(("1.0", "2.0", "1.0")):
         pins.write_text(f"pinned=={version}\n")
         made = create_env(tmp_path / f"env{n}", [], requirement_files=[str(req)], **opts)  # type: ignore[arg-type]
         assert _versions(made) == {"pinned": version}
+    # Offline, from the store alone (a new file, so no remembered answer either).
+    req.write_text("# dev\n-r base/pins.txt\n")
+    made = create_env(
+        tmp_path / "offline", [], requirement_files=[str(req)], store=store, offline=True,
+        with_pip=False,
+    )  # fmt: skip
+    assert _versions(made) == {"pinned": "1.0"}
+    req.write_text("-r base/missing.txt\n")
+    with pytest.raises(ResolutionError, match=r"missing\.txt \(included by .*requirements\.txt"):
+        create_env(tmp_path / "e", [], requirement_files=[str(req)], **opts)  # type: ignore[arg-type]
 
 
 def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(

@@ -190,7 +190,8 @@ def _is_option(name: str, full: str, clash: str) -> bool:
 
 def _included(line: str) -> list[tuple[str, str]]:
     """What a requirements-file line points at, in pip's option syntax: ("r", file) for
-    -r/-c (a file it includes), ("f", place) for -f (where pip looks for wheels)."""
+    -r and ("c", file) for -c (a file it includes), ("f", place) for -f (where pip
+    looks for wheels)."""
     import shlex
 
     if not line.startswith("-"):
@@ -204,15 +205,15 @@ def _included(line: str) -> list[tuple[str, str]]:
         kind = value = None
         following = tokens[i + 1] if i + 1 < len(tokens) else None
         if tok in ("-r", "-c", "-f"):
-            kind, value = ("f" if tok == "-f" else "r"), following
+            kind, value = tok[1], following
         elif tok[:2] in ("-r", "-c", "-f") and not tok.startswith("--"):
-            kind, value = ("f" if tok[1] == "f" else "r"), tok[2:]
+            kind, value = tok[1], tok[2:]
         elif tok.startswith("--"):
             name, eq, attached = tok[2:].partition("=")
-            if _is_option(name, "requirement", "require-hashes") or _is_option(
-                name, "constraint", "config-settings"
-            ):
+            if _is_option(name, "requirement", "require-hashes"):
                 kind = "r"
+            elif _is_option(name, "constraint", "config-settings"):
+                kind = "c"
             elif _is_option(name, "find-links", ""):
                 kind = "f"
             value = attached if eq else following
@@ -327,14 +328,42 @@ def _wheel_hash(store: Store, path: Path) -> str:
 
 
 def _requirement_lines(request: Request) -> list[str] | None:
-    """Requirement strings, or None when a file uses options only pip understands."""
+    """Requirement strings, those of files included with ``-r`` too; None when a file
+    uses an option only pip understands (constraints, -f, index options, hashes)."""
     lines = list(request.requirements)
+    seen: set[str] = set()
     for f in request.requirement_files:
-        for line in _logical_lines(Path(f).read_text()):
-            if line.startswith("-"):
-                return None
-            lines.append(line)
+        more = _file_requirements(f, seen)
+        if more is None:
+            return None
+        lines += more
     return lines
+
+
+def _file_requirements(path: str, seen: set[str]) -> list[str] | None:
+    real = os.path.abspath(path)
+    if real in seen:
+        return []
+    seen.add(real)
+    out: list[str] = []
+    for line in _logical_lines(Path(real).read_text()):
+        if not line.startswith("-"):
+            out.append(line)
+            continue
+        found = _included(line)
+        if len(found) != 1 or found[0][0] != "r" or "://" in found[0][1] or len(line.split()) > 2:
+            return None
+        nested = os.path.join(os.path.dirname(real), found[0][1])  # as pip: by the file
+        try:
+            more = _file_requirements(nested, seen)
+        except OSError as exc:
+            raise ResolutionError(
+                f"cannot read requirements file {nested} (included by {real}): {exc.strerror}"
+            ) from None
+        if more is None:
+            return None
+        out += more
+    return out
 
 
 def _store_candidates(store: Store, name: str, interp: Interpreter) -> list[EntryKey]:
