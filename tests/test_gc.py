@@ -196,6 +196,16 @@ def test_global_options_also_follow_the_command(
     assert cli("--store", store, "list", "--json").out == listed.out
 
 
+def test_reading_a_store_that_does_not_exist_says_so(cli: CLI, tmp_path: Path) -> None:
+    typo = tmp_path / "no-such-store"
+    for cmd in (["list"], ["store"], ["gc"]):
+        res = cli("--store", typo, *cmd)
+        assert res.code == 0 and f"there is no store at {typo}" in res.err
+    res = cli("--store", typo, "verify")
+    assert res.code == 1 and f"there is no store at {typo}" in res.err
+    assert not typo.exists()
+
+
 def test_gc_grace_period_and_dry_run(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
 ) -> None:

@@ -233,6 +233,7 @@ def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) ->
     assert res.code == 0, res.err
     rows = {r["path"]: r for r in json.loads(res.out)}
     assert rows[str(venv / "bin" / "python3")]["venv"] is True
+    assert not (tmp_path / "store").exists()  # listing interpreters makes no store
 
 
 def test_describe_refuses_a_venv_whose_base_is_gone(tmp_path: Path) -> None:

@@ -15,11 +15,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from envstore._options import add_index_options, index_options, plural
-from envstore.errors import EnvstoreError
+from envstore.errors import EnvstoreError, StoreError
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
+
+    from envstore._store import Store
 
 __all__ = ["entrypoint", "main"]
 
@@ -94,8 +96,7 @@ def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) 
     from envstore.errors import InterpreterError
 
     store = Store(args.store)
-    store.ensure()
-    db = store.db()
+    db = store.db() if store.exists() else None  # a cache: listing makes no store
     rows: list[dict[str, object]] = []
     for path in candidates():
         try:
@@ -116,6 +117,8 @@ def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) 
     else:
         for r in rows:
             venv = "  (venv)" if r.get("venv") else ""
+            old = r.get("version") and tuple(map(int, str(r["version"]).split(".")[:2])) < (3, 9)
+            venv += "  (too old: envstore needs >= 3.9)" if old else ""
             what = r.get("error") or f"{r['version']}  {r['abi']}{venv}"
             print(f"{r['path']}  {what}")
     return 0
@@ -146,9 +149,8 @@ def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     import time
 
     from envstore._gc import collect
-    from envstore._store import Store
 
-    plan = collect(Store(args.store), grace=args.grace, dry_run=args.dry_run)
+    plan = collect(_store_or_note(args), grace=args.grace, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for problem in plan.problems:
         print(f"envstore: warning: {problem}", file=sys.stderr)
@@ -172,9 +174,8 @@ def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore._inventory import list_envs
-    from envstore._store import Store
 
-    envs = list_envs(Store(args.store))
+    envs = list_envs(_store_or_note(args))
     if args.json:
         print(json.dumps([e.to_json() for e in envs], indent=1))
         return 0
@@ -185,9 +186,8 @@ def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore._inventory import store_usage
-    from envstore._store import Store
 
-    store = Store(args.store)
+    store = _store_or_note(args)
     usage = store_usage(store)
     if args.json:
         print(json.dumps({"store": str(store.root), **usage.to_json()}, indent=1))
@@ -202,11 +202,24 @@ def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int
     return 0
 
 
+def _store_or_note(args: argparse.Namespace) -> Store:
+    """The store named by ``args``; a read of one that does not exist says so (a
+    mistyped --store would otherwise look like an empty store)."""
+    from envstore._store import Store
+
+    store = Store(args.store)
+    if not store.exists() and args.verbosity >= 0:
+        print(f"envstore: note: there is no store at {store.root} yet", file=sys.stderr)
+    return store
+
+
 def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore._store import Store
     from envstore._verify import repair, verify
 
     store = Store(args.store)
+    if not store.exists():
+        raise StoreError(f"there is no store at {store.root} (pass --store DIR?)")
     problems = verify(store, check_contents=args.check_contents or args.repair)
     for problem in problems:
         print(problem)
