@@ -10,6 +10,8 @@ import pytest
 import wheelmaker
 from conftest import CLI, PYTHONS, entries, envstore_cmd, python_params, run
 
+from envstore._venv import pth_line
+
 ALL = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 
 CHECK = r"""
@@ -306,3 +308,22 @@ def test_a_non_ascii_store_and_env_path_work_under_the_c_locale(tmp_path: Path) 
         assert out.returncode == 0, out.stderr
         doctor = run([*envstore_cmd(), "--store", store, "doctor", env])
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_a_pth_line_is_one_ascii_line_whatever_the_path_holds() -> None:
+    import sys
+
+    evil = "/tmp/s\nimport os; os.system('touch /tmp/pwned')#"
+    for path in ("/plain/path", "/tmp/st\u00f6re", evil, "/tmp/cr\r", "/tmp/blank "):
+        line = pth_line(path)
+        assert line.isascii() and len(line.decode().splitlines()) == 1
+        if not line.startswith(b"import "):
+            assert line.decode() == path
+            continue
+        saved = list(sys.path)
+        try:
+            exec(line.decode())  # as site runs it
+            exec(line.decode())  # site reads a venv's .pth files twice
+            assert sys.path[len(saved) :] == [path]
+        finally:
+            sys.path[:] = saved

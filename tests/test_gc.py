@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -160,6 +161,19 @@ def test_replacing_an_env_keeps_its_store_or_moves_it_whole(
         assert str(env) not in {e for e, _ in _refs(store)}
         assert json.loads(cli("--store", store, "list", "--json").out) == []
         cli("--store", store, "create", env, "--clear", *args, "p03")  # back, for sync
+    # The same store by another name (a symlink): it stays registered there.
+    link = tmp_path / "store-link"
+    link.symlink_to(store)
+    for cmd in (["create", env, "--clear"], ["sync", env]):
+        assert cli("--store", link, *cmd, *args, "p06").code == 0
+        assert {e for e, _ in _refs(store)} == {str(env)}
+    # Its store deleted since: not made again at the old path; the default one is used.
+    assert cli("--store", other, "create", env, "--clear", *args, "p05").code == 0
+    shutil.rmtree(other)
+    monkeypatch.setenv("ENVSTORE_HOME", str(tmp_path / "third"))
+    assert cli("create", env, "--clear", *args, "p04").code == 0
+    assert json.loads((env / "envstore.json").read_text())["store"] == str(tmp_path / "third")
+    assert not other.exists()
 
 
 def test_gc_leaves_a_temp_dir_still_being_written_to_the_next_gc(
@@ -194,6 +208,22 @@ def test_global_options_also_follow_the_command(
     listed = cli("list", "--store", store, "--json")
     assert [e["path"] for e in json.loads(listed.out)] == [str(env)]
     assert cli("--store", store, "list", "--json").out == listed.out
+
+
+def test_a_reader_that_goes_away_is_not_an_error_worth_a_traceback(
+    cli: CLI, many_wheels: Path, tmp_path: Path, store: Path
+) -> None:
+    for i in range(3):
+        _create(cli, store, tmp_path / f"env{i}", many_wheels, "p01")
+    cmd = " ".join(shlex.quote(str(c)) for c in [*envstore_cmd(), "--store", store, "list"])
+    res = subprocess.run(
+        f"{cmd} | true",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=hermetic_environ({"PYTHONUNBUFFERED": "1"}),  # each line written as printed
+    )
+    assert "Traceback" not in res.stderr, res.stderr
 
 
 def test_reading_a_store_that_does_not_exist_says_so(cli: CLI, tmp_path: Path) -> None:

@@ -229,7 +229,7 @@ def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) ->
     venv = tmp_path / "venv"
     subprocess.run([real, "-m", "venv", "--without-pip", venv], check=True)
     search.append(str(venv / "bin"))
-    res = cli("--store", tmp_path / "store", "python", "list", "--json")
+    res = cli("python", "list", "--json", "--store", tmp_path / "store")
     assert res.code == 0, res.err
     rows = {r["path"]: r for r in json.loads(res.out)}
     assert rows[str(venv / "bin" / "python3")]["venv"] is True

@@ -222,6 +222,11 @@ def test_an_edit_to_an_included_requirements_file_is_seen(
         with_pip=False,
     )  # fmt: skip
     assert _versions(made) == {"pinned": "1.0"}
+    # Per-requirement options (pip-compile --generate-hashes) are pip's to read.
+    (tmp_path / "base" / "hashed.txt").write_text(f"pinned==1.0 --hash=sha256:{'0' * 64}\n")
+    req.write_text("-r base/hashed.txt\n")
+    with pytest.raises(_PipCalled):
+        create_env(tmp_path / "hashed", [], requirement_files=[str(req)], **opts)  # type: ignore[arg-type]
     req.write_text("-r base/missing.txt\n")
     with pytest.raises(ResolutionError, match=r"missing\.txt \(included by .*requirements\.txt"):
         create_env(tmp_path / "e", [], requirement_files=[str(req)], **opts)  # type: ignore[arg-type]

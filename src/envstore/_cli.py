@@ -289,12 +289,12 @@ class _Subcommands:
         self.found = False
         # The global options are also taken after the command (envstore create ENV
         # --store DIR), as uv and pip take theirs; unset there unless given.
-        self._common = argparse.ArgumentParser(add_help=False)
-        self._common.add_argument(
+        self.common = argparse.ArgumentParser(add_help=False)
+        self.common.add_argument(
             "--store", metavar="DIR", default=argparse.SUPPRESS, help="the store directory"
         )
         for flag, value in (("-v", 1), ("-q", -1)):  # a group's usage trips on hidden help
-            self._common.add_argument(
+            self.common.add_argument(
                 flag,
                 dest="verbosity",
                 action="store_const",
@@ -307,7 +307,7 @@ class _Subcommands:
         if self._only is None or name == self._only:
             self.found = True
             return self._sub.add_parser(
-                name, formatter_class=_HelpFormatter, parents=[self._common], **kwargs
+                name, formatter_class=_HelpFormatter, parents=[self.common], **kwargs
             )
         return _Skipped()
 
@@ -465,7 +465,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("python", help="interpreters envstore can use")
     psub = p.add_subparsers(dest="python_command", metavar="COMMAND", required=True)
-    pl = psub.add_parser("list", help="list the interpreters found on this machine")
+    pl = psub.add_parser(
+        "list", help="list the interpreters found on this machine", parents=[sub.common]
+    )
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_cmd_python_list)
 
@@ -497,6 +499,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EnvstoreError as exc:
         print(f"envstore: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (envstore list | head): not an error worth a
+        # traceback. Point stdout at devnull so the exit-time flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         sqlite3 = sys.modules.get("sqlite3")  # loaded by any command that reads the store
         if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
@@ -513,11 +520,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("envstore: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (envstore list | head): not an error worth a
-        # traceback. Point stdout at devnull so the exit-time flush stays quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
     return code
 
 

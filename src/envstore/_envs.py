@@ -198,16 +198,27 @@ def create_env(
 
 
 def _old_store(final: Path) -> str | None:
-    """The store the env at ``final`` was made in (None if its manifest is unreadable)."""
+    """The store the env at ``final`` was made in, if its manifest says and it is there."""
     try:
-        return Manifest.load(final).store
+        return _existing_store(Manifest.load(final).store)
     except BadManifestError:
         return None
 
 
+def _existing_store(path: str) -> str | None:
+    """``path`` if a store is there (a deleted one is not made again at a stale path)."""
+    return path if os.path.isfile(os.path.join(path, "store.json")) else None
+
+
 def _release_old_store(old: str | None, st: Store, final: Path) -> None:
     """An env replaced into another store: the old store lets go of it."""
-    if old is not None and Path(old) != st.root and (Path(old) / "store.json").exists():
+    if old is None:
+        return
+    try:
+        same = os.path.samefile(old, st.root)  # the same store, however it was written
+    except OSError:
+        return
+    if not same:
         unregister_env(Store(old), final)
 
 
@@ -249,7 +260,8 @@ def sync_env(
             old = Manifest.load(final)
         except BadManifestError:
             old = None
-    st = store if isinstance(store, Store) else Store(store or (old.store if old else None))
+    kept = _existing_store(old.store) if old else None
+    st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
     request = _request(
@@ -271,7 +283,7 @@ def sync_env(
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
     made = _make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
-    _release_old_store(old.store if old else None, st, final)
+    _release_old_store(kept, st, final)
     return made
 
 

@@ -348,6 +348,8 @@ def _file_requirements(path: str, seen: set[str]) -> list[str] | None:
     out: list[str] = []
     for line in _logical_lines(Path(real).read_text()):
         if not line.startswith("-"):
+            if " --" in line or "\t--" in line:  # per-requirement options (--hash=...)
+                return None
             out.append(line)
             continue
         found = _included(line)

@@ -436,11 +436,16 @@ def pth_line(path: str | os.PathLike[str]) -> bytes:
 
     Python 3.11 and 3.12 decode .pth files in the locale's encoding, ignoring UTF-8
     mode: ASCII under ``LC_ALL=C``, where a non-ASCII path stops the interpreter at
-    start-up. Such a path is written as code that decodes its exact bytes instead."""
+    start-up. Such a path is written as code that decodes its exact bytes instead, and
+    so is one holding a control character (a newline would start a line of its own,
+    even an import line) or ending in blanks (site strips them)."""
     raw = os.fsencode(path)
-    if raw.isascii():
+    if all(32 <= b < 127 for b in raw) and raw == raw.rstrip():
         return raw
-    return b"import os, sys; sys.path.append(os.fsdecode(" + repr(raw).encode() + b"))"
+    return (
+        b"import os, sys; p = os.fsdecode(" + repr(raw).encode() + b"); "
+        b"p in sys.path or sys.path.append(p)"  # site reads a venv's .pth files twice
+    )
 
 
 def write_site(
