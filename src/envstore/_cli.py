@@ -91,7 +91,7 @@ def _cmd_show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._interpreters import candidates, query_interpreter
+    from envstore._interpreters import candidates, query_interpreter, too_old
     from envstore._store import Store
     from envstore.errors import InterpreterError
 
@@ -117,8 +117,8 @@ def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) 
     else:
         for r in rows:
             venv = "  (venv)" if r.get("venv") else ""
-            old = r.get("version") and tuple(map(int, str(r["version"]).split(".")[:2])) < (3, 9)
-            venv += "  (too old: envstore needs >= 3.9)" if old else ""
+            if r.get("version") and too_old(str(r["version"])):
+                venv += "  (too old: envstore needs >= 3.9)"
             what = r.get("error") or f"{r['version']}  {r['abi']}{venv}"
             print(f"{r['path']}  {what}")
     return 0

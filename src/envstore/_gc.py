@@ -9,7 +9,8 @@ Fails closed: a registered env whose manifest exists but cannot be read might
 reference anything, so nothing is deleted from ``entries/`` or ``views/``
 (dead registrations and abandoned temp directories are still cleaned).
 Deleting happens under the exclusive gc lock; creators hold it shared from
-choosing entries to registering the env, and fresh objects get a grace period.
+choosing entries until the env is registered and renamed into place, and fresh
+objects get a grace period.
 
 An env whose manifest is gone may have been moved (``mv env elsewhere``, then
 ``envstore relink elsewhere``), so the grace period applies to it too: the first

@@ -41,6 +41,7 @@ __all__ = [
     "installed",
     "interpreter_at",
     "query_interpreter",
+    "too_old",
 ]
 
 # Runs inside the target interpreter (any CPython >= 3.9): stdlib only. It runs
@@ -402,6 +403,11 @@ def interpreter_at(
     return _from_facts(requested, path, facts)
 
 
+def too_old(version: str) -> bool:
+    """Whether an interpreter of ``version`` (``3.8.18``) is older than envstore supports."""
+    return tuple(int(x) for x in version.split(".")[:2]) < (3, 9)
+
+
 def describe(requested: str, path: str, db: sqlite3.Connection | None = None) -> Interpreter:
     """The interpreter an env records for the executable ``path`` (module docstring rules)."""
     facts = query_interpreter(path, db)
@@ -419,8 +425,7 @@ def describe(requested: str, path: str, db: sqlite3.Connection | None = None) ->
         raise InterpreterError(f"{path}: virtual environments nested too deeply")
     if facts["implementation"] != "cpython":
         raise InterpreterError(f"{path} is {facts['implementation']}; envstore supports CPython")
-    major, minor = (int(x) for x in str(facts["version"]).split(".")[:2])
-    if (major, minor) < (3, 9):
+    if too_old(str(facts["version"])):
         raise InterpreterError(f"{path} is Python {facts['version']}; envstore needs >= 3.9")
     pinned = _pin(path)
     if pinned != path:

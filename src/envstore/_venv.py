@@ -440,7 +440,7 @@ def pth_line(path: str | os.PathLike[str]) -> bytes:
     so is one holding a control character (a newline would start a line of its own,
     even an import line) or ending in blanks (site strips them)."""
     raw = os.fsencode(path)
-    if all(32 <= b < 127 for b in raw) and raw == raw.rstrip():
+    if raw.isascii() and raw.decode().isprintable() and raw == raw.rstrip():
         return raw
     return (
         b"import os, sys; p = os.fsdecode(" + repr(raw).encode() + b"); "
