@@ -327,3 +327,28 @@ def test_a_pth_line_is_one_ascii_line_whatever_the_path_holds() -> None:
             assert sys.path[len(saved) :] == [path]
         finally:
             sys.path[:] = saved
+
+
+def _activation_pythons() -> list[object]:
+    """Every Python here, and the system's own: Debian's 3.11 ships the venv templates
+    fixed for CVE-2024-9287 (placeholders unquoted, venv quotes each value)."""
+    found = {p for p in PYTHONS.values() if p}
+    found |= {p for p in ("/usr/bin/python3",) if os.path.exists(p)}
+    return [pytest.param(p, id=p) for p in sorted(found)]
+
+
+@pytest.mark.parametrize("python", _activation_pythons())
+def test_activate_quotes_the_path_and_prompt_for_every_template(
+    cli: CLI, python: str, tmp_path: Path
+) -> None:
+    env = tmp_path / "it's an env"
+    prompt = "my 'env' $HOME"
+    made = cli("--store", tmp_path / "s", "create", env, "-p", python, "--without-pip",
+               "--prompt", prompt)  # fmt: skip
+    assert made.code == 0, made.err
+    script = f'source "{env}/bin/activate" && echo "$VIRTUAL_ENV" && echo "$PS1"'
+    res = run(["bash", "-c", script])
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    venv_dir, ps1 = res.stdout.splitlines()
+    assert venv_dir == str(env)
+    assert ps1 == f"({prompt}) "  # nothing in it expanded

@@ -20,7 +20,7 @@ from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
 
 from envstore._envs import remove_env
 from envstore._gc import collect, tree_size
-from envstore._store import Store
+from envstore._store import Store, rmtree
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_replacing_an_env_keeps_its_store_or_moves_it_whole(
         assert {e for e, _ in _refs(store)} == {str(env)}
     # Its store deleted since: not made again at the old path; the default one is used.
     assert cli("--store", other, "create", env, "--clear", *args, "p05").code == 0
-    shutil.rmtree(other)
+    rmtree(other)  # a store: read-only entries and views
     monkeypatch.setenv("ENVSTORE_HOME", str(tmp_path / "third"))
     assert cli("create", env, "--clear", *args, "p04").code == 0
     assert json.loads((env / "envstore.json").read_text())["store"] == str(tmp_path / "third")

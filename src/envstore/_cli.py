@@ -504,6 +504,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # traceback. Point stdout at devnull so the exit-time flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # a permission, a full disk: one line naming the path
+        from envstore.errors import describe_os_error
+
+        print(f"envstore: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:
         sqlite3 = sys.modules.get("sqlite3")  # loaded by any command that reads the store
         if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore._interpreters import Interpreter, installed, interpreter_at
+from envstore._interpreters import Interpreter, installed, recorded_interpreter
 from envstore._store import Store
 from envstore._venv import pth_line
 from envstore.errors import BadManifestError, InterpreterError, StoreError
@@ -81,13 +81,13 @@ def _check_interpreter(
 
     old = manifest.python
     problems: list[Problem] = []
-    try:
-        now: Interpreter | None = interpreter_at(old.path, old.requested, db)
+    try:  # judged from the file system and the store's cache: see recorded_interpreter
+        now: Interpreter | None = recorded_interpreter(old.path, old.requested, db)
         trouble = ""
     except InterpreterError as exc:
         now = None
         gone = not os.path.exists(old.path)
-        trouble = "is gone (moved or removed)" if gone else f"cannot run ({exc})"
+        trouble = "is gone (moved or removed)" if gone else f"cannot be used ({exc})"
     if now is not None and now.soabi == old.soabi:
         if now.version != old.version:
             problems.append(
@@ -204,7 +204,7 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
 
         try:
             view = read_view(store.view_path(manifest.view))
-        except (OSError, ValueError):
+        except (OSError, ValueError, StoreError):
             view = None
         if view is not None and manifest.env == str(env) and not launcher_intact(env, view, py):
             problems.append(

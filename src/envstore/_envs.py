@@ -21,7 +21,12 @@ from pathlib import Path
 
 from envstore._crash import crash_point
 from envstore._db import write
-from envstore._interpreters import Interpreter, find_interpreter, interpreter_at
+from envstore._interpreters import (
+    Interpreter,
+    find_interpreter,
+    recorded_interpreter,
+    recorded_request,
+)
 from envstore._locks import env_lock
 from envstore._resolve import Request, bundled_pip, cache_get, cache_put, remember, resolve
 from envstore._store import EntryKey, Store, exchange, rmtree
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "create_env",
+    "is_envstore_env",
     "register_env",
     "remove_env",
     "root_name",
@@ -63,13 +69,22 @@ def _check_target(final: Path, clear: bool) -> bool:
         raise EnvError(f"{final} exists and is not a directory")
     if not final.exists():
         return False
-    if (final / MANIFEST_NAME).exists():
-        if not clear:
-            raise EnvError(f"{final} is already an envstore environment; use --clear to replace it")
-        return True
+    if is_envstore_env(final) and not clear:
+        raise EnvError(f"{final} is already an envstore environment; use --clear to replace it")
+    if clear and os.path.isfile(final / "pyvenv.cfg"):
+        return True  # an envstore env or any venv, as python -m venv --clear would
     if any(final.iterdir()):
-        raise EnvError(f"{final} exists, is not empty and is not an envstore environment")
+        what = "a virtual environment (no pyvenv.cfg)" if clear else "an envstore environment"
+        raise EnvError(f"{final} exists, is not empty and is not {what}; nothing was changed")
     return False
+
+
+def is_envstore_env(env: Path) -> bool:
+    """An env envstore made: its pyvenv.cfg says so and it has a manifest. (Its manifest
+    alone is not enough: any directory can hold a file named envstore.json.)"""
+    from envstore._venv import read_pyvenv_cfg
+
+    return (env / MANIFEST_NAME).is_file() and read_pyvenv_cfg(env).get("envstore") == "1"
 
 
 def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> EntryKey:
@@ -269,10 +284,10 @@ def sync_env(
     )
     if old is not None and python is None:
         was = old.python
-        if os.path.exists(was.path):
-            interp = interpreter_at(was.path, was.requested, st.db())
-        else:  # its Python is gone: what it was asked for, as relink would
-            interp = find_interpreter(was.requested or None, st.db())
+        try:  # a path from the env's files: run only if envstore finds it by itself
+            interp = recorded_interpreter(was.path, was.requested, st.db())
+        except InterpreterError:  # gone (or unknown): what it was asked for, as relink would
+            interp = recorded_request(was.requested, st.db())
         if locked is not None:
             _check_lock_python(locked, interp)
     elif locked is not None:
@@ -424,7 +439,7 @@ def _make_env(
                 # Same path, same root: the old env's references are replaced by the new.
                 register_env(st, manifest, final, text)
                 crash_point("create-registered")
-                if replacing and (final / MANIFEST_NAME).exists():
+                if replacing and final.is_dir():
                     exchange(tmp, final)  # the old env is now at tmp, deleted below
                 else:
                     _publish(st, tmp, final)
@@ -497,13 +512,31 @@ def _registered(store: Store, env: Path) -> bool:
     return row is not None
 
 
+def _check_may_remove(final: Path) -> None:
+    """Refuse, before deleting anything, an env this user cannot delete whole."""
+    if os.geteuid() == 0:
+        return
+    from envstore.errors import user_name
+
+    for path in (final, final.parent):
+        uid = os.lstat(path).st_uid
+        if uid != os.geteuid() or not os.access(path, os.W_OK):
+            who = user_name(uid)
+            raise EnvError(
+                f"cannot remove {final}: {path} belongs to {who} and you cannot write it;"
+                f" only {who} (or root) can remove it"
+                if uid != os.geteuid()
+                else f"cannot remove {final}: you cannot write {path} (chmod u+w {path})"
+            )
+
+
 def remove_env(
     path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
 ) -> None:
     """Delete an envstore environment and release its references (of an env already
     deleted, with ``rm -rf``: only release them, without waiting for gc's grace period)."""
     final = Path(os.path.abspath(path))
-    if not (final / MANIFEST_NAME).exists():
+    if not is_envstore_env(final):
         if not os.path.lexists(final):
             st = store if isinstance(store, Store) else Store(store)
             if _registered(st, final):
@@ -517,13 +550,17 @@ def remove_env(
                 return
             hint = "" if store else " (if it was registered in another store, pass --store)"
             raise EnvError(f"{final} does not exist, and {st.root} has no env there{hint}")
-        raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
+        what = "no pyvenv.cfg written by envstore" if final.is_dir() else "not a directory"
+        raise EnvError(f"{final} is not an envstore environment ({what}); nothing was removed")
     try:
         manifest = Manifest.load(final)
-        store_root = manifest.store
-    except BadManifestError:
-        store_root = None
-    st = store if isinstance(store, Store) else Store(store or store_root)
+    except BadManifestError as exc:
+        raise EnvError(
+            f"{exc}; not removing {final}: remove it with rm -r if it is yours, then run"
+            " 'envstore gc'"
+        ) from None
+    _check_may_remove(final)
+    st = store if isinstance(store, Store) else Store(store or manifest.store)
     # Under the env's lock: a relink, or the swap of create --clear or sync, finishes
     # first (or, coming later, finds the env gone), so none re-registers a removed env.
     with env_lock(final):

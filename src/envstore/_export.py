@@ -23,7 +23,6 @@ import base64
 import csv
 import hashlib
 import io
-import json
 import os
 import shlex
 import shutil
@@ -31,9 +30,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envstore._interpreters import recorded_interpreter
 from envstore._store import Store, rmtree
-from envstore.errors import EnvError, EnvstoreError
-from envstore.manifest import Manifest
+from envstore.errors import EnvError, EnvstoreError, InterpreterError
+from envstore.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["ExportResult", "export_env"]
 
@@ -162,13 +162,22 @@ def export_env(
     final = Path(os.path.abspath(dest))
     if final.is_symlink() or (final.exists() and (not final.is_dir() or any(final.iterdir()))):
         raise EnvError(f"{final} exists and is not an empty directory")
-    interp = manifest.python
-    if not os.path.exists(interp.path):
-        raise EnvError(
-            f"{src}'s Python {interp.version} ({interp.path}) is gone; an export links to it."
-            f" Repair the env first: envstore relink {shlex.quote(str(src))}"
-        )
     st = store if isinstance(store, Store) else Store(store or manifest.store)
+    st.ensure(named_by=None if store else str(src / MANIFEST_NAME))
+    was = manifest.python
+    try:  # it runs the env's Python: only one envstore finds by itself
+        interp = recorded_interpreter(was.path, was.requested, st.db())
+    except InterpreterError as exc:
+        raise EnvError(
+            f"cannot export {src}: its Python {was.version} cannot be used ({exc});"
+            f" an export links to it. Repair the env first: envstore relink"
+            f" {shlex.quote(str(src))}"
+        ) from None
+    if interp.soabi != was.soabi:
+        raise EnvError(
+            f"cannot export {src}: its Python {was.path} is now {interp.version}; repair the"
+            f" env first: envstore relink {shlex.quote(str(src))}"
+        )
     notes: list[str] = []
     own_site = src / interp.purelib
     pip_installed = (
@@ -230,7 +239,7 @@ def _fill(
 ) -> tuple[dict[str, list[list[str]]], _Records]:
     """Copy every entry into ``tmp``. Returns the scripts to write (as a view lists them)
     and, per distribution, (dist-info, name, where its ``../data/<scheme>/`` rows went)."""
-    interp = manifest.python
+    interp = manifest.python  # its fields as recorded: checked by Manifest.from_json
     site = tmp / interp.purelib
     final_site = final / interp.purelib
     site.mkdir(parents=True)
@@ -243,7 +252,7 @@ def _fill(
     records: _Records = []
     for key in sorted(manifest.keys, key=lambda k: (k.name, str(k))):
         root = st.entry_path(key)
-        meta = json.loads((root / "entry.json").read_text())
+        meta = st.entry_meta(key)
         copier.tree(root / "site", site, final_site)
         for name, module, attr, section in meta["entry_points"]:
             scripts.append([name, module, attr, section, key.name])

@@ -300,9 +300,11 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
             root.unlink()
     left: list[Item] = []
     for item in plan.delete:
-        # Every path came from listing the store's own directories without
-        # following links; rmtree never follows a link out of the store.
-        if store.root not in item.path.parents:
+        # Every path came from listing the store's own directories; each is checked
+        # by real path (no link on the way), and rmtree never follows a link.
+        if not store.owns(item.path):
+            plan.skipped.append(f"{item.path} (not inside the store by its real path)")
+            left.append(item)
             continue
         try:
             item.size = rmtree(item.path)
@@ -353,6 +355,7 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
             f"the store database {store.db_path} is damaged ({check}); gc will not run."
             " Run 'envstore rebuild-db' to rebuild it from the store"
         )
+    store.check_layout()  # a tmp/ or views/ that is a link out: gc deletes nothing
     if not dry_run:
         ensure_gone_since(conn)
     with store.gc_lock(shared=dry_run):

@@ -9,7 +9,6 @@ which gc removes.
 from __future__ import annotations
 
 import base64
-import errno
 import json
 import os
 import subprocess
@@ -24,9 +23,17 @@ from typing import Any
 
 from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
-from envstore._store import PURE, EntryKey, Store, make_readonly, make_writable_dirs, rmtree
+from envstore._store import (
+    PURE,
+    EntryKey,
+    Store,
+    make_readonly,
+    make_writable_dirs,
+    publish_dir,
+    rmtree,
+)
 from envstore._wheel import WheelInfo, validate_wheel
-from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
+from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError, StoreError
 
 __all__ = [
     "ensure_compiled",
@@ -348,15 +355,13 @@ class _Pending:
 def _publish(store: Store, pending: _Pending) -> bool:
     final = store.entry_path(pending.key)
     make_readonly(pending.tmp)
+    if not store.owns(final.parent):
+        raise StoreError(f"{final.parent} leads out of the store (a symbolic link on the way)")
     final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(pending.tmp, final)
-    except OSError as exc:
-        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-            raise
-        rmtree(pending.tmp)  # another process published the same entry first
-        return False
-    return True
+    if publish_dir(pending.tmp, final):
+        return True
+    rmtree(pending.tmp)  # another process published the same entry first
+    return False
 
 
 def _record(store: Store, metas: list[dict[str, object]]) -> None:
@@ -380,6 +385,11 @@ def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter)
             if marker.exists():
                 continue
             root = store.entry_path(key)
+            if root.is_symlink() or not store.owns(root):
+                raise StoreError(
+                    f"{root} is not a directory of the store (a symbolic link on the way);"
+                    " run 'envstore verify --repair'"
+                )
             make_writable_dirs(root)
             try:
                 _compile(interp, [root / "site"])

@@ -41,6 +41,8 @@ __all__ = [
     "installed",
     "interpreter_at",
     "query_interpreter",
+    "recorded_interpreter",
+    "recorded_request",
     "too_old",
 ]
 
@@ -403,6 +405,54 @@ def interpreter_at(
     return _from_facts(requested, path, facts)
 
 
+def _found_by_envstore(path: str, db: sqlite3.Connection | None) -> bool:
+    """Whether envstore knows ``path`` as an interpreter by itself: it ran that path
+    before, when a user named it or its search found it (the store's cache has a row for
+    it, even if the file changed since: a patch upgrade, a re-pointed link), or its own
+    search finds it now."""
+    if not os.path.exists(path):
+        return False
+    if db is not None:
+        row = db.execute("SELECT 1 FROM interpreters WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            return True
+    for cand in candidates():
+        try:
+            if os.path.samefile(cand, path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def recorded_interpreter(
+    path: str, requested: str = "", db: sqlite3.Connection | None = None
+) -> Interpreter:
+    """``interpreter_at`` for a path read from an env's own files (its manifest), which
+    may be crafted: a program envstore did not find by itself is never run."""
+    _check_found(path, db)
+    return interpreter_at(path, requested, db)
+
+
+def recorded_request(requested: str, db: sqlite3.Connection | None = None) -> Interpreter:
+    """``find_interpreter`` for the request an env's manifest records (``-p`` as given):
+    a path in it is run only if envstore knows it by itself (``recorded_interpreter``)."""
+    if "/" in requested:
+        _check_found(os.path.abspath(os.path.expanduser(requested)), db)
+    return find_interpreter(requested or None, db)
+
+
+def _check_found(path: str, db: sqlite3.Connection | None) -> None:
+    if not _found_by_envstore(path, db):
+        if not os.path.exists(path):
+            raise InterpreterError(f"no interpreter at {path}")
+        raise InterpreterError(
+            f"{path} is not an interpreter envstore found on this machine, so it was not run"
+            " (an env's files alone never make envstore run a program); name it with"
+            " --python if you trust it"
+        )
+
+
 def too_old(version: str) -> bool:
     """Whether an interpreter of ``version`` (``3.8.18``) is older than envstore supports."""
     return tuple(int(x) for x in version.split(".")[:2]) < (3, 9)
@@ -449,8 +499,12 @@ def _search_dirs() -> list[str]:
         Path(os.environ.get("PYENV_ROOT", home / ".pyenv")) / "versions",
         Path(os.environ.get("ASDF_DATA_DIR", home / ".asdf")) / "installs" / "python",
     ):
-        if root.is_dir():
-            versions = [p for p in root.iterdir() if re.match(r"^\d+\.\d+\.\d+t?$", p.name)]
+        try:  # another user's pyenv (PYENV_ROOT inherited through sudo) cannot be read
+            names = os.listdir(root)
+        except OSError:
+            names = []
+        if names:
+            versions = [root / n for n in names if re.match(r"^\d+\.\d+\.\d+t?$", n)]
             versions.sort(key=lambda p: _version_key(p.name), reverse=True)
             dirs += [str(v / "bin") for v in versions]
     dirs += ["/usr/local/bin", "/usr/bin", "/opt/homebrew/bin", "/home/linuxbrew/.linuxbrew/bin"]
@@ -465,7 +519,7 @@ def _search_dirs() -> list[str]:
         ),
     ]
     for base, pattern in globs:
-        found = [str(p) for p in base.glob(pattern)] if base.is_dir() else []
+        found = [str(p) for p in base.glob(pattern)] if os.path.isdir(base) else []
         dirs += sorted(found, key=lambda d: _version_key(d), reverse=True)
     return dirs
 

@@ -39,13 +39,15 @@ from envstore._interpreters import (
     Interpreter,
     find_interpreter,
     find_same_abi,
-    interpreter_at,
+    recorded_interpreter,
+    recorded_request,
 )
 from envstore._resolve import Request
 from envstore._store import PURE, EntryKey, Store, rmtree
 from envstore._venv import (
     LAUNCHER,
     PTH_NAME,
+    check_env_dirs,
     launcher_intact,
     pth_line,
     read_pyvenv_cfg,
@@ -58,7 +60,7 @@ from envstore._venv import (
     write_scripts,
     write_site,
 )
-from envstore.errors import EnvError, InterpreterError, ResolutionError
+from envstore.errors import EnvError, InterpreterError, ResolutionError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest, Package
 
 __all__ = ["Choice", "RelinkResult", "choose_interpreter", "relink_env", "stale_packages"]
@@ -104,14 +106,14 @@ def choose_interpreter(
     if python:
         return Choice(find_interpreter(python, db), f"--python {python}")
     try:
-        current = interpreter_at(old.path, old.requested, db)
+        current = recorded_interpreter(old.path, old.requested, db)
     except InterpreterError:
         current = None
     if current is not None and current.soabi == old.soabi:
         return Choice(current, f"the recorded {old.path} still has the ABI {old.soabi}")
     asked = old.requested or "the default Python"
     try:
-        again: Interpreter | None = find_interpreter(old.requested or None, db)
+        again: Interpreter | None = recorded_request(old.requested, db)
     except InterpreterError:
         again = None
     if again is not None and again.soabi == old.soabi:
@@ -507,9 +509,10 @@ def _apply(
     prompt = _prompt(cfg)
     try:
         old_view: dict[str, object] | None = read_view(store.view_path(old_manifest.view))
-    except (OSError, ValueError):
+    except (OSError, ValueError, StoreError):
         old_view = None
     old_site, new_site = final / old.purelib, final / new.purelib
+    check_env_dirs(final, old.purelib, new.purelib)
     data_tops = {"include"}
     for d in _view_list(old_view, "data") + _view_list(view, "data"):
         data_tops.update(os.listdir(d) if os.path.isdir(d) else [])
@@ -622,7 +625,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
 def _launcher_ok(final: Path, view_path: Path, new: Interpreter) -> bool:
     try:
         return launcher_intact(final, read_view(view_path), new)
-    except (OSError, ValueError):
+    except (OSError, ValueError, StoreError):
         return False
 
 
@@ -668,7 +671,7 @@ def _relink_locked(
 
     final = Path(same_env(manifest, final))
     st = store if isinstance(store, Store) else Store(store or manifest.store)
-    st.ensure()
+    st.ensure(named_by=None if store else str(final / MANIFEST_NAME))
     sources = _Sources(
         find_links=tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
         index_url=index_url,

@@ -8,8 +8,10 @@ interpreter version may be added to a pure entry.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -20,10 +22,29 @@ from envstore import _db
 from envstore._locks import file_lock
 from envstore.errors import StoreError
 
-__all__ = ["LAYOUT_VERSION", "EntryKey", "Store", "default_store_dir", "make_readonly", "rmtree"]
+TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "EntryKey",
+    "Store",
+    "default_store_dir",
+    "exchange_published",
+    "make_readonly",
+    "plain_name",
+    "publish_dir",
+    "rmtree",
+]
 
 LAYOUT_VERSION = 1
 PURE = "pure"
+_SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels")
+_KEY_PATTERN = (
+    r"(?P<abi>[A-Za-z0-9_][A-Za-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9-]*)"
+    r"/(?P<version>[A-Za-z0-9.+!_-]+)-(?P<hash>[0-9a-f]{32})\Z"
+)
 
 
 def default_store_dir() -> Path:
@@ -71,13 +92,32 @@ class EntryKey:
 
     @classmethod
     def parse(cls, text: str) -> EntryKey:
-        parts = text.split("/")
-        if len(parts) != 3 or "-" not in parts[2] or any(p in ("", ".", "..") for p in parts):
+        """A key read from a file (a manifest, the database): each part is a plain name,
+        so ``entry_path`` stays a child of ``entries/`` (store-layout.md, "Entries")."""
+        found = _key_re().match(text) if isinstance(text, str) else None
+        if found is None or found["version"] in (".", ".."):
             raise ValueError(f"not an entry key: {text!r}")
-        version, _, digest = parts[2].rpartition("-")
-        if len(digest) != 32 or not all(c in "0123456789abcdef" for c in digest) or not version:
-            raise ValueError(f"not an entry key: {text!r}")
-        return cls(parts[0], parts[1], version, digest)
+        return cls(found["abi"], found["name"], found["version"], found["hash"])
+
+
+def _key_re() -> re.Pattern[str]:
+    global _KEY
+    if _KEY is None:
+        _KEY = re.compile(_KEY_PATTERN)
+    return _KEY
+
+
+_KEY: re.Pattern[str] | None = None
+
+
+def plain_name(name: object) -> bool:
+    """A single path component: no separator, NUL or control character, not . or .."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and name.isprintable()
+    )
 
 
 def make_readonly(root: Path) -> None:
@@ -95,6 +135,26 @@ def make_readonly(root: Path) -> None:
             if not os.path.islink(p):
                 os.chmod(p, 0o555)
     os.chmod(root, 0o555)
+
+
+def publish_dir(tmp: Path, final: Path) -> bool:
+    """Rename the read-only tree ``tmp`` (in ``tmp/``) to ``final``; False if ``final``
+    already exists (another process published it first; ``tmp`` is left to the caller).
+
+    Moving a directory to another parent rewrites its ``..`` entry, which needs write
+    permission on the directory itself: root is let through, anyone else is refused
+    on a 0555 tree. So its top is made writable by its owner for the rename only.
+    """
+    os.chmod(tmp, 0o755)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        os.chmod(tmp, 0o555)
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    os.chmod(final, 0o555)
+    return True
 
 
 def make_writable_dirs(root: Path) -> None:
@@ -153,6 +213,21 @@ def _empty_dir(top: str) -> int:
             writable = True
             remove(child.path)
     return freed
+
+
+def exchange_published(tmp: Path, final: Path) -> None:
+    """``exchange`` for read-only trees (a repaired entry): as in ``publish_dir``, each
+    top is writable by its owner while it moves to another parent, and read-only after.
+    A top that is a symlink is moved as the link and never chmodded through."""
+    tops = [p for p in (tmp, final) if stat.S_ISDIR(os.lstat(p).st_mode)]
+    for p in tops:
+        os.chmod(p, 0o755)
+    try:
+        exchange(tmp, final)
+    finally:
+        for p in (tmp, final):
+            if stat.S_ISDIR(os.lstat(p).st_mode):
+                os.chmod(p, 0o555)
 
 
 def exchange(a: Path, b: Path) -> None:
@@ -219,6 +294,36 @@ class Store:
         name = f"compiled-{cache_tag}" if cache_tag else "entry.json"
         return os.path.exists(f"{self.root}/entries/{key}/{name}")
 
+    def entry_meta(self, key: EntryKey) -> dict[str, Any]:
+        """The entry's ``entry.json``, with every field that names a file checked: each is
+        a plain name (no ``/``, not ``.`` or ``..``), so nothing built from it leaves the
+        entry or the env (a tampered store is untrusted data too)."""
+        path = self.entry_path(key) / "entry.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{path} is unreadable ({exc}); run 'envstore verify --repair'"
+            ) from None
+        try:
+            names = [meta["dist_info"], meta["wheel"], *meta["pth"]]
+            names += [ep[0] for ep in meta["entry_points"]]
+            ok = all(plain_name(n) for n in names)
+            ok = ok and str(meta["dist_info"]).endswith(".dist-info")
+            ok = ok and all(str(n).endswith(".pth") for n in meta["pth"])
+            ok = ok and all(
+                len(ep) == 4 and all(isinstance(x, str) for x in ep) for ep in meta["entry_points"]
+            )
+            ok = ok and set(meta["data"]) <= {"scripts", "data", "headers"}
+        except (KeyError, TypeError) as exc:
+            ok = False
+            why = f"missing or malformed field {exc}"
+        else:
+            why = "a field names a path where a plain file name belongs"
+        if not ok or not isinstance(meta, dict):
+            raise StoreError(f"{path} is invalid ({why}); run 'envstore verify --repair'")
+        return dict(meta)
+
     def compiled_marker(self, key: EntryKey, cache_tag: str) -> Path:
         """Exists once the entry has bytecode for interpreters with ``cache_tag``."""
         return self.entry_path(key) / f"compiled-{cache_tag}"
@@ -234,25 +339,43 @@ class Store:
         """
         if os.environ.get("ENVSTORE_TRUST_SHARED_STORE") == "1":
             return
-        for path in (self.root, self.entries_dir, self.db_path):
+        db = str(self.db_path)
+        for path in (self.root, self.entries_dir, db, f"{db}-wal", f"{db}-shm"):
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 continue
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                who = (
-                    "owned by another user"
-                    if st.st_uid != os.geteuid()
-                    else (f"writable by other users (mode {stat.S_IMODE(st.st_mode):o})")
+            if st.st_uid != os.geteuid():
+                from envstore.errors import user_name
+
+                owner, me = user_name(st.st_uid), user_name(os.geteuid())
+                sudo = (
+                    f" If it is yours and a command run with sudo made it, give it back:"
+                    f" sudo chown -R {me} {self.root}."
+                    if st.st_uid == 0
+                    else ""
                 )
                 raise StoreError(
-                    f"refusing to use {path}: it is {who}, so they could change the code"
-                    " your environments run. Fix its permissions (chmod go-w), or set"
-                    " ENVSTORE_TRUST_SHARED_STORE=1 if everyone who can write it is trusted"
+                    f"refusing to use {path}: it belongs to {owner}, not to you ({me}), so"
+                    f" {owner} could change the code your environments run.{sudo} Otherwise"
+                    " use a store of your own (--store DIR or ENVSTORE_HOME), or set"
+                    f" ENVSTORE_TRUST_SHARED_STORE=1 if you trust {owner}"
+                )
+            if st.st_mode & 0o022:
+                raise StoreError(
+                    f"refusing to use {path}: it is writable by other users (mode"
+                    f" {stat.S_IMODE(st.st_mode):o}), so they could change the code your"
+                    f" environments run. Remove their write permission (chmod go-w {path}),"
+                    " or set ENVSTORE_TRUST_SHARED_STORE=1 if everyone who can write it is"
+                    " trusted"
                 )
 
-    def ensure(self) -> None:
-        """Create the layout if needed and check its version and permissions."""
+    def ensure(self, *, named_by: str | None = None) -> None:
+        """Create the layout if needed and check its version and permissions.
+
+        ``named_by``: the file that named this store (an env's manifest). Such a store
+        must exist already: a crafted manifest never turns a directory into a store.
+        """
         marker = self.root / "store.json"
         try:
             layout = json.loads(marker.read_text())["layout"]
@@ -260,9 +383,14 @@ class Store:
             layout = None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"{marker} is unreadable: {exc}") from exc
+        if layout is None and named_by is not None:
+            raise StoreError(
+                f"{self.root}, the store {named_by} names, is not an envstore store;"
+                " pass --store STORE to name the env's store"
+            )
         if layout is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            for d in ("entries", "views", "roots", "tmp", "locks", "wheels"):
+            for d in _SUBDIRS:
                 (self.root / d).mkdir(exist_ok=True)
             tmp = self.root / f".store.json.{os.getpid()}"
             tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
@@ -271,7 +399,36 @@ class Store:
             raise StoreError(
                 f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
             )
+        else:
+            self.check_layout()
         self.check_trust()
+
+    def check_layout(self) -> None:
+        """Refuse a store whose directories are symlinks (or files): everything envstore
+        writes, renames or deletes must stay inside the store. Six lstats."""
+        for name in _SUBDIRS:
+            path = f"{self.root}/{name}"
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+                raise StoreError(
+                    f"{path} is {what}; envstore works only inside the store's own"
+                    f" directories. Make it a directory again (mkdir {path}) or rebuild the"
+                    " store"
+                )
+
+    def owns(self, path: Path) -> bool:
+        """Whether ``path`` lies in the store with no symlink on the way to it: the real
+        path of its parent is the store's real path plus the same relative path. (The
+        last component is the caller's to lstat: deleting it never follows a link.)"""
+        rel = os.path.relpath(path.parent, self.root)
+        if rel == ".." or rel.startswith("../"):
+            return False
+        real_root = os.path.realpath(self.root)
+        return os.path.realpath(path.parent) == os.path.normpath(os.path.join(real_root, rel))
 
     def exists(self) -> bool:
         return (self.root / "store.json").exists()
@@ -303,6 +460,7 @@ class Store:
     @contextmanager
     def gc_lock(self, *, shared: bool) -> Iterator[None]:
         """Shared for creators (pick and reference entries), exclusive for deleting."""
+        self.locks_dir.mkdir(exist_ok=True)  # a store whose locks/ was deleted
         with file_lock(self.locks_dir / "gc.lock", shared=shared):
             yield
 

@@ -15,11 +15,18 @@ import shlex
 from pathlib import Path
 
 from envstore._interpreters import Interpreter
+from envstore._store import plain_name
 from envstore._view import link_tree
+from envstore.errors import EnvError, StoreError
+
+TYPE_CHECKING = False  # not typing's: see _envs
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "LAUNCHER",
     "PTH_NAME",
+    "check_env_dirs",
     "launcher_intact",
     "pth_line",
     "read_pyvenv_cfg",
@@ -121,6 +128,29 @@ def venv_home(interp: Interpreter) -> str:
             break
         d = os.path.dirname(d)
     return os.path.dirname(interp.resolved)
+
+
+def check_env_dirs(env: Path, *purelibs: str) -> None:
+    """Refuse an env whose own directories (``bin`` aside: relink moves a linked one
+    aside) are symlinks or files: writing into the env must never land elsewhere, and a
+    cloned repository's ``.venv`` can hold any link."""
+    import stat
+
+    paths = {"include", "include/site"}
+    for purelib in purelibs:
+        parts = purelib.split("/")
+        paths.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    for rel in sorted(paths):
+        try:
+            st = os.lstat(env / rel)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+            raise EnvError(
+                f"{env / rel} is {what}; envstore writes only into an env's own directories."
+                f" Recreate the env: envstore create {shlex.quote(str(env))} --clear ..."
+            )
 
 
 def read_pyvenv_cfg(env: Path) -> dict[str, str]:
@@ -260,6 +290,24 @@ def _activation_templates(stdlib: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def _quote_for(script: str, *, inside_quotes: bool) -> Callable[[str], str]:
+    """How a value is quoted for the shell that reads ``script``: as venv quotes it for
+    templates with bare placeholders; inside the double quotes of older templates, with
+    the characters that shell still expands there escaped (venv itself did not)."""
+    if script.endswith(".ps1"):
+        return (lambda s: s.replace("'", "''")) if inside_quotes else _quote_ps1
+    if script.endswith((".bat", ".csh")) and inside_quotes:
+        return str  # csh cannot escape "$" inside double quotes
+    if not inside_quotes:
+        return str if script.endswith(".bat") else shlex.quote
+    specials = '\\$`"' if script == "activate" else '\\$"'  # sh, zsh / fish
+    return lambda s: "".join("\\" + c if c in specials else c for c in s)
+
+
+def _quote_ps1(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
 def write_activation_scripts(
     env: Path,
     interp: Interpreter,
@@ -272,22 +320,28 @@ def write_activation_scripts(
     """``bin/activate*`` from the interpreter's own venv templates, plus the check above
     (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
     location (csh keeps the absolute path; Activate.ps1 always finds it itself)."""
-    here, python = str(final), f"{final}/bin/python"
+    # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
+    shown = prompt if tuple(map(int, interp.minor.split("."))) >= (3, 13) else f"({prompt}) "
+    values = {
+        "__VENV_DIR__": str(final),
+        "__VENV_NAME__": final.name,
+        "__VENV_PROMPT__": shown,
+        "__VENV_BIN_NAME__": "bin",
+        "__VENV_PYTHON__": f"{final}/bin/python",
+    }
     for name, head, body in _activation_templates(interp.stdlib):
-        # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
-        shown = prompt if "(__VENV_PROMPT__)" in body else f"({prompt}) "
+        # Templates since the fix for CVE-2024-9287 (3.9.21, 3.10.16, 3.11.11, 3.12.8,
+        # 3.13.1, and distributions' backports such as Debian 12's 3.11.2) leave the
+        # placeholders unquoted and expect venv to quote each value for the shell.
+        quote = _quote_for(name, inside_quotes='"__VENV_DIR__"' in head + body)
         parts = []
         for text in (head, body):
             if relocatable and name in _HERE:
                 text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
                 text = text.replace("__VENV_DIR__", _HERE[name])
-            parts.append(
-                text.replace("__VENV_DIR__", here)
-                .replace("__VENV_NAME__", final.name)
-                .replace("__VENV_PROMPT__", shown)
-                .replace("__VENV_BIN_NAME__", "bin")
-                .replace("__VENV_PYTHON__", python)
-            )
+            for placeholder, value in values.items():
+                text = text.replace(placeholder, quote(value))
+            parts.append(text)
         block = _gone_check(name, final, interp) if check else ""
         _write(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
 
@@ -510,5 +564,26 @@ def write_env(
 
 
 def read_view(view_path: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((view_path / "view.json").read_text())
-    return data
+    """A view's ``view.json``, checked: every name it gives is a plain file name and
+    every path it gives lies in its store's ``entries/``, so writing an env from it (or
+    unlinking what it lists) stays in the env. StoreError if it is not so."""
+    path = view_path / "view.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = f"{view_path.parent.parent}/entries/"
+    try:
+        names = [row[0] for key in ("pth", "data_scripts", "headers") for row in data[key]]
+        names += [row[0] for row in data["scripts"]]
+        sources = [row[1] for key in ("pth", "data_scripts", "headers") for row in data[key]]
+        sources += list(data["data"])
+        ok = all(plain_name(n) for n in names) and all(
+            isinstance(p, str) and p.startswith(entries) and "/../" not in p for p in sources
+        )
+        ok = ok and all(str(row[0]).endswith(".pth") for row in data["pth"])
+    except (KeyError, TypeError, IndexError):
+        ok = False
+    if not ok:
+        raise StoreError(
+            f"{path} is invalid (a name or path in it leads elsewhere); run 'envstore verify'"
+        )
+    view: dict[str, object] = data
+    return view

@@ -23,7 +23,7 @@ from pathlib import Path
 from envstore import _db
 from envstore._crash import crash_point
 from envstore._gc import registered_envs
-from envstore._store import EntryKey, Store, exchange, make_readonly, rmtree
+from envstore._store import EntryKey, Store, exchange_published, make_readonly, rmtree
 from envstore.errors import BadManifestError, EnvstoreError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
@@ -245,7 +245,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
                 make_readonly(tmp)
                 crash_point("repair-unpacked")
-                exchange(tmp, root)
+                exchange_published(tmp, root)
             finally:
                 rmtree(tmp)
             with _db.write(conn):

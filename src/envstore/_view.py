@@ -17,7 +17,8 @@ from pathlib import Path
 
 from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
-from envstore._store import EntryKey, Store, make_readonly, rmtree
+from envstore._store import EntryKey, Store, make_readonly, publish_dir, rmtree
+from envstore.errors import StoreError
 
 __all__ = ["ensure_view", "link_tree", "view_key"]
 
@@ -77,7 +78,7 @@ def _collect(store: Store, keys: list[EntryKey]) -> dict[str, object]:
     wheels: dict[str, str] = {}
     for key in keys:
         root = store.entry_path(key)
-        meta = json.loads((root / "entry.json").read_text())
+        meta = store.entry_meta(key)
         wheels[str(key)] = meta["wheel"]
         for name, module, attr, section in meta["entry_points"]:
             scripts.append([name, module, attr, section, key.name])
@@ -129,13 +130,10 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
         (tmp / "view.json").write_text(json.dumps(meta, indent=1) + "\n")
         make_readonly(tmp)
         crash_point("view-built")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "view.json").exists():
-                raise
-        else:
+        if publish_dir(tmp, final):
             _record(store, vkey, interp.cache_tag, meta["entries"])  # type: ignore[arg-type]
+        elif not (final / "view.json").exists():
+            raise StoreError(f"cannot publish the view {final}: something else is there")
     finally:
         if tmp.exists():
             rmtree(tmp)

@@ -42,6 +42,13 @@ MAX_RATIO = 200  # uncompressed/compressed, checked for members over RATIO_FLOOR
 RATIO_FLOOR = 16 * 1024**2
 _GOOD_HASHES = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
 _SCHEMES = {"purelib", "platlib", "scripts", "data", "headers"}
+# Files of an env that envstore writes and a wheel's scripts or top-level data files
+# would land on (reliability promise 16: a wheel cannot impersonate envstore).
+_RESERVED = {
+    "envstore.json": "the env's manifest",
+    "pyvenv.cfg": "the env's pyvenv.cfg",
+    ".envstore-scripts": "the env's console-script launcher",
+}
 _SCRIPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?t?)?(\.exe)?$", re.IGNORECASE)
 
@@ -175,6 +182,9 @@ def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
             if _PYTHON_NAME.match(name):
                 problems.append(f"entry point script {name!r} would replace the env's python")
                 continue
+            if name in _RESERVED:
+                problems.append(f"entry point script {name!r} would replace {_RESERVED[name]}")
+                continue
             target = value.split("[", 1)[0].strip()
             module, _, attr = target.partition(":")
             if not module.strip() or not re.match(r"^[\w.]+$", module.strip()):
@@ -303,6 +313,10 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
                 problems.append(f"{name} is not in a known .data scheme directory")
             elif parts[1] == "scripts" and _PYTHON_NAME.match(parts[-1]):
                 problems.append(f"{name} would replace the env's python")
+            elif parts[1] == "scripts" and parts[-1] in _RESERVED:
+                problems.append(f"{name} would replace {_RESERVED[parts[-1]]}")
+            elif parts[1] == "data" and len(parts) == 3 and parts[2] in _RESERVED:
+                problems.append(f"{name} would replace {_RESERVED[parts[2]]}")
 
     if problems:
         raise BadWheelError(label, problems)

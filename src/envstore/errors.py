@@ -13,6 +13,8 @@ __all__ = [
     "LockTimeoutError",
     "ResolutionError",
     "StoreError",
+    "describe_os_error",
+    "user_name",
 ]
 
 
@@ -60,3 +62,69 @@ class StoreError(EnvstoreError):
 
 class LockTimeoutError(StoreError):
     """A store lock could not be taken within the configured timeout."""
+
+
+def user_name(uid: int) -> str:
+    """The login name of ``uid`` (or "uid N")."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _store_of(path: str) -> str | None:
+    """The store ``path`` lies in (the nearest directory above it with a store.json)."""
+    import os
+
+    d = os.path.dirname(path)
+    while d and d != "/":
+        if os.path.isfile(os.path.join(d, "store.json")):
+            return d
+        d = os.path.dirname(d)
+    return None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError that reached the CLI: what failed, on which path, and for
+    a refused permission whose the path is and what to do about it."""
+    import errno
+    import os
+    import stat
+
+    path = os.fsdecode(exc.filename) if exc.filename is not None else ""
+    what = exc.strerror or str(exc)
+    if not path:
+        return what
+    if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{what}: {path}"
+    # The file itself, or (to create it) the nearest directory above it that exists.
+    here = path
+    while here and not os.path.lexists(here):
+        here = os.path.dirname(here)
+    try:
+        st = os.lstat(here or "/")
+    except OSError:
+        return f"{what}: {path}"
+    me = os.geteuid()
+    owner = user_name(st.st_uid)
+    mode = stat.S_IMODE(st.st_mode)
+    where = path if here == path else f"{path} (in {here})"
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system"
+    store = _store_of(here)
+    if store is not None and st.st_uid != me and os.stat(store).st_uid == me:
+        return (
+            f"permission denied: {where} belongs to {owner}, inside your store {store}"
+            f" (an envstore command run as {owner}, with sudo?). Give it back: sudo chown -R"
+            f" {user_name(me)} {store}"
+        )
+    if st.st_uid != me:
+        fix = (
+            "use a store of your own (--store DIR or ENVSTORE_HOME)"
+            if store is not None
+            else f"ask {owner}, or choose a place you can write"
+        )
+        return f"permission denied: {where} belongs to {owner} (mode {mode:o}); {fix}"
+    return f"permission denied: {where} (yours, mode {mode:o}: not writable)"

@@ -9,11 +9,16 @@ a newer envstore raises BadManifestError (and gc then keeps everything).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from envstore._interpreters import Interpreter
 from envstore._store import EntryKey
 from envstore.errors import BadManifestError
+
+TYPE_CHECKING = False  # not typing's: see _envs
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "Package"]
 
@@ -51,6 +56,29 @@ class Package:
             "wheel": self.wheel,
             "requested": self.requested,
         }
+
+
+def _check_paths(
+    data: dict[str, object], python: Interpreter, bad: Callable[[str], BadManifestError]
+) -> None:
+    """The fields commands turn into paths, checked before any is used: a manifest is
+    data from disk (a cloned repository's ``.venv``), never a way to name a place
+    outside the env or the store (store-layout.md, "Files are untrusted data")."""
+    for name in ("env", "store"):
+        value = data[name]
+        if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+            raise bad(f"{name} must be an absolute path, not {value!r}")
+    view = data["view"]
+    if not isinstance(view, str) or len(view) != 32 or view.strip("0123456789abcdef"):
+        raise bad(f"view must be a view key (32 hex digits), not {view!r}")
+    abiflag = "t" if python.abi_tag.endswith(("t", "td")) else ""
+    purelib = f"lib/python{python.minor}{abiflag}/site-packages"
+    if python.purelib != purelib:
+        raise bad(f"python.purelib must be {purelib!r}, not {python.purelib!r}")
+    for name in ("path", "stdlib"):
+        value = getattr(python, name)
+        if not value.startswith("/") or "\0" in value:
+            raise bad(f"python.{name} must be an absolute path, not {value!r}")
 
 
 class Manifest:
@@ -114,7 +142,13 @@ class Manifest:
         """Write ``env/envstore.json`` into a new env's directory (published whole, by a
         rename, by the caller); return the text written."""
         text = self.dumps()
-        (env / MANIFEST_NAME).write_text(text)
+        path = env / MANIFEST_NAME
+        # Never through whatever is there (a link a wheel's data files made): replace it.
+        if os.path.lexists(path):
+            os.unlink(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         return text
 
     @classmethod
@@ -141,6 +175,7 @@ class Manifest:
                 )
                 for p in data["packages"]
             ]
+            _check_paths(data, python, bad)
             for pkg in packages:
                 if pkg.key.abi not in ("pure", python.soabi):
                     raise bad(

@@ -1,0 +1,438 @@
+"""Crafted files on disk (reliability promises 14 and 16): a manifest, a view or a store
+directory that a cloned repo or a tampered store could hold must never make envstore
+write, rename, chmod or delete outside the store and the env, nor run a program it did
+not find itself. Each test plants a canary directory outside both and checks that it
+survives byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import CLI, PYTHONS, Result, run
+
+Snapshot = dict[str, tuple[int, int, bytes | None]]
+
+CANARY_FILES = {
+    "a.txt": "precious\n",
+    "b.pth": "import os\n",
+    "sub/c.py": "C = 1\n",
+}
+
+
+def make_canary(path: Path, files: dict[str, str] | None = None) -> Path:
+    for rel, text in (files or CANARY_FILES).items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    return path
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Every path under ``root`` (never following links) -> (mode, inode, content)."""
+    if not os.path.lexists(root):
+        return {}
+
+    def one(path: str) -> tuple[int, int, bytes | None]:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            return st.st_mode, st.st_ino, os.fsencode(os.readlink(path))
+        if stat.S_ISREG(st.st_mode):
+            return st.st_mode, st.st_ino, Path(path).read_bytes()
+        return st.st_mode, st.st_ino, None
+
+    found = {".": one(str(root))}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            found[os.path.relpath(path, root)] = one(path)
+    return found
+
+
+def call(cli: CLI, *args: str | os.PathLike[str]) -> Result:
+    """``cli(...)``, with an exception escaping ``main`` turned into a traceback in ``err``
+    (so the test goes on to check what it did to the canary)."""
+    try:
+        return cli(*args)
+    except Exception:
+        return Result(-1, "", traceback.format_exc())
+
+
+def assert_clean(r: Result, *, refused: bool = False) -> None:
+    """No traceback; a refusal is an ``envstore: error:`` line and a non-zero exit."""
+    assert "Traceback" not in r.err, r.err
+    if refused:
+        assert r.code != 0, (r.out, r.err)
+        assert "envstore: error:" in r.err, r.err
+
+
+def make_env(cli: CLI, store: Path, wheelhouse: Path, env: Path, *reqs: str) -> Path:
+    r = cli(
+        "--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+        *(reqs or ("solo",)),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    return env
+
+
+def edit_manifest(env: Path, change: Callable[[dict[str, object]], None]) -> None:
+    path = env / "envstore.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def set_python(field: str, value: str) -> Callable[[dict[str, object]], None]:
+    def change(data: dict[str, object]) -> None:
+        data["python"][field] = value  # type: ignore[index]
+
+    return change
+
+
+def set_field(field: str, value: str) -> Callable[[dict[str, object]], None]:
+    def change(data: dict[str, object]) -> None:
+        data[field] = value
+
+    return change
+
+
+def entry_dir(store: Path, name: str) -> Path:
+    (found,) = (store / "entries" / "pure" / name).iterdir()
+    return found
+
+
+def force_rmtree(path: Path) -> None:
+    """Delete a read-only store tree (0555 directories stop anyone but root)."""
+    for dirpath, dirnames, _ in os.walk(path):
+        os.chmod(dirpath, 0o755)
+        for d in dirnames:
+            if not os.path.islink(os.path.join(dirpath, d)):
+                os.chmod(os.path.join(dirpath, d), 0o755)
+    shutil.rmtree(path)
+
+
+def rel_or_abs(kind: str, target: Path, start: Path) -> str:
+    return str(target) if kind == "absolute" else os.path.relpath(target, start)
+
+
+PATH_KINDS = [pytest.param("absolute", id="absolute"), pytest.param("dotdot", id="dotdot")]
+
+
+# -- 4: python.purelib -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", PATH_KINDS)
+def test_relink_and_remove_with_crafted_purelib(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, kind: str
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    edit_manifest(env, set_python("purelib", rel_or_abs(kind, canary, env)))
+    shutil.rmtree(env / "lib")  # nothing where relink would move the "old" site-packages
+    relinked = call(cli, "relink", env)
+    removed = call(cli, "remove", env)
+    assert snapshot(canary) == before
+    assert_clean(relinked)
+    assert_clean(removed)
+
+
+@pytest.mark.parametrize("kind", PATH_KINDS)
+def test_export_with_crafted_purelib(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, kind: str
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    # Relative to the export's temp directory, a sibling of DEST (and of env).
+    edit_manifest(env, set_python("purelib", rel_or_abs(kind, canary / "site", env)))
+    r = call(cli, "export", env, tmp_path / "dest")
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 5: view -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", PATH_KINDS)
+def test_relink_with_view_leading_out_of_the_store(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, kind: str
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    manifest = json.loads((env / "envstore.json").read_text())
+    fake = tmp_path / "canary-view"
+    (fake / "site").mkdir(parents=True)
+    view = json.loads((store / "views" / str(manifest["view"]) / "view.json").read_text())
+    view["pth"] = [[str(canary / n), str(canary / n)] for n in CANARY_FILES]
+    (fake / "view.json").write_text(json.dumps(view))
+    edit_manifest(env, set_field("view", rel_or_abs(kind, fake, store / "views")))
+    r = call(cli, "relink", env)
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+def test_relink_with_tampered_view_json_in_the_store(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    manifest = json.loads((env / "envstore.json").read_text())
+    site = env / str(manifest["python"]["purelib"])
+    vdir = store / "views" / str(manifest["view"])
+    vjson = vdir / "view.json"
+    view = json.loads(vjson.read_text())
+    view["pth"] = [[os.path.relpath(canary / n, site), str(canary / n)] for n in CANARY_FILES]
+    os.chmod(vdir, 0o755)
+    os.chmod(vjson, 0o644)
+    vjson.write_text(json.dumps(view))
+    os.chmod(vjson, 0o444)
+    os.chmod(vdir, 0o555)
+    (env / "bin" / "python").unlink()  # something for relink to repair
+    r = call(cli, "relink", env)
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 6: directories that only look like envs -------------------------------------------
+
+BARE_MANIFESTS = [pytest.param("empty", id="empty-object"), pytest.param("copied", id="copied")]
+
+
+def bare_manifest(kind: str, cli: CLI, store: Path, wheelhouse: Path, where: Path) -> Path:
+    """A directory with an ``envstore.json`` (and other files) but no ``pyvenv.cfg``,
+    registered nowhere."""
+    target = make_canary(where)
+    if kind == "empty":
+        (target / "envstore.json").write_text("{}")
+    else:
+        env = make_env(cli, store, wheelhouse, where.parent / "real-env")
+        data = json.loads((env / "envstore.json").read_text())
+        data["env"] = str(target)
+        (target / "envstore.json").write_text(json.dumps(data))
+    return target
+
+
+@pytest.mark.parametrize("kind", BARE_MANIFESTS)
+def test_remove_refuses_a_directory_that_is_not_an_env(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, kind: str
+) -> None:
+    target = bare_manifest(kind, cli, store, wheelhouse, tmp_path / "project")
+    before = snapshot(target)
+    r = call(cli, "remove", target)
+    assert snapshot(target) == before
+    assert_clean(r, refused=True)
+
+
+@pytest.mark.parametrize("kind", BARE_MANIFESTS)
+def test_create_clear_refuses_a_directory_that_is_not_an_env(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, kind: str
+) -> None:
+    target = bare_manifest(kind, cli, store, wheelhouse, tmp_path / "project")
+    before = snapshot(target)
+    r = call(
+        cli, "--store", store, "create", target, "--clear", "--without-pip", "--no-index",
+        "-f", wheelhouse, "solo",
+    )  # fmt: skip
+    assert snapshot(target) == before
+    assert_clean(r, refused=True)
+
+
+def test_create_clear_replaces_a_plain_venv(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    venv = tmp_path / "venv"
+    made = run([sys.executable, "-m", "venv", "--without-pip", venv])
+    assert made.returncode == 0, made.stderr
+    assert (venv / "pyvenv.cfg").exists()
+    r = call(
+        cli, "--store", store, "create", venv, "--clear", "--without-pip", "--no-index",
+        "-f", wheelhouse, "solo",
+    )  # fmt: skip
+    assert_clean(r)
+    assert r.code == 0, r.err
+    assert json.loads((venv / "envstore.json").read_text())["env"] == str(venv)
+    check = run([venv / "bin" / "python", "-c", "import solo; print(solo.X)"])
+    assert check.stdout.strip() == "5", check.stderr
+
+
+# -- 7: store directories replaced by symlinks ---------------------------------------
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in ("tmp", "views", "wheels")])
+def test_gc_does_not_follow_a_symlinked_store_directory(
+    cli: CLI, store: Path, tmp_path: Path, name: str
+) -> None:
+    canary = make_canary(
+        tmp_path / "canary",
+        {
+            "999999-entry-x-abc/x.py": "X = 1\n",
+            "999999-view-abc/view.json": "{}\n",
+            "0123456789abcdef0123456789abcdef/view.json": "{}\n",
+            "junk-1.0-py3-none-any.whl": "not a zip\n",
+            "a.txt": "precious\n",
+        },
+    )
+    old = time.time() - 3 * 86400
+    for dirpath, dirnames, filenames in os.walk(canary, topdown=False):
+        for n in [*filenames, *dirnames]:
+            os.utime(os.path.join(dirpath, n), (old, old))
+    before = snapshot(canary)
+    if (store / name).exists():
+        force_rmtree(store / name)
+    (store / name).symlink_to(canary)
+    r = call(cli, "--store", store, "gc", "--grace", "0")
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 8: an entry that is a symlink out of the store ----------------------------------
+
+
+def test_adding_bytecode_does_not_follow_an_entry_symlink(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    other = next((p for m, p in PYTHONS.items() if p and m != here), None)
+    if other is None:
+        pytest.skip("needs a second Python minor version")
+    make_env(cli, store, wheelhouse, tmp_path / "env")
+    entry = entry_dir(store, "solo")
+    canary = tmp_path / "canary"
+    shutil.copytree(entry, canary, symlinks=True, ignore=shutil.ignore_patterns("compiled-*"))
+    before = snapshot(canary)
+    assert not any(n.startswith("compiled-") for n in os.listdir(canary))
+    assert stat.S_IMODE(before["."][0]) == 0o555
+    force_rmtree(entry)
+    entry.symlink_to(canary)
+    r = call(
+        cli, "--store", store, "create", tmp_path / "other", "-p", other, "--without-pip",
+        "--no-index", "-f", wheelhouse, "solo",
+    )  # fmt: skip
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 9: a manifest's store naming an ordinary directory --------------------------------
+
+STORE_COMMANDS = [
+    pytest.param(("relink", "{env}"), id="relink"),
+    pytest.param(("export", "{env}", "{dest}"), id="export"),
+]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS)
+def test_a_manifest_store_is_never_created(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # An ordinary directory that happens to have a locks/ (no store.json, no entries/).
+    canary = make_canary(tmp_path / "canary", {**CANARY_FILES, "locks/notes.txt": "mine\n"})
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    edit_manifest(env, set_field("store", str(canary)))
+    names = {"env": env, "wh": wheelhouse, "dest": tmp_path / "dest"}
+    r = call(cli, *(a.format(**names) for a in command))
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 10: an env whose lib/ is a symlink out of it --------------------------------------
+
+
+def test_relink_does_not_write_through_a_symlinked_lib(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env = make_env(cli, store, wheelhouse, tmp_path / "env", "solo", "dep-one")
+    canary = tmp_path / "canary"
+    shutil.move(env / "lib", canary)
+    (env / "lib").symlink_to(canary)
+    (next(canary.glob("python3.*/site-packages")) / "00-envstore.pth").unlink()
+    before = snapshot(canary)
+    r = call(cli, "relink", env)
+    assert snapshot(canary) == before
+    assert_clean(r)
+
+
+# -- 11: a wheel's files cannot impersonate envstore's -------------------------------
+
+
+def test_data_file_named_like_the_manifest(cli: CLI, store: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    planted = '{"planted": true}\n'
+    wheelmaker.build_wheel(wh, "trojan", "1.0", data={"data/envstore.json": planted})
+    results = {}
+    for name in ("env1", "env2"):
+        results[name] = call(
+            cli, "--store", store, "create", tmp_path / name, "--without-pip", "--no-index",
+            "-f", wh, "trojan",
+        )  # fmt: skip
+    for name, r in results.items():
+        assert_clean(r)
+        if r.code != 0:  # refused at ingest: nothing of it in the store
+            assert not (store / "entries" / "pure" / "trojan").exists() or not any(
+                (store / "entries" / "pure" / "trojan").iterdir()
+            )
+            continue
+        manifest = tmp_path / name / "envstore.json"
+        assert not manifest.is_symlink()
+        assert json.loads(manifest.read_text())["env"] == str(tmp_path / name)
+    for entry in (store / "entries" / "pure" / "trojan").glob("*"):
+        assert (entry / "data" / "data" / "envstore.json").read_text() == planted
+
+
+def test_data_script_named_like_the_launcher(cli: CLI, store: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(
+        wh,
+        "imposter",
+        "1.0",
+        files={"imposter/__init__.py": "def main():\n    print('the real entry point')\n"},
+        entry_points={"console_scripts": {"imp": "imposter:main"}},
+        data={"scripts/.envstore-scripts": "#!python\nprint('IMPOSTOR')\n"},
+    )
+    env = tmp_path / "env"
+    r = call(
+        cli, "--store", store, "create", env, "--without-pip", "--no-index", "-f", wh, "imposter"
+    )
+    assert_clean(r)
+    if r.code == 0:
+        ran = run([env / "bin" / "imp"])
+        assert ran.stdout.strip() == "the real entry point", (ran.stdout, ran.stderr)
+
+
+# -- 12: a manifest's python.path is never run unless envstore found it -----------------
+
+PYTHON_COMMANDS = [
+    pytest.param(("doctor", "{env}"), id="doctor"),
+    pytest.param(("relink", "{env}"), id="relink"),
+    pytest.param(("sync", "{env}", "solo", "--no-index", "-f", "{wh}", "--without-pip"), id="sync"),
+    pytest.param(("export", "{env}", "{dest}"), id="export"),
+]
+
+
+@pytest.mark.parametrize("command", PYTHON_COMMANDS)
+def test_a_manifest_python_is_never_run(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    real = json.loads((env / "envstore.json").read_text())["python"]["path"]
+    marker = tmp_path / "MARKER"
+    fake = tmp_path / "fakepython"
+    fake.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{real}" "$@"\n')
+    fake.chmod(0o755)
+    edit_manifest(env, set_python("path", str(fake)))
+    edit_manifest(env, set_python("resolved", str(fake)))
+    names = {"env": env, "wh": wheelhouse, "dest": tmp_path / "dest"}
+    r = call(cli, *(a.format(**names) for a in command))
+    assert not marker.exists(), f"envstore ran {fake}"
+    assert_clean(r)
