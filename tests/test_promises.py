@@ -723,6 +723,7 @@ def _runnable_by_anyone(path: str) -> bool:
     return all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents])
 
 
+@pytest.mark.root_only
 @pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs a child as another user"
 )
