@@ -220,14 +220,15 @@ def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     store = Store(args.store)
     if not store.exists():
         raise StoreError(f"there is no store at {store.root} (pass --store DIR?)")
-    problems = verify(store, check_contents=args.check_contents or args.repair)
-    for problem in problems:
+    found = verify(store, check_contents=args.check_contents or args.repair)
+    for problem in found:
         print(problem)
+    problems = [p for p in found if not p.note]
     if args.repair and problems:
         damaged = sorted({p.subject for p in problems if not p.subject.startswith("/")})
         for key in repair(store, damaged):
             print(f"repaired {key}")
-        problems = verify(store, check_contents=True)
+        problems = [p for p in verify(store, check_contents=True) if not p.note]
         for problem in problems:
             print(f"still: {problem}")
     if args.verbosity >= 0:
@@ -481,6 +482,21 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Escaped:
+    """A text stream that writes control characters (but newlines and tabs) escaped."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+        return self._stream.write(text)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -494,6 +510,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.requirements = [*args.requirements, *extra]
     progress = _Reporter(args.verbosity)
+    # What envstore prints comes partly from files (manifests, the database): a control
+    # character in them is shown escaped, never sent to the terminal.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Escaped(out), _Escaped(err)
+    try:
+        return _run(args, progress)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace, progress: _Reporter) -> int:
     try:
         code: int = args.func(args, progress)
     except EnvstoreError as exc:

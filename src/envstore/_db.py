@@ -22,9 +22,11 @@ from envstore.errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
 
-# Bumped only for a change an older envstore would mishandle; a column it does not
-# know (envs.gone_since) is added without a bump (see ensure_gone_since).
-SCHEMA_VERSION = 1
+# Bumped for a change an older envstore would mishandle; a column it can ignore
+# (envs.gone_since) is added without a bump (see ensure_gone_since).
+# 2: seals (entries.seal, views.seal, views.damaged; see _seal). An older envstore
+#    would publish entries without seals and repair them without resealing.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -44,14 +46,23 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             "files": int,
             "added": float,
             "damaged": int,
+            "seal": str,  # JSON (see _seal.entry_seal); NULL: not sealed yet
         },
         pk="key",
         defaults={"damaged": 0},
         if_not_exists=True,
     )
     db.table("views").create(
-        {"key": str, "cache_tag": str, "entries": str, "added": float},
+        {
+            "key": str,
+            "cache_tag": str,
+            "entries": str,
+            "added": float,
+            "seal": str,
+            "damaged": int,
+        },
         pk="key",
+        defaults={"damaged": 0},
         if_not_exists=True,
     )
     db.table("envs").create(
@@ -119,8 +130,13 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             # Re-read inside the write lock: another process may have migrated.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
-                _create_schema(conn)
+                _create_schema(conn)  # a new store; the tables that exist are kept
+                if version == 1:
+                    _migrate_1_to_2(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.OperationalError as exc:  # the file may be fine: say what is wrong
+        conn.close()
+        raise StoreError(f"cannot use the store database {path}: {_why(exc)}") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(
@@ -133,13 +149,30 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Seal columns. Entries and views from before have none: verify seals them as it
+    finds them (store-layout.md, "Integrity")."""
+    conn.execute("ALTER TABLE entries ADD COLUMN seal TEXT")
+    conn.execute("ALTER TABLE views ADD COLUMN seal TEXT")
+    conn.execute("ALTER TABLE views ADD COLUMN damaged INTEGER DEFAULT 0")
+
+
+def _why(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "disk is full" in text:
+        return f"{text}: the disk is full; free some space and retry"
+    if "readonly" in text or "unable to open" in text:
+        return f"{text}: check that you may write it and its directory"
+    return text
+
+
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot write the store database: {exc}") from exc
+        raise StoreError(f"cannot write the store database: {_why(exc)}") from exc
     try:
         yield conn
     except BaseException:
@@ -149,7 +182,7 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot commit to the store database: {exc}") from exc
+            raise StoreError(f"cannot commit to the store database: {_why(exc)}") from exc
 
 
 def database_files(path: Path) -> list[Path]:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from envstore._interpreters import recorded_interpreter
 from envstore._store import Store, rmtree
+from envstore._view import precedence
 from envstore.errors import EnvError, EnvstoreError, InterpreterError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
@@ -250,9 +251,11 @@ def _fill(
     scripts: list[list[str]] = []
     data_scripts: list[list[str]] = []
     records: _Records = []
-    for key in sorted(manifest.keys, key=lambda k: (k.name, str(k))):
+    metas = {key: st.entry_meta(key) for key in manifest.keys}
+    # First copy wins, in the order the view links them (pip's: a package over its deps).
+    for key in precedence(list(metas), {k: m.get("requires") or [] for k, m in metas.items()}):
         root = st.entry_path(key)
-        meta = st.entry_meta(key)
+        meta = metas[key]
         copier.tree(root / "site", site, final_site)
         for name, module, attr, section in meta["entry_points"]:
             scripts.append([name, module, attr, section, key.name])

@@ -23,6 +23,8 @@ from typing import Any
 
 from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
+from envstore._seal import dumps as seal_dumps
+from envstore._seal import entry_seal
 from envstore._store import (
     PURE,
     EntryKey,
@@ -32,7 +34,7 @@ from envstore._store import (
     publish_dir,
     rmtree,
 )
-from envstore._wheel import WheelInfo, validate_wheel
+from envstore._wheel import WheelInfo, parse_wheel_name, validate_wheel
 from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError, StoreError
 
 __all__ = [
@@ -365,15 +367,34 @@ def _publish(store: Store, pending: _Pending) -> bool:
 
 
 def _record(store: Store, metas: list[dict[str, object]]) -> None:
+    """Index published entries, each with its seal: taken from the published copy (the
+    one that won a race to publish), so it names the ``entry.json`` that is there."""
     from envstore._db import write
 
+    rows = []
+    for meta in metas:
+        root = store.entry_path(EntryKey.parse(str(meta["key"])))
+        rows.append({**meta, "seal": seal_dumps(entry_seal(root))})
     conn = store.db()
     with write(conn):
         conn.executemany(
             "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
-            " added) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files, :added)",
-            metas,
+            " added, seal) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files,"
+            " :added, :seal)",
+            rows,
         )
+
+
+def _reseal(store: Store, key: EntryKey) -> None:
+    """Seal the bytecode just added to ``key`` (its entry lock held)."""
+    from envstore._db import write
+
+    conn = store.db()
+    row = conn.execute("SELECT seal FROM entries WHERE key = ?", (str(key),)).fetchone()
+    old = json.loads(row[0]) if row and row[0] else None
+    seal = seal_dumps(entry_seal(store.entry_path(key), old))
+    with write(conn):
+        conn.execute("UPDATE entries SET seal = ? WHERE key = ?", (seal, str(key)))
 
 
 def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:
@@ -393,6 +414,7 @@ def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter)
             make_writable_dirs(root)
             try:
                 _compile(interp, [root / "site"])
+                _reseal(store, key)  # before the marker: a kill here recompiles the same
                 marker.touch()
             finally:
                 make_readonly(root)
@@ -466,13 +488,11 @@ def ingest_wheels(
     Call with the store's gc lock held (shared), so nothing is collected
     between publishing and referencing.
     """
-    from packaging.utils import parse_wheel_filename
-
     tags = supported_tags(interp)
     keys: dict[Path, EntryKey] = {}
     todo: dict[EntryKey, Path] = {}
     for wheel in wheels:
-        name, version, _, wheel_tags = parse_wheel_filename(wheel.name)
+        name, version, _, wheel_tags = parse_wheel_name(wheel.name)
         if not wheel_tags & tags:
             raise IncompatibleWheelError(
                 f"{wheel.name} does not fit {interp.path} (Python {interp.version},"

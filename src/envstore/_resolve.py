@@ -696,10 +696,12 @@ def _from_pip(
                 "download or build the wheels",
             )
             store.wheels_dir.mkdir(exist_ok=True)
-            from packaging.utils import canonicalize_name, parse_wheel_filename
+            from packaging.utils import canonicalize_name
+
+            from envstore._wheel import parse_wheel_name
 
             for whl in out.glob("*.whl"):
-                name = canonicalize_name(parse_wheel_filename(whl.name)[0])
+                name = canonicalize_name(parse_wheel_name(whl.name)[0])
                 kept = store.wheels_dir / whl.name
                 os.replace(whl, kept)
                 resolved.wheels[name] = kept

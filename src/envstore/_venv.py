@@ -444,7 +444,11 @@ def write_scripts(
             head = attr.split(".")[0]
             text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
             _write(f"{bindir}/{name}", text.encode(), 0o755)  # as pip: less the umask
+    written: set[str] = set()
     for name, source in data_scripts:
+        if name in written:  # the view lists the package whose file wins first
+            continue
+        written.add(name)
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
@@ -456,7 +460,8 @@ def _console_scripts(view: dict[str, object], interp: Interpreter) -> dict[str, 
     script of the same name wins, as it always did."""
     console: dict[str, tuple[str, str]] = {}
     for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
-        console[_script_name(name, dist, interp)] = (module, attr)
+        # The view lists packages in the order their files win (_view.precedence).
+        console.setdefault(_script_name(name, dist, interp), (module, attr))
     for name, _source in view["data_scripts"]:  # type: ignore[attr-defined]
         console.pop(name, None)
     return console
@@ -516,7 +521,7 @@ def write_site(
         _write(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
-        if name != PTH_NAME:
+        if name not in written:  # the first the view lists wins (_view.precedence)
             materialize_pth(name, source, site, view_site)
             written.append(name)
     return written

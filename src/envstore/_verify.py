@@ -19,10 +19,13 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envstore import _db
 from envstore._crash import crash_point
 from envstore._gc import registered_envs
+from envstore._seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, view_seal
+from envstore._seal import dumps as seal_dumps
 from envstore._store import EntryKey, Store, exchange_published, make_readonly, rmtree
 from envstore.errors import BadManifestError, EnvstoreError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
@@ -32,11 +35,12 @@ __all__ = ["Problem", "rebuild_db", "repair", "verify"]
 
 @dataclass(frozen=True)
 class Problem:
-    subject: str  # an entry key, an env path, or "database"
+    subject: str  # an entry key, "view/<key>", an env path, or "database"
     message: str
+    note: bool = False  # worth saying, not damage (a foreign cache file, a new seal)
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.message}"
+        return f"{'note: ' if self.note else ''}{self.subject}: {self.message}"
 
 
 def _record_rows(site: Path, dist_info: str) -> list[list[str]]:
@@ -53,8 +57,10 @@ def _hash_ok(path: Path, spec: str) -> bool:
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode() == digest.rstrip("=")
 
 
-def verify_entry(store: Store, key: EntryKey, *, check_contents: bool) -> list[str]:
-    """Problems of one entry, as messages."""
+def verify_entry(
+    store: Store, key: EntryKey, *, check_contents: bool, notes: list[str] | None = None
+) -> list[str]:
+    """Problems of one entry, as messages; ``notes`` gets what is not damage."""
     root = store.entry_path(key)
     problems: list[str] = []
     try:
@@ -106,7 +112,10 @@ def verify_entry(store: Store, key: EntryKey, *, check_contents: bool) -> list[s
                 or (path.parent.name == "__pycache__" and name.endswith(".pyc"))
                 or (path.parent == root and name.startswith("compiled-"))
             )
-            if not allowed:
+            if not allowed and path.parent.name == "__pycache__" and name.endswith(FOREIGN_CACHE):
+                if notes is not None:  # no importer loads it: a program's run-time cache
+                    notes.append(f"foreign file {rel} (a program's run-time cache, not damage)")
+            elif not allowed:
                 problems.append(f"unexpected file {rel}")
     if stat.S_IMODE(os.lstat(root).st_mode) & 0o222:
         problems.append("entry directory is writable")
@@ -176,11 +185,23 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     disk = _disk_entries(store)
     _reconcile(store, disk)
     damaged: list[str] = []
+    seals = dict(conn.execute("SELECT key, seal FROM entries").fetchall())
+    unsealed: dict[str, str] = {}
     for key in disk:
-        found = verify_entry(store, key, check_contents=check_contents)
+        notes: list[str] = []
+        found = verify_entry(store, key, check_contents=check_contents, notes=notes)
+        if check_contents and not found:
+            seal = seals.get(str(key))
+            if seal:
+                found = check_entry(store.entry_path(key), json.loads(seal))
+            else:  # from before seals, or a rebuilt database: sealed as found now
+                unsealed[str(key)] = seal_dumps(entry_seal(store.entry_path(key)))
+                notes.append(_SEALED_NOW)
         problems += [Problem(str(key), m) for m in found]
+        problems += [Problem(str(key), m, note=True) for m in notes]
         if found:
             damaged.append(str(key))
+    damaged_views = _verify_views(store, problems)
     on_disk = {str(k) for k in disk}
     for env in sorted(registered_envs(store)):
         manifest_path = Path(env) / MANIFEST_NAME
@@ -199,12 +220,67 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     with _db.write(conn):
         conn.execute("UPDATE entries SET damaged = 0")
         conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", [(k,) for k in damaged])
+        conn.executemany("UPDATE entries SET seal = ? WHERE key = ?", _pairs(unsealed))
+        conn.execute("UPDATE views SET damaged = 0")
+        conn.executemany(
+            "UPDATE views SET damaged = 1 WHERE key = ?", [(k,) for k in damaged_views]
+        )
     return problems
 
 
+_SEALED_NOW = (
+    "had no seal (written by an envstore before seals, or the database was rebuilt):"
+    " its bytecode and entry.json are sealed as found now"
+)
+
+
+def _pairs(seals: dict[str, str]) -> list[tuple[str, str]]:
+    return [(seal, key) for key, seal in seals.items()]
+
+
+def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
+    """Check every view against its seal (sealing those that have none); the damaged."""
+    from envstore._venv import read_view
+
+    conn = store.db(create=False)
+    seals = dict(conn.execute("SELECT key, seal FROM views").fetchall())
+    damaged: list[str] = []
+    unsealed: dict[str, str] = {}
+    try:
+        names = sorted(os.listdir(store.views_dir))
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        path = store.view_path(name)
+        if path.is_symlink() or not path.is_dir():
+            problems.append(Problem(f"view/{name}", "is not a directory"))
+            continue
+        try:
+            read_view(path)
+        except (OSError, ValueError, StoreError) as exc:
+            found = [f"view.json is unreadable or invalid ({exc})"]
+        else:
+            seal = seals.get(name)
+            if seal:
+                found = check_view(path, seal)
+            else:
+                found = []
+                if name in seals:  # a row without a seal: from before seals
+                    unsealed[name] = view_seal(path)
+                    problems.append(Problem(f"view/{name}", _SEALED_NOW, note=True))
+        problems += [Problem(f"view/{name}", m) for m in found]
+        if found:
+            damaged.append(name)
+    if unsealed:
+        with _db.write(conn):
+            conn.executemany("UPDATE views SET seal = ? WHERE key = ?", _pairs(unsealed))
+    return damaged
+
+
 def repair(store: Store, keys: list[str]) -> list[str]:
-    """Re-ingest damaged entries from their wheels; return the keys repaired."""
-    from envstore._ingest import _compile, _unpack, hash_file
+    """Re-ingest damaged entries from their wheels and build damaged views (``view/<key>``)
+    again; return the keys repaired."""
+    from envstore._ingest import _compile, _describe, _unpack, hash_file
     from envstore._interpreters import Interpreter, _from_facts
     from envstore._wheel import validate_wheel
 
@@ -212,25 +288,37 @@ def repair(store: Store, keys: list[str]) -> list[str]:
     conn = store.db(create=False)
     with store.gc_lock(shared=False):
         for text in keys:
+            if text.startswith("view/"):
+                _repair_view(store, text[len("view/") :])
+                repaired.append(text)
+                continue
             key = EntryKey.parse(text)
             root = store.entry_path(key)
-            meta = json.loads((root / "entry.json").read_text())
-            wheel = next(
-                (
-                    p
-                    for p in (Path(meta["origin"]), store.wheels_dir / meta["wheel"])
-                    if p.is_file() and hash_file(p) == key.hash
-                ),
-                None,
-            )
+            if not store.owns(root):
+                raise StoreError(f"cannot repair {key}: {root.parent} leads out of the store")
+            try:
+                meta: dict[str, Any] | None = store.entry_meta(key)
+            except StoreError:  # missing or damaged itself: the database names the wheel
+                meta = None
+            row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (str(key),)).fetchone()
+            found = [(meta or {}).get("wheel"), row[0] if row else None]
+            names = list(dict.fromkeys(str(n) for n in found if n))
+            places = [Path(str(meta["origin"]))] if meta else []
+            places += [store.wheels_dir / n for n in names]
+            wheel = next((p for p in places if p.is_file() and hash_file(p) == key.hash), None)
             if wheel is None:
                 raise StoreError(
-                    f"cannot repair {key}: its wheel {meta['wheel']} is no longer available;"
-                    " remove the envs that use it and run gc"
+                    f"cannot repair {key}: its wheel ({', '.join(names) or 'name unknown'}) is"
+                    " no longer available; remove the envs that use it and run gc"
                 )
             tmp = store.mkdtemp(f"repair-{key.name}")
             try:
-                _unpack(validate_wheel(wheel, contents=False), tmp)
+                info = validate_wheel(wheel, contents=False)
+                files, size = _unpack(info, tmp)
+                # Described anew from the wheel: the old entry.json may be what was damaged.
+                added = (meta or {}).get("added")
+                meta = _describe(info, key, tmp, files, size)
+                meta["added"] = added if isinstance(added, float) else meta["added"]
                 tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
                 for tag in tags:
                     interp: Interpreter | None = None
@@ -248,58 +336,106 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 exchange_published(tmp, root)
             finally:
                 rmtree(tmp)
+            seal = seal_dumps(entry_seal(root))
             with _db.write(conn):
-                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
+                conn.execute(
+                    "UPDATE entries SET damaged = 0, seal = ? WHERE key = ?", (seal, str(key))
+                )
             repaired.append(str(key))
     return repaired
 
 
+def _repair_view(store: Store, vkey: str) -> None:
+    """Build a damaged view again from what the database says it holds, and swap it in."""
+    from envstore._view import build_view, view_key
+
+    conn = store.db(create=False)
+    row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
+    final = store.view_path(vkey)
+    if row is None or not store.owns(final):
+        raise StoreError(
+            f"cannot repair view {vkey}: the database does not know it; recreate the envs"
+            " that use it (envstore create ENV --clear ...), then run gc"
+        )
+    keys = [EntryKey.parse(k) for k in json.loads(row[1])]
+    if view_key(keys, row[0]) != vkey:
+        raise StoreError(f"cannot repair view {vkey}: the database's entries do not make it")
+    tmp = build_view(store, keys, row[0])
+    try:
+        crash_point("repair-unpacked")
+        exchange_published(tmp, final)
+    finally:
+        rmtree(tmp)
+    with _db.write(conn):
+        conn.execute(
+            "UPDATE views SET damaged = 0, seal = ? WHERE key = ?", (view_seal(final), vkey)
+        )
+
+
 def rebuild_db(store: Store) -> dict[str, int]:
     """Recreate the database from entries, views and roots on disk."""
-    from envstore._envs import register_env
 
     if not store.exists():
         raise EnvstoreError(f"{store.root} is not an envstore store")
     store.close()
+    # Built beside the old one and renamed over it: a failure (a full disk) leaves the
+    # old database as it was, never an empty one.
+    new = store.root / f".envstore.db.rebuild-{os.getpid()}"
     with store.gc_lock(shared=False):
-        for f in _db.database_files(store.db_path):
+        for f in _db.database_files(new):
             f.unlink(missing_ok=True)
-        conn = _db.connect(store.db_path, create=True)
-        store._conn = conn
-        counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
-        with _db.write(conn):
-            for key in _disk_entries(store):
-                row = _entry_row(store, key)
-                if row is None:
-                    continue
-                conn.execute(
-                    "INSERT OR REPLACE INTO entries (key, name, version, hash, abi, wheel, size,"
-                    " files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                counts["entries"] += 1
-            for view in sorted(store.views_dir.glob("*/view.json")):
-                try:
-                    meta = json.loads(view.read_text())
-                except (OSError, ValueError):
-                    continue
-                conn.execute(
-                    "INSERT OR REPLACE INTO views (key, cache_tag, entries, added)"
-                    " VALUES (?, ?, ?, ?)",
-                    (
-                        meta["key"],
-                        meta["cache_tag"],
-                        json.dumps(meta["entries"]),
-                        view.stat().st_mtime,
-                    ),
-                )
-                counts["views"] += 1
-        for env in registered_envs(store):
-            try:
-                manifest = Manifest.load(Path(env))
-            except BadManifestError:
-                counts["unreadable"] += 1
+        try:
+            counts = _fill_db(store, new)
+            store.close()  # the last connection: its WAL is checkpointed into the file
+            for f in _db.database_files(store.db_path)[1:]:
+                f.unlink(missing_ok=True)
+            os.replace(new, store.db_path)
+        finally:
+            store.close()
+            for f in _db.database_files(new):
+                f.unlink(missing_ok=True)
+    return counts
+
+
+def _fill_db(store: Store, path: Path) -> dict[str, int]:
+    from envstore._envs import register_env
+
+    conn = _db.connect(path, create=True)
+    store._conn = conn  # register_env below writes through the store
+    counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
+    with _db.write(conn):
+        for key in _disk_entries(store):
+            row = _entry_row(store, key)
+            if row is None:
                 continue
-            register_env(store, manifest, Path(env))
-            counts["envs"] += 1
+            conn.execute(
+                "INSERT OR REPLACE INTO entries (key, name, version, hash, abi, wheel, size,"
+                " files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            counts["entries"] += 1
+        for view in sorted(store.views_dir.glob("*/view.json")):
+            try:
+                meta = json.loads(view.read_text())
+                entries = [str(EntryKey.parse(k)) for k in meta["entries"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            conn.execute(
+                "INSERT OR REPLACE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
+                (
+                    view.parent.name,
+                    str(meta["cache_tag"]),
+                    json.dumps(entries),
+                    view.stat().st_mtime,
+                ),
+            )
+            counts["views"] += 1
+    for env in registered_envs(store):
+        try:
+            manifest = Manifest.load(Path(env))
+        except BadManifestError:
+            counts["unreadable"] += 1
+            continue
+        register_env(store, manifest, Path(env))
+        counts["envs"] += 1
     return counts

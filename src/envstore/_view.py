@@ -5,8 +5,9 @@ Every directory on ``sys.path`` costs start-up time in every process
 so an env puts a single view on ``sys.path``. A view holds absolute symlinks
 to each entry's top-level names; a name present in several entries (a
 namespace package, a shared ``__pycache__``) becomes a real directory merged
-the same way, one level down. The first entry (by name) wins a conflict, as
-with any installer that writes the same file twice.
+the same way, one level down. Where two entries ship the same file, the one pip
+would have installed last wins: a package over what it requires (``precedence``),
+else the first by name.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from pathlib import Path
 
 from envstore._crash import crash_point
 from envstore._interpreters import Interpreter
+from envstore._seal import view_seal
 from envstore._store import EntryKey, Store, make_readonly, publish_dir, rmtree
 from envstore.errors import StoreError
 
-__all__ = ["ensure_view", "link_tree", "view_key"]
+__all__ = [
+    "build_view",
+    "check_view_not_damaged",
+    "ensure_view",
+    "link_tree",
+    "precedence",
+    "view_key",
+]
 
 
 def view_key(keys: list[EntryKey], cache_tag: str) -> str:
@@ -69,6 +78,38 @@ def link_tree(
         os.symlink(link, dest)
 
 
+def precedence(keys: list[EntryKey], requires: dict[EntryKey, list[str]]) -> list[EntryKey]:
+    """``keys`` in the order their files win where two ship the same one: pip installs
+    a package's dependencies before it, so a package's copy overwrites theirs. Every
+    package comes before what it (transitively) requires; otherwise by name."""
+    import re
+
+    by_name = {k.name: k for k in keys}
+    deps: dict[EntryKey, set[EntryKey]] = {}
+    for key in keys:
+        found = set()
+        for text in requires.get(key, []):
+            m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", str(text))
+            dep = by_name.get(re.sub(r"[-_.]+", "-", m.group(1)).lower()) if m else None
+            if dep is not None and dep != key:
+                found.add(dep)
+        deps[key] = found
+    dependents = {k: 0 for k in keys}
+    for found in deps.values():
+        for dep in found:
+            dependents[dep] += 1
+    order: list[EntryKey] = []
+    left = sorted(keys, key=lambda k: (k.name, str(k)))
+    while left:
+        # The first by name that nothing left requires (in a cycle: the first by name).
+        key = next((k for k in left if dependents[k] == 0), left[0])
+        left.remove(key)
+        order.append(key)
+        for dep in deps[key]:
+            dependents[dep] -= 1
+    return order
+
+
 def _collect(store: Store, keys: list[EntryKey]) -> dict[str, object]:
     scripts: list[list[str]] = []
     data_scripts: list[list[str]] = []
@@ -109,7 +150,32 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
     vkey = view_key(keys, interp.cache_tag)
     final = store.view_path(vkey)
     if (final / "view.json").exists():
+        check_view_not_damaged(store, vkey)
         return vkey, final
+    tmp = build_view(store, keys, interp.cache_tag)
+    try:
+        crash_point("view-built")
+        if publish_dir(tmp, final):
+            _record(store, vkey, interp.cache_tag, [str(k) for k in keys])
+        elif not (final / "view.json").exists():
+            raise StoreError(f"cannot publish the view {final}: something else is there")
+    finally:
+        if tmp.exists():
+            rmtree(tmp)
+    return vkey, final
+
+
+def check_view_not_damaged(store: Store, vkey: str) -> None:
+    """Refuse to link a view that ``verify`` found damaged (until repaired)."""
+    row = store.db().execute("SELECT damaged FROM views WHERE key = ?", (vkey,)).fetchone()
+    if row is not None and row[0]:
+        raise StoreError(f"damaged store view {vkey}; run 'envstore verify --repair'")
+
+
+def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
+    """The view of ``keys`` built read-only in ``tmp/``, for the caller to publish."""
+    keys = precedence(keys, {k: store.entry_meta(k).get("requires") or [] for k in keys})
+    vkey = view_key(keys, cache_tag)
     tmp = store.mkdtemp("view")
     try:
         site = tmp / "site"
@@ -123,21 +189,16 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
         meta = {
             "layout": 1,
             "key": vkey,
-            "cache_tag": interp.cache_tag,
+            "cache_tag": cache_tag,
             "entries": [str(k) for k in keys],
             **_collect(store, keys),
         }
         (tmp / "view.json").write_text(json.dumps(meta, indent=1) + "\n")
         make_readonly(tmp)
-        crash_point("view-built")
-        if publish_dir(tmp, final):
-            _record(store, vkey, interp.cache_tag, meta["entries"])  # type: ignore[arg-type]
-        elif not (final / "view.json").exists():
-            raise StoreError(f"cannot publish the view {final}: something else is there")
-    finally:
-        if tmp.exists():
-            rmtree(tmp)
-    return vkey, final
+    except BaseException:
+        rmtree(tmp)
+        raise
+    return tmp
 
 
 def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None:
@@ -145,9 +206,11 @@ def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None
 
     from envstore._db import write
 
+    seal = view_seal(store.view_path(vkey))  # of the published view, whoever won
     conn = store.db()
     with write(conn):
         conn.execute(
-            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
-            (vkey, cache_tag, json.dumps(entries), time.time()),
+            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added, seal)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (vkey, cache_tag, json.dumps(entries), time.time(), seal),
         )

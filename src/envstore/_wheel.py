@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Any
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -34,12 +35,23 @@ from packaging.version import InvalidVersion, Version
 
 from envstore.errors import BadWheelError
 
-__all__ = ["MAX_MEMBER_SIZE", "MAX_RATIO", "MAX_TOTAL_SIZE", "WheelInfo", "validate_wheel"]
+__all__ = [
+    "MAX_MEMBER_SIZE",
+    "MAX_RATIO",
+    "MAX_TOTAL_SIZE",
+    "WheelInfo",
+    "parse_wheel_name",
+    "validate_wheel",
+]
 
 MAX_MEMBER_SIZE = 2 * 1024**3
 MAX_TOTAL_SIZE = 8 * 1024**3
 MAX_RATIO = 200  # uncompressed/compressed, checked for members over RATIO_FLOOR bytes
 RATIO_FLOOR = 16 * 1024**2
+# A member's path below its entry: the store's path comes on top, and every tree walk
+# (verify, gc, views) must stay far from PATH_MAX (4096) and Python's recursion limit.
+MAX_NAME_BYTES = 1024
+MAX_DEPTH = 64
 _GOOD_HASHES = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
 _SCHEMES = {"purelib", "platlib", "scripts", "data", "headers"}
 # Files of an env that envstore writes and a wheel's scripts or top-level data files
@@ -92,6 +104,13 @@ def _bad_name(name: str) -> str | None:
     parts = name.rstrip("/").split("/")
     if any(p in ("..", ".") for p in parts) or "" in parts:
         return f"member {name!r} escapes or is not a normal relative path"
+    if len(name.encode()) > MAX_NAME_BYTES or len(parts) > MAX_DEPTH:
+        return (
+            f"member {name[:60]!r}... is {len(name.encode())} bytes, {len(parts)} levels deep"
+            f" (at most {MAX_NAME_BYTES} bytes and {MAX_DEPTH} levels are unpacked)"
+        )
+    if any(len(p.encode()) > 255 for p in parts):
+        return f"member {name[:60]!r}... has a name over 255 bytes, more than a file system holds"
     return None
 
 
@@ -171,11 +190,20 @@ def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
     except configparser.Error as exc:
         problems.append(f"entry_points.txt cannot be parsed: {exc}")
         return []
+    from installer.utils import parse_entrypoints
+
     found: list[EntryPoint] = []
     for section, kind in (("console_scripts", "console"), ("gui_scripts", "gui")):
         if not parser.has_section(section):
             continue
         for name, value in parser.items(section):
+            one = f"[{section}]\n{name} = " + "\n  ".join(value.splitlines()) + "\n"
+            try:  # the rule installer applies when it installs: what it refuses, we refuse
+                for _ in parse_entrypoints(one):
+                    pass
+            except (AssertionError, configparser.Error, ValueError):
+                problems.append(f"entry point {name} = {value!r} is one installer refuses")
+                continue
             if not _SCRIPT_NAME.match(name) or ".." in name:
                 problems.append(f"entry point script name {name!r} is not a plain file name")
                 continue
@@ -194,6 +222,48 @@ def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
     return found
 
 
+# envstore's own .pth in every env (_venv.PTH_NAME): a wheel's would be lost.
+_OWN_PTH = "00-envstore.pth"
+
+
+def _check_pth(
+    zf: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    data_dir: str,
+    problems: list[str],
+) -> None:
+    """The ``.pth`` files at the top of site-packages: site.py reads each as text and
+    envstore writes a copy into every env, so each must be a UTF-8 file."""
+    tops = [f"{data_dir}/purelib/", f"{data_dir}/platlib/"]
+    for name, info in members.items():
+        rel = next((name[len(t) :] for t in tops if name.startswith(t)), name)
+        top, _, rest = rel.partition("/")
+        if not top.endswith(".pth"):  # the wheel's root and purelib/platlib: site's top
+            continue
+        if rest or info.is_dir():
+            problems.append(f"{name}: a directory named like a .pth file")
+        elif top == _OWN_PTH:
+            problems.append(f"{name} would replace envstore's own {_OWN_PTH}")
+        else:
+            try:
+                zf.read(info).decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{name} is not UTF-8 text (site.py could not read it)")
+            except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+                problems.append(f"{name} cannot be read: {exc}")
+
+
+def parse_wheel_name(filename: str) -> tuple[NormalizedName, Version, Any, frozenset[Tag]]:
+    """``packaging.utils.parse_wheel_filename``, raising BadWheelError."""
+    try:
+        return parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        raise BadWheelError(
+            filename,
+            [f"not a valid wheel file name: {exc} (the wheel spec's name rules: rename it)"],
+        ) from None
+
+
 def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
     """Check everything about the wheel at ``path``; raise BadWheelError listing every problem.
 
@@ -202,10 +272,7 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
     each member once instead of twice.
     """
     label = path.name
-    try:
-        wname, wver, _build, tags = parse_wheel_filename(path.name)
-    except (InvalidWheelFilename, InvalidVersion) as exc:
-        raise BadWheelError(label, [f"not a valid wheel file name: {exc}"]) from None
+    wname, wver, _build, tags = parse_wheel_name(path.name)
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -313,10 +380,16 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
                 problems.append(f"{name} is not in a known .data scheme directory")
             elif parts[1] == "scripts" and _PYTHON_NAME.match(parts[-1]):
                 problems.append(f"{name} would replace the env's python")
+            elif parts[1] == "scripts" and len(parts) > 3:
+                problems.append(
+                    f"{name} is in a directory under .data/scripts (scripts go to bin/)"
+                )
             elif parts[1] == "scripts" and parts[-1] in _RESERVED:
                 problems.append(f"{name} would replace {_RESERVED[parts[-1]]}")
             elif parts[1] == "data" and len(parts) == 3 and parts[2] in _RESERVED:
                 problems.append(f"{name} would replace {_RESERVED[parts[2]]}")
+
+        _check_pth(zf, members, data_dir, problems)
 
     if problems:
         raise BadWheelError(label, problems)

@@ -1,0 +1,118 @@
+"""Seals: digests of what RECORD does not cover, kept in the store database.
+
+A wheel's RECORD names its files and their hashes, so ``verify --check-contents``
+checks those against the wheel's own promise. It says nothing of what envstore
+writes itself and every env then runs or reads: the bytecode (unchecked-hash
+pycs, which the interpreter never compares with their source), ``entry.json``
+(console scripts are made from its ``entry_points``) and the views (every link
+an env imports through). Those are sealed when written: their xxh3-128 digests
+go into the database (``entries.seal``, ``views.seal``), and verify compares.
+
+The database is the trust anchor (store-layout.md, "Integrity"): someone who
+can rewrite files and database both can hide a change; a change to files alone
+(an edit, a program writing into its own package, a tampered link) is found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = [
+    "FOREIGN_CACHE",
+    "check_entry",
+    "check_view",
+    "entry_seal",
+    "file_digest",
+    "view_seal",
+]
+
+# Files that a program writes next to its modules at run time and no importer
+# loads (numba's cache index and data): reported as foreign, never damage.
+FOREIGN_CACHE = (".nbi", ".nbc")
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """xxh3-128 of a file's bytes, 32 hex digits."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return str(h.hexdigest())
+
+
+def _pycs(root: Path) -> list[str]:
+    """Every ``.pyc`` under ``root/site``, relative to ``root``."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root / "site"):
+        dirnames.sort()
+        if os.path.basename(dirpath) == "__pycache__":
+            rel = os.path.relpath(dirpath, root)
+            found += [f"{rel}/{n}" for n in sorted(filenames) if n.endswith(".pyc")]
+    return found
+
+
+def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, object]:
+    """The seal of the entry at ``root``: the digest of its ``entry.json`` and of each
+    bytecode file. ``old``: a seal whose bytecode digests are kept (adding bytecode for
+    another interpreter digests only the new files)."""
+    known: dict[str, str] = dict(old.get("pyc", {})) if old else {}  # type: ignore[call-overload]
+    pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in _pycs(root)}
+    return {"entry.json": file_digest(root / "entry.json"), "pyc": pyc}
+
+
+def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
+    """What differs between the entry at ``root`` and its seal."""
+    problems = []
+    try:
+        if file_digest(root / "entry.json") != seal.get("entry.json"):
+            problems.append("entry.json was changed after it was written")
+    except OSError as exc:
+        problems.append(f"entry.json cannot be read ({exc.strerror})")
+    want: dict[str, str] = seal.get("pyc") or {}  # type: ignore[assignment]
+    have = set(_pycs(root))
+    for rel in sorted(have - set(want)):
+        problems.append(f"bytecode {rel} was added after the entry was sealed")
+    for rel in sorted(set(want) - have):
+        problems.append(f"bytecode {rel} is missing")
+    for rel in sorted(have & set(want)):
+        try:
+            if file_digest(root / rel) != want[rel]:
+                problems.append(f"bytecode {rel} does not match what was compiled")
+        except OSError as exc:
+            problems.append(f"bytecode {rel} cannot be read ({exc.strerror})")
+    return problems
+
+
+def view_seal(view: Path) -> str:
+    """The digest of a view: its ``view.json`` and every name and link target in it."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    h.update(file_digest(view / "view.json").encode())
+    for dirpath, dirnames, filenames in os.walk(view / "site"):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, view)
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            target = os.readlink(path) if os.path.islink(path) else "/" if name in dirnames else ""
+            h.update(f"{rel}/{name}\0{target}\n".encode("utf-8", "surrogateescape"))
+    return str(h.hexdigest())
+
+
+def check_view(view: Path, seal: str) -> list[str]:
+    """What differs between the view at ``view`` and its seal."""
+    try:
+        now = view_seal(view)
+    except OSError as exc:
+        return [f"cannot be read ({exc.strerror})"]
+    if now != seal:
+        return ["a link or view.json was changed after the view was built"]
+    return []
+
+
+def dumps(seal: dict[str, object]) -> str:
+    return json.dumps(seal, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,91 @@
+"""Seals on a store made before them (database schema 1): migrated, sealed as found,
+then checked like any other."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import CLI
+
+from envstore import _verify
+from envstore._db import SCHEMA_VERSION
+
+
+def _as_schema_1(store: Path) -> None:
+    """What envstore made before seals: no seal columns, user_version 1."""
+    with sqlite3.connect(store / "envstore.db") as conn:
+        conn.execute("ALTER TABLE entries DROP COLUMN seal")
+        conn.execute("ALTER TABLE views DROP COLUMN seal")
+        conn.execute("ALTER TABLE views DROP COLUMN damaged")
+        conn.execute("PRAGMA user_version = 1")
+
+
+def test_a_store_from_before_seals_is_migrated_then_sealed_as_found(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "env"
+    args = ["--without-pip", "--no-index", "-f", wheelhouse, "solo"]
+    assert cli("--store", store, "create", env, *args).code == 0
+    _as_schema_1(store)
+
+    # Any command migrates it; a create from it still works.
+    assert cli("--store", store, "create", tmp_path / "env2", *args).code == 0
+    with sqlite3.connect(store / "envstore.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT seal FROM entries WHERE name = 'solo'").fetchone() == (None,)
+
+    first = cli("--store", store, "verify", "--check-contents")
+    assert first.code == 0, first.out
+    assert "sealed as found now" in first.out and "no problems found" in first.out
+    second = cli("--store", store, "verify", "--check-contents")
+    assert second.code == 0 and "sealed as found" not in second.out
+
+    # Sealed now: changed bytecode is found like in any store made with seals.
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    os.chmod(pyc.parent, 0o755)
+    pyc.chmod(0o644)
+    pyc.write_bytes(pyc.read_bytes()[:16] + b"tampered")
+    pyc.chmod(0o444)
+    os.chmod(pyc.parent, 0o555)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1 and "does not match what was compiled" in res.out
+
+
+def test_an_older_envstore_meeting_a_newer_database_says_so(cli: CLI, store: Path) -> None:
+    with sqlite3.connect(store / "envstore.db") as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "newer than this envstore understands" in res.err
+    assert "upgrade envstore" in res.err
+
+
+def test_rebuild_db_on_a_full_disk_keeps_the_old_database(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo").code == 0  # fmt: skip
+    before = _rows(store)
+
+    def full(*args: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(_verify, "_entry_row", full)  # fails midway, as a full disk does
+    res = cli("--store", store, "rebuild-db")
+    assert res.code == 1 and "disk is full" in res.err and "Traceback" not in res.err
+    assert _rows(store) == before  # not an empty database
+    monkeypatch.undo()
+    assert cli("--store", store, "rebuild-db").code == 0
+    assert cli("--store", store, "create", tmp_path / "env2", "--without-pip", "--no-index",
+               "-f", wheelhouse, "solo").code == 0  # fmt: skip
+
+
+def _rows(store: Path) -> list[object]:
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return [
+            conn.execute("SELECT key FROM entries ORDER BY key").fetchall(),
+            conn.execute("SELECT path FROM envs ORDER BY path").fetchall(),
+        ]
