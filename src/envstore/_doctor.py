@@ -142,6 +142,30 @@ def _check_interpreter(
     return problems
 
 
+def _check_fit(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
+    """Packages that cannot run on the env's Python (their Requires-Python, or a pip too
+    old for it), from metadata: nothing is run."""
+    from envstore._fit import misfit
+
+    found = []
+    for p in manifest.packages:
+        if (store.entry_path(p.key) / "entry.json").exists():
+            why = misfit(store, p.name, p.key, manifest.python)
+            if why is not None:
+                found.append(f"{p.name} {p.version}: {why}")
+    if not found:
+        return []
+    return [
+        Problem(
+            "python-fit",
+            BROKEN,
+            f"packages that cannot run on Python {manifest.python.version}: " + "; ".join(found),
+            _relink_cmd(env),
+            "replaces them with the newest versions that run there (pip: the Python's own)",
+        )
+    ]
+
+
 def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
     from envstore._envs import root_name
 
@@ -333,6 +357,7 @@ def diagnose(
             db = None
     diagnosis.problems += _check_interpreter(env, manifest, st, db)
     diagnosis.problems += _check_files(env, manifest, st)
+    diagnosis.problems += _check_fit(env, manifest, st)
     return diagnosis
 
 

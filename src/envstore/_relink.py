@@ -151,7 +151,10 @@ def _fits(tags: object, accepted: set[str]) -> bool:
 def stale_packages(
     store: Store, manifest: Manifest, new: Interpreter, accepted: set[str] | None = None
 ) -> dict[str, str]:
-    """The packages of ``manifest`` that ``new`` cannot use as they are -> why."""
+    """The packages of ``manifest`` that ``new`` cannot use as they are -> why. A reason
+    that starts with ``VERSION_CHANGE`` means no wheel of the same version can run there."""
+    from envstore._fit import misfit
+
     stale: dict[str, str] = {}
     for p in manifest.packages:
         meta = _entry_meta(store, p.key)
@@ -161,7 +164,15 @@ def stale_packages(
             stale[p.name] = f"it is built for {p.key.abi}"
         elif accepted is not None and not _fits(meta.get("tags"), accepted):
             stale[p.name] = f"its wheel tags do not fit Python {new.version}"
+        else:
+            why = misfit(store, p.name, p.key, new)
+            if why is not None:
+                stale[p.name] = f"{VERSION_CHANGE}{why}"
     return stale
+
+
+# Marks a stale reason that no wheel of the package's version can cure.
+VERSION_CHANGE = "(another version needed) "
 
 
 class _Sources(Request):
@@ -251,9 +262,15 @@ def _from_files(
 
 
 def _download(
-    store: Store, p: Package, new: Interpreter, sources: _Sources, pip_site: Path
+    store: Store,
+    p: Package,
+    new: Interpreter,
+    sources: _Sources,
+    pip_site: Path,
+    version: str | None = None,
 ) -> Path:
-    """A wheel of exactly ``p``'s version for ``new``, from the index (pip, no sdists)."""
+    """A wheel of exactly ``p``'s version for ``new`` (``version=""``: the newest pip
+    finds that runs there), from the index (pip, no sdists)."""
     from envstore._resolve import pip_command, run_pip
 
     work = store.mkdtemp("relink-download")
@@ -268,7 +285,7 @@ def _download(
                 "--dest",
                 str(work),
                 *sources.pip_options(),
-                f"{p.name}=={p.version}",
+                f"{p.name}=={p.version}" if version is None else p.name + version,
             ],
             f"download a wheel of {p.name} {p.version}",
         )
@@ -315,6 +332,13 @@ def _resolve_packages(
     for p in manifest.packages:
         if p.name not in stale:
             continue
+        if stale[p.name].startswith(VERSION_CHANGE):
+            found = _other_version(store, manifest, p, new, accepted, sources, progress)
+            if isinstance(found, str):
+                failures.append(f"{p.name} {p.version} ({stale[p.name]}): {found}")
+            else:
+                keys[p.name] = found
+            continue
         key = _from_store(store, p, new, accepted)
         if key is not None:
             keys[p.name] = key
@@ -349,8 +373,92 @@ def _resolve_packages(
         for name, wheel in wheels.items():
             keys[name] = ingested[wheel]
     ensure_compiled(store, [k for k in keys.values() if k.abi == PURE], new)
-    rebuilt = sorted(f"{n} {k.version}" for n, k in keys.items() if n in stale)
+    was = {p.name: p.version for p in manifest.packages}
+    rebuilt = sorted(
+        f"{n} {k.version}" if k.version == was[n] else f"{n} {was[n]} -> {k.version}"
+        for n, k in keys.items()
+        if n in stale
+    )
     return keys, rebuilt
+
+
+def _pinned(manifest: Manifest, name: str) -> bool:
+    """Whether the env's requirements pin ``name`` to versions (``pip==23.0.1``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    for text in manifest.requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == name and req.specifier:
+            return True
+    return False
+
+
+def _other_version(
+    store: Store,
+    manifest: Manifest,
+    p: Package,
+    new: Interpreter,
+    accepted: set[str],
+    sources: _Sources,
+    progress: Progress | None,
+) -> EntryKey | str:
+    """The newest version of ``p`` that runs on ``new`` (its version cannot): for pip the
+    target's own bundled pip first; then the store; then pip, which honours
+    Requires-Python. A string says why there is none."""
+    from packaging.version import InvalidVersion, Version
+
+    from envstore._fit import misfit
+    from envstore._ingest import ingest_wheels
+
+    if _pinned(manifest, p.name):
+        return "the env's requirements pin it; recreate the env with a version that fits"
+    if p.name == "pip":
+        from envstore._envs import _pip_key
+
+        try:
+            key = _pip_key(store, new, progress)
+        except ResolutionError:
+            pass
+        else:
+            if misfit(store, p.name, key, new) is None:
+                return key
+
+    def newest(key: EntryKey) -> Version:
+        try:
+            return Version(key.version)
+        except InvalidVersion:
+            return Version("0")
+
+    found = []
+    for abi in (new.soabi, PURE):
+        try:
+            names = os.listdir(store.entries_dir / abi / p.name)
+        except OSError:
+            continue
+        for n in names:
+            try:
+                key = EntryKey.parse(f"{abi}/{p.name}/{n}")
+            except ValueError:
+                continue
+            meta = _entry_meta(store, key)
+            if meta and _fits(meta.get("tags"), accepted) and not misfit(store, p.name, key, new):
+                found.append(key)
+    if found:
+        return max(found, key=newest)
+    if sources.offline or (sources.no_index and not sources.find_links):
+        return f"no version that runs there in {sources.searched()}"
+    if progress:  # pip chooses (from --find-links only, with --no-index): it reads
+        progress(f"finding a {p.name} for Python {new.version}")  # Requires-Python
+    try:
+        wheel = _download(store, p, new, sources, _pip_site(store, manifest, new, progress), "")
+    except ResolutionError as exc:
+        return str(exc)
+    key = ingest_wheels(store, [wheel], new, progress)[wheel]
+    return key if misfit(store, p.name, key, new) is None else f"{wheel.name} does not fit"
 
 
 def _dependency_notes(
