@@ -32,7 +32,13 @@ from envstore._resolve import Request, bundled_pip, cache_get, cache_put, rememb
 from envstore._store import EntryKey, Store, exchange, rmtree
 from envstore._venv import read_view, write_env
 from envstore._view import ensure_view
-from envstore.errors import BadManifestError, EnvError, InterpreterError, ResolutionError
+from envstore.errors import (
+    BadManifestError,
+    EnvError,
+    InterpreterError,
+    ResolutionError,
+    writing,
+)
 from envstore.manifest import MANIFEST_NAME, Manifest, Package
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
@@ -430,8 +436,9 @@ def _make_env(
         tmp.mkdir()
         try:
             command = shlex.join(["envstore", "create", str(final), *requirements])
-            write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
-            text = manifest.save(tmp)
+            with writing(f"the env {final} (in {tmp})"):
+                write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
+                text = manifest.save(tmp)
             # Replacing: a relink of the old env would register it again; take turns.
             with env_lock(final) if replacing else nullcontext():
                 if not replacing:

@@ -35,7 +35,13 @@ from envstore._store import (
     rmtree,
 )
 from envstore._wheel import WheelInfo, parse_wheel_name, validate_wheel
-from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError, StoreError
+from envstore.errors import (
+    BadWheelError,
+    EnvstoreError,
+    IncompatibleWheelError,
+    StoreError,
+    writing,
+)
 
 __all__ = [
     "ensure_compiled",
@@ -433,7 +439,8 @@ def _unpack_one(
     info = validate_wheel(wheel, contents=False)  # _unpack checks the hashes
     tmp = store.mkdtemp(f"entry-{key.name}")
     made.append(tmp)  # removed by the caller on failure, once the compiler is stopped
-    files, size = _unpack(info, tmp, compiler.submit_file)
+    with writing(f"{wheel.name} into the store ({tmp})"):
+        files, size = _unpack(info, tmp, compiler.submit_file)
     return _Pending(key, tmp, _describe(info, key, tmp, files, size))
 
 
@@ -512,8 +519,9 @@ def ingest_wheels(
                 progress(f"compiling bytecode for {len(pending)} new entries")
             compiler.wait()
             for p in pending:
-                (p.tmp / f"compiled-{interp.cache_tag}").touch()
-                (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
+                with writing(f"{p.tmp / 'entry.json'} (for {p.meta['wheel']})"):
+                    (p.tmp / f"compiled-{interp.cache_tag}").touch()
+                    (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
             crash_point("ingest-unpacked")
             for p in pending:
                 _publish(store, p)

@@ -15,6 +15,7 @@ __all__ = [
     "StoreError",
     "describe_os_error",
     "user_name",
+    "writing",
 ]
 
 
@@ -128,3 +129,20 @@ def describe_os_error(exc: OSError) -> str:
         )
         return f"permission denied: {where} belongs to {owner} (mode {mode:o}); {fix}"
     return f"permission denied: {where} (yours, mode {mode:o}: not writable)"
+
+
+class writing:
+    """Name what was being written when an OSError that names no file (a full disk
+    reported by write() or close()) ends it: ``with writing(f"the env {path}"): ...``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise EnvstoreError(
+                f"cannot write {self.what}: {exc.strerror or exc}; nothing was published"
+            ) from exc
