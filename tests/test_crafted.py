@@ -436,3 +436,149 @@ def test_a_manifest_python_is_never_run(
     r = call(cli, *(a.format(**names) for a in command))
     assert not marker.exists(), f"envstore ran {fake}"
     assert_clean(r)
+
+
+# -- found by review: the ways round the first fixes ---------------------------------
+
+
+@pytest.mark.parametrize("command", PYTHON_COMMANDS)
+def test_a_link_to_a_real_python_beside_a_crafted_pyvenv_cfg_is_never_run(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # The link is the same file as a Python envstore finds, but started from there that
+    # Python reads the pyvenv.cfg beside it, whose home names a crafted stdlib.
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    real = json.loads((env / "envstore.json").read_text())["python"]["path"]
+    minor = json.loads((env / "envstore.json").read_text())["python"]["version"][:4].rstrip(".")
+    marker = tmp_path / "MARKER"
+    evil = tmp_path / "evil"
+    stdlib = evil / "lib" / f"python{minor}"
+    (stdlib / "encodings").mkdir(parents=True)
+    (stdlib / "os.py").write_text("")
+    # Early in start-up: no open() yet, but posix is there.
+    (stdlib / "encodings" / "__init__.py").write_text(
+        f"import posix\nposix.mkdir({str(marker)!r})\n"
+    )
+    (evil / "bin").mkdir()
+    (env / "pyvenv.cfg").write_text(f"home = {evil / 'bin'}\nenvstore = 1\n")
+    link = env / "bin" / "python-crafted"
+    link.symlink_to(real)
+    edit_manifest(env, set_python("path", str(link)))
+    names = {"env": env, "wh": wheelhouse, "dest": tmp_path / "dest"}
+    r = call(cli, *(a.format(**names) for a in command))
+    assert not marker.exists(), "envstore ran the crafted standard library"
+    assert_clean(r)
+
+
+def test_a_package_name_is_never_an_option_to_pip(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    data = json.loads((env / "envstore.json").read_text())
+    data["packages"][0]["name"] = f"--log={canary / 'piplog'}"
+    data["packages"][0]["key"] = "pure/zzz/1-" + "0" * 32  # missing: relink would fetch it
+    (env / "envstore.json").write_text(json.dumps(data))
+    r = call(cli, "--store", store, "relink", env, "-f", wheelhouse)
+    assert snapshot(canary) == before
+    assert_clean(r, refused=True)
+
+
+def test_a_requested_name_from_a_manifest_is_only_ever_a_python(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "MARKER"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "not-python").write_text(f'#!/bin/sh\ntouch "{marker}"\n')
+    (bindir / "not-python").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    edit_manifest(env, set_python("path", str(tmp_path / "gone" / "python3")))
+    edit_manifest(env, set_python("requested", "not-python"))
+    call(cli, "--store", store, "relink", env)
+    call(cli, "--store", store, "doctor", env)
+    assert not marker.exists()
+
+
+def test_relink_never_writes_its_manifest_through_a_planted_link(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    # The relink runs in this process: its temporary manifest has this pid.
+    (env / f".envstore.json.{os.getpid()}.tmp").symlink_to(canary / "a.txt")
+    (env / "bin" / "python").unlink()  # something for relink to do
+    r = call(cli, "--store", store, "relink", env)
+    assert r.code == 0, r.err
+    assert snapshot(canary) == before
+    assert not (env / "envstore.json").is_symlink()
+
+
+def test_relink_refuses_a_linked_include_directory(
+    cli: CLI, store: Path, tmp_path: Path, wheelhouse: Path
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    env = make_env(cli, store, wheelhouse, tmp_path / "env", "hello-app")
+    (inc,) = (env / "include" / "site").iterdir()
+    force_rmtree(inc)
+    inc.symlink_to(canary)
+    (env / "bin" / "python").unlink()
+    r = call(cli, "--store", store, "relink", env)
+    assert snapshot(canary) == before
+    assert_clean(r, refused=True)
+
+
+def test_a_view_that_is_a_link_is_never_linked_into_a_new_env(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env = make_env(cli, store, wheelhouse, tmp_path / "env")
+    view = store / "views" / json.loads((env / "envstore.json").read_text())["view"]
+    fake = tmp_path / "fake-view"
+    shutil.copytree(view, fake, symlinks=True)
+    view.chmod(0o755)  # a directory moves to another parent only if it is writable
+    view.rename(tmp_path / "moved-view")
+    view.symlink_to(fake)
+    verified = cli("--store", store, "verify")
+    assert verified.code == 1 and "is not a directory" in verified.out
+    r = call(cli, "--store", store, "create", tmp_path / "env2", "--without-pip",
+             "--no-index", "-f", wheelhouse, "solo")  # fmt: skip
+    assert_clean(r, refused=True)
+    assert not (tmp_path / "env2").exists()
+
+
+@pytest.mark.parametrize("planted", ["locks/gc.lock", "envstore.db"])
+def test_links_planted_for_the_lock_or_database_are_not_followed(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, planted: str
+) -> None:
+    canary = make_canary(tmp_path / "canary")
+    before = snapshot(canary)
+    make_env(cli, store, wheelhouse, tmp_path / "env")
+    path = store / planted
+    if planted == "envstore.db":  # a database of its own outside, which gc would write
+        shutil.copy(path, canary / "outside.db")
+    path.unlink()
+    for side in ("-wal", "-shm"):
+        Path(f"{path}{side}").unlink(missing_ok=True)
+    target = "outside.db" if planted == "envstore.db" else "created-through-the-link"
+    before = snapshot(canary)
+    path.symlink_to(canary / target)
+    r = call(cli, "--store", store, "gc")
+    assert snapshot(canary) == before
+    assert_clean(r, refused=True)
+
+
+def test_a_data_directory_named_like_the_manifest_is_refused(
+    cli: CLI, store: Path, tmp_path: Path
+) -> None:
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "sneaky", "1.0", files={"sneaky.py": ""},
+                           data={"data/envstore.json/x": "x"})  # fmt: skip
+    r = call(cli, "--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
+             "-f", wh, "sneaky")  # fmt: skip
+    assert_clean(r, refused=True)
+    assert "envstore.json" in r.err and "sneaky" in r.err
+    assert not (store / "entries" / "pure" / "sneaky").exists()  # refused at ingest

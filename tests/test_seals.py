@@ -89,3 +89,32 @@ def _rows(store: Path) -> list[object]:
             conn.execute("SELECT key FROM entries ORDER BY key").fetchall(),
             conn.execute("SELECT path FROM envs ORDER BY path").fetchall(),
         ]
+
+
+def test_a_file_changed_together_with_its_record_row_is_found(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    import base64
+    import hashlib
+
+    assert cli("--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
+               "-f", wheelhouse, "dep-one").code == 0  # fmt: skip
+    (entry,) = (store / "entries" / "pure" / "dep-one").iterdir()
+    site = entry / "site"
+    pth, (record,) = site / "dep-one.pth", site.glob("*.dist-info/RECORD")
+    new = b"import os; os.environ['TAMPERED'] = '1'\n"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(new).digest()).rstrip(b"=").decode()
+    rows = [
+        f"dep-one.pth,sha256={digest},{len(new)}" if row.startswith("dep-one.pth,") else row
+        for row in record.read_text().splitlines()
+    ]
+    for path in (site, record.parent):
+        os.chmod(path, 0o755)
+    for path, data in ((pth, new), (record, ("\n".join(rows) + "\n").encode())):
+        path.chmod(0o644)
+        path.write_bytes(data)
+        path.chmod(0o444)
+    for path in (site, record.parent):
+        os.chmod(path, 0o555)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1 and "RECORD was changed" in res.out, res.out

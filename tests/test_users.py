@@ -99,3 +99,22 @@ def test_export_from_a_store_whose_locks_dir_was_deleted(
     res = cli("export", env, tmp_path / "copy")
     assert res.code == 0, res.err
     assert run([tmp_path / "copy" / "bin" / "python", "-c", "import solo"]).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may remove anything")
+def test_remove_your_own_env_from_a_sticky_directory_of_another_user(
+    cli: CLI, store: Path, wheelhouse: Path
+) -> None:
+    import uuid
+
+    # /tmp belongs to root and is sticky: its users may remove what they own there.
+    env = Path("/tmp") / f"envstore-test-{uuid.uuid4().hex}"
+    try:
+        made = cli("--store", store, "create", env, "--without-pip", "--no-index",
+                   "-f", wheelhouse, "solo")  # fmt: skip
+        assert made.code == 0, made.err
+        res = cli("--store", store, "remove", env)
+        assert res.code == 0, res.err
+        assert not env.exists()
+    finally:
+        rmtree(env)

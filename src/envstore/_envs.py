@@ -520,21 +520,24 @@ def _registered(store: Store, env: Path) -> bool:
 
 
 def _check_may_remove(final: Path) -> None:
-    """Refuse, before deleting anything, an env this user cannot delete whole."""
-    if os.geteuid() == 0:
+    """Refuse, before deleting anything, an env this user cannot delete whole: another
+    user's, or one in a directory they may not write."""
+    me = os.geteuid()
+    if me == 0:
         return
     from envstore.errors import user_name
 
-    for path in (final, final.parent):
-        uid = os.lstat(path).st_uid
-        if uid != os.geteuid() or not os.access(path, os.W_OK):
-            who = user_name(uid)
-            raise EnvError(
-                f"cannot remove {final}: {path} belongs to {who} and you cannot write it;"
-                f" only {who} (or root) can remove it"
-                if uid != os.geteuid()
-                else f"cannot remove {final}: you cannot write {path} (chmod u+w {path})"
-            )
+    env, parent = os.lstat(final), os.stat(final.parent)
+    if env.st_uid != me:
+        who = user_name(env.st_uid)
+        raise EnvError(f"cannot remove {final}: it belongs to {who}; only {who} can remove it")
+    # Its owner may unlink it from a sticky directory (/tmp) it can write.
+    if not os.access(final.parent, os.W_OK | os.X_OK):
+        who = user_name(parent.st_uid)
+        raise EnvError(
+            f"cannot remove {final}: you may not write its directory {final.parent}"
+            f" (it belongs to {who})"
+        )
 
 
 def remove_env(

@@ -429,9 +429,17 @@ def recorded_interpreter(
     path: str, requested: str = "", db: sqlite3.Connection | None = None
 ) -> Interpreter:
     """``interpreter_at`` for a path read from an env's own files (its manifest), which
-    may be crafted: a program envstore did not find by itself is never run."""
+    may be crafted: a program envstore did not find by itself is never run. What runs
+    is the resolved file: a link to a real interpreter beside a crafted pyvenv.cfg
+    would have that interpreter read its standard library from elsewhere."""
     _check_found(path, db)
-    return interpreter_at(path, requested, db)
+    real = os.path.realpath(path)
+    if _venv_cfg(path) is not None or _venv_cfg(real) is not None:
+        raise InterpreterError(
+            f"{path} is inside a virtual environment (a pyvenv.cfg beside it), which an"
+            " env's base interpreter never is; it was not run"
+        )
+    return interpreter_at(real, requested, db).replace(path=path)
 
 
 def recorded_request(requested: str, db: sqlite3.Connection | None = None) -> Interpreter:
@@ -439,6 +447,9 @@ def recorded_request(requested: str, db: sqlite3.Connection | None = None) -> In
     a path in it is run only if envstore knows it by itself (``recorded_interpreter``)."""
     if "/" in requested:
         _check_found(os.path.abspath(os.path.expanduser(requested)), db)
+    elif requested and not (_VERSION_REQUEST.match(requested) or _COMMAND_NAME.match(requested)):
+        # A name looked up on PATH: only a Python's (python3.12, 3.12), not any program.
+        raise InterpreterError(f"{requested!r} is not a Python version or command name")
     return find_interpreter(requested or None, db)
 
 

@@ -42,7 +42,8 @@ def file_lock(path: Path, *, shared: bool = False, timeout: float | None = None)
     if os.path.isdir(path):
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     else:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # Never through a link planted in locks/ (O_CREAT would make its target).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         _flock(fd, path, shared, deadline, timeout)
         yield

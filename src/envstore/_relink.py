@@ -56,6 +56,7 @@ from envstore._venv import (
     venv_home,
     write_activation_scripts,
     write_data_links,
+    write_file,
     write_interpreter_links,
     write_scripts,
     write_site,
@@ -683,7 +684,7 @@ def _apply(
 
         tmp = final / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
         text = new_manifest.dumps()
-        tmp.write_text(text)
+        write_file(str(tmp), text.encode())  # never through a link planted there
         journal.replace(tmp, final / MANIFEST_NAME)
         register_env(store, new_manifest, final, text)
     except BaseException:

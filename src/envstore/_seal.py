@@ -1,7 +1,8 @@
 """Seals: digests of what RECORD does not cover, kept in the store database.
 
 A wheel's RECORD names its files and their hashes, so ``verify --check-contents``
-checks those against the wheel's own promise. It says nothing of what envstore
+checks those against the wheel's own promise (and RECORD itself is sealed, so a
+file changed together with its row is found too). It says nothing of what envstore
 writes itself and every env then runs or reads: the bytecode (unchecked-hash
 pycs, which the interpreter never compares with their source), ``entry.json``
 (console scripts are made from its ``entry_points``) and the views (every link
@@ -61,7 +62,17 @@ def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, ob
     another interpreter digests only the new files)."""
     known: dict[str, str] = dict(old.get("pyc", {})) if old else {}  # type: ignore[call-overload]
     pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in _pycs(root)}
-    return {"entry.json": file_digest(root / "entry.json"), "pyc": pyc}
+    return {"entry.json": file_digest(root / "entry.json"), "RECORD": _record(root), "pyc": pyc}
+
+
+def _record(root: Path) -> str:
+    """The digest of the entry's RECORD (as installer wrote it): files changed together
+    with their RECORD rows (a .pth, a data script, an added module) change it."""
+    try:
+        dist_info = json.loads((root / "entry.json").read_text(encoding="utf-8"))["dist_info"]
+        return file_digest(root / "site" / str(dist_info) / "RECORD")
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
@@ -72,6 +83,8 @@ def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
             problems.append("entry.json was changed after it was written")
     except OSError as exc:
         problems.append(f"entry.json cannot be read ({exc.strerror})")
+    if "RECORD" in seal and _record(root) != seal["RECORD"]:
+        problems.append("RECORD was changed after it was written (with the files it lists?)")
     want: dict[str, str] = seal.get("pyc") or {}  # type: ignore[assignment]
     have = set(_pycs(root))
     for rel in sorted(have - set(want)):

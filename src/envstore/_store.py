@@ -342,9 +342,16 @@ class Store:
         db = str(self.db_path)
         for path in (self.root, self.entries_dir, db, f"{db}-wal", f"{db}-shm"):
             try:
-                st = os.stat(path)
+                # The root may be reached through a link (~/.local/share -> /data/...);
+                # the files in it must be its own.
+                st = os.stat(path) if path == self.root else os.lstat(path)
             except FileNotFoundError:
                 continue
+            if stat.S_ISLNK(st.st_mode):
+                raise StoreError(
+                    f"refusing to use {path}: it is a symbolic link; the store's files must"
+                    " be its own (run 'envstore rebuild-db' after removing it)"
+                )
             if st.st_uid != os.geteuid():
                 from envstore.errors import user_name
 

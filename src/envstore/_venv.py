@@ -36,6 +36,7 @@ __all__ = [
     "write_activation_scripts",
     "write_data_links",
     "write_env",
+    "write_file",
     "write_interpreter_links",
     "write_scripts",
     "write_site",
@@ -140,6 +141,7 @@ def check_env_dirs(env: Path, *purelibs: str) -> None:
     for purelib in purelibs:
         parts = purelib.split("/")
         paths.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        paths.add(f"include/site/{parts[1]}")  # lib/python3.12/... -> include/site/python3.12
     for rel in sorted(paths):
         try:
             st = os.lstat(env / rel)
@@ -198,7 +200,7 @@ def write_interpreter_links(
         lines.append("envstore = 1")
     # ``env`` is always a directory being built (a new env, a relink's stage, an
     # export), published by its caller: no temporary file needed here.
-    _write(f"{env}/pyvenv.cfg", ("\n".join(lines) + "\n").encode())
+    write_file(f"{env}/pyvenv.cfg", ("\n".join(lines) + "\n").encode())
 
 
 def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
@@ -343,7 +345,7 @@ def write_activation_scripts(
                 text = text.replace(placeholder, quote(value))
             parts.append(text)
         block = _gone_check(name, final, interp) if check else ""
-        _write(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
+        write_file(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
 
 
 def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
@@ -358,7 +360,7 @@ def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None
         elif stripped and not stripped.startswith("#") and not os.path.isabs(stripped):
             line = pth_line(view_site / stripped).decode()
         lines.append(line)
-    _write(f"{site}/{name}", ("\n".join(lines) + "\n").encode())
+    write_file(f"{site}/{name}", ("\n".join(lines) + "\n").encode())
 
 
 def _script_name(name: str, dist: str, interp: Interpreter) -> str:
@@ -381,7 +383,7 @@ def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
     return names
 
 
-def _write(path: str, data: bytes, mode: int = 0o666) -> None:
+def write_file(path: str, data: bytes, mode: int = 0o666) -> None:
     """Create ``path`` (mode less the umask) holding ``data``: one open, no text layer.
     Whatever was there is replaced, never written through (a script's link to the
     launcher, a read-only file): in a new env that costs nothing."""
@@ -434,7 +436,7 @@ def write_scripts(
         # Read-only: an installer that writes through a script's link instead of
         # replacing it (Poetry resolves the path first) fails instead of turning
         # every script of the env into its own.
-        _write(f"{bindir}/{LAUNCHER}", _launcher_text(bang, console), 0o555)
+        write_file(f"{bindir}/{LAUNCHER}", _launcher_text(bang, console), 0o555)
         for name in console:
             # A script replaces what bin/ already has under its name (a relink's
             # copied scripts, a console script named "activate"), as pip does.
@@ -443,7 +445,7 @@ def write_scripts(
         for name, (module, attr) in console.items():
             head = attr.split(".")[0]
             text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
-            _write(f"{bindir}/{name}", text.encode(), 0o755)  # as pip: less the umask
+            write_file(f"{bindir}/{name}", text.encode(), 0o755)  # as pip: less the umask
     written: set[str] = set()
     for name, source in data_scripts:
         if name in written:  # the view lists the package whose file wins first
@@ -452,7 +454,7 @@ def write_scripts(
         data = Path(source).read_bytes()
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
-        _write(f"{bindir}/{name}", data, 0o755)
+        write_file(f"{bindir}/{name}", data, 0o755)
 
 
 def _console_scripts(view: dict[str, object], interp: Interpreter) -> dict[str, tuple[str, str]]:
@@ -515,10 +517,10 @@ def write_site(
     env's site-packages); a new env's directory is published whole."""
     if atomic:
         tmp = f"{site}/.{PTH_NAME}.tmp"
-        _write(tmp, pth_line(view_site) + b"\n")
+        write_file(tmp, pth_line(view_site) + b"\n")
         os.replace(tmp, site / PTH_NAME)
     else:
-        _write(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
+        write_file(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
     written = [PTH_NAME]
     for name, source in view["pth"]:  # type: ignore[attr-defined]
         if name not in written:  # the first the view lists wins (_view.precedence)

@@ -254,6 +254,7 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
         path = store.view_path(name)
         if path.is_symlink() or not path.is_dir():
             problems.append(Problem(f"view/{name}", "is not a directory"))
+            damaged.append(name)
             continue
         try:
             read_view(path)
@@ -374,9 +375,9 @@ def _repair_view(store: Store, vkey: str) -> None:
 
 def rebuild_db(store: Store) -> dict[str, int]:
     """Recreate the database from entries, views and roots on disk."""
-
     if not store.exists():
         raise EnvstoreError(f"{store.root} is not an envstore store")
+    store.ensure()  # its version, its directories, and whose it is: before anything is written
     store.close()
     # Built beside the old one and renamed over it: a failure (a full disk) leaves the
     # old database as it was, never an empty one.

@@ -166,7 +166,10 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
 
 
 def check_view_not_damaged(store: Store, vkey: str) -> None:
-    """Refuse to link a view that ``verify`` found damaged (until repaired)."""
+    """Refuse to link a view that ``verify`` found damaged (until repaired), or that is a
+    link: a view is a directory of the store."""
+    if os.path.islink(store.view_path(vkey)):
+        raise StoreError(f"store view {vkey} is a symbolic link; run 'envstore verify --repair'")
     row = store.db().execute("SELECT damaged FROM views WHERE key = ?", (vkey,)).fetchone()
     if row is not None and row[0]:
         raise StoreError(f"damaged store view {vkey}; run 'envstore verify --repair'")

@@ -386,7 +386,7 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
                 )
             elif parts[1] == "scripts" and parts[-1] in _RESERVED:
                 problems.append(f"{name} would replace {_RESERVED[parts[-1]]}")
-            elif parts[1] == "data" and len(parts) == 3 and parts[2] in _RESERVED:
+            elif parts[1] == "data" and len(parts) >= 3 and parts[2] in _RESERVED:
                 problems.append(f"{name} would replace {_RESERVED[parts[2]]}")
 
         _check_pth(zf, members, data_dir, problems)

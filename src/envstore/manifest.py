@@ -177,6 +177,11 @@ class Manifest:
             ]
             _check_paths(data, python, bad)
             for pkg in packages:
+                if (pkg.name, pkg.version) != (pkg.key.name, pkg.key.version):
+                    raise bad(
+                        f"package {pkg.name!r} {pkg.version!r} does not match its store entry"
+                        f" {pkg.key}"
+                    )
                 if pkg.key.abi not in ("pure", python.soabi):
                     raise bad(
                         f"package {pkg.name} uses store entry {pkg.key} built for ABI"
