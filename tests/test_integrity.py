@@ -464,3 +464,24 @@ def test_show_escapes_control_characters(
     assert "RED" in res.out + res.err
     assert "\x1b" not in res.out + res.err
     assert "\x07" not in res.out + res.err
+
+
+def test_a_pth_that_sorts_before_envstores_own_still_finds_its_package(
+    cmd: Cmd, store: Path, tmp_path: Path
+) -> None:
+    """11. site reads .pth files in name order: one before 00-envstore.pth runs before
+    the view is on sys.path, unless it names the view itself."""
+    wh = tmp_path / "early-wh"
+    wheelmaker.build_wheel(
+        wh,
+        "early",
+        "1.0",
+        files={
+            "early_hook.py": "import os\nos.environ['EARLY_HOOK'] = 'ran'\n",
+            "0-early.pth": "import early_hook\n",
+        },
+    )
+    env = tmp_path / "env"
+    assert create(cmd, store, env, [wh], "early").code == 0
+    out = run([env / "bin" / "python", "-c", "import os; print(os.environ.get('EARLY_HOOK'))"])
+    assert out.stdout == "ran\n" and out.stderr == "", out.stderr  # no "Error processing"

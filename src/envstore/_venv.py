@@ -350,8 +350,10 @@ def write_activation_scripts(
 
 def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
     """Copy an entry's .pth so it acts as if its entry were installed in site-packages:
-    relative path lines and ``sitedir`` (used by legacy *-nspkg.pth) mean the view."""
-    lines = []
+    relative path lines and ``sitedir`` (used by legacy *-nspkg.pth) mean the view.
+    One that site reads before ``PTH_NAME`` (``0-early.pth``) starts by naming the view
+    itself, so its import lines find the packages as they would in site-packages."""
+    lines = [pth_line(view_site).decode()] if name < PTH_NAME else []
     sitedir = f"__import__('os').fsdecode({os.fsencode(view_site)!r})"  # ASCII, see pth_line
     for line in Path(source).read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
