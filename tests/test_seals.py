@@ -17,8 +17,8 @@ from envstore._db import SCHEMA_VERSION
 def _as_schema_1(store: Path) -> None:
     """What envstore made before seals: no seal columns, user_version 1."""
     with sqlite3.connect(store / "envstore.db") as conn:
-        conn.execute("ALTER TABLE entries DROP COLUMN seal")
-        conn.execute("ALTER TABLE views DROP COLUMN seal")
+        conn.execute("DROP TABLE seals")
+        conn.execute("DROP INDEX entries_damaged")
         conn.execute("ALTER TABLE views DROP COLUMN damaged")
         conn.execute("PRAGMA user_version = 1")
 
@@ -35,7 +35,7 @@ def test_a_store_from_before_seals_is_migrated_then_sealed_as_found(
     assert cli("--store", store, "create", tmp_path / "env2", *args).code == 0
     with sqlite3.connect(store / "envstore.db") as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert conn.execute("SELECT seal FROM entries WHERE name = 'solo'").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM seals").fetchone() == (0,)
 
     first = cli("--store", store, "verify", "--check-contents")
     assert first.code == 0, first.out

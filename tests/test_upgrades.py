@@ -4,6 +4,7 @@ package's Requires-Python holds), and doctor never calls such an env ok."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,116 @@ def test_relink_refuses_when_no_version_runs_there_and_doctor_says_why(
     res = cli("--store", store, "relink", env, "--python", "3.9", *opts)
     assert res.code == 1 and "only-new 1.0" in res.err and "requires Python >=3.10" in res.err
     assert (env / "envstore.json").read_text() == before  # nothing was changed
+
+
+def _other_minors() -> tuple[str, str] | None:
+    found = [m for m in ("3.10", "3.11", "3.12", "3.13") if PYTHONS.get(m)]
+    return (found[0], found[1]) if len(found) >= 2 else None
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_an_alternatives_style_python3_is_recorded_by_its_minor(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """/usr/bin/python3 -> /etc/alternatives/python3 -> /usr/bin/python3.X: switching the
+    alternative to another minor must not break the env."""
+    a, b = _other_minors()  # type: ignore[misc]
+    usr_bin, alternatives = tmp_path / "usr" / "bin", tmp_path / "etc" / "alternatives"
+    usr_bin.mkdir(parents=True)
+    alternatives.mkdir(parents=True)
+    for minor in (a, b):
+        (usr_bin / f"python{minor}").symlink_to(os.path.realpath(str(PYTHONS[minor])))
+    (alternatives / "python3").symlink_to(usr_bin / f"python{a}")
+    (usr_bin / "python3").symlink_to(alternatives / "python3")
+    env = tmp_path / "env"
+    made = cli("--store", tmp_path / "store", "create", env, "-p", usr_bin / "python3",
+               "--without-pip", "--no-index", "-f", wheelhouse, "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    recorded = json.loads((env / "envstore.json").read_text())["python"]["path"]
+    assert recorded == str(usr_bin / f"python{a}")
+    (alternatives / "python3").unlink()
+    (alternatives / "python3").symlink_to(usr_bin / f"python{b}")  # update-alternatives
+    out = run([env / "bin" / "python", "-c", "import sys, solo; print(sys.version_info[:2])"])
+    assert out.returncode == 0 and out.stdout.strip() == str(tuple(map(int, a.split(".")))), (
+        out.stderr
+    )
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_doctor_flags_an_unpinned_python3_and_relink_pins_it(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    a, _ = _other_minors()  # type: ignore[misc]
+    usr_bin, alternatives = tmp_path / "usr" / "bin", tmp_path / "etc" / "alternatives"
+    usr_bin.mkdir(parents=True)
+    alternatives.mkdir(parents=True)
+    (usr_bin / f"python{a}").symlink_to(os.path.realpath(str(PYTHONS[a])))
+    (alternatives / "python3").symlink_to(usr_bin / f"python{a}")
+    (usr_bin / "python3").symlink_to(alternatives / "python3")
+    env, store = tmp_path / "env", tmp_path / "store"
+    made = cli("--store", store, "create", env, "-p", usr_bin / "python3", "--without-pip",
+               "--no-index", "-f", wheelhouse, "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    # As an envstore before this rule recorded it: the plain python3.
+    manifest = json.loads((env / "envstore.json").read_text())
+    manifest["python"]["path"] = str(usr_bin / "python3")
+    (env / "envstore.json").write_text(json.dumps(manifest))
+    (env / "bin" / "python").unlink()
+    (env / "bin" / "python").symlink_to(usr_bin / "python3")
+    problem = _doctor(cli, env)["base-unpinned"]
+    assert problem["fix"] == f"envstore relink {env}" and f"python{a}" in problem["message"]
+    assert cli("--store", store, "relink", env).code == 0
+    assert os.readlink(env / "bin" / "python") == str(usr_bin / f"python{a}")
+    assert _doctor(cli, env) == {}
+
+
+@pytest.mark.parametrize("shell", ["bash", "dash"])
+def test_activating_a_moved_env_says_it_moved_and_how_to_relink_it(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, shell: str
+) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"no {shell} here")
+    env = tmp_path / "env"
+    made = cli("--store", tmp_path / "store", "create", env, "--without-pip", "--no-index",
+               "-f", wheelhouse, "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    ok = run([shell, "-c", f". {env}/bin/activate; echo rc=$?"])
+    assert ok.stdout.strip() == "rc=0" and ok.stderr == "", ok.stderr  # sh too: no errors
+    moved = tmp_path / "elsewhere" / "env"
+    moved.parent.mkdir()
+    env.rename(moved)
+    res = run([shell, "-c", f". {moved}/bin/activate; echo rc=$?"])
+    if shell == "dash":  # sh cannot know the sourced file's place: the old message
+        assert "rc=1" in res.stdout and "Bad substitution" not in res.stderr
+        return
+    assert res.stdout.strip() == "rc=1"
+    assert f"was moved or copied to {moved}" in res.stderr
+    assert f"envstore relink {moved}" in res.stderr and "is gone" not in res.stderr
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_with_no_same_minor_left_doctor_and_relink_print_a_command_that_works(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore import _interpreters
+
+    a, b = _other_minors()  # type: ignore[misc]
+    base = tmp_path / "gone" / f"python{a}"
+    base.parent.mkdir()
+    base.symlink_to(os.path.realpath(str(PYTHONS[a])))
+    other = tmp_path / "other" / f"python{b}"
+    other.parent.mkdir()
+    other.symlink_to(os.path.realpath(str(PYTHONS[b])))
+    monkeypatch.setattr(_interpreters, "_search_dirs", lambda: [str(other.parent)])
+    env, store = tmp_path / "env", tmp_path / "store"
+    made = cli("--store", store, "create", env, "-p", base, "--without-pip", "--no-index",
+               "-f", wheelhouse, "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    base.unlink()  # its Python uninstalled; only another minor is left
+    fix = _doctor(cli, env)["base-missing"]["fix"]
+    assert fix == f"envstore relink {env} --python {other}"  # no "3.X" to fill in
+    refused = cli("--store", store, "relink", env)
+    assert refused.code == 1 and fix in refused.err
+    res = cli("--store", store, *fix.split()[1:], "--offline")
+    assert res.code == 0, res.err
+    assert run([env / "bin" / "python", "-c", "import solo"]).returncode == 0

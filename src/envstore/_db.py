@@ -24,8 +24,8 @@ __all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
 
 # Bumped for a change an older envstore would mishandle; a column it can ignore
 # (envs.gone_since) is added without a bump (see ensure_gone_since).
-# 2: seals (entries.seal, views.seal, views.damaged; see _seal). An older envstore
-#    would publish entries without seals and repair them without resealing.
+# 2: seals (the seals table, views.damaged; see _seal). An older envstore would
+#    publish entries without seals and repair them without resealing.
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
@@ -46,7 +46,6 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             "files": int,
             "added": float,
             "damaged": int,
-            "seal": str,  # JSON (see _seal.entry_seal); NULL: not sealed yet
         },
         pk="key",
         defaults={"damaged": 0},
@@ -58,7 +57,6 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             "cache_tag": str,
             "entries": str,
             "added": float,
-            "seal": str,
             "damaged": int,
         },
         pk="key",
@@ -78,6 +76,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="path",
         if_not_exists=True,
     )
+    # Seals in a table of their own: an entry's is KBs of JSON, and every create scans
+    # entries for damage (through the partial index below, which stays empty).
+    db.table("seals").create({"object": str, "seal": str}, pk="object", if_not_exists=True)
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_damaged ON entries (key) WHERE damaged = 1")
     db.table("refs").create({"env": str, "object": str}, pk=("env", "object"), if_not_exists=True)
     db.table("refs").create_index(["object"], if_not_exists=True)
     db.table("interpreters").create(
@@ -150,10 +152,9 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """Seal columns. Entries and views from before have none: verify seals them as it
-    finds them (store-layout.md, "Integrity")."""
-    conn.execute("ALTER TABLE entries ADD COLUMN seal TEXT")
-    conn.execute("ALTER TABLE views ADD COLUMN seal TEXT")
+    """``views.damaged`` (the seals table and index come with _create_schema). Entries
+    and views from before have no seal: verify seals them as it finds them
+    (store-layout.md, "Integrity")."""
     conn.execute("ALTER TABLE views ADD COLUMN damaged INTEGER DEFAULT 0")
 
 

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore._interpreters import Interpreter, installed, recorded_interpreter
+from envstore._interpreters import Interpreter, installed, pinned, recorded_interpreter
 from envstore._store import Store
 from envstore._venv import pth_line
 from envstore.errors import BadManifestError, InterpreterError, StoreError
@@ -89,6 +89,19 @@ def _check_interpreter(
         gone = not os.path.exists(old.path)
         trouble = "is gone (moved or removed)" if gone else f"cannot be used ({exc})"
     if now is not None and now.soabi == old.soabi:
+        pin = pinned(now)
+        if pin.path != old.path:
+            problems.append(
+                Problem(
+                    "base-unpinned",
+                    WARNING,
+                    f"the env records {old.path}, which a new Python {old.minor.split('.')[0]}"
+                    " minor or an alternatives switch re-points (the env then breaks);"
+                    f" {pin.path} is the same file by its minor version",
+                    _relink_cmd(env),
+                    f"records {pin.path} instead",
+                )
+            )
         if now.version != old.version:
             problems.append(
                 Problem(
@@ -135,9 +148,10 @@ def _check_interpreter(
         others = sorted(installed(db), key=lambda i: [int(x) for x in i.minor.split(".")])
         fix = ""
         detail = f"{choice.why}: install Python {old.minor} again and run {_relink_cmd(env)}"
-        if others:
+        if others:  # the newest: never a downgrade while a same-or-newer minor exists
             move = _relink_cmd(env, "--python", others[-1].path)
             detail += f", or move the env to another version: {move}"
+            fix = move  # works as given
     problems.append(Problem(code, BROKEN, message, fix, detail))
     return problems
 

@@ -335,8 +335,10 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         for item in deleted:
             if item.kind == "entry":
                 conn.execute("DELETE FROM entries WHERE key = ?", (item.name,))
+                conn.execute("DELETE FROM seals WHERE object = ?", (item.name,))
             else:
                 conn.execute("DELETE FROM views WHERE key = ?", (item.name,))
+                conn.execute("DELETE FROM seals WHERE object = ?", (f"view/{item.name}",))
         if deleted:
             conn.execute("DELETE FROM resolutions")  # a cache; rebuilt on demand
 

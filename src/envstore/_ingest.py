@@ -377,18 +377,18 @@ def _record(store: Store, metas: list[dict[str, object]]) -> None:
     one that won a race to publish), so it names the ``entry.json`` that is there."""
     from envstore._db import write
 
-    rows = []
-    for meta in metas:
-        root = store.entry_path(EntryKey.parse(str(meta["key"])))
-        rows.append({**meta, "seal": seal_dumps(entry_seal(root))})
+    seals = [
+        (str(m["key"]), seal_dumps(entry_seal(store.entry_path(EntryKey.parse(str(m["key"]))))))
+        for m in metas
+    ]
     conn = store.db()
     with write(conn):
         conn.executemany(
             "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
-            " added, seal) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files,"
-            " :added, :seal)",
-            rows,
+            " added) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files, :added)",
+            metas,
         )
+        conn.executemany("INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", seals)
 
 
 def _reseal(store: Store, key: EntryKey) -> None:
@@ -396,11 +396,11 @@ def _reseal(store: Store, key: EntryKey) -> None:
     from envstore._db import write
 
     conn = store.db()
-    row = conn.execute("SELECT seal FROM entries WHERE key = ?", (str(key),)).fetchone()
+    row = conn.execute("SELECT seal FROM seals WHERE object = ?", (str(key),)).fetchone()
     old = json.loads(row[0]) if row and row[0] else None
     seal = seal_dumps(entry_seal(store.entry_path(key), old))
     with write(conn):
-        conn.execute("UPDATE entries SET seal = ? WHERE key = ?", (seal, str(key)))
+        conn.execute("INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal))
 
 
 def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:

@@ -7,7 +7,10 @@ Which path an environment records (documented in store-layout.md):
 2. A venv's python is replaced by the base interpreter behind it, however
    deeply venvs are nested: an env never points into another env.
 3. A symlink to a file in the same directory (``python3 -> python3.11``) is
-   followed, pinning the env to the minor version it was created with.
+   followed, pinning the env to the minor version it was created with; a plain
+   ``python3`` whose link leaves its directory (``/usr/bin/python3 ->
+   /etc/alternatives/python3 -> /usr/bin/python3.12``) is recorded as the
+   minor-versioned name beside it for the same file (``/usr/bin/python3.12``).
 4. A Homebrew ``Cellar/python@X.Y/X.Y.Z/...`` path (given, or met while
    following the path's symlinks) is replaced by the ``opt/python@X.Y/...``
    link to the same file, which survives patch upgrades.
@@ -40,6 +43,7 @@ __all__ = [
     "find_same_abi",
     "installed",
     "interpreter_at",
+    "pinned",
     "query_interpreter",
     "recorded_interpreter",
     "recorded_request",
@@ -274,9 +278,11 @@ def _same_dir_target(path: str) -> str:
     return current
 
 
-def _pin(path: str) -> str:
-    """Apply rules 3 and 4 of the module docstring to an absolute path."""
+def _pin(path: str, abi_tag: str = "") -> str:
+    """Apply rules 3 and 4 of the module docstring to an absolute path (``abi_tag``:
+    the interpreter's, ``cp312``, for the minor-versioned name of rule 3)."""
     path = _same_dir_target(path)
+    path = _versioned_sibling(path, abi_tag)
     for node in [*_chain(path), os.path.realpath(path)]:
         cellar = _CELLAR.match(node)
         if cellar is None:
@@ -288,6 +294,30 @@ def _pin(path: str) -> str:
         except OSError:
             continue
     return path
+
+
+def _versioned_sibling(path: str, abi_tag: str) -> str:
+    """Rule 3 for a link that leaves its directory (``/usr/bin/python3 ->
+    /etc/alternatives/python3 -> /usr/bin/python3.12``): the minor-versioned name for
+    the same file beside it, ``/usr/bin/python3.12``, which an alternatives switch or a
+    new minor does not re-point. Else ``path`` as it is."""
+    if not abi_tag or not re.match(r"^python3?$", os.path.basename(path)):
+        return path
+    digits = abi_tag[2:].rstrip("td")
+    minor = f"{digits[0]}.{digits[1:]}"
+    flag = "t" if "t" in abi_tag[2:] else ""
+    sibling = os.path.join(os.path.dirname(path), f"python{minor}{flag}")
+    try:
+        return sibling if os.path.samefile(sibling, path) else path
+    except OSError:
+        return path
+
+
+def pinned(interp: Interpreter) -> Interpreter:
+    """``interp`` recorded by rules 3 and 4 (an env made before rule 3 pinned a link
+    that leaves its directory records plain ``python3``)."""
+    path = _pin(interp.path, interp.abi_tag)
+    return interp if path == interp.path else interp.replace(path=path)
 
 
 # -- asking an interpreter ----------------------------------------------------
@@ -488,10 +518,10 @@ def describe(requested: str, path: str, db: sqlite3.Connection | None = None) ->
         raise InterpreterError(f"{path} is {facts['implementation']}; envstore supports CPython")
     if too_old(str(facts["version"])):
         raise InterpreterError(f"{path} is Python {facts['version']}; envstore needs >= 3.9")
-    pinned = _pin(path)
-    if pinned != path:
-        facts = query_interpreter(pinned, db)
-    return _from_facts(requested, pinned, facts)
+    pin = _pin(path, _abi_tag(facts))
+    if pin != path:
+        facts = query_interpreter(pin, db)
+    return _from_facts(requested, pin, facts)
 
 
 # -- where to look --------------------------------------------------------------

@@ -39,6 +39,7 @@ from envstore._interpreters import (
     Interpreter,
     find_interpreter,
     find_same_abi,
+    pinned,
     recorded_interpreter,
     recorded_request,
 )
@@ -111,6 +112,9 @@ def choose_interpreter(
     except InterpreterError:
         current = None
     if current is not None and current.soabi == old.soabi:
+        pin = pinned(current)  # an env recorded before plain python3 links were pinned
+        if pin.path != current.path:
+            return Choice(pin, f"pins {old.path} to {pin.path}, the same file by its minor")
         return Choice(current, f"the recorded {old.path} still has the ABI {old.soabi}")
     asked = old.requested or "the default Python"
     try:
@@ -790,10 +794,18 @@ def _relink_locked(
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)
     if choice.interp is None:
+        from envstore._interpreters import installed
+
+        found = sorted(installed(st.db()), key=lambda i: [int(x) for x in i.minor.split(".")])
+        move = (
+            f", or move the env to Python {found[-1].version}: "
+            + shlex.join(["envstore", "relink", str(final), "--python", found[-1].path])
+            if found
+            else ""
+        )
         raise InterpreterError(
             f"cannot relink {final}: {choice.why}. Install Python {old.minor} again and rerun"
-            f" 'envstore relink {final}', or move the env to another version:"
-            f" envstore relink {final} --python 3.X"
+            f" 'envstore relink {final}'{move}"
         )
     new = choice.interp
     if not python:

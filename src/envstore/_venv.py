@@ -216,11 +216,28 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
         f"envstore: repair it with: envstore relink {shlex.quote(str(final))}"
         f"   (details: envstore doctor {shlex.quote(str(final))})"
     )
-    head = "# Added by envstore: explain a base interpreter that is gone.\n"
-    if name == "activate":  # bash and zsh
+    head = "# Added by envstore: explain a moved env, or a base interpreter that is gone.\n"
+    moved = f"envstore: {final} was moved or copied to"  # + its new place, from the shell
+    relink = "envstore: repair it with: envstore relink"  # + its new place
+    if name == "activate":  # bash and zsh: the script's own place, as _HERE finds it
         q = shlex.quote
         return (
-            f"{head}if [ ! -x {q(python)} ]; then\n"
+            # Only bash and zsh know the sourced file's path (sh stops at the syntax).
+            f"{head}_envstore_here=\n"
+            'if [ -n "${BASH_VERSION:-}" ]; then _envstore_here=${BASH_SOURCE[0]}\n'
+            'elif [ -n "${ZSH_VERSION:-}" ]; then _envstore_here=${(%):-%x}\n'
+            "fi\n"
+            'if [ -n "$_envstore_here" ]; then _envstore_here=$(CDPATH= cd -- "$(dirname --'
+            ' "$_envstore_here")"/.. >/dev/null 2>&1 && pwd -P); fi\n'
+            f'if [ -n "$_envstore_here" ] && [ "$_envstore_here" != "$(CDPATH= cd --'
+            f' {q(str(final))} 2>/dev/null && pwd -P)" ]; then\n'
+            f"    printf '%s %s\\n%s %s\\n' {q(moved)} \"$_envstore_here\" {q(relink)}"
+            ' "$_envstore_here" >&2\n'
+            "    unset _envstore_here\n"
+            "    return 1 2>/dev/null || exit 1\n"
+            "fi\n"
+            "unset _envstore_here\n"
+            f"if [ ! -x {q(python)} ]; then\n"
             f"    printf '%s\\n' {q(what)} {q(fix)} >&2\n"
             "    return 1 2>/dev/null || exit 1\n"
             "fi\n\n"
@@ -232,20 +249,31 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
 
         # In a sourced file fish's exit skips the rest of the file, not the shell.
         return (
-            f"{head}if not test -x {fq(python)}\n"
+            f"{head}set -l _envstore_here {_HERE[name]}\n"
+            f'if test "$_envstore_here" != (builtin realpath {fq(str(final))} 2>/dev/null)\n'
+            f"    printf '%s %s\\n%s %s\\n' {fq(moved)} \"$_envstore_here\" {fq(relink)}"
+            ' "$_envstore_here" >&2\n'
+            "    exit 1\n"
+            "end\n"
+            f"if not test -x {fq(python)}\n"
             f"    printf '%s\\n' {fq(what)} {fq(fix)} >&2\n"
             "    exit 1\n"
             "end\n\n"
         )
     if name == "activate.csh":
         q = shlex.quote
-        # csh cannot leave a sourced file early: warn, then activate anyway.
+        # csh can neither find its own place nor leave a sourced file early: warn in
+        # words that fit a moved env too, then activate anyway.
+        neutral = (
+            f"envstore: {final}/bin/python cannot run: its Python {interp.version}"
+            f" ({interp.path}) is gone, or the env was moved from {final}."
+        )
         return "".join(
             [
                 head,
                 f"if ( ! -x {q(python)} ) then\n",
-                f"    echo {q(what)}\n",
-                f"    echo {q(fix)}\n",
+                f"    echo {q(neutral)}\n",
+                f"    echo {q('envstore: repair it with: envstore relink ENV (its path now)')}\n",
                 "endif\n\n",
             ]
         )
@@ -303,7 +331,8 @@ def _quote_for(script: str, *, inside_quotes: bool) -> Callable[[str], str]:
     if not inside_quotes:
         return str if script.endswith(".bat") else shlex.quote
     specials = '\\$`"' if script == "activate" else '\\$"'  # sh, zsh / fish
-    return lambda s: "".join("\\" + c if c in specials else c for c in s)
+    table = str.maketrans({c: "\\" + c for c in specials})
+    return lambda s: s.translate(table)
 
 
 def _quote_ps1(s: str) -> str:
@@ -342,7 +371,8 @@ def write_activation_scripts(
                 text = text.replace('"__VENV_DIR__"', "__VENV_DIR__")
                 text = text.replace("__VENV_DIR__", _HERE[name])
             for placeholder, value in values.items():
-                text = text.replace(placeholder, quote(value))
+                if placeholder in text:
+                    text = text.replace(placeholder, quote(value))
             parts.append(text)
         block = _gone_check(name, final, interp) if check else ""
         write_file(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())

@@ -185,7 +185,7 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     disk = _disk_entries(store)
     _reconcile(store, disk)
     damaged: list[str] = []
-    seals = dict(conn.execute("SELECT key, seal FROM entries").fetchall())
+    seals = dict(conn.execute("SELECT object, seal FROM seals").fetchall())
     unsealed: dict[str, str] = {}
     for key in disk:
         notes: list[str] = []
@@ -220,7 +220,9 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     with _db.write(conn):
         conn.execute("UPDATE entries SET damaged = 0")
         conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", [(k,) for k in damaged])
-        conn.executemany("UPDATE entries SET seal = ? WHERE key = ?", _pairs(unsealed))
+        conn.executemany(
+            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", unsealed.items()
+        )
         conn.execute("UPDATE views SET damaged = 0")
         conn.executemany(
             "UPDATE views SET damaged = 1 WHERE key = ?", [(k,) for k in damaged_views]
@@ -234,16 +236,13 @@ _SEALED_NOW = (
 )
 
 
-def _pairs(seals: dict[str, str]) -> list[tuple[str, str]]:
-    return [(seal, key) for key, seal in seals.items()]
-
-
 def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
     """Check every view against its seal (sealing those that have none); the damaged."""
     from envstore._venv import read_view
 
     conn = store.db(create=False)
-    seals = dict(conn.execute("SELECT key, seal FROM views").fetchall())
+    known = {row[0] for row in conn.execute("SELECT key FROM views")}
+    seals = dict(conn.execute("SELECT object, seal FROM seals WHERE object LIKE 'view/%'"))
     damaged: list[str] = []
     unsealed: dict[str, str] = {}
     try:
@@ -261,20 +260,22 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
         except (OSError, ValueError, StoreError) as exc:
             found = [f"view.json is unreadable or invalid ({exc})"]
         else:
-            seal = seals.get(name)
+            seal = seals.get(f"view/{name}")
             if seal:
                 found = check_view(path, seal)
             else:
                 found = []
-                if name in seals:  # a row without a seal: from before seals
-                    unsealed[name] = view_seal(path)
+                if name in known:  # a view from before seals (or a rebuilt database)
+                    unsealed[f"view/{name}"] = view_seal(path)
                     problems.append(Problem(f"view/{name}", _SEALED_NOW, note=True))
         problems += [Problem(f"view/{name}", m) for m in found]
         if found:
             damaged.append(name)
     if unsealed:
         with _db.write(conn):
-            conn.executemany("UPDATE views SET seal = ? WHERE key = ?", _pairs(unsealed))
+            conn.executemany(
+                "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", unsealed.items()
+            )
     return damaged
 
 
@@ -339,8 +340,9 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 rmtree(tmp)
             seal = seal_dumps(entry_seal(root))
             with _db.write(conn):
+                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
                 conn.execute(
-                    "UPDATE entries SET damaged = 0, seal = ? WHERE key = ?", (seal, str(key))
+                    "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal)
                 )
             repaired.append(str(key))
     return repaired
@@ -368,8 +370,10 @@ def _repair_view(store: Store, vkey: str) -> None:
     finally:
         rmtree(tmp)
     with _db.write(conn):
+        conn.execute("UPDATE views SET damaged = 0 WHERE key = ?", (vkey,))
         conn.execute(
-            "UPDATE views SET damaged = 0, seal = ? WHERE key = ?", (view_seal(final), vkey)
+            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)",
+            (f"view/{vkey}", view_seal(final)),
         )
 
 

@@ -213,7 +213,9 @@ def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None
     conn = store.db()
     with write(conn):
         conn.execute(
-            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added, seal)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (vkey, cache_tag, json.dumps(entries), time.time(), seal),
+            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
+            (vkey, cache_tag, json.dumps(entries), time.time()),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", (f"view/{vkey}", seal)
         )
