@@ -34,7 +34,7 @@ def _manifest(env: Path) -> dict[str, object]:
 def _comparable(env: Path) -> dict[str, object]:
     """The manifest without what differs between two builds of one set (paths, times)."""
     m = _manifest(env)
-    return {k: v for k, v in m.items() if k not in ("env", "store", "created")}
+    return {k: v for k, v in m.items() if k not in ("env", "store", "created", "sources")}
 
 
 def _works(env: Path) -> None:

@@ -28,6 +28,7 @@ from envstore._interpreters import find_interpreter
 from envstore._store import Store
 from envstore._wheel import validate_wheel
 from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
+from envstore.manifest import MANIFEST_VERSION
 
 # What each hostile wheel's error must say.
 HOSTILE = {
@@ -632,10 +633,10 @@ def test_future_version_manifest_is_refused_and_gc_keeps_everything(
     env = tmp_path / "env"
     assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
     data = json.loads((env / "envstore.json").read_text())
-    data["version"] = 2
+    data["version"] = MANIFEST_VERSION + 1
     (env / "envstore.json").write_text(json.dumps(data))
     shown = cli("show", env)
-    assert shown.code == 1 and "manifest version 2 is newer" in shown.err
+    assert shown.code == 1 and f"manifest version {MANIFEST_VERSION + 1} is newer" in shown.err
     gc = cli("--store", store, "gc", "--grace", "0")
     assert gc.code == 1 and str(env) in gc.err
     assert "pure/solo/" in " ".join(entries(store))

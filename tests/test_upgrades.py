@@ -12,6 +12,8 @@ import pytest
 import wheelmaker
 from conftest import CLI, PYTHONS, run
 
+from envstore._store import rmtree
+
 OLD_PIP = "3.10"  # bundles pip 23.0.1, which cannot run on 3.12+
 NEW = "3.12"
 
@@ -231,3 +233,49 @@ def test_with_no_same_minor_left_doctor_and_relink_print_a_command_that_works(
     res = cli("--store", store, *fix.split()[1:], "--offline")
     assert res.code == 0, res.err
     assert run([env / "bin" / "python", "-c", "import solo"]).returncode == 0
+
+
+def test_sources_are_recorded_without_credentials_and_a_crafted_one_is_never_used(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env, store = tmp_path / "env", tmp_path / "store"
+    made = cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "--index-url", "https://user:secret@example.invalid/simple", "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    sources = json.loads((env / "envstore.json").read_text())["sources"]
+    assert sources == {
+        "find_links": [str(wheelhouse)],
+        "index_url": "https://example.invalid/simple",
+        "no_index": True,
+    }
+    cfg = (env / "pyvenv.cfg").read_text()
+    assert f"-f {wheelhouse}" in cfg and "--no-index" in cfg
+    assert not any("secret" in p.read_text() for p in (env / "envstore.json", env / "pyvenv.cfg"))
+
+    # A manifest changed since the store registered it names its own sources: relink
+    # ignores them (it would look only where the user says).
+    crafted = tmp_path / "crafted-wheels"
+    wheelmaker.build_wheel(crafted, "solo", "0.5", files={"solo.py": "X = 'crafted'\n"})
+    data = json.loads((env / "envstore.json").read_text())
+    data["sources"] = {"find_links": [str(crafted)], "index_url": None, "no_index": True}
+    (env / "envstore.json").write_text(json.dumps(data))
+    rmtree(next((store / "entries" / "pure" / "solo").iterdir()))  # relink must fetch it
+    res = cli("--store", store, "relink", env, "--offline")
+    assert res.code == 1 and "solo 0.5" in res.err and str(crafted) not in res.err
+
+
+def test_a_version_1_manifest_is_read_relinked_and_written_as_version_2(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo").code == 0  # fmt: skip
+    data = json.loads((env / "envstore.json").read_text())
+    data["version"] = 1  # as the envstore before sources wrote it
+    del data["sources"]
+    (env / "envstore.json").write_text(json.dumps(data))
+    assert cli("show", env).code == 0
+    (env / "bin" / "python").unlink()
+    assert cli("--store", store, "relink", env).code == 0
+    assert json.loads((env / "envstore.json").read_text())["version"] == 2
+    assert _doctor(cli, env) == {}

@@ -39,7 +39,7 @@ from envstore.errors import (
     ResolutionError,
     writing,
 )
-from envstore.manifest import MANIFEST_NAME, Manifest, Package
+from envstore.manifest import MANIFEST_NAME, Manifest, Package, Sources
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
@@ -428,6 +428,7 @@ def _make_env(
             ],
             requirements=requirements,
             created=time.time(),
+            sources=Sources(request.find_links, request.index_url, request.no_index),
         )
         final.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(final)
@@ -435,7 +436,10 @@ def _make_env(
         rmtree(tmp)
         tmp.mkdir()
         try:
-            command = shlex.join(["envstore", "create", str(final), *requirements])
+            # The whole command, credentials removed: what re-creates this env.
+            asked = ["-p", interp.requested] if interp.requested else []
+            opts = [*asked, *manifest.sources.options()]
+            command = shlex.join(["envstore", "create", str(final), *opts, *requirements])
             with writing(f"the env {final} (in {tmp})"):
                 write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
                 text = manifest.save(tmp)

@@ -708,6 +708,22 @@ def _apply(
                 pass
 
 
+def _registered_as_is(store: Store, manifest: Manifest, final: Path) -> bool:
+    """Whether ``store`` registered this env's manifest with exactly the text it has now."""
+    import xxhash
+
+    try:
+        text = (final / MANIFEST_NAME).read_text()
+        row = (
+            store.db()
+            .execute("SELECT manifest_digest FROM envs WHERE path = ?", (manifest.env,))
+            .fetchone()
+        )
+    except (OSError, UnicodeDecodeError):
+        return False
+    return row is not None and row[0] == xxhash.xxh3_64_hexdigest(text.encode())
+
+
 def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) -> bool:
     """Whether the env already is exactly what a relink to ``new`` would write."""
     from envstore._envs import root_name
@@ -785,12 +801,15 @@ def _relink_locked(
     final = Path(same_env(manifest, final))
     st = store if isinstance(store, Store) else Store(store or manifest.store)
     st.ensure(named_by=None if store else str(final / MANIFEST_NAME))
-    sources = _Sources(
-        find_links=tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
-        index_url=index_url,
-        no_index=no_index,
-        offline=offline,
-    )
+    links = tuple(os.path.abspath(d) if "://" not in d else d for d in find_links)
+    if not (links or index_url or no_index):
+        # None given: where the env's wheels came from, if this store registered the
+        # manifest as it is (a crafted one never chooses where relink looks).
+        recorded = manifest.sources if _registered_as_is(st, manifest, final) else None
+        if recorded is not None:
+            links, index_url = recorded.find_links, recorded.index_url
+            no_index = recorded.no_index
+    sources = _Sources(find_links=links, index_url=index_url, no_index=no_index, offline=offline)
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)
     if choice.interp is None:
@@ -845,6 +864,7 @@ def _relink_locked(
             ],
             requirements=manifest.requirements,
             created=manifest.created,
+            sources=manifest.sources,
         )
         moved = manifest.env != str(final)
         regenerate = (

@@ -20,10 +20,66 @@ TYPE_CHECKING = False  # not typing's: see _envs
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "Package"]
+__all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "Package", "Sources", "public_url"]
 
 MANIFEST_NAME = "envstore.json"
-MANIFEST_VERSION = 1
+# 2: "sources", where the env's wheels came from (a version 1 manifest has none).
+MANIFEST_VERSION = 2
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials (``https://user:secret@host/`` -> ``https://host/``):
+    never written to disk."""
+    if "://" not in url or "@" not in url.split("://", 1)[1].split("/", 1)[0]:
+        return url
+    scheme, rest = url.split("://", 1)
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+class Sources:
+    """Where an env's wheels came from, as given when it was made: ``--find-links``
+    (directories absolute), ``--index-url`` and ``--no-index``; credentials removed."""
+
+    __slots__ = ("find_links", "index_url", "no_index")
+
+    def __init__(
+        self, find_links: tuple[str, ...] = (), index_url: str | None = None, no_index: bool = False
+    ) -> None:
+        self.find_links = tuple(public_url(f) for f in find_links)
+        self.index_url = public_url(index_url) if index_url else None
+        self.no_index = no_index
+
+    def options(self) -> list[str]:
+        """As command-line options of envstore (and pip)."""
+        opts: list[str] = []
+        for d in self.find_links:
+            opts += ["-f", d]
+        if self.index_url:
+            opts += ["--index-url", self.index_url]
+        if self.no_index:
+            opts.append("--no-index")
+        return opts
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "find_links": list(self.find_links),
+            "index_url": self.index_url,
+            "no_index": self.no_index,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Sources:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise TypeError("sources is not an object")
+        links, index = data.get("find_links", []), data.get("index_url")
+        if not isinstance(links, list) or not all(isinstance(f, str) for f in links):
+            raise TypeError("sources.find_links is not a list of strings")
+        if index is not None and not isinstance(index, str):
+            raise TypeError("sources.index_url is not a string")
+        return cls(tuple(links), index, bool(data.get("no_index", False)))
 
 
 class Package:
@@ -94,6 +150,7 @@ class Manifest:
         requirements: list[str] | None = None,
         created: float = 0.0,
         version: int = MANIFEST_VERSION,
+        sources: Sources | None = None,
     ) -> None:
         self.env = env
         self.store = store
@@ -103,6 +160,7 @@ class Manifest:
         self.requirements = requirements or []
         self.created = created
         self.version = version
+        self.sources = sources or Sources()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()
@@ -124,6 +182,7 @@ class Manifest:
             "created": self.created,
             "python": self.python.to_json(),
             "requirements": self.requirements,
+            "sources": self.sources.to_json(),
             "view": self.view,
             "packages": [p.to_json() for p in self.packages],
         }
@@ -195,7 +254,8 @@ class Manifest:
                 packages=packages,
                 requirements=[str(r) for r in data.get("requirements", [])],
                 created=float(data.get("created", 0.0)),
-                version=version,
+                version=MANIFEST_VERSION,  # read as this version; saved as this version
+                sources=Sources.from_json(data.get("sources")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise bad(f"invalid manifest ({exc!r})") from None
