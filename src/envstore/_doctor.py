@@ -89,6 +89,7 @@ def _check_interpreter(
         gone = not os.path.exists(old.path)
         trouble = "is gone (moved or removed)" if gone else f"cannot be used ({exc})"
     if now is not None and now.soabi == old.soabi:
+        problems += _check_home(env, old, now)
         pin = pinned(now)
         if pin.path != old.path:
             problems.append(
@@ -176,6 +177,37 @@ def _check_fit(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
             f"packages that cannot run on Python {manifest.python.version}: " + "; ".join(found),
             _relink_cmd(env),
             "replaces them with the newest versions that run there (pip: the Python's own)",
+        )
+    ]
+
+
+def _check_home(env: Path, old: Interpreter, now: Interpreter) -> list[Problem]:
+    """pyvenv.cfg's ``home`` must still lead CPython to this interpreter's stdlib: a
+    relocatable install behind a link (home = its prefix's bin/) replaced by a new patch
+    release leaves a home whose stdlib is gone, or another install's. From the file
+    system only."""
+    from envstore._venv import home_stdlib, read_pyvenv_cfg
+
+    home = read_pyvenv_cfg(env).get("home")
+    if not home:
+        return []
+    found = home_stdlib(home, "/".join(old.purelib.split("/")[:2]))
+    try:
+        same = found is not None and os.path.samefile(found, now.stdlib)
+    except OSError:
+        same = False
+    if same:
+        return []
+    where = "no standard library" if found is None else f"another install's ({found})"
+    return [
+        Problem(
+            "home-stale",
+            BROKEN,
+            f"pyvenv.cfg's home ({home}) leads to {where}, not that of {old.path} (Python"
+            f" {now.version}): the install it named was moved or replaced, so the env's"
+            " python cannot start or runs on the wrong standard library",
+            _relink_cmd(env),
+            "records the home of the install there now",
         )
     ]
 

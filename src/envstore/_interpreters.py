@@ -43,6 +43,7 @@ __all__ = [
     "find_same_abi",
     "installed",
     "interpreter_at",
+    "link_chain",
     "pinned",
     "query_interpreter",
     "recorded_interpreter",
@@ -228,7 +229,7 @@ def _venv_cfg(path: str) -> str | None:
     return None
 
 
-def _chain(path: str) -> list[str]:
+def link_chain(path: str) -> list[str]:
     """``path`` and every symlink hop after it, one readlink at a time."""
     chain = [path]
     current = path
@@ -283,7 +284,7 @@ def _pin(path: str, abi_tag: str = "") -> str:
     the interpreter's, ``cp312``, for the minor-versioned name of rule 3)."""
     path = _same_dir_target(path)
     path = _versioned_sibling(path, abi_tag)
-    for node in [*_chain(path), os.path.realpath(path)]:
+    for node in [*link_chain(path), os.path.realpath(path)]:
         cellar = _CELLAR.match(node)
         if cellar is None:
             continue
@@ -406,7 +407,7 @@ def _venv_base(path: str, facts: dict[str, object]) -> str:
     made with copies has no such link; then ``sys._base_executable`` (3.11+), or
     the ``home`` of its pyvenv.cfg.
     """
-    chain = _chain(path)
+    chain = link_chain(path)
     inside = [i for i, node in enumerate(chain) if _venv_cfg(node) is not None]
     last = inside[-1] if inside else 0
     if last + 1 < len(chain) and os.path.exists(chain[last + 1]):
@@ -507,7 +508,7 @@ def describe(requested: str, path: str, db: sqlite3.Connection | None = None) ->
         path = str(facts["executable"])
         facts = query_interpreter(path, db)
     for _ in range(8):
-        outside = _venv_cfg(path) is None and not any(_venv_cfg(n) for n in _chain(path)[1:])
+        outside = _venv_cfg(path) is None and not any(_venv_cfg(n) for n in link_chain(path)[1:])
         if outside:
             break
         path = _venv_base(path, facts)

@@ -366,6 +366,7 @@ def _resolve_packages(
         wheels[p.name] = wheel
     if failures:
         recreate = ["envstore", "create", manifest.env, "--clear", "-p", new.path]
+        recreate += sources.pip_options()  # those in use: never a crafted manifest's
         raise ResolutionError(
             f"cannot relink {manifest.env} to Python {new.version} ({new.soabi});"
             " nothing was changed. No usable wheel at the same version for:\n  - "

@@ -14,7 +14,7 @@ import re
 import shlex
 from pathlib import Path
 
-from envstore._interpreters import Interpreter
+from envstore._interpreters import Interpreter, link_chain
 from envstore._store import plain_name
 from envstore._view import link_tree
 from envstore.errors import EnvError, StoreError
@@ -113,22 +113,52 @@ def venv_home(interp: Interpreter) -> str:
     ``opt/python@X.Y/bin``, ``/usr/bin``), else the resolved binary's directory
     (a symlink into a relocatable install, e.g. ``~/.local/bin/python3.12``).
     """
-    start = os.path.dirname(interp.path)
     sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
-    d = start
+    # The recorded path's directory, then a stable directory link beside the resolved
+    # prefix (/opt/python3.12 -> Python3.12.1), then each hop of the path's links: the
+    # first whose search finds this stdlib. A stable name survives the prefix being
+    # replaced by a new patch release; a patch-versioned prefix is the last resort.
+    chain = [os.path.dirname(n) for n in link_chain(interp.path)]
+    prefix = os.path.dirname(os.path.dirname(interp.resolved))
+    homes = [chain[0], *_stable_links_to_prefix(prefix), *chain[1:]]
+    for home in homes:
+        found = home_stdlib(home, sub)
+        try:
+            if found is not None and os.path.samefile(found, interp.stdlib):
+                return home
+        except OSError:
+            continue
+    return os.path.dirname(interp.resolved)
+
+
+def home_stdlib(home: str, sub: str) -> str | None:
+    """The stdlib CPython finds for a venv whose ``home`` is ``home``: the first
+    ``lib/pythonX.Y`` (``sub``) holding ``os.py`` in ``home`` or a parent of it."""
+    d = home
     while d and d != "/":  # CPython's search never tests "/" itself
         stdlib = os.path.join(d, sub)
         if os.path.isfile(os.path.join(stdlib, "os.py")) or os.path.isfile(
             os.path.join(stdlib, "os.pyc")
         ):
-            try:
-                if os.path.samefile(stdlib, interp.stdlib):
-                    return start
-            except OSError:
-                pass
-            break
+            return stdlib
         d = os.path.dirname(d)
-    return os.path.dirname(interp.resolved)
+    return None
+
+
+def _stable_links_to_prefix(prefix: str) -> list[str]:
+    """``bin`` of each directory link beside ``prefix`` that leads to it (``/opt/python3.12
+    -> Python3.12.1``), shortest name first: a name without the patch version."""
+    parent = os.path.dirname(prefix)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(parent, name)
+        if os.path.islink(path) and os.path.realpath(path) == os.path.realpath(prefix):
+            found.append(path)
+    return [os.path.join(p, "bin") for p in sorted(found, key=lambda p: (len(p), p))]
 
 
 def check_env_dirs(env: Path, *purelibs: str) -> None:
@@ -208,6 +238,12 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
     (its base interpreter was removed or moved), say so and how to repair the env,
     instead of activating an env whose every command fails with "bad interpreter"."""
     python = str(final / "bin" / "python")
+    # The stdlib that pyvenv.cfg's home leads to: gone when a relocatable install behind
+    # a link is replaced by a new patch release (bin/python still runs, then dies).
+    stdlib = home_stdlib(venv_home(interp), "/".join(interp.purelib.split("/")[:2]))
+    landmark = os.path.join(stdlib or interp.stdlib, "os.py")
+    if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
+        landmark += "c"
     what = (
         f"envstore: cannot activate {final}: its Python {interp.version}"
         f" ({interp.path}) is gone (moved, removed or upgraded)."
@@ -237,7 +273,7 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
             "    return 1 2>/dev/null || exit 1\n"
             "fi\n"
             "unset _envstore_here\n"
-            f"if [ ! -x {q(python)} ]; then\n"
+            f"if [ ! -x {q(python)} ] || [ ! -e {q(landmark)} ]; then\n"
             f"    printf '%s\\n' {q(what)} {q(fix)} >&2\n"
             "    return 1 2>/dev/null || exit 1\n"
             "fi\n\n"
@@ -255,7 +291,7 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
             ' "$_envstore_here" >&2\n'
             "    exit 1\n"
             "end\n"
-            f"if not test -x {fq(python)}\n"
+            f"if not test -x {fq(python)}; or not test -e {fq(landmark)}\n"
             f"    printf '%s\\n' {fq(what)} {fq(fix)} >&2\n"
             "    exit 1\n"
             "end\n\n"
