@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,35 @@ def test_a_version_1_manifest_is_read_relinked_and_written_as_version_2(
     assert cli("--store", store, "relink", env).code == 0
     assert json.loads((env / "envstore.json").read_text())["version"] == 2
     assert _doctor(cli, env) == {}
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_doctor_names_pip_installed_binary_packages_left_for_the_old_python(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    a, b = _other_minors()  # type: ignore[misc]
+    ext = tmp_path / "ext"
+    wheelmaker.build_extension_wheel(ext, "ext-pkg", "1.0", str(PYTHONS[a]))
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "-p", a, "--no-index", "-f", wheelhouse,
+               "solo").code == 0  # fmt: skip
+    pip = run([env / "bin" / "python", "-m", "pip", "install", "--no-index", "-f", ext, "ext-pkg"])
+    assert pip.returncode == 0, pip.stderr
+    assert _doctor(cli, env) == {}
+    assert cli("--store", store, "relink", env, "--python", b, "--no-index", "-f",
+               wheelhouse).code == 0  # fmt: skip
+    problem = _doctor(cli, env)["pip-installed-abi"]
+    assert "ext-pkg==1.0" in problem["message"] and "--force-reinstall" in problem["fix"]
+
+
+def test_a_directory_reached_twice_lists_its_interpreters_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore import _interpreters
+
+    real = tmp_path / "usr" / "bin"
+    real.mkdir(parents=True)
+    (real / "python3.99").symlink_to(os.path.realpath(sys.executable))
+    (tmp_path / "bin").symlink_to(real)  # a merged /usr: /bin is /usr/bin
+    monkeypatch.setattr(_interpreters, "_search_dirs", lambda: [str(real), str(tmp_path / "bin")])
+    assert _interpreters.candidates() == [str(real / "python3.99")]

@@ -157,6 +157,32 @@ def _check_interpreter(
     return problems
 
 
+def _check_pip_installed(env: Path, manifest: Manifest) -> list[Problem]:
+    """Packages pip installed into the env's own site-packages for another Python (their
+    wheels' ABI tags): after a minor move their compiled code no longer loads, and some
+    (pyyaml) fall back to pure Python without a word."""
+    from envstore._relink import abi_tags_of
+
+    py = manifest.python
+    stale = []
+    for name, version, abis in abi_tags_of(env / py.purelib):
+        if abis and not abis & {py.abi_tag, "abi3", "none"}:
+            stale.append(f"{name.replace('_', '-').lower()}=={version}")
+    if not stale:
+        return []
+    python = str(env / "bin" / "python")
+    return [
+        Problem(
+            "pip-installed-abi",
+            WARNING,
+            f"installed with pip for another Python, their compiled code does not load on"
+            f" Python {py.minor}: {', '.join(stale)}",
+            shlex.join([python, "-m", "pip", "install", "--force-reinstall", "--no-deps", *stale]),
+            "reinstalls them for this Python",
+        )
+    ]
+
+
 def _check_fit(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
     """Packages that cannot run on the env's Python (their Requires-Python, or a pip too
     old for it), from metadata: nothing is run."""
@@ -404,6 +430,7 @@ def diagnose(
     diagnosis.problems += _check_interpreter(env, manifest, st, db)
     diagnosis.problems += _check_files(env, manifest, st)
     diagnosis.problems += _check_fit(env, manifest, st)
+    diagnosis.problems += _check_pip_installed(env, manifest)
     return diagnosis
 
 

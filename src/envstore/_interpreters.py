@@ -572,9 +572,12 @@ def candidates() -> list[str]:
     names = re.compile(r"^python3(\.\d+t?)?$")
     seen: set[str] = set()
     for d in _search_dirs():
-        if d in seen or os.path.basename(d.rstrip("/")) == "shims":  # pyenv shims are scripts
+        # A directory once, by its real path: with a merged /usr, /bin is /usr/bin, and
+        # each interpreter would be listed (and suggested) twice.
+        real = os.path.realpath(d)
+        if real in seen or os.path.basename(d.rstrip("/")) == "shims":  # pyenv shims: scripts
             continue
-        seen.add(d)
+        seen.add(real)
         try:
             entries = sorted(os.listdir(d), key=lambda n: (len(n), n), reverse=True)
         except OSError:

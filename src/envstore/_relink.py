@@ -65,7 +65,14 @@ from envstore._venv import (
 from envstore.errors import EnvError, InterpreterError, ResolutionError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest, Package
 
-__all__ = ["Choice", "RelinkResult", "choose_interpreter", "relink_env", "stale_packages"]
+__all__ = [
+    "Choice",
+    "RelinkResult",
+    "abi_tags_of",
+    "choose_interpreter",
+    "relink_env",
+    "stale_packages",
+]
 
 Progress = Callable[[str], None]
 
@@ -498,8 +505,9 @@ def _dependency_notes(
     return notes
 
 
-def _foreign_abi_dists(site: Path) -> list[str]:
-    """Distributions pip installed into site-packages with ABI-specific wheels."""
+def abi_tags_of(site: Path) -> list[tuple[str, str, set[str]]]:
+    """(name, version, ABI tags of its wheel) of each distribution pip installed into
+    ``site`` (an env's own site-packages)."""
     found = []
     for info in sorted(site.glob("*.dist-info")):
         try:
@@ -507,9 +515,15 @@ def _foreign_abi_dists(site: Path) -> list[str]:
         except OSError:
             continue
         tags = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Tag:")]
-        if any(t.split("-")[1] != "none" for t in tags if t.count("-") == 2):
-            found.append(info.name[: -len(".dist-info")].replace("-", " ", 1))
+        abis = {t.split("-")[1] for t in tags if t.count("-") == 2}
+        name, _, version = info.name[: -len(".dist-info")].partition("-")
+        found.append((name, version, abis))
     return found
+
+
+def _foreign_abi_dists(site: Path) -> list[str]:
+    """Distributions pip installed into site-packages with ABI-specific wheels."""
+    return [f"{n} {v}" for n, v, abis in abi_tags_of(site) if abis - {"none"}]
 
 
 # -- changing the env -----------------------------------------------------------
