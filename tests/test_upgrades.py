@@ -312,3 +312,20 @@ def test_a_directory_reached_twice_lists_its_interpreters_once(
     (tmp_path / "bin").symlink_to(real)  # a merged /usr: /bin is /usr/bin
     monkeypatch.setattr(_interpreters, "_search_dirs", lambda: [str(real), str(tmp_path / "bin")])
     assert _interpreters.candidates() == [str(real / "python3.99")]
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_relink_says_which_entries_the_store_already_had(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    a, b = _other_minors()  # type: ignore[misc]
+    ext = tmp_path / "ext"
+    for minor in (a, b):
+        wheelmaker.build_extension_wheel(ext, "ext-pkg", "1.0", str(PYTHONS[minor]))
+    store = tmp_path / "store"
+    opts = ["--without-pip", "--no-index", "-f", ext, "-f", wheelhouse, "ext-pkg", "solo"]
+    for env, minor in ((tmp_path / "on-a", a), (tmp_path / "on-b", b)):
+        assert cli("--store", store, "create", env, "-p", minor, *opts).code == 0
+    res = cli("--store", store, "relink", tmp_path / "on-a", "--python", b)
+    assert res.code == 0, res.err
+    assert "1 taken from the store (ext-pkg 1.0), 0 rebuilt" in res.out, res.out

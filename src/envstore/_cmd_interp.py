@@ -92,10 +92,15 @@ def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> in
         if result.kind == "unchanged":
             print(f"{result.env}: fine as it is (Python {new.version}, {new.path})")
             continue
+        stored = (
+            f", {len(result.from_store)} taken from the store ({', '.join(result.from_store)})"
+            if result.from_store
+            else ""
+        )
         what = (
             "same ABI, links only"
-            if result.kind == "same-abi" and not result.rebuilt
-            else f"{result.reused} packages reused, {len(result.rebuilt)} rebuilt"
+            if result.kind == "same-abi" and not result.rebuilt and not result.from_store
+            else f"{result.reused} packages reused{stored}, {len(result.rebuilt)} rebuilt"
             + (f" ({', '.join(result.rebuilt)})" if result.rebuilt else "")
         )
         print(

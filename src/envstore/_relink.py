@@ -97,6 +97,7 @@ class RelinkResult:
     why: str
     reused: int = 0
     rebuilt: list[str] = field(default_factory=list)  # "name version" of new entries
+    from_store: list[str] = field(default_factory=list)  # "name version" already stored
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -387,12 +388,12 @@ def _resolve_packages(
             keys[name] = ingested[wheel]
     ensure_compiled(store, [k for k in keys.values() if k.abi == PURE], new)
     was = {p.name: p.version for p in manifest.packages}
-    rebuilt = sorted(
+    changed = sorted(
         f"{n} {k.version}" if k.version == was[n] else f"{n} {was[n]} -> {k.version}"
         for n, k in keys.items()
         if n in stale
     )
-    return keys, rebuilt
+    return keys, changed
 
 
 def _pinned(manifest: Manifest, name: str) -> bool:
@@ -723,6 +724,23 @@ def _apply(
                 pass
 
 
+def _stored_keys(store: Store, manifest: Manifest, new: Interpreter) -> list[EntryKey]:
+    """The entries of the env's package names the store holds now, for ``new``."""
+    found = []
+    for p in manifest.packages:
+        for abi in (new.soabi, PURE):
+            try:
+                names = os.listdir(store.entries_dir / abi / p.name)
+            except OSError:
+                continue
+            for n in names:
+                try:
+                    found.append(EntryKey.parse(f"{abi}/{p.name}/{n}"))
+                except ValueError:
+                    continue
+    return found
+
+
 def _registered_as_is(store: Store, manifest: Manifest, final: Path) -> bool:
     """Whether ``store`` registered this env's manifest with exactly the text it has now."""
     import xxhash
@@ -857,6 +875,7 @@ def _relink_locked(
 
             accepted = {str(t) for t in supported_tags(new)}
             stale = stale_packages(st, manifest, new, accepted)
+        known = set(_stored_keys(st, manifest, new))
         keys, rebuilt = (
             _resolve_packages(st, manifest, new, stale, sources, progress)
             if stale or not same_abi
@@ -891,6 +910,9 @@ def _relink_locked(
             from envstore._envs import unregister_env
 
             unregister_env(st, Path(manifest.env))
+    # Which of the replaced packages were in the store already, and which were built
+    # from wheels just now (relink used to call them all "rebuilt").
+    stored_before = {str(k) for k in keys.values() if k in known}
     result = RelinkResult(
         str(final),
         old,
@@ -898,7 +920,8 @@ def _relink_locked(
         "same-abi" if same_abi else "abi-change",
         choice.why,
         reused=len(keys) - len(rebuilt),
-        rebuilt=rebuilt,
+        rebuilt=[r for r in rebuilt if str(keys[r.split()[0]]) not in stored_before],
+        from_store=[r for r in rebuilt if str(keys[r.split()[0]]) in stored_before],
     )
     if not same_abi:
         result.notes += _dependency_notes(final, st, keys, old, new)
