@@ -329,3 +329,32 @@ def test_relink_says_which_entries_the_store_already_had(
     res = cli("--store", store, "relink", tmp_path / "on-a", "--python", b)
     assert res.code == 0, res.err
     assert "1 taken from the store (ext-pkg 1.0), 0 rebuilt" in res.out, res.out
+
+
+def test_relink_leaves_alone_an_env_doctor_calls_ok_after_a_kernel_update(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo").code == 0  # fmt: skip
+    data = json.loads((env / "envstore.json").read_text())
+    data["python"]["markers"]["platform_release"] = "5.10.0-old-kernel"
+    (env / "envstore.json").write_text(json.dumps(data))
+    assert _doctor(cli, env) == {}
+    before = (env / "pyvenv.cfg").stat().st_mtime_ns
+    res = cli("--store", store, "relink", env)
+    assert res.code == 0 and "fine as it is" in res.out, res.out
+    assert (env / "pyvenv.cfg").stat().st_mtime_ns == before
+
+
+@pytest.mark.skipif(_other_minors() is None, reason="needs two CPython minor versions")
+def test_relink_with_python_keeps_what_the_env_was_made_with(
+    cli: CLI, wheelhouse: Path, tmp_path: Path
+) -> None:
+    a, b = _other_minors()  # type: ignore[misc]
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "-p", a, "--without-pip", "--no-index",
+               "-f", wheelhouse, "solo").code == 0  # fmt: skip
+    assert cli("--store", store, "relink", env, "--python", str(PYTHONS[b])).code == 0
+    python = json.loads((env / "envstore.json").read_text())["python"]
+    assert python["requested"] == a and python["version"].startswith(f"{b}.")

@@ -762,7 +762,9 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
     from envstore._envs import root_name
 
     old = manifest.python
-    if new.replace(requested="").to_json() != old.replace(requested="").to_json():
+    # Equal interpreters, markers aside: platform_release changes with every kernel
+    # update, which is no reason to rewrite an env doctor calls ok.
+    if new.replace(requested="") != old.replace(requested=""):
         return False
     cfg = read_pyvenv_cfg(final)
     site = final / old.purelib
@@ -860,8 +862,9 @@ def _relink_locked(
             f" 'envstore relink {final}'{move}"
         )
     new = choice.interp
-    if not python:
-        new = new.replace(requested=old.requested)
+    # What the env was made with (-p python3) stays its request, also after --python
+    # names the interpreter for this repair: the next relink follows python3 again.
+    new = new.replace(requested=old.requested)
     same_abi = new.soabi == old.soabi and new.cache_tag == old.cache_tag
     with st.gc_lock(shared=True):
         if same_abi:
