@@ -86,6 +86,8 @@ def _install(minor: str, prefix: Path) -> Path:
     """A whole copy of Python ``minor``'s prefix at ``prefix`` (merged into it if it
     exists, as a distro's /usr holds several minors); returns ``prefix/bin/pythonX.Y``."""
     src = Path(os.path.realpath(str(PYTHONS[minor]))).parent.parent
+    if str(src) in ("/", "/usr", "/usr/local"):  # a distribution's: not a prefix to copy
+        pytest.skip(f"Python {minor} here is the system's ({src}), not an install of its own")
     merge = prefix.exists()
     _INSTALLS.append(prefix)
     prefix.mkdir(parents=True, exist_ok=True)
