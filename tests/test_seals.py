@@ -118,3 +118,44 @@ def test_a_file_changed_together_with_its_record_row_is_found(
         os.chmod(path, 0o555)
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 1 and "RECORD was changed" in res.out, res.out
+
+
+def test_a_store_with_seals_in_columns_is_migrated_keeping_them(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """Schema 2 kept each seal in its entry's (or view's) row."""
+    env = tmp_path / "env"
+    args = ["--without-pip", "--no-index", "-f", wheelhouse, "solo"]
+    assert cli("--store", store, "create", env, *args).code == 0
+    with sqlite3.connect(store / "envstore.db") as conn:
+        conn.execute("ALTER TABLE entries ADD COLUMN seal TEXT")
+        conn.execute("ALTER TABLE views ADD COLUMN seal TEXT")
+        conn.execute("UPDATE entries SET seal = (SELECT seal FROM seals WHERE object = key)")
+        conn.execute(
+            "UPDATE views SET seal = (SELECT seal FROM seals WHERE object = 'view/' || key)"
+        )
+        conn.execute("DROP TABLE seals")
+        conn.execute("DROP INDEX entries_damaged")
+        conn.execute("PRAGMA user_version = 2")
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0 and "sealed as found" not in res.out, res.out  # kept, not re-sealed
+    with sqlite3.connect(store / "envstore.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_rebuild_db_keeps_the_seals_and_damage_the_old_database_knew(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    assert cli("--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
+               "-f", wheelhouse, "solo").code == 0  # fmt: skip
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    os.chmod(pyc.parent, 0o755)
+    pyc.chmod(0o644)
+    pyc.write_bytes(pyc.read_bytes()[:16] + b"tampered")
+    pyc.chmod(0o444)
+    os.chmod(pyc.parent, 0o555)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    assert cli("--store", store, "rebuild-db").code == 0
+    # Not "sealed as found": the seal of what was compiled survived the rebuild.
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1 and "does not match what was compiled" in res.out, res.out

@@ -196,6 +196,10 @@ def test_activating_a_moved_env_says_it_moved_and_how_to_relink_it(
     assert made.code == 0, made.err
     ok = run([shell, "-c", f". {env}/bin/activate; echo rc=$?"])
     assert ok.stdout.strip() == "rc=0" and ok.stderr == "", ok.stderr  # sh too: no errors
+    if shell == "bash":  # a cd that prints (a function, a hook) is not a move
+        noisy_cd = 'cd() { builtin cd "$@" && echo noise; }; '
+        noisy = run([shell, "-c", noisy_cd + f". {env}/bin/activate; echo rc=$?"])
+        assert noisy.stdout.strip().endswith("rc=0"), noisy.stderr
     moved = tmp_path / "elsewhere" / "env"
     moved.parent.mkdir()
     env.rename(moved)
@@ -262,7 +266,8 @@ def test_sources_are_recorded_without_credentials_and_a_crafted_one_is_never_use
     (env / "envstore.json").write_text(json.dumps(data))
     rmtree(next((store / "entries" / "pure" / "solo").iterdir()))  # relink must fetch it
     res = cli("--store", store, "relink", env, "--offline")
-    assert res.code == 1 and "solo 0.5" in res.err and str(crafted) not in res.err
+    assert res.code == 1 and "solo 0.5" in res.err and "did not register them" in res.err
+    assert not list(store.glob("entries/pure/solo/*/site/solo.py"))  # nothing from there
 
 
 def test_a_version_1_manifest_is_read_relinked_and_written_as_version_2(
@@ -358,3 +363,51 @@ def test_relink_with_python_keeps_what_the_env_was_made_with(
     assert cli("--store", store, "relink", env, "--python", str(PYTHONS[b])).code == 0
     python = json.loads((env / "envstore.json").read_text())["python"]
     assert python["requested"] == a and python["version"].startswith(f"{b}.")
+
+
+def test_urls_are_recorded_without_user_or_query_and_with_their_hash() -> None:
+    from envstore.manifest import public_requirement, public_url
+
+    assert (
+        public_url("https://u:p@h.example/simple/?private_token=T") == "https://h.example/simple/"
+    )
+    assert public_url("/abs/wheels") == "/abs/wheels"
+    assert (
+        public_requirement("foo @ https://bob:pw@h.example/foo-1.0-py3-none-any.whl#sha256=ab")
+        == "foo @ https://h.example/foo-1.0-py3-none-any.whl#sha256=ab"
+    )
+
+
+def test_a_dev_builds_version_meets_requires_python(cli: CLI, modern: Path, tmp_path: Path) -> None:
+    from envstore._fit import misfit
+    from envstore._interpreters import find_interpreter
+    from envstore._store import EntryKey, Store
+
+    store = tmp_path / "store"
+    assert cli("--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
+               "-f", modern, "modern==1.0").code == 0  # fmt: skip
+    st = Store(store)
+    (entry,) = (store / "entries" / "pure" / "modern").iterdir()
+    key = EntryKey.parse(f"pure/modern/{entry.name}")
+    dev = find_interpreter(None).replace(version="3.12.1+")  # platform.python_version()
+    assert misfit(st, "modern", key, dev) is None
+
+
+def test_doctor_finds_the_stdlib_under_lib64_where_platlibdir_is_lib64(tmp_path: Path) -> None:
+    from envstore._doctor import _check_home
+    from envstore._interpreters import find_interpreter
+
+    minor = "3.12"
+    usr = tmp_path / "usr"
+    (usr / "lib64" / f"python{minor}").mkdir(parents=True)
+    (usr / "lib64" / f"python{minor}" / "os.py").write_text("")
+    (usr / "bin").mkdir()
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "pyvenv.cfg").write_text(f"home = {usr / 'bin'}\n")
+    interp = find_interpreter(None).replace(
+        path=str(usr / "bin" / f"python{minor}"),
+        stdlib=str(usr / "lib64" / f"python{minor}"),
+        purelib=f"lib/python{minor}/site-packages",
+    )
+    assert _check_home(env, interp, interp) == []

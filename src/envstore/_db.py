@@ -24,9 +24,11 @@ __all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
 
 # Bumped for a change an older envstore would mishandle; a column it can ignore
 # (envs.gone_since) is added without a bump (see ensure_gone_since).
-# 2: seals (the seals table, views.damaged; see _seal). An older envstore would
-#    publish entries without seals and repair them without resealing.
-SCHEMA_VERSION = 2
+# 2: seals as columns (entries.seal, views.seal) and views.damaged; see _seal. An
+#    older envstore would publish entries without seals and repair them unsealed.
+# 3: seals in a table of their own (an entry's is KBs of JSON, and every create
+#    scanned entries for damage), with a partial index for the damaged.
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -135,6 +137,8 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
                 _create_schema(conn)  # a new store; the tables that exist are kept
                 if version == 1:
                     _migrate_1_to_2(conn)
+                if version == 2:
+                    _migrate_2_to_3(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.OperationalError as exc:  # the file may be fine: say what is wrong
         conn.close()
@@ -152,10 +156,23 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """``views.damaged`` (the seals table and index come with _create_schema). Entries
-    and views from before have no seal: verify seals them as it finds them
-    (store-layout.md, "Integrity")."""
+    """``views.damaged`` (the seals table and index come with _create_schema, as for
+    schema 3). Entries and views from before have no seal: verify seals them as it
+    finds them (store-layout.md, "Integrity")."""
     conn.execute("ALTER TABLE views ADD COLUMN damaged INTEGER DEFAULT 0")
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Seals from their columns into the seals table (made by _create_schema); the
+    columns stay, unread (dropping one rewrites the table)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO seals (object, seal)"
+        " SELECT key, seal FROM entries WHERE seal IS NOT NULL"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO seals (object, seal)"
+        " SELECT 'view/' || key, seal FROM views WHERE seal IS NOT NULL"
+    )
 
 
 def _why(exc: sqlite3.Error) -> str:

@@ -217,7 +217,8 @@ def _check_home(env: Path, old: Interpreter, now: Interpreter) -> list[Problem]:
     home = read_pyvenv_cfg(env).get("home")
     if not home:
         return []
-    found = home_stdlib(home, "/".join(old.purelib.split("/")[:2]))
+    # lib/python3.12, or lib64/python3.12 where platlibdir is lib64 (Fedora, SUSE)
+    found = home_stdlib(home, os.path.join(*Path(now.stdlib).parts[-2:]))
     try:
         same = found is not None and os.path.samefile(found, now.stdlib)
     except OSError:

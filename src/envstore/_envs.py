@@ -39,7 +39,7 @@ from envstore.errors import (
     ResolutionError,
     writing,
 )
-from envstore.manifest import MANIFEST_NAME, Manifest, Package, Sources
+from envstore.manifest import MANIFEST_NAME, Manifest, Package, Sources, public_requirement
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
@@ -142,10 +142,14 @@ def register_env(
     final: Path,
     text: str | None = None,
     also: Sequence[str] = (),
+    digest: str | None = None,
 ) -> None:
     """Record ``final`` as a live env: its gc root on disk and its rows in the database.
     ``text``: the manifest as saved, when the caller has it (saves encoding it again).
-    ``also``: more objects to reference (what the env uses until a switch completes)."""
+    ``also``: more objects to reference (what the env uses until a switch completes).
+    ``digest``: the manifest digest to record instead of the text's (``""`` for a
+    manifest found on disk, not written by envstore: relink then trusts none of its
+    recorded sources)."""
     import xxhash
 
     root = store.roots_dir / root_name(final)
@@ -157,7 +161,8 @@ def register_env(
             tmp_link.unlink()
         os.symlink(final / MANIFEST_NAME, tmp_link)
         os.replace(tmp_link, root)
-    digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
+    if digest is None:
+        digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     now = time.time()
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
     conn = store.db()
@@ -416,7 +421,11 @@ def _make_env(
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels: dict[str, str] = view.get("wheels", {})  # type: ignore[assignment]
-        requirements = list(locked.requirements if locked else request.pip_requirements())
+        # As recorded (manifest, pyvenv.cfg): URLs without credentials.
+        requirements = [
+            public_requirement(r)
+            for r in (locked.requirements if locked else request.pip_requirements())
+        ]
         manifest = Manifest(
             env=str(final),
             store=str(st.root),

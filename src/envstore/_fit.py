@@ -54,7 +54,10 @@ def misfit(store: Store, name: str, key: EntryKey, interp: Interpreter) -> str |
     spec = requires_python(store, key)
     if spec:
         try:
-            if not SpecifierSet(spec).contains(interp.version, prereleases=True):
+            # The release as pip compares it (sys.version_info[:3]): a dev build's
+            # version reads "3.12.1+", which no specifier admits.
+            version = ".".join(str(n) for n in _release(interp.version)[:3])
+            if not SpecifierSet(spec).contains(version, prereleases=True):
                 return f"it requires Python {spec}"
         except InvalidSpecifier:
             pass

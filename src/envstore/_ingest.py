@@ -388,7 +388,9 @@ def _record(store: Store, metas: list[dict[str, object]]) -> None:
             " added) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files, :added)",
             metas,
         )
-        conn.executemany("INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", seals)
+        # REPLACE: a seal left by an entry of the same key deleted since (a killed gc)
+        # would name other files; this one was taken from what is published now.
+        conn.executemany("INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", seals)
 
 
 def _reseal(store: Store, key: EntryKey) -> None:

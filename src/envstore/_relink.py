@@ -191,6 +191,8 @@ VERSION_CHANGE = "(another version needed) "
 class _Sources(Request):
     """Where relink may look for wheels: create's options, plus what relink needs to know."""
 
+    untrusted = ""  # sources a manifest names that the store did not register with it
+
     def local_dirs(self, store: Store) -> list[Path]:
         return [store.wheels_dir, *(Path(d) for d in self.find_links if "://" not in d)]
 
@@ -203,6 +205,12 @@ class _Sources(Request):
         where = "the store, its wheels/"
         if self.find_links:
             where += ", --find-links " + " ".join(self.find_links)
+        if self.untrusted:
+            return where + (
+                f" (not the manifest's own sources, {self.untrusted}: this store did not"
+                " register them with it; say where to look with -f DIR, --index-url URL or"
+                " --no-index)"
+            )
         if not self.mayrun_pip():
             why = "--offline" if self.offline else "--no-index"
             return where + f" (the index was not searched: {why})"
@@ -522,9 +530,14 @@ def abi_tags_of(site: Path) -> list[tuple[str, str, set[str]]]:
     return found
 
 
-def _foreign_abi_dists(site: Path) -> list[str]:
-    """Distributions pip installed into site-packages with ABI-specific wheels."""
-    return [f"{n} {v}" for n, v, abis in abi_tags_of(site) if abis - {"none"}]
+def _foreign_abi_dists(site: Path, new: Interpreter) -> list[str]:
+    """Distributions pip installed into site-packages for another Python's ABI (as
+    doctor's pip-installed-abi judges them: abi3 runs on any)."""
+    return [
+        f"{n} {v}"
+        for n, v, abis in abi_tags_of(site)
+        if abis and not abis & {new.abi_tag, "abi3", "none"}
+    ]
 
 
 # -- changing the env -----------------------------------------------------------
@@ -830,6 +843,7 @@ def _relink_locked(
     progress: Progress | None,
 ) -> RelinkResult:
     started = time.monotonic()
+    untrusted = ""
     manifest = Manifest.load(final)
     from envstore._doctor import same_env
 
@@ -840,11 +854,15 @@ def _relink_locked(
     if not (links or index_url or no_index):
         # None given: where the env's wheels came from, if this store registered the
         # manifest as it is (a crafted one never chooses where relink looks).
-        recorded = manifest.sources if _registered_as_is(st, manifest, final) else None
-        if recorded is not None:
+        recorded = manifest.sources
+        if _registered_as_is(st, manifest, final):
             links, index_url = recorded.find_links, recorded.index_url
             no_index = recorded.no_index
+        elif recorded.options():  # not trusted, and no reason to think the index is fine
+            untrusted = shlex.join(recorded.options())
+            offline = no_index = True  # the store and its wheels/ only
     sources = _Sources(find_links=links, index_url=index_url, no_index=no_index, offline=offline)
+    sources.untrusted = untrusted
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)
     if choice.interp is None:
@@ -928,7 +946,7 @@ def _relink_locked(
     )
     if not same_abi:
         result.notes += _dependency_notes(final, st, keys, old, new)
-        foreign = _foreign_abi_dists(final / new.purelib)
+        foreign = _foreign_abi_dists(final / new.purelib, new)
         if foreign:
             result.notes.append(
                 "pip installed these into site-packages for the old Python; reinstall them: "

@@ -240,7 +240,7 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
     python = str(final / "bin" / "python")
     # The stdlib that pyvenv.cfg's home leads to: gone when a relocatable install behind
     # a link is replaced by a new patch release (bin/python still runs, then dies).
-    stdlib = home_stdlib(venv_home(interp), "/".join(interp.purelib.split("/")[:2]))
+    stdlib = home_stdlib(venv_home(interp), os.path.join(*Path(interp.stdlib).parts[-2:]))
     landmark = os.path.join(stdlib or interp.stdlib, "os.py")
     if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
         landmark += "c"
@@ -263,11 +263,12 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
             'if [ -n "${BASH_VERSION:-}" ]; then _envstore_here=${BASH_SOURCE[0]}\n'
             'elif [ -n "${ZSH_VERSION:-}" ]; then _envstore_here=${(%):-%x}\n'
             "fi\n"
-            'if [ -n "$_envstore_here" ]; then _envstore_here=$(CDPATH= cd -- "$(dirname --'
-            ' "$_envstore_here")"/.. >/dev/null 2>&1 && pwd -P); fi\n'
-            f'if [ -n "$_envstore_here" ] && [ "$_envstore_here" != "$(CDPATH= cd --'
-            f' {q(str(final))} 2>/dev/null && pwd -P)" ]; then\n'
-            f"    printf '%s %s\\n%s %s\\n' {q(moved)} \"$_envstore_here\" {q(relink)}"
+            # builtin: a cd function or a chpwd hook must not print into the result.
+            'if [ -n "$_envstore_here" ]; then _envstore_here=$(CDPATH= builtin cd --'
+            ' "$(dirname -- "$_envstore_here")"/.. >/dev/null 2>&1 && builtin pwd -P); fi\n'
+            f'if [ -n "$_envstore_here" ] && [ "$_envstore_here" != "$(CDPATH= builtin cd --'
+            f' {q(str(final))} >/dev/null 2>&1 && builtin pwd -P)" ]; then\n'
+            f"    printf '%s %s\\n%s %q\\n' {q(moved)} \"$_envstore_here\" {q(relink)}"
             ' "$_envstore_here" >&2\n'
             "    unset _envstore_here\n"
             "    return 1 2>/dev/null || exit 1\n"

@@ -164,12 +164,14 @@ def _reconcile(store: Store, disk: list[EntryKey]) -> None:
             " added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [r for r in rows if r is not None],
         )
-        conn.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in in_db - set(on_disk)])
+        gone = [(k,) for k in in_db - set(on_disk)]
+        conn.executemany("DELETE FROM entries WHERE key = ?", gone)
+        conn.executemany("DELETE FROM seals WHERE object = ?", gone)
     db_envs = {row[0] for row in conn.execute("SELECT path FROM envs")}
     for env, root in registered_envs(store).items():
         if (root is None or env not in db_envs) and (Path(env) / MANIFEST_NAME).exists():
-            try:
-                register_env(store, Manifest.load(Path(env)), Path(env))
+            try:  # found on disk: its recorded sources are not trusted (digest "")
+                register_env(store, Manifest.load(Path(env)), Path(env), digest="")
             except BadManifestError:
                 continue
 
@@ -230,6 +232,10 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     return problems
 
 
+_VIEW_SEALED_NOW = (
+    "had no seal (built by an envstore before seals, or the database was rebuilt): its"
+    " links and view.json are sealed as found now"
+)
 _SEALED_NOW = (
     "had no seal (written by an envstore before seals, or the database was rebuilt):"
     " its bytecode and entry.json are sealed as found now"
@@ -267,7 +273,7 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
                 found = []
                 if name in known:  # a view from before seals (or a rebuilt database)
                     unsealed[f"view/{name}"] = view_seal(path)
-                    problems.append(Problem(f"view/{name}", _SEALED_NOW, note=True))
+                    problems.append(Problem(f"view/{name}", _VIEW_SEALED_NOW, note=True))
         problems += [Problem(f"view/{name}", m) for m in found]
         if found:
             damaged.append(name)
@@ -405,6 +411,7 @@ def rebuild_db(store: Store) -> dict[str, int]:
 def _fill_db(store: Store, path: Path) -> dict[str, int]:
     from envstore._envs import register_env
 
+    old = _old_rows(store.db_path)
     conn = _db.connect(path, create=True)
     store._conn = conn  # register_env below writes through the store
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
@@ -441,6 +448,41 @@ def _fill_db(store: Store, path: Path) -> dict[str, int]:
         except BadManifestError:
             counts["unreadable"] += 1
             continue
-        register_env(store, manifest, Path(env))
+        # The digest the old database had (else none: its sources are not trusted).
+        register_env(store, manifest, Path(env), digest=old["digests"].get(env, ""))
         counts["envs"] += 1
+    with _db.write(conn):  # what only the old database knew: seals and damage
+        conn.executemany("INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", old["seals"])
+        conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", old["damaged"])
+        conn.executemany("UPDATE views SET damaged = 1 WHERE key = ?", old["damaged_views"])
     return counts
+
+
+def _old_rows(path: Path) -> dict[str, Any]:
+    """Seals, damage flags and manifest digests from the database being replaced, as far
+    as it can be read (rebuild-db is also the way out of a damaged one)."""
+    import sqlite3
+
+    rows: dict[str, Any] = {"seals": [], "damaged": [], "damaged_views": [], "digests": {}}
+    if not path.is_file() or path.is_symlink():
+        return rows
+    queries = {
+        "seals": "SELECT object, seal FROM seals",
+        "damaged": "SELECT key FROM entries WHERE damaged = 1",
+        "damaged_views": "SELECT key FROM views WHERE damaged = 1",
+        "digests": "SELECT path, manifest_digest FROM envs",
+    }
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return rows
+    try:
+        for name, query in queries.items():
+            try:
+                found = conn.execute(query).fetchall()
+            except sqlite3.Error:
+                continue
+            rows[name] = dict(found) if name == "digests" else found
+    finally:
+        conn.close()
+    return rows

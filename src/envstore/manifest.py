@@ -20,7 +20,15 @@ TYPE_CHECKING = False  # not typing's: see _envs
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "Manifest", "Package", "Sources", "public_url"]
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "Manifest",
+    "Package",
+    "Sources",
+    "public_requirement",
+    "public_url",
+]
 
 MANIFEST_NAME = "envstore.json"
 # 2: "sources", where the env's wheels came from (a version 1 manifest has none).
@@ -28,13 +36,23 @@ MANIFEST_VERSION = 2
 
 
 def public_url(url: str) -> str:
-    """``url`` without credentials (``https://user:secret@host/`` -> ``https://host/``):
-    never written to disk."""
-    if "://" not in url or "@" not in url.split("://", 1)[1].split("/", 1)[0]:
+    """``url`` without what may be a credential, the user part and the query
+    (``https://user:secret@host/simple/?private_token=T`` -> ``https://host/simple/``):
+    never written to disk. The fragment (``#sha256=...``) stays."""
+    if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
     netloc, slash, path = rest.partition("/")
-    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+    path, hash_, fragment = path.partition("#")
+    path = path.partition("?")[0]
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}{hash_}{fragment}"
+
+
+def public_requirement(text: str) -> str:
+    """A requirement line with every URL in it made public (``name @ https://u:p@...``)."""
+    import re
+
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: public_url(m.group(0)), text)
 
 
 class Sources:
