@@ -411,3 +411,69 @@ def test_doctor_finds_the_stdlib_under_lib64_where_platlibdir_is_lib64(tmp_path:
         purelib=f"lib/python{minor}/site-packages",
     )
     assert _check_home(env, interp, interp) == []
+
+
+@pytest.fixture
+def libs(tmp_path: Path) -> tuple[Path, Path]:
+    """``app`` needs ``lib<3``; ``lib`` 1.0 runs only before NEW; newer: 1.5 (runs
+    anywhere), 2.0 (needs ``newdep``, which no env here has), 3.0rc1 (a pre-release)."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    wheelmaker.build_wheel(first, "app", "1.0", files={"app.py": ""}, requires=["lib<3"])
+    wheelmaker.build_wheel(first, "lib", "1.0", files={"lib.py": "V = '1.0'\n"},
+                           metadata_extra=[f"Requires-Python: <{NEW}"])  # fmt: skip
+    wheelmaker.build_wheel(later, "lib", "1.5", files={"lib.py": "V = '1.5'\n"})
+    wheelmaker.build_wheel(later, "lib", "2.0", files={"lib.py": "V = '2.0'\n"},
+                           requires=["newdep"])  # fmt: skip
+    wheelmaker.build_wheel(later, "lib", "3.0rc1", files={"lib.py": "V = '3.0rc1'\n"})
+    return first, later
+
+
+@_needs(OLD_PIP, NEW)
+@pytest.mark.parametrize(
+    "seeded", [pytest.param(True, id="from-store"), pytest.param(False, id="pip")]
+)
+def test_relink_takes_a_version_the_env_allows(
+    cli: CLI, libs: tuple[Path, Path], tmp_path: Path, seeded: bool
+) -> None:
+    first, later = libs
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "-p", OLD_PIP, "--without-pip", "--no-index",
+               "-f", first, "app").code == 0  # fmt: skip
+    if seeded:  # every version in the store already (another env on NEW made them)
+        from envstore._ingest import ingest_wheels
+        from envstore._interpreters import find_interpreter
+        from envstore._store import Store
+
+        st = Store(store)
+        with st.gc_lock(shared=True):
+            ingest_wheels(st, sorted(later.glob("*.whl")), find_interpreter(NEW, st.db()))
+    res = cli("--store", store, "relink", env, "--python", NEW, "--no-index", "-f", first,
+              "-f", later)  # fmt: skip
+    assert res.code == 0, res.err
+    assert "lib 1.0 -> 1.5" in res.out, res.out  # not 3.0rc1, not 2.0 (needs newdep)
+    assert run([env / "bin" / "python", "-c", "import lib; print(lib.V)"]).stdout == "1.5\n"
+
+
+@_needs(OLD_PIP, NEW)
+@pytest.mark.parametrize(
+    ("given", "ok"),
+    [
+        pytest.param("file", False, id="pin-in-a-requirements-file"),
+        pytest.param("args", True, id="a-bound-is-no-pin"),
+    ],
+)
+def test_relink_reads_pins_and_bounds_where_the_user_gave_them(
+    cli: CLI, libs: tuple[Path, Path], tmp_path: Path, given: str, ok: bool
+) -> None:
+    first, later = libs
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("app\nlib==1.0\n")
+    asked = ["-r", str(reqs)] if given == "file" else ["app", "lib>=1.0"]
+    env, store = tmp_path / "env", tmp_path / "store"
+    assert cli("--store", store, "create", env, "-p", OLD_PIP, "--without-pip", "--no-index",
+               "-f", first, *asked).code == 0  # fmt: skip
+    res = cli("--store", store, "relink", env, "--python", NEW, "--no-index", "-f", first,
+              "-f", later)  # fmt: skip
+    assert res.code == (0 if ok else 1), res.out + res.err
+    if not ok:  # the pin, from the file, bounds what relink may take
+        assert "==1.0" in res.err

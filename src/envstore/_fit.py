@@ -12,7 +12,11 @@ from __future__ import annotations
 from envstore._interpreters import Interpreter
 from envstore._store import EntryKey, Store
 
-__all__ = ["misfit", "requires_python"]
+__all__ = ["misfit", "requires_python", "unmet", "wanted"]
+
+TYPE_CHECKING = False  # not typing's: see _envs
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 # The first pip release that runs on each Python minor (where older ones do not).
 _PIP_MINIMUM = {(3, 12): (23, 2)}
@@ -66,4 +70,78 @@ def misfit(store: Store, name: str, key: EntryKey, interp: Interpreter) -> str |
         need = max((v for m, v in _PIP_MINIMUM.items() if m <= minor), default=None)
         if need is not None and _release(key.version)[:2] < need:
             return f"pip {key.version} cannot run on Python {interp.minor} (it needs pip >= 23.2)"
+    return None
+
+
+def _requirement_lines(requirements: list[str]) -> list[str]:
+    """The requirement strings of an env's recorded requirements, ``-r FILE`` and ``-c
+    FILE`` read (one level; options and comments skipped)."""
+    lines: list[str] = []
+    args = iter(requirements)
+    for arg in args:
+        if arg in ("-r", "-c", "--requirement", "--constraint"):
+            path = next(args, "")
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                line = line.split(" #", 1)[0].strip()
+                if line and not line.startswith(("#", "-")):
+                    lines.append(line)
+        elif not arg.startswith("-"):
+            lines.append(arg)
+    return lines
+
+
+def wanted(
+    store: Store, requirements: list[str], packages: dict[str, EntryKey], name: str,
+    interp: Interpreter,
+) -> SpecifierSet:  # fmt: skip
+    """What every other package of the env and the user's own requirements (files
+    included) ask of ``name``, for ``interp``: the versions a replacement may have."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    spec = SpecifierSet()
+    texts = list(_requirement_lines(requirements))
+    for other, key in packages.items():
+        if other != name:
+            try:
+                texts += [str(r) for r in store.entry_meta(key).get("requires") or []]
+            except Exception:  # an unreadable entry asks nothing
+                continue
+    env = dict(interp.markers, extra="")
+    for text in texts:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == name and (req.marker is None or req.marker.evaluate(env)):
+            spec &= req.specifier
+    return spec
+
+
+def unmet(
+    store: Store, key: EntryKey, packages: dict[str, EntryKey], interp: Interpreter
+) -> str | None:
+    """A requirement of the entry ``key`` that the env's other packages do not meet."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    env = dict(interp.markers, extra="")
+    for text in store.entry_meta(key).get("requires") or []:
+        try:
+            req = Requirement(str(text))
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        have = packages.get(canonicalize_name(req.name))
+        if have is None:
+            return f"it needs {req}, which the env does not have"
+        if not req.specifier.contains(have.version, prereleases=True):
+            return f"it needs {req}, and the env has {req.name} {have.version}"
     return None

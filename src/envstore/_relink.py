@@ -294,6 +294,7 @@ def _download(
     finds that runs there), from the index (pip, no sdists)."""
     from envstore._resolve import pip_command, run_pip
 
+    wanted = f"{p.name}=={p.version}" if version is None else p.name + version
     work = store.mkdtemp("relink-download")
     try:
         run_pip(
@@ -306,9 +307,9 @@ def _download(
                 "--dest",
                 str(work),
                 *sources.pip_options(),
-                f"{p.name}=={p.version}" if version is None else p.name + version,
+                wanted,
             ],
-            f"download a wheel of {p.name} {p.version}",
+            f"download a wheel of {wanted}",
         )
         wheels = sorted(work.glob("*.whl"))
         if not wheels:
@@ -404,21 +405,6 @@ def _resolve_packages(
     return keys, changed
 
 
-def _pinned(manifest: Manifest, name: str) -> bool:
-    """Whether the env's requirements pin ``name`` to versions (``pip==23.0.1``)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    for text in manifest.requirements:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if canonicalize_name(req.name) == name and req.specifier:
-            return True
-    return False
-
-
 def _other_version(
     store: Store,
     manifest: Manifest,
@@ -428,16 +414,29 @@ def _other_version(
     sources: _Sources,
     progress: Progress | None,
 ) -> EntryKey | str:
-    """The newest version of ``p`` that runs on ``new`` (its version cannot): for pip the
-    target's own bundled pip first; then the store; then pip, which honours
-    Requires-Python. A string says why there is none."""
+    """The newest version of ``p`` that runs on ``new`` (its version cannot) and that
+    the env allows: what the user's requirements (files included) and the env's other
+    packages ask of it, no pre-release unless it was one, and its own requirements met
+    by the env. For pip the target's own bundled pip first; then the store; then pip
+    (which honours Requires-Python) with those bounds. A string says why there is none."""
     from packaging.version import InvalidVersion, Version
 
-    from envstore._fit import misfit
-    from envstore._ingest import ingest_wheels
+    from envstore._fit import misfit, unmet, wanted
 
-    if _pinned(manifest, p.name):
-        return "the env's requirements pin it; recreate the env with a version that fits"
+    packages = {q.name: q.key for q in manifest.packages}
+    spec = wanted(store, manifest.requirements, packages, p.name, new)
+    pre = _version(p.version).is_prerelease
+
+    def why_not(key: EntryKey) -> str | None:
+        if misfit(store, p.name, key, new):
+            return misfit(store, p.name, key, new)
+        version = _version(key.version)
+        if version.is_prerelease and not pre:
+            return f"{key.version} is a pre-release"
+        if not spec.contains(version, prereleases=True):
+            return f"the env asks for {p.name}{spec}"
+        return unmet(store, key, {**packages, p.name: key}, new)
+
     if p.name == "pip":
         from envstore._envs import _pip_key
 
@@ -446,7 +445,7 @@ def _other_version(
         except ResolutionError:
             pass
         else:
-            if misfit(store, p.name, key, new) is None:
+            if why_not(key) is None:
                 return key
 
     def newest(key: EntryKey) -> Version:
@@ -455,7 +454,7 @@ def _other_version(
         except InvalidVersion:
             return Version("0")
 
-    found = []
+    found, last_why = [], f"the env asks for {p.name}{spec}" if spec else ""
     for abi in (new.soabi, PURE):
         try:
             names = os.listdir(store.entries_dir / abi / p.name)
@@ -467,20 +466,45 @@ def _other_version(
             except ValueError:
                 continue
             meta = _entry_meta(store, key)
-            if meta and _fits(meta.get("tags"), accepted) and not misfit(store, p.name, key, new):
-                found.append(key)
+            if meta and _fits(meta.get("tags"), accepted):
+                why = why_not(key)
+                if why is None:
+                    found.append(key)
+                else:
+                    last_why = why
     if found:
         return max(found, key=newest)
     if sources.offline or (sources.no_index and not sources.find_links):
-        return f"no version that runs there in {sources.searched()}"
+        return f"no version that runs there in {sources.searched()}" + (
+            f" ({last_why})" if last_why else ""
+        )
     if progress:  # pip chooses (from --find-links only, with --no-index): it reads
         progress(f"finding a {p.name} for Python {new.version}")  # Requires-Python
+    from envstore._ingest import ingest_wheels
+
+    site = _pip_site(store, manifest, new, progress)
+    bounds, why = str(spec), ""
+    for _ in range(5):  # pip knows nothing of the env's other packages: exclude, retry
+        try:
+            wheel = _download(store, p, new, sources, site, bounds)
+        except ResolutionError as exc:
+            return str(exc) + (f" (earlier: {why})" if why else "")
+        key = ingest_wheels(store, [wheel], new, progress)[wheel]
+        found_why = why_not(key)
+        if found_why is None:
+            return key
+        why = f"{wheel.name}: {found_why}"
+        bounds = ",".join(b for b in (bounds, f"!={key.version}") if b)
+    return why
+
+
+def _version(text: str) -> Any:
+    from packaging.version import InvalidVersion, Version
+
     try:
-        wheel = _download(store, p, new, sources, _pip_site(store, manifest, new, progress), "")
-    except ResolutionError as exc:
-        return str(exc)
-    key = ingest_wheels(store, [wheel], new, progress)[wheel]
-    return key if misfit(store, p.name, key, new) is None else f"{wheel.name} does not fit"
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
 
 
 def _dependency_notes(
