@@ -229,18 +229,10 @@ def _same_version(a: str, b: str) -> bool:
 def _from_store(store: Store, p: Package, new: Interpreter, accepted: set[str]) -> EntryKey | None:
     """An entry of the same name and version that ``new`` can use, the same wheel first."""
     found: list[EntryKey] = []
-    for abi in (new.soabi, PURE):
-        d = store.entries_dir / abi / p.name
-        try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            continue
-        for n in names:
-            version, _, digest = n.rpartition("-")
-            key = EntryKey(abi, p.name, version, digest)
-            meta = _entry_meta(store, key)
-            if meta and _same_version(version, p.version) and _fits(meta.get("tags"), accepted):
-                found.append(key)
+    for key in _entries_named(store, p.name, new):
+        meta = _entry_meta(store, key)
+        if meta and _same_version(key.version, p.version) and _fits(meta.get("tags"), accepted):
+            found.append(key)
     found.sort(key=lambda k: k.hash != p.key.hash)
     return found[0] if found else None
 
@@ -455,23 +447,14 @@ def _other_version(
             return Version("0")
 
     found, last_why = [], f"the env asks for {p.name}{spec}" if spec else ""
-    for abi in (new.soabi, PURE):
-        try:
-            names = os.listdir(store.entries_dir / abi / p.name)
-        except OSError:
-            continue
-        for n in names:
-            try:
-                key = EntryKey.parse(f"{abi}/{p.name}/{n}")
-            except ValueError:
-                continue
-            meta = _entry_meta(store, key)
-            if meta and _fits(meta.get("tags"), accepted):
-                why = why_not(key)
-                if why is None:
-                    found.append(key)
-                else:
-                    last_why = why
+    for key in _entries_named(store, p.name, new):
+        meta = _entry_meta(store, key)
+        if meta and _fits(meta.get("tags"), accepted):
+            why = why_not(key)
+            if why is None:
+                found.append(key)
+            else:
+                last_why = why
     if found:
         return max(found, key=newest)
     if sources.offline or (sources.no_index and not sources.find_links):
@@ -763,18 +746,22 @@ def _apply(
 
 def _stored_keys(store: Store, manifest: Manifest, new: Interpreter) -> list[EntryKey]:
     """The entries of the env's package names the store holds now, for ``new``."""
+    return [k for p in manifest.packages for k in _entries_named(store, p.name, new)]
+
+
+def _entries_named(store: Store, name: str, new: Interpreter) -> list[EntryKey]:
+    """Every entry of the project ``name`` that ``new`` may see: its ABI's, and pure."""
     found = []
-    for p in manifest.packages:
-        for abi in (new.soabi, PURE):
+    for abi in (new.soabi, PURE):
+        try:
+            names = os.listdir(store.entries_dir / abi / name)
+        except OSError:
+            continue
+        for n in sorted(names):
             try:
-                names = os.listdir(store.entries_dir / abi / p.name)
-            except OSError:
+                found.append(EntryKey.parse(f"{abi}/{name}/{n}"))
+            except ValueError:
                 continue
-            for n in names:
-                try:
-                    found.append(EntryKey.parse(f"{abi}/{p.name}/{n}"))
-                except ValueError:
-                    continue
     return found
 
 
