@@ -159,3 +159,22 @@ def test_rebuild_db_keeps_the_seals_and_damage_the_old_database_knew(
     # Not "sealed as found": the seal of what was compiled survived the rebuild.
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 1 and "does not match what was compiled" in res.out, res.out
+
+
+def test_an_entry_left_writable_by_a_killed_compile_is_finished_not_damaged(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    from envstore._store import make_writable_dirs
+
+    args = ["--without-pip", "--no-index", "-f", wheelhouse, "solo"]
+    assert cli("--store", store, "create", tmp_path / "env", *args).code == 0
+    (entry,) = (store / "entries" / "pure" / "solo").iterdir()
+    # What a SIGKILL in ensure_compiled leaves: writable directories, part of another
+    # Python's bytecode, no compiled-<tag> marker for it.
+    make_writable_dirs(entry)
+    half = entry / "site" / "__pycache__" / "solo.cpython-399.pyc"
+    half.write_bytes(b"half written")
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0 and "made read-only" in res.out, res.out
+    assert not half.exists() and not os.stat(entry).st_mode & 0o222
+    assert cli("--store", store, "create", tmp_path / "env2", *args).code == 0

@@ -26,6 +26,7 @@ __all__ = [
     "check_view",
     "entry_seal",
     "file_digest",
+    "pycs",
     "view_seal",
 ]
 
@@ -45,7 +46,7 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return str(h.hexdigest())
 
 
-def _pycs(root: Path) -> list[str]:
+def pycs(root: Path) -> list[str]:
     """Every ``.pyc`` under ``root/site``, relative to ``root``."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root / "site"):
@@ -61,7 +62,7 @@ def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, ob
     bytecode file. ``old``: a seal whose bytecode digests are kept (adding bytecode for
     another interpreter digests only the new files)."""
     known: dict[str, str] = dict(old.get("pyc", {})) if old else {}  # type: ignore[call-overload]
-    pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in _pycs(root)}
+    pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in pycs(root)}
     return {"entry.json": file_digest(root / "entry.json"), "RECORD": _record(root), "pyc": pyc}
 
 
@@ -86,7 +87,7 @@ def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
     if "RECORD" in seal and _record(root) != seal["RECORD"]:
         problems.append("RECORD was changed after it was written (with the files it lists?)")
     want: dict[str, str] = seal.get("pyc") or {}  # type: ignore[assignment]
-    have = set(_pycs(root))
+    have = set(pycs(root))
     for rel in sorted(have - set(want)):
         problems.append(f"bytecode {rel} was added after the entry was sealed")
     for rel in sorted(set(want) - have):

@@ -24,10 +24,10 @@ from typing import Any
 from envstore import _db
 from envstore._crash import crash_point
 from envstore._gc import registered_envs
-from envstore._seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, view_seal
+from envstore._seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
 from envstore._seal import dumps as seal_dumps
 from envstore._store import EntryKey, Store, exchange_published, make_readonly, rmtree
-from envstore.errors import BadManifestError, EnvstoreError, StoreError
+from envstore.errors import BadManifestError, EnvstoreError, LockTimeoutError, StoreError
 from envstore.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["Problem", "rebuild_db", "repair", "verify"]
@@ -191,6 +191,9 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     unsealed: dict[str, str] = {}
     for key in disk:
         notes: list[str] = []
+        seal_text = seals.get(str(key))
+        if _finish_interrupted(store, key, json.loads(seal_text) if seal_text else None):
+            notes.append(_FINISHED)
         found = verify_entry(store, key, check_contents=check_contents, notes=notes)
         if check_contents and not found:
             seal = seals.get(str(key))
@@ -230,6 +233,40 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
             "UPDATE views SET damaged = 1 WHERE key = ?", [(k,) for k in damaged_views]
         )
     return problems
+
+
+_FINISHED = (
+    "was left writable by a process killed while it published the entry or added"
+    " bytecode for another Python: bytecode it had not sealed was removed (the next create"
+    " compiles it again) and the entry made read-only"
+)
+
+
+def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None) -> bool:
+    """An entry whose top is writable was left by a killed publish (between its rename
+    and chmod) or a killed ``ensure_compiled`` (its marker unwritten): not damage, an
+    unfinished step. Unless a compile holds the entry's lock now, drop the bytecode the
+    seal does not list (a half-written set, recompiled on the next create: its marker
+    is missing) and make the entry read-only again."""
+    from envstore._locks import file_lock
+
+    root = store.entry_path(key)
+    try:
+        if not os.lstat(root).st_mode & 0o200 or not store.owns(root) or root.is_symlink():
+            return False
+    except OSError:
+        return False
+    try:
+        with file_lock(store.locks_dir / f"entry-{key.hash}.lock", timeout=0):
+            if seal is not None:  # an entry without one is sealed as found later
+                sealed = set(seal.get("pyc", {}))
+                for rel in pycs(root):
+                    if rel not in sealed:
+                        os.unlink(root / rel)
+            make_readonly(root)
+    except LockTimeoutError:
+        return False  # a compile is running now
+    return True
 
 
 _VIEW_SEALED_NOW = (
