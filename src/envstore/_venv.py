@@ -114,20 +114,26 @@ def venv_home(interp: Interpreter) -> str:
     (a symlink into a relocatable install, e.g. ``~/.local/bin/python3.12``).
     """
     sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
+
     # The recorded path's directory, then a stable directory link beside the resolved
     # prefix (/opt/python3.12 -> Python3.12.1), then each hop of the path's links: the
     # first whose search finds this stdlib. A stable name survives the prefix being
     # replaced by a new patch release; a patch-versioned prefix is the last resort.
-    chain = [os.path.dirname(n) for n in link_chain(interp.path)]
-    prefix = os.path.dirname(os.path.dirname(interp.resolved))
-    homes = [chain[0], *_stable_links_to_prefix(prefix), *chain[1:]]
-    for home in homes:
+    def finds_stdlib(home: str) -> bool:
         found = home_stdlib(home, sub)
         try:
-            if found is not None and os.path.samefile(found, interp.stdlib):
-                return home
+            return found is not None and os.path.samefile(found, interp.stdlib)
         except OSError:
-            continue
+            return False
+
+    first = os.path.dirname(interp.path)
+    if finds_stdlib(first):  # the common case (/usr/bin, pyenv, Homebrew's opt/): no more
+        return first
+    prefix = os.path.dirname(os.path.dirname(interp.resolved))
+    chain = [os.path.dirname(n) for n in link_chain(interp.path)[1:]]
+    for home in [*_stable_links_to_prefix(prefix), *chain]:
+        if finds_stdlib(home):
+            return home
     return os.path.dirname(interp.resolved)
 
 
@@ -233,17 +239,11 @@ def write_interpreter_links(
     write_file(f"{env}/pyvenv.cfg", ("\n".join(lines) + "\n").encode())
 
 
-def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
+def _gone_check(name: str, final: Path, interp: Interpreter, landmark: str) -> str:
     """Shell code for the top of an activation script: when ``bin/python`` cannot run
     (its base interpreter was removed or moved), say so and how to repair the env,
     instead of activating an env whose every command fails with "bad interpreter"."""
     python = str(final / "bin" / "python")
-    # The stdlib that pyvenv.cfg's home leads to: gone when a relocatable install behind
-    # a link is replaced by a new patch release (bin/python still runs, then dies).
-    stdlib = home_stdlib(venv_home(interp), os.path.join(*Path(interp.stdlib).parts[-2:]))
-    landmark = os.path.join(stdlib or interp.stdlib, "os.py")
-    if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
-        landmark += "c"
     what = (
         f"envstore: cannot activate {final}: its Python {interp.version}"
         f" ({interp.path}) is gone (moved, removed or upgraded)."
@@ -315,6 +315,17 @@ def _gone_check(name: str, final: Path, interp: Interpreter) -> str:
             ]
         )
     return ""
+
+
+def _stdlib_landmark(interp: Interpreter) -> str:
+    """The ``os.py`` of the stdlib that pyvenv.cfg's home leads to: gone when a
+    relocatable install behind a link is replaced by a new patch release (bin/python
+    still runs, then dies)."""
+    stdlib = home_stdlib(venv_home(interp), os.path.join(*Path(interp.stdlib).parts[-2:]))
+    landmark = os.path.join(stdlib or interp.stdlib, "os.py")
+    if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
+        landmark += "c"
+    return landmark
 
 
 def _split_after_comments(text: str) -> tuple[str, str]:
@@ -397,6 +408,7 @@ def write_activation_scripts(
         "__VENV_BIN_NAME__": "bin",
         "__VENV_PYTHON__": f"{final}/bin/python",
     }
+    landmark = _stdlib_landmark(interp) if check else ""
     for name, head, body in _activation_templates(interp.stdlib):
         # Templates since the fix for CVE-2024-9287 (3.9.21, 3.10.16, 3.11.11, 3.12.8,
         # 3.13.1, and distributions' backports such as Debian 12's 3.11.2) leave the
@@ -411,7 +423,7 @@ def write_activation_scripts(
                 if placeholder in text:
                     text = text.replace(placeholder, quote(value))
             parts.append(text)
-        block = _gone_check(name, final, interp) if check else ""
+        block = _gone_check(name, final, interp, landmark) if check else ""
         write_file(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
 
 
