@@ -130,8 +130,11 @@ def add_commands(sub: _Subcommands) -> None:
         help="repair environments after their base Python was upgraded, moved or removed",
         description="Point environments at a working interpreter. With the same ABI available"
         " only links, pyvenv.cfg and the manifest are rewritten; for another minor version pure"
-        " packages are reused and ABI-tagged ones re-resolved at the same versions. If some"
-        " package has no compatible wheel, nothing is changed.",
+        " packages are reused and ABI-tagged ones re-resolved at the same versions; a package"
+        " whose version cannot run there (Requires-Python, or pip < 23.2 on 3.12+) takes the"
+        " newest version the env's requirements allow. Without -f, --index-url or --no-index,"
+        " it looks where the env's wheels came from (recorded when it was made). If some"
+        " package has no usable wheel, nothing is changed.",
     )
     p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
     p.add_argument("--all", action="store_true", help="every environment registered in the store")

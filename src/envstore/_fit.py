@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from envstore._interpreters import Interpreter
 from envstore._store import EntryKey, Store
+from envstore.errors import StoreError
 
 __all__ = ["misfit", "requires_python", "unmet", "wanted"]
 
@@ -44,9 +45,7 @@ def requires_python(store: Store, key: EntryKey) -> str | None:
                 name, _, value = line.partition(":")
                 if name.strip().lower() == "requires-python":
                     return value.strip() or None
-    except (OSError, KeyError, ValueError):
-        return None
-    except Exception:  # an unreadable entry: verify's business, not this check's
+    except (OSError, KeyError, StoreError):  # an unreadable entry: verify's business
         return None
     return None
 

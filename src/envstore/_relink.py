@@ -411,8 +411,6 @@ def _other_version(
     packages ask of it, no pre-release unless it was one, and its own requirements met
     by the env. For pip the target's own bundled pip first; then the store; then pip
     (which honours Requires-Python) with those bounds. A string says why there is none."""
-    from packaging.version import InvalidVersion, Version
-
     from envstore._fit import misfit, unmet, wanted
 
     packages = {q.name: q.key for q in manifest.packages}
@@ -420,8 +418,9 @@ def _other_version(
     pre = _version(p.version).is_prerelease
 
     def why_not(key: EntryKey) -> str | None:
-        if misfit(store, p.name, key, new):
-            return misfit(store, p.name, key, new)
+        unfit = misfit(store, p.name, key, new)
+        if unfit:
+            return unfit
         version = _version(key.version)
         if version.is_prerelease and not pre:
             return f"{key.version} is a pre-release"
@@ -440,12 +439,6 @@ def _other_version(
             if why_not(key) is None:
                 return key
 
-    def newest(key: EntryKey) -> Version:
-        try:
-            return Version(key.version)
-        except InvalidVersion:
-            return Version("0")
-
     found, last_why = [], f"the env asks for {p.name}{spec}" if spec else ""
     for key in _entries_named(store, p.name, new):
         meta = _entry_meta(store, key)
@@ -456,7 +449,7 @@ def _other_version(
             else:
                 last_why = why
     if found:
-        return max(found, key=newest)
+        return max(found, key=lambda k: _version(k.version))
     if sources.offline or (sources.no_index and not sources.find_links):
         return f"no version that runs there in {sources.searched()}" + (
             f" ({last_why})" if last_why else ""

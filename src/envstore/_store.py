@@ -33,6 +33,7 @@ __all__ = [
     "default_store_dir",
     "exchange_published",
     "make_readonly",
+    "not_a_directory",
     "plain_name",
     "publish_dir",
     "rmtree",
@@ -108,6 +109,18 @@ def _key_re() -> re.Pattern[str]:
 
 
 _KEY: re.Pattern[str] | None = None
+
+
+def not_a_directory(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is if it exists and is not a real directory ("a symbolic link",
+    "not a directory"); None if it is one or does not exist."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return None
+    return "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
 
 
 def plain_name(name: object) -> bool:
@@ -415,12 +428,8 @@ class Store:
         writes, renames or deletes must stay inside the store. Six lstats."""
         for name in _SUBDIRS:
             path = f"{self.root}/{name}"
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+            what = not_a_directory(path)
+            if what:
                 raise StoreError(
                     f"{path} is {what}; envstore works only inside the store's own"
                     f" directories. Make it a directory again (mkdir {path}) or rebuild the"

@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 
 from envstore._interpreters import Interpreter, link_chain
-from envstore._store import plain_name
+from envstore._store import not_a_directory, plain_name
 from envstore._view import link_tree
 from envstore.errors import EnvError, StoreError
 
@@ -171,20 +171,14 @@ def check_env_dirs(env: Path, *purelibs: str) -> None:
     """Refuse an env whose own directories (``bin`` aside: relink moves a linked one
     aside) are symlinks or files: writing into the env must never land elsewhere, and a
     cloned repository's ``.venv`` can hold any link."""
-    import stat
-
     paths = {"include", "include/site"}
     for purelib in purelibs:
         parts = purelib.split("/")
         paths.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
         paths.add(f"include/site/{parts[1]}")  # lib/python3.12/... -> include/site/python3.12
     for rel in sorted(paths):
-        try:
-            st = os.lstat(env / rel)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        what = not_a_directory(env / rel)
+        if what:
             raise EnvError(
                 f"{env / rel} is {what}; envstore writes only into an env's own directories."
                 f" Recreate the env: envstore create {shlex.quote(str(env))} --clear ..."
