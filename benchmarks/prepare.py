@@ -199,7 +199,7 @@ def make_envstore_venv(data: Path, force: bool) -> None:
     (Path(purelib.strip()) / "envstore-repo-src.pth").write_text(f"{REPO / 'src'}\n")
     script = venv / "bin" / "envstore"
     script.write_text(
-        f"#!{py}\nimport sys\nfrom envstore._cli import entrypoint\nsys.exit(entrypoint())\n"
+        f"#!{py}\nimport sys\nfrom envstore.cli.main import entrypoint\nsys.exit(entrypoint())\n"
     )
     script.chmod(0o755)
     stamp.write_text(digest)

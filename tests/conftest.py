@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import wheelmaker
 
-from envstore._cli import main
+from envstore.cli.main import main
 
 MINORS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 
@@ -164,9 +164,9 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding only the default interpreter's bundled pip: ingesting pip
     (~800 files, compiled) is the slowest step of a cold create, paid once here."""
-    from envstore._envs import _pip_key
-    from envstore._interpreters import find_interpreter
-    from envstore._store import Store
+    from envstore.env.lifecycle import _pip_key
+    from envstore.python.interpreters import find_interpreter
+    from envstore.store.layout import Store
 
     root = tmp_path_factory.mktemp("template") / "store"
     st = Store(root)

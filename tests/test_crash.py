@@ -136,7 +136,7 @@ def check_clean(store: Path) -> None:
 
 def test_every_crash_point_has_a_scenario() -> None:
     used = set()
-    for path in SRC.glob("*.py"):
+    for path in SRC.rglob("*.py"):
         used |= set(re.findall(r'crash_point\("([^"]+)"\)', path.read_text()))
     assert used == set(CRASH_POINTS)
     assert set(SCENARIOS) == set(CRASH_POINTS)

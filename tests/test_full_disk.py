@@ -28,7 +28,7 @@ import pytest
 import wheelmaker
 from conftest import CLI, Result, entries
 
-from envstore import _db
+from envstore.store import db as _db
 
 NO_SPACE = "No space left on device"
 HOW = ["create", "write"]  # fails to create the file / created, its writes fail

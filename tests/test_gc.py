@@ -18,10 +18,10 @@ import pytest
 import wheelmaker
 from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
 
-from envstore._db import SCHEMA_VERSION
-from envstore._envs import remove_env
-from envstore._gc import collect, tree_size
-from envstore._store import Store, rmtree
+from envstore.env.lifecycle import remove_env
+from envstore.store.db import SCHEMA_VERSION
+from envstore.store.gc import collect, tree_size
+from envstore.store.layout import Store, rmtree
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_a_new_env_at_a_moved_envs_path_leaves_it_the_grace_period(
 def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import envstore._envs as envs
+    import envstore.env.lifecycle as envs
 
     env = tmp_path / "env"
     register = envs.register_env
@@ -180,7 +180,7 @@ def test_replacing_an_env_keeps_its_store_or_moves_it_whole(
 def test_gc_leaves_a_temp_dir_still_being_written_to_the_next_gc(
     cli: CLI, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import envstore._gc as gc
+    import envstore.store.gc as gc
 
     left = store / "tmp" / "999999999-entry-x-abc"  # its process is gone
     left.mkdir(parents=True)

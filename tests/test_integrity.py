@@ -17,7 +17,7 @@ import pytest
 import wheelmaker
 from conftest import Result, entries, run
 
-from envstore._cli import main
+from envstore.cli.main import main
 
 Cmd = Callable[..., Result]
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from conftest import CLI, PYTHONS, python_params, run
 
-from envstore import _interpreters
-from envstore._interpreters import (
+from envstore.env.venv import venv_home
+from envstore.python import interpreters as _interpreters
+from envstore.python.interpreters import (
     candidates,
     describe,
     find_interpreter,
     find_same_abi,
     query_interpreter,
 )
-from envstore._store import Store
-from envstore._venv import venv_home
+from envstore.store.layout import Store
 
 AVAILABLE = [p for p in PYTHONS.values() if p]
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="no CPython found on this machine")

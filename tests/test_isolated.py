@@ -24,8 +24,8 @@ import wheelmaker
 from conftest import hermetic_environ, run
 
 import envstore
-from envstore._gc import collect
-from envstore._inventory import store_usage
+from envstore.store.gc import collect
+from envstore.store.inventory import store_usage
 
 TINYBACKEND = r'''
 """A tiny PEP 517 backend for envstore's tests: stdlib only, configured by tiny.json."""

@@ -23,12 +23,12 @@ from conftest import CLI, PYTHONS, entries, envstore_cmd, hermetic_environ, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envstore._ingest import _unpack, ingest_wheels
-from envstore._interpreters import find_interpreter
-from envstore._store import Store
-from envstore._wheel import validate_wheel
 from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
-from envstore.manifest import MANIFEST_VERSION
+from envstore.model.manifest import MANIFEST_VERSION
+from envstore.python.interpreters import find_interpreter
+from envstore.store.ingest import _unpack, ingest_wheels
+from envstore.store.layout import Store
+from envstore.store.wheel import validate_wheel
 
 # What each hostile wheel's error must say.
 HOSTILE = {
@@ -114,7 +114,7 @@ def test_a_dying_compile_worker_is_an_error_and_nothing_lands(
 ) -> None:
     """A compile worker that dies (a broken interpreter) fails the ingest with what it
     said, and leaves no entry and no temp directory behind."""
-    from envstore import _ingest
+    from envstore.store import ingest as _ingest
 
     monkeypatch.setattr(_ingest, "_WORKER", "import sys; print('boom', file=sys.stderr); exit(3)")
     files = {f"many/m{i}.py": f"X = {i}\n" for i in range(40)}
@@ -251,7 +251,7 @@ def test_lock_wait_is_bounded_and_names_the_lock(
 DB_WRITER = r"""
 import sys
 from pathlib import Path
-from envstore._db import connect, write
+from envstore.store.db import connect, write
 conn = connect(Path(sys.argv[1]), create=True)
 for i in range(100):
     with write(conn):
@@ -361,9 +361,9 @@ def test_store_writable_by_others_is_refused_unless_trusted(
 INGEST = r"""
 import sys
 from pathlib import Path
-from envstore._ingest import ingest_wheels
-from envstore._interpreters import find_interpreter
-from envstore._store import Store
+from envstore.store.ingest import ingest_wheels
+from envstore.python.interpreters import find_interpreter
+from envstore.store.layout import Store
 st = Store(sys.argv[1])
 keys = ingest_wheels(st, [Path(p) for p in sys.argv[2:]], find_interpreter(None, st.db()))
 print(" ".join(str(k) for k in keys.values()))
@@ -390,7 +390,7 @@ def test_publish_race_loser_drops_its_copy_and_never_replaces_the_winner(
         for key in out.stdout.split():
             winner[key] = os.lstat(store / "entries" / key).st_ino
 
-    monkeypatch.setattr("envstore._ingest.crash_point", another_process_publishes_first)
+    monkeypatch.setattr("envstore.store.ingest.crash_point", another_process_publishes_first)
     keys = ingest_wheels(st_, wheels, interp)
     assert sorted(winner) == sorted(str(k) for k in keys.values())
     for key, inode in winner.items():  # published entries are never replaced
@@ -404,9 +404,9 @@ def test_publish_race_loser_drops_its_copy_and_never_replaces_the_winner(
 def test_gc_cannot_collect_entries_a_create_has_chosen(
     cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import envstore._envs
+    import envstore.env.lifecycle
 
-    real = envstore._envs.ensure_view
+    real = envstore.env.lifecycle.ensure_view
     gcs: list[subprocess.CompletedProcess[str]] = []
 
     def gc_between_choosing_and_registering(*args: object, **kwargs: object) -> object:
@@ -414,7 +414,7 @@ def test_gc_cannot_collect_entries_a_create_has_chosen(
         gcs.append(run(gc, extra_env={"ENVSTORE_LOCK_TIMEOUT": "1"}))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(envstore._envs, "ensure_view", gc_between_choosing_and_registering)
+    monkeypatch.setattr(envstore.env.lifecycle, "ensure_view", gc_between_choosing_and_registering)
     env = tmp_path / "env"
     res = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo", "ns-alpha")
     assert res.code == 0, res.err
@@ -580,7 +580,7 @@ def test_a_damaged_or_emptied_database_is_named_with_the_way_out(
 
 WORKER_PARENT = """
 import os, signal, sys, types
-from envstore._ingest import _Worker
+from envstore.store.ingest import _Worker
 worker = _Worker(types.SimpleNamespace(path=sys.executable))
 for path in sys.argv[1:]:
     worker.send(path)
@@ -681,7 +681,7 @@ def test_bytecode_for_a_second_interpreter_leaves_the_entry_read_only(
 
 
 def test_a_reader_in_a_transaction_never_blocks_writers(tmp_path: Path) -> None:
-    from envstore._db import connect
+    from envstore.store.db import connect
 
     db = tmp_path / "envstore.db"
     reader = connect(db, create=True)

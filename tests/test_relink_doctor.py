@@ -20,8 +20,8 @@ import pytest
 import wheelmaker
 from conftest import CLI, MINORS, PYTHONS, entries, run
 
-from envstore import _interpreters
-from envstore._store import Store, rmtree
+from envstore.python import interpreters as _interpreters
+from envstore.store.layout import Store, rmtree
 
 PURE = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 CHECK = (
@@ -66,8 +66,8 @@ def _doctor(cli: CLI, *args: str | Path, store: Path | None = None) -> tuple[int
 def _seed(store: Path, python: str, *wheel_dirs: Path) -> None:
     """Ingest every wheel in ``wheel_dirs`` for ``python``, as a first create would, so
     creates resolve from the store and never start pip (ingesting pip itself is slow)."""
-    from envstore._ingest import ingest_wheels
-    from envstore._interpreters import find_interpreter
+    from envstore.python.interpreters import find_interpreter
+    from envstore.store.ingest import ingest_wheels
 
     st = Store(store)
     st.ensure()
@@ -193,7 +193,7 @@ def test_distro_minor_bump(
 
 
 def _refs(store: Path, env: Path) -> list[tuple[str]]:
-    from envstore._store import Store
+    from envstore.store.layout import Store
 
     st = Store(store)
     try:
@@ -456,7 +456,7 @@ def test_nested_venv_as_python(cli: CLI, wheelhouse: Path, tmp_path: Path, bare:
 def test_doctor_reports_every_problem(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, search: list[str]
 ) -> None:
-    from envstore._envs import root_name
+    from envstore.store.registry import root_name
 
     real = DEFAULT  # the store fixture holds its pip already
     base = _link(tmp_path / "base" / "python3", real)
@@ -581,7 +581,7 @@ def test_relinks_of_one_env_wait_for_each_other(
 ) -> None:
     # Two relinks of one env would both swap its bin/ and site-packages: the second
     # waits for the first (here: for the test holding the env's lock, then gives up).
-    from envstore._locks import file_lock
+    from envstore.store.locks import file_lock
 
     _, copy = _env_and_copy(cli, wheelhouse, tmp_path, bare)  # a relink with work to do
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
@@ -599,7 +599,7 @@ def test_create_clear_takes_turns_with_a_relink_of_the_same_env(
 ) -> None:
     # A relink re-registers the env it works on; a create --clear (or sync) swapping
     # the env at the same time would have its registration replaced by the old one's.
-    from envstore._locks import file_lock
+    from envstore.store.locks import file_lock
 
     env = tmp_path / "env"
     made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo")
@@ -621,7 +621,7 @@ def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path)
     import threading
     import time
 
-    from envstore._locks import env_lock
+    from envstore.store.locks import env_lock
 
     env = tmp_path / "env"
     env.mkdir()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import CLI
 
-from envstore import _verify
-from envstore._db import SCHEMA_VERSION
+from envstore.store import verify as _verify
+from envstore.store.db import SCHEMA_VERSION
 
 
 def _as_schema_1(store: Path) -> None:
@@ -164,7 +164,7 @@ def test_rebuild_db_keeps_the_seals_and_damage_the_old_database_knew(
 def test_an_entry_left_writable_by_a_killed_compile_is_finished_not_damaged(
     cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
 ) -> None:
-    from envstore._store import make_writable_dirs
+    from envstore.store.layout import make_writable_dirs
 
     args = ["--without-pip", "--no-index", "-f", wheelhouse, "solo"]
     assert cli("--store", store, "create", tmp_path / "env", *args).code == 0

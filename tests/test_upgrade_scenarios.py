@@ -25,8 +25,8 @@ import pytest
 import wheelmaker
 from conftest import CLI, MINORS, PYTHONS, run
 
-from envstore import _interpreters
-from envstore._store import Store, rmtree
+from envstore.python import interpreters as _interpreters
+from envstore.store.layout import Store, rmtree
 
 PKGS = ["hello-app", "solo"]  # hello-app brings dep-one and the console script `hello`
 CHECK = (
@@ -122,8 +122,8 @@ def _link(path: Path, target: str | Path) -> Path:
 
 def _seed(store: Path, python: Path, *wheel_dirs: Path) -> None:
     """Ingest every wheel in ``wheel_dirs`` into ``store`` for ``python``."""
-    from envstore._ingest import ingest_wheels
-    from envstore._interpreters import find_interpreter
+    from envstore.python.interpreters import find_interpreter
+    from envstore.store.ingest import ingest_wheels
 
     st = Store(store)
     st.ensure()

@@ -13,7 +13,7 @@ import pytest
 import wheelmaker
 from conftest import CLI, PYTHONS, run
 
-from envstore._store import rmtree
+from envstore.store.layout import rmtree
 
 OLD_PIP = "3.10"  # bundles pip 23.0.1, which cannot run on 3.12+
 NEW = "3.12"
@@ -216,7 +216,7 @@ def test_activating_a_moved_env_says_it_moved_and_how_to_relink_it(
 def test_with_no_same_minor_left_doctor_and_relink_print_a_command_that_works(
     cli: CLI, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from envstore import _interpreters
+    from envstore.python import interpreters as _interpreters
 
     a, b = _other_minors()  # type: ignore[misc]
     base = tmp_path / "gone" / f"python{a}"
@@ -309,7 +309,7 @@ def test_doctor_names_pip_installed_binary_packages_left_for_the_old_python(
 def test_a_directory_reached_twice_lists_its_interpreters_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from envstore import _interpreters
+    from envstore.python import interpreters as _interpreters
 
     real = tmp_path / "usr" / "bin"
     real.mkdir(parents=True)
@@ -366,7 +366,7 @@ def test_relink_with_python_keeps_what_the_env_was_made_with(
 
 
 def test_urls_are_recorded_without_user_or_query_and_with_their_hash() -> None:
-    from envstore.manifest import public_requirement, public_url
+    from envstore.model.manifest import public_requirement, public_url
 
     assert (
         public_url("https://u:p@h.example/simple/?private_token=T") == "https://h.example/simple/"
@@ -379,9 +379,10 @@ def test_urls_are_recorded_without_user_or_query_and_with_their_hash() -> None:
 
 
 def test_a_dev_builds_version_meets_requires_python(cli: CLI, modern: Path, tmp_path: Path) -> None:
-    from envstore._fit import misfit
-    from envstore._interpreters import find_interpreter
-    from envstore._store import EntryKey, Store
+    from envstore.model.keys import EntryKey
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.fit import misfit
+    from envstore.store.layout import Store
 
     store = tmp_path / "store"
     assert cli("--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
@@ -394,8 +395,8 @@ def test_a_dev_builds_version_meets_requires_python(cli: CLI, modern: Path, tmp_
 
 
 def test_doctor_finds_the_stdlib_under_lib64_where_platlibdir_is_lib64(tmp_path: Path) -> None:
-    from envstore._doctor import _check_home
-    from envstore._interpreters import find_interpreter
+    from envstore.env.doctor import _check_home
+    from envstore.python.interpreters import find_interpreter
 
     minor = "3.12"
     usr = tmp_path / "usr"
@@ -440,9 +441,9 @@ def test_relink_takes_a_version_the_env_allows(
     assert cli("--store", store, "create", env, "-p", OLD_PIP, "--without-pip", "--no-index",
                "-f", first, "app").code == 0  # fmt: skip
     if seeded:  # every version in the store already (another env on NEW made them)
-        from envstore._ingest import ingest_wheels
-        from envstore._interpreters import find_interpreter
-        from envstore._store import Store
+        from envstore.python.interpreters import find_interpreter
+        from envstore.store.ingest import ingest_wheels
+        from envstore.store.layout import Store
 
         st = Store(store)
         with st.gc_lock(shared=True):

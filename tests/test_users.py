@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, Result, run
 
-from envstore._store import rmtree
+from envstore.store.layout import rmtree
 
 OTHERS = os.environ.get("ENVSTORE_TEST_OTHERS")
 need_others = pytest.mark.skipif(

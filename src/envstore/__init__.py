@@ -1,11 +1,13 @@
 """envstore: wheels unpacked once into a shared store; environments are thin venvs into it.
 
 The public API is imported lazily so that ``envstore`` on the command line
-only pays for what a command uses.
+only pays for what a command uses. Public import paths: ``envstore`` (this
+module), ``envstore.errors`` (every exception) and ``envstore.manifest``.
 """
 
 from __future__ import annotations
 
+from envstore._version import __version__ as __version__
 from envstore.errors import (
     BadManifestError,
     BadWheelError,
@@ -14,6 +16,7 @@ from envstore.errors import (
     EnvstoreError,
     IncompatibleWheelError,
     InterpreterError,
+    LockError,
     LockTimeoutError,
     ResolutionError,
     StoreError,
@@ -29,6 +32,7 @@ __all__ = [
     "InterpreterError",
     "IsolatedEnv",
     "Lock",
+    "LockError",
     "LockTimeoutError",
     "Manifest",
     "ResolutionError",
@@ -40,30 +44,30 @@ __all__ = [
     "remove_env",
     "sync_env",
 ]
-__version__ = "0.1.0"
 
 _LAZY = {
-    "IsolatedEnv": "envstore._isolated",
-    "create_env": "envstore._envs",
-    "remove_env": "envstore._envs",
-    "sync_env": "envstore._envs",
-    "export_env": "envstore._export",
-    "lock_env": "envstore._lockfile",
-    "Lock": "envstore._lockfile",
-    "Manifest": "envstore.manifest",
-    "Store": "envstore._store",
+    "IsolatedEnv": "envstore.frontends.isolated",
+    "create_env": "envstore.env.lifecycle",
+    "remove_env": "envstore.env.lifecycle",
+    "sync_env": "envstore.env.lifecycle",
+    "export_env": "envstore.env.export",
+    "lock_env": "envstore.env.lock",
+    "Lock": "envstore.model.lock",
+    "Manifest": "envstore.model.manifest",
+    "Store": "envstore.store.layout",
 }
 
 
 # typing costs ~5 ms to import; mypy treats any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from envstore._envs import create_env, remove_env, sync_env
-    from envstore._export import export_env
-    from envstore._isolated import IsolatedEnv
-    from envstore._lockfile import Lock, lock_env
-    from envstore._store import Store
-    from envstore.manifest import Manifest
+    from envstore.env.export import export_env
+    from envstore.env.lifecycle import create_env, remove_env, sync_env
+    from envstore.env.lock import lock_env
+    from envstore.frontends.isolated import IsolatedEnv
+    from envstore.model.lock import Lock
+    from envstore.model.manifest import Manifest
+    from envstore.store.layout import Store
 
 
 def __getattr__(name: str) -> object:
@@ -73,3 +77,7 @@ def __getattr__(name: str) -> object:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,4 +1,4 @@
-from envstore._cli import entrypoint
+from envstore.cli.main import entrypoint
 
 if __name__ == "__main__":
     entrypoint()

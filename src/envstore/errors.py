@@ -146,3 +146,7 @@ class writing:
             raise EnvstoreError(
                 f"cannot write {self.what}: {exc.strerror or exc}; nothing was published"
             ) from exc
+
+
+class LockError(EnvstoreError):
+    """A lock file is unreadable or invalid, or an env cannot be locked."""

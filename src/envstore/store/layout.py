@@ -11,16 +11,16 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from envstore import _db
-from envstore._locks import file_lock
 from envstore.errors import StoreError
+from envstore.model.keys import EntryKey, plain_name
+from envstore.store import db as _db
+from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
 if TYPE_CHECKING:
@@ -40,12 +40,7 @@ __all__ = [
 ]
 
 LAYOUT_VERSION = 1
-PURE = "pure"
 _SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels")
-_KEY_PATTERN = (
-    r"(?P<abi>[A-Za-z0-9_][A-Za-z0-9_.-]*)/(?P<name>[a-z0-9][a-z0-9-]*)"
-    r"/(?P<version>[A-Za-z0-9.+!_-]+)-(?P<hash>[0-9a-f]{32})\Z"
-)
 
 
 def default_store_dir() -> Path:
@@ -55,60 +50,6 @@ def default_store_dir() -> Path:
         return Path(env).expanduser().absolute()
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(data).absolute() / "envstore"
-
-
-class EntryKey:
-    """Identifies an entry: ABI subtree (``pure`` or a SOABI), normalized name, version, hash.
-
-    A plain class, like the other records on the create path: importing
-    dataclasses (and the inspect module it pulls in) costs every CLI start
-    ~20 ms on this machine, a fifth of a warm create.
-    """
-
-    __slots__ = ("abi", "hash", "name", "version")
-
-    def __init__(self, abi: str, name: str, version: str, hash: str) -> None:
-        self.abi = abi
-        self.name = name
-        self.version = version
-        self.hash = hash  # xxh3_128 of the wheel file, 32 hex digits
-
-    def _fields(self) -> tuple[str, str, str, str]:
-        return (self.abi, self.name, self.version, self.hash)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EntryKey) and self._fields() == other._fields()
-
-    def __lt__(self, other: EntryKey) -> bool:
-        return self._fields() < other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return f"EntryKey({str(self)!r})"
-
-    def __str__(self) -> str:
-        return f"{self.abi}/{self.name}/{self.version}-{self.hash}"
-
-    @classmethod
-    def parse(cls, text: str) -> EntryKey:
-        """A key read from a file (a manifest, the database): each part is a plain name,
-        so ``entry_path`` stays a child of ``entries/`` (store-layout.md, "Entries")."""
-        found = _key_re().match(text) if isinstance(text, str) else None
-        if found is None or found["version"] in (".", ".."):
-            raise ValueError(f"not an entry key: {text!r}")
-        return cls(found["abi"], found["name"], found["version"], found["hash"])
-
-
-def _key_re() -> re.Pattern[str]:
-    global _KEY
-    if _KEY is None:
-        _KEY = re.compile(_KEY_PATTERN)
-    return _KEY
-
-
-_KEY: re.Pattern[str] | None = None
 
 
 def not_a_directory(path: str | os.PathLike[str]) -> str | None:
@@ -121,16 +62,6 @@ def not_a_directory(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISDIR(st.st_mode):
         return None
     return "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
-
-
-def plain_name(name: object) -> bool:
-    """A single path component: no separator, NUL or control character, not . or .."""
-    return (
-        isinstance(name, str)
-        and name not in ("", ".", "..")
-        and "/" not in name
-        and name.isprintable()
-    )
 
 
 def make_readonly(root: Path) -> None:

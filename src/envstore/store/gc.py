@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envstore._crash import crash_point
-from envstore._db import ensure_gone_since, write
-from envstore._store import EntryKey, Store, rmtree
 from envstore.errors import BadManifestError, StoreError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store.db import ensure_gone_since, write
+from envstore.store.layout import Store, rmtree
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
 

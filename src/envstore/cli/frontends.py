@@ -1,6 +1,6 @@
 """CLI commands for throwaway environments: ``envstore run`` and ``envstore build``.
 
-Registered by envstore._cli on every start, so only argparse is imported at
+Registered by envstore.cli.main on every start, so only argparse is imported at
 module level; each command imports its library module when it runs.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options, index_options
+from envstore.cli.options import add_index_options, index_options
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
-    from envstore._cli import _Subcommands
+    from envstore.cli.main import _Subcommands
 
 __all__ = ["add_commands"]
 
@@ -31,8 +31,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._run import run_in_env
     from envstore.errors import EnvError
+    from envstore.frontends.run import run_in_env
 
     argv = list(args.argv)
     if argv[:1] == ["--"]:
@@ -65,7 +65,7 @@ def _config_settings(items: list[str]) -> dict[str, str | list[str]]:
 
 
 def _cmd_build(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._build import build_project, require_build
+    from envstore.frontends.build import build_project, require_build
 
     require_build()
     runner = None

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Protocol
 
-from envstore._isolated import IsolatedEnv
-from envstore._store import Store
 from envstore.errors import BuildError
+from envstore.frontends.isolated import IsolatedEnv
+from envstore.store.layout import Store
 
 __all__ = ["Distribution", "Runner", "build_project", "require_build"]
 

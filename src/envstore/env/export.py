@@ -30,11 +30,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore._interpreters import recorded_interpreter
-from envstore._store import Store, rmtree
-from envstore._view import precedence
 from envstore.errors import EnvError, EnvstoreError, InterpreterError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.python.interpreters import recorded_interpreter
+from envstore.store.layout import Store, rmtree
+from envstore.store.views import precedence
 
 __all__ = ["ExportResult", "export_env"]
 
@@ -150,7 +150,7 @@ def export_env(
     store: Store | str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Write the env at ``path`` as an ordinary venv at ``dest`` (see the module docstring)."""
-    from envstore._venv import (
+    from envstore.env.venv import (
         script_names,
         shebang,
         write_activation_scripts,

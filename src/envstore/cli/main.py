@@ -14,14 +14,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from envstore._options import add_index_options, index_options, plural
+from envstore.cli.options import add_index_options, index_options, plural
 from envstore.errors import EnvstoreError, StoreError
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
-    from envstore._store import Store
+    from envstore.store.layout import Store
 
 __all__ = ["entrypoint", "main"]
 
@@ -38,7 +38,7 @@ class _Reporter:
 
 
 def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._envs import create_env
+    from envstore.env.lifecycle import create_env
 
     manifest = create_env(
         args.env,
@@ -63,7 +63,7 @@ def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 
 def _cmd_remove(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._envs import remove_env
+    from envstore.env.lifecycle import remove_env
 
     for env in args.envs:
         remove_env(env, store=args.store)
@@ -72,7 +72,7 @@ def _cmd_remove(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 
 def _cmd_show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore.manifest import Manifest
+    from envstore.model.manifest import Manifest
 
     manifest = Manifest.load(__import__("pathlib").Path(args.env))
     if args.json:
@@ -91,9 +91,9 @@ def _cmd_show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._interpreters import candidates, query_interpreter, too_old
-    from envstore._store import Store
     from envstore.errors import InterpreterError
+    from envstore.python.interpreters import candidates, query_interpreter, too_old
+    from envstore.store.layout import Store
 
     store = Store(args.store)
     db = store.db() if store.exists() else None  # a cache: listing makes no store
@@ -148,7 +148,7 @@ def _size(n: float) -> str:
 def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     import time
 
-    from envstore._gc import collect
+    from envstore.store.gc import collect
 
     plan = collect(_store_or_note(args), grace=args.grace, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
@@ -173,7 +173,7 @@ def _cmd_gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._inventory import list_envs
+    from envstore.store.inventory import list_envs
 
     envs = list_envs(_store_or_note(args))
     if args.json:
@@ -185,7 +185,7 @@ def _cmd_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._inventory import store_usage
+    from envstore.store.inventory import store_usage
 
     store = _store_or_note(args)
     usage = store_usage(store)
@@ -205,7 +205,7 @@ def _cmd_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int
 def _store_or_note(args: argparse.Namespace) -> Store:
     """The store named by ``args``; a read of one that does not exist says so (a
     mistyped --store would otherwise look like an empty store)."""
-    from envstore._store import Store
+    from envstore.store.layout import Store
 
     store = Store(args.store)
     if not store.exists() and args.verbosity >= 0:
@@ -214,8 +214,8 @@ def _store_or_note(args: argparse.Namespace) -> Store:
 
 
 def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._store import Store
-    from envstore._verify import repair, verify
+    from envstore.store.layout import Store
+    from envstore.store.verify import repair, verify
 
     store = Store(args.store)
     if not store.exists():
@@ -237,8 +237,8 @@ def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 
 def _cmd_rebuild_db(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._store import Store
-    from envstore._verify import rebuild_db
+    from envstore.store.layout import Store
+    from envstore.store.verify import rebuild_db
 
     counts = rebuild_db(Store(args.store))
     if args.verbosity >= 0:
@@ -472,7 +472,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_cmd_python_list)
 
-    from envstore import _cmd_frontends, _cmd_interp, _cmd_portable
+    from envstore.cli import frontends as _cmd_frontends
+    from envstore.cli import interp as _cmd_interp
+    from envstore.cli import portable as _cmd_portable
 
     _cmd_interp.add_commands(sub)
     _cmd_frontends.add_commands(sub)

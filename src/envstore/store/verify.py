@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstore import _db
 from envstore._crash import crash_point
-from envstore._gc import registered_envs
-from envstore._seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
-from envstore._seal import dumps as seal_dumps
-from envstore._store import EntryKey, Store, exchange_published, make_readonly, rmtree
 from envstore.errors import BadManifestError, EnvstoreError, LockTimeoutError, StoreError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store import db as _db
+from envstore.store.gc import registered_envs
+from envstore.store.layout import Store, exchange_published, make_readonly, rmtree
+from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
+from envstore.store.seal import dumps as seal_dumps
 
 __all__ = ["Problem", "rebuild_db", "repair", "verify"]
 
@@ -152,7 +153,7 @@ def _entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
 
 def _reconcile(store: Store, disk: list[EntryKey]) -> None:
     """Bring the database index in line with the disk (it may lag after a crash)."""
-    from envstore._envs import register_env
+    from envstore.store.registry import register_env
 
     conn = store.db(create=False)
     on_disk = {str(k): k for k in disk}
@@ -248,7 +249,7 @@ def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None
     unfinished step. Unless a compile holds the entry's lock now, drop the bytecode the
     seal does not list (a half-written set, recompiled on the next create: its marker
     is missing) and make the entry read-only again."""
-    from envstore._locks import file_lock
+    from envstore.store.locks import file_lock
 
     root = store.entry_path(key)
     try:
@@ -281,7 +282,7 @@ _SEALED_NOW = (
 
 def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
     """Check every view against its seal (sealing those that have none); the damaged."""
-    from envstore._venv import read_view
+    from envstore.store.views import read_view
 
     conn = store.db(create=False)
     known = {row[0] for row in conn.execute("SELECT key FROM views")}
@@ -325,9 +326,10 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
 def repair(store: Store, keys: list[str]) -> list[str]:
     """Re-ingest damaged entries from their wheels and build damaged views (``view/<key>``)
     again; return the keys repaired."""
-    from envstore._ingest import _compile, _describe, _unpack, hash_file
-    from envstore._interpreters import Interpreter, _from_facts
-    from envstore._wheel import validate_wheel
+    from envstore.model.interpreter import Interpreter
+    from envstore.python.interpreters import from_facts
+    from envstore.store.ingest import _compile, _describe, _unpack, hash_file
+    from envstore.store.wheel import validate_wheel
 
     repaired: list[str] = []
     conn = store.db(create=False)
@@ -370,7 +372,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                     for path, facts in conn.execute("SELECT path, facts FROM interpreters"):
                         data = json.loads(facts)
                         if data.get("cache_tag") == tag and os.path.exists(path):
-                            interp = _from_facts("", path, data)
+                            interp = from_facts("", path, data)
                             break
                     if interp is not None:
                         _compile(interp, [tmp / "site"])
@@ -393,7 +395,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
 
 def _repair_view(store: Store, vkey: str) -> None:
     """Build a damaged view again from what the database says it holds, and swap it in."""
-    from envstore._view import build_view, view_key
+    from envstore.store.views import build_view, view_key
 
     conn = store.db(create=False)
     row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
@@ -446,7 +448,7 @@ def rebuild_db(store: Store) -> dict[str, int]:
 
 
 def _fill_db(store: Store, path: Path) -> dict[str, int]:
-    from envstore._envs import register_env
+    from envstore.store.registry import register_env
 
     old = _old_rows(store.db_path)
     conn = _db.connect(path, create=True)

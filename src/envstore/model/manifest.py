@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from envstore._interpreters import Interpreter
-from envstore._store import EntryKey
 from envstore.errors import BadManifestError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
 
 TYPE_CHECKING = False  # not typing's: see _envs
 if TYPE_CHECKING:
@@ -294,3 +294,15 @@ class Manifest:
         except ValueError as exc:
             raise BadManifestError(f"{path} is not valid JSON ({exc})") from None
         return cls.from_json(data, str(path))
+
+
+def same_env(manifest: Manifest, env: Path) -> str:
+    """The manifest's own spelling of ``env``'s path when both name one directory (a
+    symlinked parent, /tmp vs /private/tmp), so that is not taken for a move."""
+    if manifest.env != str(env):
+        try:
+            if os.path.samefile(manifest.env, env):
+                return manifest.env
+        except OSError:
+            pass
+    return str(env)

@@ -1,6 +1,6 @@
 """``envstore run``: a command in a throwaway environment served from the store.
 
-Each run gets a fresh ephemeral env (an :class:`~envstore._isolated.IsolatedEnv`)
+Each run gets a fresh ephemeral env (an :class:`~envstore.frontends.isolated.IsolatedEnv`)
 that is removed when the command ends. Envs are not cached between runs: from
 a warm store, creating one costs a few small files and milliseconds, while a
 cache would need its own gc roots, locking between concurrent runs and a
@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
-from envstore._isolated import IsolatedEnv
-from envstore._store import Store
 from envstore.errors import EnvError
+from envstore.frontends.isolated import IsolatedEnv
+from envstore.store.layout import Store
 
 __all__ = ["activated_environ", "run_in_env"]
 

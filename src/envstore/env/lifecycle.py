@@ -20,18 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from envstore._crash import crash_point
-from envstore._db import write
-from envstore._interpreters import (
-    Interpreter,
-    find_interpreter,
-    recorded_interpreter,
-    recorded_request,
-)
-from envstore._locks import env_lock
-from envstore._resolve import Request, bundled_pip, cache_get, cache_put, remember, resolve
-from envstore._store import EntryKey, Store, exchange, rmtree
-from envstore._venv import read_view, write_env
-from envstore._view import ensure_view
+from envstore.env.venv import write_env
 from envstore.errors import (
     BadManifestError,
     EnvError,
@@ -39,11 +28,20 @@ from envstore.errors import (
     ResolutionError,
     writing,
 )
-from envstore.manifest import MANIFEST_NAME, Manifest, Package, Sources, public_requirement
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import MANIFEST_NAME, Manifest, Package, Sources, public_requirement
+from envstore.python.interpreters import find_interpreter, recorded_interpreter, recorded_request
+from envstore.resolve.resolver import Request, bundled_pip, cache_get, cache_put, remember, resolve
+from envstore.store.db import write
+from envstore.store.layout import Store, exchange, rmtree
+from envstore.store.locks import env_lock
+from envstore.store.registry import register_env, registered, root_name, unregister_env
+from envstore.store.views import ensure_view, read_view
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
-    from envstore._lockfile import Lock
+    from envstore.model.lock import Lock
 
 __all__ = [
     "create_env",
@@ -56,13 +54,6 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-
-
-def root_name(env: Path) -> str:
-    """The file name of an env's gc root: a hash of its absolute path."""
-    import xxhash
-
-    return str(xxhash.xxh3_64_hexdigest(str(env).encode()))
 
 
 def _check_target(final: Path, clear: bool) -> bool:
@@ -88,7 +79,7 @@ def _check_target(final: Path, clear: bool) -> bool:
 def is_envstore_env(env: Path) -> bool:
     """An env envstore made: its pyvenv.cfg says so and it has a manifest. (Its manifest
     alone is not enough: any directory can hold a file named envstore.json.)"""
-    from envstore._venv import read_pyvenv_cfg
+    from envstore.env.venv import read_pyvenv_cfg
 
     return (env / MANIFEST_NAME).is_file() and read_pyvenv_cfg(env).get("envstore") == "1"
 
@@ -109,7 +100,7 @@ def _pip_key(store: Store, interp: Interpreter, progress: Progress | None) -> En
         key = EntryKey.parse(known[0])
         if store.has_entry(key, interp.cache_tag):
             return key
-    from envstore._ingest import ingest_wheels
+    from envstore.store.ingest import ingest_wheels
 
     key = ingest_wheels(store, [wheel], interp, progress)[wheel]
     with write(store.db()) as conn:
@@ -134,49 +125,6 @@ def _remove_stale_temps(final: Path) -> None:
                 rmtree(tmp)
             except PermissionError:
                 pass
-
-
-def register_env(
-    store: Store,
-    manifest: Manifest,
-    final: Path,
-    text: str | None = None,
-    also: Sequence[str] = (),
-    digest: str | None = None,
-) -> None:
-    """Record ``final`` as a live env: its gc root on disk and its rows in the database.
-    ``text``: the manifest as saved, when the caller has it (saves encoding it again).
-    ``also``: more objects to reference (what the env uses until a switch completes).
-    ``digest``: the manifest digest to record instead of the text's (``""`` for a
-    manifest found on disk, not written by envstore: relink then trusts none of its
-    recorded sources)."""
-    import xxhash
-
-    root = store.roots_dir / root_name(final)
-    try:
-        os.symlink(final / MANIFEST_NAME, root)
-    except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
-        tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
-        if tmp_link.is_symlink():
-            tmp_link.unlink()
-        os.symlink(final / MANIFEST_NAME, tmp_link)
-        os.replace(tmp_link, root)
-    if digest is None:
-        digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
-    now = time.time()
-    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
-    conn = store.db()
-    with write(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO envs (path, root, manifest_digest, python, created, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (str(final), root.name, digest, manifest.python.version, manifest.created, now),
-        )
-        conn.execute("DELETE FROM refs WHERE env = ?", (str(final),))
-        conn.executemany(
-            "INSERT OR IGNORE INTO refs (env, object) VALUES (?, ?)",
-            [(str(final), o) for o in objects],
-        )
 
 
 def create_env(
@@ -315,7 +263,7 @@ def sync_env(
 
 def _prompt_of(env: Path) -> str | None:
     """The prompt an existing env was created with (``--prompt``), if any."""
-    from envstore._venv import read_pyvenv_cfg
+    from envstore.env.venv import read_pyvenv_cfg
 
     raw = read_pyvenv_cfg(env).get("prompt")
     if raw and raw[0] in "'\"":
@@ -359,7 +307,7 @@ def _load_lock(
         return None
     if requirements or requirement_files:
         raise EnvError("give either requirements or a lock, not both")
-    from envstore._lockfile import Lock
+    from envstore.model.lock import Lock
 
     return lock if isinstance(lock, Lock) else Lock.load(lock)
 
@@ -405,11 +353,11 @@ def _make_env(
         # Entries made for another Python version need its bytecode first.
         stale = [k for k in keys.values() if not st.has_entry(k, interp.cache_tag)]
         if stale:
-            from envstore._ingest import ensure_compiled
+            from envstore.store.ingest import ensure_compiled
 
             ensure_compiled(st, stale, interp)
         if resolved.wheels:
-            from envstore._ingest import ingest_wheels
+            from envstore.store.ingest import ingest_wheels
 
             new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
             for name, wheel in resolved.wheels.items():
@@ -477,7 +425,7 @@ def _retire_registration(store: Store, final: Path) -> None:
     conn = store.db()
     if conn.execute("SELECT 1 FROM envs WHERE path = ?", (str(final),)).fetchone() is None:
         return
-    from envstore._db import ensure_gone_since
+    from envstore.store.db import ensure_gone_since
 
     ensure_gone_since(conn)
     now = time.time()
@@ -510,28 +458,6 @@ def _publish(store: Store, tmp: Path, final: Path) -> None:
         raise EnvError(f"{final} was created by another process meanwhile") from None
 
 
-def unregister_env(store: Store, env: Path) -> None:
-    """Drop ``env``'s gc root and database rows (its store references)."""
-    root = store.roots_dir / root_name(env)
-    if root.is_symlink():
-        root.unlink()
-    if store.db_path.exists():
-        conn = store.db()
-        with write(conn):
-            conn.execute("DELETE FROM refs WHERE env = ?", (str(env),))
-            conn.execute("DELETE FROM envs WHERE path = ?", (str(env),))
-
-
-def _registered(store: Store, env: Path) -> bool:
-    """Whether the store has a gc root or a database row for ``env``."""
-    if (store.roots_dir / root_name(env)).is_symlink():
-        return True
-    if not store.db_path.exists():
-        return False
-    row = store.db().execute("SELECT 1 FROM envs WHERE path = ?", (str(env),)).fetchone()
-    return row is not None
-
-
 def _check_may_remove(final: Path) -> None:
     """Refuse, before deleting anything, an env this user cannot delete whole: another
     user's, or one in a directory they may not write."""
@@ -562,7 +488,7 @@ def remove_env(
     if not is_envstore_env(final):
         if not os.path.lexists(final):
             st = store if isinstance(store, Store) else Store(store)
-            if _registered(st, final):
+            if registered(st, final):
                 # A create of this path registers it, then renames it into place, under
                 # the shared gc lock: wait for one in flight, then look again.
                 with st.gc_lock(shared=False):

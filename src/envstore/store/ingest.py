@@ -22,19 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from envstore._crash import crash_point
-from envstore._interpreters import Interpreter
-from envstore._seal import dumps as seal_dumps
-from envstore._seal import entry_seal
-from envstore._store import (
-    PURE,
-    EntryKey,
-    Store,
-    make_readonly,
-    make_writable_dirs,
-    publish_dir,
-    rmtree,
-)
-from envstore._wheel import WheelInfo, parse_wheel_name, validate_wheel
 from envstore.errors import (
     BadWheelError,
     EnvstoreError,
@@ -42,6 +29,12 @@ from envstore.errors import (
     StoreError,
     writing,
 )
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import PURE, EntryKey
+from envstore.store.layout import Store, make_readonly, make_writable_dirs, publish_dir, rmtree
+from envstore.store.seal import dumps as seal_dumps
+from envstore.store.seal import entry_seal
+from envstore.store.wheel import WheelInfo, parse_wheel_name, validate_wheel
 
 __all__ = [
     "ensure_compiled",
@@ -375,7 +368,7 @@ def _publish(store: Store, pending: _Pending) -> bool:
 def _record(store: Store, metas: list[dict[str, object]]) -> None:
     """Index published entries, each with its seal: taken from the published copy (the
     one that won a race to publish), so it names the ``entry.json`` that is there."""
-    from envstore._db import write
+    from envstore.store.db import write
 
     seals = [
         (str(m["key"]), seal_dumps(entry_seal(store.entry_path(EntryKey.parse(str(m["key"]))))))
@@ -395,7 +388,7 @@ def _record(store: Store, metas: list[dict[str, object]]) -> None:
 
 def _reseal(store: Store, key: EntryKey) -> None:
     """Seal the bytecode just added to ``key`` (its entry lock held)."""
-    from envstore._db import write
+    from envstore.store.db import write
 
     conn = store.db()
     row = conn.execute("SELECT seal FROM seals WHERE object = ?", (str(key),)).fetchone()

@@ -32,16 +32,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from envstore._interpreters import Interpreter
-from envstore._store import PURE, EntryKey, Store
 from envstore.errors import ResolutionError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import PURE, EntryKey
+from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~5 ms
 if TYPE_CHECKING:
     import sqlite3
     from typing import Any
 
-    from envstore._lockfile import LockedPackage
+    from envstore.model.lock import LockedPackage
 
 __all__ = [
     "Request",
@@ -287,7 +288,7 @@ def remember(
 ) -> None:
     """Cache ``resolved``'s outcome (``keys``, every entry chosen) under the key computed
     when it was resolved, and which store entry each ``ingested`` wheel file became."""
-    from envstore._db import write
+    from envstore.store.db import write
 
     items = [{"key": str(k), "requested": n in resolved.requested} for n, k in sorted(keys.items())]
     conn = store.db()
@@ -313,8 +314,8 @@ def _file_stamp(path: Path) -> str | None:
 def _wheel_hash(store: Store, path: Path) -> str:
     """xxh3-128 of a wheel file (what its store entry would be keyed by), remembered
     per file identity: a warm create that misses the resolution cache hashes nothing."""
-    from envstore._db import write
-    from envstore._ingest import hash_file
+    from envstore.store.db import write
+    from envstore.store.ingest import hash_file
 
     stamp = _file_stamp(path)
     known = cache_get(store, stamp) if stamp is not None else None
@@ -437,7 +438,7 @@ class _LocalWheels:
     def __init__(self, dirs: list[str], interp: Interpreter) -> None:
         from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-        from envstore._ingest import ranked_tags
+        from envstore.store.ingest import ranked_tags
 
         rank = {t: i for i, t in enumerate(ranked_tags(interp))}
         self.interp = interp
@@ -698,7 +699,7 @@ def _from_pip(
             store.wheels_dir.mkdir(exist_ok=True)
             from packaging.utils import canonicalize_name
 
-            from envstore._wheel import parse_wheel_name
+            from envstore.store.wheel import parse_wheel_name
 
             for whl in out.glob("*.whl"):
                 name = canonicalize_name(parse_wheel_name(whl.name)[0])
@@ -710,7 +711,7 @@ def _from_pip(
                 raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
         return resolved
     finally:
-        from envstore._store import rmtree
+        from envstore.store.layout import rmtree
 
         rmtree(work)
 
@@ -824,7 +825,7 @@ def _download_locked(
         ],
         "download the locked wheels",
     )
-    from envstore._ingest import sha256_file
+    from envstore.store.ingest import sha256_file
 
     by_hash = {sha256_file(w): w for w in out.glob("*.whl")}
     store.wheels_dir.mkdir(exist_ok=True)
@@ -851,7 +852,7 @@ def _from_lock(
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
     from packaging.version import Version
 
-    from envstore._ingest import sha256_file, supported_tags
+    from envstore.store.ingest import sha256_file, supported_tags
 
     accepted = supported_tags(interp)
     dirs = [Path(d) for d in request.find_links if "://" not in d]
@@ -903,7 +904,7 @@ def _from_lock(
         try:
             got = _download_locked(store, request, interp, missing, pip_site(), work)
         finally:
-            from envstore._store import rmtree
+            from envstore.store.layout import rmtree
 
             rmtree(work)
         resolved.wheels.update(got)

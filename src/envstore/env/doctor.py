@@ -19,11 +19,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore._interpreters import Interpreter, installed, pinned, recorded_interpreter
-from envstore._store import Store
-from envstore._venv import pth_line
+from envstore.env.venv import pth_line
 from envstore.errors import BadManifestError, InterpreterError, StoreError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.interpreter import Interpreter
+from envstore.model.manifest import MANIFEST_NAME, Manifest, same_env
+from envstore.python.interpreters import installed, pinned, recorded_interpreter
+from envstore.store.layout import Store
 
 __all__ = ["Diagnosis", "Problem", "diagnose", "diagnose_all", "registered_envs", "same_env"]
 
@@ -77,7 +78,7 @@ def _relink_cmd(env: Path, *extra: str) -> str:
 def _check_interpreter(
     env: Path, manifest: Manifest, store: Store, db: sqlite3.Connection | None
 ) -> list[Problem]:
-    from envstore._relink import choose_interpreter, stale_packages
+    from envstore.env.relink import choose_interpreter, stale_packages
 
     old = manifest.python
     problems: list[Problem] = []
@@ -131,7 +132,7 @@ def _check_interpreter(
         detail = f"relinks to {new.path} (Python {new.version}, same ABI): no package work"
     elif new is not None:
         fix = _relink_cmd(env, "--python", new.path)
-        from envstore._ingest import supported_tags
+        from envstore.store.ingest import supported_tags
 
         accepted = {str(t) for t in supported_tags(new)}
         stale = stale_packages(store, manifest, new, accepted)
@@ -161,7 +162,7 @@ def _check_pip_installed(env: Path, manifest: Manifest) -> list[Problem]:
     """Packages pip installed into the env's own site-packages for another Python (their
     wheels' ABI tags): after a minor move their compiled code no longer loads, and some
     (pyyaml) fall back to pure Python without a word."""
-    from envstore._relink import abi_tags_of
+    from envstore.env.relink import abi_tags_of
 
     py = manifest.python
     stale = []
@@ -186,7 +187,7 @@ def _check_pip_installed(env: Path, manifest: Manifest) -> list[Problem]:
 def _check_fit(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
     """Packages that cannot run on the env's Python (their Requires-Python, or a pip too
     old for it), from metadata: nothing is run."""
-    from envstore._fit import misfit
+    from envstore.resolve.fit import misfit
 
     found = []
     for p in manifest.packages:
@@ -212,7 +213,7 @@ def _check_home(env: Path, old: Interpreter, now: Interpreter) -> list[Problem]:
     relocatable install behind a link (home = its prefix's bin/) replaced by a new patch
     release leaves a home whose stdlib is gone, or another install's. From the file
     system only."""
-    from envstore._venv import home_stdlib, read_pyvenv_cfg
+    from envstore.env.venv import home_stdlib, read_pyvenv_cfg
 
     home = read_pyvenv_cfg(env).get("home")
     if not home:
@@ -240,7 +241,7 @@ def _check_home(env: Path, old: Interpreter, now: Interpreter) -> list[Problem]:
 
 
 def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
-    from envstore._envs import root_name
+    from envstore.store.registry import root_name
 
     problems: list[Problem] = []
     py = manifest.python
@@ -297,7 +298,8 @@ def _check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
             )
         )
     else:
-        from envstore._venv import LAUNCHER, launcher_intact, read_view
+        from envstore.env.venv import LAUNCHER, launcher_intact
+        from envstore.store.views import read_view
 
         try:
             view = read_view(store.view_path(manifest.view))
@@ -379,18 +381,6 @@ def _check_shadowed(env: Path, manifest: Manifest) -> list[Problem]:
             )
         )
     return problems
-
-
-def same_env(manifest: Manifest, env: Path) -> str:
-    """The manifest's own spelling of ``env``'s path when both name one directory (a
-    symlinked parent, /tmp vs /private/tmp), so that is not taken for a move."""
-    if manifest.env != str(env):
-        try:
-            if os.path.samefile(manifest.env, env):
-                return manifest.env
-        except OSError:
-            pass
-    return str(env)
 
 
 def diagnose(

@@ -1,6 +1,6 @@
 """CLI commands for portable environments: lock, sync, export, move.
 
-Registered by envstore._cli on every start, so only argparse is imported at
+Registered by envstore.cli.main on every start, so only argparse is imported at
 module level; each command imports its library module when it runs.
 (Moving an env is ``mv`` plus ``envstore relink NEWPATH``, in _cmd_interp.)
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options, index_options, plural
+from envstore.cli.options import add_index_options, index_options, plural
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
-    from envstore._cli import _Subcommands
+    from envstore.cli.main import _Subcommands
 
 __all__ = ["add_commands"]
 
@@ -23,7 +23,7 @@ def _cmd_lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     import sys
     from pathlib import Path
 
-    from envstore._lockfile import lock_env
+    from envstore.env.lock import lock_env
 
     lock = lock_env(args.env, store=args.store)
     text = lock.pip_requirements() if args.format == "requirements" else lock.dumps()
@@ -39,7 +39,7 @@ def _cmd_lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._envs import sync_env
+    from envstore.env.lifecycle import sync_env
 
     manifest = sync_env(
         args.env,
@@ -64,7 +64,7 @@ def _cmd_sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 def _cmd_export(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     import sys
 
-    from envstore._export import export_env
+    from envstore.env.export import export_env
 
     result = export_env(args.env, args.dest, relocatable=args.relocatable, store=args.store)
     for note in result.notes:

@@ -35,24 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from envstore._crash import crash_point
-from envstore._interpreters import (
-    Interpreter,
-    find_interpreter,
-    find_same_abi,
-    pinned,
-    recorded_interpreter,
-    recorded_request,
-)
-from envstore._resolve import Request
-from envstore._store import PURE, EntryKey, Store, rmtree
-from envstore._venv import (
+from envstore.env.venv import (
     LAUNCHER,
     PTH_NAME,
     check_env_dirs,
     launcher_intact,
     pth_line,
     read_pyvenv_cfg,
-    read_view,
     script_names,
     venv_home,
     write_activation_scripts,
@@ -63,7 +52,19 @@ from envstore._venv import (
     write_site,
 )
 from envstore.errors import EnvError, InterpreterError, ResolutionError, StoreError
-from envstore.manifest import MANIFEST_NAME, Manifest, Package
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import PURE, EntryKey
+from envstore.model.manifest import MANIFEST_NAME, Manifest, Package
+from envstore.python.interpreters import (
+    find_interpreter,
+    find_same_abi,
+    pinned,
+    recorded_interpreter,
+    recorded_request,
+)
+from envstore.resolve.resolver import Request
+from envstore.store.layout import Store, rmtree
+from envstore.store.views import read_view
 
 __all__ = [
     "Choice",
@@ -166,7 +167,7 @@ def stale_packages(
 ) -> dict[str, str]:
     """The packages of ``manifest`` that ``new`` cannot use as they are -> why. A reason
     that starts with ``VERSION_CHANGE`` means no wheel of the same version can run there."""
-    from envstore._fit import misfit
+    from envstore.resolve.fit import misfit
 
     stale: dict[str, str] = {}
     for p in manifest.packages:
@@ -284,7 +285,7 @@ def _download(
 ) -> Path:
     """A wheel of exactly ``p``'s version for ``new`` (``version=""``: the newest pip
     finds that runs there), from the index (pip, no sdists)."""
-    from envstore._resolve import pip_command, run_pip
+    from envstore.resolve.resolver import pip_command, run_pip
 
     wanted = f"{p.name}=={p.version}" if version is None else p.name + version
     work = store.mkdtemp("relink-download")
@@ -320,7 +321,7 @@ def _pip_site(
     for p in manifest.packages:
         if p.name == "pip" and p.key.abi == PURE and _entry_meta(store, p.key) is not None:
             return store.entry_path(p.key) / "site"
-    from envstore._envs import _pip_key
+    from envstore.env.lifecycle import _pip_key
 
     return store.entry_path(_pip_key(store, new, progress)) / "site"
 
@@ -337,7 +338,7 @@ def _resolve_packages(
 
     Raises ResolutionError listing every package that has no usable wheel.
     """
-    from envstore._ingest import ensure_compiled, ingest_wheels, supported_tags
+    from envstore.store.ingest import ensure_compiled, ingest_wheels, supported_tags
 
     accepted = {str(t) for t in supported_tags(new)}
     keys = {p.name: p.key for p in manifest.packages if p.name not in stale}
@@ -411,7 +412,7 @@ def _other_version(
     packages ask of it, no pre-release unless it was one, and its own requirements met
     by the env. For pip the target's own bundled pip first; then the store; then pip
     (which honours Requires-Python) with those bounds. A string says why there is none."""
-    from envstore._fit import misfit, unmet, wanted
+    from envstore.resolve.fit import misfit, unmet, wanted
 
     packages = {q.name: q.key for q in manifest.packages}
     spec = wanted(store, manifest.requirements, packages, p.name, new)
@@ -429,7 +430,7 @@ def _other_version(
         return unmet(store, key, {**packages, p.name: key}, new)
 
     if p.name == "pip":
-        from envstore._envs import _pip_key
+        from envstore.env.lifecycle import _pip_key
 
         try:
             key = _pip_key(store, new, progress)
@@ -456,7 +457,7 @@ def _other_version(
         )
     if progress:  # pip chooses (from --find-links only, with --no-index): it reads
         progress(f"finding a {p.name} for Python {new.version}")  # Requires-Python
-    from envstore._ingest import ingest_wheels
+    from envstore.store.ingest import ingest_wheels
 
     site = _pip_site(store, manifest, new, progress)
     bounds, why = str(spec), ""
@@ -661,7 +662,7 @@ def _apply(
     stage = final / f".envstore-relink-{os.getpid()}"
     rmtree(stage)
     stage.mkdir()
-    from envstore._envs import register_env
+    from envstore.store.registry import register_env
 
     # Until the manifest names the new objects, the env may use either set (a
     # relink killed midway): reference both, and gc keeps both.
@@ -776,7 +777,7 @@ def _registered_as_is(store: Store, manifest: Manifest, final: Path) -> bool:
 
 def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) -> bool:
     """Whether the env already is exactly what a relink to ``new`` would write."""
-    from envstore._envs import root_name
+    from envstore.store.registry import root_name
 
     old = manifest.python
     # Equal interpreters, markers aside: platform_release changes with every kernel
@@ -828,7 +829,7 @@ def relink_env(
     # One relink of an env at a time: both would swap bin/ and site-packages (and
     # create --clear and sync take turns with it). The lock is the env directory
     # itself (a lock file per env would pile up).
-    from envstore._locks import env_lock
+    from envstore.store.locks import env_lock
 
     with env_lock(final):
         return _relink_locked(
@@ -849,7 +850,7 @@ def _relink_locked(
     started = time.monotonic()
     untrusted = ""
     manifest = Manifest.load(final)
-    from envstore._doctor import same_env
+    from envstore.model.manifest import same_env
 
     final = Path(same_env(manifest, final))
     st = store if isinstance(store, Store) else Store(store or manifest.store)
@@ -870,7 +871,7 @@ def _relink_locked(
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)
     if choice.interp is None:
-        from envstore._interpreters import installed
+        from envstore.python.interpreters import installed
 
         found = sorted(installed(st.db()), key=lambda i: [int(x) for x in i.minor.split(".")])
         move = (
@@ -896,7 +897,7 @@ def _relink_locked(
                     str(final), old, new, "unchanged", choice.why, len(manifest.packages)
                 )
         else:
-            from envstore._ingest import supported_tags
+            from envstore.store.ingest import supported_tags
 
             accepted = {str(t) for t in supported_tags(new)}
             stale = stale_packages(st, manifest, new, accepted)
@@ -906,7 +907,7 @@ def _relink_locked(
             if stale or not same_abi
             else ({p.name: p.key for p in manifest.packages}, [])
         )
-        from envstore._view import ensure_view
+        from envstore.store.views import ensure_view
 
         vkey, vpath = ensure_view(st, list(keys.values()), new)
         view = read_view(vpath)
@@ -932,7 +933,7 @@ def _relink_locked(
         _apply(final, st, manifest, new_manifest, view, regenerate)
         if moved and not os.path.exists(os.path.join(manifest.env, MANIFEST_NAME)):
             # Moved, not copied: the old place's registration follows the env here.
-            from envstore._envs import unregister_env
+            from envstore.store.registry import unregister_env
 
             unregister_env(st, Path(manifest.env))
     # Which of the replaced packages were in the store already, and which were built

@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 
 from envstore._crash import crash_point
-from envstore._interpreters import Interpreter
-from envstore._seal import view_seal
-from envstore._store import EntryKey, Store, make_readonly, publish_dir, rmtree
 from envstore.errors import StoreError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey, plain_name
+from envstore.store.layout import Store, make_readonly, publish_dir, rmtree
+from envstore.store.seal import view_seal
 
 __all__ = [
     "build_view",
@@ -207,7 +208,7 @@ def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
 def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None:
     import time
 
-    from envstore._db import write
+    from envstore.store.db import write
 
     seal = view_seal(store.view_path(vkey))  # of the published view, whoever won
     conn = store.db()
@@ -219,3 +220,29 @@ def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None
         conn.execute(
             "INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", (f"view/{vkey}", seal)
         )
+
+
+def read_view(view_path: Path) -> dict[str, object]:
+    """A view's ``view.json``, checked: every name it gives is a plain file name and
+    every path it gives lies in its store's ``entries/``, so writing an env from it (or
+    unlinking what it lists) stays in the env. StoreError if it is not so."""
+    path = view_path / "view.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = f"{view_path.parent.parent}/entries/"
+    try:
+        names = [row[0] for key in ("pth", "data_scripts", "headers") for row in data[key]]
+        names += [row[0] for row in data["scripts"]]
+        sources = [row[1] for key in ("pth", "data_scripts", "headers") for row in data[key]]
+        sources += list(data["data"])
+        ok = all(plain_name(n) for n in names) and all(
+            isinstance(p, str) and p.startswith(entries) and "/../" not in p for p in sources
+        )
+        ok = ok and all(str(row[0]).endswith(".pth") for row in data["pth"])
+    except (KeyError, TypeError, IndexError):
+        ok = False
+    if not ok:
+        raise StoreError(
+            f"{path} is invalid (a name or path in it leads elsewhere); run 'envstore verify'"
+        )
+    view: dict[str, object] = data
+    return view

@@ -24,18 +24,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore._store import EntryKey, Store
-from envstore.errors import BadManifestError, EnvstoreError
+from envstore.errors import LockError
 
-__all__ = ["LOCK_VERSION", "Lock", "LockError", "LockedPackage", "entry_sha256", "lock_env"]
+__all__ = ["LOCK_VERSION", "Lock", "LockedPackage", "LockedPython"]
 
 LOCK_VERSION = 1
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _WHEEL = re.compile(r"^[A-Za-z0-9_.+!-]+\.whl$")
-
-
-class LockError(EnvstoreError):
-    """A lock file is unreadable or invalid, or an env cannot be locked."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +89,7 @@ class Lock:
     version: int = LOCK_VERSION
 
     def to_json(self) -> dict[str, object]:
-        from envstore import __version__
+        from envstore._version import __version__
 
         return {
             "lock-version": self.version,
@@ -176,64 +171,3 @@ class Lock:
         except ValueError as exc:
             raise LockError(f"{path} is not valid JSON ({exc})") from None
         return cls.from_json(data, str(path))
-
-
-def entry_sha256(store: Store, key: EntryKey) -> tuple[str, str] | str:
-    """``(sha256, wheel file name)`` of the wheel ``key`` was made from, or why not.
-
-    Read from ``entry.json``; an entry ingested before envstore recorded it is
-    hashed from its kept wheel (``origin`` or ``<store>/wheels/``), which must
-    still be the same file (its xxh3 is the entry's key).
-    """
-    try:
-        meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-    except (OSError, ValueError):
-        return f"its store entry {key} is missing"
-    wheel = str(meta.get("wheel", ""))
-    if isinstance(meta.get("sha256"), str):
-        return str(meta["sha256"]), wheel
-    from envstore._ingest import hash_file, sha256_file
-
-    places = [Path(str(meta["origin"]))] if isinstance(meta.get("origin"), str) else []
-    places.append(store.wheels_dir / wheel)
-    for place in places:
-        if place.is_file() and hash_file(place) == key.hash:
-            return sha256_file(place), wheel
-    return (
-        f"its entry {key} predates sha256 in entry.json and its wheel {wheel} is no longer"
-        " at its origin or in the store's wheels/"
-    )
-
-
-def lock_env(
-    path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
-) -> Lock:
-    """The lock of the env at ``path``, from its manifest and the store (no interpreter run)."""
-    from envstore.manifest import Manifest
-
-    try:
-        manifest = Manifest.load(Path(os.path.abspath(path)))
-    except BadManifestError as exc:
-        raise LockError(f"cannot lock: {exc}") from None
-    st = store if isinstance(store, Store) else Store(store or manifest.store)
-    packages: list[LockedPackage] = []
-    problems: list[str] = []
-    for p in manifest.packages:
-        found = entry_sha256(st, p.key)
-        if isinstance(found, str):
-            problems.append(f"{p.name} {p.version}: {found}")
-            continue
-        digest, wheel = found
-        packages.append(LockedPackage(p.name, p.version, p.wheel or wheel, digest, p.requested))
-    if problems:
-        raise LockError(
-            f"cannot lock {manifest.env}:\n  - "
-            + "\n  - ".join(problems)
-            + f"\n(envstore relink {manifest.env} rebuilds missing entries)"
-        )
-    py = manifest.python
-    return Lock(
-        python=LockedPython(py.implementation, py.version, py.abi_tag, py.soabi, py.platform),
-        packages=packages,
-        requirements=list(manifest.requirements),
-    )

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from envstore._envs import create_env, remove_env
-from envstore._store import Store, rmtree
+from envstore.env.lifecycle import create_env, remove_env
 from envstore.errors import EnvError, EnvstoreError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store.layout import Store, rmtree
 
 __all__ = ["IsolatedEnv"]
 

@@ -1,4 +1,4 @@
-"""CLI commands added by this module (registered by envstore._cli): ``doctor`` and ``relink``.
+"""CLI commands added by this module (registered by envstore.cli.main): ``doctor`` and ``relink``.
 
 Only argparse is imported here; each command imports what it uses when it runs.
 """
@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore._options import add_index_options, index_options
+from envstore.cli.options import add_index_options, index_options
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
-    from envstore._cli import _Subcommands
+    from envstore.cli.main import _Subcommands
 
 __all__ = ["add_commands"]
 
@@ -25,9 +25,9 @@ def _cmd_doctor(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     import json
     import shlex
 
-    from envstore._doctor import diagnose, diagnose_all
-    from envstore._store import Store
+    from envstore.env.doctor import diagnose, diagnose_all
     from envstore.errors import EnvError
+    from envstore.store.layout import Store
 
     if not args.envs and not args.all:
         raise EnvError("doctor: name the environments to check, or use --all")
@@ -54,7 +54,7 @@ def _cmd_doctor(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 
 def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore._relink import relink_env
+    from envstore.env.relink import relink_env
     from envstore.errors import EnvError, EnvstoreError
 
     if not args.envs and not args.all:
@@ -63,9 +63,9 @@ def _cmd_relink(args: argparse.Namespace, progress: Callable[[str], None]) -> in
     if args.all:
         import os
 
-        from envstore._doctor import registered_envs
-        from envstore._store import Store
-        from envstore.manifest import MANIFEST_NAME
+        from envstore.env.doctor import registered_envs
+        from envstore.model.manifest import MANIFEST_NAME
+        from envstore.store.layout import Store
 
         for env in registered_envs(Store(args.store)):
             if env not in envs and os.path.exists(os.path.join(env, MANIFEST_NAME)):

@@ -9,9 +9,10 @@ nothing of it (a relink from 3.9-3.11 to 3.12+ would keep a pip that fails).
 
 from __future__ import annotations
 
-from envstore._interpreters import Interpreter
-from envstore._store import EntryKey, Store
 from envstore.errors import StoreError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
+from envstore.store.layout import Store
 
 __all__ = ["misfit", "requires_python", "unmet", "wanted"]
 

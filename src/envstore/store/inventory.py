@@ -6,10 +6,10 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from envstore._gc import registered_envs, tree_size
-from envstore._store import Store
 from envstore.errors import BadManifestError
-from envstore.manifest import MANIFEST_NAME, Manifest
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store.gc import registered_envs, tree_size
+from envstore.store.layout import Store
 
 __all__ = ["EnvStatus", "StoreUsage", "list_envs", "store_usage"]
 

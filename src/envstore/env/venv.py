@@ -8,16 +8,16 @@ console scripts, and links for ``.data/data`` and ``.data/headers``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
 from pathlib import Path
 
-from envstore._interpreters import Interpreter, link_chain
-from envstore._store import not_a_directory, plain_name
-from envstore._view import link_tree
-from envstore.errors import EnvError, StoreError
+from envstore.errors import EnvError
+from envstore.model.interpreter import Interpreter
+from envstore.python.interpreters import link_chain
+from envstore.store.layout import not_a_directory
+from envstore.store.views import link_tree
 
 TYPE_CHECKING = False  # not typing's: see _envs
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ __all__ = [
     "launcher_intact",
     "pth_line",
     "read_pyvenv_cfg",
-    "read_view",
     "script_names",
     "venv_home",
     "write_activation_scripts",
@@ -643,29 +642,3 @@ def write_env(
     write_site(site, view_site, view, atomic=False)
     write_scripts(env, final, view, interp)
     write_data_links(env, view, interp)
-
-
-def read_view(view_path: Path) -> dict[str, object]:
-    """A view's ``view.json``, checked: every name it gives is a plain file name and
-    every path it gives lies in its store's ``entries/``, so writing an env from it (or
-    unlinking what it lists) stays in the env. StoreError if it is not so."""
-    path = view_path / "view.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    entries = f"{view_path.parent.parent}/entries/"
-    try:
-        names = [row[0] for key in ("pth", "data_scripts", "headers") for row in data[key]]
-        names += [row[0] for row in data["scripts"]]
-        sources = [row[1] for key in ("pth", "data_scripts", "headers") for row in data[key]]
-        sources += list(data["data"])
-        ok = all(plain_name(n) for n in names) and all(
-            isinstance(p, str) and p.startswith(entries) and "/../" not in p for p in sources
-        )
-        ok = ok and all(str(row[0]).endswith(".pth") for row in data["pth"])
-    except (KeyError, TypeError, IndexError):
-        ok = False
-    if not ok:
-        raise StoreError(
-            f"{path} is invalid (a name or path in it leads elsewhere); run 'envstore verify'"
-        )
-    view: dict[str, object] = data
-    return view

@@ -1,0 +1,45 @@
+"""envstore.env.lock"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from envstore.errors import BadManifestError, LockError
+from envstore.model.lock import Lock, LockedPackage, LockedPython
+from envstore.store.entries import entry_sha256
+from envstore.store.layout import Store
+
+
+def lock_env(
+    path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
+) -> Lock:
+    """The lock of the env at ``path``, from its manifest and the store (no interpreter run)."""
+    from envstore.model.manifest import Manifest
+
+    try:
+        manifest = Manifest.load(Path(os.path.abspath(path)))
+    except BadManifestError as exc:
+        raise LockError(f"cannot lock: {exc}") from None
+    st = store if isinstance(store, Store) else Store(store or manifest.store)
+    packages: list[LockedPackage] = []
+    problems: list[str] = []
+    for p in manifest.packages:
+        found = entry_sha256(st, p.key)
+        if isinstance(found, str):
+            problems.append(f"{p.name} {p.version}: {found}")
+            continue
+        digest, wheel = found
+        packages.append(LockedPackage(p.name, p.version, p.wheel or wheel, digest, p.requested))
+    if problems:
+        raise LockError(
+            f"cannot lock {manifest.env}:\n  - "
+            + "\n  - ".join(problems)
+            + f"\n(envstore relink {manifest.env} rebuilds missing entries)"
+        )
+    py = manifest.python
+    return Lock(
+        python=LockedPython(py.implementation, py.version, py.abi_tag, py.soabi, py.platform),
+        packages=packages,
+        requirements=list(manifest.requirements),
+    )

@@ -1,0 +1,84 @@
+"""envstore.store.registry"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store.db import write
+from envstore.store.layout import Store
+
+
+def root_name(env: Path) -> str:
+    """The file name of an env's gc root: a hash of its absolute path."""
+    import xxhash
+
+    return str(xxhash.xxh3_64_hexdigest(str(env).encode()))
+
+
+def register_env(
+    store: Store,
+    manifest: Manifest,
+    final: Path,
+    text: str | None = None,
+    also: Sequence[str] = (),
+    digest: str | None = None,
+) -> None:
+    """Record ``final`` as a live env: its gc root on disk and its rows in the database.
+    ``text``: the manifest as saved, when the caller has it (saves encoding it again).
+    ``also``: more objects to reference (what the env uses until a switch completes).
+    ``digest``: the manifest digest to record instead of the text's (``""`` for a
+    manifest found on disk, not written by envstore: relink then trusts none of its
+    recorded sources)."""
+    import xxhash
+
+    root = store.roots_dir / root_name(final)
+    try:
+        os.symlink(final / MANIFEST_NAME, root)
+    except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
+        tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        os.symlink(final / MANIFEST_NAME, tmp_link)
+        os.replace(tmp_link, root)
+    if digest is None:
+        digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
+    now = time.time()
+    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
+    conn = store.db()
+    with write(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO envs (path, root, manifest_digest, python, created, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (str(final), root.name, digest, manifest.python.version, manifest.created, now),
+        )
+        conn.execute("DELETE FROM refs WHERE env = ?", (str(final),))
+        conn.executemany(
+            "INSERT OR IGNORE INTO refs (env, object) VALUES (?, ?)",
+            [(str(final), o) for o in objects],
+        )
+
+
+def unregister_env(store: Store, env: Path) -> None:
+    """Drop ``env``'s gc root and database rows (its store references)."""
+    root = store.roots_dir / root_name(env)
+    if root.is_symlink():
+        root.unlink()
+    if store.db_path.exists():
+        conn = store.db()
+        with write(conn):
+            conn.execute("DELETE FROM refs WHERE env = ?", (str(env),))
+            conn.execute("DELETE FROM envs WHERE path = ?", (str(env),))
+
+
+def registered(store: Store, env: Path) -> bool:
+    """Whether the store has a gc root or a database row for ``env``."""
+    if (store.roots_dir / root_name(env)).is_symlink():
+        return True
+    if not store.db_path.exists():
+        return False
+    row = store.db().execute("SELECT 1 FROM envs WHERE path = ?", (str(env),)).fetchone()
+    return row is not None
