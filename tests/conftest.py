@@ -164,15 +164,15 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding only the default interpreter's bundled pip: ingesting pip
     (~800 files, compiled) is the slowest step of a cold create, paid once here."""
-    from envstore.env.lifecycle import _pip_key
     from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.pip import bundled_pip_key
     from envstore.store.layout import Store
 
     root = tmp_path_factory.mktemp("template") / "store"
     st = Store(root)
     st.ensure()
     with st.gc_lock(shared=True):
-        _pip_key(st, find_interpreter(None, st.db()), None)
+        bundled_pip_key(st, find_interpreter(None, st.db()), None)
     st.close()
     return root
 

@@ -10,7 +10,7 @@ import pytest
 import wheelmaker
 from conftest import CLI, PYTHONS, entries, envstore_cmd, python_params, run
 
-from envstore.env.venv import pth_line
+from envstore.env.site import pth_line
 
 ALL = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 

@@ -18,10 +18,11 @@ import pytest
 import wheelmaker
 from conftest import CLI, entries, envstore_cmd, hermetic_environ, run
 
-from envstore.env.lifecycle import remove_env
+from envstore.env.remove import remove_env
 from envstore.store.db import SCHEMA_VERSION
+from envstore.store.fs import rmtree
 from envstore.store.gc import collect, tree_size
-from envstore.store.layout import Store, rmtree
+from envstore.store.layout import Store
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,7 @@ def test_a_new_env_at_a_moved_envs_path_leaves_it_the_grace_period(
 def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
     cli: CLI, many_wheels: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import envstore.env.lifecycle as envs
+    import envstore.env.make as envs
 
     env = tmp_path / "env"
     register = envs.register_env

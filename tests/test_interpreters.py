@@ -18,13 +18,10 @@ from conftest import CLI, PYTHONS, python_params, run
 
 from envstore.env.venv import venv_home
 from envstore.python import interpreters as _interpreters
-from envstore.python.interpreters import (
-    candidates,
-    describe,
-    find_interpreter,
-    find_same_abi,
-    query_interpreter,
-)
+from envstore.python import links as _links
+from envstore.python import query as _query
+from envstore.python.interpreters import candidates, describe, find_interpreter, find_same_abi
+from envstore.python.query import query_interpreter
 from envstore.store.layout import Store
 
 AVAILABLE = [p for p in PYTHONS.values() if p]
@@ -161,8 +158,8 @@ def test_facts_are_cached_by_identity(
     if len(AVAILABLE) < 2:
         pytest.skip("needs two CPython versions")
     started: list[str] = []
-    real_query = _interpreters._run_query
-    monkeypatch.setattr(_interpreters, "_run_query", lambda p: started.append(p) or real_query(p))
+    real_query = _query._run_query
+    monkeypatch.setattr(_query, "_run_query", lambda p: started.append(p) or real_query(p))
     link = _link(tmp_path / "bin" / "python3", AVAILABLE[0])
     first = query_interpreter(str(link), db)
     assert query_interpreter(str(link), db) == first
@@ -182,10 +179,10 @@ def test_identity_follows_a_moved_install(tmp_path: Path) -> None:
     except OSError:
         pytest.skip("cannot hard-link the interpreter here")
     link = _link(tmp_path / "bin" / "python3", prefix / "bin" / "python3")
-    before = _interpreters._identity(str(link))
+    before = _links.identity(str(link))
     os.rename(prefix, tmp_path / "b")
     _link(link, tmp_path / "b" / "bin" / "python3")
-    assert _interpreters._identity(str(link)) not in (None, before)
+    assert _links.identity(str(link)) not in (None, before)
 
 
 def test_version_and_command_requests(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, entries, run
 
-from envstore.store.layout import rmtree
+from envstore.store.fs import rmtree
 
 PURE = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 CHECK = (

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from envstore.errors import BadWheelError, EnvstoreError, IncompatibleWheelError
 from envstore.model.manifest import MANIFEST_VERSION
 from envstore.python.interpreters import find_interpreter
-from envstore.store.ingest import _unpack, ingest_wheels
+from envstore.store.ingest import ingest_wheels, unpack_wheel
 from envstore.store.layout import Store
 from envstore.store.wheel import validate_wheel
 
@@ -100,13 +100,13 @@ def test_hostile_wheel_is_refused_and_nothing_lands(
 def test_contents_are_checked_before_or_while_unpacking(
     ident: str, hostile: dict[str, Path], tmp_path: Path
 ) -> None:
-    """validate_wheel hashes every member; with contents=False (ingest) _unpack does,
+    """validate_wheel hashes every member; with contents=False (ingest) unpack_wheel does,
     inflating each member once, and refuses the same wheels with the same words."""
     with pytest.raises(BadWheelError, match=HOSTILE[ident]):
         validate_wheel(hostile[ident])
     info = validate_wheel(hostile[ident], contents=False)
     with pytest.raises(BadWheelError, match=HOSTILE[ident]):
-        _unpack(info, tmp_path / "entry")
+        unpack_wheel(info, tmp_path / "entry")
 
 
 def test_a_dying_compile_worker_is_an_error_and_nothing_lands(
@@ -114,9 +114,9 @@ def test_a_dying_compile_worker_is_an_error_and_nothing_lands(
 ) -> None:
     """A compile worker that dies (a broken interpreter) fails the ingest with what it
     said, and leaves no entry and no temp directory behind."""
-    from envstore.store import ingest as _ingest
+    from envstore.store import bytecode as _bytecode
 
-    monkeypatch.setattr(_ingest, "_WORKER", "import sys; print('boom', file=sys.stderr); exit(3)")
+    monkeypatch.setattr(_bytecode, "_WORKER", "import sys; print('boom', file=sys.stderr); exit(3)")
     files = {f"many/m{i}.py": f"X = {i}\n" for i in range(40)}
     wheel = wheelmaker.build_wheel(tmp_path / "wh", "many", "1.0", files=files)
     st_ = Store(store)
@@ -160,7 +160,7 @@ def test_fuzzed_wheels_are_refused_or_unpack_inside_and_match_record(
         info = validate_wheel(wheel)
     except BadWheelError:
         return
-    _unpack(info, dest)
+    unpack_wheel(info, dest)
     inside = os.path.realpath(dest)
     for path in work.rglob("*"):
         assert path == wheel or os.path.realpath(path).startswith(inside)
@@ -404,9 +404,9 @@ def test_publish_race_loser_drops_its_copy_and_never_replaces_the_winner(
 def test_gc_cannot_collect_entries_a_create_has_chosen(
     cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import envstore.env.lifecycle
+    import envstore.env.make
 
-    real = envstore.env.lifecycle.ensure_view
+    real = envstore.env.make.ensure_view
     gcs: list[subprocess.CompletedProcess[str]] = []
 
     def gc_between_choosing_and_registering(*args: object, **kwargs: object) -> object:
@@ -414,7 +414,7 @@ def test_gc_cannot_collect_entries_a_create_has_chosen(
         gcs.append(run(gc, extra_env={"ENVSTORE_LOCK_TIMEOUT": "1"}))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(envstore.env.lifecycle, "ensure_view", gc_between_choosing_and_registering)
+    monkeypatch.setattr(envstore.env.make, "ensure_view", gc_between_choosing_and_registering)
     env = tmp_path / "env"
     res = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo", "ns-alpha")
     assert res.code == 0, res.err
@@ -580,8 +580,8 @@ def test_a_damaged_or_emptied_database_is_named_with_the_way_out(
 
 WORKER_PARENT = """
 import os, signal, sys, types
-from envstore.store.ingest import _Worker
-worker = _Worker(types.SimpleNamespace(path=sys.executable))
+from envstore.store.bytecode import Worker
+worker = Worker(types.SimpleNamespace(path=sys.executable))
 for path in sys.argv[1:]:
     worker.send(path)
 print(worker.proc.pid, flush=True)

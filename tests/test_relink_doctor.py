@@ -21,7 +21,8 @@ import wheelmaker
 from conftest import CLI, MINORS, PYTHONS, entries, run
 
 from envstore.python import interpreters as _interpreters
-from envstore.store.layout import Store, rmtree
+from envstore.store.fs import rmtree
+from envstore.store.layout import Store
 
 PURE = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 CHECK = (

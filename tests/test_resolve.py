@@ -59,7 +59,7 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
 
     with monkeypatch.context() as m:
-        m.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)
+        m.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
         local = create_env(tmp_path / "local", ["top-pkg"], **opts)  # type: ignore[arg-type]
     # pip itself (upgrade skips the store and the local resolver) chooses the same
     by_pip = create_env(tmp_path / "pip", ["top-pkg"], upgrade=True, **opts)  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
 
     # an explicit pre-release is taken, as pip takes it
     with monkeypatch.context() as m:
-        m.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)
+        m.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
         pre = create_env(tmp_path / "pre", ["dep-a>=2.0b1"], **opts)  # type: ignore[arg-type]
     assert _versions(pre) == {"dep-a": "2.0b1"}
 
@@ -88,7 +88,7 @@ def test_a_wheel_added_to_the_directory_is_chosen_next_time(
     wh = tmp_path / "wh"
     wheelmaker.build_wheel(wh, "grows", "1.0")
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
-    monkeypatch.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
     first = create_env(tmp_path / "one", ["grows"], **opts)  # type: ignore[arg-type]
     again = create_env(tmp_path / "again", ["grows"], **opts)  # type: ignore[arg-type]
     assert _versions(first) == _versions(again) == {"grows": "1.0"}
@@ -114,7 +114,7 @@ def test_envs_inside_the_wheel_directory_do_not_defeat_the_cache(
     def no_resolving(*args: object, **kwargs: object) -> None:
         raise AssertionError("resolved again instead of from the cache")
 
-    monkeypatch.setattr(envstore.resolve.resolver, "_from_store", no_resolving)
+    monkeypatch.setattr(envstore.resolve.resolver, "from_store", no_resolving)
     again = create_env(wh / ".venv2", ["steady"], **opts)  # type: ignore[arg-type]
     assert _versions(again) == {"steady": "1.0"}
 
@@ -148,7 +148,7 @@ def test_every_way_pip_includes_a_file_is_followed(
     keys = set()
     for version in ("1.0", "2.0"):
         pins.write_text(f"pinned=={version}\n")
-        keys.add(envstore.resolve.resolver._cache_key(request, interp))  # type: ignore[arg-type]
+        keys.add(envstore.resolve.resolver.cache_key(request, interp))  # type: ignore[arg-type]
     assert len(keys) == 2
 
 
@@ -162,9 +162,9 @@ def test_a_wheel_directory_named_in_a_requirements_file_is_listed(
     req.write_text(f"{line}\nsteady\n")
     interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
     request = envstore.resolve.resolver.Request([], requirement_files=[str(req)])
-    before = envstore.resolve.resolver._cache_key(request, interp)  # type: ignore[arg-type]
+    before = envstore.resolve.resolver.cache_key(request, interp)  # type: ignore[arg-type]
     wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
-    assert envstore.resolve.resolver._cache_key(request, interp) != before  # type: ignore[arg-type]
+    assert envstore.resolve.resolver.cache_key(request, interp) != before  # type: ignore[arg-type]
 
 
 def test_a_wheel_directory_in_pip_find_links_is_listed(
@@ -174,9 +174,9 @@ def test_a_wheel_directory_in_pip_find_links_is_listed(
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheels"))
     interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
     request = envstore.resolve.resolver.Request(["steady"])
-    before = envstore.resolve.resolver._cache_key(request, interp)  # type: ignore[arg-type]
+    before = envstore.resolve.resolver.cache_key(request, interp)  # type: ignore[arg-type]
     wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
-    assert envstore.resolve.resolver._cache_key(request, interp) != before  # type: ignore[arg-type]
+    assert envstore.resolve.resolver.cache_key(request, interp) != before  # type: ignore[arg-type]
 
 
 def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
@@ -186,7 +186,7 @@ def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
     # new file; the store's entry of the old file (another hash) must not stand in.
     wh = tmp_path / "wh"
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
-    monkeypatch.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
     check = "import rebuilt; print(rebuilt.X)"
     for n, x in enumerate([1, 2, 2, 1]):
         wheelmaker.build_wheel(wh, "rebuilt", "1.0", files={"rebuilt.py": f"X = {x}\n"})
@@ -209,7 +209,7 @@ def test_an_edit_to_an_included_requirements_file_is_seen(
     pins = tmp_path / "base" / "pins.txt"
     req = tmp_path / "requirements.txt"
     req.write_text("-r base/pins.txt\n")
-    monkeypatch.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)  # includes are followed
+    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)  # includes are followed
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
     for n, version in enumerate(("1.0", "2.0", "1.0")):
         pins.write_text(f"pinned=={version}\n")
@@ -237,7 +237,7 @@ def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(
 ) -> None:
     wh = tmp_path / "wh"
     _tricky_wheelhouse(wh)
-    monkeypatch.setattr(envstore.resolve.resolver, "_from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
     opts = dict(store=store, find_links=[str(wh)], with_pip=False)
     cases = {
         "the index is on": (["dep-x"], dict(opts)),

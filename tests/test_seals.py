@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI
 
-from envstore.store import verify as _verify
+from envstore.store import rebuild as _rebuild
 from envstore.store.db import SCHEMA_VERSION
 
 
@@ -73,7 +73,7 @@ def test_rebuild_db_on_a_full_disk_keeps_the_old_database(
     def full(*args: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(_verify, "_entry_row", full)  # fails midway, as a full disk does
+    monkeypatch.setattr(_rebuild, "entry_row", full)  # fails midway, as a full disk does
     res = cli("--store", store, "rebuild-db")
     assert res.code == 1 and "disk is full" in res.err and "Traceback" not in res.err
     assert _rows(store) == before  # not an empty database
@@ -164,7 +164,7 @@ def test_rebuild_db_keeps_the_seals_and_damage_the_old_database_knew(
 def test_an_entry_left_writable_by_a_killed_compile_is_finished_not_damaged(
     cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
 ) -> None:
-    from envstore.store.layout import make_writable_dirs
+    from envstore.store.fs import make_writable_dirs
 
     args = ["--without-pip", "--no-index", "-f", wheelhouse, "solo"]
     assert cli("--store", store, "create", tmp_path / "env", *args).code == 0

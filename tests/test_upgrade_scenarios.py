@@ -26,7 +26,8 @@ import wheelmaker
 from conftest import CLI, MINORS, PYTHONS, run
 
 from envstore.python import interpreters as _interpreters
-from envstore.store.layout import Store, rmtree
+from envstore.store.fs import rmtree
+from envstore.store.layout import Store
 
 PKGS = ["hello-app", "solo"]  # hello-app brings dep-one and the console script `hello`
 CHECK = (

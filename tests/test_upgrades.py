@@ -13,7 +13,7 @@ import pytest
 import wheelmaker
 from conftest import CLI, PYTHONS, run
 
-from envstore.store.layout import rmtree
+from envstore.store.fs import rmtree
 
 OLD_PIP = "3.10"  # bundles pip 23.0.1, which cannot run on 3.12+
 NEW = "3.12"
@@ -395,7 +395,7 @@ def test_a_dev_builds_version_meets_requires_python(cli: CLI, modern: Path, tmp_
 
 
 def test_doctor_finds_the_stdlib_under_lib64_where_platlibdir_is_lib64(tmp_path: Path) -> None:
-    from envstore.env.doctor import _check_home
+    from envstore.env.doctor_checks import check_home
     from envstore.python.interpreters import find_interpreter
 
     minor = "3.12"
@@ -411,7 +411,7 @@ def test_doctor_finds_the_stdlib_under_lib64_where_platlibdir_is_lib64(tmp_path:
         stdlib=str(usr / "lib64" / f"python{minor}"),
         purelib=f"lib/python{minor}/site-packages",
     )
-    assert _check_home(env, interp, interp) == []
+    assert check_home(env, interp, interp) == []
 
 
 @pytest.fixture

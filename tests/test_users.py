@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, Result, run
 
-from envstore.store.layout import rmtree
+from envstore.store.fs import rmtree
 
 OTHERS = os.environ.get("ENVSTORE_TEST_OTHERS")
 need_others = pytest.mark.skipif(

@@ -48,7 +48,7 @@ __all__ = [
 _LAZY = {
     "IsolatedEnv": "envstore.frontends.isolated",
     "create_env": "envstore.env.lifecycle",
-    "remove_env": "envstore.env.lifecycle",
+    "remove_env": "envstore.env.remove",
     "sync_env": "envstore.env.lifecycle",
     "export_env": "envstore.env.export",
     "lock_env": "envstore.env.lock",
@@ -62,8 +62,9 @@ _LAZY = {
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from envstore.env.export import export_env
-    from envstore.env.lifecycle import create_env, remove_env, sync_env
+    from envstore.env.lifecycle import create_env, sync_env
     from envstore.env.lock import lock_env
+    from envstore.env.remove import remove_env
     from envstore.frontends.isolated import IsolatedEnv
     from envstore.model.lock import Lock
     from envstore.model.manifest import Manifest

@@ -63,7 +63,7 @@ def _cmd_create(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 
 def _cmd_remove(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    from envstore.env.lifecycle import remove_env
+    from envstore.env.remove import remove_env
 
     for env in args.envs:
         remove_env(env, store=args.store)
@@ -92,7 +92,8 @@ def _cmd_show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 def _cmd_python_list(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.errors import InterpreterError
-    from envstore.python.interpreters import candidates, query_interpreter, too_old
+    from envstore.python.interpreters import candidates, too_old
+    from envstore.python.query import query_interpreter
     from envstore.store.layout import Store
 
     store = Store(args.store)
@@ -215,7 +216,8 @@ def _store_or_note(args: argparse.Namespace) -> Store:
 
 def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.store.layout import Store
-    from envstore.store.verify import repair, verify
+    from envstore.store.repair import repair
+    from envstore.store.verify import verify
 
     store = Store(args.store)
     if not store.exists():
@@ -238,7 +240,7 @@ def _cmd_verify(args: argparse.Namespace, progress: Callable[[str], None]) -> in
 
 def _cmd_rebuild_db(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.store.layout import Store
-    from envstore.store.verify import rebuild_db
+    from envstore.store.rebuild import rebuild_db
 
     counts = rebuild_db(Store(args.store))
     if args.verbosity >= 0:

@@ -33,7 +33,8 @@ from pathlib import Path
 from envstore.errors import EnvError, EnvstoreError, InterpreterError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.python.interpreters import recorded_interpreter
-from envstore.store.layout import Store, rmtree
+from envstore.store.fs import rmtree
+from envstore.store.layout import Store
 from envstore.store.views import precedence
 
 __all__ = ["ExportResult", "export_env"]
@@ -150,13 +151,9 @@ def export_env(
     store: Store | str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Write the env at ``path`` as an ordinary venv at ``dest`` (see the module docstring)."""
-    from envstore.env.venv import (
-        script_names,
-        shebang,
-        write_activation_scripts,
-        write_interpreter_links,
-        write_scripts,
-    )
+    from envstore.env.activation import write_activation_scripts
+    from envstore.env.scripts import script_names, write_scripts
+    from envstore.env.venv import shebang, write_interpreter_links
 
     src = Path(os.path.abspath(path))
     manifest = Manifest.load(src)

@@ -19,10 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from envstore.env.lifecycle import create_env, remove_env
+from envstore.env.lifecycle import create_env
+from envstore.env.remove import remove_env
 from envstore.errors import EnvError, EnvstoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
-from envstore.store.layout import Store, rmtree
+from envstore.store.fs import rmtree
+from envstore.store.layout import Store
 
 __all__ = ["IsolatedEnv"]
 

@@ -73,7 +73,7 @@ def misfit(store: Store, name: str, key: EntryKey, interp: Interpreter) -> str |
     return None
 
 
-def _requirement_lines(requirements: list[str]) -> list[str]:
+def requirement_lines(requirements: list[str]) -> list[str]:
     """The requirement strings of an env's recorded requirements, ``-r FILE`` and ``-c
     FILE`` read (one level; options and comments skipped)."""
     lines: list[str] = []
@@ -106,7 +106,7 @@ def wanted(
     from packaging.utils import canonicalize_name
 
     spec = SpecifierSet()
-    texts = list(_requirement_lines(requirements))
+    texts = list(requirement_lines(requirements))
     for other, key in packages.items():
         if other != name:
             try:

@@ -23,7 +23,7 @@ def entry_sha256(store: Store, key: EntryKey) -> tuple[str, str] | str:
     wheel = str(meta.get("wheel", ""))
     if isinstance(meta.get("sha256"), str):
         return str(meta["sha256"]), wheel
-    from envstore.store.ingest import hash_file, sha256_file
+    from envstore.store.hashing import hash_file, sha256_file
 
     places = [Path(str(meta["origin"]))] if isinstance(meta.get("origin"), str) else []
     places.append(store.wheels_dir / wheel)

@@ -34,7 +34,8 @@ from envstore.errors import BadManifestError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store.db import ensure_gone_since, write
-from envstore.store.layout import Store, rmtree
+from envstore.store.fs import rmtree
+from envstore.store.layout import Store
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
 

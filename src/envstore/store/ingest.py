@@ -11,10 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sysconfig
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,23 +20,26 @@ from typing import Any
 from envstore._crash import crash_point
 from envstore.errors import (
     BadWheelError,
-    EnvstoreError,
     IncompatibleWheelError,
     StoreError,
     writing,
 )
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
-from envstore.store.layout import Store, make_readonly, make_writable_dirs, publish_dir, rmtree
+from envstore.model.wheel import WheelInfo
+from envstore.python.tags import supported_tags
+from envstore.store.bytecode import Compiler, compile_site
+from envstore.store.fs import make_readonly, make_writable_dirs, publish_dir, rmtree
+from envstore.store.hashing import hash_file, sha256_file
+from envstore.store.layout import Store
 from envstore.store.seal import dumps as seal_dumps
 from envstore.store.seal import entry_seal
-from envstore.store.wheel import WheelInfo, parse_wheel_name, validate_wheel
+from envstore.store.wheel import parse_wheel_name, validate_wheel
 
 __all__ = [
     "ensure_compiled",
     "hash_file",
     "ingest_wheels",
-    "ranked_tags",
     "sha256_file",
     "supported_tags",
 ]
@@ -48,166 +47,7 @@ __all__ = [
 Progress = Callable[[str], None]
 
 
-def hash_file(path: Path) -> str:
-    """xxh3-128 of a file, 32 hex digits."""
-    import xxhash
-
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return str(h.hexdigest())
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, 64 hex digits: what pip's ``--hash=sha256:`` and locks name."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def ranked_tags(interp: Interpreter) -> list[Any]:
-    """The wheel tags ``interp`` accepts, most specific first, as pip ranks them
-    (computed here, without starting it)."""
-    from packaging import tags
-
-    major, minor = (int(x) for x in interp.version.split(".")[:2])
-    if interp.platform == sysconfig.get_platform():
-        platforms = list(tags.platform_tags())
-    else:
-        platforms = [interp.platform.replace("-", "_").replace(".", "_")]
-    found = list(tags.cpython_tags((major, minor), [interp.abi_tag], platforms))
-    found += tags.compatible_tags((major, minor), interp.python_tag, platforms)
-    return found
-
-
-def supported_tags(interp: Interpreter) -> set[Any]:
-    """The wheel tags ``interp`` accepts."""
-    return set(ranked_tags(interp))
-
-
-_WORKER = """
-import os, py_compile, sys
-mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
-parent = int(sys.argv[1])
-for line in sys.stdin.buffer:
-    if os.getppid() != parent:
-        sys.exit(1)  # envstore was killed: stop writing into its (now orphaned) tree
-    try:
-        pyc = py_compile.compile(os.fsdecode(line[:-1]), doraise=True, invalidation_mode=mode)
-        os.chmod(pyc, 0o444)  # read-only like the entry, here rather than in the parent
-    except Exception:
-        pass  # py2-only leftovers in real wheels: pip and compileall skip them too
-"""
-
-
-class _Worker:
-    """One compiling process: its stdin takes paths, its stderr goes to a file (a
-    pipe could fill with SyntaxWarnings and block it, then us)."""
-
-    def __init__(self, interp: Interpreter) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        self.err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
-        self.proc = subprocess.Popen(
-            [interp.path, "-I", "-c", _WORKER, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,  # never holding the caller's pipe (envstore | tee)
-            stderr=self.err,
-            env=env,
-            bufsize=0,  # each path reaches the worker at once, not in 8 KB batches
-        )
-        self.queued = 0  # source bytes sent
-
-    def send(self, path: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(os.fsencode(path) + b"\n")
-        self.queued += os.path.getsize(path)
-
-    def finish(self, kill: bool = False) -> str | None:
-        """Close its input and wait; what went wrong, or None."""
-        if kill:
-            self.proc.kill()
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except BrokenPipeError:
-            pass
-        code = self.proc.wait()
-        with self.err:
-            self.err.seek(0)
-            tail = self.err.read()[-500:].decode(errors="replace").strip()
-        return None if code == 0 or kill else (tail or f"exit code {code}")
-
-
-class _Compiler:
-    """Workers of the target interpreter that precompile ``.py`` files while the rest
-    is still being unpacked: one per core once there is enough to do, each fed the
-    next file while it has the least source bytes queued.
-
-    Unchecked-hash pycs: the store is immutable, so the source never needs
-    re-checking, and imports skip a stat per module.
-    """
-
-    SPREAD = 16  # files before more workers start: one costs ~25 ms, a file ~1-5 ms
-
-    def __init__(self, interp: Interpreter) -> None:
-        self.interp = interp
-        self.workers: list[_Worker] = []
-        self.files = 0
-        self.lock = threading.Lock()
-
-    def submit(self, top: Path) -> None:
-        """Queue every ``.py`` file under ``top``."""
-        for d, _, names in os.walk(top):
-            for n in names:
-                if n.endswith(".py"):
-                    self.submit_file(os.path.join(d, n))
-
-    def submit_file(self, path: str) -> None:
-        """Queue one file (callable from several unpacking threads)."""
-        with self.lock:
-            self.files += 1
-            want = 1 if self.files < self.SPREAD else (os.cpu_count() or 1)
-            while len(self.workers) < want:
-                self.workers.append(_Worker(self.interp))
-            worker = min(self.workers, key=lambda w: w.queued)
-            try:
-                worker.send(path)
-                return
-            except BrokenPipeError:  # it died: say why; the caller stops the others
-                self.workers.remove(worker)
-                problem = worker.finish() or "a worker exited"
-        raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {problem}")
-
-    def wait(self) -> None:
-        """Wait for every queued file; raise if a worker failed (a broken interpreter)."""
-        problems = [p for p in (w.finish() for w in self.workers) if p]
-        self.workers = []
-        if problems:
-            raise EnvstoreError(f"compiling bytecode with {self.interp.path} failed: {problems[0]}")
-
-    def stop(self) -> None:
-        """Kill what is still running (after an error elsewhere)."""
-        for w in self.workers:
-            w.finish(kill=True)
-        self.workers = []
-
-
-def _compile(interp: Interpreter, site_dirs: list[Path]) -> None:
-    """Precompile every .py under ``site_dirs`` with the target interpreter."""
-    compiler = _Compiler(interp)
-    try:
-        for d in site_dirs:
-            compiler.submit(d)
-        compiler.wait()
-    finally:
-        compiler.stop()
-
-
-def _unpack(
+def unpack_wheel(
     info: WheelInfo, dest: Path, on_py: Callable[[str], None] | None = None
 ) -> tuple[int, int]:
     """Unpack ``info``'s wheel into ``dest``; return the files written and their bytes.
@@ -313,7 +153,7 @@ def _unpack(
     return totals[0], totals[1]
 
 
-def _describe(
+def describe_entry(
     info: WheelInfo, key: EntryKey, dest: Path, files: int, size: int
 ) -> dict[str, object]:
     """entry.json: ``files`` and ``size`` are what the wheel unpacked to (bytecode,
@@ -414,7 +254,7 @@ def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter)
                 )
             make_writable_dirs(root)
             try:
-                _compile(interp, [root / "site"])
+                compile_site(interp, [root / "site"])
                 _reseal(store, key)  # before the marker: a kill here recompiles the same
                 marker.touch()
             finally:
@@ -425,22 +265,22 @@ def _unpack_one(
     store: Store,
     key: EntryKey,
     wheel: Path,
-    compiler: _Compiler,
+    compiler: Compiler,
     progress: Progress | None,
     made: list[Path],
 ) -> _Pending:
     if progress:
         progress(f"unpacking {wheel.name}")
-    info = validate_wheel(wheel, contents=False)  # _unpack checks the hashes
+    info = validate_wheel(wheel, contents=False)  # unpack_wheel checks the hashes
     tmp = store.mkdtemp(f"entry-{key.name}")
     made.append(tmp)  # removed by the caller on failure, once the compiler is stopped
     with writing(f"{wheel.name} into the store ({tmp})"):
-        files, size = _unpack(info, tmp, compiler.submit_file)
-    return _Pending(key, tmp, _describe(info, key, tmp, files, size))
+        files, size = unpack_wheel(info, tmp, compiler.submit_file)
+    return _Pending(key, tmp, describe_entry(info, key, tmp, files, size))
 
 
 def _unpack_all(
-    store: Store, todo: dict[EntryKey, Path], compiler: _Compiler, progress: Progress | None
+    store: Store, todo: dict[EntryKey, Path], compiler: Compiler, progress: Progress | None
 ) -> list[_Pending]:
     """Validate and unpack each wheel into ``tmp/``, one per core at a time: creating a
     file waits ~0.1-0.8 ms on a VM disk, and those waits (and zlib, and the hashes)
@@ -506,7 +346,7 @@ def ingest_wheels(
         if not store.entry_path(key).is_dir():
             todo.setdefault(key, wheel)
     pending: list[_Pending] = []
-    compiler = _Compiler(interp)  # compiles each module as soon as it is unpacked
+    compiler = Compiler(interp)  # compiles each module as soon as it is unpacked
     try:
         pending = _unpack_all(store, todo, compiler, progress)
         if pending:

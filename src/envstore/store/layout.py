@@ -8,7 +8,6 @@ interpreter version may be added to a pure entry.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from pathlib import Path
 from envstore.errors import StoreError
 from envstore.model.keys import EntryKey, plain_name
 from envstore.store import db as _db
+from envstore.store.fs import not_a_directory
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
@@ -31,12 +31,8 @@ __all__ = [
     "EntryKey",
     "Store",
     "default_store_dir",
-    "exchange_published",
-    "make_readonly",
     "not_a_directory",
     "plain_name",
-    "publish_dir",
-    "rmtree",
 ]
 
 LAYOUT_VERSION = 1
@@ -50,147 +46,6 @@ def default_store_dir() -> Path:
         return Path(env).expanduser().absolute()
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(data).absolute() / "envstore"
-
-
-def not_a_directory(path: str | os.PathLike[str]) -> str | None:
-    """What ``path`` is if it exists and is not a real directory ("a symbolic link",
-    "not a directory"); None if it is one or does not exist."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if stat.S_ISDIR(st.st_mode):
-        return None
-    return "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
-
-
-def make_readonly(root: Path) -> None:
-    """Files 0444 (0555 if executable), directories 0555, bottom-up; never follows symlinks."""
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            if stat.S_ISREG(st.st_mode):
-                mode = 0o555 if st.st_mode & 0o111 else 0o444
-                if stat.S_IMODE(st.st_mode) != mode:  # unpacked files are made so already
-                    os.chmod(p, mode)
-        for name in dirnames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o555)
-    os.chmod(root, 0o555)
-
-
-def publish_dir(tmp: Path, final: Path) -> bool:
-    """Rename the read-only tree ``tmp`` (in ``tmp/``) to ``final``; False if ``final``
-    already exists (another process published it first; ``tmp`` is left to the caller).
-
-    Moving a directory to another parent rewrites its ``..`` entry, which needs write
-    permission on the directory itself: root is let through, anyone else is refused
-    on a 0555 tree. So its top is made writable by its owner for the rename only.
-    """
-    os.chmod(tmp, 0o755)
-    try:
-        os.rename(tmp, final)
-    except OSError as exc:
-        os.chmod(tmp, 0o555)
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return False
-        raise
-    os.chmod(final, 0o555)
-    return True
-
-
-def make_writable_dirs(root: Path) -> None:
-    """Let the owner add files to every directory below ``root`` (for adding bytecode)."""
-    os.chmod(root, 0o755)
-    for dirpath, dirnames, _ in os.walk(root):
-        for name in dirnames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o755)
-
-
-def rmtree(path: Path) -> int:
-    """Delete ``path`` (file, link or tree) without ever following a symlink out of it;
-    return the bytes it held (lstat sizes of its files and links, like gc's tree_size).
-
-    One pass; a read-only directory (a store entry) is made writable only when
-    deleting inside it is refused.
-    """
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return 0
-    if not stat.S_ISDIR(st.st_mode):
-        os.unlink(path)
-        return st.st_size
-    freed = _empty_dir(os.fspath(path))
-    os.rmdir(path)
-    return freed
-
-
-def _empty_dir(top: str) -> int:
-    try:
-        with os.scandir(top) as it:
-            children = list(it)
-    except PermissionError:
-        os.chmod(top, 0o700)
-        with os.scandir(top) as it:
-            children = list(it)
-    freed = 0
-    writable = False
-    for child in children:
-        # is_dir(follow_symlinks=False): a link to a directory is unlinked, never entered.
-        is_dir = child.is_dir(follow_symlinks=False)
-        if is_dir:
-            freed += _empty_dir(child.path)
-        else:
-            freed += child.stat(follow_symlinks=False).st_size
-        remove = os.rmdir if is_dir else os.unlink
-        try:
-            remove(child.path)
-        except PermissionError:
-            if writable:
-                raise
-            os.chmod(top, 0o700)
-            writable = True
-            remove(child.path)
-    return freed
-
-
-def exchange_published(tmp: Path, final: Path) -> None:
-    """``exchange`` for read-only trees (a repaired entry): as in ``publish_dir``, each
-    top is writable by its owner while it moves to another parent, and read-only after.
-    A top that is a symlink is moved as the link and never chmodded through."""
-    tops = [p for p in (tmp, final) if stat.S_ISDIR(os.lstat(p).st_mode)]
-    for p in tops:
-        os.chmod(p, 0o755)
-    try:
-        exchange(tmp, final)
-    finally:
-        for p in (tmp, final):
-            if stat.S_ISDIR(os.lstat(p).st_mode):
-                os.chmod(p, 0o555)
-
-
-def exchange(a: Path, b: Path) -> None:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``), so ``b`` is
-    never missing; elsewhere, two renames."""
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        renameat2 = None
-    if renameat2 is not None:
-        at_fdcwd, rename_exchange = -100, 2
-        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-            return
-    trash = a.parent / f"{a.name}.old"
-    os.rename(b, trash)
-    os.rename(a, b)
-    os.rename(trash, a)
 
 
 class Store:

@@ -21,17 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstore._crash import crash_point
-from envstore.errors import BadManifestError, EnvstoreError, LockTimeoutError, StoreError
+from envstore.errors import BadManifestError, LockTimeoutError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
+from envstore.store.fs import make_readonly
 from envstore.store.gc import registered_envs
-from envstore.store.layout import Store, exchange_published, make_readonly, rmtree
+from envstore.store.layout import Store
 from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
 from envstore.store.seal import dumps as seal_dumps
 
-__all__ = ["Problem", "rebuild_db", "repair", "verify"]
+__all__ = [
+    "Problem",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def verify_entry(
     return problems
 
 
-def _disk_entries(store: Store) -> list[EntryKey]:
+def disk_entries(store: Store) -> list[EntryKey]:
     keys = []
     for path in sorted(store.entries_dir.glob("*/*/*")):
         try:
@@ -133,7 +136,7 @@ def _disk_entries(store: Store) -> list[EntryKey]:
     return keys
 
 
-def _entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
+def entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
     try:
         meta = json.loads((store.entry_path(key) / "entry.json").read_text())
     except (OSError, ValueError):
@@ -158,7 +161,7 @@ def _reconcile(store: Store, disk: list[EntryKey]) -> None:
     conn = store.db(create=False)
     on_disk = {str(k): k for k in disk}
     in_db = {row[0] for row in conn.execute("SELECT key FROM entries")}
-    rows = [_entry_row(store, on_disk[k]) for k in sorted(set(on_disk) - in_db)]
+    rows = [entry_row(store, on_disk[k]) for k in sorted(set(on_disk) - in_db)]
     with _db.write(conn):
         conn.executemany(
             "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
@@ -185,7 +188,7 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     """
     problems: list[Problem] = []
     conn = store.db(create=False)
-    disk = _disk_entries(store)
+    disk = disk_entries(store)
     _reconcile(store, disk)
     damaged: list[str] = []
     seals = dict(conn.execute("SELECT object, seal FROM seals").fetchall())
@@ -321,207 +324,3 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
                 "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", unsealed.items()
             )
     return damaged
-
-
-def repair(store: Store, keys: list[str]) -> list[str]:
-    """Re-ingest damaged entries from their wheels and build damaged views (``view/<key>``)
-    again; return the keys repaired."""
-    from envstore.model.interpreter import Interpreter
-    from envstore.python.interpreters import from_facts
-    from envstore.store.ingest import _compile, _describe, _unpack, hash_file
-    from envstore.store.wheel import validate_wheel
-
-    repaired: list[str] = []
-    conn = store.db(create=False)
-    with store.gc_lock(shared=False):
-        for text in keys:
-            if text.startswith("view/"):
-                _repair_view(store, text[len("view/") :])
-                repaired.append(text)
-                continue
-            key = EntryKey.parse(text)
-            root = store.entry_path(key)
-            if not store.owns(root):
-                raise StoreError(f"cannot repair {key}: {root.parent} leads out of the store")
-            try:
-                meta: dict[str, Any] | None = store.entry_meta(key)
-            except StoreError:  # missing or damaged itself: the database names the wheel
-                meta = None
-            row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (str(key),)).fetchone()
-            found = [(meta or {}).get("wheel"), row[0] if row else None]
-            names = list(dict.fromkeys(str(n) for n in found if n))
-            places = [Path(str(meta["origin"]))] if meta else []
-            places += [store.wheels_dir / n for n in names]
-            wheel = next((p for p in places if p.is_file() and hash_file(p) == key.hash), None)
-            if wheel is None:
-                raise StoreError(
-                    f"cannot repair {key}: its wheel ({', '.join(names) or 'name unknown'}) is"
-                    " no longer available; remove the envs that use it and run gc"
-                )
-            tmp = store.mkdtemp(f"repair-{key.name}")
-            try:
-                info = validate_wheel(wheel, contents=False)
-                files, size = _unpack(info, tmp)
-                # Described anew from the wheel: the old entry.json may be what was damaged.
-                added = (meta or {}).get("added")
-                meta = _describe(info, key, tmp, files, size)
-                meta["added"] = added if isinstance(added, float) else meta["added"]
-                tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
-                for tag in tags:
-                    interp: Interpreter | None = None
-                    for path, facts in conn.execute("SELECT path, facts FROM interpreters"):
-                        data = json.loads(facts)
-                        if data.get("cache_tag") == tag and os.path.exists(path):
-                            interp = from_facts("", path, data)
-                            break
-                    if interp is not None:
-                        _compile(interp, [tmp / "site"])
-                        (tmp / f"compiled-{tag}").touch()
-                (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
-                make_readonly(tmp)
-                crash_point("repair-unpacked")
-                exchange_published(tmp, root)
-            finally:
-                rmtree(tmp)
-            seal = seal_dumps(entry_seal(root))
-            with _db.write(conn):
-                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
-                conn.execute(
-                    "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal)
-                )
-            repaired.append(str(key))
-    return repaired
-
-
-def _repair_view(store: Store, vkey: str) -> None:
-    """Build a damaged view again from what the database says it holds, and swap it in."""
-    from envstore.store.views import build_view, view_key
-
-    conn = store.db(create=False)
-    row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
-    final = store.view_path(vkey)
-    if row is None or not store.owns(final):
-        raise StoreError(
-            f"cannot repair view {vkey}: the database does not know it; recreate the envs"
-            " that use it (envstore create ENV --clear ...), then run gc"
-        )
-    keys = [EntryKey.parse(k) for k in json.loads(row[1])]
-    if view_key(keys, row[0]) != vkey:
-        raise StoreError(f"cannot repair view {vkey}: the database's entries do not make it")
-    tmp = build_view(store, keys, row[0])
-    try:
-        crash_point("repair-unpacked")
-        exchange_published(tmp, final)
-    finally:
-        rmtree(tmp)
-    with _db.write(conn):
-        conn.execute("UPDATE views SET damaged = 0 WHERE key = ?", (vkey,))
-        conn.execute(
-            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)",
-            (f"view/{vkey}", view_seal(final)),
-        )
-
-
-def rebuild_db(store: Store) -> dict[str, int]:
-    """Recreate the database from entries, views and roots on disk."""
-    if not store.exists():
-        raise EnvstoreError(f"{store.root} is not an envstore store")
-    store.ensure()  # its version, its directories, and whose it is: before anything is written
-    store.close()
-    # Built beside the old one and renamed over it: a failure (a full disk) leaves the
-    # old database as it was, never an empty one.
-    new = store.root / f".envstore.db.rebuild-{os.getpid()}"
-    with store.gc_lock(shared=False):
-        for f in _db.database_files(new):
-            f.unlink(missing_ok=True)
-        try:
-            counts = _fill_db(store, new)
-            store.close()  # the last connection: its WAL is checkpointed into the file
-            for f in _db.database_files(store.db_path)[1:]:
-                f.unlink(missing_ok=True)
-            os.replace(new, store.db_path)
-        finally:
-            store.close()
-            for f in _db.database_files(new):
-                f.unlink(missing_ok=True)
-    return counts
-
-
-def _fill_db(store: Store, path: Path) -> dict[str, int]:
-    from envstore.store.registry import register_env
-
-    old = _old_rows(store.db_path)
-    conn = _db.connect(path, create=True)
-    store._conn = conn  # register_env below writes through the store
-    counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
-    with _db.write(conn):
-        for key in _disk_entries(store):
-            row = _entry_row(store, key)
-            if row is None:
-                continue
-            conn.execute(
-                "INSERT OR REPLACE INTO entries (key, name, version, hash, abi, wheel, size,"
-                " files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            counts["entries"] += 1
-        for view in sorted(store.views_dir.glob("*/view.json")):
-            try:
-                meta = json.loads(view.read_text())
-                entries = [str(EntryKey.parse(k)) for k in meta["entries"]]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            conn.execute(
-                "INSERT OR REPLACE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
-                (
-                    view.parent.name,
-                    str(meta["cache_tag"]),
-                    json.dumps(entries),
-                    view.stat().st_mtime,
-                ),
-            )
-            counts["views"] += 1
-    for env in registered_envs(store):
-        try:
-            manifest = Manifest.load(Path(env))
-        except BadManifestError:
-            counts["unreadable"] += 1
-            continue
-        # The digest the old database had (else none: its sources are not trusted).
-        register_env(store, manifest, Path(env), digest=old["digests"].get(env, ""))
-        counts["envs"] += 1
-    with _db.write(conn):  # what only the old database knew: seals and damage
-        conn.executemany("INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", old["seals"])
-        conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", old["damaged"])
-        conn.executemany("UPDATE views SET damaged = 1 WHERE key = ?", old["damaged_views"])
-    return counts
-
-
-def _old_rows(path: Path) -> dict[str, Any]:
-    """Seals, damage flags and manifest digests from the database being replaced, as far
-    as it can be read (rebuild-db is also the way out of a damaged one)."""
-    import sqlite3
-
-    rows: dict[str, Any] = {"seals": [], "damaged": [], "damaged_views": [], "digests": {}}
-    if not path.is_file() or path.is_symlink():
-        return rows
-    queries = {
-        "seals": "SELECT object, seal FROM seals",
-        "damaged": "SELECT key FROM entries WHERE damaged = 1",
-        "damaged_views": "SELECT key FROM views WHERE damaged = 1",
-        "digests": "SELECT path, manifest_digest FROM envs",
-    }
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return rows
-    try:
-        for name, query in queries.items():
-            try:
-                found = conn.execute(query).fetchall()
-            except sqlite3.Error:
-                continue
-            rows[name] = dict(found) if name == "digests" else found
-    finally:
-        conn.close()
-    return rows

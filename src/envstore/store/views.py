@@ -20,7 +20,8 @@ from envstore._crash import crash_point
 from envstore.errors import StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey, plain_name
-from envstore.store.layout import Store, make_readonly, publish_dir, rmtree
+from envstore.store.fs import make_readonly, publish_dir, rmtree
+from envstore.store.layout import Store
 from envstore.store.seal import view_seal
 
 __all__ = [

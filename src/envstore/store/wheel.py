@@ -19,7 +19,6 @@ import re
 import stat
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envstore.errors import BadWheelError
+from envstore.model.wheel import EntryPoint, WheelInfo
 
 __all__ = [
     "MAX_MEMBER_SIZE",
@@ -63,35 +63,6 @@ _RESERVED = {
 }
 _SCRIPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?t?)?(\.exe)?$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class EntryPoint:
-    name: str
-    module: str
-    attr: str
-    section: str  # "console" or "gui"
-
-
-@dataclass
-class WheelInfo:
-    """What validation learned about a wheel, used to unpack and describe it."""
-
-    path: Path
-    name: NormalizedName
-    version: str
-    tags: frozenset[Tag]
-    dist_info: str
-    data_dir: str
-    root_is_purelib: bool
-    requires: list[str] = field(default_factory=list)
-    extras: list[str] = field(default_factory=list)
-    entry_points: list[EntryPoint] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # __pycache__ members, not unpacked
-
-    @property
-    def pure(self) -> bool:
-        return all(t.abi == "none" and t.platform == "any" for t in self.tags)
 
 
 def _bad_name(name: str) -> str | None:

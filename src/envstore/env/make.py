@@ -1,0 +1,207 @@
+"""envstore.env.make"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from envstore._crash import crash_point
+from envstore.env.site import write_env
+from envstore.errors import (
+    BadManifestError,
+    EnvError,
+    writing,
+)
+from envstore.model.interpreter import Interpreter
+from envstore.model.manifest import MANIFEST_NAME, Manifest, Package, Sources, public_requirement
+from envstore.resolve.cache import remember
+from envstore.resolve.pip import bundled_pip_key
+from envstore.resolve.request import Request
+from envstore.resolve.resolver import resolve
+from envstore.store.db import write
+from envstore.store.fs import exchange, rmtree
+from envstore.store.layout import Store
+from envstore.store.locks import env_lock
+from envstore.store.registry import register_env, unregister_env
+from envstore.store.views import ensure_view, read_view
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.lock import Lock
+    from envstore.store.ingest import Progress
+
+
+def make_env(
+    st: Store,
+    final: Path,
+    request: Request,
+    interp: Interpreter,
+    locked: Lock | None,
+    with_pip: bool,
+    prompt: str | None,
+    replacing: bool,
+    progress: Progress | None,
+) -> Manifest:
+    with st.gc_lock(shared=True):
+
+        def pip_site() -> Path:
+            return st.entry_path(bundled_pip_key(st, interp, progress)) / "site"
+
+        resolved = resolve(st, request, interp, pip_site, progress)
+        keys = dict(resolved.keys)
+        # Entries made for another Python version need its bytecode first.
+        stale = [k for k in keys.values() if not st.has_entry(k, interp.cache_tag)]
+        if stale:
+            from envstore.store.ingest import ensure_compiled
+
+            ensure_compiled(st, stale, interp)
+        if resolved.wheels:
+            from envstore.store.ingest import ingest_wheels
+
+            new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
+            for name, wheel in resolved.wheels.items():
+                keys[name] = new[wheel]
+        if not resolved.from_cache and locked is None:
+            remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
+        if with_pip and locked is None and "pip" not in keys:
+            keys["pip"] = bundled_pip_key(st, interp, progress)
+        vkey, vpath = ensure_view(st, list(keys.values()), interp)
+        view = read_view(vpath)
+        wheels: dict[str, str] = view.get("wheels", {})  # type: ignore[assignment]
+        # As recorded (manifest, pyvenv.cfg): URLs without credentials.
+        requirements = [
+            public_requirement(r)
+            for r in (locked.requirements if locked else request.pip_requirements())
+        ]
+        manifest = Manifest(
+            env=str(final),
+            store=str(st.root),
+            python=interp,
+            view=vkey,
+            packages=[
+                Package(k.name, k.version, k, wheels.get(str(k), ""), name in resolved.requested)
+                for name, k in sorted(keys.items())
+            ],
+            requirements=requirements,
+            created=time.time(),
+            sources=Sources(request.find_links, request.index_url, request.no_index),
+        )
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(final)
+        tmp = final.parent / f".{final.name}.envstore-tmp-{os.getpid()}"
+        rmtree(tmp)
+        tmp.mkdir()
+        try:
+            # The whole command, credentials removed: what re-creates this env.
+            asked = ["-p", interp.requested] if interp.requested else []
+            opts = [*asked, *manifest.sources.options()]
+            command = shlex.join(["envstore", "create", str(final), *opts, *requirements])
+            with writing(f"the env {final} (in {tmp})"):
+                write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
+                text = manifest.save(tmp)
+            # Replacing: a relink of the old env would register it again; take turns.
+            with env_lock(final) if replacing else nullcontext():
+                if not replacing:
+                    _retire_registration(st, final)
+                # Same path, same root: the old env's references are replaced by the new.
+                register_env(st, manifest, final, text)
+                crash_point("create-registered")
+                if replacing and final.is_dir():
+                    exchange(tmp, final)  # the old env is now at tmp, deleted below
+                else:
+                    _publish(st, tmp, final)
+        finally:
+            rmtree(tmp)
+    return manifest
+
+
+def _retire_registration(store: Store, final: Path) -> None:
+    """A new env at ``final`` takes over its path's registration. One left there by an
+    env moved away (``mv``, not yet relinked) or deleted is kept under another name as a
+    gone env's: gc keeps what it used for the grace period, as for any env moved away."""
+    if not store.db_path.exists():
+        return
+    conn = store.db()
+    if conn.execute("SELECT 1 FROM envs WHERE path = ?", (str(final),)).fetchone() is None:
+        return
+    from envstore.store.db import ensure_gone_since
+
+    ensure_gone_since(conn)
+    now = time.time()
+    alias = f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
+    with write(conn):
+        conn.execute(
+            "UPDATE OR REPLACE envs SET path = ?, root = NULL,"
+            " gone_since = COALESCE(gone_since, ?) WHERE path = ?",
+            (alias, now, str(final)),
+        )
+        conn.execute("UPDATE OR REPLACE refs SET env = ? WHERE env = ?", (alias, str(final)))
+
+
+def _publish(store: Store, tmp: Path, final: Path) -> None:
+    """Rename the new env into place. Losing that race to another create of the same
+    path (after both registered) leaves the registration to the env that won."""
+    try:
+        if final.is_dir():
+            final.rmdir()  # empty (checked before); rename needs it gone or empty
+        os.rename(tmp, final)
+    except OSError as exc:
+        try:
+            winner = Manifest.load(final)
+        except (BadManifestError, OSError):
+            raise EnvError(f"cannot create {final}: {exc.strerror or exc}") from None
+        if Path(winner.store) == store.root:
+            register_env(store, winner, final)
+        else:
+            unregister_env(store, final)
+        raise EnvError(f"{final} was created by another process meanwhile") from None
+
+
+def check_target(final: Path, clear: bool) -> bool:
+    """Whether ``final`` holds an envstore env to replace; raises if it may not be used.
+
+    The old env is left alone here: it is replaced only once the new one is complete,
+    so a failed resolve or fetch leaves it as it was.
+    """
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise EnvError(f"{final} exists and is not a directory")
+    if not final.exists():
+        return False
+    if is_envstore_env(final) and not clear:
+        raise EnvError(f"{final} is already an envstore environment; use --clear to replace it")
+    if clear and os.path.isfile(final / "pyvenv.cfg"):
+        return True  # an envstore env or any venv, as python -m venv --clear would
+    if any(final.iterdir()):
+        what = "a virtual environment (no pyvenv.cfg)" if clear else "an envstore environment"
+        raise EnvError(f"{final} exists, is not empty and is not {what}; nothing was changed")
+    return False
+
+
+def is_envstore_env(env: Path) -> bool:
+    """An env envstore made: its pyvenv.cfg says so and it has a manifest. (Its manifest
+    alone is not enough: any directory can hold a file named envstore.json.)"""
+    from envstore.env.venv import read_pyvenv_cfg
+
+    return (env / MANIFEST_NAME).is_file() and read_pyvenv_cfg(env).get("envstore") == "1"
+
+
+def remove_stale_temps(final: Path) -> None:
+    """Delete temp dirs a killed create of the same env left beside it."""
+    prefix = f".{final.name}.envstore-tmp-"
+    try:
+        with os.scandir(final.parent) as it:  # not glob: a new pattern to compile per env
+            temps = [final.parent / e.name for e in it if e.name.startswith(prefix)]
+    except OSError:  # a parent we may write but not list (mode 0311)
+        return
+    for tmp in temps:
+        pid = tmp.name.rsplit("-", 1)[1]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                rmtree(tmp)
+            except PermissionError:
+                pass

@@ -1,0 +1,160 @@
+"""envstore.resolve.exact"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from envstore.errors import ResolutionError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
+from envstore.resolve.pip import bundled_wheel_dirs, pip_command, run_pip
+from envstore.resolve.request import Request, Resolved
+from envstore.resolve.store_resolver import store_candidates
+from envstore.store.layout import Store
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.lock import LockedPackage
+
+
+def _entry_with_sha256(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
+    """A store entry made from exactly ``p``'s wheel (same sha256), usable by ``interp``."""
+    for key in store_candidates(store, p.name, interp):
+        try:
+            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("sha256") == p.sha256:
+            return key
+    return None
+
+
+def _download_locked(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    missing: list[LockedPackage],
+    pip_site: Path,
+    work: Path,
+) -> dict[str, Path]:
+    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists)."""
+    reqs = work / "locked.txt"
+    reqs.write_text("".join(p.pip_line() + "\n" for p in missing))
+    out = work / "wheels"
+    run_pip(
+        [
+            *pip_command(interp, pip_site),
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--quiet",
+            "--dest",
+            str(out),
+            *request.pip_options(),
+            "-r",
+            str(reqs),
+        ],
+        "download the locked wheels",
+    )
+    from envstore.store.hashing import sha256_file
+
+    by_hash = {sha256_file(w): w for w in out.glob("*.whl")}
+    store.wheels_dir.mkdir(exist_ok=True)
+    found: dict[str, Path] = {}
+    for p in missing:
+        wheel = by_hash.get(p.sha256)
+        if wheel is not None:
+            kept = store.wheels_dir / wheel.name
+            os.replace(wheel, kept)
+            found[p.name] = kept
+    return found
+
+
+def from_lock(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    pip_site: Callable[[], Path],
+    progress: Callable[[str], None] | None,
+) -> Resolved:
+    """Exactly the locked wheels, each checked against its sha256 before anything is
+    ingested; raises ResolutionError naming every wheel that is missing, does not fit
+    ``interp`` or does not match its hash."""
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+    from packaging.version import Version
+
+    from envstore.python.tags import supported_tags
+    from envstore.store.hashing import sha256_file
+
+    accepted = supported_tags(interp)
+    dirs = [Path(d) for d in request.find_links if "://" not in d]
+    dirs += [store.wheels_dir, *bundled_wheel_dirs(interp)]
+    resolved = Resolved(requested={p.name for p in request.locked if p.requested})
+    problems: list[str] = []
+    missing: list[LockedPackage] = []
+    for p in request.locked:
+        what = f"{p.name} {p.version} ({p.wheel})"
+        try:
+            name, version, _, tags = parse_wheel_filename(p.wheel)
+            same = canonicalize_name(name) == p.name and version == Version(p.version)
+        except (InvalidWheelFilename, ValueError):
+            same = False
+        if not same:
+            problems.append(f"{what}: not a wheel file name of {p.name} {p.version}")
+            continue
+        if not tags & accepted:
+            problems.append(
+                f"{what}: the locked wheel does not fit this Python ({interp.version},"
+                f" {interp.abi_tag}, {interp.platform}); there is no wheel for this platform"
+                " in the lock"
+            )
+            continue
+        key = _entry_with_sha256(store, p, interp)
+        if key is not None:
+            resolved.keys[p.name] = key
+            continue
+        files = [d / p.wheel for d in dirs if (d / p.wheel).is_file()]
+        if not files:
+            missing.append(p)
+            continue
+        digests = {f: sha256_file(f) for f in files}
+        match = next((f for f, h in digests.items() if h == p.sha256), None)
+        if match is None:
+            problems += [
+                f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{p.sha256}"
+                for f, h in digests.items()
+            ]
+            continue
+        resolved.wheels[p.name] = match
+    may_download = not request.offline and (
+        not request.no_index or any("://" in d for d in request.find_links)
+    )
+    if missing and may_download and not problems:
+        if progress:
+            progress(f"downloading {len(missing)} locked wheels")
+        work = store.mkdtemp("lock-download")
+        try:
+            got = _download_locked(store, request, interp, missing, pip_site(), work)
+        finally:
+            from envstore.store.fs import rmtree
+
+            rmtree(work)
+        resolved.wheels.update(got)
+        missing = [p for p in missing if p.name not in got]
+    local = [d for d in request.find_links if "://" not in d]
+    where = "the store" + (f", --find-links {' '.join(local)}" if local else "")
+    if not may_download:
+        where += " (the index was not searched: --no-index or --offline)"
+    for p in missing:
+        problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {where}")
+    if problems:
+        raise ResolutionError(
+            "cannot create the environment from the lock; nothing was installed:\n  - "
+            + "\n  - ".join(problems)
+        )
+    store.check_not_damaged(list(resolved.keys.values()))
+    return resolved

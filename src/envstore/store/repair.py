@@ -1,0 +1,118 @@
+"""envstore.store.repair"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from envstore._crash import crash_point
+from envstore.errors import StoreError
+from envstore.model.keys import EntryKey
+from envstore.store import db as _db
+from envstore.store.fs import exchange_published, make_readonly, rmtree
+from envstore.store.layout import Store
+from envstore.store.seal import dumps as seal_dumps
+from envstore.store.seal import entry_seal, view_seal
+
+
+def repair(store: Store, keys: list[str]) -> list[str]:
+    """Re-ingest damaged entries from their wheels and build damaged views (``view/<key>``)
+    again; return the keys repaired."""
+    from envstore.model.interpreter import Interpreter
+    from envstore.python.query import from_facts
+    from envstore.store.bytecode import compile_site
+    from envstore.store.hashing import hash_file
+    from envstore.store.ingest import describe_entry, unpack_wheel
+    from envstore.store.wheel import validate_wheel
+
+    repaired: list[str] = []
+    conn = store.db(create=False)
+    with store.gc_lock(shared=False):
+        for text in keys:
+            if text.startswith("view/"):
+                _repair_view(store, text[len("view/") :])
+                repaired.append(text)
+                continue
+            key = EntryKey.parse(text)
+            root = store.entry_path(key)
+            if not store.owns(root):
+                raise StoreError(f"cannot repair {key}: {root.parent} leads out of the store")
+            try:
+                meta: dict[str, Any] | None = store.entry_meta(key)
+            except StoreError:  # missing or damaged itself: the database names the wheel
+                meta = None
+            row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (str(key),)).fetchone()
+            found = [(meta or {}).get("wheel"), row[0] if row else None]
+            names = list(dict.fromkeys(str(n) for n in found if n))
+            places = [Path(str(meta["origin"]))] if meta else []
+            places += [store.wheels_dir / n for n in names]
+            wheel = next((p for p in places if p.is_file() and hash_file(p) == key.hash), None)
+            if wheel is None:
+                raise StoreError(
+                    f"cannot repair {key}: its wheel ({', '.join(names) or 'name unknown'}) is"
+                    " no longer available; remove the envs that use it and run gc"
+                )
+            tmp = store.mkdtemp(f"repair-{key.name}")
+            try:
+                info = validate_wheel(wheel, contents=False)
+                files, size = unpack_wheel(info, tmp)
+                # Described anew from the wheel: the old entry.json may be what was damaged.
+                added = (meta or {}).get("added")
+                meta = describe_entry(info, key, tmp, files, size)
+                meta["added"] = added if isinstance(added, float) else meta["added"]
+                tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
+                for tag in tags:
+                    interp: Interpreter | None = None
+                    for path, facts in conn.execute("SELECT path, facts FROM interpreters"):
+                        data = json.loads(facts)
+                        if data.get("cache_tag") == tag and os.path.exists(path):
+                            interp = from_facts("", path, data)
+                            break
+                    if interp is not None:
+                        compile_site(interp, [tmp / "site"])
+                        (tmp / f"compiled-{tag}").touch()
+                (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
+                make_readonly(tmp)
+                crash_point("repair-unpacked")
+                exchange_published(tmp, root)
+            finally:
+                rmtree(tmp)
+            seal = seal_dumps(entry_seal(root))
+            with _db.write(conn):
+                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
+                conn.execute(
+                    "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal)
+                )
+            repaired.append(str(key))
+    return repaired
+
+
+def _repair_view(store: Store, vkey: str) -> None:
+    """Build a damaged view again from what the database says it holds, and swap it in."""
+    from envstore.store.views import build_view, view_key
+
+    conn = store.db(create=False)
+    row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
+    final = store.view_path(vkey)
+    if row is None or not store.owns(final):
+        raise StoreError(
+            f"cannot repair view {vkey}: the database does not know it; recreate the envs"
+            " that use it (envstore create ENV --clear ...), then run gc"
+        )
+    keys = [EntryKey.parse(k) for k in json.loads(row[1])]
+    if view_key(keys, row[0]) != vkey:
+        raise StoreError(f"cannot repair view {vkey}: the database's entries do not make it")
+    tmp = build_view(store, keys, row[0])
+    try:
+        crash_point("repair-unpacked")
+        exchange_published(tmp, final)
+    finally:
+        rmtree(tmp)
+    with _db.write(conn):
+        conn.execute("UPDATE views SET damaged = 0 WHERE key = ?", (vkey,))
+        conn.execute(
+            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)",
+            (f"view/{vkey}", view_seal(final)),
+        )
