@@ -32,6 +32,7 @@ from pathlib import Path
 
 from envstore.errors import EnvError, EnvstoreError, InterpreterError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.model.records import ViewRecord
 from envstore.python.interpreters import recorded_interpreter
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
@@ -152,7 +153,7 @@ def export_env(
 ) -> ExportResult:
     """Write the env at ``path`` as an ordinary venv at ``dest`` (see the module docstring)."""
     from envstore.env.activation import write_activation_scripts
-    from envstore.env.scripts import script_names, write_scripts
+    from envstore.env.scripts import script_name, write_scripts
     from envstore.env.venv import shebang, write_interpreter_links
 
     src = Path(os.path.abspath(path))
@@ -214,10 +215,10 @@ def export_env(
         )
         bang = RELOCATABLE_SHEBANG if relocatable else shebang(str(final / "bin" / "python"))
         site = tmp / interp.purelib
-        write_scripts(tmp, final, dict(view), interp, bang=bang, launcher=False)
+        write_scripts(tmp, final, view, interp, bang=bang, launcher=False)
         owners: dict[str, list[Path]] = {}
-        for row in view["scripts"]:
-            (name,) = script_names({"scripts": [row], "data_scripts": []}, interp)
+        for row in view.scripts:
+            name = script_name(row[0], row[4], interp)
             owners.setdefault(row[4], []).append(tmp / "bin" / name)
         for dist_info, dist, data_map in records:
             _rewrite_record(site / dist_info, site, tmp, data_map, owners.get(dist, []))
@@ -234,7 +235,7 @@ _Records = list[tuple[str, str, dict[str, str]]]
 
 def _fill(
     tmp: Path, final: Path, manifest: Manifest, st: Store, copier: _Copier
-) -> tuple[dict[str, list[list[str]]], _Records]:
+) -> tuple[ViewRecord, _Records]:
     """Copy every entry into ``tmp``. Returns the scripts to write (as a view lists them)
     and, per distribution, (dist-info, name, where its ``../data/<scheme>/`` rows went)."""
     interp = manifest.python  # its fields as recorded: checked by Manifest.from_json
@@ -248,28 +249,39 @@ def _fill(
     scripts: list[list[str]] = []
     data_scripts: list[list[str]] = []
     records: _Records = []
-    metas = {key: st.entry_meta(key) for key in manifest.keys}
+    metas = {key: st.entry_record(key) for key in manifest.keys}
     # First copy wins, in the order the view links them (pip's: a package over its deps).
-    for key in precedence(list(metas), {k: m.get("requires") or [] for k, m in metas.items()}):
+    for key in precedence(list(metas), {k: m.requires for k, m in metas.items()}):
         root = st.entry_path(key)
         meta = metas[key]
         copier.tree(root / "site", site, final_site)
-        for name, module, attr, section in meta["entry_points"]:
+        for name, module, attr, section in meta.entry_points:
             scripts.append([name, module, attr, section, key.name])
         data_map: dict[str, str] = {}
-        if "scripts" in meta["data"]:
+        if "scripts" in meta.data:
             for name in sorted(os.listdir(root / "data" / "scripts")):
                 data_scripts.append([name, str(root / "data" / "scripts" / name)])
             data_map["../data/scripts/"] = "bin/"
-        if "data" in meta["data"]:
+        if "data" in meta.data:
             copier.tree(root / "data" / "data", tmp, final)
             data_map["../data/data/"] = ""
-        if "headers" in meta["data"]:
+        if "headers" in meta.data:
             inc = Path("include") / "site" / f"python{interp.minor}" / key.name
             copier.tree(root / "data" / "headers", tmp / inc, final / inc)
             data_map["../data/headers/"] = f"{inc}/"
-        records.append((str(meta["dist_info"]), key.name, data_map))
-    return {"scripts": scripts, "data_scripts": data_scripts}, records
+        records.append((meta.dist_info, key.name, data_map))
+    view = ViewRecord(
+        key="",
+        cache_tag="",
+        entries=[str(k) for k in manifest.keys],
+        scripts=scripts,
+        data_scripts=data_scripts,
+        pth=[],
+        data=[],
+        headers=[],
+        wheels={},
+    )
+    return view, records
 
 
 def _fix_pycs(python: str, jobs: list[tuple[str, str, str]]) -> None:

@@ -70,7 +70,7 @@ def make_env(
             keys["pip"] = bundled_pip_key(st, interp, progress)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
-        wheels: dict[str, str] = view.get("wheels", {})  # type: ignore[assignment]
+        wheels = view.wheels
         # As recorded (manifest, pyvenv.cfg): URLs without credentials.
         requirements = [
             public_requirement(r)

@@ -242,7 +242,7 @@ def _relink_locked(
 
         vkey, vpath = ensure_view(st, list(keys.values()), new)
         view = read_view(vpath)
-        wheels: dict[str, str] = view.get("wheels", {})  # type: ignore[assignment]
+        wheels = view.wheels
         old_packages = {p.name: p for p in manifest.packages}
         new_manifest = Manifest(
             env=str(final),

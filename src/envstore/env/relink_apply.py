@@ -7,7 +7,6 @@ import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from envstore._crash import crash_point
 from envstore.env.activation import write_activation_scripts
@@ -24,6 +23,10 @@ from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 from envstore.store.views import read_view
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.records import ViewRecord
 
 _INTERPRETER_LINK = re.compile(r"^python(\d+(\.\d+t?)?)?$")
 
@@ -106,11 +109,6 @@ def _prune_store_links(top: Path, entries_dir: Path, keep: set[str]) -> None:
                     os.unlink(path)
 
 
-def _view_list(view: dict[str, object] | None, name: str) -> list[Any]:
-    value = (view or {}).get(name)
-    return list(value) if isinstance(value, list) else []
-
-
 def _prompt(cfg: dict[str, str]) -> str | None:
     value = cfg.get("prompt")
     if not value:
@@ -130,7 +128,7 @@ def apply_switch(
     store: Store,
     old_manifest: Manifest,
     new_manifest: Manifest,
-    view: dict[str, object],
+    view: ViewRecord,
     regenerate_scripts: bool,
 ) -> None:
     old, new = old_manifest.python, new_manifest.python
@@ -138,14 +136,14 @@ def apply_switch(
     command = cfg.get("command") or shlex.join(["envstore", "create", str(final)])
     prompt = _prompt(cfg)
     try:
-        old_view: dict[str, object] | None = read_view(store.view_path(old_manifest.view))
+        old_view: ViewRecord | None = read_view(store.view_path(old_manifest.view))
     except (OSError, ValueError, StoreError):
         old_view = None
     old_site, new_site = final / old.purelib, final / new.purelib
     check_env_dirs(final, old.purelib, new.purelib)
     data_tops = {"include"}
-    for d in _view_list(old_view, "data") + _view_list(view, "data"):
-        data_tops.update(os.listdir(d) if os.path.isdir(d) else [])
+    for data_dir in (old_view.data if old_view else []) + view.data:
+        data_tops.update(os.listdir(data_dir) if os.path.isdir(data_dir) else [])
     stage = final / f".envstore-relink-{os.getpid()}"
     rmtree(stage)
     stage.mkdir()
@@ -181,7 +179,7 @@ def apply_switch(
                 new_site.mkdir(parents=True, exist_ok=True)
         new_site.mkdir(parents=True, exist_ok=True)
         journal.snapshot_pth(new_site)
-        owned = {str(item[0]) for item in _view_list(old_view, "pth")}
+        owned = {row[0] for row in old_view.pth} if old_view else set()
         for name in owned - {PTH_NAME}:
             (new_site / name).unlink(missing_ok=True)
         write_site(new_site, store.view_path(new_manifest.view) / "site", view)

@@ -9,6 +9,10 @@ from pathlib import Path
 from envstore.env.venv import shebang, symlink, write_file
 from envstore.model.interpreter import Interpreter
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.records import ViewRecord
+
 # The one file behind an env's console scripts: each ``bin/<name>`` is a symlink
 # to it (a relative link short enough to live in the inode: no block, ~0.1 ms to
 # make), and the name it was started as picks the entry point, like a multi-call
@@ -61,7 +65,7 @@ if __name__ == "__main__":
 """
 
 
-def _script_name(name: str, dist: str, interp: Interpreter) -> str:
+def script_name(name: str, dist: str, interp: Interpreter) -> str:
     # pip and setuptools name versioned scripts after the python that built the
     # wheel (pip3.11 in pip's wheel); an installer renames them for the target.
     if dist == "pip" and re.match(r"^pip\d+\.\d+$", name):
@@ -71,20 +75,19 @@ def _script_name(name: str, dist: str, interp: Interpreter) -> str:
     return name
 
 
-def script_names(view: dict[str, object], interp: Interpreter) -> list[str]:
+def script_names(view: ViewRecord, interp: Interpreter) -> list[str]:
     """The names in ``bin/`` that ``write_scripts`` writes for ``view`` and ``interp``."""
     names = [
-        _script_name(name, dist, interp)
-        for name, _module, _attr, _section, dist in view["scripts"]  # type: ignore[attr-defined]
+        script_name(name, dist, interp) for name, _module, _attr, _section, dist in view.scripts
     ]
-    names += [name for name, _source in view["data_scripts"]]  # type: ignore[attr-defined]
+    names += [name for name, _source in view.data_scripts]
     return names
 
 
 def write_scripts(
     env: Path,
     final: Path,
-    view: dict[str, object],
+    view: ViewRecord,
     interp: Interpreter,
     *,
     bang: str | None = None,
@@ -105,7 +108,7 @@ def write_scripts(
     bindir = f"{env}/bin"
     if bang is None:
         bang = shebang(str(final / "bin" / "python"))
-    data_scripts: list[list[str]] = view["data_scripts"]  # type: ignore[assignment]
+    data_scripts = view.data_scripts
     console = _console_scripts(view, interp)
     if launcher and console:
         # Read-only: an installer that writes through a script's link instead of
@@ -132,19 +135,19 @@ def write_scripts(
         write_file(f"{bindir}/{name}", data, 0o755)
 
 
-def _console_scripts(view: dict[str, object], interp: Interpreter) -> dict[str, tuple[str, str]]:
+def _console_scripts(view: ViewRecord, interp: Interpreter) -> dict[str, tuple[str, str]]:
     """bin/ name -> (module, attribute) of the view's console and gui scripts; a data
     script of the same name wins, as it always did."""
     console: dict[str, tuple[str, str]] = {}
-    for name, module, attr, _section, dist in view["scripts"]:  # type: ignore[attr-defined]
+    for name, module, attr, _section, dist in view.scripts:
         # The view lists packages in the order their files win (_view.precedence).
-        console.setdefault(_script_name(name, dist, interp), (module, attr))
-    for name, _source in view["data_scripts"]:  # type: ignore[attr-defined]
+        console.setdefault(script_name(name, dist, interp), (module, attr))
+    for name, _source in view.data_scripts:
         console.pop(name, None)
     return console
 
 
-def launcher_intact(env: Path, view: dict[str, object], interp: Interpreter) -> bool:
+def launcher_intact(env: Path, view: ViewRecord, interp: Interpreter) -> bool:
     """Whether ``bin/`` still has the launcher ``write_scripts`` would write for ``view``
     (an env made before the launcher existed, a file per script, counts as intact)."""
     console = _console_scripts(view, interp)

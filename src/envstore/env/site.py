@@ -11,6 +11,10 @@ from envstore.env.venv import write_file, write_interpreter_links
 from envstore.model.interpreter import Interpreter
 from envstore.store.views import link_tree
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.records import ViewRecord
+
 # Sorts before every ordinary .pth, so the view is on sys.path before the
 # entries' own .pth files (e.g. setuptools' distutils-precedence.pth) run.
 PTH_NAME = "00-envstore.pth"
@@ -50,9 +54,7 @@ def pth_line(path: str | os.PathLike[str]) -> bytes:
     )
 
 
-def write_site(
-    site: Path, view_site: Path, view: dict[str, object], *, atomic: bool = True
-) -> list[str]:
+def write_site(site: Path, view_site: Path, view: ViewRecord, *, atomic: bool = True) -> list[str]:
     """``00-envstore.pth`` naming the view, and the entries' own .pth files materialized;
     returns the names written. ``atomic``: replace the .pth line in one rename (a live
     env's site-packages); a new env's directory is published whole."""
@@ -63,25 +65,25 @@ def write_site(
     else:
         write_file(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
     written = [PTH_NAME]
-    for name, source in view["pth"]:  # type: ignore[attr-defined]
+    for name, source in view.pth:
         if name not in written:  # the first the view lists wins (_view.precedence)
             materialize_pth(name, source, site, view_site)
             written.append(name)
     return written
 
 
-def write_data_links(env: Path, view: dict[str, object], interp: Interpreter) -> None:
+def write_data_links(env: Path, view: ViewRecord, interp: Interpreter) -> None:
     """Links for the entries' ``.data/data`` (share/..., etc/...) and ``.data/headers``."""
-    data_dirs = [Path(p) for p in view["data"]]  # type: ignore[attr-defined]
+    data_dirs = [Path(p) for p in view.data]
     if data_dirs:
         # Real directories down to e.g. share/jupyter/labextensions, so a later
         # pip install can add files there without writing into the store.
         link_tree(env, data_dirs, relative=False, real_depth=3)
-    headers = view["headers"]
+    headers = view.headers
     if headers:
         inc = env / "include" / "site" / f"python{interp.minor}"
         inc.mkdir(parents=True, exist_ok=True)
-        for dist, path in headers:  # type: ignore[attr-defined]
+        for dist, path in headers:
             if not (inc / dist).exists():
                 os.symlink(path, inc / dist)
 
@@ -91,7 +93,7 @@ def write_env(
     final: Path,
     interp: Interpreter,
     view_site: Path,
-    view: dict[str, object],
+    view: ViewRecord,
     *,
     command: str,
     prompt: str | None = None,

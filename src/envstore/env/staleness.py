@@ -20,7 +20,6 @@ from envstore.python.interpreters import (
 from envstore.python.links import pinned
 from envstore.resolve.rewheel import (
     VERSION_CHANGE,
-    entry_meta_of,
     fits,
 )
 from envstore.store.layout import Store
@@ -87,12 +86,12 @@ def stale_packages(
 
     stale: dict[str, str] = {}
     for p in manifest.packages:
-        meta = entry_meta_of(store, p.key)
+        meta = store.entry_record_or_none(p.key)
         if meta is None:
             stale[p.name] = "its store entry is missing"
         elif p.key.abi != PURE and p.key.abi != new.soabi:
             stale[p.name] = f"it is built for {p.key.abi}"
-        elif accepted is not None and not fits(meta.get("tags"), accepted):
+        elif accepted is not None and not fits(meta.tags, accepted):
             stale[p.name] = f"its wheel tags do not fit Python {new.version}"
         else:
             why = misfit(store, p.name, p.key, new)
@@ -110,9 +109,8 @@ def dependency_notes(
 
     notes = []
     for name, key in sorted(keys.items()):
-        meta = entry_meta_of(store, key) or {}
-        requires = meta.get("requires")
-        for text in requires if isinstance(requires, list) else []:
+        record = store.entry_record_or_none(key)
+        for text in record.requires if record else []:
             try:
                 req = Requirement(str(text))
             except InvalidRequirement:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +22,8 @@ if TYPE_CHECKING:
 def _entry_with_sha256(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
     """A store entry made from exactly ``p``'s wheel (same sha256), usable by ``interp``."""
     for key in store_candidates(store, p.name, interp):
-        try:
-            meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if meta.get("sha256") == p.sha256:
+        record = store.entry_record_or_none(key)
+        if record is not None and record.sha256 == p.sha256:
             return key
     return None
 

@@ -37,7 +37,7 @@ def _release(version: str) -> tuple[int, ...]:
 def requires_python(store: Store, key: EntryKey) -> str | None:
     """The ``Requires-Python`` of the entry's distribution, or None."""
     try:
-        dist_info = str(store.entry_meta(key)["dist_info"])
+        dist_info = store.entry_record(key).dist_info
         path = store.entry_path(key) / "site" / dist_info / "METADATA"
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -110,7 +110,7 @@ def wanted(
     for other, key in packages.items():
         if other != name:
             try:
-                texts += [str(r) for r in store.entry_meta(key).get("requires") or []]
+                texts += store.entry_record(key).requires
             except Exception:  # an unreadable entry asks nothing
                 continue
     env = dict(interp.markers, extra="")
@@ -132,7 +132,7 @@ def unmet(
     from packaging.utils import canonicalize_name
 
     env = dict(interp.markers, extra="")
-    for text in store.entry_meta(key).get("requires") or []:
+    for text in store.entry_record(key).requires:
         try:
             req = Requirement(str(text))
         except InvalidRequirement:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from pathlib import Path
@@ -19,14 +18,6 @@ from envstore.store.layout import Store
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from envstore.store.ingest import Progress
-
-
-def entry_meta_of(store: Store, key: EntryKey) -> dict[str, object] | None:
-    try:
-        meta: dict[str, object] = json.loads((store.entry_path(key) / "entry.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return meta
 
 
 def fits(tags: object, accepted: set[str]) -> bool:
@@ -81,8 +72,8 @@ def stored_replacement(
     """An entry of the same name and version that ``new`` can use, the same wheel first."""
     found: list[EntryKey] = []
     for key in entries_named(store, p.name, new):
-        meta = entry_meta_of(store, key)
-        if meta and _same_version(key.version, p.version) and fits(meta.get("tags"), accepted):
+        meta = store.entry_record_or_none(key)
+        if meta and _same_version(key.version, p.version) and fits(meta.tags, accepted):
             found.append(key)
     found.sort(key=lambda k: k.hash != p.key.hash)
     return found[0] if found else None
@@ -109,9 +100,9 @@ def _from_files(
     store: Store, p: Package, new: Interpreter, accepted: set[str], sources: WheelPlaces
 ) -> Path | None:
     files: list[Path] = []
-    meta = entry_meta_of(store, p.key)
-    if meta is not None and isinstance(meta.get("origin"), str):
-        files.append(Path(str(meta["origin"])))
+    meta = store.entry_record_or_none(p.key)
+    if meta is not None and meta.origin:
+        files.append(Path(meta.origin))
     for d in sources.local_dirs(store):
         try:
             files += [d / n for n in sorted(os.listdir(d)) if n.endswith(".whl")]
@@ -169,7 +160,7 @@ def _pip_site(
     store: Store, manifest: Manifest, new: Interpreter, progress: Progress | None
 ) -> Path:
     for p in manifest.packages:
-        if p.name == "pip" and p.key.abi == PURE and entry_meta_of(store, p.key) is not None:
+        if p.name == "pip" and p.key.abi == PURE and store.entry_record_or_none(p.key) is not None:
             return store.entry_path(p.key) / "site"
     from envstore.resolve.pip import bundled_pip_key
 
@@ -293,8 +284,8 @@ def _other_version(
 
     found, last_why = [], f"the env asks for {p.name}{spec}" if spec else ""
     for key in entries_named(store, p.name, new):
-        meta = entry_meta_of(store, key)
-        if meta and fits(meta.get("tags"), accepted):
+        meta = store.entry_record_or_none(key)
+        if meta and fits(meta.tags, accepted):
             why = why_not(key)
             if why is None:
                 found.append(key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -234,8 +233,7 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
                     continue
                 if isinstance(found, EntryKey):
                     resolved.keys[name] = found
-                    meta = json.loads((store.entry_path(found) / "entry.json").read_text())
-                    deps = meta["requires"]
+                    deps = store.entry_record(found).requires
                 elif local is not None and local.plain(found, name, version):
                     if not local.fits_python(found):
                         continue

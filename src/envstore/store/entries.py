@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from envstore.model.keys import EntryKey
@@ -16,16 +15,15 @@ def entry_sha256(store: Store, key: EntryKey) -> tuple[str, str] | str:
     hashed from its kept wheel (``origin`` or ``<store>/wheels/``), which must
     still be the same file (its xxh3 is the entry's key).
     """
-    try:
-        meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-    except (OSError, ValueError):
+    record = store.entry_record_or_none(key)
+    if record is None:
         return f"its store entry {key} is missing"
-    wheel = str(meta.get("wheel", ""))
-    if isinstance(meta.get("sha256"), str):
-        return str(meta["sha256"]), wheel
+    wheel = record.wheel
+    if record.sha256 is not None:
+        return record.sha256, wheel
     from envstore.store.hashing import hash_file, sha256_file
 
-    places = [Path(str(meta["origin"]))] if isinstance(meta.get("origin"), str) else []
+    places = [Path(record.origin)] if record.origin else []
     places.append(store.wheels_dir / wheel)
     for place in places:
         if place.is_file() and hash_file(place) == key.hash:

@@ -35,7 +35,8 @@ from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store.db import ensure_gone_since, write
 from envstore.store.fs import rmtree
-from envstore.store.layout import Store
+from envstore.store.layout import Store, read_entry_record
+from envstore.store.views import read_view
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
 
@@ -218,8 +219,8 @@ def _unneeded_wheels(
         name = wheel_of.get(key)
         if not name:
             try:
-                name = json.loads((path / "entry.json").read_text())["wheel"]
-            except (OSError, ValueError, KeyError, TypeError):
+                name = read_entry_record(path).wheel
+            except StoreError:
                 return []  # an entry whose wheel is unknown might need any of them
         needed.add(name)
     out = []
@@ -253,9 +254,9 @@ def _scan_views(
         except (KeyError, ValueError, TypeError):
             pass
         try:
-            meta = json.loads((path / "view.json").read_text())
-            found[name] = (path, os.lstat(path / "view.json").st_mtime, list(meta["entries"]))
-        except (OSError, ValueError, KeyError):
+            entries = read_view(path).entries
+            found[name] = (path, os.lstat(path / "view.json").st_mtime, entries)
+        except (OSError, StoreError):
             found[name] = (path, os.lstat(path).st_mtime, [])
     return found
 
@@ -281,8 +282,8 @@ def _scan_entries(
                     continue
                 try:
                     EntryKey.parse(key)
-                    added = float(json.loads((path / "entry.json").read_text())["added"])
-                except (OSError, ValueError, KeyError, TypeError):
+                    added = read_entry_record(path).added
+                except (OSError, ValueError, StoreError):
                     added = os.lstat(path).st_mtime
                 found[key] = (path, added)
     return found

@@ -26,6 +26,7 @@ from envstore.errors import (
 )
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
+from envstore.model.records import EntryRecord
 from envstore.model.wheel import WheelInfo
 from envstore.python.tags import supported_tags
 from envstore.store.bytecode import Compiler, compile_site
@@ -155,42 +156,39 @@ def unpack_wheel(
 
 def describe_entry(
     info: WheelInfo, key: EntryKey, dest: Path, files: int, size: int
-) -> dict[str, object]:
+) -> EntryRecord:
     """entry.json: ``files`` and ``size`` are what the wheel unpacked to (bytecode,
     which compile workers may still be writing, is not counted)."""
     site = dest / "site"
-    return {
-        "layout": 1,
-        "key": str(key),
-        "name": key.name,
-        "version": key.version,
-        "hash": f"xxh3_128:{key.hash}",
-        "abi": key.abi,
-        "wheel": info.path.name,
+    return EntryRecord(
+        key=str(key),
+        name=key.name,
+        version=key.version,
+        hash=f"xxh3_128:{key.hash}",
+        abi=key.abi,
+        wheel=info.path.name,
         # Locks name wheels by sha256 (pip's --require-hashes); entries are keyed by
         # the faster xxh3, so the sha256 is recorded once here.
-        "sha256": sha256_file(info.path),
-        "origin": str(info.path),
-        "tags": sorted(str(t) for t in info.tags),
-        "dist_info": info.dist_info,
-        "requires": info.requires,
-        "extras": info.extras,
-        "entry_points": [[e.name, e.module, e.attr, e.section] for e in info.entry_points],
-        "data": sorted(p.name for p in (dest / "data").iterdir())
-        if (dest / "data").is_dir()
-        else [],
-        "pth": sorted(p.name for p in site.iterdir() if p.name.endswith(".pth")),
-        "files": files,
-        "size": size,
-        "added": time.time(),
-    }
+        sha256=sha256_file(info.path),
+        origin=str(info.path),
+        tags=sorted(str(t) for t in info.tags),
+        dist_info=info.dist_info,
+        requires=list(info.requires),
+        extras=list(info.extras),
+        entry_points=[[e.name, e.module, e.attr, e.section] for e in info.entry_points],
+        data=sorted(p.name for p in (dest / "data").iterdir()) if (dest / "data").is_dir() else [],
+        pth=sorted(p.name for p in site.iterdir() if p.name.endswith(".pth")),
+        files=files,
+        size=size,
+        added=time.time(),
+    )
 
 
 @dataclass
 class _Pending:
     key: EntryKey
     tmp: Path
-    meta: dict[str, object]
+    record: EntryRecord
 
 
 def _publish(store: Store, pending: _Pending) -> bool:
@@ -354,14 +352,14 @@ def ingest_wheels(
                 progress(f"compiling bytecode for {len(pending)} new entries")
             compiler.wait()
             for p in pending:
-                with writing(f"{p.tmp / 'entry.json'} (for {p.meta['wheel']})"):
+                with writing(f"{p.tmp / 'entry.json'} (for {p.record.wheel})"):
                     (p.tmp / f"compiled-{interp.cache_tag}").touch()
-                    (p.tmp / "entry.json").write_text(json.dumps(p.meta, indent=1) + "\n")
+                    (p.tmp / "entry.json").write_text(p.record.dumps())
             crash_point("ingest-unpacked")
             for p in pending:
                 _publish(store, p)
             crash_point("ingest-published")
-            _record(store, [p.meta for p in pending])
+            _record(store, [p.record.to_json() for p in pending])
     finally:
         compiler.stop()  # after an error: no worker may outlive its temp dirs
         for p in pending:

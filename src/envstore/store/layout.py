@@ -18,13 +18,14 @@ from pathlib import Path
 
 from envstore.errors import StoreError
 from envstore.model.keys import EntryKey, plain_name
+from envstore.model.records import EntryRecord
 from envstore.store import db as _db
 from envstore.store.fs import not_a_directory
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -46,6 +47,21 @@ def default_store_dir() -> Path:
         return Path(env).expanduser().absolute()
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(data).absolute() / "envstore"
+
+
+def read_entry_record(entry: Path) -> EntryRecord:
+    """``entry/entry.json``, the one reader of it: every field that names a file is a
+    plain name, so nothing built from it leaves the entry or the env (a tampered
+    store is untrusted data too). StoreError, naming the file and the fix, if not."""
+    path = entry / "entry.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} is unreadable ({exc}); run 'envstore verify --repair'") from None
+    try:
+        return EntryRecord.from_json(data)
+    except ValueError as exc:
+        raise StoreError(f"{path} is invalid ({exc}); run 'envstore verify --repair'") from None
 
 
 class Store:
@@ -93,35 +109,16 @@ class Store:
         name = f"compiled-{cache_tag}" if cache_tag else "entry.json"
         return os.path.exists(f"{self.root}/entries/{key}/{name}")
 
-    def entry_meta(self, key: EntryKey) -> dict[str, Any]:
-        """The entry's ``entry.json``, with every field that names a file checked: each is
-        a plain name (no ``/``, not ``.`` or ``..``), so nothing built from it leaves the
-        entry or the env (a tampered store is untrusted data too)."""
-        path = self.entry_path(key) / "entry.json"
+    def entry_record(self, key: EntryKey) -> EntryRecord:
+        """The entry's ``entry.json``, checked (see ``read_entry_record``)."""
+        return read_entry_record(self.entry_path(key))
+
+    def entry_record_or_none(self, key: EntryKey) -> EntryRecord | None:
+        """``entry_record``, or None for an entry that is missing or unreadable."""
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"{path} is unreadable ({exc}); run 'envstore verify --repair'"
-            ) from None
-        try:
-            names = [meta["dist_info"], meta["wheel"], *meta["pth"]]
-            names += [ep[0] for ep in meta["entry_points"]]
-            ok = all(plain_name(n) for n in names)
-            ok = ok and str(meta["dist_info"]).endswith(".dist-info")
-            ok = ok and all(str(n).endswith(".pth") for n in meta["pth"])
-            ok = ok and all(
-                len(ep) == 4 and all(isinstance(x, str) for x in ep) for ep in meta["entry_points"]
-            )
-            ok = ok and set(meta["data"]) <= {"scripts", "data", "headers"}
-        except (KeyError, TypeError) as exc:
-            ok = False
-            why = f"missing or malformed field {exc}"
-        else:
-            why = "a field names a path where a plain file name belongs"
-        if not ok or not isinstance(meta, dict):
-            raise StoreError(f"{path} is invalid ({why}); run 'envstore verify --repair'")
-        return dict(meta)
+            return read_entry_record(self.entry_path(key))
+        except StoreError:
+            return None
 
     def compiled_marker(self, key: EntryKey, cache_tag: str) -> Path:
         """Exists once the entry has bytecode for interpreters with ``cache_tag``."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from envstore._crash import crash_point
 from envstore.errors import StoreError
@@ -15,6 +14,10 @@ from envstore.store.fs import exchange_published, make_readonly, rmtree
 from envstore.store.layout import Store
 from envstore.store.seal import dumps as seal_dumps
 from envstore.store.seal import entry_seal, view_seal
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.records import EntryRecord
 
 
 def repair(store: Store, keys: list[str]) -> list[str]:
@@ -40,13 +43,13 @@ def repair(store: Store, keys: list[str]) -> list[str]:
             if not store.owns(root):
                 raise StoreError(f"cannot repair {key}: {root.parent} leads out of the store")
             try:
-                meta: dict[str, Any] | None = store.entry_meta(key)
+                old: EntryRecord | None = store.entry_record(key)
             except StoreError:  # missing or damaged itself: the database names the wheel
-                meta = None
+                old = None
             row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (str(key),)).fetchone()
-            found = [(meta or {}).get("wheel"), row[0] if row else None]
+            found = [old.wheel if old else None, row[0] if row else None]
             names = list(dict.fromkeys(str(n) for n in found if n))
-            places = [Path(str(meta["origin"]))] if meta else []
+            places = [Path(old.origin)] if old and old.origin else []
             places += [store.wheels_dir / n for n in names]
             wheel = next((p for p in places if p.is_file() and hash_file(p) == key.hash), None)
             if wheel is None:
@@ -59,9 +62,9 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 info = validate_wheel(wheel, contents=False)
                 files, size = unpack_wheel(info, tmp)
                 # Described anew from the wheel: the old entry.json may be what was damaged.
-                added = (meta or {}).get("added")
-                meta = describe_entry(info, key, tmp, files, size)
-                meta["added"] = added if isinstance(added, float) else meta["added"]
+                record = describe_entry(info, key, tmp, files, size)
+                if old is not None:
+                    record.added = old.added
                 tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
                 for tag in tags:
                     interp: Interpreter | None = None
@@ -73,7 +76,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                     if interp is not None:
                         compile_site(interp, [tmp / "site"])
                         (tmp / f"compiled-{tag}").touch()
-                (tmp / "entry.json").write_text(json.dumps(meta, indent=1) + "\n")
+                (tmp / "entry.json").write_text(record.dumps())
                 make_readonly(tmp)
                 crash_point("repair-unpacked")
                 exchange_published(tmp, root)

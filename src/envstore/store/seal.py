@@ -20,6 +20,8 @@ import json
 import os
 from pathlib import Path
 
+from envstore.errors import StoreError
+
 __all__ = [
     "FOREIGN_CACHE",
     "check_entry",
@@ -69,10 +71,11 @@ def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, ob
 def _record(root: Path) -> str:
     """The digest of the entry's RECORD (as installer wrote it): files changed together
     with their RECORD rows (a .pth, a data script, an added module) change it."""
+    from envstore.store.layout import read_entry_record
+
     try:
-        dist_info = json.loads((root / "entry.json").read_text(encoding="utf-8"))["dist_info"]
-        return file_digest(root / "site" / str(dist_info) / "RECORD")
-    except (OSError, ValueError, KeyError, TypeError):
+        return file_digest(root / "site" / read_entry_record(root).dist_info / "RECORD")
+    except (OSError, StoreError):
         return ""
 
 

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
 from envstore.store.fs import make_readonly
 from envstore.store.gc import registered_envs
-from envstore.store.layout import Store
+from envstore.store.layout import Store, read_entry_record
 from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
 from envstore.store.seal import dumps as seal_dumps
 
@@ -68,10 +67,9 @@ def verify_entry(
     root = store.entry_path(key)
     problems: list[str] = []
     try:
-        meta = json.loads((root / "entry.json").read_text())
-        dist_info = str(meta["dist_info"])
+        dist_info = read_entry_record(root).dist_info
         rows = _record_rows(root / "site", dist_info)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         return [f"entry.json or RECORD unreadable: {exc}"]
     expected: set[str] = {"entry.json"}
     for row in rows:
@@ -137,20 +135,19 @@ def disk_entries(store: Store) -> list[EntryKey]:
 
 
 def entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
-    try:
-        meta = json.loads((store.entry_path(key) / "entry.json").read_text())
-    except (OSError, ValueError):
+    record = store.entry_record_or_none(key)
+    if record is None:
         return None
     return (
         str(key),
         key.name,
         key.version,
-        meta.get("hash", ""),
+        record.hash,
         key.abi,
-        meta.get("wheel", ""),
-        meta.get("size", 0),
-        meta.get("files", 0),
-        meta.get("added", time.time()),
+        record.wheel,
+        record.size,
+        record.files,
+        record.added,
     )
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from envstore._crash import crash_point
 from envstore.errors import StoreError
 from envstore.model.interpreter import Interpreter
-from envstore.model.keys import EntryKey, plain_name
+from envstore.model.keys import EntryKey
+from envstore.model.records import ViewRecord
 from envstore.store.fs import make_readonly, publish_dir, rmtree
 from envstore.store.layout import Store
 from envstore.store.seal import view_seal
@@ -112,35 +113,33 @@ def precedence(keys: list[EntryKey], requires: dict[EntryKey, list[str]]) -> lis
     return order
 
 
-def _collect(store: Store, keys: list[EntryKey]) -> dict[str, object]:
-    scripts: list[list[str]] = []
-    data_scripts: list[list[str]] = []
-    pth: list[list[str]] = []
-    data: list[str] = []
-    headers: list[list[str]] = []
-    wheels: dict[str, str] = {}
+def _collect(store: Store, keys: list[EntryKey], vkey: str, cache_tag: str) -> ViewRecord:
+    view = ViewRecord(
+        key=vkey,
+        cache_tag=cache_tag,
+        entries=[str(k) for k in keys],
+        scripts=[],
+        data_scripts=[],
+        pth=[],
+        data=[],
+        headers=[],
+        wheels={},
+    )
     for key in keys:
         root = store.entry_path(key)
-        meta = store.entry_meta(key)
-        wheels[str(key)] = meta["wheel"]
-        for name, module, attr, section in meta["entry_points"]:
-            scripts.append([name, module, attr, section, key.name])
-        pth.extend([name, str(root / "site" / name)] for name in meta["pth"])
-        if "scripts" in meta["data"]:
+        record = store.entry_record(key)
+        view.wheels[str(key)] = record.wheel
+        for name, module, attr, section in record.entry_points:
+            view.scripts.append([name, module, attr, section, key.name])
+        view.pth.extend([name, str(root / "site" / name)] for name in record.pth)
+        if "scripts" in record.data:
             for name in sorted(os.listdir(root / "data" / "scripts")):
-                data_scripts.append([name, str(root / "data" / "scripts" / name)])
-        if "data" in meta["data"]:
-            data.append(str(root / "data" / "data"))
-        if "headers" in meta["data"]:
-            headers.append([key.name, str(root / "data" / "headers")])
-    return {
-        "scripts": scripts,
-        "data_scripts": data_scripts,
-        "pth": pth,
-        "data": data,
-        "headers": headers,
-        "wheels": wheels,
-    }
+                view.data_scripts.append([name, str(root / "data" / "scripts" / name)])
+        if "data" in record.data:
+            view.data.append(str(root / "data" / "data"))
+        if "headers" in record.data:
+            view.headers.append([key.name, str(root / "data" / "headers")])
+    return view
 
 
 def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tuple[str, Path]:
@@ -179,7 +178,7 @@ def check_view_not_damaged(store: Store, vkey: str) -> None:
 
 def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
     """The view of ``keys`` built read-only in ``tmp/``, for the caller to publish."""
-    keys = precedence(keys, {k: store.entry_meta(k).get("requires") or [] for k in keys})
+    keys = precedence(keys, {k: store.entry_record(k).requires for k in keys})
     vkey = view_key(keys, cache_tag)
     tmp = store.mkdtemp("view")
     try:
@@ -191,14 +190,7 @@ def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
             relative=False,
             skip_top=(".pth",),
         )
-        meta = {
-            "layout": 1,
-            "key": vkey,
-            "cache_tag": cache_tag,
-            "entries": [str(k) for k in keys],
-            **_collect(store, keys),
-        }
-        (tmp / "view.json").write_text(json.dumps(meta, indent=1) + "\n")
+        (tmp / "view.json").write_text(_collect(store, keys, vkey, cache_tag).dumps())
         make_readonly(tmp)
     except BaseException:
         rmtree(tmp)
@@ -223,27 +215,17 @@ def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None
         )
 
 
-def read_view(view_path: Path) -> dict[str, object]:
-    """A view's ``view.json``, checked: every name it gives is a plain file name and
-    every path it gives lies in its store's ``entries/``, so writing an env from it (or
-    unlinking what it lists) stays in the env. StoreError if it is not so."""
+def read_view(view_path: Path) -> ViewRecord:
+    """A view's ``view.json``, the one reader of it, checked: every name it gives is a
+    plain file name and every path it gives lies in its store's ``entries/``, so
+    writing an env from it (or unlinking what it lists) stays in the env. StoreError
+    if it is not so."""
     path = view_path / "view.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    entries = f"{view_path.parent.parent}/entries/"
     try:
-        names = [row[0] for key in ("pth", "data_scripts", "headers") for row in data[key]]
-        names += [row[0] for row in data["scripts"]]
-        sources = [row[1] for key in ("pth", "data_scripts", "headers") for row in data[key]]
-        sources += list(data["data"])
-        ok = all(plain_name(n) for n in names) and all(
-            isinstance(p, str) and p.startswith(entries) and "/../" not in p for p in sources
-        )
-        ok = ok and all(str(row[0]).endswith(".pth") for row in data["pth"])
-    except (KeyError, TypeError, IndexError):
-        ok = False
-    if not ok:
-        raise StoreError(
-            f"{path} is invalid (a name or path in it leads elsewhere); run 'envstore verify'"
-        )
-    view: dict[str, object] = data
-    return view
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} is unreadable ({exc}); run 'envstore verify --repair'") from None
+    try:
+        return ViewRecord.from_json(data, f"{view_path.parent.parent}/entries/")
+    except ValueError as exc:
+        raise StoreError(f"{path} is invalid ({exc}); run 'envstore verify'") from None
