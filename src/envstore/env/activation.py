@@ -1,4 +1,6 @@
-"""envstore.env.activation"""
+"""Activation scripts, from the interpreter's own venv templates, relocatable,
+with a check that the base interpreter is still there.
+"""
 
 from __future__ import annotations
 

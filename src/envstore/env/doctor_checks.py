@@ -1,4 +1,6 @@
-"""envstore.env.doctor_checks"""
+"""The checks ``envstore doctor`` runs on an env; each returns its problems with
+their severity and the command that fixes them.
+"""
 
 from __future__ import annotations
 

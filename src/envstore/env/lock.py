@@ -1,4 +1,4 @@
-"""envstore.env.lock"""
+"""``lock_env``: an env's lock, from its manifest and the store's entry records."""
 
 from __future__ import annotations
 

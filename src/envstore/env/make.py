@@ -1,4 +1,6 @@
-"""envstore.env.make"""
+"""Making an env: resolve, build or reuse the view, fill a temporary directory,
+register it, and rename it into place.
+"""
 
 from __future__ import annotations
 

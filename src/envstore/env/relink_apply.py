@@ -1,4 +1,6 @@
-"""envstore.env.relink_apply"""
+"""Switching an env to another interpreter in place, with a journal that undoes
+every step if one fails.
+"""
 
 from __future__ import annotations
 

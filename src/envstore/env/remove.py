@@ -1,4 +1,4 @@
-"""envstore.env.remove"""
+"""``remove_env``: delete an env and release its store references."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""envstore.env.scripts"""
+"""An env's console scripts: symlinks to one launcher, ``bin/.envstore-scripts``,
+which runs the entry point named after the link (and ordinary scripts for export).
+"""
 
 from __future__ import annotations
 
@@ -140,7 +142,7 @@ def _console_scripts(view: ViewRecord, interp: Interpreter) -> dict[str, tuple[s
     script of the same name wins, as it always did."""
     console: dict[str, tuple[str, str]] = {}
     for name, module, attr, _section, dist in view.scripts:
-        # The view lists packages in the order their files win (_view.precedence).
+        # The view lists packages in the order their files win (store.views.precedence).
         console.setdefault(script_name(name, dist, interp), (module, attr))
     for name, _source in view.data_scripts:
         console.pop(name, None)

@@ -1,4 +1,6 @@
-"""envstore.env.site"""
+"""An env's ``site-packages``: ``00-envstore.pth`` naming the view, the entries' own
+``.pth`` files, links to ``.data`` directories, and ``write_env``, which fills a new env.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def write_site(site: Path, view_site: Path, view: ViewRecord, *, atomic: bool = 
         write_file(f"{site}/{PTH_NAME}", pth_line(view_site) + b"\n")
     written = [PTH_NAME]
     for name, source in view.pth:
-        if name not in written:  # the first the view lists wins (_view.precedence)
+        if name not in written:  # the first the view lists wins (store.views.precedence)
             materialize_pth(name, source, site, view_site)
             written.append(name)
     return written

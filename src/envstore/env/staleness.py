@@ -1,4 +1,6 @@
-"""envstore.env.staleness"""
+"""What a relink must do: which interpreter an env should use now, and which of
+its packages cannot run there as they are.
+"""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.python.links import link_chain
 from envstore.store.fs import not_a_directory
 
-TYPE_CHECKING = False  # not typing's: see _envs
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     pass
 

@@ -1,4 +1,7 @@
-"""envstore.model.interpreter"""
+"""The ``Interpreter`` record: a base interpreter as an environment records it.
+
+A record only: finding and asking interpreters is ``envstore.python``'s.
+"""
 
 from __future__ import annotations
 

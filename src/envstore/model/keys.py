@@ -1,4 +1,4 @@
-"""envstore.model.keys"""
+"""``EntryKey``, the name of a store entry, and the plain-name rule for names read from disk."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from envstore.errors import BadManifestError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 
-TYPE_CHECKING = False  # not typing's: see _envs
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Callable
 

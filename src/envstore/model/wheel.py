@@ -1,4 +1,4 @@
-"""envstore.model.wheel"""
+"""What wheel validation learns of a wheel: ``WheelInfo`` and its ``EntryPoint`` rows."""
 
 from __future__ import annotations
 

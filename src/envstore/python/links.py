@@ -1,4 +1,6 @@
-"""envstore.python.links"""
+"""Which path an env records for an interpreter: the symlink and pinning rules
+(see ``envstore.python.interpreters``).
+"""
 
 from __future__ import annotations
 

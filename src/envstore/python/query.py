@@ -1,4 +1,4 @@
-"""envstore.python.query"""
+"""Asking an interpreter about itself (one subprocess, cached by file identity)."""
 
 from __future__ import annotations
 

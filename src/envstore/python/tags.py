@@ -1,4 +1,4 @@
-"""envstore.python.tags"""
+"""The wheel tags an interpreter accepts, best first (``packaging.tags``)."""
 
 from __future__ import annotations
 

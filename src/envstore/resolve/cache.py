@@ -1,4 +1,6 @@
-"""envstore.resolve.cache"""
+"""The resolution cache: the same request on the same interpreter with the same
+inputs (files, find-links listings) resolves to the same entries without pip.
+"""
 
 from __future__ import annotations
 

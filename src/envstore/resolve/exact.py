@@ -1,4 +1,6 @@
-"""envstore.resolve.exact"""
+"""Exact wheels: what a lock names, by sha256, from the store, ``--find-links``,
+the store's ``wheels/`` or the index.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from envstore.store.layout import Store
 
 __all__ = ["misfit", "requires_python", "unmet", "wanted"]
 
-TYPE_CHECKING = False  # not typing's: see _envs
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
 

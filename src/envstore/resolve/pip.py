@@ -1,4 +1,6 @@
-"""envstore.resolve.pip"""
+"""Running pip: the command line, the subprocess, resolving and downloading with
+it, and the bundled pip wheel (ensurepip's) that envs get.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""envstore.resolve.reqfiles"""
+"""Requirements files: logical lines, includes (``-r``), options, and the listing
+of ``--find-links`` directories that a resolution's cache key depends on.
+"""
 
 from __future__ import annotations
 

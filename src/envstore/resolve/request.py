@@ -1,4 +1,4 @@
-"""envstore.resolve.request"""
+"""``Request`` (what a create asks for) and ``Resolved`` (the entries it gets)."""
 
 from __future__ import annotations
 

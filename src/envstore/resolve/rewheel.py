@@ -1,4 +1,6 @@
-"""envstore.resolve.rewheel"""
+"""Wheels for an env's packages on another interpreter (``relink``): the same version
+from the store, the recorded sources or pip, else another version the env allows.
+"""
 
 from __future__ import annotations
 

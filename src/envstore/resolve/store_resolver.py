@@ -1,4 +1,6 @@
-"""envstore.resolve.store_resolver"""
+"""Resolving from the store alone (and, with ``--no-index``, from ``--find-links``
+directories, choosing as pip would): no pip process on a warm create.
+"""
 
 from __future__ import annotations
 

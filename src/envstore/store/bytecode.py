@@ -1,4 +1,6 @@
-"""envstore.store.bytecode"""
+"""Compiling an entry's modules for an interpreter, in worker processes of that
+interpreter, as the files are unpacked.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""envstore.store.entries"""
+"""Looking entries up by what their records say (a wheel's sha256, for locks)."""
 
 from __future__ import annotations
 

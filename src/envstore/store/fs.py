@@ -1,4 +1,6 @@
-"""envstore.store.fs"""
+"""File-system primitives that keep the store safe: read-only trees, atomic
+publish and exchange, deletion that never follows a link out.
+"""
 
 from __future__ import annotations
 

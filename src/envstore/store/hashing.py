@@ -1,4 +1,4 @@
-"""envstore.store.hashing"""
+"""The two hashes of a wheel: xxh3-128 (entry keys) and sha256 (locks)."""
 
 from __future__ import annotations
 

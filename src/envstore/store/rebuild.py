@@ -1,4 +1,6 @@
-"""envstore.store.rebuild"""
+"""``rebuild_db``: a new database from what is on disk (entries, views, gc roots),
+built beside the old one and swapped in.
+"""
 
 from __future__ import annotations
 

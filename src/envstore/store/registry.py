@@ -1,4 +1,6 @@
-"""envstore.store.registry"""
+"""Which envs use the store: gc roots on disk (``roots/``) and the envs and refs
+rows of the database.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""envstore.store.repair"""
+"""``repair``: re-ingest damaged entries from their wheels and rebuild damaged views."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Every check runs and every problem is reported together (like installer's
 ``validate_record``), so a bad wheel gets one error listing all it got wrong.
 Ingest passes ``contents=False`` and leaves the member hashes to the unpacking
-(``_ingest._unpack``), which reports every mismatch together too.
+(``store.ingest.unpack_wheel``), which reports every mismatch together too.
 Stricter than pypa/installer: RECORD rows without a file, md5/sha1 hashes,
 symlink members, absurd sizes and compression ratios are refused too.
 """
@@ -193,7 +193,7 @@ def _check_entry_points(text: str, problems: list[str]) -> list[EntryPoint]:
     return found
 
 
-# envstore's own .pth in every env (_venv.PTH_NAME): a wheel's would be lost.
+# envstore's own .pth in every env (env.site.PTH_NAME): a wheel's would be lost.
 _OWN_PTH = "00-envstore.pth"
 
 
@@ -239,7 +239,7 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
     """Check everything about the wheel at ``path``; raise BadWheelError listing every problem.
 
     ``contents=False`` leaves out hashing each member against RECORD, for a caller
-    that checks the hashes while unpacking (``_ingest._unpack``) and so inflates
+    that checks the hashes while unpacking (``store.ingest.unpack_wheel``) and so inflates
     each member once instead of twice.
     """
     label = path.name
