@@ -110,10 +110,19 @@ class Lock:
         )
         return head + "".join(p.pip_line() + "\n" for p in self.packages)
 
-    def save(self, path: Path) -> None:
-        tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-        tmp.write_text(self.dumps())
-        os.replace(tmp, path)
+    def save(self, path: str | os.PathLike[str], *, pip_requirements: bool = False) -> None:
+        """Write the lock to ``path`` atomically: a reader sees the old file or the whole
+        new one, never half of it. JSON (what ``sync --from`` reads), or with
+        ``pip_requirements`` the pip requirements file of ``pip_requirements()``."""
+        path = Path(path)
+        text = self.pip_requirements() if pip_requirements else self.dumps()
+        tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"  # same directory: same file system
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def from_json(cls, data: object, source: str) -> Lock:
