@@ -1,36 +1,16 @@
-"""CLI commands for throwaway environments: ``envstore run`` and ``envstore build``.
-
-Registered by envstore.cli.main on every start, so only argparse is imported at
-module level; each command imports its library module when it runs.
-"""
+"""``envstore run`` and ``build``: throwaway environments."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 
-from envstore.cli.options import add_index_options, index_options
+from envstore.cli.options import index_options
 
-TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
-if TYPE_CHECKING:
-    from envstore.cli.main import _Subcommands
-
-__all__ = ["add_commands"]
+__all__ = ["build", "run"]
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
-    """``-p`` and the options ``create`` passes on to pip."""
-    p.add_argument(
-        "-p",
-        "--python",
-        metavar="PYTHON",
-        help="interpreter: a version (3.12), a command name or a path"
-        " (default: the Python running envstore)",
-    )
-    add_index_options(p)
-
-
-def _cmd_run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+def run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.errors import EnvError
     from envstore.frontends.run import run_in_env
 
@@ -64,7 +44,7 @@ def _config_settings(items: list[str]) -> dict[str, str | list[str]]:
     return settings
 
 
-def _cmd_build(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+def build(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.frontends.build import build_project, require_build
 
     require_build()
@@ -88,75 +68,3 @@ def _cmd_build(args: argparse.Namespace, progress: Callable[[str], None]) -> int
         for path in built:
             print(f"built {path}")
     return 0
-
-
-def add_commands(sub: _Subcommands) -> None:
-    """Register ``run`` and ``build``; each sets ``func(args, progress) -> int``."""
-    p = sub.add_parser(
-        "run",
-        help="run a command in a throwaway environment",
-        description="Create a throwaway environment holding the --with requirements (served"
-        " from the store, fetched like 'create' when missing), run CMD in it with the"
-        " environment activated (PATH, VIRTUAL_ENV), delete it, and exit with CMD's exit"
-        " code. Put -- before CMD when CMD has options of its own.",
-    )
-    p.add_argument(
-        "--with",
-        dest="with_",
-        metavar="REQ",
-        action="append",
-        default=[],
-        help="a requirement to put in the environment (repeatable)",
-    )
-    p.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="install from a requirements file",
-    )
-    _add_source_options(p)
-    p.add_argument("argv", metavar="CMD [ARGS...]", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser(
-        "build",
-        help="build an sdist and a wheel, with envstore build environments",
-        description="Build SRCDIR as 'python -m build' does (PEP 517 via pypa/build; needs"
-        " the 'build' extra): each distribution in a throwaway environment holding"
-        " build-system.requires and what the backend asks for, served from the store."
-        " By default an sdist, then a wheel built from that sdist.",
-    )
-    p.add_argument("srcdir", metavar="SRCDIR", nargs="?", default=".", help="(default: .)")
-    p.add_argument(
-        "--sdist",
-        "-s",
-        dest="distributions",
-        action="append_const",
-        const="sdist",
-        help="build an sdist",
-    )
-    p.add_argument(
-        "--wheel",
-        "-w",
-        dest="distributions",
-        action="append_const",
-        const="wheel",
-        help="build a wheel (from SRCDIR, also with --sdist)",
-    )
-    p.add_argument(
-        "-o", "--outdir", metavar="OUTDIR", help="where the artifacts go (default: SRCDIR/dist)"
-    )
-    p.add_argument(
-        "-C",
-        "--config-setting",
-        dest="config_settings",
-        metavar="KEY[=VALUE]",
-        action="append",
-        default=[],
-        help="a setting passed to the backend (repeatable)",
-    )
-    _add_source_options(p)
-    p.set_defaults(func=_cmd_build)

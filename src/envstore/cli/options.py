@@ -8,7 +8,7 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["add_index_options", "index_options", "plural"]
+__all__ = ["add_index_options", "index_options"]
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:
@@ -37,8 +37,3 @@ def index_options(args: argparse.Namespace) -> dict[str, Any]:
         "no_index": args.no_index,
         "offline": args.offline,
     }
-
-
-def plural(n: int, word: str) -> str:
-    """``1 package``, ``2 packages``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"

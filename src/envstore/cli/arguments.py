@@ -1,0 +1,338 @@
+"""What each ``envstore`` command takes: its arguments, help and description.
+
+``add_commands`` declares every command on the subcommands ``envstore.cli.parser``
+hands it, which build only the parser of the command being run. Commands are
+listed in help in the order declared here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from envstore.cli.options import add_index_options
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Subcommands(Protocol):
+        """``envstore.cli.parser.Subcommands``, as the declarations use it."""
+
+        def add_parser(self, name: str, **kwargs: Any) -> Any: ...
+
+        def nested(self, parser: Any, dest: str) -> Subcommands: ...
+
+
+__all__ = ["add_commands", "duration"]
+
+
+def add_commands(sub: Subcommands) -> None:
+    """Declare every command on ``sub``, in the order help lists them."""
+    _envs(sub)
+    _store(sub)
+    _python(sub)
+    _interp(sub)
+    _frontends(sub)
+    _portable(sub)
+
+
+def duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
+    return seconds
+
+
+def _requirement_files(p: Any) -> None:
+    p.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="install from a requirements file",
+    )
+
+
+def _upgrade(p: Any) -> None:
+    p.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="resolve with pip even when the store could satisfy the requirements",
+    )
+
+
+def _envs(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "create",
+        help="create an environment",
+        description="Create a virtual environment at ENV whose packages come from the store."
+        " Requirements already in the store are used as they are (no pip, works offline);"
+        " with --no-index, wheels in --find-links directories are chosen among as pip would"
+        " (newest first), without running it; the rest are resolved and downloaded by pip,"
+        " unpacked once and shared.",
+    )
+    p.add_argument("env", metavar="ENV", help="directory of the new environment")
+    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
+    _requirement_files(p)
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="interpreter: a version (3.12, 3.12.1), a command name (python3.12) or"
+        " a path (default: the Python running envstore)",
+    )
+    add_index_options(p)
+    _upgrade(p)
+    p.add_argument("--without-pip", action="store_true", help="do not put pip in the env")
+    p.add_argument("--clear", action="store_true", help="replace an existing envstore env")
+    p.add_argument("--prompt", help="prompt prefix shown when the env is activated")
+    p.add_argument(
+        "--from",
+        dest="lock",
+        metavar="LOCK",
+        help="exactly the wheels of a lock written by 'envstore lock' (no resolution; each"
+        " wheel's sha256 is checked before anything is installed; no REQ with it)",
+    )
+
+    p = sub.add_parser("remove", help="delete environments and release their store references")
+    p.add_argument("envs", metavar="ENV", nargs="+")
+
+    p = sub.add_parser("show", help="print an environment's interpreter and packages")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+def _store(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "gc",
+        help="delete store entries no environment uses",
+        description="Drop registrations of environments gone (deleted with rm -rf, moved away"
+        " and not relinked) for longer than the grace period, then delete entries and views no"
+        " live or recently gone environment uses, and abandoned temporary directories. Keeps"
+        " everything if some environment's manifest is unreadable.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--grace",
+        type=duration,
+        default=600.0,
+        metavar="DURATION",
+        help="keep unused objects younger than this, and what environments gone for less"
+        " than this used (default 10m; e.g. 0, 30s, 2h)",
+    )
+
+    p = sub.add_parser("list", help="list registered environments and their status")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("store", help="entries, space used and space saved")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser(
+        "verify",
+        help="check entries, environments and the database; report every problem",
+    )
+    p.add_argument(
+        "--check-contents", action="store_true", help="also hash every file against its RECORD"
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="re-ingest damaged entries from their wheels (implies --check-contents)",
+    )
+
+    sub.add_parser("rebuild-db", help="rebuild the database from the store and its roots")
+
+
+def _python(sub: Subcommands) -> None:
+    p = sub.add_parser("python", help="interpreters envstore can use")
+    psub = sub.nested(p, dest="subcommand")
+    p = psub.add_parser("list", help="list the interpreters found on this machine")
+    p.add_argument("--json", action="store_true")
+
+
+def _interp(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="diagnose environments (base interpreter, store entries, shadowed packages)",
+        description="Check environments and print, for each problem, the command that fixes"
+        " it. Exits non-zero when an environment is broken.",
+    )
+    p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
+    p.add_argument("--all", action="store_true", help="every environment registered in the store")
+    p.add_argument("--json", action="store_true", help="print the diagnoses as JSON")
+
+    p = sub.add_parser(
+        "relink",
+        help="repair environments after their base Python was upgraded, moved or removed",
+        description="Point environments at a working interpreter. With the same ABI available"
+        " only links, pyvenv.cfg and the manifest are rewritten; for another minor version pure"
+        " packages are reused and ABI-tagged ones re-resolved at the same versions; a package"
+        " whose version cannot run there (Requires-Python, or pip < 23.2 on 3.12+) takes the"
+        " newest version the env's requirements allow. Without -f, --index-url or --no-index,"
+        " it looks where the env's wheels came from (recorded when it was made). If some"
+        " package has no usable wheel, nothing is changed.",
+    )
+    p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
+    p.add_argument("--all", action="store_true", help="every environment registered in the store")
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="the interpreter to use: a version, a command name or a path (default: the"
+        " recorded one if it still works, else one with the same ABI)",
+    )
+    add_index_options(p)
+
+
+def _source_options(p: Any) -> None:
+    """``-p`` and the options ``create`` passes on to pip."""
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="interpreter: a version (3.12), a command name or a path"
+        " (default: the Python running envstore)",
+    )
+    add_index_options(p)
+
+
+def _frontends(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a command in a throwaway environment",
+        description="Create a throwaway environment holding the --with requirements (served"
+        " from the store, fetched like 'create' when missing), run CMD in it with the"
+        " environment activated (PATH, VIRTUAL_ENV), delete it, and exit with CMD's exit"
+        " code. Put -- before CMD when CMD has options of its own.",
+    )
+    p.add_argument(
+        "--with",
+        dest="with_",
+        metavar="REQ",
+        action="append",
+        default=[],
+        help="a requirement to put in the environment (repeatable)",
+    )
+    _requirement_files(p)
+    _source_options(p)
+    p.add_argument("argv", metavar="CMD [ARGS...]", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser(
+        "build",
+        help="build an sdist and a wheel, with envstore build environments",
+        description="Build SRCDIR as 'python -m build' does (PEP 517 via pypa/build; needs"
+        " the 'build' extra): each distribution in a throwaway environment holding"
+        " build-system.requires and what the backend asks for, served from the store."
+        " By default an sdist, then a wheel built from that sdist.",
+    )
+    p.add_argument("srcdir", metavar="SRCDIR", nargs="?", default=".", help="(default: .)")
+    p.add_argument(
+        "--sdist",
+        "-s",
+        dest="distributions",
+        action="append_const",
+        const="sdist",
+        help="build an sdist",
+    )
+    p.add_argument(
+        "--wheel",
+        "-w",
+        dest="distributions",
+        action="append_const",
+        const="wheel",
+        help="build a wheel (from SRCDIR, also with --sdist)",
+    )
+    p.add_argument(
+        "-o", "--outdir", metavar="OUTDIR", help="where the artifacts go (default: SRCDIR/dist)"
+    )
+    p.add_argument(
+        "-C",
+        "--config-setting",
+        dest="config_settings",
+        metavar="KEY[=VALUE]",
+        action="append",
+        default=[],
+        help="a setting passed to the backend (repeatable)",
+    )
+    _source_options(p)
+
+
+def _portable(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "lock",
+        help="write the exact wheels (with sha256) of an environment",
+        description="Write a lock of ENV: every package's version, wheel file name and sha256"
+        " (as pip's --require-hashes checks it) and the interpreter's version, ABI and"
+        " platform. Reads only the manifest and the store; the env's Python is not started.",
+    )
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the lock here (default: stdout)")
+    p.add_argument(
+        "--format",
+        choices=["json", "requirements"],
+        default="json",
+        help="json (what sync --from reads; default) or a pip requirements file with hashes",
+    )
+
+    p = sub.add_parser(
+        "sync",
+        help="bring an environment to exactly a set of requirements or a lock (creates it)",
+        description="Make ENV hold exactly the given requirements, or exactly the wheels of"
+        " a lock (--from LOCK: nothing is resolved, every wheel's sha256 is checked before"
+        " anything is installed). ENV is created when it does not exist; an existing env keeps"
+        " its Python, store, prompt and pip unless told otherwise. The new env is built beside"
+        " the old one and swapped in at once; on any failure the old env is left as it was.",
+    )
+    p.add_argument("env", metavar="ENV", help="the environment (created if missing)")
+    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
+    _requirement_files(p)
+    p.add_argument(
+        "--from",
+        dest="lock",
+        metavar="LOCK",
+        help="a lock written by 'envstore lock': exactly its wheels, found in --find-links"
+        " directories, the store or the index",
+    )
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="interpreter (default: the env's own; for a new env from a lock, a Python of"
+        " the lock's version)",
+    )
+    add_index_options(p)
+    _upgrade(p)
+    pip = p.add_mutually_exclusive_group()
+    pip.add_argument(
+        "--with-pip",
+        dest="with_pip",
+        action="store_const",
+        const=True,
+        default=None,
+        help="put pip in the env (default: as before; yes for a new env)",
+    )
+    pip.add_argument("--without-pip", dest="with_pip", action="store_const", const=False)
+
+    p = sub.add_parser(
+        "export",
+        help="copy an environment into an ordinary, self-contained venv",
+        description="Write ENV as an ordinary venv at DEST with real copies of every package"
+        " (no store references; for machines without envstore, e.g. a container image)."
+        " bin/python links to the same base interpreter path.",
+    )
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("dest", metavar="DEST", help="a new (or empty) directory")
+    p.add_argument(
+        "--relocatable",
+        action="store_true",
+        help="scripts and activation find the env relative to themselves, so DEST can be moved",
+    )
