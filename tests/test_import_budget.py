@@ -1,0 +1,131 @@
+"""The start-up budget of the hot path: ``envstore create`` from a warm store.
+
+A warm create links what the store already holds; it must not pay for the
+modules only a cold create, a resolution or another command needs. Each module
+below costs milliseconds to import (``typing`` ~5 ms, ``dataclasses`` pulls in
+``inspect``), and the CLI's start is most of a warm create: a change that pulls
+one into the create path fails here, with the chain of imports that did it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CLI, run
+
+from envstore.cli.arguments import add_commands
+from envstore.cli.main import COMMANDS, command
+
+# Modules a warm create must not import (a name covers its submodules).
+BUDGET = [
+    "typing",
+    "dataclasses",
+    "inspect",
+    "packaging",  # requirements, versions, tags: resolution's, not a warm create's
+    "installer",
+    "sqlite_utils",
+    "pip",
+    "email",
+    "zipfile",
+    "tarfile",
+    "subprocess",
+    "tempfile",
+    "shutil",  # argparse's default help formatter would import it
+    "concurrent",
+    "threading",
+    "logging",
+    "hashlib",
+    "csv",
+    "base64",
+    "uuid",
+    "socket",
+    "urllib.request",
+    "importlib.metadata",
+    # the CLI's other command modules: main imports the running command's only
+    "envstore.cli.store",
+    "envstore.cli.python",
+    "envstore.cli.interp",
+    "envstore.cli.portable",
+    "envstore.cli.frontends",
+]
+
+
+def _imports(stderr: str) -> list[tuple[int, str]]:
+    """``-X importtime``'s report as (depth, module), in import order."""
+    found = []
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and not line.endswith("| imported package"):  # header
+            name = line.rsplit("|", 1)[1]
+            depth = (len(name) - len(name.lstrip())) // 2
+            found.append((depth, name.strip()))
+    return found
+
+
+def _over_budget(imports: list[tuple[int, str]]) -> list[str]:
+    """Each module over budget, with the modules that imported it (the report lists a
+    module after those it imported, one level deeper)."""
+    over = []
+    for i, (depth, name) in enumerate(imports):
+        if not any(name == b or name.startswith(b + ".") for b in BUDGET):
+            continue
+        chain, level = [name], depth
+        for d, parent in imports[i + 1 :]:
+            if d < level:
+                chain.append(parent)
+                level = d
+        over.append(" <- ".join(chain))
+    return over
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(["--without-pip", "-r", "{reqs}"], id="as-benchmarked"),
+        pytest.param(["hello-app"], id="with-pip"),
+    ],
+)
+def test_a_warm_create_stays_within_its_import_budget(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, how: list[str]
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("hello-app\nsolo\n")
+    args = ["--no-index", "-f", str(wheelhouse), *(a.format(reqs=reqs) for a in how)]
+    first = cli("--store", store, "create", tmp_path / "cold", *args)
+    assert first.code == 0, first.err
+    proc = run(
+        [sys.executable, "-X", "importtime", "-m", "envstore", "--store", store, "create",
+         tmp_path / "warm", *args]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "warm" / "envstore.json").is_file()
+    imports = _imports(proc.stderr)
+    names = {name for _, name in imports}
+    assert "envstore.env.lifecycle" in names and "argparse" in names  # what was measured
+    over = _over_budget(imports)
+    assert not over, "over the import budget:\n" + "\n".join(over)
+
+
+def test_every_command_declared_has_a_function() -> None:
+    """The parser's commands (arguments.py) and main's table (COMMANDS) name the same
+    commands, and each function is there: the table is only strings until one runs."""
+    declared: list[str] = []
+
+    class Record:
+        def __init__(self, parent: str = "") -> None:
+            self.parent = parent
+
+        def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+            declared.append(self.parent + name)
+            return argparse.ArgumentParser(add_help=False)
+
+        def nested(self, parser: object, dest: str) -> Record:
+            return Record(declared.pop() + " ")  # a group of commands, not one
+
+    add_commands(Record())
+    assert sorted(declared) == sorted(COMMANDS)
+    for name in declared:
+        command_name, _, sub = name.partition(" ")
+        assert callable(command(argparse.Namespace(command=command_name, subcommand=sub)))
