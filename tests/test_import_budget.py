@@ -129,3 +129,30 @@ def test_every_command_declared_has_a_function() -> None:
     for name in declared:
         command_name, _, sub = name.partition(" ")
         assert callable(command(argparse.Namespace(command=command_name, subcommand=sub)))
+
+
+def test_the_console_script_collects_garbage_again_once_the_command_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start-up runs without the garbage collector (its objects live until exit); the
+    command itself, which may ingest hundreds of wheels, runs with it."""
+    import gc
+
+    import envstore.cli.main as cli_main
+
+    seen: list[tuple[bool, int]] = []
+
+    def probe(args: argparse.Namespace, progress: object) -> int:
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        return 0
+
+    monkeypatch.setattr(cli_main, "command", lambda args: probe)
+    monkeypatch.setattr(sys, "argv", ["envstore", "list"])
+    try:
+        with pytest.raises(SystemExit):
+            cli_main.entrypoint()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+        cli_main._collecting_after_start = False
+    assert seen and seen[0][0] and seen[0][1] > 0
