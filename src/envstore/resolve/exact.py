@@ -54,7 +54,7 @@ def _download_locked(
             "--quiet",
             "--dest",
             str(out),
-            *request.pip_options(),
+            *request.sources.pip_options(),
             "-r",
             str(reqs),
         ],
@@ -91,7 +91,8 @@ def from_lock(
     from envstore.store.hashing import sha256_file
 
     accepted = supported_tags(interp)
-    dirs = [Path(d) for d in request.find_links if "://" not in d]
+    sources = request.sources
+    dirs = [Path(d) for d in sources.local_dirs()]
     dirs += [store.wheels_dir, *bundled_wheel_dirs(interp)]
     resolved = Resolved(requested={p.name for p in request.locked if p.requested})
     problems: list[str] = []
@@ -130,9 +131,7 @@ def from_lock(
             ]
             continue
         resolved.wheels[p.name] = match
-    may_download = not request.offline and (
-        not request.no_index or any("://" in d for d in request.find_links)
-    )
+    may_download = not sources.offline and (not sources.no_index or sources.remote_links())
     if missing and may_download and not problems:
         if progress:
             progress(f"downloading {len(missing)} locked wheels")
@@ -145,7 +144,7 @@ def from_lock(
             rmtree(work)
         resolved.wheels.update(got)
         missing = [p for p in missing if p.name not in got]
-    local = [d for d in request.find_links if "://" not in d]
+    local = sources.local_dirs()
     where = "the store" + (f", --find-links {' '.join(local)}" if local else "")
     if not may_download:
         where += " (the index was not searched: --no-index or --offline)"

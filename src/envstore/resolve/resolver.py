@@ -70,7 +70,7 @@ def resolve(
         if resolved is not None:
             store.check_not_damaged(list(resolved.keys.values()))
     if resolved is None:
-        if request.offline:
+        if request.sources.offline:
             raise ResolutionError(
                 "offline: the store cannot satisfy "
                 + (" ".join(request.pip_requirements()) or "the requirements")

@@ -12,7 +12,7 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.manifest import Manifest, Package
-from envstore.resolve.request import Request
+from envstore.model.sources import PackageSources
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 
@@ -37,23 +37,25 @@ def fits(tags: object, accepted: set[str]) -> bool:
 VERSION_CHANGE = "(another version needed) "
 
 
-class WheelPlaces(Request):
-    """Where relink may look for wheels: create's options, plus what relink needs to know."""
+class WheelPlaces:
+    """Where relink may look for wheels: the sources in use, plus what relink needs to know."""
 
-    untrusted = ""  # sources a manifest names that the store did not register with it
+    def __init__(self, sources: PackageSources, untrusted: str = "") -> None:
+        self.sources = sources
+        self.untrusted = untrusted  # sources a manifest names that the store did not register
 
     def local_dirs(self, store: Store) -> list[Path]:
-        return [store.wheels_dir, *(Path(d) for d in self.find_links if "://" not in d)]
+        return [store.wheels_dir, *map(Path, self.sources.local_dirs())]
 
     def mayrun_pip(self) -> bool:
-        if self.offline:
+        if self.sources.offline:
             return False
-        return not self.no_index or any("://" in d for d in self.find_links)
+        return not self.sources.no_index or bool(self.sources.remote_links())
 
     def searched(self) -> str:
         where = "the store, its wheels/"
-        if self.find_links:
-            where += ", --find-links " + " ".join(self.find_links)
+        if self.sources.find_links:
+            where += ", --find-links " + " ".join(self.sources.find_links)
         if self.untrusted:
             return where + (
                 f" (not the manifest's own sources, {self.untrusted}: this store did not"
@@ -61,9 +63,10 @@ class WheelPlaces(Request):
                 " --no-index)"
             )
         if not self.mayrun_pip():
-            why = "--offline" if self.offline else "--no-index"
+            why = "--offline" if self.sources.offline else "--no-index"
             return where + f" (the index was not searched: {why})"
-        return where + (f" and {self.index_url}" if self.index_url else " and the index")
+        index = self.sources.index_url
+        return where + (f" and {index}" if index else " and the index")
 
 
 def _same_version(a: str, b: str) -> bool:
@@ -149,7 +152,7 @@ def _download(
                 "--quiet",
                 "--dest",
                 str(work),
-                *sources.pip_options(),
+                *sources.sources.pip_options(),
                 wanted,
             ],
             f"download a wheel of {wanted}",
@@ -227,7 +230,7 @@ def replacement_wheels(
         wheels[p.name] = wheel
     if failures:
         recreate = ["envstore", "create", manifest.env, "--clear", "-p", new.path]
-        recreate += sources.pip_options()  # those in use: never a crafted manifest's
+        recreate += sources.sources.pip_options()  # those in use: never a crafted manifest's
         raise ResolutionError(
             f"cannot relink {manifest.env} to Python {new.version} ({new.soabi});"
             " nothing was changed. No usable wheel at the same version for:\n  - "
@@ -302,7 +305,7 @@ def _other_version(
                 last_why = why
     if found:
         return max(found, key=lambda k: _version(k.version))
-    if sources.offline or (sources.no_index and not sources.find_links):
+    if sources.sources.offline or (sources.sources.no_index and not sources.sources.find_links):
         return f"no version that runs there in {sources.searched()}" + (
             f" ({last_why})" if last_why else ""
         )
