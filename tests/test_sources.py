@@ -1,22 +1,30 @@
 """Where packages may come from (issue #20): one PackageSources behind every public
-entry point."""
+entry point, and one path by which pip's wheels reach the store's ``wheels/``."""
 
 from __future__ import annotations
 
+import ast
+import functools
+import http.server
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import wheelmaker
 
 import envstore
-from envstore import PackageSources, create_env, sync_env
+from envstore import PackageSources, ResolutionError, create_env, lock_env, sync_env
 from envstore.env.relink import relink_env
 from envstore.frontends.build import build_project
 from envstore.frontends.isolated import IsolatedEnv
 from envstore.frontends.run import run_in_env
 from envstore.model.manifest import Manifest, Sources
 from envstore.model.sources import RecordedSources
+from envstore.resolve.pip import download
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "envstore"
 
 
 # -- one object ----------------------------------------------------------------------
@@ -96,3 +104,114 @@ def test_the_recorded_form_has_no_credentials_and_no_offline(
     again = recorded.reused(offline=True)
     assert again == PackageSources(["https://host/wh/", "rel"], "https://idx/simple/", offline=True)
     assert not PackageSources(offline=True).says_where() and again.says_where()
+
+
+# -- one download path ---------------------------------------------------------------
+def test_only_resolve_pip_runs_pip() -> None:
+    """The one download path: no other module runs pip."""
+    callers = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")
+                if name in ("run_pip", "pip_command"):
+                    callers.append(str(path.relative_to(SRC)))
+    assert sorted(set(callers)) == ["resolve/pip.py"]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A --find-links URL on 127.0.0.1 and the directory it serves: a remote wheelhouse
+    that only pip can search."""
+    d = tmp_path / "served"
+    d.mkdir()
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(d))
+    )
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", d
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _kept(store: Path) -> list[str]:
+    return sorted(os.listdir(store / "wheels")) if (store / "wheels").is_dir() else []
+
+
+def _leftovers(store: Path) -> list[str]:
+    return sorted(os.listdir(store / "tmp")) if (store / "tmp").is_dir() else []
+
+
+def test_resolving_with_pip_keeps_its_wheels_in_the_store(
+    tmp_path: Path, store: Path, served: tuple[str, Path]
+) -> None:
+    url, d = served
+    wheelmaker.build_wheel(d, "solo", "1.0")
+    remote = PackageSources([url], no_index=True)
+    made = create_env(tmp_path / "env", ["solo"], store=store, sources=remote, with_pip=False)
+    assert [p.name for p in made.packages] == ["solo"]
+    assert _kept(store) == ["solo-1.0-py3-none-any.whl"]
+    assert _leftovers(store) == []
+
+
+def test_a_lock_downloads_exactly_its_wheels_into_the_store(
+    tmp_path: Path, store: Path, served: tuple[str, Path], wheelhouse: Path
+) -> None:
+    url, d = served
+    made = create_env(
+        tmp_path / "env", ["solo"], store=store, find_links=[str(wheelhouse)], no_index=True,
+        with_pip=False,
+    )  # fmt: skip
+    lock = lock_env(made.env)
+    (d / "solo-0.5-py3-none-any.whl").write_bytes(
+        (wheelhouse / "solo-0.5-py3-none-any.whl").read_bytes()
+    )
+    other = tmp_path / "other-store"
+    remote = PackageSources([url], no_index=True)
+    again = create_env(tmp_path / "b", store=other, lock=lock, sources=remote)
+    assert again.keys == made.keys
+    assert _kept(other) == ["solo-0.5-py3-none-any.whl"] and _leftovers(other) == []
+    # Another wheel under the locked name: pip refuses it (--require-hashes), none is kept.
+    third = tmp_path / "third-store"
+    wheelmaker.build_wheel(d, "solo", "0.5", files={"solo/__init__.py": "OTHER = 1\n"})
+    with pytest.raises(ResolutionError, match="pip could not download the locked wheels"):
+        create_env(tmp_path / "c", store=third, lock=lock, sources=remote)
+    assert _kept(third) == [] and _leftovers(third) == []
+
+
+def test_the_download_path_moves_only_what_is_kept(store: Path, served: tuple[str, Path]) -> None:
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.pip import bundled_pip_key
+    from envstore.store.layout import Store
+
+    url, d = served
+    wheelmaker.build_wheel(d, "solo", "1.0")
+    st = Store(store)
+    try:
+        interp = find_interpreter(None, st.db())
+        site = st.entry_path(bundled_pip_key(st, interp, None)) / "site"
+        remote = PackageSources([url], no_index=True)
+        what = "download a wheel of solo"
+        refused = download(st, interp, site, remote, ["solo==1.0"], what, keep=lambda w: False)
+        assert refused == [] and _kept(store) == [] and _leftovers(store) == []
+        got = download(st, interp, site, remote, ["solo==1.0"], what)
+        assert got == [st.wheels_dir / "solo-1.0-py3-none-any.whl"] and got[0].is_file()
+        with pytest.raises(ResolutionError, match="pip could not download a wheel of nothere"):
+            download(st, interp, site, remote, ["nothere"], "download a wheel of nothere")
+        assert _leftovers(store) == []
+    finally:
+        st.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.resolve.pip import bundled_wheel_dirs, pip_command, run_pip
+from envstore.resolve.pip import bundled_wheel_dirs, download
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import store_candidates
 from envstore.store.layout import Store
@@ -38,40 +37,32 @@ def _download_locked(
     interp: Interpreter,
     missing: list[LockedPackage],
     pip_site: Path,
-    work: Path,
 ) -> dict[str, Path]:
-    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists)."""
-    reqs = work / "locked.txt"
-    reqs.write_text("".join(p.pip_line() + "\n" for p in missing))
-    out = work / "wheels"
-    run_pip(
-        [
-            *pip_command(interp, pip_site),
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--require-hashes",
-            "--quiet",
-            "--dest",
-            str(out),
-            *request.sources.pip_options(),
-            "-r",
-            str(reqs),
-        ],
-        "download the locked wheels",
-    )
+    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists);
+    those whose sha256 the lock names are kept (name -> wheel in ``wheels/``)."""
     from envstore.store.hashing import sha256_file
 
-    by_hash = {sha256_file(w): w for w in out.glob("*.whl")}
-    store.wheels_dir.mkdir(exist_ok=True)
-    found: dict[str, Path] = {}
-    for p in missing:
-        wheel = by_hash.get(p.sha256)
-        if wheel is not None:
-            kept = store.wheels_dir / wheel.name
-            os.replace(wheel, kept)
-            found[p.name] = kept
-    return found
+    wanted = {p.sha256: p.name for p in missing}
+    names: dict[str, str] = {}  # wheel file name -> package
+
+    def locked(wheel: Path) -> bool:
+        name = wanted.get(sha256_file(wheel))
+        if name is not None:
+            names[wheel.name] = name
+        return name is not None
+
+    lines = [p.pip_line() for p in missing]
+    got = download(
+        store,
+        interp,
+        pip_site,
+        request.sources,
+        lines,
+        "download the locked wheels",
+        hashed=True,
+        keep=locked,
+    )
+    return {names[w.name]: w for w in got}
 
 
 def from_lock(
@@ -135,13 +126,7 @@ def from_lock(
     if missing and may_download and not problems:
         if progress:
             progress(f"downloading {len(missing)} locked wheels")
-        work = store.mkdtemp("lock-download")
-        try:
-            got = _download_locked(store, request, interp, missing, pip_site(), work)
-        finally:
-            from envstore.store.fs import rmtree
-
-            rmtree(work)
+        got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
         missing = [p for p in missing if p.name not in got]
     local = sources.local_dirs()

@@ -13,7 +13,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.manifest import Manifest, Package
 from envstore.model.sources import PackageSources
-from envstore.store.fs import rmtree
+from envstore.resolve.pip import bundled_pip_key, download
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -132,40 +132,18 @@ def _download(
     store: Store,
     p: Package,
     new: Interpreter,
-    sources: WheelPlaces,
+    places: WheelPlaces,
     pip_site: Path,
     version: str | None = None,
 ) -> Path:
     """A wheel of exactly ``p``'s version for ``new`` (``version=""``: the newest pip
     finds that runs there), from the index (pip, no sdists)."""
-    from envstore.resolve.pip import pip_command, run_pip
-
     wanted = f"{p.name}=={p.version}" if version is None else p.name + version
-    work = store.mkdtemp("relink-download")
-    try:
-        run_pip(
-            [
-                *pip_command(new, pip_site),
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--quiet",
-                "--dest",
-                str(work),
-                *sources.sources.pip_options(),
-                wanted,
-            ],
-            f"download a wheel of {wanted}",
-        )
-        wheels = sorted(work.glob("*.whl"))
-        if not wheels:
-            raise ResolutionError(f"pip downloaded no wheel of {p.name} {p.version}")
-        store.wheels_dir.mkdir(exist_ok=True)
-        kept = store.wheels_dir / wheels[0].name
-        os.replace(wheels[0], kept)
-        return kept
-    finally:
-        rmtree(work)
+    sources = places.sources
+    got = download(store, new, pip_site, sources, [wanted], f"download a wheel of {wanted}")
+    if not got:
+        raise ResolutionError(f"pip downloaded no wheel of {p.name} {p.version}")
+    return got[0]
 
 
 def _pip_site(
@@ -174,8 +152,6 @@ def _pip_site(
     for p in manifest.packages:
         if p.name == "pip" and p.key.abi == PURE and entry_meta_of(store, p.key) is not None:
             return store.entry_path(p.key) / "site"
-    from envstore.resolve.pip import bundled_pip_key
-
     return store.entry_path(bundled_pip_key(store, new, progress)) / "site"
 
 
@@ -284,8 +260,6 @@ def _other_version(
         return unmet(store, key, {**packages, p.name: key}, new)
 
     if p.name == "pip":
-        from envstore.resolve.pip import bundled_pip_key
-
         try:
             key = bundled_pip_key(store, new, progress)
         except ResolutionError:
