@@ -1,5 +1,6 @@
 """Where packages may come from (issue #20): one PackageSources behind every public
-entry point, and one path by which pip's wheels reach the store's ``wheels/``."""
+entry point, one rule for whether pip may run, one message saying where envstore
+looked, and one path by which pip's wheels reach the store's ``wheels/``."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from envstore.frontends.isolated import IsolatedEnv
 from envstore.frontends.run import run_in_env
 from envstore.model.manifest import Manifest, Sources
 from envstore.model.sources import RecordedSources
-from envstore.resolve.pip import download
+from envstore.resolve.pip import download, pip_may_find, pip_may_run, searched
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "envstore"
 
@@ -106,9 +107,61 @@ def test_the_recorded_form_has_no_credentials_and_no_offline(
     assert not PackageSources(offline=True).says_where() and again.says_where()
 
 
-# -- one download path ---------------------------------------------------------------
+# -- one rule for pip, one message ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("sources", "may_run", "may_find", "may_find_beyond_local"),
+    [
+        pytest.param(PackageSources(), True, True, True, id="the-index"),
+        pytest.param(PackageSources(offline=True), False, False, False, id="offline"),
+        pytest.param(
+            PackageSources(["http://h/"], offline=True), False, False, False, id="offline-url"
+        ),
+        pytest.param(PackageSources(no_index=True), True, False, False, id="no-index-only"),
+        pytest.param(PackageSources(["/d"], no_index=True), True, True, False, id="no-index-dir"),
+        pytest.param(PackageSources(["http://h/"], no_index=True), True, True, True, id="url"),
+    ],
+)
+def test_the_one_rule_for_running_pip(
+    sources: PackageSources, may_run: bool, may_find: bool, may_find_beyond_local: bool
+) -> None:
+    assert pip_may_run(sources) is may_run
+    assert pip_may_find(sources, listed_local=False) is may_find
+    assert pip_may_find(sources, listed_local=True) is may_find_beyond_local
+
+
+def test_where_we_searched_says_why_not_the_index_and_no_secret() -> None:
+    secret = PackageSources(["https://u:secret@h/x/", "/d"], "https://u:pw@idx/simple/")
+    assert searched(secret, "the store") == (
+        "the store, --find-links https://h/x/ /d and https://idx/simple/"
+    )
+    assert searched(PackageSources(), "the store") == "the store and the index"
+    offline = PackageSources(["https://h/x/", "/d"], offline=True)  # the URL was not looked at
+    assert searched(offline, "the store") == (
+        "the store, --find-links /d (the index was not searched: --offline)"
+    )
+    no_index = PackageSources(["/d"], no_index=True)
+    assert searched(no_index, "the store") == (
+        "the store, --find-links /d (the index was not searched: --no-index)"
+    )
+    untrusted = searched(PackageSources(no_index=True, offline=True), "the store", "-f /x")
+    assert "not the manifest's own sources, -f /x" in untrusted
+
+
+def test_a_lock_offline_says_offline(tmp_path: Path, store: Path, wheelhouse: Path) -> None:
+    made = create_env(
+        tmp_path / "env", ["solo"], store=store, find_links=[str(wheelhouse)], no_index=True,
+        with_pip=False,
+    )  # fmt: skip
+    lock = lock_env(made.env)
+    elsewhere = tmp_path / "other-store"
+    with pytest.raises(ResolutionError) as exc:
+        create_env(tmp_path / "b", store=elsewhere, lock=lock, sources=PackageSources(offline=True))
+    assert "no wheel solo-0.5-py3-none-any.whl with its sha256 in the store" in str(exc.value)
+    assert "(the index was not searched: --offline)" in str(exc.value)
+
+
 def test_only_resolve_pip_runs_pip() -> None:
-    """The one download path: no other module runs pip."""
+    """The one download path and the one gate: no other module runs pip."""
     callers = []
     for path in sorted(SRC.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -120,6 +173,7 @@ def test_only_resolve_pip_runs_pip() -> None:
     assert sorted(set(callers)) == ["resolve/pip.py"]
 
 
+# -- one download path ---------------------------------------------------------------
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -48,7 +48,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest, Package
 from envstore.model.sources import PackageSources, sources_from
-from envstore.resolve.rewheel import WheelPlaces, entries_named, replacement_wheels
+from envstore.resolve.rewheel import entries_named, replacement_wheels
 from envstore.store.layout import Store
 from envstore.store.views import read_view
 
@@ -228,7 +228,7 @@ def _relink_locked(
             stale = stale_packages(st, manifest, new, accepted)
         known = set(_stored_keys(st, manifest, new))
         keys, rebuilt = (
-            replacement_wheels(st, manifest, new, stale, WheelPlaces(sources, untrusted), progress)
+            replacement_wheels(st, manifest, new, stale, sources, progress, untrusted)
             if stale or not same_abi
             else ({p.name: p.key for p in manifest.packages}, [])
         )

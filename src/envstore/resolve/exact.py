@@ -9,7 +9,7 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.resolve.pip import bundled_wheel_dirs, download
+from envstore.resolve.pip import bundled_wheel_dirs, download, pip_may_find, searched
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import store_candidates
 from envstore.store.layout import Store
@@ -122,17 +122,14 @@ def from_lock(
             ]
             continue
         resolved.wheels[p.name] = match
-    may_download = not sources.offline and (not sources.no_index or sources.remote_links())
+    may_download = pip_may_find(sources, listed_local=True)
     if missing and may_download and not problems:
         if progress:
             progress(f"downloading {len(missing)} locked wheels")
         got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
         missing = [p for p in missing if p.name not in got]
-    local = sources.local_dirs()
-    where = "the store" + (f", --find-links {' '.join(local)}" if local else "")
-    if not may_download:
-        where += " (the index was not searched: --no-index or --offline)"
+    where = searched(sources, "the store")
     for p in missing:
         problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {where}")
     if problems:

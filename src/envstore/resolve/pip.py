@@ -1,9 +1,10 @@
-"""Running pip, and the one path by which it downloads wheels into the store's
-``wheels/``.
+"""Running pip: the one rule for whether it may run, what to say when it may not,
+and the one path by which it downloads wheels into the store's ``wheels/``.
 
 pip runs for three callers: the resolver (what the store cannot satisfy),
 exact wheels from a lock, and relink (a wheel of the same or another version
-for a new Python). Each fetches with :func:`download`.
+for a new Python). Each asks :func:`pip_may_run` or :func:`pip_may_find`,
+names where it looked with :func:`searched`, and fetches with :func:`download`.
 """
 
 from __future__ import annotations
@@ -33,11 +34,64 @@ __all__ = [
     "bundled_pip",
     "bundled_pip_key",
     "bundled_wheel_dirs",
+    "cannot_fetch",
     "download",
     "from_pip",
     "pip_command",
+    "pip_may_find",
+    "pip_may_run",
     "run_pip",
+    "searched",
 ]
+
+
+# -- whether pip may run, and what to say when it may not ---------------------------
+def pip_may_run(sources: PackageSources) -> bool:
+    """Whether pip may run at all: never with ``--offline`` (the store alone)."""
+    return not sources.offline
+
+
+def pip_may_find(sources: PackageSources, *, listed_local: bool) -> bool:
+    """Whether running pip may find a wheel that envstore did not: it may run, and it
+    has somewhere left to look, the index or (``--no-index``) the ``--find-links``;
+    only their URLs once envstore has listed the directories itself (``listed_local``).
+
+    The resolver asks only :func:`pip_may_run`: there pip chooses, and its own
+    configuration (``PIP_FIND_LINKS``, pip.conf) may name places even with
+    ``--no-index`` and no ``--find-links``.
+    """
+    if not pip_may_run(sources):
+        return False
+    if not sources.no_index:
+        return True
+    return bool(sources.remote_links() if listed_local else sources.find_links)
+
+
+def cannot_fetch(wanted: str) -> ResolutionError:
+    """The error when the store cannot satisfy ``wanted`` and pip may not run."""
+    return ResolutionError(
+        f"offline: the store cannot satisfy {wanted} (run once without --offline to fetch them)"
+    )
+
+
+def searched(sources: PackageSources, where: str, untrusted: str = "") -> str:
+    """Where envstore looked, for a message saying something was not found there:
+    ``where`` (the store's part), the ``--find-links`` (without credentials), then the
+    index or why it was not searched. ``untrusted``: the sources a manifest names that
+    were not used (relink), as options."""
+    shown = sources.recorded()
+    links = shown.find_links if pip_may_run(sources) else tuple(sources.local_dirs())
+    text = where + (", --find-links " + " ".join(links) if links else "")
+    if untrusted:
+        return text + (
+            f" (not the manifest's own sources, {untrusted}: this store did not"
+            " register them with it; say where to look with -f DIR, --index-url URL or"
+            " --no-index)"
+        )
+    if sources.offline or sources.no_index:
+        why = "--offline" if sources.offline else "--no-index"
+        return text + f" (the index was not searched: {why})"
+    return text + f" and {shown.index_url or 'the index'}"
 
 
 # -- running pip ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.manifest import Manifest, Package
 from envstore.model.sources import PackageSources
-from envstore.resolve.pip import bundled_pip_key, download
+from envstore.resolve.pip import bundled_pip_key, download, pip_may_find, searched
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -33,40 +33,11 @@ def fits(tags: object, accepted: set[str]) -> bool:
     return isinstance(tags, list) and any(str(t) in accepted for t in tags)
 
 
+# Where relink looks before pip, in its messages.
+WHERE = "the store, its wheels/"
+
 # Marks a stale reason that no wheel of the package's version can cure.
 VERSION_CHANGE = "(another version needed) "
-
-
-class WheelPlaces:
-    """Where relink may look for wheels: the sources in use, plus what relink needs to know."""
-
-    def __init__(self, sources: PackageSources, untrusted: str = "") -> None:
-        self.sources = sources
-        self.untrusted = untrusted  # sources a manifest names that the store did not register
-
-    def local_dirs(self, store: Store) -> list[Path]:
-        return [store.wheels_dir, *map(Path, self.sources.local_dirs())]
-
-    def mayrun_pip(self) -> bool:
-        if self.sources.offline:
-            return False
-        return not self.sources.no_index or bool(self.sources.remote_links())
-
-    def searched(self) -> str:
-        where = "the store, its wheels/"
-        if self.sources.find_links:
-            where += ", --find-links " + " ".join(self.sources.find_links)
-        if self.untrusted:
-            return where + (
-                f" (not the manifest's own sources, {self.untrusted}: this store did not"
-                " register them with it; say where to look with -f DIR, --index-url URL or"
-                " --no-index)"
-            )
-        if not self.mayrun_pip():
-            why = "--offline" if self.sources.offline else "--no-index"
-            return where + f" (the index was not searched: {why})"
-        index = self.sources.index_url
-        return where + (f" and {index}" if index else " and the index")
 
 
 def _same_version(a: str, b: str) -> bool:
@@ -109,13 +80,13 @@ def _wheel_rank(path: Path, p: Package, new: Interpreter, accepted: set[str]) ->
 
 
 def _from_files(
-    store: Store, p: Package, new: Interpreter, accepted: set[str], sources: WheelPlaces
+    store: Store, p: Package, new: Interpreter, accepted: set[str], sources: PackageSources
 ) -> Path | None:
     files: list[Path] = []
     meta = entry_meta_of(store, p.key)
     if meta is not None and isinstance(meta.get("origin"), str):
         files.append(Path(str(meta["origin"])))
-    for d in sources.local_dirs(store):
+    for d in [store.wheels_dir, *map(Path, sources.local_dirs())]:
         try:
             files += [d / n for n in sorted(os.listdir(d)) if n.endswith(".whl")]
         except OSError:
@@ -132,14 +103,13 @@ def _download(
     store: Store,
     p: Package,
     new: Interpreter,
-    places: WheelPlaces,
+    sources: PackageSources,
     pip_site: Path,
     version: str | None = None,
 ) -> Path:
     """A wheel of exactly ``p``'s version for ``new`` (``version=""``: the newest pip
     finds that runs there), from the index (pip, no sdists)."""
     wanted = f"{p.name}=={p.version}" if version is None else p.name + version
-    sources = places.sources
     got = download(store, new, pip_site, sources, [wanted], f"download a wheel of {wanted}")
     if not got:
         raise ResolutionError(f"pip downloaded no wheel of {p.name} {p.version}")
@@ -160,12 +130,14 @@ def replacement_wheels(
     manifest: Manifest,
     new: Interpreter,
     stale: dict[str, str],
-    sources: WheelPlaces,
+    sources: PackageSources,
     progress: Progress | None,
+    untrusted: str = "",
 ) -> tuple[dict[str, EntryKey], list[str]]:
     """Every package's entry for ``new`` (name -> key) and the "name version" rebuilt.
 
     Raises ResolutionError listing every package that has no usable wheel.
+    ``untrusted``: the sources the manifest names that are not used (as options).
     """
     from envstore.python.tags import supported_tags
     from envstore.store.ingest import ensure_compiled, ingest_wheels
@@ -178,7 +150,7 @@ def replacement_wheels(
         if p.name not in stale:
             continue
         if stale[p.name].startswith(VERSION_CHANGE):
-            found = _other_version(store, manifest, p, new, accepted, sources, progress)
+            found = _other_version(store, manifest, p, new, accepted, sources, progress, untrusted)
             if isinstance(found, str):
                 failures.append(f"{p.name} {p.version} ({stale[p.name]}): {found}")
             else:
@@ -189,7 +161,7 @@ def replacement_wheels(
             keys[p.name] = key
             continue
         wheel = _from_files(store, p, new, accepted, sources)
-        if wheel is None and sources.mayrun_pip():
+        if wheel is None and pip_may_find(sources, listed_local=True):
             if progress:
                 progress(f"downloading {p.name} {p.version} for Python {new.version}")
             try:
@@ -200,13 +172,13 @@ def replacement_wheels(
         if wheel is None:
             failures.append(
                 f"{p.name} {p.version} ({stale[p.name]}): no wheel for"
-                f" {new.abi_tag}/{new.platform} in {sources.searched()}"
+                f" {new.abi_tag}/{new.platform} in {searched(sources, WHERE, untrusted)}"
             )
             continue
         wheels[p.name] = wheel
     if failures:
         recreate = ["envstore", "create", manifest.env, "--clear", "-p", new.path]
-        recreate += sources.sources.pip_options()  # those in use: never a crafted manifest's
+        recreate += sources.pip_options()  # those in use: never a crafted manifest's
         raise ResolutionError(
             f"cannot relink {manifest.env} to Python {new.version} ({new.soabi});"
             " nothing was changed. No usable wheel at the same version for:\n  - "
@@ -234,8 +206,9 @@ def _other_version(
     p: Package,
     new: Interpreter,
     accepted: set[str],
-    sources: WheelPlaces,
+    sources: PackageSources,
     progress: Progress | None,
+    untrusted: str,
 ) -> EntryKey | str:
     """The newest version of ``p`` that runs on ``new`` (its version cannot) and that
     the env allows: what the user's requirements (files included) and the env's other
@@ -279,8 +252,8 @@ def _other_version(
                 last_why = why
     if found:
         return max(found, key=lambda k: _version(k.version))
-    if sources.sources.offline or (sources.sources.no_index and not sources.sources.find_links):
-        return f"no version that runs there in {sources.searched()}" + (
+    if not pip_may_find(sources, listed_local=False):
+        return f"no version that runs there in {searched(sources, WHERE, untrusted)}" + (
             f" ({last_why})" if last_why else ""
         )
     if progress:  # pip chooses (from --find-links only, with --no-index): it reads
