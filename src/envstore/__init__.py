@@ -35,6 +35,7 @@ __all__ = [
     "LockError",
     "LockTimeoutError",
     "Manifest",
+    "PackageSources",
     "ResolutionError",
     "Store",
     "StoreError",
@@ -54,6 +55,7 @@ _LAZY = {
     "lock_env": "envstore.env.lock",
     "Lock": "envstore.model.lock",
     "Manifest": "envstore.model.manifest",
+    "PackageSources": "envstore.model.sources",
     "Store": "envstore.store.layout",
 }
 
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from envstore.frontends.isolated import IsolatedEnv
     from envstore.model.lock import Lock
     from envstore.model.manifest import Manifest
+    from envstore.model.sources import PackageSources
     from envstore.store.layout import Store
 
 

@@ -24,6 +24,7 @@ from envstore.errors import (
 )
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import Manifest
+from envstore.model.sources import PackageSources, sources_from
 from envstore.python.interpreters import find_interpreter, recorded_interpreter, recorded_request
 from envstore.resolve.request import Request
 from envstore.store.layout import Store
@@ -51,6 +52,7 @@ def create_env(
     python: str | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     requirement_files: Sequence[str] = (),
+    sources: PackageSources | None = None,
     find_links: Sequence[str] = (),
     index_url: str | None = None,
     no_index: bool = False,
@@ -64,21 +66,22 @@ def create_env(
 ) -> Manifest:
     """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
 
+    ``sources`` says where packages may come from (or the keywords ``find_links``,
+    ``index_url``, ``no_index`` and ``offline`` do: not both; TypeError).
     With ``lock`` (a Lock or a lock file), the env holds exactly the locked wheels
     (``with_pip`` is ignored: pip is there if the lock has it); nothing is resolved.
     With ``clear``, an existing env at ``path`` is replaced once the new one is
     complete; until then (and if anything fails) it stays as it was. The new env
     stays in the old one's store unless ``store`` names another.
     """
+    where = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
     replacing = check_target(final, clear)
     old = _old_store(final) if replacing else None
     st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    request = _request(
-        requirements, requirement_files, find_links, index_url, no_index, offline, upgrade, locked
-    )
+    request = _request(requirements, requirement_files, where, upgrade, locked)
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
@@ -121,6 +124,7 @@ def sync_env(
     python: str | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     requirement_files: Sequence[str] = (),
+    sources: PackageSources | None = None,
     find_links: Sequence[str] = (),
     index_url: str | None = None,
     no_index: bool = False,
@@ -130,7 +134,7 @@ def sync_env(
     progress: Progress | None = None,
 ) -> Manifest:
     """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``), creating it if
-    it does not exist.
+    it does not exist. ``sources`` (or its four keywords) as for :func:`create_env`.
 
     An existing env keeps its interpreter (unless ``python`` names another), its
     store, its prompt and whether it has pip (unless ``with_pip`` says). The new
@@ -138,6 +142,7 @@ def sync_env(
     references are released (gc frees what nothing else uses). On failure the old
     env is untouched.
     """
+    where = sources_from(sources, find_links, index_url, no_index, offline)
     if not requirements and not requirement_files and lock is None:
         raise EnvError(
             f"nothing to sync {path} to: give requirements, -r FILE or --from LOCK"
@@ -155,9 +160,7 @@ def sync_env(
     st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    request = _request(
-        requirements, requirement_files, find_links, index_url, no_index, offline, upgrade, locked
-    )
+    request = _request(requirements, requirement_files, where, upgrade, locked)
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -196,20 +199,14 @@ def _prompt_of(env: Path) -> str | None:
 def _request(
     requirements: Sequence[str],
     requirement_files: Sequence[str],
-    find_links: Sequence[str],
-    index_url: str | None,
-    no_index: bool,
-    offline: bool,
+    sources: PackageSources,
     upgrade: bool,
     locked: Lock | None,
 ) -> Request:
     return Request(
         requirements=tuple(requirements),
         requirement_files=tuple(os.path.abspath(f) for f in requirement_files),
-        find_links=tuple(os.path.abspath(d) if "://" not in d else d for d in find_links),
-        index_url=index_url,
-        no_index=no_index,
-        offline=offline,
+        sources=sources,
         upgrade=upgrade,
         locked=tuple(locked.packages) if locked is not None else (),
     )

@@ -18,7 +18,7 @@ from envstore.errors import (
     writing,
 )
 from envstore.model.interpreter import Interpreter
-from envstore.model.manifest import MANIFEST_NAME, Manifest, Package, Sources, public_requirement
+from envstore.model.manifest import MANIFEST_NAME, Manifest, Package, public_requirement
 from envstore.resolve.cache import remember
 from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
@@ -89,7 +89,7 @@ def make_env(
             ],
             requirements=requirements,
             created=time.time(),
-            sources=Sources(request.find_links, request.index_url, request.no_index),
+            sources=request.sources.recorded(),
         )
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)

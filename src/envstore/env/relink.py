@@ -47,11 +47,8 @@ from envstore.errors import EnvError, InterpreterError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest, Package
-from envstore.resolve.rewheel import (
-    WheelPlaces,
-    entries_named,
-    replacement_wheels,
-)
+from envstore.model.sources import PackageSources, sources_from
+from envstore.resolve.rewheel import entries_named, replacement_wheels
 from envstore.store.layout import Store
 from envstore.store.views import read_view
 
@@ -147,13 +144,19 @@ def relink_env(
     *,
     python: str | None = None,
     store: Store | str | os.PathLike[str] | None = None,
+    sources: PackageSources | None = None,
     find_links: Sequence[str] = (),
     index_url: str | None = None,
     no_index: bool = False,
     offline: bool = False,
     progress: Progress | None = None,
 ) -> RelinkResult:
-    """Point the env at ``path`` to a working interpreter (see the module docstring)."""
+    """Point the env at ``path`` to a working interpreter (see the module docstring).
+
+    ``sources`` (or its four keywords, not both) as for :func:`envstore.create_env`;
+    naming no place to look means where the env's wheels came from, if this store
+    registered its manifest as it is."""
+    given = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
@@ -163,19 +166,14 @@ def relink_env(
     from envstore.store.locks import env_lock
 
     with env_lock(final):
-        return _relink_locked(
-            final, python, store, find_links, index_url, no_index, offline, progress
-        )
+        return _relink_locked(final, python, store, given, progress)
 
 
 def _relink_locked(
     final: Path,
     python: str | None,
     store: Store | str | os.PathLike[str] | None,
-    find_links: Sequence[str],
-    index_url: str | None,
-    no_index: bool,
-    offline: bool,
+    sources: PackageSources,
     progress: Progress | None,
 ) -> RelinkResult:
     started = time.monotonic()
@@ -186,19 +184,15 @@ def _relink_locked(
     final = Path(same_env(manifest, final))
     st = store if isinstance(store, Store) else Store(store or manifest.store)
     st.ensure(named_by=None if store else str(final / MANIFEST_NAME))
-    links = tuple(os.path.abspath(d) if "://" not in d else d for d in find_links)
-    if not (links or index_url or no_index):
+    if not sources.says_where():
         # None given: where the env's wheels came from, if this store registered the
         # manifest as it is (a crafted one never chooses where relink looks).
         recorded = manifest.sources
         if _registered_as_is(st, manifest, final):
-            links, index_url = recorded.find_links, recorded.index_url
-            no_index = recorded.no_index
+            sources = recorded.reused(offline=sources.offline)
         elif recorded.options():  # not trusted, and no reason to think the index is fine
             untrusted = shlex.join(recorded.options())
-            offline = no_index = True  # the store and its wheels/ only
-    sources = WheelPlaces(find_links=links, index_url=index_url, no_index=no_index, offline=offline)
-    sources.untrusted = untrusted
+            sources = PackageSources(no_index=True, offline=True)  # the store, its wheels/
     old = manifest.python
     choice = choose_interpreter(manifest, st.db(), python)
     if choice.interp is None:
@@ -234,7 +228,7 @@ def _relink_locked(
             stale = stale_packages(st, manifest, new, accepted)
         known = set(_stored_keys(st, manifest, new))
         keys, rebuilt = (
-            replacement_wheels(st, manifest, new, stale, sources, progress)
+            replacement_wheels(st, manifest, new, stale, sources, progress, untrusted)
             if stale or not same_abi
             else ({p.name: p.key for p in manifest.packages}, [])
         )

@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 
 from envstore.errors import BuildError
 from envstore.frontends.isolated import IsolatedEnv
+from envstore.model.sources import PackageSources, sources_from
 from envstore.store.layout import Store
 
 __all__ = ["Distribution", "Runner", "build_project", "require_build"]
@@ -133,6 +134,7 @@ def build_project(
     *,
     python: str | None = None,
     store: Store | str | os.PathLike[str] | None = None,
+    sources: PackageSources | None = None,
     find_links: Sequence[str] = (),
     index_url: str | None = None,
     no_index: bool = False,
@@ -147,23 +149,21 @@ def build_project(
     ``python -m build`` does); otherwise each one named is built from
     ``srcdir``. ``runner`` runs the backend hooks (pyproject_hooks' signature);
     the default captures their output and puts its tail into the BuildError
-    raised when a hook fails.
+    raised when a hook fails. ``sources`` (or its four keywords, not both) as for
+    :func:`envstore.create_env`.
     """
+    where = sources_from(sources, find_links, index_url, no_index, offline)
     require_build()
     src = Path(os.path.abspath(srcdir))
     out = Path(os.path.abspath(outdir)) if outdir is not None else src / "dist"
     owned_store = not isinstance(store, Store)
     st = store if isinstance(store, Store) else Store(store)
-    links = [os.path.abspath(d) if "://" not in d else d for d in find_links]
 
     def new_env() -> IsolatedEnv:
         return IsolatedEnv(
             python=python,
             store=st,
-            find_links=links,
-            index_url=index_url,
-            no_index=no_index,
-            offline=offline,
+            sources=where,
             progress=progress,
         )
 

@@ -23,6 +23,7 @@ from envstore.env.lifecycle import create_env
 from envstore.env.remove import remove_env
 from envstore.errors import EnvError, EnvstoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.model.sources import PackageSources, sources_from
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 
@@ -34,13 +35,15 @@ _E = TypeVar("_E", bound="IsolatedEnv")
 class IsolatedEnv:
     """A thin environment that lives for one ``with`` block.
 
-    >>> with IsolatedEnv(no_index=True, find_links=["wheels"]) as env:  # doctest: +SKIP
+    >>> wheels = PackageSources(find_links=["wheels"], no_index=True)
+    >>> with IsolatedEnv(sources=wheels) as env:  # doctest: +SKIP
     ...     env.install(["setuptools>=61"])
     ...     subprocess.run([env.python_executable, "-c", "import setuptools"])
 
     ``path`` is where the env goes (default: a fresh directory from
     :func:`tempfile.mkdtemp`); it must not exist or be empty. The other options
-    mean what they mean for :func:`envstore.create_env`. Errors are
+    mean what they mean for :func:`envstore.create_env` (relative ``--find-links``
+    directories are taken from the current directory here, not at each install). Errors are
     :class:`envstore.EnvstoreError` subclasses; nothing is printed.
     """
 
@@ -52,6 +55,7 @@ class IsolatedEnv:
         python: str | None = None,
         store: Store | str | os.PathLike[str] | None = None,
         requirement_files: Sequence[str] = (),
+        sources: PackageSources | None = None,
         find_links: Sequence[str] = (),
         index_url: str | None = None,
         no_index: bool = False,
@@ -65,10 +69,7 @@ class IsolatedEnv:
         self._owns_store = not isinstance(store, Store)
         self._store = store if isinstance(store, Store) else Store(store)
         self._requirement_files = tuple(os.path.abspath(f) for f in requirement_files)
-        self._find_links = tuple(find_links)
-        self._index_url = index_url
-        self._no_index = no_index
-        self._offline = offline
+        self._sources = sources_from(sources, find_links, index_url, no_index, offline)
         self._progress = progress
         self._path: Path | None = None
         self._made_dir = False  # we made the directory: ours to delete whatever happens
@@ -182,10 +183,7 @@ class IsolatedEnv:
             python=self._python,
             store=self._store,
             requirement_files=self._requirement_files,
-            find_links=self._find_links,
-            index_url=self._index_url,
-            no_index=self._no_index,
-            offline=self._offline,
+            sources=self._sources,
             with_pip=False,
             clear=clear,
             progress=self._progress,

@@ -19,6 +19,7 @@ from types import FrameType
 
 from envstore.errors import EnvError
 from envstore.frontends.isolated import IsolatedEnv
+from envstore.model.sources import PackageSources, sources_from
 from envstore.store.layout import Store
 
 __all__ = ["activated_environ", "run_in_env"]
@@ -70,6 +71,7 @@ def run_in_env(
     python: str | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     requirement_files: Sequence[str] = (),
+    sources: PackageSources | None = None,
     find_links: Sequence[str] = (),
     index_url: str | None = None,
     no_index: bool = False,
@@ -81,6 +83,7 @@ def run_in_env(
     The env is activated for the command (``PATH``, ``VIRTUAL_ENV``; a command
     without a slash is looked up in the env's ``bin`` first) and removed
     afterwards, whatever happened. A command killed by signal N gives 128 + N.
+    ``sources`` (or its four keywords, not both) as for :func:`envstore.create_env`.
     """
     if not command:
         raise EnvError("no command to run")
@@ -89,10 +92,7 @@ def run_in_env(
         python=python,
         store=store,
         requirement_files=requirement_files,
-        find_links=find_links,
-        index_url=index_url,
-        no_index=no_index,
-        offline=offline,
+        sources=sources_from(sources, find_links, index_url, no_index, offline),
         progress=progress,
     ) as env:
         environ = activated_environ(env)

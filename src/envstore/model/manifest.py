@@ -15,6 +15,10 @@ from pathlib import Path
 from envstore.errors import BadManifestError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.model.sources import RecordedSources, public_url
+
+# The name this module has always exported for the manifest's "sources".
+Sources = RecordedSources
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -25,6 +29,7 @@ __all__ = [
     "MANIFEST_VERSION",
     "Manifest",
     "Package",
+    "RecordedSources",
     "Sources",
     "public_requirement",
     "public_url",
@@ -35,69 +40,11 @@ MANIFEST_NAME = "envstore.json"
 MANIFEST_VERSION = 2
 
 
-def public_url(url: str) -> str:
-    """``url`` without what may be a credential, the user part and the query
-    (``https://user:secret@host/simple/?private_token=T`` -> ``https://host/simple/``):
-    never written to disk. The fragment (``#sha256=...``) stays."""
-    if "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    netloc, slash, path = rest.partition("/")
-    path, hash_, fragment = path.partition("#")
-    path = path.partition("?")[0]
-    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}{hash_}{fragment}"
-
-
 def public_requirement(text: str) -> str:
     """A requirement line with every URL in it made public (``name @ https://u:p@...``)."""
     import re
 
     return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: public_url(m.group(0)), text)
-
-
-class Sources:
-    """Where an env's wheels came from, as given when it was made: ``--find-links``
-    (directories absolute), ``--index-url`` and ``--no-index``; credentials removed."""
-
-    __slots__ = ("find_links", "index_url", "no_index")
-
-    def __init__(
-        self, find_links: tuple[str, ...] = (), index_url: str | None = None, no_index: bool = False
-    ) -> None:
-        self.find_links = tuple(public_url(f) for f in find_links)
-        self.index_url = public_url(index_url) if index_url else None
-        self.no_index = no_index
-
-    def options(self) -> list[str]:
-        """As command-line options of envstore (and pip)."""
-        opts: list[str] = []
-        for d in self.find_links:
-            opts += ["-f", d]
-        if self.index_url:
-            opts += ["--index-url", self.index_url]
-        if self.no_index:
-            opts.append("--no-index")
-        return opts
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "find_links": list(self.find_links),
-            "index_url": self.index_url,
-            "no_index": self.no_index,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> Sources:
-        if data is None:
-            return cls()
-        if not isinstance(data, dict):
-            raise TypeError("sources is not an object")
-        links, index = data.get("find_links", []), data.get("index_url")
-        if not isinstance(links, list) or not all(isinstance(f, str) for f in links):
-            raise TypeError("sources.find_links is not a list of strings")
-        if index is not None and not isinstance(index, str):
-            raise TypeError("sources.index_url is not a string")
-        return cls(tuple(links), index, bool(data.get("no_index", False)))
 
 
 class Package:
@@ -168,7 +115,7 @@ class Manifest:
         requirements: list[str] | None = None,
         created: float = 0.0,
         version: int = MANIFEST_VERSION,
-        sources: Sources | None = None,
+        sources: RecordedSources | None = None,
     ) -> None:
         self.env = env
         self.store = store
@@ -178,7 +125,7 @@ class Manifest:
         self.requirements = requirements or []
         self.created = created
         self.version = version
-        self.sources = sources or Sources()
+        self.sources = sources or RecordedSources()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()
@@ -273,7 +220,7 @@ class Manifest:
                 requirements=[str(r) for r in data.get("requirements", [])],
                 created=float(data.get("created", 0.0)),
                 version=MANIFEST_VERSION,  # read as this version; saved as this version
-                sources=Sources.from_json(data.get("sources")),
+                sources=RecordedSources.from_json(data.get("sources")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise bad(f"invalid manifest ({exc!r})") from None

@@ -4,14 +4,13 @@ the store's ``wheels/`` or the index.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.resolve.pip import bundled_wheel_dirs, pip_command, run_pip
+from envstore.resolve.pip import bundled_wheel_dirs, download, pip_may_find, searched
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import store_candidates
 from envstore.store.layout import Store
@@ -36,40 +35,32 @@ def _download_locked(
     interp: Interpreter,
     missing: list[LockedPackage],
     pip_site: Path,
-    work: Path,
 ) -> dict[str, Path]:
-    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists)."""
-    reqs = work / "locked.txt"
-    reqs.write_text("".join(p.pip_line() + "\n" for p in missing))
-    out = work / "wheels"
-    run_pip(
-        [
-            *pip_command(interp, pip_site),
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--require-hashes",
-            "--quiet",
-            "--dest",
-            str(out),
-            *request.pip_options(),
-            "-r",
-            str(reqs),
-        ],
-        "download the locked wheels",
-    )
+    """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists);
+    those whose sha256 the lock names are kept (name -> wheel in ``wheels/``)."""
     from envstore.store.hashing import sha256_file
 
-    by_hash = {sha256_file(w): w for w in out.glob("*.whl")}
-    store.wheels_dir.mkdir(exist_ok=True)
-    found: dict[str, Path] = {}
-    for p in missing:
-        wheel = by_hash.get(p.sha256)
-        if wheel is not None:
-            kept = store.wheels_dir / wheel.name
-            os.replace(wheel, kept)
-            found[p.name] = kept
-    return found
+    wanted = {p.sha256: p.name for p in missing}
+    names: dict[str, str] = {}  # wheel file name -> package
+
+    def locked(wheel: Path) -> bool:
+        name = wanted.get(sha256_file(wheel))
+        if name is not None:
+            names[wheel.name] = name
+        return name is not None
+
+    lines = [p.pip_line() for p in missing]
+    got = download(
+        store,
+        interp,
+        pip_site,
+        request.sources,
+        lines,
+        "download the locked wheels",
+        hashed=True,
+        keep=locked,
+    )
+    return {names[w.name]: w for w in got}
 
 
 def from_lock(
@@ -89,7 +80,8 @@ def from_lock(
     from envstore.store.hashing import sha256_file
 
     accepted = supported_tags(interp)
-    dirs = [Path(d) for d in request.find_links if "://" not in d]
+    sources = request.sources
+    dirs = [Path(d) for d in sources.local_dirs()]
     dirs += [store.wheels_dir, *bundled_wheel_dirs(interp)]
     resolved = Resolved(requested={p.name for p in request.locked if p.requested})
     problems: list[str] = []
@@ -128,25 +120,14 @@ def from_lock(
             ]
             continue
         resolved.wheels[p.name] = match
-    may_download = not request.offline and (
-        not request.no_index or any("://" in d for d in request.find_links)
-    )
+    may_download = pip_may_find(sources, listed_local=True)
     if missing and may_download and not problems:
         if progress:
             progress(f"downloading {len(missing)} locked wheels")
-        work = store.mkdtemp("lock-download")
-        try:
-            got = _download_locked(store, request, interp, missing, pip_site(), work)
-        finally:
-            from envstore.store.fs import rmtree
-
-            rmtree(work)
+        got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
         missing = [p for p in missing if p.name not in got]
-    local = [d for d in request.find_links if "://" not in d]
-    where = "the store" + (f", --find-links {' '.join(local)}" if local else "")
-    if not may_download:
-        where += " (the index was not searched: --no-index or --offline)"
+    where = searched(sources, "the store")
     for p in missing:
         problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {where}")
     if problems:

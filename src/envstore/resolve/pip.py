@@ -1,5 +1,10 @@
-"""Running pip: the command line, the subprocess, resolving and downloading with
-it, and the bundled pip wheel (ensurepip's) that envs get.
+"""Running pip: the one rule for whether it may run, what to say when it may not,
+and the one path by which it downloads wheels into the store's ``wheels/``.
+
+pip runs for three callers: the resolver (what the store cannot satisfy),
+exact wheels from a lock, and relink (a wheel of the same or another version
+for a new Python). Each asks :func:`pip_may_run` or :func:`pip_may_find`,
+names where it looked with :func:`searched`, and fetches with :func:`download`.
 """
 
 from __future__ import annotations
@@ -7,14 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from envstore.errors import (
-    ResolutionError,
-)
+from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.model.sources import PackageSources
 from envstore.resolve.cache import cache_get, cache_put
 from envstore.resolve.request import Request, Resolved
 from envstore.store.db import write
@@ -26,7 +30,71 @@ if TYPE_CHECKING:
 
     from envstore.store.ingest import Progress
 
+__all__ = [
+    "bundled_pip",
+    "bundled_pip_key",
+    "bundled_wheel_dirs",
+    "cannot_fetch",
+    "download",
+    "from_pip",
+    "pip_command",
+    "pip_may_find",
+    "pip_may_run",
+    "run_pip",
+    "searched",
+]
 
+
+# -- whether pip may run, and what to say when it may not ---------------------------
+def pip_may_run(sources: PackageSources) -> bool:
+    """Whether pip may run at all: never with ``--offline`` (the store alone)."""
+    return not sources.offline
+
+
+def pip_may_find(sources: PackageSources, *, listed_local: bool) -> bool:
+    """Whether running pip may find a wheel that envstore did not: it may run, and it
+    has somewhere left to look, the index or (``--no-index``) the ``--find-links``;
+    only their URLs once envstore has listed the directories itself (``listed_local``).
+
+    The resolver asks only :func:`pip_may_run`: there pip chooses, and its own
+    configuration (``PIP_FIND_LINKS``, pip.conf) may name places even with
+    ``--no-index`` and no ``--find-links``.
+    """
+    if not pip_may_run(sources):
+        return False
+    if not sources.no_index:
+        return True
+    return bool(sources.remote_links() if listed_local else sources.find_links)
+
+
+def cannot_fetch(wanted: str) -> ResolutionError:
+    """The error when the store cannot satisfy ``wanted`` and pip may not run."""
+    return ResolutionError(
+        f"offline: the store cannot satisfy {wanted} (run once without --offline to fetch them)"
+    )
+
+
+def searched(sources: PackageSources, where: str, untrusted: str = "") -> str:
+    """Where envstore looked, for a message saying something was not found there:
+    ``where`` (the store's part), the ``--find-links`` (without credentials), then the
+    index or why it was not searched. ``untrusted``: the sources a manifest names that
+    were not used (relink), as options."""
+    shown = sources.recorded()
+    links = shown.find_links if pip_may_run(sources) else tuple(sources.local_dirs())
+    text = where + (", --find-links " + " ".join(links) if links else "")
+    if untrusted:
+        return text + (
+            f" (not the manifest's own sources, {untrusted}: this store did not"
+            " register them with it; say where to look with -f DIR, --index-url URL or"
+            " --no-index)"
+        )
+    if sources.offline or sources.no_index:
+        why = "--offline" if sources.offline else "--no-index"
+        return text + f" (the index was not searched: {why})"
+    return text + f" and {shown.index_url or 'the index'}"
+
+
+# -- running pip ---------------------------------------------------------------------
 def pip_command(interp: Interpreter, pip_site: Path) -> list[str]:
     code = (
         "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -45,6 +113,56 @@ def run_pip(cmd: list[str], what: str) -> None:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         detail = "\n".join(lines[-12:]) or proc.stdout.strip()[-800:]
         raise ResolutionError(f"pip could not {what}:\n{detail}")
+
+
+def download(
+    store: Store,
+    interp: Interpreter,
+    pip_site: Path,
+    sources: PackageSources,
+    wanted: Sequence[str],
+    what: str,
+    *,
+    build: bool = False,
+    hashed: bool = False,
+    keep: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """Wheels of ``wanted`` (requirements or URLs, without their dependencies) into the
+    store's ``wheels/``; return where each landed. The one download path: pip fills a
+    fresh directory in the store's ``tmp/`` (same filesystem), each wheel ``keep``
+    accepts is moved into ``wheels/``, the directory goes.
+
+    ``build``: pip may build sdists (``pip wheel``); otherwise wheels only. ``hashed``:
+    ``wanted`` are requirement lines with ``--hash``, and pip requires every hash.
+    ``what`` completes "pip could not ..." when pip fails.
+    """
+    work = store.mkdtemp("download")
+    try:
+        out = work / "wheels"
+        if build:
+            cmd = ["wheel", "--no-deps", "--quiet", "-w", str(out)]
+        else:
+            cmd = ["download", "--no-deps", "--only-binary=:all:"]
+            cmd += ["--require-hashes"] if hashed else []
+            cmd += ["--quiet", "--dest", str(out)]
+        args = list(wanted)
+        if hashed:
+            reqs = work / "requirements.txt"
+            reqs.write_text("".join(line + "\n" for line in wanted))
+            args = ["-r", str(reqs)]
+        run_pip([*pip_command(interp, pip_site), *cmd, *sources.pip_options(), *args], what)
+        kept: list[Path] = []
+        store.wheels_dir.mkdir(exist_ok=True)
+        for whl in sorted(out.glob("*.whl")):
+            if keep is None or keep(whl):
+                dest = store.wheels_dir / whl.name
+                os.replace(whl, dest)
+                kept.append(dest)
+        return kept
+    finally:
+        from envstore.store.fs import rmtree
+
+        rmtree(work)
 
 
 def from_pip(
@@ -68,62 +186,51 @@ def from_pip(
                 "--quiet",
                 "--report",
                 str(report),
-                *request.pip_options(),
+                *request.sources.pip_options(),
                 *request.pip_requirements(),
             ],
             "resolve the requirements",
         )
         data: dict[str, Any] = json.loads(report.read_text())
-        resolved = Resolved()
-        remote: dict[str, str] = {}
-        for item in data.get("install", []):
-            from packaging.utils import canonicalize_name
-
-            name = canonicalize_name(item["metadata"]["name"])
-            if item.get("requested"):
-                resolved.requested.add(name)
-            url: str = item["download_info"]["url"]
-            if url.startswith("file://") and url.endswith(".whl"):
-                from urllib.parse import unquote, urlparse
-
-                resolved.wheels[name] = Path(unquote(urlparse(url).path))
-            else:
-                remote[name] = url
-        if remote:
-            if progress:
-                progress(f"downloading or building {len(remote)} wheels")
-            out = work / "wheels"
-            run_pip(
-                [
-                    *pip_command(interp, pip_site),
-                    "wheel",
-                    "--no-deps",
-                    "--quiet",
-                    "-w",
-                    str(out),
-                    *request.pip_options(),
-                    *remote.values(),
-                ],
-                "download or build the wheels",
-            )
-            store.wheels_dir.mkdir(exist_ok=True)
-            from packaging.utils import canonicalize_name
-
-            from envstore.store.wheel import parse_wheel_name
-
-            for whl in out.glob("*.whl"):
-                name = canonicalize_name(parse_wheel_name(whl.name)[0])
-                kept = store.wheels_dir / whl.name
-                os.replace(whl, kept)
-                resolved.wheels[name] = kept
-            missing = sorted(set(remote) - set(resolved.wheels))
-            if missing:
-                raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
-        return resolved
     finally:
         from envstore.store.fs import rmtree
 
         rmtree(work)
+    from packaging.utils import canonicalize_name
+
+    resolved = Resolved()
+    remote: dict[str, str] = {}
+    for item in data.get("install", []):
+        name = canonicalize_name(item["metadata"]["name"])
+        if item.get("requested"):
+            resolved.requested.add(name)
+        url: str = item["download_info"]["url"]
+        if url.startswith("file://") and url.endswith(".whl"):
+            from urllib.parse import unquote, urlparse
+
+            resolved.wheels[name] = Path(unquote(urlparse(url).path))
+        else:
+            remote[name] = url
+    if remote:
+        if progress:
+            progress(f"downloading or building {len(remote)} wheels")
+        from envstore.store.wheel import parse_wheel_name
+
+        got = download(
+            store,
+            interp,
+            pip_site,
+            request.sources,
+            list(remote.values()),
+            "download or build the wheels",
+            build=True,
+        )
+        for kept in got:
+            resolved.wheels[canonicalize_name(parse_wheel_name(kept.name)[0])] = kept
+        missing = sorted(set(remote) - set(resolved.wheels))
+        if missing:
+            raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
+    return resolved
 
 
 def bundled_wheel_dirs(interp: Interpreter) -> list[Path]:

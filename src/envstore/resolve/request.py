@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envstore.model.keys import EntryKey
+from envstore.model.sources import PackageSources
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -12,41 +13,39 @@ if TYPE_CHECKING:
 
 
 class Request:
-    """What to put in an environment, and where pip may look for it (a plain class:
+    """What to put in an environment, and where it may come from (a plain class:
     see EntryKey)."""
 
     def __init__(
         self,
         requirements: tuple[str, ...] = (),
         requirement_files: tuple[str, ...] = (),
-        find_links: tuple[str, ...] = (),
-        index_url: str | None = None,
-        no_index: bool = False,
-        offline: bool = False,
+        sources: PackageSources | None = None,
         upgrade: bool = False,
         locked: tuple[LockedPackage, ...] = (),  # exactly these wheels: no resolution
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
-        self.find_links = find_links
-        self.index_url = index_url
-        self.no_index = no_index
-        self.offline = offline
+        self.sources = sources if sources is not None else PackageSources()
         self.upgrade = upgrade
         self.locked = locked
 
     def __repr__(self) -> str:
-        return f"Request({self.pip_requirements()!r}, options={self.pip_options()!r})"
+        return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
 
-    def pip_options(self) -> list[str]:
-        opts: list[str] = []
-        for d in self.find_links:
-            opts += ["--find-links", d]
-        if self.index_url:
-            opts += ["--index-url", self.index_url]
-        if self.no_index:
-            opts.append("--no-index")
-        return opts
+    # What the resolution cache's key reads (resolve/cache.py), until it reads
+    # ``sources`` itself.
+    @property
+    def find_links(self) -> tuple[str, ...]:
+        return self.sources.find_links
+
+    @property
+    def index_url(self) -> str | None:
+        return self.sources.index_url
+
+    @property
+    def no_index(self) -> bool:
+        return self.sources.no_index
 
     def pip_requirements(self) -> list[str]:
         args = list(self.requirements)

@@ -13,7 +13,7 @@ already satisfied):
    ``pip install --dry-run --ignore-installed --report``, then ``pip wheel
    --no-deps`` for what is not a local wheel (downloads wheels, builds sdists).
 
-``upgrade`` skips 1 and 2. ``offline`` forbids 3.
+``upgrade`` skips 1 and 2. ``offline`` forbids 3 (``pip.pip_may_run``).
 
 A request with ``locked`` wheels (from a lock file) never resolves: each
 named wheel is taken as it is, from a store entry with the same sha256 or a
@@ -28,11 +28,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.resolve.cache import cache_key, from_cache
 from envstore.resolve.exact import from_lock
-from envstore.resolve.pip import bundled_wheel_dirs, from_pip, pip_command, run_pip
+from envstore.resolve.pip import (
+    bundled_wheel_dirs,
+    cannot_fetch,
+    from_pip,
+    pip_command,
+    pip_may_run,
+    run_pip,
+)
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import from_store
 from envstore.store.layout import Store
@@ -70,12 +76,8 @@ def resolve(
         if resolved is not None:
             store.check_not_damaged(list(resolved.keys.values()))
     if resolved is None:
-        if request.offline:
-            raise ResolutionError(
-                "offline: the store cannot satisfy "
-                + (" ".join(request.pip_requirements()) or "the requirements")
-                + " (run once without --offline to fetch them)"
-            )
+        if not pip_may_run(request.sources):
+            raise cannot_fetch(" ".join(request.pip_requirements()) or "the requirements")
         resolved = from_pip(store, request, interp, pip_site(), progress)
     resolved.cache_key = key
     return resolved

@@ -13,8 +13,8 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.manifest import Manifest, Package
-from envstore.resolve.request import Request
-from envstore.store.fs import rmtree
+from envstore.model.sources import PackageSources
+from envstore.resolve.pip import bundled_pip_key, download, pip_may_find, searched
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -26,37 +26,11 @@ def fits(tags: object, accepted: set[str]) -> bool:
     return isinstance(tags, list) and any(str(t) in accepted for t in tags)
 
 
+# Where relink looks before pip, in its messages.
+WHERE = "the store, its wheels/"
+
 # Marks a stale reason that no wheel of the package's version can cure.
 VERSION_CHANGE = "(another version needed) "
-
-
-class WheelPlaces(Request):
-    """Where relink may look for wheels: create's options, plus what relink needs to know."""
-
-    untrusted = ""  # sources a manifest names that the store did not register with it
-
-    def local_dirs(self, store: Store) -> list[Path]:
-        return [store.wheels_dir, *(Path(d) for d in self.find_links if "://" not in d)]
-
-    def mayrun_pip(self) -> bool:
-        if self.offline:
-            return False
-        return not self.no_index or any("://" in d for d in self.find_links)
-
-    def searched(self) -> str:
-        where = "the store, its wheels/"
-        if self.find_links:
-            where += ", --find-links " + " ".join(self.find_links)
-        if self.untrusted:
-            return where + (
-                f" (not the manifest's own sources, {self.untrusted}: this store did not"
-                " register them with it; say where to look with -f DIR, --index-url URL or"
-                " --no-index)"
-            )
-        if not self.mayrun_pip():
-            why = "--offline" if self.offline else "--no-index"
-            return where + f" (the index was not searched: {why})"
-        return where + (f" and {self.index_url}" if self.index_url else " and the index")
 
 
 def _same_version(a: str, b: str) -> bool:
@@ -99,13 +73,13 @@ def _wheel_rank(path: Path, p: Package, new: Interpreter, accepted: set[str]) ->
 
 
 def _from_files(
-    store: Store, p: Package, new: Interpreter, accepted: set[str], sources: WheelPlaces
+    store: Store, p: Package, new: Interpreter, accepted: set[str], sources: PackageSources
 ) -> Path | None:
     files: list[Path] = []
     meta = store.entry_record_or_none(p.key)
     if meta is not None and meta.origin:
         files.append(Path(meta.origin))
-    for d in sources.local_dirs(store):
+    for d in [store.wheels_dir, *map(Path, sources.local_dirs())]:
         try:
             files += [d / n for n in sorted(os.listdir(d)) if n.endswith(".whl")]
         except OSError:
@@ -122,40 +96,17 @@ def _download(
     store: Store,
     p: Package,
     new: Interpreter,
-    sources: WheelPlaces,
+    sources: PackageSources,
     pip_site: Path,
     version: str | None = None,
 ) -> Path:
     """A wheel of exactly ``p``'s version for ``new`` (``version=""``: the newest pip
     finds that runs there), from the index (pip, no sdists)."""
-    from envstore.resolve.pip import pip_command, run_pip
-
     wanted = f"{p.name}=={p.version}" if version is None else p.name + version
-    work = store.mkdtemp("relink-download")
-    try:
-        run_pip(
-            [
-                *pip_command(new, pip_site),
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--quiet",
-                "--dest",
-                str(work),
-                *sources.pip_options(),
-                wanted,
-            ],
-            f"download a wheel of {wanted}",
-        )
-        wheels = sorted(work.glob("*.whl"))
-        if not wheels:
-            raise ResolutionError(f"pip downloaded no wheel of {p.name} {p.version}")
-        store.wheels_dir.mkdir(exist_ok=True)
-        kept = store.wheels_dir / wheels[0].name
-        os.replace(wheels[0], kept)
-        return kept
-    finally:
-        rmtree(work)
+    got = download(store, new, pip_site, sources, [wanted], f"download a wheel of {wanted}")
+    if not got:
+        raise ResolutionError(f"pip downloaded no wheel of {p.name} {p.version}")
+    return got[0]
 
 
 def _pip_site(
@@ -164,8 +115,6 @@ def _pip_site(
     for p in manifest.packages:
         if p.name == "pip" and p.key.abi == PURE and store.entry_record_or_none(p.key) is not None:
             return store.entry_path(p.key) / "site"
-    from envstore.resolve.pip import bundled_pip_key
-
     return store.entry_path(bundled_pip_key(store, new, progress)) / "site"
 
 
@@ -174,12 +123,14 @@ def replacement_wheels(
     manifest: Manifest,
     new: Interpreter,
     stale: dict[str, str],
-    sources: WheelPlaces,
+    sources: PackageSources,
     progress: Progress | None,
+    untrusted: str = "",
 ) -> tuple[dict[str, EntryKey], list[str]]:
     """Every package's entry for ``new`` (name -> key) and the "name version" rebuilt.
 
     Raises ResolutionError listing every package that has no usable wheel.
+    ``untrusted``: the sources the manifest names that are not used (as options).
     """
     from envstore.python.tags import supported_tags
     from envstore.store.ingest import ensure_compiled, ingest_wheels
@@ -192,7 +143,7 @@ def replacement_wheels(
         if p.name not in stale:
             continue
         if stale[p.name].startswith(VERSION_CHANGE):
-            found = _other_version(store, manifest, p, new, accepted, sources, progress)
+            found = _other_version(store, manifest, p, new, accepted, sources, progress, untrusted)
             if isinstance(found, str):
                 failures.append(f"{p.name} {p.version} ({stale[p.name]}): {found}")
             else:
@@ -203,7 +154,7 @@ def replacement_wheels(
             keys[p.name] = key
             continue
         wheel = _from_files(store, p, new, accepted, sources)
-        if wheel is None and sources.mayrun_pip():
+        if wheel is None and pip_may_find(sources, listed_local=True):
             if progress:
                 progress(f"downloading {p.name} {p.version} for Python {new.version}")
             try:
@@ -214,7 +165,7 @@ def replacement_wheels(
         if wheel is None:
             failures.append(
                 f"{p.name} {p.version} ({stale[p.name]}): no wheel for"
-                f" {new.abi_tag}/{new.platform} in {sources.searched()}"
+                f" {new.abi_tag}/{new.platform} in {searched(sources, WHERE, untrusted)}"
             )
             continue
         wheels[p.name] = wheel
@@ -248,8 +199,9 @@ def _other_version(
     p: Package,
     new: Interpreter,
     accepted: set[str],
-    sources: WheelPlaces,
+    sources: PackageSources,
     progress: Progress | None,
+    untrusted: str,
 ) -> EntryKey | str:
     """The newest version of ``p`` that runs on ``new`` (its version cannot) and that
     the env allows: what the user's requirements (files included) and the env's other
@@ -274,8 +226,6 @@ def _other_version(
         return unmet(store, key, {**packages, p.name: key}, new)
 
     if p.name == "pip":
-        from envstore.resolve.pip import bundled_pip_key
-
         try:
             key = bundled_pip_key(store, new, progress)
         except ResolutionError:
@@ -295,8 +245,8 @@ def _other_version(
                 last_why = why
     if found:
         return max(found, key=lambda k: _version(k.version))
-    if sources.offline or (sources.no_index and not sources.find_links):
-        return f"no version that runs there in {sources.searched()}" + (
+    if not pip_may_find(sources, listed_local=False):
+        return f"no version that runs there in {searched(sources, WHERE, untrusted)}" + (
             f" ({last_why})" if last_why else ""
         )
     if progress:  # pip chooses (from --find-links only, with --no-index): it reads

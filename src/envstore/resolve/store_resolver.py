@@ -112,8 +112,8 @@ class _LocalWheels:
     def of(cls, request: Request, interp: Interpreter) -> _LocalWheels | None:
         """None unless the index is off, every --find-links is a local directory and
         pip's configuration adds nothing that changes its choice."""
-        dirs = list(request.find_links)
-        if not request.no_index or not dirs or not all(os.path.isdir(d) for d in dirs):
+        dirs = list(request.sources.find_links)
+        if not request.sources.no_index or not dirs or not all(os.path.isdir(d) for d in dirs):
             return None
         if _pip_config_changes_choice(interp):
             return None
