@@ -30,10 +30,8 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
 
 
 def index_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What ``add_index_options`` parsed, as the library functions' keyword arguments."""
-    return {
-        "find_links": args.find_links,
-        "index_url": args.index_url,
-        "no_index": args.no_index,
-        "offline": args.offline,
-    }
+    """What ``add_index_options`` parsed, as the library functions' ``sources=``."""
+    from envstore.model.sources import PackageSources
+
+    sources = PackageSources(args.find_links, args.index_url, args.no_index, args.offline)
+    return {"sources": sources}
