@@ -73,7 +73,7 @@ def test_rebuild_db_on_a_full_disk_keeps_the_old_database(
     def full(*args: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(_rebuild, "entry_row", full)  # fails midway, as a full disk does
+    monkeypatch.setattr(_rebuild, "entry_json", full)  # fails midway, as a full disk does
     res = cli("--store", store, "rebuild-db")
     assert res.code == 1 and "disk is full" in res.err and "Traceback" not in res.err
     assert _rows(store) == before  # not an empty database

@@ -1,9 +1,11 @@
-"""The store's SQLite index: entries, views, environments, references, caches.
+"""The store's SQLite database: connecting, the schema and its migrations.
 
 The database is an index, not the only truth: entries carry ``entry.json`` and
 environments are registered as root links, so the database can be rebuilt
 from disk. Connections use WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for
-every write, so concurrent writers queue instead of failing.
+every write, so concurrent writers queue instead of failing. Every statement
+outside the schema and its migrations lives in ``envstore.store.index`` and
+``envstore.store.caches``.
 
 The hot path (``create`` from a warm store) only needs a few statements, so it
 uses the stdlib ``sqlite3`` module directly; ``sqlite_utils`` (~0.15 s to
@@ -20,7 +22,14 @@ from pathlib import Path
 
 from envstore.errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "database_files",
+    "ensure_gone_since",
+    "open_readonly",
+    "write",
+]
 
 # Bumped for a change an older envstore would mishandle; a column it can ignore
 # (envs.gone_since) is added without a bump (see ensure_gone_since).
@@ -201,6 +210,15 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot commit to the store database: {_why(exc)}") from exc
+
+
+def open_readonly(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the database at ``path`` (one being replaced, maybe
+    damaged: rebuild-db salvages what it can from it); None if it cannot be opened."""
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
 
 
 def database_files(path: Path) -> list[Path]:

@@ -1,0 +1,150 @@
+"""The database's caches: what envstore learnt once and would rather not work
+out again. Every row can be dropped at any time; it is rebuilt on demand.
+
+- ``interpreters``: an interpreter's facts by path, valid while its identity
+  holds (``InterpreterFacts``, handed to ``envstore.python``).
+- ``resolutions`` holds three, told apart by key prefix: the entries a request
+  resolved to (by the request's hash); ``wheel-hash:<path>:<identity>``, a wheel
+  file's xxh3 (its entry's key) while the file keeps its identity (size, times,
+  inode); ``bundled-pip:<wheel>:<identity>:<cache tag>``, the entry made from an
+  interpreter's bundled pip wheel.
+
+Like ``envstore.store.index``, functions take the connection first; writers
+outside a ``db.write`` transaction commit on their own (the connection is in
+autocommit mode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+from envstore.python.query import FactsCache
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "InterpreterFacts",
+    "all_facts",
+    "bundled_pip",
+    "clear_resolutions",
+    "file_identity",
+    "put_bundled_pip",
+    "put_resolution",
+    "put_wheel_hash",
+    "resolution",
+    "wheel_hash",
+]
+
+
+# -- interpreter facts --------------------------------------------------------------
+
+
+def _facts(conn: sqlite3.Connection, path: str) -> tuple[str, str] | None:
+    row = conn.execute("SELECT identity, facts FROM interpreters WHERE path = ?", (path,))
+    found = row.fetchone()
+    return None if found is None else (found[0], found[1])
+
+
+def _put_facts(conn: sqlite3.Connection, path: str, identity: str, facts: str) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO interpreters (path, identity, facts, queried) VALUES (?, ?, ?, ?)",
+        (path, identity, facts, time.time()),
+    )
+
+
+def _facts_known(conn: sqlite3.Connection, path: str) -> bool:
+    return conn.execute("SELECT 1 FROM interpreters WHERE path = ?", (path,)).fetchone() is not None
+
+
+def all_facts(conn: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
+    """Every cached interpreter: (path, facts), whatever its identity is now."""
+    rows = conn.execute("SELECT path, facts FROM interpreters").fetchall()
+    return [(path, json.loads(facts)) for path, facts in rows]
+
+
+class InterpreterFacts(FactsCache):
+    """The store's cache of interpreter facts (the ``interpreters`` table)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def get(self, path: str, identity: str) -> dict[str, object] | None:
+        row = _facts(self.conn, path)
+        if row is None or row[0] != identity:
+            return None
+        facts: dict[str, object] = json.loads(row[1])
+        return facts
+
+    def put(self, path: str, identity: str, facts: dict[str, object]) -> None:
+        _put_facts(self.conn, path, identity, json.dumps(facts))
+
+    def known(self, path: str) -> bool:
+        return _facts_known(self.conn, path)
+
+
+# -- resolutions, wheel hashes and bundled pip: one table, by key prefix ------------
+
+
+def _get(conn: sqlite3.Connection, key: str) -> Any:
+    row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (key,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def _put(conn: sqlite3.Connection, key: str, value: object) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+        (key, json.dumps(value), time.time()),
+    )
+
+
+def resolution(conn: sqlite3.Connection, key: str) -> list[dict[str, Any]] | None:
+    """The entries remembered for the request hashed to ``key``: ``{"key": entry key,
+    "requested": bool}`` each; None if none are."""
+    items: list[dict[str, Any]] | None = _get(conn, key)
+    return items
+
+
+def put_resolution(conn: sqlite3.Connection, key: str, items: list[dict[str, Any]]) -> None:
+    _put(conn, key, items)
+
+
+def file_identity(path: str) -> str | None:
+    """What says a file is unchanged (size, mtime, ctime, inode); None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+def wheel_hash(conn: sqlite3.Connection, path: str, identity: str) -> str | None:
+    """The xxh3 of the wheel at ``path`` (absolute) when it had ``identity``."""
+    known = _get(conn, f"wheel-hash:{path}:{identity}")
+    return None if known is None else str(known[0])
+
+
+def put_wheel_hash(conn: sqlite3.Connection, path: str, identity: str, digest: str) -> None:
+    _put(conn, f"wheel-hash:{path}:{identity}", [digest])
+
+
+def bundled_pip(conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str) -> str | None:
+    """The entry made (and compiled for ``cache_tag``) from the pip wheel at ``wheel``
+    when it had ``identity``."""
+    known = _get(conn, f"bundled-pip:{wheel}:{identity}:{cache_tag}")
+    return None if known is None else str(known[0])
+
+
+def put_bundled_pip(
+    conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str, entry: str
+) -> None:
+    _put(conn, f"bundled-pip:{wheel}:{identity}:{cache_tag}", [entry])
+
+
+def clear_resolutions(conn: sqlite3.Connection) -> None:
+    """Empty ``resolutions`` (all three kinds of row)."""
+    conn.execute("DELETE FROM resolutions")
