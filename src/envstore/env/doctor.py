@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def registered_envs(store: Store) -> list[str]:
     if store.db_path.exists():
         try:
             envs.update(env_paths(store.db(create=False)))
-        except (StoreError, sqlite3.Error):
+        except StoreError:
             pass
     return sorted(envs)
 

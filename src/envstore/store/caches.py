@@ -9,9 +9,9 @@ out again. Every row can be dropped at any time; it is rebuilt on demand.
   inode); ``bundled-pip:<wheel>:<identity>:<cache tag>``, the entry made from an
   interpreter's bundled pip wheel.
 
-Like ``envstore.store.index``, functions take the connection first; writers
-outside a ``db.write`` transaction commit on their own (the connection is in
-autocommit mode).
+Like ``envstore.store.index``, functions take the connection first and raise
+StoreError, not sqlite3's errors; writers outside a ``db.write`` transaction
+commit on their own (the connection is in autocommit mode).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sqlite3
 import time
 
 from envstore.python.query import FactsCache
+from envstore.store.db import sql
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -44,12 +45,14 @@ __all__ = [
 # -- interpreter facts --------------------------------------------------------------
 
 
+@sql
 def _facts(conn: sqlite3.Connection, path: str) -> tuple[str, str] | None:
     row = conn.execute("SELECT identity, facts FROM interpreters WHERE path = ?", (path,))
     found = row.fetchone()
     return None if found is None else (found[0], found[1])
 
 
+@sql
 def _put_facts(conn: sqlite3.Connection, path: str, identity: str, facts: str) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO interpreters (path, identity, facts, queried) VALUES (?, ?, ?, ?)",
@@ -57,10 +60,12 @@ def _put_facts(conn: sqlite3.Connection, path: str, identity: str, facts: str) -
     )
 
 
+@sql
 def _facts_known(conn: sqlite3.Connection, path: str) -> bool:
     return conn.execute("SELECT 1 FROM interpreters WHERE path = ?", (path,)).fetchone() is not None
 
 
+@sql
 def all_facts(conn: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
     """Every cached interpreter: (path, facts), whatever its identity is now."""
     rows = conn.execute("SELECT path, facts FROM interpreters").fetchall()
@@ -102,6 +107,7 @@ def _put(conn: sqlite3.Connection, key: str, value: object) -> None:
     )
 
 
+@sql
 def resolution(conn: sqlite3.Connection, key: str) -> list[dict[str, Any]] | None:
     """The entries remembered for the request hashed to ``key``: ``{"key": entry key,
     "requested": bool}`` each; None if none are."""
@@ -109,6 +115,7 @@ def resolution(conn: sqlite3.Connection, key: str) -> list[dict[str, Any]] | Non
     return items
 
 
+@sql
 def put_resolution(conn: sqlite3.Connection, key: str, items: list[dict[str, Any]]) -> None:
     _put(conn, key, items)
 
@@ -122,16 +129,19 @@ def file_identity(path: str) -> str | None:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
+@sql
 def wheel_hash(conn: sqlite3.Connection, path: str, identity: str) -> str | None:
     """The xxh3 of the wheel at ``path`` (absolute) when it had ``identity``."""
     known = _get(conn, f"wheel-hash:{path}:{identity}")
     return None if known is None else str(known[0])
 
 
+@sql
 def put_wheel_hash(conn: sqlite3.Connection, path: str, identity: str, digest: str) -> None:
     _put(conn, f"wheel-hash:{path}:{identity}", [digest])
 
 
+@sql
 def bundled_pip(conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str) -> str | None:
     """The entry made (and compiled for ``cache_tag``) from the pip wheel at ``wheel``
     when it had ``identity``."""
@@ -139,12 +149,14 @@ def bundled_pip(conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: 
     return None if known is None else str(known[0])
 
 
+@sql
 def put_bundled_pip(
     conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str, entry: str
 ) -> None:
     _put(conn, f"bundled-pip:{wheel}:{identity}:{cache_tag}", [entry])
 
 
+@sql
 def clear_resolutions(conn: sqlite3.Connection) -> None:
     """Empty ``resolutions`` (all three kinds of row)."""
     conn.execute("DELETE FROM resolutions")

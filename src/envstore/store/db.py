@@ -1,4 +1,5 @@
-"""The store's SQLite database: connecting, the schema and its migrations.
+"""The store's SQLite database: connecting, the schema and its migrations, and
+the seam where sqlite3's errors become StoreError.
 
 The database is an index, not the only truth: entries carry ``entry.json`` and
 environments are registered as root links, so the database can be rebuilt
@@ -22,12 +23,22 @@ from pathlib import Path
 
 from envstore.errors import StoreError
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import ParamSpec, TypeVar
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
 __all__ = [
     "SCHEMA_VERSION",
     "connect",
+    "database_error",
     "database_files",
     "ensure_gone_since",
     "open_readonly",
+    "sql",
     "write",
 ]
 
@@ -149,15 +160,9 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
                 if version == 2:
                     _migrate_2_to_3(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.OperationalError as exc:  # the file may be fine: say what is wrong
-        conn.close()
-        raise StoreError(f"cannot use the store database {path}: {_why(exc)}") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(
-            f"the store database {path} is unreadable ({exc}); run"
-            " 'envstore rebuild-db' to rebuild it from the store"
-        ) from exc
+        raise database_error(exc, path) from exc
     except BaseException:
         conn.close()
         raise
@@ -199,17 +204,61 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot write the store database: {_why(exc)}") from exc
+        raise database_error(exc, _path_of(conn)) from exc
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:  # a damaged file: the error being raised says so
+            pass
         raise
     else:
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot commit to the store database: {_why(exc)}") from exc
+            raise database_error(exc, _path_of(conn)) from exc
+
+
+def database_error(exc: sqlite3.DatabaseError, path: str | Path | None) -> StoreError:
+    """The StoreError for ``exc``, raised by the database at ``path``: a damaged file is
+    named with the way out (rebuild-db); a locked, full or read-only one with its cause."""
+    where = f"the store database {path}" if path else "the store database"
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and not text.startswith("no such "):
+        return StoreError(f"cannot use {where}: {_why(exc)}")
+    # Malformed pages, not a database, a table or column missing: nothing but a rebuild
+    # makes it usable again.
+    return StoreError(
+        f"{where} is damaged ({text}); run 'envstore rebuild-db' to rebuild it from the store"
+    )
+
+
+def sql(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` (a function of ``envstore.store.index``, whose first argument is the
+    connection) with sqlite3's errors raised as StoreError: the library's callers see
+    EnvstoreError subclasses only. A ProgrammingError (a closed connection, wrong
+    bindings) is a bug in envstore and stays what it is."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, _path_of(args[0] if args else None)) from exc
+
+    return run
+
+
+def _path_of(conn: object) -> str | None:
+    """The file ``conn`` (a connection, or anything) is connected to, if it tells."""
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2])  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, IndexError, sqlite3.Error):
+        return None
 
 
 def open_readonly(path: Path) -> sqlite3.Connection | None:

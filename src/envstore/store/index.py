@@ -1,8 +1,9 @@
 """Every statement envstore runs on its database, by what it means.
 
 Each function takes the connection first and returns plain values (never a
-cursor, so no error surfaces later while iterating). Writers run inside the
-caller's ``db.write`` transaction unless they say otherwise. The caches (interpreter facts,
+cursor, so no error surfaces later while iterating), and raises StoreError, not
+sqlite3's errors (``envstore.store.db.sql``). Writers run inside the caller's
+``db.write`` transaction unless they say otherwise. The caches (interpreter facts,
 resolutions, wheel hashes, bundled pip) are in ``envstore.store.caches``; the
 schema and its migrations in ``envstore.store.db``.
 
@@ -17,6 +18,7 @@ import sqlite3
 import time
 
 from envstore.model.keys import EntryKey
+from envstore.store.db import sql
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ __all__ = [
 # -- entries ----------------------------------------------------------------------
 
 
+@sql
 def add_entry(conn: sqlite3.Connection, key: EntryKey, meta: Mapping[str, Any]) -> None:
     """Index the published entry ``key`` described by ``meta`` (its ``entry.json``;
     fields an old one lacks get defaults). An entry indexed already is kept as it is:
@@ -84,26 +87,31 @@ def add_entry(conn: sqlite3.Connection, key: EntryKey, meta: Mapping[str, Any]) 
     )
 
 
+@sql
 def forget_entry(conn: sqlite3.Connection, key: str) -> None:
     """Drop an entry's row and its seal (the entry is gone from disk)."""
     conn.execute("DELETE FROM entries WHERE key = ?", (key,))
     conn.execute("DELETE FROM seals WHERE object = ?", (key,))
 
 
+@sql
 def entry_keys(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT key FROM entries")}
 
 
+@sql
 def entry_ages(conn: sqlite3.Connection) -> dict[str, float]:
     """Every indexed entry -> when it was added (time.time())."""
     return dict(conn.execute("SELECT key, added FROM entries").fetchall())
 
 
+@sql
 def entry_wheels(conn: sqlite3.Connection) -> dict[str, str]:
     """Every indexed entry -> the file name of the wheel it was made from."""
     return dict(conn.execute("SELECT key, wheel FROM entries").fetchall())
 
 
+@sql
 def entry_wheel(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (key,)).fetchone()
     return None if row is None else row[0]
@@ -112,17 +120,20 @@ def entry_wheel(conn: sqlite3.Connection, key: str) -> str | None:
 # -- damage (set by verify, cleared by repair) ---------------------------------------
 
 
+@sql
 def damaged_entries(conn: sqlite3.Connection) -> set[str]:
     """The entries verify found damaged (through a partial index: one cheap SELECT on
     every create)."""
     return {row[0] for row in conn.execute("SELECT key FROM entries WHERE damaged = 1")}
 
 
+@sql
 def view_damaged(conn: sqlite3.Connection, vkey: str) -> bool:
     row = conn.execute("SELECT damaged FROM views WHERE key = ?", (vkey,)).fetchone()
     return row is not None and bool(row[0])
 
 
+@sql
 def set_damaged(conn: sqlite3.Connection, entries: Iterable[str], views: Iterable[str]) -> None:
     """Exactly ``entries`` and ``views`` are damaged now (what a verify found)."""
     conn.execute("UPDATE entries SET damaged = 0")
@@ -130,6 +141,7 @@ def set_damaged(conn: sqlite3.Connection, entries: Iterable[str], views: Iterabl
     mark_damaged(conn, entries, views)
 
 
+@sql
 def mark_damaged(
     conn: sqlite3.Connection, entries: Iterable[str] = (), views: Iterable[str] = ()
 ) -> None:
@@ -137,6 +149,7 @@ def mark_damaged(
     conn.executemany("UPDATE views SET damaged = 1 WHERE key = ?", [(k,) for k in views])
 
 
+@sql
 def clear_damaged(
     conn: sqlite3.Connection, entries: Iterable[str] = (), views: Iterable[str] = ()
 ) -> None:
@@ -147,6 +160,7 @@ def clear_damaged(
 # -- views --------------------------------------------------------------------------
 
 
+@sql
 def add_view(
     conn: sqlite3.Connection, vkey: str, cache_tag: str, entries: list[str], added: float
 ) -> None:
@@ -157,21 +171,25 @@ def add_view(
     )
 
 
+@sql
 def forget_view(conn: sqlite3.Connection, vkey: str) -> None:
     """Drop a view's row and its seal (the view is gone from disk)."""
     conn.execute("DELETE FROM views WHERE key = ?", (vkey,))
     conn.execute("DELETE FROM seals WHERE object = ?", (f"view/{vkey}",))
 
 
+@sql
 def view_keys(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT key FROM views")}
 
 
+@sql
 def view_rows(conn: sqlite3.Connection) -> dict[str, tuple[float, str]]:
     """Every indexed view -> (when added, its entries as the JSON list stored)."""
     return {k: (a, e) for k, a, e in conn.execute("SELECT key, added, entries FROM views")}
 
 
+@sql
 def view_source(conn: sqlite3.Connection, vkey: str) -> tuple[str, str] | None:
     """What view ``vkey`` was built from: (cache tag, its entries as a JSON list)."""
     row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
@@ -181,17 +199,20 @@ def view_source(conn: sqlite3.Connection, vkey: str) -> tuple[str, str] | None:
 # -- seals --------------------------------------------------------------------------
 
 
+@sql
 def seal_of(conn: sqlite3.Connection, obj: str) -> str | None:
     row = conn.execute("SELECT seal FROM seals WHERE object = ?", (obj,)).fetchone()
     return None if row is None else row[0]
 
 
+@sql
 def seals(conn: sqlite3.Connection, *, views_only: bool = False) -> dict[str, str]:
     """Every seal (of views only, with ``views_only``): object -> seal."""
     where = " WHERE object LIKE 'view/%'" if views_only else ""
     return dict(conn.execute(f"SELECT object, seal FROM seals{where}").fetchall())
 
 
+@sql
 def put_seals(
     conn: sqlite3.Connection, items: Iterable[tuple[str, str]], *, replace: bool = True
 ) -> None:
@@ -203,6 +224,7 @@ def put_seals(
 # -- environments and their references -----------------------------------------------
 
 
+@sql
 def put_env(
     conn: sqlite3.Connection,
     path: str,
@@ -226,12 +248,14 @@ def put_env(
     )
 
 
+@sql
 def forget_env(conn: sqlite3.Connection, path: str) -> None:
     """Drop the env's row and its references."""
     conn.execute("DELETE FROM refs WHERE env = ?", (path,))
     conn.execute("DELETE FROM envs WHERE path = ?", (path,))
 
 
+@sql
 def retire_env(conn: sqlite3.Connection, path: str, alias: str, since: float) -> None:
     """Keep the registration at ``path`` (and its references) under ``alias``, gone
     since ``since`` unless it was gone already; its root is another env's now."""
@@ -243,24 +267,29 @@ def retire_env(conn: sqlite3.Connection, path: str, alias: str, since: float) ->
     conn.execute("UPDATE OR REPLACE refs SET env = ? WHERE env = ?", (alias, path))
 
 
+@sql
 def env_known(conn: sqlite3.Connection, path: str) -> bool:
     return conn.execute("SELECT 1 FROM envs WHERE path = ?", (path,)).fetchone() is not None
 
 
+@sql
 def env_paths(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT path FROM envs")]
 
 
+@sql
 def env_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM envs").fetchone()[0])
 
 
+@sql
 def env_digest(conn: sqlite3.Connection, path: str) -> str | None:
     """The digest of the manifest envstore last registered for ``path``."""
     row = conn.execute("SELECT manifest_digest FROM envs WHERE path = ?", (path,)).fetchone()
     return None if row is None else row[0]
 
 
+@sql
 def gone_since(conn: sqlite3.Connection) -> dict[str, float | None]:
     """Every env -> since when gc has found its manifest gone (None: it was not)."""
     try:
@@ -269,16 +298,19 @@ def gone_since(conn: sqlite3.Connection) -> dict[str, float | None]:
         return {path: None for path in env_paths(conn)}
 
 
+@sql
 def mark_gone(conn: sqlite3.Connection, path: str, since: float) -> None:
     conn.execute(
         "UPDATE envs SET gone_since = ? WHERE path = ? AND gone_since IS NULL", (since, path)
     )
 
 
+@sql
 def mark_back(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("UPDATE envs SET gone_since = NULL WHERE path = ?", (path,))
 
 
+@sql
 def env_refs(conn: sqlite3.Connection) -> dict[str, list[str]]:
     """Every env -> the objects its rows reference."""
     refs: dict[str, list[str]] = {}
@@ -287,6 +319,7 @@ def env_refs(conn: sqlite3.Connection) -> dict[str, list[str]]:
     return refs
 
 
+@sql
 def ref_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Every referenced object -> how many envs reference it."""
     return dict(conn.execute("SELECT object, COUNT(*) FROM refs GROUP BY object").fetchall())

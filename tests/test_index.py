@@ -1,0 +1,81 @@
+"""The store's database seen from the library: a damaged file is a StoreError saying
+what to do, never a sqlite3 exception."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import CLI
+
+from envstore import create_env
+from envstore.errors import EnvstoreError, StoreError
+
+
+def _damage(db: Path, table: str | None) -> None:
+    """Garbage over the whole file (``table`` None), or over the first bytes of the
+    root page of ``table`` (a table or index): the header stays readable, the first
+    statement that reads that table fails."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        found = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,))
+        page = (found.fetchone() or [0])[0]
+    finally:
+        conn.close()
+    if table is None:
+        db.write_bytes(os.urandom(db.stat().st_size))
+        return
+    assert page > 1, table
+    with open(db, "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(b"\xff" * 64)
+
+
+# What a create from a warm store reads: each fails differently when damaged.
+DAMAGED = [
+    pytest.param(None, id="garbage-over-the-file"),
+    *(
+        pytest.param(t, id=t)
+        for t in (
+            "entries_damaged",
+            "views",
+            "envs",
+            "refs",
+            "interpreters",
+            "resolutions",
+        )
+    ),
+]
+
+
+@pytest.mark.parametrize("table", DAMAGED)
+def test_create_env_on_a_damaged_database_raises_store_error(
+    store: Path, wheelhouse: Path, tmp_path: Path, table: str | None
+) -> None:
+    opts = {"store": store, "no_index": True, "find_links": [str(wheelhouse)]}
+    create_env(tmp_path / "one", ["solo"], **opts)  # type: ignore[arg-type]
+    _damage(store / "envstore.db", table)
+    with pytest.raises(EnvstoreError) as caught:
+        create_env(tmp_path / "two", ["solo"], **opts)  # type: ignore[arg-type]
+    assert isinstance(caught.value, StoreError)
+    assert not isinstance(caught.value.__cause__, StoreError)  # raised at the seam
+    assert f"the store database {store / 'envstore.db'} is damaged (" in str(caught.value)
+    assert "run 'envstore rebuild-db' to rebuild it from the store" in str(caught.value)
+    assert not (tmp_path / "two").exists()
+
+
+def test_the_cli_names_a_damaged_database_in_one_line(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    args = ["--store", store, "create", "--no-index", "-f", wheelhouse, "solo"]
+    assert cli(*args[:3], tmp_path / "one", *args[3:]).code == 0
+    _damage(store / "envstore.db", "envs")
+    res = cli(*args[:3], tmp_path / "two", *args[3:])
+    assert res.code == 1 and res.err.count("\n") == 1, res.err
+    assert res.err.startswith(f"envstore: error: the store database {store / 'envstore.db'}")
+    assert "is damaged (database disk image is malformed)" in res.err
+    assert "run 'envstore rebuild-db'" in res.err
