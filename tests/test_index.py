@@ -1,9 +1,10 @@
 """The store's database seen from the library: a damaged file is a StoreError saying
-what to do, never a sqlite3 exception."""
+what to do, never a sqlite3 exception; gc keeps each cache's rows that still hold."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -47,6 +48,7 @@ DAMAGED = [
             "refs",
             "interpreters",
             "resolutions",
+            "bundled_pips",
         )
     ),
 ]
@@ -79,3 +81,41 @@ def test_the_cli_names_a_damaged_database_in_one_line(
     assert res.err.startswith(f"envstore: error: the store database {store / 'envstore.db'}")
     assert "is damaged (database disk image is malformed)" in res.err
     assert "run 'envstore rebuild-db'" in res.err
+
+
+def _rows(store: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return sorted(conn.execute(query).fetchall())
+
+
+def test_gc_drops_only_the_cache_rows_that_no_longer_hold(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    wh = shutil.copytree(wheelhouse, tmp_path / "wh")
+    kept, dropped = tmp_path / "kept", tmp_path / "dropped"
+    for env, req in ((kept, "solo"), (dropped, "ns-alpha")):
+        res = cli("--store", store, "create", env, "--no-index", "-f", wh, req)
+        assert res.code == 0, res.err
+    answers = _rows(store, "SELECT key, objects FROM resolutions")
+    pip = _rows(store, "SELECT * FROM bundled_pips")
+    hashes = dict(_rows(store, "SELECT path, hash FROM wheel_hashes"))
+    solo, alpha = str(wh / "solo-0.5-py3-none-any.whl"), str(wh / "ns_alpha-1.0-py3-none-any.whl")
+    assert len(answers) == 2 and len(pip) == 1 and {solo, alpha} <= set(hashes)
+
+    shutil.rmtree(dropped)
+    os.unlink(alpha)  # its hash can never be asked for again
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    # The resolution naming the deleted ns-alpha entry is dropped; solo's still holds,
+    # and so does the pip entry kept by the env that uses it.
+    assert [a for a in answers if "ns-alpha" not in str(a[1])] == _rows(
+        store, "SELECT key, objects FROM resolutions"
+    )
+    assert _rows(store, "SELECT * FROM bundled_pips") == pip
+    assert dict(_rows(store, "SELECT path, hash FROM wheel_hashes")) == {
+        p: h for p, h in hashes.items() if p != alpha
+    }
+
+    shutil.rmtree(kept)
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert _rows(store, "SELECT * FROM resolutions") == []
+    assert _rows(store, "SELECT * FROM bundled_pips") == []

@@ -1,17 +1,17 @@
-"""The database's caches: what envstore learnt once and would rather not work
-out again. Every row can be dropped at any time; it is rebuilt on demand.
+"""The database's caches, one table each: what envstore learnt once and would
+rather not work out again. Every row can be dropped at any time; it is rebuilt
+on demand.
 
 - ``interpreters``: an interpreter's facts by path, valid while its identity
   holds (``InterpreterFacts``, handed to ``envstore.python``).
-- ``resolutions`` holds three, told apart by key prefix: the entries a request
-  resolved to (by the request's hash); ``wheel-hash:<path>:<identity>``, a wheel
-  file's xxh3 (its entry's key) while the file keeps its identity (size, times,
-  inode); ``bundled-pip:<wheel>:<identity>:<cache tag>``, the entry made from an
-  interpreter's bundled pip wheel.
+- ``resolutions``: the entries a request resolved to, by the request's hash.
+- ``wheel_hashes``: a wheel file's xxh3 (its entry's key), by path, valid while
+  the file keeps its identity (size, times, inode).
+- ``bundled_pips``: the entry made from an interpreter's bundled pip wheel.
 
 Like ``envstore.store.index``, functions take the connection first and raise
-StoreError, not sqlite3's errors; writers outside a ``db.write`` transaction
-commit on their own (the connection is in autocommit mode).
+StoreError; writers outside a ``db.write`` transaction commit on their own
+(the connection is in autocommit mode).
 """
 
 from __future__ import annotations
@@ -26,18 +26,21 @@ from envstore.store.db import sql
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 __all__ = [
     "InterpreterFacts",
     "all_facts",
     "bundled_pip",
-    "clear_resolutions",
+    "drop_answers_naming",
+    "drop_wheel_hashes",
     "file_identity",
     "put_bundled_pip",
     "put_resolution",
     "put_wheel_hash",
     "resolution",
+    "stale_wheel_hashes",
     "wheel_hash",
 ]
 
@@ -92,32 +95,29 @@ class InterpreterFacts(FactsCache):
         return _facts_known(self.conn, path)
 
 
-# -- resolutions, wheel hashes and bundled pip: one table, by key prefix ------------
-
-
-def _get(conn: sqlite3.Connection, key: str) -> Any:
-    row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (key,)).fetchone()
-    return None if row is None else json.loads(row[0])
-
-
-def _put(conn: sqlite3.Connection, key: str, value: object) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-        (key, json.dumps(value), time.time()),
-    )
+# -- resolutions ----------------------------------------------------------------------
 
 
 @sql
 def resolution(conn: sqlite3.Connection, key: str) -> list[dict[str, Any]] | None:
     """The entries remembered for the request hashed to ``key``: ``{"key": entry key,
     "requested": bool}`` each; None if none are."""
-    items: list[dict[str, Any]] | None = _get(conn, key)
+    row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return None
+    items: list[dict[str, Any]] = json.loads(row[0])
     return items
 
 
 @sql
 def put_resolution(conn: sqlite3.Connection, key: str, items: list[dict[str, Any]]) -> None:
-    _put(conn, key, items)
+    conn.execute(
+        "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
+        (key, json.dumps(items), time.time()),
+    )
+
+
+# -- wheel hashes ---------------------------------------------------------------------
 
 
 def file_identity(path: str) -> str | None:
@@ -132,31 +132,76 @@ def file_identity(path: str) -> str | None:
 @sql
 def wheel_hash(conn: sqlite3.Connection, path: str, identity: str) -> str | None:
     """The xxh3 of the wheel at ``path`` (absolute) when it had ``identity``."""
-    known = _get(conn, f"wheel-hash:{path}:{identity}")
-    return None if known is None else str(known[0])
+    row = conn.execute(
+        "SELECT hash FROM wheel_hashes WHERE path = ? AND identity = ?", (path, identity)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 @sql
 def put_wheel_hash(conn: sqlite3.Connection, path: str, identity: str, digest: str) -> None:
-    _put(conn, f"wheel-hash:{path}:{identity}", [digest])
+    conn.execute(
+        "INSERT OR REPLACE INTO wheel_hashes (path, identity, hash, created) VALUES (?, ?, ?, ?)",
+        (path, identity, digest, time.time()),
+    )
+
+
+# -- bundled pip ----------------------------------------------------------------------
 
 
 @sql
 def bundled_pip(conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str) -> str | None:
     """The entry made (and compiled for ``cache_tag``) from the pip wheel at ``wheel``
     when it had ``identity``."""
-    known = _get(conn, f"bundled-pip:{wheel}:{identity}:{cache_tag}")
-    return None if known is None else str(known[0])
+    row = conn.execute(
+        "SELECT entry FROM bundled_pips WHERE wheel = ? AND cache_tag = ? AND identity = ?",
+        (wheel, cache_tag, identity),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 @sql
 def put_bundled_pip(
     conn: sqlite3.Connection, wheel: str, identity: str, cache_tag: str, entry: str
 ) -> None:
-    _put(conn, f"bundled-pip:{wheel}:{identity}:{cache_tag}", [entry])
+    conn.execute(
+        "INSERT OR REPLACE INTO bundled_pips (wheel, cache_tag, identity, entry, created)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (wheel, cache_tag, identity, entry, time.time()),
+    )
+
+
+# -- what gc drops ----------------------------------------------------------------------
 
 
 @sql
-def clear_resolutions(conn: sqlite3.Connection) -> None:
-    """Empty ``resolutions`` (all three kinds of row)."""
-    conn.execute("DELETE FROM resolutions")
+def drop_answers_naming(conn: sqlite3.Connection, entries: Iterable[str]) -> None:
+    """Drop the resolutions and bundled-pip rows that name any of ``entries`` (deleted
+    by gc): answers that can no longer be used. The others still hold."""
+    gone = set(entries)
+    if not gone:
+        return
+    stale = []
+    for key, objects in conn.execute("SELECT key, objects FROM resolutions").fetchall():
+        try:
+            named = {str(item["key"]) for item in json.loads(objects)}
+        except (ValueError, TypeError, KeyError):
+            named = gone  # unreadable: no use to anyone
+        if named & gone:
+            stale.append((key,))
+    conn.executemany("DELETE FROM resolutions WHERE key = ?", stale)
+    conn.executemany("DELETE FROM bundled_pips WHERE entry = ?", [(e,) for e in gone])
+
+
+@sql
+def stale_wheel_hashes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """The (path, identity) of wheel hashes whose file is gone or changed: they can
+    never match again."""
+    rows = conn.execute("SELECT path, identity FROM wheel_hashes").fetchall()
+    return [(path, ident) for path, ident in rows if file_identity(path) != ident]
+
+
+@sql
+def drop_wheel_hashes(conn: sqlite3.Connection, rows: Iterable[tuple[str, str]]) -> None:
+    """Drop these (path, identity) rows (unless the file's hash was remembered anew)."""
+    conn.executemany("DELETE FROM wheel_hashes WHERE path = ? AND identity = ?", rows)

@@ -5,8 +5,7 @@ The database is an index, not the only truth: entries carry ``entry.json`` and
 environments are registered as root links, so the database can be rebuilt
 from disk. Connections use WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for
 every write, so concurrent writers queue instead of failing. Every statement
-outside the schema and its migrations lives in ``envstore.store.index`` and
-``envstore.store.caches``.
+outside the schema and its migrations lives in ``envstore.store.index``.
 
 The hot path (``create`` from a warm store) only needs a few statements, so it
 uses the stdlib ``sqlite3`` module directly; ``sqlite_utils`` (~0.15 s to
@@ -48,7 +47,11 @@ __all__ = [
 #    older envstore would publish entries without seals and repair them unsealed.
 # 3: seals in a table of their own (an entry's is KBs of JSON, and every create
 #    scanned entries for damage), with a partial index for the damaged.
-SCHEMA_VERSION = 3
+# 4: one table per cache (resolutions, wheel_hashes, bundled_pips) instead of three
+#    kinds of row told apart by key prefix in ``resolutions``. The bump runs the
+#    migration once, and stops a schema-3 envstore, whose gc knows nothing of the new
+#    tables, from filling ``resolutions`` with rows schema 4 never reads.
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -109,8 +112,21 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="path",
         if_not_exists=True,
     )
+    # Three caches, each rebuilt on demand (store-layout.md, "Database"): a resolution's
+    # chosen entries under its request's hash; a wheel file's xxh3 under its path (valid
+    # while the file keeps ``identity``); the entry made from an interpreter's bundled pip.
     db.table("resolutions").create(
         {"key": str, "objects": str, "created": float}, pk="key", if_not_exists=True
+    )
+    db.table("wheel_hashes").create(
+        {"path": str, "identity": str, "hash": str, "created": float},
+        pk="path",
+        if_not_exists=True,
+    )
+    db.table("bundled_pips").create(
+        {"wheel": str, "cache_tag": str, "identity": str, "entry": str, "created": float},
+        pk=("wheel", "cache_tag"),
+        if_not_exists=True,
     )
 
 
@@ -159,6 +175,8 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
                     _migrate_1_to_2(conn)
                 if version == 2:
                     _migrate_2_to_3(conn)
+                if 1 <= version <= 3:
+                    _migrate_3_to_4(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -186,6 +204,17 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO seals (object, seal)"
         " SELECT 'view/' || key, seal FROM views WHERE seal IS NOT NULL"
+    )
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """The wheel-hash and bundled-pip rows out of ``resolutions`` (their tables are made
+    by _create_schema). They are dropped, not moved: caches, rebuilt on demand (a wheel
+    hashed once more), and their keys (``wheel-hash:<path>:<identity>``) would have to
+    be parsed apart. The resolutions themselves are kept: their keys and rows are as
+    before."""
+    conn.execute(
+        "DELETE FROM resolutions WHERE key GLOB 'wheel-hash:*' OR key GLOB 'bundled-pip:*'"
     )
 
 

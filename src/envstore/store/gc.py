@@ -316,6 +316,7 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         if abi_dir.is_dir() and not abi_dir.is_symlink() and not any(abi_dir.iterdir()):
             abi_dir.rmdir()
     conn = store.db(create=False)
+    stale_hashes = caches.stale_wheel_hashes(conn)  # stat()s: before taking the write lock
     with write(conn):
         for env in plan.dead_envs:
             index.forget_env(conn, env)
@@ -323,14 +324,17 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
             index.mark_gone(conn, env, since)
         for env in plan.back_envs:
             index.mark_back(conn, env)
-        deleted = [i for i in plan.delete if i.kind in ("entry", "view")]
-        for item in deleted:
-            if item.kind == "entry":
-                index.forget_entry(conn, item.name)
-            else:
+        deleted_entries = [i.name for i in plan.delete if i.kind == "entry"]
+        for key in deleted_entries:
+            index.forget_entry(conn, key)
+        for item in plan.delete:
+            if item.kind == "view":
                 index.forget_view(conn, item.name)
-        if deleted:
-            caches.clear_resolutions(conn)  # a cache; rebuilt on demand
+        # The caches, each by what makes a row useless: a resolution or a bundled pip's
+        # entry naming a deleted entry (the rest still answer right); a wheel's hash
+        # once its file is gone or changed (it would never match again).
+        caches.drop_answers_naming(conn, deleted_entries)
+        caches.drop_wheel_hashes(conn, stale_hashes)
 
 
 def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GcPlan:
