@@ -119,3 +119,32 @@ def test_gc_drops_only_the_cache_rows_that_no_longer_hold(
     assert cli("--store", store, "gc", "--grace", "0").code == 0
     assert _rows(store, "SELECT * FROM resolutions") == []
     assert _rows(store, "SELECT * FROM bundled_pips") == []
+
+
+class _FullOnAlter:
+    """A connection on which ALTER TABLE fails as on a full disk (the rest works)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql.startswith("ALTER"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+
+def test_the_schema_statements_raise_store_error_too(store: Path) -> None:
+    """What db.py runs itself (gc adding envs.gone_since to an older database) is
+    behind the seam too."""
+    from envstore.store.db import connect, ensure_gone_since
+
+    db = store / "envstore.db"
+    with sqlite3.connect(db) as old:  # as envstore made it before the column
+        old.execute("ALTER TABLE envs DROP COLUMN gone_since")
+    old.close()
+    conn = connect(db, create=False)
+    try:
+        with pytest.raises(StoreError, match=r"envstore.db: database or disk is full"):
+            ensure_gone_since(_FullOnAlter(conn))  # type: ignore[arg-type]
+    finally:
+        conn.close()

@@ -304,6 +304,7 @@ def database_files(path: Path) -> list[Path]:
     return [path, Path(os.fspath(path) + "-wal"), Path(os.fspath(path) + "-shm")]
 
 
+@sql
 def ensure_gone_since(conn: sqlite3.Connection) -> None:
     """Add ``envs.gone_since`` to a database made before it existed. Only gc reads or
     writes it; an older envstore ignores it (its inserts name their columns)."""
