@@ -172,7 +172,7 @@ def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     st = Store(root)
     st.ensure()
     with st.gc_lock(shared=True):
-        bundled_pip_key(st, find_interpreter(None, st.db()), None)
+        bundled_pip_key(st, find_interpreter(None, st.facts_cache()), None)
     st.close()
     return root
 

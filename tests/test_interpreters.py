@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from envstore.python import links as _links
 from envstore.python import query as _query
 from envstore.python.interpreters import candidates, describe, find_interpreter, find_same_abi
 from envstore.python.query import query_interpreter
+from envstore.store.caches import InterpreterFacts
 from envstore.store.layout import Store
 
 AVAILABLE = [p for p in PYTHONS.values() if p]
@@ -47,10 +48,10 @@ def _link(path: Path, target: str | Path) -> Path:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+def cache(tmp_path: Path) -> Iterator[InterpreterFacts]:
     st = Store(tmp_path / "store")
     st.ensure()
-    yield st.db()
+    yield st.facts_cache()
     st.close()
 
 
@@ -62,9 +63,9 @@ def search(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return dirs
 
 
-def test_real_interpreter_path_is_kept_as_given(db: sqlite3.Connection) -> None:
+def test_real_interpreter_path_is_kept_as_given(cache: InterpreterFacts) -> None:
     for python in AVAILABLE:
-        interp = find_interpreter(python, db)
+        interp = find_interpreter(python, cache)
         assert interp.path == python  # e.g. pyenv's versions/3.12.1/...: a patch path, kept
         assert interp.requested == python
         assert interp.minor == _minor(python)
@@ -139,21 +140,21 @@ def test_venvs_are_replaced_by_their_base(python: str, tmp_path: Path) -> None:
 
 
 def test_wrapper_script_is_replaced_and_never_cached(
-    tmp_path: Path, db: sqlite3.Connection
+    tmp_path: Path, cache: InterpreterFacts
 ) -> None:
     real = _real()
     wrapper = tmp_path / "shims" / "python"
     wrapper.parent.mkdir()
     wrapper.write_text(f'#!/bin/sh\nexec {real} "$@"\n')
     wrapper.chmod(0o755)
-    assert find_interpreter(str(wrapper), db).path == find_interpreter(real).path
-    cached = {row[0] for row in db.execute("SELECT path FROM interpreters")}
+    assert find_interpreter(str(wrapper), cache).path == find_interpreter(real).path
+    cached = {row[0] for row in cache.conn.execute("SELECT path FROM interpreters")}
     assert str(wrapper) not in cached  # a shim's target changes without the shim changing
     assert real in cached
 
 
 def test_facts_are_cached_by_identity(
-    tmp_path: Path, db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cache: InterpreterFacts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if len(AVAILABLE) < 2:
         pytest.skip("needs two CPython versions")
@@ -161,12 +162,49 @@ def test_facts_are_cached_by_identity(
     real_query = _query._run_query
     monkeypatch.setattr(_query, "_run_query", lambda p: started.append(p) or real_query(p))
     link = _link(tmp_path / "bin" / "python3", AVAILABLE[0])
-    first = query_interpreter(str(link), db)
-    assert query_interpreter(str(link), db) == first
+    first = query_interpreter(str(link), cache)
+    assert query_interpreter(str(link), cache) == first
     assert started == [str(link)]  # the second ask started nothing
     _link(link, AVAILABLE[-1])  # the distro re-points python3
-    assert query_interpreter(str(link), db)["version"] != first["version"]
+    assert query_interpreter(str(link), cache)["version"] != first["version"]
     assert len(started) == 2
+
+
+class _DictFacts(_query.FactsCache):
+    """A facts cache that is no store's: envstore.python takes any."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, dict[str, object]]] = {}
+
+    def get(self, path: str, identity: str) -> dict[str, object] | None:
+        row = self.rows.get(path)
+        return row[1] if row and row[0] == identity else None
+
+    def put(self, path: str, identity: str, facts: dict[str, object]) -> None:
+        self.rows[path] = (identity, facts)
+
+    def known(self, path: str) -> bool:
+        return path in self.rows
+
+
+def test_the_facts_cache_is_handed_in_and_python_knows_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    real_query = _query._run_query
+    monkeypatch.setattr(_query, "_run_query", lambda p: started.append(p) or real_query(p))
+    cache = _DictFacts()
+    real = _real()
+    assert find_interpreter(real, cache).path == real
+    assert cache.known(real) and started == [real]
+    assert find_interpreter(real, cache).path == real
+    assert started == [real]  # answered by the cache handed in
+    code = (
+        "import sys, envstore.python.interpreters;"
+        " print(sorted({'sqlite3', 'envstore.store'} & set(sys.modules)))"
+    )
+    out = run([sys.executable, "-c", code])
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
 
 
 def test_identity_follows_a_moved_install(tmp_path: Path) -> None:
@@ -186,7 +224,7 @@ def test_identity_follows_a_moved_install(tmp_path: Path) -> None:
 
 
 def test_version_and_command_requests(
-    tmp_path: Path, db: sqlite3.Connection, search: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cache: InterpreterFacts, search: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = _real()
     minor = _minor(real)
@@ -194,17 +232,17 @@ def test_version_and_command_requests(
     _link(bindir / f"python{minor}", real)
     search.append(str(bindir))
     for request in (minor, f"cpython{minor}", f"py{minor}"):
-        interp = find_interpreter(request, db)
+        interp = find_interpreter(request, cache)
         assert (interp.path, interp.requested) == (str(bindir / f"python{minor}"), request)
     # A command name is what the shell would run.
     monkeypatch.setenv("PATH", str(bindir))
-    assert find_interpreter(f"python{minor}", db).path == str(bindir / f"python{minor}")
+    assert find_interpreter(f"python{minor}", cache).path == str(bindir / f"python{minor}")
     with pytest.raises(_interpreters.InterpreterError, match=r"2\.7"):
-        find_interpreter("2.7", db)
+        find_interpreter("2.7", cache)
 
 
 def test_candidates_and_same_abi_search(
-    tmp_path: Path, db: sqlite3.Connection, search: list[str]
+    tmp_path: Path, cache: InterpreterFacts, search: list[str]
 ) -> None:
     real = _real()
     minor = _minor(real)
@@ -215,10 +253,10 @@ def test_candidates_and_same_abi_search(
     _link(found / "python3-config", real)  # not an interpreter name
     search += [str(shims), str(found)]
     assert candidates() == [str(found / f"python{minor}")]
-    soabi = find_interpreter(real, db).soabi
-    same = find_same_abi(soabi, db)
+    soabi = find_interpreter(real, cache).soabi
+    same = find_same_abi(soabi, cache)
     assert same is not None and same.path == str(found / f"python{minor}")
-    assert find_same_abi("cpython-00-nowhere", db) is None
+    assert find_same_abi("cpython-00-nowhere", cache) is None
 
 
 def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) -> None:

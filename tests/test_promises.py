@@ -84,7 +84,7 @@ def test_hostile_wheel_is_refused_and_nothing_lands(
 ) -> None:
     st_ = Store(store)
     st_.ensure()
-    interp = find_interpreter(None, st_.db())
+    interp = find_interpreter(None, st_.facts_cache())
     before = _snapshot(store)
     outside = _snapshot(tmp_path, skip="store")
     with pytest.raises(BadWheelError) as info:
@@ -121,7 +121,7 @@ def test_a_dying_compile_worker_is_an_error_and_nothing_lands(
     wheel = wheelmaker.build_wheel(tmp_path / "wh", "many", "1.0", files=files)
     st_ = Store(store)
     st_.ensure()
-    interp = find_interpreter(None, st_.db())
+    interp = find_interpreter(None, st_.facts_cache())
     before = entries(store)
     with pytest.raises(EnvstoreError, match=r"compiling bytecode with .* failed: boom"):
         ingest_wheels(st_, [wheel], interp)
@@ -186,7 +186,7 @@ def test_wheel_for_another_abi_is_refused_before_unpacking(
     st_.ensure()
     before = entries(store)
     with pytest.raises(IncompatibleWheelError, match="does not fit"):
-        ingest_wheels(st_, [next(wh.iterdir())], find_interpreter(None, st_.db()))
+        ingest_wheels(st_, [next(wh.iterdir())], find_interpreter(None, st_.facts_cache()))
     assert entries(store) == before and not list((store / "tmp").iterdir())
 
 
@@ -365,7 +365,7 @@ from envstore.store.ingest import ingest_wheels
 from envstore.python.interpreters import find_interpreter
 from envstore.store.layout import Store
 st = Store(sys.argv[1])
-keys = ingest_wheels(st, [Path(p) for p in sys.argv[2:]], find_interpreter(None, st.db()))
+keys = ingest_wheels(st, [Path(p) for p in sys.argv[2:]], find_interpreter(None, st.facts_cache()))
 print(" ".join(str(k) for k in keys.values()))
 """
 
@@ -377,7 +377,7 @@ def test_publish_race_loser_drops_its_copy_and_never_replaces_the_winner(
     assert len(wheels) == 2
     st_ = Store(store)
     st_.ensure()
-    interp = find_interpreter(None, st_.db())
+    interp = find_interpreter(None, st_.facts_cache())
     winner: dict[str, int] = {}
 
     def another_process_publishes_first(name: str) -> None:

@@ -73,7 +73,7 @@ def _seed(store: Path, python: str, *wheel_dirs: Path) -> None:
     st = Store(store)
     st.ensure()
     try:
-        interp = find_interpreter(python, st.db())
+        interp = find_interpreter(python, st.facts_cache())
         with st.gc_lock(shared=True):
             wheels = [w for d in wheel_dirs for w in sorted(d.glob("*.whl"))]
             ingest_wheels(st, wheels, interp)

@@ -11,7 +11,7 @@ import pytest
 from conftest import CLI
 
 from envstore.store import rebuild as _rebuild
-from envstore.store.db import SCHEMA_VERSION
+from envstore.store.db import SCHEMA_VERSION, sql
 
 
 def _as_schema_1(store: Path) -> None:
@@ -73,7 +73,8 @@ def test_rebuild_db_on_a_full_disk_keeps_the_old_database(
     def full(*args: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(_rebuild, "entry_row", full)  # fails midway, as a full disk does
+    # Fails midway, as a full disk does: SQLite's error, converted where the store meets it.
+    monkeypatch.setattr(_rebuild.index, "add_entry", sql(full))
     res = cli("--store", store, "rebuild-db")
     assert res.code == 1 and "disk is full" in res.err and "Traceback" not in res.err
     assert _rows(store) == before  # not an empty database

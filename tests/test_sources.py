@@ -256,7 +256,7 @@ def test_the_download_path_moves_only_what_is_kept(store: Path, served: tuple[st
     wheelmaker.build_wheel(d, "solo", "1.0")
     st = Store(store)
     try:
-        interp = find_interpreter(None, st.db())
+        interp = find_interpreter(None, st.facts_cache())
         site = st.entry_path(bundled_pip_key(st, interp, None)) / "site"
         remote = PackageSources([url], no_index=True)
         what = "download a wheel of solo"

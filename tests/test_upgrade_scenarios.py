@@ -129,7 +129,7 @@ def _seed(store: Path, python: Path, *wheel_dirs: Path) -> None:
     st = Store(store)
     st.ensure()
     try:
-        interp = find_interpreter(str(python), st.db())
+        interp = find_interpreter(str(python), st.facts_cache())
         with st.gc_lock(shared=True):
             ingest_wheels(st, [w for d in wheel_dirs for w in sorted(d.glob("*.whl"))], interp)
     finally:

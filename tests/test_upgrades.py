@@ -447,7 +447,7 @@ def test_relink_takes_a_version_the_env_allows(
 
         st = Store(store)
         with st.gc_lock(shared=True):
-            ingest_wheels(st, sorted(later.glob("*.whl")), find_interpreter(NEW, st.db()))
+            ingest_wheels(st, sorted(later.glob("*.whl")), find_interpreter(NEW, st.facts_cache()))
     res = cli("--store", store, "relink", env, "--python", NEW, "--no-index", "-f", first,
               "-f", later)  # fmt: skip
     assert res.code == 0, res.err

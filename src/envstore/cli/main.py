@@ -98,19 +98,6 @@ def _run(args: argparse.Namespace, progress: Reporter) -> int:
     except KeyboardInterrupt:
         print("envstore: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
-        # Until every sqlite3 error becomes a StoreError where the store meets SQLite.
-        sqlite3 = sys.modules.get("sqlite3")  # loaded by any command that reads the store
-        if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
-            raise
-        if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not the file's fault
-            error(f"the store database: {exc}")
-        else:
-            error(
-                f"the store database is damaged ({exc}); run"
-                " 'envstore rebuild-db' to rebuild it from the store"
-            )
-        return 1
 
 
 def entrypoint() -> None:

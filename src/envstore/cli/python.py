@@ -16,11 +16,11 @@ def list_(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.store.layout import Store
 
     store = Store(args.store)
-    db = store.db() if store.exists() else None  # a cache: listing makes no store
+    cache = store.facts_cache() if store.exists() else None  # listing makes no store
     rows: list[dict[str, object]] = []
     for path in candidates():
         try:
-            facts = query_interpreter(path, db)
+            facts = query_interpreter(path, cache)
         except InterpreterError as exc:
             rows.append({"path": path, "error": str(exc)})
             continue

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from envstore.env.doctor_checks import (
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest, same_env
+from envstore.python.query import FactsCache
+from envstore.store.index import env_paths
 from envstore.store.layout import Store
 
 __all__ = ["Diagnosis", "Problem", "diagnose", "diagnose_all", "registered_envs", "same_env"]
@@ -86,13 +87,13 @@ def diagnose(
     diagnosis.env = str(env)
     diagnosis.python = manifest.python
     st = store if isinstance(store, Store) else Store(store or manifest.store)
-    db: sqlite3.Connection | None = None
+    cache: FactsCache | None = None
     if st.exists():
         try:
-            db = st.db(create=False)
+            cache = st.facts_cache(create=False)
         except StoreError:
-            db = None
-    diagnosis.problems += check_interpreter(env, manifest, st, db)
+            cache = None
+    diagnosis.problems += check_interpreter(env, manifest, st, cache)
     diagnosis.problems += check_files(env, manifest, st)
     diagnosis.problems += check_fit(env, manifest, st)
     diagnosis.problems += check_pip_installed(env, manifest)
@@ -113,8 +114,8 @@ def registered_envs(store: Store) -> list[str]:
                 envs.add(os.path.dirname(target))
     if store.db_path.exists():
         try:
-            envs.update(path for (path,) in store.db(create=False).execute("SELECT path FROM envs"))
-        except (StoreError, sqlite3.Error):
+            envs.update(env_paths(store.db(create=False)))
+        except StoreError:
             pass
     return sorted(envs)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from envstore.env.site import pth_line
 from envstore.errors import InterpreterError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest
-from envstore.python.interpreters import installed, recorded_interpreter
+from envstore.python.interpreters import FactsCache, installed, recorded_interpreter
 from envstore.python.links import pinned
 from envstore.store.layout import Store
 
@@ -51,14 +50,14 @@ def relink_cmd(env: Path, *extra: str) -> str:
 
 
 def check_interpreter(
-    env: Path, manifest: Manifest, store: Store, db: sqlite3.Connection | None
+    env: Path, manifest: Manifest, store: Store, cache: FactsCache | None
 ) -> list[Problem]:
     from envstore.env.staleness import choose_interpreter, stale_packages
 
     old = manifest.python
     problems: list[Problem] = []
     try:  # judged from the file system and the store's cache: see recorded_interpreter
-        now: Interpreter | None = recorded_interpreter(old.path, old.requested, db)
+        now: Interpreter | None = recorded_interpreter(old.path, old.requested, cache)
         trouble = ""
     except InterpreterError as exc:
         now = None
@@ -100,7 +99,7 @@ def check_interpreter(
     else:
         code = "base-missing"
     message = f"the base interpreter {old.path} {trouble}"
-    choice = choose_interpreter(manifest, db)
+    choice = choose_interpreter(manifest, cache)
     new = choice.interp
     if new is not None and new.soabi == old.soabi:
         fix = relink_cmd(env)
@@ -122,7 +121,7 @@ def check_interpreter(
                 " or the index)"
             )
     else:
-        others = sorted(installed(db), key=lambda i: [int(x) for x in i.minor.split(".")])
+        others = sorted(installed(cache), key=lambda i: [int(x) for x in i.minor.split(".")])
         fix = ""
         detail = f"{choice.why}: install Python {old.minor} again and run {relink_cmd(env)}"
         if others:  # the newest: never a downgrade while a same-or-newer minor exists

@@ -165,7 +165,7 @@ def export_env(
     st.ensure(named_by=None if store else str(src / MANIFEST_NAME))
     was = manifest.python
     try:  # it runs the env's Python: only one envstore finds by itself
-        interp = recorded_interpreter(was.path, was.requested, st.db())
+        interp = recorded_interpreter(was.path, was.requested, st.facts_cache())
     except InterpreterError as exc:
         raise EnvError(
             f"cannot export {src}: its Python {was.version} cannot be used ({exc});"

@@ -85,7 +85,7 @@ def create_env(
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
-        interp = find_interpreter(python, st.db())
+        interp = find_interpreter(python, st.facts_cache())
     made = make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
     _release_old_store(old, st, final)
     return made
@@ -164,15 +164,15 @@ def sync_env(
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
-            interp = recorded_interpreter(was.path, was.requested, st.db())
+            interp = recorded_interpreter(was.path, was.requested, st.facts_cache())
         except InterpreterError:  # gone (or unknown): what it was asked for, as relink would
-            interp = recorded_request(was.requested, st.db())
+            interp = recorded_request(was.requested, st.facts_cache())
         if locked is not None:
             _check_lock_python(locked, interp)
     elif locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
-        interp = find_interpreter(python, st.db())
+        interp = find_interpreter(python, st.facts_cache())
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
@@ -239,8 +239,8 @@ def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
 def _interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
     """``python`` if given, else the default Python if it is the lock's minor version,
     else a search for that version."""
-    interp = find_interpreter(python, store.db())
+    interp = find_interpreter(python, store.facts_cache())
     if python is None and interp.minor != lock.python.minor:
-        interp = find_interpreter(lock.python.minor, store.db())
+        interp = find_interpreter(lock.python.minor, store.facts_cache())
     _check_lock_python(lock, interp)
     return interp

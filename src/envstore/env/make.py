@@ -23,6 +23,7 @@ from envstore.resolve.cache import remember
 from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
+from envstore.store import index
 from envstore.store.db import write
 from envstore.store.fs import exchange, rmtree
 from envstore.store.layout import Store
@@ -127,7 +128,7 @@ def _retire_registration(store: Store, final: Path) -> None:
     if not store.db_path.exists():
         return
     conn = store.db()
-    if conn.execute("SELECT 1 FROM envs WHERE path = ?", (str(final),)).fetchone() is None:
+    if not index.env_known(conn, str(final)):
         return
     from envstore.store.db import ensure_gone_since
 
@@ -135,12 +136,7 @@ def _retire_registration(store: Store, final: Path) -> None:
     now = time.time()
     alias = f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
     with write(conn):
-        conn.execute(
-            "UPDATE OR REPLACE envs SET path = ?, root = NULL,"
-            " gone_since = COALESCE(gone_since, ?) WHERE path = ?",
-            (alias, now, str(final)),
-        )
-        conn.execute("UPDATE OR REPLACE refs SET env = ? WHERE env = ?", (alias, str(final)))
+        index.retire_env(conn, str(final), alias, now)
 
 
 def _publish(store: Store, tmp: Path, final: Path) -> None:

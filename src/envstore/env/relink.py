@@ -91,16 +91,14 @@ def _registered_as_is(store: Store, manifest: Manifest, final: Path) -> bool:
     """Whether ``store`` registered this env's manifest with exactly the text it has now."""
     import xxhash
 
+    from envstore.store.index import env_digest
+
     try:
         text = (final / MANIFEST_NAME).read_text()
-        row = (
-            store.db()
-            .execute("SELECT manifest_digest FROM envs WHERE path = ?", (manifest.env,))
-            .fetchone()
-        )
     except (OSError, UnicodeDecodeError):
         return False
-    return row is not None and row[0] == xxhash.xxh3_64_hexdigest(text.encode())
+    digest = env_digest(store.db(), manifest.env)
+    return digest is not None and digest == xxhash.xxh3_64_hexdigest(text.encode())
 
 
 def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) -> bool:
@@ -194,11 +192,13 @@ def _relink_locked(
             untrusted = shlex.join(recorded.options())
             sources = PackageSources(no_index=True, offline=True)  # the store, its wheels/
     old = manifest.python
-    choice = choose_interpreter(manifest, st.db(), python)
+    choice = choose_interpreter(manifest, st.facts_cache(), python)
     if choice.interp is None:
         from envstore.python.interpreters import installed
 
-        found = sorted(installed(st.db()), key=lambda i: [int(x) for x in i.minor.split(".")])
+        found = sorted(
+            installed(st.facts_cache()), key=lambda i: [int(x) for x in i.minor.split(".")]
+        )
         move = (
             f", or move the env to Python {found[-1].version}: "
             + shlex.join(["envstore", "relink", str(final), "--python", found[-1].path])

@@ -5,7 +5,6 @@ its packages cannot run there as they are.
 from __future__ import annotations
 
 import shlex
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.manifest import Manifest
 from envstore.python.interpreters import (
+    FactsCache,
     find_interpreter,
     find_same_abi,
     recorded_interpreter,
@@ -36,7 +36,7 @@ class Choice:
 
 
 def choose_interpreter(
-    manifest: Manifest, db: sqlite3.Connection | None, python: str | None = None
+    manifest: Manifest, cache: FactsCache | None, python: str | None = None
 ) -> Choice:
     """The interpreter to relink ``manifest``'s env to.
 
@@ -47,9 +47,9 @@ def choose_interpreter(
     """
     old = manifest.python
     if python:
-        return Choice(find_interpreter(python, db), f"--python {python}")
+        return Choice(find_interpreter(python, cache), f"--python {python}")
     try:
-        current = recorded_interpreter(old.path, old.requested, db)
+        current = recorded_interpreter(old.path, old.requested, cache)
     except InterpreterError:
         current = None
     if current is not None and current.soabi == old.soabi:
@@ -59,12 +59,12 @@ def choose_interpreter(
         return Choice(current, f"the recorded {old.path} still has the ABI {old.soabi}")
     asked = old.requested or "the default Python"
     try:
-        again: Interpreter | None = recorded_request(old.requested, db)
+        again: Interpreter | None = recorded_request(old.requested, cache)
     except InterpreterError:
         again = None
     if again is not None and again.soabi == old.soabi:
         return Choice(again, f"{asked} now names {again.path}, with the same ABI")
-    same = find_same_abi(old.soabi, db)
+    same = find_same_abi(old.soabi, cache)
     if same is not None:
         return Choice(
             same.replace(requested=old.requested),

@@ -17,17 +17,17 @@ Which path an environment records (documented in store-layout.md):
 5. Anything else is kept as given (never fully resolved): pyenv's version
    directories are patch paths and are recorded as such.
 
-Facts are cached in the store database keyed by path and identity: the
-executable's device, inode, size and mtime, where its symlinks lead, and the
-``pyvenv.cfg`` that would make it a venv. Wrappers are never cached (a pyenv
-shim's target changes without the shim changing).
+Facts are cached in a ``FactsCache`` the caller hands in (the store keeps one in
+its database), keyed by path and identity: the executable's device, inode, size
+and mtime, where its symlinks lead, and the ``pyvenv.cfg`` that would make it a
+venv. Wrappers are never cached (a pyenv shim's target changes without the shim
+changing).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from envstore.errors import InterpreterError
 from envstore.model.interpreter import Interpreter
 from envstore.python.links import link_chain, pin_path, venv_cfg
 from envstore.python.query import (
+    FactsCache,
     abi_tag,
     from_facts,
     interpreter_at,
@@ -44,6 +45,7 @@ from envstore.python.query import (
 )
 
 __all__ = [
+    "FactsCache",
     "Interpreter",
     "candidates",
     "describe",
@@ -69,17 +71,15 @@ _COMMAND_NAME = re.compile(r"^python(3(\.\d+t?)?)?$")
 # -- asking an interpreter ----------------------------------------------------
 
 
-def _found_by_envstore(path: str, db: sqlite3.Connection | None) -> bool:
+def _found_by_envstore(path: str, cache: FactsCache | None) -> bool:
     """Whether envstore knows ``path`` as an interpreter by itself: it ran that path
     before, when a user named it or its search found it (the store's cache has a row for
     it, even if the file changed since: a patch upgrade, a re-pointed link), or its own
     search finds it now."""
     if not os.path.exists(path):
         return False
-    if db is not None:
-        row = db.execute("SELECT 1 FROM interpreters WHERE path = ?", (path,)).fetchone()
-        if row is not None:
-            return True
+    if cache is not None and cache.known(path):
+        return True
     for cand in candidates():
         try:
             if os.path.samefile(cand, path):
@@ -90,35 +90,35 @@ def _found_by_envstore(path: str, db: sqlite3.Connection | None) -> bool:
 
 
 def recorded_interpreter(
-    path: str, requested: str = "", db: sqlite3.Connection | None = None
+    path: str, requested: str = "", cache: FactsCache | None = None
 ) -> Interpreter:
     """``interpreter_at`` for a path read from an env's own files (its manifest), which
     may be crafted: a program envstore did not find by itself is never run. What runs
     is the resolved file: a link to a real interpreter beside a crafted pyvenv.cfg
     would have that interpreter read its standard library from elsewhere."""
-    _check_found(path, db)
+    _check_found(path, cache)
     real = os.path.realpath(path)
     if venv_cfg(path) is not None or venv_cfg(real) is not None:
         raise InterpreterError(
             f"{path} is inside a virtual environment (a pyvenv.cfg beside it), which an"
             " env's base interpreter never is; it was not run"
         )
-    return interpreter_at(real, requested, db).replace(path=path)
+    return interpreter_at(real, requested, cache).replace(path=path)
 
 
-def recorded_request(requested: str, db: sqlite3.Connection | None = None) -> Interpreter:
+def recorded_request(requested: str, cache: FactsCache | None = None) -> Interpreter:
     """``find_interpreter`` for the request an env's manifest records (``-p`` as given):
     a path in it is run only if envstore knows it by itself (``recorded_interpreter``)."""
     if "/" in requested:
-        _check_found(os.path.abspath(os.path.expanduser(requested)), db)
+        _check_found(os.path.abspath(os.path.expanduser(requested)), cache)
     elif requested and not (_VERSION_REQUEST.match(requested) or _COMMAND_NAME.match(requested)):
         # A name looked up on PATH: only a Python's (python3.12, 3.12), not any program.
         raise InterpreterError(f"{requested!r} is not a Python version or command name")
-    return find_interpreter(requested or None, db)
+    return find_interpreter(requested or None, cache)
 
 
-def _check_found(path: str, db: sqlite3.Connection | None) -> None:
-    if not _found_by_envstore(path, db):
+def _check_found(path: str, cache: FactsCache | None) -> None:
+    if not _found_by_envstore(path, cache):
         if not os.path.exists(path):
             raise InterpreterError(f"no interpreter at {path}")
         raise InterpreterError(
@@ -133,19 +133,19 @@ def too_old(version: str) -> bool:
     return tuple(int(x) for x in version.split(".")[:2]) < (3, 9)
 
 
-def describe(requested: str, path: str, db: sqlite3.Connection | None = None) -> Interpreter:
+def describe(requested: str, path: str, cache: FactsCache | None = None) -> Interpreter:
     """The interpreter an env records for the executable ``path`` (module docstring rules)."""
-    facts = query_interpreter(path, db)
+    facts = query_interpreter(path, cache)
     if is_wrapper(path, facts):
         # ``path`` is a wrapper (a pyenv shim, a shell script), not the interpreter.
         path = str(facts["executable"])
-        facts = query_interpreter(path, db)
+        facts = query_interpreter(path, cache)
     for _ in range(8):
         outside = venv_cfg(path) is None and not any(venv_cfg(n) for n in link_chain(path)[1:])
         if outside:
             break
         path = venv_base(path, facts)
-        facts = query_interpreter(path, db)
+        facts = query_interpreter(path, cache)
     else:
         raise InterpreterError(f"{path}: virtual environments nested too deeply")
     if facts["implementation"] != "cpython":
@@ -154,7 +154,7 @@ def describe(requested: str, path: str, db: sqlite3.Connection | None = None) ->
         raise InterpreterError(f"{path} is Python {facts['version']}; envstore needs >= 3.9")
     pinned_path = pin_path(path, abi_tag(facts))
     if pinned_path != path:
-        facts = query_interpreter(pinned_path, db)
+        facts = query_interpreter(pinned_path, cache)
     return from_facts(requested, pinned_path, facts)
 
 
@@ -222,26 +222,26 @@ def candidates() -> list[str]:
     return found
 
 
-def installed(db: sqlite3.Connection | None = None) -> list[Interpreter]:
+def installed(cache: FactsCache | None = None) -> list[Interpreter]:
     """Every usable interpreter found (as an env would record it), one per recorded path."""
     result: dict[str, Interpreter] = {}
     for cand in candidates():
         try:
-            interp = describe("", cand, db)
+            interp = describe("", cand, cache)
         except InterpreterError:
             continue
         result.setdefault(interp.path, interp)
     return list(result.values())
 
 
-def find_same_abi(soabi: str, db: sqlite3.Connection | None = None) -> Interpreter | None:
+def find_same_abi(soabi: str, cache: FactsCache | None = None) -> Interpreter | None:
     """An interpreter on this machine with the ABI ``soabi`` (same minor version and build
     flavour), in candidates() order; None when there is none."""
     for cand in candidates():
         try:
-            if query_interpreter(cand, db).get("soabi") != soabi:
+            if query_interpreter(cand, cache).get("soabi") != soabi:
                 continue
-            interp = describe("", cand, db)
+            interp = describe("", cand, cache)
         except InterpreterError:
             continue
         if interp.soabi == soabi:
@@ -254,32 +254,32 @@ def _default_path() -> str:
     return base if os.path.exists(base) else sys.executable
 
 
-def _by_version(request: str, wanted: list[str], db: sqlite3.Connection | None) -> Interpreter:
+def _by_version(request: str, wanted: list[str], cache: FactsCache | None) -> Interpreter:
     for cand in candidates():
         try:
-            facts = query_interpreter(cand, db)
+            facts = query_interpreter(cand, cache)
         except InterpreterError:
             continue
         if str(facts["version"]).split(".")[: len(wanted)] == wanted:
-            return describe(request, cand, db)
+            return describe(request, cand, cache)
     raise InterpreterError(
         f"no Python {'.'.join(wanted)} found (searched PATH, pyenv and standard"
         " locations; see 'envstore python list')"
     )
 
 
-def find_interpreter(request: str | None, db: sqlite3.Connection | None = None) -> Interpreter:
+def find_interpreter(request: str | None, cache: FactsCache | None = None) -> Interpreter:
     """Turn ``-p`` (a version, a command name, a path, or None) into an Interpreter."""
     if not request:
-        return describe("", _default_path(), db)
+        return describe("", _default_path(), cache)
     if "/" in request:
         path = os.path.abspath(os.path.expanduser(request))
         if not os.path.exists(path):
             raise InterpreterError(f"no interpreter at {path}")
-        return describe(path, path, db)
+        return describe(path, path, cache)
     version = _VERSION_REQUEST.match(request)
     if version and not _COMMAND_NAME.match(request):
-        return _by_version(request, version.group(1).split("."), db)
+        return _by_version(request, version.group(1).split("."), cache)
     import shutil
 
     # A command name means what the shell would run; a version-like one
@@ -287,10 +287,10 @@ def find_interpreter(request: str | None, db: sqlite3.Connection | None = None) 
     found = shutil.which(request)
     if found is not None:
         try:
-            return describe(request, os.path.abspath(found), db)
+            return describe(request, os.path.abspath(found), cache)
         except InterpreterError:
             if not version:
                 raise
     if version:
-        return _by_version(request, version.group(1).split("."), db)
+        return _by_version(request, version.group(1).split("."), cache)
     raise InterpreterError(f"no interpreter named {request!r} on PATH")

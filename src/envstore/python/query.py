@@ -4,12 +4,43 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import time
 
 from envstore.errors import InterpreterError
 from envstore.model.interpreter import Interpreter
 from envstore.python.links import identity, link_chain, venv_cfg
+
+__all__ = [
+    "FactsCache",
+    "abi_tag",
+    "from_facts",
+    "interpreter_at",
+    "is_wrapper",
+    "query_interpreter",
+    "venv_base",
+]
+
+
+class FactsCache:
+    """Where interpreters' facts are remembered between runs, handed in by the caller
+    (the store keeps one: ``envstore.store.caches.InterpreterFacts``); this package knows
+    no store. This one remembers nothing: every ask starts the interpreter.
+
+    ``identity`` is ``links.identity(path)``: facts are valid while it holds.
+    """
+
+    def get(self, path: str, identity: str) -> dict[str, object] | None:
+        """The facts remembered for ``path`` when it had ``identity``; None if none."""
+        return None
+
+    def put(self, path: str, identity: str, facts: dict[str, object]) -> None:
+        """Remember ``facts`` for ``path`` while it has ``identity``."""
+
+    def known(self, path: str) -> bool:
+        """Whether facts were ever remembered for ``path``, whatever its identity now."""
+        return False
+
+
+NO_CACHE = FactsCache()
 
 # Runs inside the target interpreter (any CPython >= 3.9): stdlib only. It runs
 # with -S, so ``sys.prefix`` never says whether this is a venv (site.py sets it):
@@ -98,25 +129,19 @@ def is_wrapper(path: str, facts: dict[str, object]) -> bool:
     return os.path.isabs(real) and os.path.realpath(real) != os.path.realpath(path)
 
 
-def query_interpreter(path: str, db: sqlite3.Connection | None = None) -> dict[str, object]:
-    """The facts of the interpreter at ``path``, from the cache when its identity is unchanged."""
+def query_interpreter(path: str, cache: FactsCache | None = None) -> dict[str, object]:
+    """The facts of the interpreter at ``path``, from ``cache`` when its identity is
+    unchanged (then nothing is started). A wrapper's are never cached."""
     ident = identity(path)
     if ident is None:
         raise InterpreterError(f"no interpreter at {path}")
-    if db is not None:
-        row = db.execute(
-            "SELECT identity, facts FROM interpreters WHERE path = ?", (path,)
-        ).fetchone()
-        if row is not None and row[0] == ident:
-            cached: dict[str, object] = json.loads(row[1])
-            return cached
+    cache = cache or NO_CACHE
+    cached = cache.get(path, ident)
+    if cached is not None:
+        return cached
     facts = _run_query(path)
-    if db is not None and not is_wrapper(path, facts):
-        db.execute(
-            "INSERT OR REPLACE INTO interpreters (path, identity, facts, queried)"
-            " VALUES (?, ?, ?, ?)",
-            (path, ident, json.dumps(facts), time.time()),
-        )
+    if not is_wrapper(path, facts):
+        cache.put(path, ident, facts)
     return facts
 
 
@@ -168,11 +193,9 @@ def venv_base(path: str, facts: dict[str, object]) -> str:
     raise InterpreterError(f"{path} is a virtual environment whose base interpreter is gone")
 
 
-def interpreter_at(
-    path: str, requested: str = "", db: sqlite3.Connection | None = None
-) -> Interpreter:
+def interpreter_at(path: str, requested: str = "", cache: FactsCache | None = None) -> Interpreter:
     """The interpreter at exactly ``path``, none of the rules applied (an env's recorded one)."""
-    facts = query_interpreter(path, db)
+    facts = query_interpreter(path, cache)
     if facts.get("implementation") != "cpython":
         raise InterpreterError(
             f"{path} is {facts.get('implementation')}; envstore supports CPython"

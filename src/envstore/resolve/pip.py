@@ -19,8 +19,8 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
-from envstore.resolve.cache import cache_get, cache_put
 from envstore.resolve.request import Request, Resolved
+from envstore.store import caches
 from envstore.store.db import write
 from envstore.store.layout import Store
 
@@ -275,15 +275,15 @@ def bundled_pip_key(store: Store, interp: Interpreter, progress: Progress | None
     # Hashing the wheel costs an import of the ingest machinery; remember the
     # answer per wheel file identity so a warm create skips it.
     st = wheel.stat()
-    cache = f"bundled-pip:{wheel}:{st.st_size}:{st.st_mtime_ns}:{interp.cache_tag}"
-    known = cache_get(store, cache)
+    ident = f"{st.st_size}:{st.st_mtime_ns}"
+    known = caches.bundled_pip(store.db(), str(wheel), ident, interp.cache_tag)
     if known is not None:
-        key = EntryKey.parse(known[0])
+        key = EntryKey.parse(known)
         if store.has_entry(key, interp.cache_tag):
             return key
     from envstore.store.ingest import ingest_wheels
 
     key = ingest_wheels(store, [wheel], interp, progress)[wheel]
     with write(store.db()) as conn:
-        cache_put(conn, cache, [str(key)])
+        caches.put_bundled_pip(conn, str(wheel), ident, interp.cache_tag, str(key))
     return key

@@ -33,20 +33,6 @@ class Request:
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
 
-    # What the resolution cache's key reads (resolve/cache.py), until it reads
-    # ``sources`` itself.
-    @property
-    def find_links(self) -> tuple[str, ...]:
-        return self.sources.find_links
-
-    @property
-    def index_url(self) -> str | None:
-        return self.sources.index_url
-
-    @property
-    def no_index(self) -> bool:
-        return self.sources.no_index
-
     def pip_requirements(self) -> list[str]:
         args = list(self.requirements)
         for f in self.requirement_files:

@@ -1,9 +1,11 @@
-"""The store's SQLite index: entries, views, environments, references, caches.
+"""The store's SQLite database: connecting, the schema and its migrations, and
+the seam where sqlite3's errors become StoreError.
 
 The database is an index, not the only truth: entries carry ``entry.json`` and
 environments are registered as root links, so the database can be rebuilt
 from disk. Connections use WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for
-every write, so concurrent writers queue instead of failing.
+every write, so concurrent writers queue instead of failing. Every statement
+outside the schema and its migrations lives in ``envstore.store.index``.
 
 The hot path (``create`` from a warm store) only needs a few statements, so it
 uses the stdlib ``sqlite3`` module directly; ``sqlite_utils`` (~0.15 s to
@@ -20,7 +22,24 @@ from pathlib import Path
 
 from envstore.errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import ParamSpec, TypeVar
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "database_error",
+    "database_files",
+    "ensure_gone_since",
+    "open_readonly",
+    "sql",
+    "write",
+]
 
 # Bumped for a change an older envstore would mishandle; a column it can ignore
 # (envs.gone_since) is added without a bump (see ensure_gone_since).
@@ -28,7 +47,11 @@ __all__ = ["SCHEMA_VERSION", "connect", "ensure_gone_since", "write"]
 #    older envstore would publish entries without seals and repair them unsealed.
 # 3: seals in a table of their own (an entry's is KBs of JSON, and every create
 #    scanned entries for damage), with a partial index for the damaged.
-SCHEMA_VERSION = 3
+# 4: one table per cache (resolutions, wheel_hashes, bundled_pips) instead of three
+#    kinds of row told apart by key prefix in ``resolutions``. The bump runs the
+#    migration once, and stops a schema-3 envstore, whose gc knows nothing of the new
+#    tables, from filling ``resolutions`` with rows schema 4 never reads.
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -89,8 +112,21 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="path",
         if_not_exists=True,
     )
+    # Three caches, each rebuilt on demand (store-layout.md, "Database"): a resolution's
+    # chosen entries under its request's hash; a wheel file's xxh3 under its path (valid
+    # while the file keeps ``identity``); the entry made from an interpreter's bundled pip.
     db.table("resolutions").create(
         {"key": str, "objects": str, "created": float}, pk="key", if_not_exists=True
+    )
+    db.table("wheel_hashes").create(
+        {"path": str, "identity": str, "hash": str, "created": float},
+        pk="path",
+        if_not_exists=True,
+    )
+    db.table("bundled_pips").create(
+        {"wheel": str, "cache_tag": str, "identity": str, "entry": str, "created": float},
+        pk=("wheel", "cache_tag"),
+        if_not_exists=True,
     )
 
 
@@ -139,16 +175,12 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
                     _migrate_1_to_2(conn)
                 if version == 2:
                     _migrate_2_to_3(conn)
+                if 1 <= version <= 3:
+                    _migrate_3_to_4(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.OperationalError as exc:  # the file may be fine: say what is wrong
-        conn.close()
-        raise StoreError(f"cannot use the store database {path}: {_why(exc)}") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(
-            f"the store database {path} is unreadable ({exc}); run"
-            " 'envstore rebuild-db' to rebuild it from the store"
-        ) from exc
+        raise database_error(exc, path) from exc
     except BaseException:
         conn.close()
         raise
@@ -175,6 +207,17 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """The wheel-hash and bundled-pip rows out of ``resolutions`` (their tables are made
+    by _create_schema). They are dropped, not moved: caches, rebuilt on demand (a wheel
+    hashed once more), and their keys (``wheel-hash:<path>:<identity>``) would have to
+    be parsed apart. The resolutions themselves are kept: their keys and rows are as
+    before."""
+    conn.execute(
+        "DELETE FROM resolutions WHERE key GLOB 'wheel-hash:*' OR key GLOB 'bundled-pip:*'"
+    )
+
+
 def _why(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "disk is full" in text:
@@ -190,17 +233,70 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot write the store database: {_why(exc)}") from exc
+        raise database_error(exc, _path_of(conn)) from exc
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:  # a damaged file: the error being raised says so
+            pass
         raise
     else:
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot commit to the store database: {_why(exc)}") from exc
+            raise database_error(exc, _path_of(conn)) from exc
+
+
+def database_error(exc: sqlite3.DatabaseError, path: str | Path | None) -> StoreError:
+    """The StoreError for ``exc``, raised by the database at ``path``: a damaged file is
+    named with the way out (rebuild-db); a locked, full or read-only one with its cause."""
+    where = f"the store database {path}" if path else "the store database"
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and not text.startswith("no such "):
+        return StoreError(f"cannot use {where}: {_why(exc)}")
+    # Malformed pages, not a database, a table or column missing: nothing but a rebuild
+    # makes it usable again.
+    return StoreError(
+        f"{where} is damaged ({text}); run 'envstore rebuild-db' to rebuild it from the store"
+    )
+
+
+def sql(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` (a function of ``envstore.store.index``, whose first argument is the
+    connection) with sqlite3's errors raised as StoreError: the library's callers see
+    EnvstoreError subclasses only. A ProgrammingError (a closed connection, wrong
+    bindings) is a bug in envstore and stays what it is."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, _path_of(args[0] if args else None)) from exc
+
+    return run
+
+
+def _path_of(conn: object) -> str | None:
+    """The file ``conn`` (a connection, or anything) is connected to, if it tells."""
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2])  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, IndexError, sqlite3.Error):
+        return None
+
+
+def open_readonly(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the database at ``path`` (one being replaced, maybe
+    damaged: rebuild-db salvages what it can from it); None if it cannot be opened."""
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
 
 
 def database_files(path: Path) -> list[Path]:
@@ -208,6 +304,7 @@ def database_files(path: Path) -> list[Path]:
     return [path, Path(os.fspath(path) + "-wal"), Path(os.fspath(path) + "-shm")]
 
 
+@sql
 def ensure_gone_since(conn: sqlite3.Connection) -> None:
     """Add ``envs.gone_since`` to a database made before it existed. Only gc reads or
     writes it; an older envstore ignores it (its inserts name their columns)."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from envstore._crash import crash_point
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store import caches, index
 from envstore.store.db import ensure_gone_since, write
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store, read_entry_record
@@ -95,7 +95,7 @@ def registered_envs(store: Store) -> dict[str, str | None]:
             target = os.readlink(link)
             if os.path.basename(target) == MANIFEST_NAME:
                 envs[os.path.dirname(target)] = name
-    for (path,) in store.db(create=False).execute("SELECT path FROM envs"):
+    for path in index.env_paths(store.db(create=False)):
         envs.setdefault(path, None)
     return envs
 
@@ -129,13 +129,8 @@ def plan_gc(
         return tree_size(path) if sizes else 0
 
     conn = store.db(create=False)
-    try:
-        gone_since = dict(conn.execute("SELECT path, gone_since FROM envs").fetchall())
-    except sqlite3.OperationalError:  # a dry run on a database from before the column
-        gone_since = {path: None for (path,) in conn.execute("SELECT path FROM envs")}
-    refs: dict[str, list[str]] = {}
-    for env, obj in conn.execute("SELECT env, object FROM refs"):
-        refs.setdefault(env, []).append(obj)
+    gone_since = index.gone_since(conn)
+    refs = index.env_refs(conn)
     live: set[str] = set()
     keep_everything = False
     for env, root in registered_envs(store).items():
@@ -168,8 +163,8 @@ def plan_gc(
 
     # Ages (and a view's entries) come from the database; the files on disk
     # answer only for what it does not know.
-    known_entries = dict(conn.execute("SELECT key, added FROM entries").fetchall())
-    known_views = {k: (a, e) for k, a, e in conn.execute("SELECT key, added, entries FROM views")}
+    known_entries = index.entry_ages(conn)
+    known_views = index.view_rows(conn)
     views = _scan_views(store, known_views)
     entries = _scan_entries(store, plan, known_entries)
     for vkey, (path, added, view_entries) in views.items():
@@ -184,7 +179,7 @@ def plan_gc(
             continue
         plan.delete.append(Item("entry", key, path, size(path)))
     if not keep_everything:
-        plan.delete += _unneeded_wheels(store, conn, entries, plan, grace, now, size)
+        plan.delete += _unneeded_wheels(store, entries, plan, grace, now, size)
     if store.tmp_dir.is_dir():
         for name in sorted(os.listdir(store.tmp_dir)):
             path = store.tmp_dir / name
@@ -199,7 +194,6 @@ def plan_gc(
 
 def _unneeded_wheels(
     store: Store,
-    conn: sqlite3.Connection,
     entries: dict[str, tuple[Path, float]],
     plan: GcPlan,
     grace: float,
@@ -211,7 +205,7 @@ def _unneeded_wheels(
     if not store.wheels_dir.is_dir():
         return []
     doomed = {i.name for i in plan.delete if i.kind == "entry"}
-    wheel_of = dict(conn.execute("SELECT key, wheel FROM entries").fetchall())
+    wheel_of = index.entry_wheels(store.db(create=False))
     needed: set[str] = set()
     for key, (path, _) in entries.items():
         if key in doomed:
@@ -323,27 +317,25 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         if abi_dir.is_dir() and not abi_dir.is_symlink() and not any(abi_dir.iterdir()):
             abi_dir.rmdir()
     conn = store.db(create=False)
+    stale_hashes = caches.stale_wheel_hashes(conn)  # stat()s: before taking the write lock
     with write(conn):
         for env in plan.dead_envs:
-            conn.execute("DELETE FROM refs WHERE env = ?", (env,))
-            conn.execute("DELETE FROM envs WHERE path = ?", (env,))
+            index.forget_env(conn, env)
         for env, since in plan.gone_envs:
-            conn.execute(
-                "UPDATE envs SET gone_since = ? WHERE path = ? AND gone_since IS NULL",
-                (since, env),
-            )
+            index.mark_gone(conn, env, since)
         for env in plan.back_envs:
-            conn.execute("UPDATE envs SET gone_since = NULL WHERE path = ?", (env,))
-        deleted = [i for i in plan.delete if i.kind in ("entry", "view")]
-        for item in deleted:
-            if item.kind == "entry":
-                conn.execute("DELETE FROM entries WHERE key = ?", (item.name,))
-                conn.execute("DELETE FROM seals WHERE object = ?", (item.name,))
-            else:
-                conn.execute("DELETE FROM views WHERE key = ?", (item.name,))
-                conn.execute("DELETE FROM seals WHERE object = ?", (f"view/{item.name}",))
-        if deleted:
-            conn.execute("DELETE FROM resolutions")  # a cache; rebuilt on demand
+            index.mark_back(conn, env)
+        deleted_entries = [i.name for i in plan.delete if i.kind == "entry"]
+        for key in deleted_entries:
+            index.forget_entry(conn, key)
+        for item in plan.delete:
+            if item.kind == "view":
+                index.forget_view(conn, item.name)
+        # The caches, each by what makes a row useless: a resolution or a bundled pip's
+        # entry naming a deleted entry (the rest still answer right); a wheel's hash
+        # once its file is gone or changed (it would never match again).
+        caches.drop_answers_naming(conn, deleted_entries)
+        caches.drop_wheel_hashes(conn, stale_hashes)
 
 
 def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GcPlan:
@@ -351,10 +343,7 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
     if not store.exists():
         return GcPlan()
     conn = store.db(create=False)  # refuses, with the rebuild hint, if the database is gone
-    try:
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        check = str(exc)
+    check = index.quick_check(conn)
     if check != "ok":
         raise StoreError(
             f"the store database {store.db_path} is damaged ({check}); gc will not run."

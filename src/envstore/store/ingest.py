@@ -206,34 +206,31 @@ def _publish(store: Store, pending: _Pending) -> bool:
 def _record(store: Store, metas: list[dict[str, object]]) -> None:
     """Index published entries, each with its seal: taken from the published copy (the
     one that won a race to publish), so it names the ``entry.json`` that is there."""
+    from envstore.store import index
     from envstore.store.db import write
 
-    seals = [
-        (str(m["key"]), seal_dumps(entry_seal(store.entry_path(EntryKey.parse(str(m["key"]))))))
-        for m in metas
-    ]
+    keyed = {EntryKey.parse(str(m["key"])): m for m in metas}
+    seals = [(str(k), seal_dumps(entry_seal(store.entry_path(k)))) for k in keyed]
     conn = store.db()
     with write(conn):
-        conn.executemany(
-            "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
-            " added) VALUES (:key, :name, :version, :hash, :abi, :wheel, :size, :files, :added)",
-            metas,
-        )
-        # REPLACE: a seal left by an entry of the same key deleted since (a killed gc)
+        for key, meta in keyed.items():
+            index.add_entry(conn, key, meta)
+        # Replacing: a seal left by an entry of the same key deleted since (a killed gc)
         # would name other files; this one was taken from what is published now.
-        conn.executemany("INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", seals)
+        index.put_seals(conn, seals)
 
 
 def _reseal(store: Store, key: EntryKey) -> None:
     """Seal the bytecode just added to ``key`` (its entry lock held)."""
+    from envstore.store import index
     from envstore.store.db import write
 
     conn = store.db()
-    row = conn.execute("SELECT seal FROM seals WHERE object = ?", (str(key),)).fetchone()
-    old = json.loads(row[0]) if row and row[0] else None
+    text = index.seal_of(conn, str(key))
+    old = json.loads(text) if text else None
     seal = seal_dumps(entry_seal(store.entry_path(key), old))
     with write(conn):
-        conn.execute("INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal))
+        index.put_seals(conn, [(str(key), seal)])
 
 
 def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from envstore.errors import BadManifestError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store import index
 from envstore.store.gc import registered_envs, tree_size
 from envstore.store.layout import Store
 
@@ -74,7 +75,7 @@ def store_usage(store: Store) -> StoreUsage:
     if not store.exists():
         return StoreUsage(0, 0, 0, 0, 0, 0)
     conn = store.db(create=False)
-    refs = dict(conn.execute("SELECT object, COUNT(*) FROM refs GROUP BY object").fetchall())
+    refs = index.ref_counts(conn)
     entries = sorted(p for p in store.entries_dir.glob("*/*/*") if p.is_dir())
     total = shared = unreferenced = 0
     for path in entries:
@@ -87,5 +88,5 @@ def store_usage(store: Store) -> StoreUsage:
     total += sum(tree_size(v) for v in views)
     wheels = sorted(store.wheels_dir.iterdir()) if store.wheels_dir.is_dir() else []
     total += sum(tree_size(w) for w in wheels)
-    envs = conn.execute("SELECT COUNT(*) FROM envs").fetchone()[0]
+    envs = index.env_count(conn)
     return StoreUsage(len(entries), len(views), envs, total, shared, unreferenced, len(wheels))

@@ -20,12 +20,15 @@ from envstore.errors import StoreError
 from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
+from envstore.store import index
 from envstore.store.fs import not_a_directory
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
 if TYPE_CHECKING:
     pass
+
+    from envstore.store.caches import InterpreterFacts
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -241,6 +244,12 @@ class Store:
             self._conn = _db.connect(self.db_path, create=create and fresh)
         return self._conn
 
+    def facts_cache(self, *, create: bool = True) -> InterpreterFacts:
+        """The store's cache of interpreter facts, to hand to ``envstore.python``."""
+        from envstore.store.caches import InterpreterFacts
+
+        return InterpreterFacts(self.db(create=create))
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -248,8 +257,7 @@ class Store:
 
     def check_not_damaged(self, keys: list[EntryKey]) -> None:
         """Refuse to link entries that ``verify`` found damaged (until repaired)."""
-        rows = self.db().execute("SELECT key FROM entries WHERE damaged = 1").fetchall()
-        bad = sorted({r[0] for r in rows} & {str(k) for k in keys})
+        bad = sorted(index.damaged_entries(self.db()) & {str(k) for k in keys})
         if bad:
             raise StoreError(
                 f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"

@@ -13,9 +13,10 @@ from envstore.errors import BadManifestError, EnvstoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import Manifest
 from envstore.store import db as _db
+from envstore.store import index
 from envstore.store.gc import registered_envs
 from envstore.store.layout import Store
-from envstore.store.verify import disk_entries, entry_row
+from envstore.store.verify import disk_entries, entry_json
 
 
 def rebuild_db(store: Store) -> dict[str, int]:
@@ -52,14 +53,10 @@ def _fill_db(store: Store, path: Path) -> dict[str, int]:
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
     with _db.write(conn):
         for key in disk_entries(store):
-            row = entry_row(store, key)
-            if row is None:
+            meta = entry_json(store, key)
+            if meta is None:
                 continue
-            conn.execute(
-                "INSERT OR REPLACE INTO entries (key, name, version, hash, abi, wheel, size,"
-                " files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+            index.add_entry(conn, key, meta)
             counts["entries"] += 1
         for view in sorted(store.views_dir.glob("*/view.json")):
             try:
@@ -67,15 +64,8 @@ def _fill_db(store: Store, path: Path) -> dict[str, int]:
                 entries = [str(EntryKey.parse(k)) for k in meta["entries"]]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            conn.execute(
-                "INSERT OR REPLACE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
-                (
-                    view.parent.name,
-                    str(meta["cache_tag"]),
-                    json.dumps(entries),
-                    view.stat().st_mtime,
-                ),
-            )
+            added = view.stat().st_mtime
+            index.add_view(conn, view.parent.name, str(meta["cache_tag"]), entries, added)
             counts["views"] += 1
     for env in registered_envs(store):
         try:
@@ -87,37 +77,21 @@ def _fill_db(store: Store, path: Path) -> dict[str, int]:
         register_env(store, manifest, Path(env), digest=old["digests"].get(env, ""))
         counts["envs"] += 1
     with _db.write(conn):  # what only the old database knew: seals and damage
-        conn.executemany("INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", old["seals"])
-        conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", old["damaged"])
-        conn.executemany("UPDATE views SET damaged = 1 WHERE key = ?", old["damaged_views"])
+        index.put_seals(conn, old["seals"], replace=False)
+        index.mark_damaged(conn, old["damaged"], old["damaged_views"])
     return counts
 
 
 def _old_rows(path: Path) -> dict[str, Any]:
     """Seals, damage flags and manifest digests from the database being replaced, as far
     as it can be read (rebuild-db is also the way out of a damaged one)."""
-    import sqlite3
-
-    rows: dict[str, Any] = {"seals": [], "damaged": [], "damaged_views": [], "digests": {}}
+    empty: dict[str, Any] = {"seals": [], "damaged": [], "damaged_views": [], "digests": {}}
     if not path.is_file() or path.is_symlink():
-        return rows
-    queries = {
-        "seals": "SELECT object, seal FROM seals",
-        "damaged": "SELECT key FROM entries WHERE damaged = 1",
-        "damaged_views": "SELECT key FROM views WHERE damaged = 1",
-        "digests": "SELECT path, manifest_digest FROM envs",
-    }
+        return empty
+    conn = _db.open_readonly(path)
+    if conn is None:
+        return empty
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return rows
-    try:
-        for name, query in queries.items():
-            try:
-                found = conn.execute(query).fetchall()
-            except sqlite3.Error:
-                continue
-            rows[name] = dict(found) if name == "digests" else found
+        return index.salvage(conn)
     finally:
         conn.close()
-    return rows

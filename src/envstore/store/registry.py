@@ -5,11 +5,11 @@ rows of the database.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from envstore.model.manifest import MANIFEST_NAME, Manifest
+from envstore.store import index
 from envstore.store.db import write
 from envstore.store.layout import Store
 
@@ -48,19 +48,17 @@ def register_env(
         os.replace(tmp_link, root)
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
-    now = time.time()
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
     conn = store.db()
     with write(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO envs (path, root, manifest_digest, python, created, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (str(final), root.name, digest, manifest.python.version, manifest.created, now),
-        )
-        conn.execute("DELETE FROM refs WHERE env = ?", (str(final),))
-        conn.executemany(
-            "INSERT OR IGNORE INTO refs (env, object) VALUES (?, ?)",
-            [(str(final), o) for o in objects],
+        index.put_env(
+            conn,
+            str(final),
+            root=root.name,
+            digest=digest,
+            python=manifest.python.version,
+            created=manifest.created,
+            objects=objects,
         )
 
 
@@ -72,8 +70,7 @@ def unregister_env(store: Store, env: Path) -> None:
     if store.db_path.exists():
         conn = store.db()
         with write(conn):
-            conn.execute("DELETE FROM refs WHERE env = ?", (str(env),))
-            conn.execute("DELETE FROM envs WHERE path = ?", (str(env),))
+            index.forget_env(conn, str(env))
 
 
 def registered(store: Store, env: Path) -> bool:
@@ -82,5 +79,4 @@ def registered(store: Store, env: Path) -> bool:
         return True
     if not store.db_path.exists():
         return False
-    row = store.db().execute("SELECT 1 FROM envs WHERE path = ?", (str(env),)).fetchone()
-    return row is not None
+    return index.env_known(store.db(), str(env))

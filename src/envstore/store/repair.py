@@ -10,6 +10,7 @@ from envstore._crash import crash_point
 from envstore.errors import StoreError
 from envstore.model.keys import EntryKey
 from envstore.store import db as _db
+from envstore.store import index
 from envstore.store.fs import exchange_published, make_readonly, rmtree
 from envstore.store.layout import Store
 from envstore.store.seal import dumps as seal_dumps
@@ -26,6 +27,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
     from envstore.model.interpreter import Interpreter
     from envstore.python.query import from_facts
     from envstore.store.bytecode import compile_site
+    from envstore.store.caches import all_facts
     from envstore.store.hashing import hash_file
     from envstore.store.ingest import describe_entry, unpack_wheel
     from envstore.store.wheel import validate_wheel
@@ -46,8 +48,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 old: EntryRecord | None = store.entry_record(key)
             except StoreError:  # missing or damaged itself: the database names the wheel
                 old = None
-            row = conn.execute("SELECT wheel FROM entries WHERE key = ?", (str(key),)).fetchone()
-            found = [old.wheel if old else None, row[0] if row else None]
+            found = [old.wheel if old else None, index.entry_wheel(conn, str(key))]
             names = list(dict.fromkeys(str(n) for n in found if n))
             places = [Path(old.origin)] if old and old.origin else []
             places += [store.wheels_dir / n for n in names]
@@ -68,8 +69,7 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
                 for tag in tags:
                     interp: Interpreter | None = None
-                    for path, facts in conn.execute("SELECT path, facts FROM interpreters"):
-                        data = json.loads(facts)
+                    for path, data in all_facts(conn):
                         if data.get("cache_tag") == tag and os.path.exists(path):
                             interp = from_facts("", path, data)
                             break
@@ -84,10 +84,8 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 rmtree(tmp)
             seal = seal_dumps(entry_seal(root))
             with _db.write(conn):
-                conn.execute("UPDATE entries SET damaged = 0 WHERE key = ?", (str(key),))
-                conn.execute(
-                    "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", (str(key), seal)
-                )
+                index.clear_damaged(conn, entries=[str(key)])
+                index.put_seals(conn, [(str(key), seal)])
             repaired.append(str(key))
     return repaired
 
@@ -97,7 +95,7 @@ def _repair_view(store: Store, vkey: str) -> None:
     from envstore.store.views import build_view, view_key
 
     conn = store.db(create=False)
-    row = conn.execute("SELECT cache_tag, entries FROM views WHERE key = ?", (vkey,)).fetchone()
+    row = index.view_source(conn, vkey)
     final = store.view_path(vkey)
     if row is None or not store.owns(final):
         raise StoreError(
@@ -114,8 +112,5 @@ def _repair_view(store: Store, vkey: str) -> None:
     finally:
         rmtree(tmp)
     with _db.write(conn):
-        conn.execute("UPDATE views SET damaged = 0 WHERE key = ?", (vkey,))
-        conn.execute(
-            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)",
-            (f"view/{vkey}", view_seal(final)),
-        )
+        index.clear_damaged(conn, views=[vkey])
+        index.put_seals(conn, [(f"view/{vkey}", view_seal(final))])

@@ -24,6 +24,7 @@ from envstore.errors import BadManifestError, LockTimeoutError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
+from envstore.store import index
 from envstore.store.fs import make_readonly
 from envstore.store.gc import registered_envs
 from envstore.store.layout import Store, read_entry_record
@@ -134,21 +135,11 @@ def disk_entries(store: Store) -> list[EntryKey]:
     return keys
 
 
-def entry_row(store: Store, key: EntryKey) -> tuple[object, ...] | None:
+def entry_json(store: Store, key: EntryKey) -> dict[str, Any] | None:
+    """The entry's ``entry.json``, read and checked (to index it: ``index.add_entry``),
+    or None if it is missing or invalid."""
     record = store.entry_record_or_none(key)
-    if record is None:
-        return None
-    return (
-        str(key),
-        key.name,
-        key.version,
-        record.hash,
-        key.abi,
-        record.wheel,
-        record.size,
-        record.files,
-        record.added,
-    )
+    return None if record is None else record.to_json()
 
 
 def _reconcile(store: Store, disk: list[EntryKey]) -> None:
@@ -157,18 +148,15 @@ def _reconcile(store: Store, disk: list[EntryKey]) -> None:
 
     conn = store.db(create=False)
     on_disk = {str(k): k for k in disk}
-    in_db = {row[0] for row in conn.execute("SELECT key FROM entries")}
-    rows = [entry_row(store, on_disk[k]) for k in sorted(set(on_disk) - in_db)]
+    in_db = index.entry_keys(conn)
+    metas = {k: entry_json(store, on_disk[k]) for k in sorted(set(on_disk) - in_db)}
     with _db.write(conn):
-        conn.executemany(
-            "INSERT OR IGNORE INTO entries (key, name, version, hash, abi, wheel, size, files,"
-            " added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [r for r in rows if r is not None],
-        )
-        gone = [(k,) for k in in_db - set(on_disk)]
-        conn.executemany("DELETE FROM entries WHERE key = ?", gone)
-        conn.executemany("DELETE FROM seals WHERE object = ?", gone)
-    db_envs = {row[0] for row in conn.execute("SELECT path FROM envs")}
+        for k, meta in metas.items():
+            if meta is not None:
+                index.add_entry(conn, on_disk[k], meta)
+        for k in sorted(in_db - set(on_disk)):
+            index.forget_entry(conn, k)
+    db_envs = set(index.env_paths(conn))
     for env, root in registered_envs(store).items():
         if (root is None or env not in db_envs) and (Path(env) / MANIFEST_NAME).exists():
             try:  # found on disk: its recorded sources are not trusted (digest "")
@@ -188,7 +176,7 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
     disk = disk_entries(store)
     _reconcile(store, disk)
     damaged: list[str] = []
-    seals = dict(conn.execute("SELECT object, seal FROM seals").fetchall())
+    seals = index.seals(conn)
     unsealed: dict[str, str] = {}
     for key in disk:
         notes: list[str] = []
@@ -224,15 +212,8 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
         if not (store.view_path(manifest.view) / "view.json").exists():
             problems.append(Problem(env, f"its view {manifest.view} is missing"))
     with _db.write(conn):
-        conn.execute("UPDATE entries SET damaged = 0")
-        conn.executemany("UPDATE entries SET damaged = 1 WHERE key = ?", [(k,) for k in damaged])
-        conn.executemany(
-            "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", unsealed.items()
-        )
-        conn.execute("UPDATE views SET damaged = 0")
-        conn.executemany(
-            "UPDATE views SET damaged = 1 WHERE key = ?", [(k,) for k in damaged_views]
-        )
+        index.set_damaged(conn, damaged, damaged_views)
+        index.put_seals(conn, unsealed.items())
     return problems
 
 
@@ -285,8 +266,8 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
     from envstore.store.views import read_view
 
     conn = store.db(create=False)
-    known = {row[0] for row in conn.execute("SELECT key FROM views")}
-    seals = dict(conn.execute("SELECT object, seal FROM seals WHERE object LIKE 'view/%'"))
+    known = index.view_keys(conn)
+    seals = index.seals(conn, views_only=True)
     damaged: list[str] = []
     unsealed: dict[str, str] = {}
     try:
@@ -317,7 +298,5 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
             damaged.append(name)
     if unsealed:
         with _db.write(conn):
-            conn.executemany(
-                "INSERT OR REPLACE INTO seals (object, seal) VALUES (?, ?)", unsealed.items()
-            )
+            index.put_seals(conn, unsealed.items())
     return damaged

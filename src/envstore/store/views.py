@@ -171,8 +171,9 @@ def check_view_not_damaged(store: Store, vkey: str) -> None:
     link: a view is a directory of the store."""
     if os.path.islink(store.view_path(vkey)):
         raise StoreError(f"store view {vkey} is a symbolic link; run 'envstore verify --repair'")
-    row = store.db().execute("SELECT damaged FROM views WHERE key = ?", (vkey,)).fetchone()
-    if row is not None and row[0]:
+    from envstore.store import index
+
+    if index.view_damaged(store.db(), vkey):
         raise StoreError(f"damaged store view {vkey}; run 'envstore verify --repair'")
 
 
@@ -201,18 +202,14 @@ def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
 def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None:
     import time
 
+    from envstore.store import index
     from envstore.store.db import write
 
     seal = view_seal(store.view_path(vkey))  # of the published view, whoever won
     conn = store.db()
     with write(conn):
-        conn.execute(
-            "INSERT OR IGNORE INTO views (key, cache_tag, entries, added) VALUES (?, ?, ?, ?)",
-            (vkey, cache_tag, json.dumps(entries), time.time()),
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO seals (object, seal) VALUES (?, ?)", (f"view/{vkey}", seal)
-        )
+        index.add_view(conn, vkey, cache_tag, entries, time.time())
+        index.put_seals(conn, [(f"view/{vkey}", seal)], replace=False)
 
 
 def read_view(view_path: Path) -> ViewRecord:
