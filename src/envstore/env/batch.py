@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 
-from envstore.env.doctor import Diagnosis, diagnose, diagnose_all, registered_envs
+from envstore.env.doctor import Diagnosis, diagnose, diagnose_all
 from envstore.errors import EnvstoreError
 from envstore.model.manifest import MANIFEST_NAME
 from envstore.store.layout import Store
+from envstore.store.registry import registered_envs
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def relink_targets(
     targets = list(dict.fromkeys(envs))
     if every:
         st = store if isinstance(store, Store) else Store(store)
-        for env in registered_envs(st):
+        for env in sorted(registered_envs(st, strict=False)):
             if env not in targets and os.path.exists(os.path.join(env, MANIFEST_NAME)):
                 targets.append(env)
     return targets

@@ -30,10 +30,10 @@ from envstore.errors import BadManifestError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest, same_env
 from envstore.python.query import FactsCache
-from envstore.store.index import env_paths
 from envstore.store.layout import Store
+from envstore.store.registry import registered_envs
 
-__all__ = ["Diagnosis", "Problem", "diagnose", "diagnose_all", "registered_envs", "same_env"]
+__all__ = ["Diagnosis", "Problem", "diagnose", "diagnose_all", "same_env"]
 
 
 @dataclass
@@ -100,30 +100,10 @@ def diagnose(
     return diagnosis
 
 
-def registered_envs(store: Store) -> list[str]:
-    """Every env the store knows: its gc roots (``roots/*`` -> ``<env>/envstore.json``)
-    and its database rows, sorted."""
-    envs: set[str] = set()
-    if store.roots_dir.is_dir():
-        for name in os.listdir(store.roots_dir):
-            link = store.roots_dir / name
-            if name.startswith(".") or not link.is_symlink():
-                continue
-            target = os.readlink(link)
-            if os.path.basename(target) == MANIFEST_NAME:
-                envs.add(os.path.dirname(target))
-    if store.db_path.exists():
-        try:
-            envs.update(env_paths(store.db(create=False)))
-        except StoreError:
-            pass
-    return sorted(envs)
-
-
 def diagnose_all(store: Store, gc_command: str = "envstore gc") -> list[Diagnosis]:
     """``diagnose`` for every registered env; a registered env that is gone is one problem."""
     result = []
-    for env in registered_envs(store):
+    for env in sorted(registered_envs(store, strict=False)):
         if not os.path.exists(os.path.join(env, MANIFEST_NAME)):
             result.append(
                 Diagnosis(

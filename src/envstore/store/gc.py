@@ -36,9 +36,10 @@ from envstore.store import caches, index
 from envstore.store.db import ensure_gone_since, write
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store, read_entry_record
+from envstore.store.registry import registered_envs
 from envstore.store.views import read_view
 
-__all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "registered_envs", "tree_size"]
+__all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "tree_size"]
 
 DEFAULT_GRACE = 600.0
 
@@ -82,22 +83,6 @@ def tree_size(path: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-def registered_envs(store: Store) -> dict[str, str | None]:
-    """Every registered env path -> its root file name (None if only the database has it)."""
-    envs: dict[str, str | None] = {}
-    if store.roots_dir.is_dir():
-        for name in sorted(os.listdir(store.roots_dir)):
-            link = store.roots_dir / name
-            if name.startswith(".") or not link.is_symlink():
-                continue
-            target = os.readlink(link)
-            if os.path.basename(target) == MANIFEST_NAME:
-                envs[os.path.dirname(target)] = name
-    for path in index.env_paths(store.db(create=False)):
-        envs.setdefault(path, None)
-    return envs
 
 
 def _pid_alive(name: str) -> bool:

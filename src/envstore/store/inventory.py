@@ -9,8 +9,9 @@ from pathlib import Path
 from envstore.errors import BadManifestError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
-from envstore.store.gc import registered_envs, tree_size
+from envstore.store.gc import tree_size
 from envstore.store.layout import Store
+from envstore.store.registry import registered_envs
 
 __all__ = ["EnvStatus", "StoreUsage", "list_envs", "store_usage"]
 

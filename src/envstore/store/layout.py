@@ -250,6 +250,12 @@ class Store:
 
         return InterpreterFacts(self.db(create=create))
 
+    def use_connection(self, conn: sqlite3.Connection) -> None:
+        """Make ``conn`` the store's database connection (``rebuild_db`` fills a new
+        database beside the old one through the store's own functions)."""
+        self.close()
+        self._conn = conn
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -14,8 +14,8 @@ from envstore.model.keys import EntryKey
 from envstore.model.manifest import Manifest
 from envstore.store import db as _db
 from envstore.store import index
-from envstore.store.gc import registered_envs
 from envstore.store.layout import Store
+from envstore.store.registry import registered_envs
 from envstore.store.verify import disk_entries, entry_json
 
 
@@ -49,7 +49,7 @@ def _fill_db(store: Store, path: Path) -> dict[str, int]:
 
     old = _old_rows(store.db_path)
     conn = _db.connect(path, create=True)
-    store._conn = conn  # register_env below writes through the store
+    store.use_connection(conn)  # register_env below writes through the store
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
     with _db.write(conn):
         for key in disk_entries(store):

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.db import write
@@ -80,3 +81,26 @@ def registered(store: Store, env: Path) -> bool:
     if not store.db_path.exists():
         return False
     return index.env_known(store.db(), str(env))
+
+
+def registered_envs(store: Store, *, strict: bool = True) -> dict[str, str | None]:
+    """Every registered env path -> its root file name (None if only the database has it).
+
+    ``strict`` (gc, verify, rebuild: fail closed): a missing or unreadable database
+    raises StoreError. Otherwise (doctor, reports) it adds nothing."""
+    envs: dict[str, str | None] = {}
+    if store.roots_dir.is_dir():
+        for name in sorted(os.listdir(store.roots_dir)):
+            link = store.roots_dir / name
+            if name.startswith(".") or not link.is_symlink():
+                continue
+            target = os.readlink(link)
+            if os.path.basename(target) == MANIFEST_NAME:
+                envs[os.path.dirname(target)] = name
+    try:
+        for path in index.env_paths(store.db(create=False)):
+            envs.setdefault(path, None)
+    except StoreError:
+        if strict:
+            raise
+    return envs

@@ -26,19 +26,19 @@ from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
 from envstore.store import index
 from envstore.store.fs import make_readonly
-from envstore.store.gc import registered_envs
 from envstore.store.layout import Store, read_entry_record
+from envstore.store.registry import registered_envs
 from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
 from envstore.store.seal import dumps as seal_dumps
 
 __all__ = [
-    "Problem",
+    "Finding",
     "verify",
 ]
 
 
 @dataclass(frozen=True)
-class Problem:
+class Finding:
     subject: str  # an entry key, "view/<key>", an env path, or "database"
     message: str
     note: bool = False  # worth saying, not damage (a foreign cache file, a new seal)
@@ -165,13 +165,13 @@ def _reconcile(store: Store, disk: list[EntryKey]) -> None:
                 continue
 
 
-def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
+def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     """Every problem in the store; flags damaged entries in the database.
 
     Database rows that lag behind the disk (after a crash) are reconciled, not
     reported; environments deleted with ``rm -rf`` are gc's business, not problems.
     """
-    problems: list[Problem] = []
+    problems: list[Finding] = []
     conn = store.db(create=False)
     disk = disk_entries(store)
     _reconcile(store, disk)
@@ -191,8 +191,8 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
             else:  # from before seals, or a rebuilt database: sealed as found now
                 unsealed[str(key)] = seal_dumps(entry_seal(store.entry_path(key)))
                 notes.append(_SEALED_NOW)
-        problems += [Problem(str(key), m) for m in found]
-        problems += [Problem(str(key), m, note=True) for m in notes]
+        problems += [Finding(str(key), m) for m in found]
+        problems += [Finding(str(key), m, note=True) for m in notes]
         if found:
             damaged.append(str(key))
     damaged_views = _verify_views(store, problems)
@@ -204,13 +204,13 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Problem]:
         try:
             manifest = Manifest.load(manifest_path)
         except BadManifestError as exc:
-            problems.append(Problem(env, str(exc)))
+            problems.append(Finding(env, str(exc)))
             continue
         for k in manifest.keys:
             if str(k) not in on_disk:
-                problems.append(Problem(env, f"uses {k}, which is not in the store"))
+                problems.append(Finding(env, f"uses {k}, which is not in the store"))
         if not (store.view_path(manifest.view) / "view.json").exists():
-            problems.append(Problem(env, f"its view {manifest.view} is missing"))
+            problems.append(Finding(env, f"its view {manifest.view} is missing"))
     with _db.write(conn):
         index.set_damaged(conn, damaged, damaged_views)
         index.put_seals(conn, unsealed.items())
@@ -261,7 +261,7 @@ _SEALED_NOW = (
 )
 
 
-def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
+def _verify_views(store: Store, problems: list[Finding]) -> list[str]:
     """Check every view against its seal (sealing those that have none); the damaged."""
     from envstore.store.views import read_view
 
@@ -277,7 +277,7 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
     for name in names:
         path = store.view_path(name)
         if path.is_symlink() or not path.is_dir():
-            problems.append(Problem(f"view/{name}", "is not a directory"))
+            problems.append(Finding(f"view/{name}", "is not a directory"))
             damaged.append(name)
             continue
         try:
@@ -292,8 +292,8 @@ def _verify_views(store: Store, problems: list[Problem]) -> list[str]:
                 found = []
                 if name in known:  # a view from before seals (or a rebuilt database)
                     unsealed[f"view/{name}"] = view_seal(path)
-                    problems.append(Problem(f"view/{name}", _VIEW_SEALED_NOW, note=True))
-        problems += [Problem(f"view/{name}", m) for m in found]
+                    problems.append(Finding(f"view/{name}", _VIEW_SEALED_NOW, note=True))
+        problems += [Finding(f"view/{name}", m) for m in found]
         if found:
             damaged.append(name)
     if unsealed:
