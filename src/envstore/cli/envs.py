@@ -7,12 +7,15 @@ the rest when a command runs.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable
 
 from envstore.cli.options import index_options
 from envstore.cli.output import plural
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["create", "list_", "remove", "show"]
 

@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from envstore.cli.fastpath import parse_create
 from envstore.cli.output import Escaped, Reporter, error
-from envstore.cli.parser import parse
 from envstore.errors import EnvstoreError
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -60,7 +60,12 @@ def command(args: argparse.Namespace) -> Callable[[argparse.Namespace, Reporter]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_create(argv)  # a plain create: no argparse on the hot path
+    if args is None:
+        from envstore.cli.parser import parse
+
+        args = parse(argv)
     progress = Reporter(args.verbosity)
     # What envstore prints comes partly from files (manifests, the database): a control
     # character in them is shown escaped, never sent to the terminal.

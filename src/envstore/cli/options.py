@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["add_index_options", "index_options"]
