@@ -58,7 +58,8 @@ def _metadata(p):
         lines.append("Provides-Extra: " + extra)
         for r in reqs:
             marker = 'extra == "%s"' % extra
-            lines.append("Requires-Dist: " + (r + " and " + marker if ";" in r else r + "; " + marker))
+            r = r.replace(";", "; (", 1) + ") and " if ";" in r else r + "; "
+            lines.append("Requires-Dist: " + r + marker)
     return "".join(line + "\n" for line in lines)
 
 

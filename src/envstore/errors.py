@@ -11,6 +11,7 @@ __all__ = [
     "IncompatibleWheelError",
     "InterpreterError",
     "LockTimeoutError",
+    "ProjectError",
     "ResolutionError",
     "StoreError",
     "describe_os_error",
@@ -35,6 +36,11 @@ class BadWheelError(EnvstoreError):
 
 class BuildError(EnvstoreError):
     """A project could not be built (bad project, failing backend, pypa/build missing)."""
+
+
+class ProjectError(EnvstoreError):
+    """A project's pyproject.toml is missing or malformed, or lacks what was asked for
+    (an extra, a dependency group)."""
 
 
 class IncompatibleWheelError(EnvstoreError):

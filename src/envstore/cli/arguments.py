@@ -61,6 +61,19 @@ def _requirement_files(p: Any) -> None:
     )
 
 
+def _editables(p: Any) -> None:
+    p.add_argument(
+        "-e",
+        "--editable",
+        dest="editables",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="install the project at PATH editable (PEP 660; PATH[extra,...] for extras);"
+        " its dependencies come from the store (repeatable)",
+    )
+
+
 def _upgrade(p: Any) -> None:
     p.add_argument(
         "-U",
@@ -83,6 +96,7 @@ def _envs(sub: Subcommands) -> None:
     p.add_argument("env", metavar="ENV", help="directory of the new environment")
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
+    _editables(p)
     p.add_argument(
         "-p",
         "--python",
@@ -295,6 +309,7 @@ def _portable(sub: Subcommands) -> None:
     p.add_argument("env", metavar="ENV", help="the environment (created if missing)")
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
+    _editables(p)
     p.add_argument(
         "--from",
         dest="lock",

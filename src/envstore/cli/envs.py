@@ -35,6 +35,7 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         clear=args.clear,
         prompt=args.prompt,
         lock=args.lock,
+        editables=args.editables,
         progress=progress,
     )
     if args.verbosity >= 0:
@@ -72,6 +73,9 @@ def show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     for p in manifest.packages:
         mark = "" if p.requested else "  (dependency)"
         print(f"  {p.name}=={p.version}{mark}")
+    for e in manifest.editables:
+        extras = f"[{','.join(e.extras)}]" if e.extras else ""
+        print(f"  {e.name}=={e.version}  (editable: {e.path}{extras})")
     return 0
 
 

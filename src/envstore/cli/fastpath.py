@@ -24,6 +24,8 @@ __all__ = ["parse_create"]
 _CREATE = {
     "-r": ("requirement_files", "append"),
     "--requirement": ("requirement_files", "append"),
+    "-e": ("editables", "append"),
+    "--editable": ("editables", "append"),
     "-p": ("python", "value"),
     "--python": ("python", "value"),
     "-f": ("find_links", "append"),
@@ -66,6 +68,7 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
         return None
     values: dict[str, object] = {
         "requirement_files": [],
+        "editables": [],
         "python": None,
         "find_links": [],
         "index_url": None,

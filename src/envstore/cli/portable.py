@@ -42,6 +42,7 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         **index_options(args),
         upgrade=args.upgrade,
         with_pip=args.with_pip,
+        editables=args.editables,
         progress=progress,
     )
     if args.verbosity >= 0:

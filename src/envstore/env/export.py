@@ -158,6 +158,12 @@ def export_env(
 
     src = Path(os.path.abspath(path))
     manifest = Manifest.load(src)
+    if manifest.editables:
+        names = ", ".join(f"{e.name} ({e.path})" for e in manifest.editables)
+        raise EnvError(
+            f"cannot export {src}: it has editable projects ({names}), which point into"
+            " their source directories; export an env with the projects installed as wheels"
+        )
     final = Path(os.path.abspath(dest))
     if final.is_symlink() or (final.exists() and (not final.is_dir() or any(final.iterdir()))):
         raise EnvError(f"{final} exists and is not an empty directory")

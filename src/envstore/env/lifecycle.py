@@ -62,9 +62,14 @@ def create_env(
     clear: bool = False,
     prompt: str | None = None,
     lock: Lock | str | os.PathLike[str] | None = None,
+    editables: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Manifest:
     """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
+
+    ``editables`` are project directories (``./proj``, ``./proj[extra]``) installed
+    editable (PEP 660) into the env's own site-packages; their dependencies come
+    from the store with the other requirements.
 
     ``sources`` says where packages may come from (or the keywords ``find_links``,
     ``index_url``, ``no_index`` and ``offline`` do: not both; TypeError).
@@ -86,9 +91,48 @@ def create_env(
         interp = _interpreter_for_lock(locked, python, st)
     else:
         interp = find_interpreter(python, st.facts_cache())
-    made = make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    made = _make(
+        st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables
+    )
     _release_old_store(old, st, final)
     return made
+
+
+def _make(
+    st: Store,
+    final: Path,
+    request: Request,
+    interp: Interpreter,
+    locked: Lock | None,
+    with_pip: bool,
+    prompt: str | None,
+    replacing: bool,
+    progress: Progress | None,
+    editables: Sequence[str],
+) -> Manifest:
+    """make_env, with the editable projects built (or taken from the cache) first and
+    their requirements added to the request."""
+    if not editables:
+        return make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    if locked is not None:
+        raise EnvError("give either a lock or editable projects, not both")
+    from envstore.env.editable import parse_editable, prepare_editables
+
+    specs = [parse_editable(e) for e in editables]
+    prepared = prepare_editables(
+        st, specs, interp, request.sources, rebuild=request.upgrade, progress=progress
+    )
+    recorded = request.pip_requirements()
+    added = [r for e in prepared for r in e.requirements]
+    request = Request(
+        requirements=(*request.requirements, *added),
+        requirement_files=request.requirement_files,
+        sources=request.sources,
+        upgrade=request.upgrade,
+    )
+    return make_env(
+        st, final, request, interp, None, with_pip, prompt, replacing, progress, prepared, recorded
+    )
 
 
 def _old_store(final: Path) -> str | None:
@@ -131,10 +175,12 @@ def sync_env(
     offline: bool = False,
     upgrade: bool = False,
     with_pip: bool | None = None,
+    editables: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Manifest:
-    """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``), creating it if
-    it does not exist. ``sources`` (or its four keywords) as for :func:`create_env`.
+    """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``) and
+    ``editables``, creating it if it does not exist. ``sources`` (or its four
+    keywords) as for :func:`create_env`.
 
     An existing env keeps its interpreter (unless ``python`` names another), its
     store, its prompt and whether it has pip (unless ``with_pip`` says). The new
@@ -143,7 +189,7 @@ def sync_env(
     env is untouched.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
-    if not requirements and not requirement_files and lock is None:
+    if not requirements and not requirement_files and lock is None and not editables:
         raise EnvError(
             f"nothing to sync {path} to: give requirements, -r FILE or --from LOCK"
             " (an empty requirements file empties the env)"
@@ -176,7 +222,9 @@ def sync_env(
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
-    made = make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+    made = _make(
+        st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables
+    )
     _release_old_store(kept, st, final)
     return made
 

@@ -21,6 +21,12 @@ def lock_env(
         manifest = Manifest.load(Path(os.path.abspath(path)))
     except BadManifestError as exc:
         raise LockError(f"cannot lock: {exc}") from None
+    if manifest.editables:
+        names = ", ".join(f"{e.name} ({e.path})" for e in manifest.editables)
+        raise LockError(
+            f"cannot lock {manifest.env}: it has editable projects ({names}), which are"
+            " source directories, not wheels a lock can name; lock an env without them"
+        )
     st = store if isinstance(store, Store) else Store(store or manifest.store)
     packages: list[LockedPackage] = []
     problems: list[str] = []

@@ -18,7 +18,13 @@ from envstore.errors import (
     writing,
 )
 from envstore.model.interpreter import Interpreter
-from envstore.model.manifest import MANIFEST_NAME, Manifest, Package, public_requirement
+from envstore.model.manifest import (
+    MANIFEST_NAME,
+    EditablePackage,
+    Manifest,
+    Package,
+    public_requirement,
+)
 from envstore.resolve.cache import remember
 from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
@@ -33,6 +39,9 @@ from envstore.store.views import ensure_view, read_view
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from envstore.env.editable_install import PreparedEditable
     from envstore.model.lock import Lock
     from envstore.store.ingest import Progress
 
@@ -47,7 +56,12 @@ def make_env(
     prompt: str | None,
     replacing: bool,
     progress: Progress | None,
+    editables: Sequence[PreparedEditable] = (),
+    recorded: Sequence[str] | None = None,
 ) -> Manifest:
+    """Make the env ``final`` (``replacing`` the one there). ``editables`` are installed
+    into its own site-packages; ``recorded`` are the requirements its manifest and
+    pyvenv.cfg record (default: the request's)."""
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
@@ -71,13 +85,21 @@ def make_env(
             remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
             keys["pip"] = bundled_pip_key(st, interp, progress)
+        for e in editables:  # the project itself is the editable, never a store copy
+            keys.pop(_canonical(e.name), None)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels = view.wheels
         # As recorded (manifest, pyvenv.cfg): URLs without credentials.
         requirements = [
             public_requirement(r)
-            for r in (locked.requirements if locked else request.pip_requirements())
+            for r in (
+                locked.requirements
+                if locked
+                else recorded
+                if recorded is not None
+                else request.pip_requirements()
+            )
         ]
         manifest = Manifest(
             env=str(final),
@@ -91,6 +113,10 @@ def make_env(
             requirements=requirements,
             created=time.time(),
             sources=request.sources.recorded(),
+            editables=[
+                EditablePackage(e.name, e.version, str(e.path), e.extras, e.wheel.name)
+                for e in editables
+            ],
         )
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)
@@ -101,9 +127,16 @@ def make_env(
             # The whole command, credentials removed: what re-creates this env.
             asked = ["-p", interp.requested] if interp.requested else []
             opts = [*asked, *manifest.sources.options()]
-            command = shlex.join(["envstore", "create", str(final), *opts, *requirements])
+            edits = [a for e in editables for a in ("-e", _editable_arg(e))]
+            command = shlex.join(["envstore", "create", str(final), *opts, *edits, *requirements])
             with writing(f"the env {final} (in {tmp})"):
                 write_env(tmp, final, interp, vpath / "site", view, command=command, prompt=prompt)
+            if editables:
+                from envstore.env.editable_install import install_editable
+
+                for e in editables:
+                    install_editable(tmp, final, interp, e)
+            with writing(f"the env {final} (in {tmp})"):
                 text = manifest.save(tmp)
             # Replacing: a relink of the old env would register it again; take turns.
             with env_lock(final) if replacing else nullcontext():
@@ -119,6 +152,16 @@ def make_env(
         finally:
             rmtree(tmp)
     return manifest
+
+
+def _canonical(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _editable_arg(e: PreparedEditable) -> str:
+    return f"{e.path}[{','.join(e.extras)}]" if e.extras else str(e.path)
 
 
 def _retire_registration(store: Store, final: Path) -> None:

@@ -250,6 +250,7 @@ def _relink_locked(
             requirements=manifest.requirements,
             created=manifest.created,
             sources=manifest.sources,
+            editables=manifest.editables,  # in site-packages, which moves with the env
         )
         moved = manifest.env != str(final)
         regenerate = (

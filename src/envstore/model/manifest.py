@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_VERSION",
+    "EditablePackage",
     "Manifest",
     "Package",
     "RecordedSources",
@@ -37,7 +38,9 @@ __all__ = [
 
 MANIFEST_NAME = "envstore.json"
 # 2: "sources", where the env's wheels came from (a version 1 manifest has none).
-MANIFEST_VERSION = 2
+# 3: "editables", projects installed editable into the env's own site-packages (a
+#    version 2 manifest has none). An envstore that reads only version 2 refuses it.
+MANIFEST_VERSION = 3
 
 
 def public_requirement(text: str) -> str:
@@ -79,6 +82,61 @@ class Package:
         }
 
 
+class EditablePackage:
+    """A project installed editable (PEP 660) into the env's own site-packages, not the
+    store: its name and version, the project directory, the extras asked for and the
+    editable wheel it was installed from (a plain class: see EntryKey)."""
+
+    __slots__ = ("extras", "name", "path", "version", "wheel")
+
+    def __init__(
+        self, name: str, version: str, path: str, extras: tuple[str, ...], wheel: str
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.path = path
+        self.extras = extras
+        self.wheel = wheel
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EditablePackage) and self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.path))
+
+    def __repr__(self) -> str:
+        return f"EditablePackage({self.name!r}, {self.version!r}, {self.path!r})"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "path": self.path,
+            "extras": list(self.extras),
+            "wheel": self.wheel,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> EditablePackage:
+        """Validated: the path is data from disk (shown, never built from: a command
+        that builds a project is given its directory by the user)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"an editable must be an object, not {data!r}")
+        path = data["path"]
+        if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
+            raise ValueError(f"editable path must be an absolute path, not {path!r}")
+        extras = data.get("extras", [])
+        if not isinstance(extras, list):
+            raise TypeError(f"editable extras must be a list, not {extras!r}")
+        return cls(
+            str(data["name"]),
+            str(data["version"]),
+            path,
+            tuple(map(str, extras)),
+            str(data["wheel"]),
+        )
+
+
 def _check_paths(
     data: dict[str, object], python: Interpreter, bad: Callable[[str], BadManifestError]
 ) -> None:
@@ -116,6 +174,7 @@ class Manifest:
         created: float = 0.0,
         version: int = MANIFEST_VERSION,
         sources: RecordedSources | None = None,
+        editables: list[EditablePackage] | None = None,
     ) -> None:
         self.env = env
         self.store = store
@@ -126,6 +185,7 @@ class Manifest:
         self.created = created
         self.version = version
         self.sources = sources or RecordedSources()
+        self.editables = editables or []
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()
@@ -149,6 +209,7 @@ class Manifest:
             "requirements": self.requirements,
             "sources": self.sources.to_json(),
             "view": self.view,
+            "editables": [e.to_json() for e in self.editables],
             "packages": [p.to_json() for p in self.packages],
         }
 
@@ -221,6 +282,7 @@ class Manifest:
                 created=float(data.get("created", 0.0)),
                 version=MANIFEST_VERSION,  # read as this version; saved as this version
                 sources=RecordedSources.from_json(data.get("sources")),
+                editables=[EditablePackage.from_json(e) for e in data.get("editables", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise bad(f"invalid manifest ({exc!r})") from None

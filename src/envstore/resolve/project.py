@@ -1,0 +1,176 @@
+"""A project's ``pyproject.toml``: its build system, ``[project]`` dependencies and
+extras, and PEP 735 dependency groups (``include-group`` resolved by PyPA's
+``dependency-groups`` library).
+
+TOML is read with ``tomllib`` (Python 3.11+) or ``tomli`` (3.10). Everything is
+parsed once into a ``Project``; a malformed file raises ProjectError naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envstore.errors import ProjectError
+
+__all__ = [
+    "PYPROJECT",
+    "Project",
+    "ProjectError",
+    "find_project",
+    "group_requirements",
+    "load_project",
+    "split_group",
+]
+
+PYPROJECT = "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class Project:
+    """What envstore reads from a project's ``pyproject.toml``."""
+
+    root: Path
+    name: str | None
+    dependencies: tuple[str, ...] = ()
+    optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    groups: Mapping[str, Sequence[str | Mapping[str, str]]] = field(default_factory=dict)
+    requires_python: str | None = None
+    build_requires: tuple[str, ...] = ("setuptools>=40.8.0",)
+    build_backend: str = "setuptools.build_meta:__legacy__"
+    backend_path: tuple[str, ...] = ()
+
+    def requirements(self, extras: Sequence[str] = (), all_extras: bool = False) -> list[str]:
+        """``[project].dependencies`` plus those of ``extras`` (every extra with
+        ``all_extras``); an unknown extra is an error, as uv makes it."""
+        unknown = [e for e in extras if _norm(e) not in {_norm(k) for k in self.optional}]
+        if unknown:
+            have = ", ".join(sorted(self.optional)) or "none"
+            raise ProjectError(
+                f"{self.root / PYPROJECT} has no extra {', '.join(unknown)} (it has: {have})"
+            )
+        out = list(self.dependencies)
+        wanted = {_norm(e) for e in extras}
+        for name, reqs in self.optional.items():
+            if all_extras or _norm(name) in wanted:
+                out += reqs
+        return out
+
+
+def _norm(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ProjectError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _strings(value: object, where: str, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProjectError(f"{path}: {where} must be a list of strings")
+    return tuple(value)
+
+
+def load_project(root: str | os.PathLike[str]) -> Project:
+    """The project at ``root`` (a directory holding pyproject.toml, or the file itself)."""
+    path = Path(os.path.abspath(root))
+    if path.name == PYPROJECT and not path.is_dir():
+        path = path.parent
+    file = path / PYPROJECT
+    data = _read_toml(file)
+    project = data.get("project", {})
+    if not isinstance(project, dict):
+        raise ProjectError(f"{file}: [project] must be a table")
+    optional = project.get("optional-dependencies", {})
+    if not isinstance(optional, dict):
+        raise ProjectError(f"{file}: [project.optional-dependencies] must be a table")
+    groups = data.get("dependency-groups", {})
+    if not isinstance(groups, dict):
+        raise ProjectError(f"{file}: [dependency-groups] must be a table")
+    system = data.get("build-system", {})
+    if not isinstance(system, dict):
+        raise ProjectError(f"{file}: [build-system] must be a table")
+    name = project.get("name")
+    requires_python = project.get("requires-python")
+    found = Project(
+        root=path,
+        name=name if isinstance(name, str) else None,
+        dependencies=_strings(project.get("dependencies", []), "project.dependencies", file),
+        optional={
+            str(k): _strings(v, f"project.optional-dependencies.{k}", file)
+            for k, v in optional.items()
+        },
+        groups=groups,
+        requires_python=requires_python if isinstance(requires_python, str) else None,
+    )
+    if "build-backend" in system or "requires" in system:
+        backend = system.get("build-backend", found.build_backend)
+        if not isinstance(backend, str):
+            raise ProjectError(f"{file}: build-system.build-backend must be a string")
+        found = Project(
+            **{
+                **found.__dict__,
+                "build_requires": _strings(
+                    system.get("requires", []), "build-system.requires", file
+                ),
+                "build_backend": backend,
+                "backend_path": _strings(
+                    system.get("backend-path", []), "build-system.backend-path", file
+                ),
+            }
+        )
+    return found
+
+
+def split_group(text: str) -> tuple[str | None, str]:
+    """``[PATH:]NAME`` -> (PATH or None, NAME): a group of the project at PATH (a
+    directory or its pyproject.toml)."""
+    path, colon, name = text.rpartition(":")
+    return (path or None, name) if colon else (None, text)
+
+
+def group_requirements(project: Project, names: Sequence[str]) -> list[str]:
+    """The requirements of the dependency groups ``names`` (PEP 735; ``include-group``
+    followed), in order, without repeats."""
+    from dependency_groups import CyclicDependencyError, resolve
+
+    have = {_norm(k) for k in project.groups}
+    missing = [n for n in names if _norm(n) not in have]
+    if missing:
+        listed = ", ".join(sorted(project.groups)) or "none"
+        raise ProjectError(
+            f"{project.root / PYPROJECT} has no dependency group {', '.join(missing)}"
+            f" (it has: {listed})"
+        )
+    try:
+        found = resolve(project.groups, *names) if names else ()
+    except (CyclicDependencyError, LookupError, TypeError, ValueError) as exc:
+        raise ProjectError(f"{project.root / PYPROJECT}: dependency groups: {exc}") from None
+    return list(dict.fromkeys(found))
+
+
+def find_project(start: str | os.PathLike[str]) -> Path:
+    """The nearest directory at or above ``start`` holding a pyproject.toml."""
+    here = Path(os.path.abspath(start))
+    for d in (here, *here.parents):
+        if (d / PYPROJECT).is_file():
+            return d
+    raise ProjectError(f"no {PYPROJECT} in {here} or any directory above it")
