@@ -268,3 +268,61 @@ def test_editable_with_setuptools_offline(
     assert py(env, "import dep_one; print(dep_one.V)") == "1"
     freeze = run([env / "bin" / "python", "-m", "pip", "freeze"])
     assert f"-e {proj.as_uri()}" in freeze.stdout or f"-e {proj}" in freeze.stdout, freeze.stdout
+
+
+def _names(env: Path) -> set[str]:
+    return {p.name for p in Manifest.load(env).packages} - {"pip"}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param([], {"dep-one"}, id="dependencies"),
+        pytest.param(["--extra", "x"], {"dep-one", "extra-dep"}, id="extra"),
+        pytest.param(["--all-extras"], {"dep-one", "extra-dep"}, id="all-extras"),
+    ],
+)
+def test_requirements_from_pyproject(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, options: list[str], expected: set[str]
+) -> None:
+    proj = sample(tmp_path / "proj")
+    env = tmp_path / "env"
+    r = cli("create", env, "-r", proj / "pyproject.toml", *options, *offline(wheels, store))
+    assert r.code == 0, r.err
+    assert _names(env) == expected
+    assert builds(proj) == []  # the project itself is not installed
+    assert "dep-one" in Manifest.load(env).requirements  # recorded as plain requirements
+
+
+def test_dependency_groups_with_include_group(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = sample(tmp_path / "proj")
+    env = tmp_path / "env"
+    r = cli("create", env, "--group", f"{proj}:dev", *offline(wheels, store))
+    assert r.code == 0, r.err
+    assert _names(env) == {"test-dep", "lint-dep"}
+    monkeypatch.chdir(proj)  # without PATH: the current directory's project
+    r = cli("sync", env, "--group", "test", *offline(wheels, store))
+    assert r.code == 0, r.err
+    assert _names(env) == {"test-dep"}
+    r = cli("sync", env, "--group", "nope", *offline(wheels, store))
+    assert r.code == 1 and "has no dependency group nope (it has: dev, test)" in r.err
+
+
+def test_extra_without_pyproject_and_unknown_extra(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = sample(tmp_path / "proj")
+    r = cli("create", tmp_path / "e1", "dep-one", "--extra", "x", *offline(wheels, store))
+    assert r.code == 1 and "need -r pyproject.toml" in r.err
+    r = cli(
+        "create",
+        tmp_path / "e2",
+        "-r",
+        proj / "pyproject.toml",
+        "--extra",
+        "y",
+        *offline(wheels, store),
+    )
+    assert r.code == 1 and "has no extra y (it has: x)" in r.err

@@ -74,6 +74,30 @@ def _editables(p: Any) -> None:
     )
 
 
+def _project_options(p: Any) -> None:
+    """What to take from a project's pyproject.toml (-r pyproject.toml, --group)."""
+    p.add_argument(
+        "--extra",
+        dest="extras",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="with -r pyproject.toml: the dependencies of this extra too (repeatable)",
+    )
+    p.add_argument(
+        "--all-extras", action="store_true", help="with -r pyproject.toml: every extra's too"
+    )
+    p.add_argument(
+        "--group",
+        dest="groups",
+        metavar="[PATH:]NAME",
+        action="append",
+        default=[],
+        help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
+        " directory's) (repeatable)",
+    )
+
+
 def _upgrade(p: Any) -> None:
     p.add_argument(
         "-U",
@@ -97,6 +121,7 @@ def _envs(sub: Subcommands) -> None:
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
     _editables(p)
+    _project_options(p)
     p.add_argument(
         "-p",
         "--python",
@@ -310,6 +335,7 @@ def _portable(sub: Subcommands) -> None:
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
     _editables(p)
+    _project_options(p)
     p.add_argument(
         "--from",
         dest="lock",

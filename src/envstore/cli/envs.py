@@ -36,6 +36,9 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         prompt=args.prompt,
         lock=args.lock,
         editables=args.editables,
+        extras=args.extras,
+        all_extras=args.all_extras,
+        groups=args.groups,
         progress=progress,
     )
     if args.verbosity >= 0:

@@ -43,6 +43,9 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         upgrade=args.upgrade,
         with_pip=args.with_pip,
         editables=args.editables,
+        extras=args.extras,
+        all_extras=args.all_extras,
+        groups=args.groups,
         progress=progress,
     )
     if args.verbosity >= 0:

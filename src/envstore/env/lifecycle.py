@@ -63,13 +63,19 @@ def create_env(
     prompt: str | None = None,
     lock: Lock | str | os.PathLike[str] | None = None,
     editables: Sequence[str] = (),
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    groups: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Manifest:
     """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
 
     ``editables`` are project directories (``./proj``, ``./proj[extra]``) installed
     editable (PEP 660) into the env's own site-packages; their dependencies come
-    from the store with the other requirements.
+    from the store with the other requirements. A ``pyproject.toml`` among
+    ``requirement_files`` means its ``[project].dependencies`` (with ``extras``, or
+    every extra with ``all_extras``); ``groups`` are PEP 735 dependency groups,
+    ``[PATH:]NAME`` (PATH: the project directory, default the cwd).
 
     ``sources`` says where packages may come from (or the keywords ``find_links``,
     ``index_url``, ``no_index`` and ``offline`` do: not both; TypeError).
@@ -86,6 +92,9 @@ def create_env(
     st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
+    requirements, requirement_files = _expand(
+        requirements, requirement_files, extras, all_extras, groups
+    )
     request = _request(requirements, requirement_files, where, upgrade, locked)
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
@@ -176,6 +185,9 @@ def sync_env(
     upgrade: bool = False,
     with_pip: bool | None = None,
     editables: Sequence[str] = (),
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    groups: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Manifest:
     """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``) and
@@ -189,7 +201,7 @@ def sync_env(
     env is untouched.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
-    if not requirements and not requirement_files and lock is None and not editables:
+    if not (requirements or requirement_files or editables or groups) and lock is None:
         raise EnvError(
             f"nothing to sync {path} to: give requirements, -r FILE or --from LOCK"
             " (an empty requirements file empties the env)"
@@ -206,6 +218,9 @@ def sync_env(
     st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
+    requirements, requirement_files = _expand(
+        requirements, requirement_files, extras, all_extras, groups
+    )
     request = _request(requirements, requirement_files, where, upgrade, locked)
     if old is not None and python is None:
         was = old.python
@@ -258,6 +273,27 @@ def _request(
         upgrade=upgrade,
         locked=tuple(locked.packages) if locked is not None else (),
     )
+
+
+def _expand(
+    requirements: Sequence[str],
+    requirement_files: Sequence[str],
+    extras: Sequence[str],
+    all_extras: bool,
+    groups: Sequence[str],
+) -> tuple[Sequence[str], Sequence[str]]:
+    """``-r pyproject.toml`` and ``--group`` turned into plain requirements (what the
+    manifest records, and relink re-resolves); other files are left as they are."""
+    if not (extras or all_extras or groups) and not any(
+        os.path.basename(f) == "pyproject.toml" for f in requirement_files
+    ):
+        return requirements, requirement_files
+    from envstore.resolve.project import project_requirements
+
+    found, others = project_requirements(
+        requirement_files, extras=extras, all_extras=all_extras, groups=groups
+    )
+    return [*requirements, *found], others
 
 
 def _load_lock(

@@ -24,6 +24,7 @@ __all__ = [
     "find_project",
     "group_requirements",
     "load_project",
+    "project_requirements",
     "split_group",
 ]
 
@@ -174,3 +175,34 @@ def find_project(start: str | os.PathLike[str]) -> Path:
         if (d / PYPROJECT).is_file():
             return d
     raise ProjectError(f"no {PYPROJECT} in {here} or any directory above it")
+
+
+def project_requirements(
+    requirement_files: Sequence[str],
+    *,
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    groups: Sequence[str] = (),
+    base: str | os.PathLike[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Read what ``-r pyproject.toml`` (with ``extras``), ``--group [PATH:]NAME`` ask for:
+    (their requirements, the other requirement files, left to pip's syntax). A group
+    without PATH is the project's at ``base`` (default: the cwd)."""
+    requirements: list[str] = []
+    others: list[str] = []
+    used_extras = False
+    for f in requirement_files:
+        if os.path.basename(f) == PYPROJECT:
+            requirements += load_project(f).requirements(extras, all_extras)
+            used_extras = True
+        else:
+            others.append(f)
+    if (extras or all_extras) and not used_extras:
+        raise ProjectError("--extra and --all-extras need -r pyproject.toml (the project's extras)")
+    by_project: dict[str, list[str]] = {}
+    for g in groups:
+        path, name = split_group(g)
+        by_project.setdefault(os.path.abspath(path or base or os.getcwd()), []).append(name)
+    for path, names in by_project.items():
+        requirements += group_requirements(load_project(path), names)
+    return list(dict.fromkeys(requirements)), others
