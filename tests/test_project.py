@@ -303,10 +303,10 @@ def test_dependency_groups_with_include_group(
     assert r.code == 0, r.err
     assert _names(env) == {"test-dep", "lint-dep"}
     monkeypatch.chdir(proj)  # without PATH: the current directory's project
-    r = cli("sync", env, "--group", "test", *offline(wheels, store))
+    r = cli("create", env, "--clear", "--group", "test", *offline(wheels, store))
     assert r.code == 0, r.err
     assert _names(env) == {"test-dep"}
-    r = cli("sync", env, "--group", "nope", *offline(wheels, store))
+    r = cli("create", env, "--clear", "--group", "nope", *offline(wheels, store))
     assert r.code == 1 and "has no dependency group nope (it has: dev, test)" in r.err
 
 
@@ -326,3 +326,120 @@ def test_extra_without_pyproject_and_unknown_extra(
         *offline(wheels, store),
     )
     assert r.code == 1 and "has no extra y (it has: x)" in r.err
+
+
+def _sync(cli: CLI, wheels: Path, store: Path, *args: str | os.PathLike[str]) -> str:
+    r = cli("sync", *args, *offline(wheels, store))
+    assert r.code == 0, r.err
+    return r.out
+
+
+def test_sync_in_a_project(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = sample(tmp_path / "proj")
+    (proj / "src" / "sample" / "sub").mkdir()
+    monkeypatch.chdir(proj / "src" / "sample" / "sub")  # the nearest pyproject.toml above
+    out = _sync(cli, wheels, store)
+    venv = proj / ".venv"
+    assert _names(venv) == {"dep-one", "test-dep", "lint-dep"}  # deps + dev (incl. test)
+    assert [e.name for e in Manifest.load(venv).editables] == ["sample"]
+    assert "sample editable" in out
+    assert py(venv, "import sample, dep_one, test_dep, lint_dep; print(sample.VERSION)") == "0.1"
+    # --no-dev drops the dev group and names what it removed
+    out = _sync(cli, wheels, store, "--no-dev", "--extra", "x")
+    assert _names(venv) == {"dep-one", "extra-dep"}
+    assert " - lint-dep 1.0" in out and " - test-dep 1.0" in out and " + extra-dep 1.0" in out
+    # --no-install-project: only the dependencies
+    _sync(cli, wheels, store, "--no-dev", "--group", "test", "--no-install-project")
+    assert _names(venv) == {"dep-one", "test-dep"}
+    assert Manifest.load(venv).editables == []
+    assert builds(proj) == ["editable"]  # built once, cached since
+
+
+def test_sync_names_what_pip_put_there(cli: CLI, tmp_path: Path, store: Path, wheels: Path) -> None:
+    proj = sample(tmp_path / "proj")
+    _sync(cli, wheels, store, "--project", proj, "--no-dev")
+    venv = proj / ".venv"
+    pip = run(
+        [
+            venv / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "-f",
+            wheels,
+            "lib-dep",
+        ]
+    )
+    assert pip.returncode == 0, pip.stderr
+    out = _sync(cli, wheels, store, "--project", proj, "--no-dev")
+    assert " - lib-dep 1.0" in out
+    assert run([venv / "bin" / "python", "-c", "import lib_dep"]).returncode != 0
+
+
+def test_sync_all_groups_and_another_env(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = sample(tmp_path / "proj", groups={"a": ["test-dep"], "b": ["lint-dep"]})
+    env = tmp_path / "elsewhere"
+    _sync(cli, wheels, store, env, "--project", proj, "--all-groups")
+    assert _names(env) == {"dep-one", "test-dep", "lint-dep"}
+    assert not (proj / ".venv").exists()
+
+
+def test_sync_a_group_naming_the_project_itself(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = sample(tmp_path / "proj", groups={"dev": ["sample[x]", "test-dep"]})
+    _sync(cli, wheels, store, "--project", proj)
+    assert _names(proj / ".venv") == {"dep-one", "extra-dep", "test-dep"}
+    assert [e.extras for e in Manifest.load(proj / ".venv").editables] == [("x",)]
+
+
+def test_sync_interpreter_from_python_version_file(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    from conftest import PYTHONS
+
+    have = [m for m, p in PYTHONS.items() if p]
+    if len(have) < 2:
+        pytest.skip("needs two Python versions")
+    proj = sample(tmp_path / "proj")
+    (proj / ".python-version").write_text(f"# pinned\n{have[0]}\n")
+    _sync(cli, wheels, store, "--project", proj, "--without-pip")
+    assert Manifest.load(proj / ".venv").python.minor == have[0]
+    # without the file: the newest Python requires-python allows
+    proj2 = sample(tmp_path / "proj2", requires_python=f"<{have[-1]}")
+    _sync(cli, wheels, store, "--project", proj2, "--without-pip")
+    assert Manifest.load(proj2 / ".venv").python.minor == have[-2]
+
+
+def test_sync_env_reqs_keeps_its_meaning(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    env = tmp_path / "env"
+    _sync(cli, wheels, store, env, "dep-one")
+    assert _names(env) == {"dep-one"}
+
+
+def test_sync_no_editable_installs_the_project_into_the_store(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = sample(tmp_path / "proj")
+    _sync(cli, wheels, store, "--project", proj, "--no-dev", "--no-editable")
+    venv = proj / ".venv"
+    assert Manifest.load(venv).editables == []
+    assert "sample" in _names(venv)
+    assert list((store / "entries").glob("*/sample"))
+    assert py(venv, "import sample; print(sample.__file__)").startswith(str(store))
+
+
+def test_sync_outside_a_project(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli("sync", "--store", store)
+    assert r.code == 1 and f"no pyproject.toml in {tmp_path} or any directory above" in r.err

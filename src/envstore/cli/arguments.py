@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from envstore.cli.options import add_index_options
+from envstore.cli.options import (
+    add_editable_option,
+    add_index_options,
+    add_project_options,
+    add_project_sync_options,
+)
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -61,43 +66,6 @@ def _requirement_files(p: Any) -> None:
     )
 
 
-def _editables(p: Any) -> None:
-    p.add_argument(
-        "-e",
-        "--editable",
-        dest="editables",
-        metavar="PATH",
-        action="append",
-        default=[],
-        help="install the project at PATH editable (PEP 660; PATH[extra,...] for extras);"
-        " its dependencies come from the store (repeatable)",
-    )
-
-
-def _project_options(p: Any) -> None:
-    """What to take from a project's pyproject.toml (-r pyproject.toml, --group)."""
-    p.add_argument(
-        "--extra",
-        dest="extras",
-        metavar="NAME",
-        action="append",
-        default=[],
-        help="with -r pyproject.toml: the dependencies of this extra too (repeatable)",
-    )
-    p.add_argument(
-        "--all-extras", action="store_true", help="with -r pyproject.toml: every extra's too"
-    )
-    p.add_argument(
-        "--group",
-        dest="groups",
-        metavar="[PATH:]NAME",
-        action="append",
-        default=[],
-        help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
-        " directory's) (repeatable)",
-    )
-
-
 def _upgrade(p: Any) -> None:
     p.add_argument(
         "-U",
@@ -120,8 +88,8 @@ def _envs(sub: Subcommands) -> None:
     p.add_argument("env", metavar="ENV", help="directory of the new environment")
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
-    _editables(p)
-    _project_options(p)
+    add_editable_option(p)
+    add_project_options(p)
     p.add_argument(
         "-p",
         "--python",
@@ -331,11 +299,17 @@ def _portable(sub: Subcommands) -> None:
         " its Python, store, prompt and pip unless told otherwise. The new env is built beside"
         " the old one and swapped in at once; on any failure the old env is left as it was.",
     )
-    p.add_argument("env", metavar="ENV", help="the environment (created if missing)")
+    p.add_argument(
+        "env",
+        metavar="ENV",
+        nargs="?",
+        help="the environment (created if missing; in a project: default PROJECT/.venv)",
+    )
     p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
     _requirement_files(p)
-    _editables(p)
-    _project_options(p)
+    add_editable_option(p)
+    add_project_options(p)
+    add_project_sync_options(p)
     p.add_argument(
         "--from",
         dest="lock",

@@ -1,4 +1,5 @@
-"""CLI options shared by every command that may fetch packages."""
+"""CLI options shared by commands: where packages may come from, editable projects,
+what to take from a pyproject.toml."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-__all__ = ["add_index_options", "index_options"]
+__all__ = [
+    "add_editable_option",
+    "add_index_options",
+    "add_project_options",
+    "add_project_sync_options",
+    "index_options",
+]
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:
@@ -34,3 +41,66 @@ def index_options(args: argparse.Namespace) -> dict[str, Any]:
 
     sources = PackageSources(args.find_links, args.index_url, args.no_index, args.offline)
     return {"sources": sources}
+
+
+def add_editable_option(p: Any) -> None:
+    p.add_argument(
+        "-e",
+        "--editable",
+        dest="editables",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="install the project at PATH editable (PEP 660; PATH[extra,...] for extras);"
+        " its dependencies come from the store (repeatable)",
+    )
+
+
+def add_project_options(p: Any) -> None:
+    """What to take from a project's pyproject.toml (-r pyproject.toml, --group)."""
+    p.add_argument(
+        "--extra",
+        dest="extras",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="with -r pyproject.toml: the dependencies of this extra too (repeatable)",
+    )
+    p.add_argument(
+        "--all-extras", action="store_true", help="with -r pyproject.toml: every extra's too"
+    )
+    p.add_argument(
+        "--group",
+        dest="groups",
+        metavar="[PATH:]NAME",
+        action="append",
+        default=[],
+        help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
+        " directory's) (repeatable)",
+    )
+
+
+def add_project_sync_options(p: Any) -> None:
+    """The options of ``sync`` in a project."""
+    project = p.add_argument_group(
+        "in a project (no REQ, -r, -e or --from)",
+        "sync the project's env to its dependencies, the dev group, the groups and extras"
+        " asked for, and the project installed editable",
+    )
+    project.add_argument(
+        "--project",
+        metavar="DIR",
+        help="the project (default: the nearest pyproject.toml at or above the current directory)",
+    )
+    project.add_argument("--all-groups", action="store_true", help="every dependency group")
+    project.add_argument("--no-dev", action="store_true", help="without the dev group")
+    project.add_argument(
+        "--no-install-project",
+        action="store_true",
+        help="only the project's dependencies, not the project itself",
+    )
+    project.add_argument(
+        "--no-editable",
+        action="store_true",
+        help="install the project as a wheel (into the store), not editable",
+    )

@@ -30,6 +30,12 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    if not (args.requirements or args.requirement_files or args.lock or args.editables):
+        return _sync_project(args, progress)
+    if args.env is None:
+        from envstore.errors import EnvError
+
+        raise EnvError("give the environment to sync (ENV) before its requirements")
     from envstore.env.lifecycle import sync_env
 
     manifest = sync_env(
@@ -52,6 +58,40 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         print(
             f"synced {manifest.env} (Python {manifest.python.version},"
             f" {plural(len(manifest.packages), 'package')})"
+        )
+    return 0
+
+
+def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore.env.project import sync_project
+
+    done = sync_project(
+        args.project,
+        args.env,
+        groups=args.groups,
+        all_groups=args.all_groups,
+        no_dev=args.no_dev,
+        extras=args.extras,
+        all_extras=args.all_extras,
+        install_project=not args.no_install_project,
+        editable=not args.no_editable,
+        python=args.python,
+        store=args.store,
+        **index_options(args),
+        upgrade=args.upgrade,
+        with_pip=args.with_pip,
+        progress=progress,
+    )
+    if args.verbosity >= 0:
+        m = done.manifest
+        for line in done.removed:
+            print(f" - {line}")
+        for line in done.added:
+            print(f" + {line}")
+        editable = "".join(f", {e.name} editable" for e in m.editables)
+        print(
+            f"synced {m.env} (Python {m.python.version},"
+            f" {plural(len(m.packages), 'package')}{editable})"
         )
     return 0
 

@@ -1,0 +1,189 @@
+"""``envstore sync`` in a project: the project's env holds exactly its dependencies,
+the groups and extras asked for, and the project itself (editable by default).
+
+What goes in (as ``uv sync``): ``[project].dependencies`` and the extras asked for;
+the ``dev`` dependency group if the project has one (unless ``no_dev``), the
+groups named, or every group; the project installed editable (or as a wheel in
+the store with ``editable=False``, or not at all with ``install_project=False``).
+The interpreter: ``python``, else the project's ``.python-version``, else the env's
+own if it satisfies ``requires-python``, else the newest installed Python that does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envstore.env.lifecycle import sync_env
+from envstore.errors import BadManifestError, InterpreterError, ProjectError
+from envstore.model.manifest import Manifest
+from envstore.model.sources import PackageSources
+from envstore.python.interpreters import installed
+from envstore.resolve.project import Project, find_project, group_requirements, load_project
+from envstore.store.layout import Store
+
+__all__ = ["ProjectSync", "env_names", "sync_project"]
+
+
+@dataclass
+class ProjectSync:
+    """What a project sync did: the new manifest, and what it added and removed."""
+
+    manifest: Manifest
+    project: Path
+    groups: list[str]
+    removed: list[str] = field(default_factory=list)  # "name version"
+    added: list[str] = field(default_factory=list)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def env_names(env: Path) -> dict[str, str]:
+    """name -> version of what the env at ``env`` holds: its manifest's packages and
+    editables, and whatever pip installed into its site-packages (any venv)."""
+    found: dict[str, str] = {}
+    try:
+        manifest = Manifest.load(env)
+    except BadManifestError:
+        manifest = None
+    if manifest is not None:
+        found.update({p.name: p.version for p in manifest.packages})
+        found.update({_canonical(e.name): e.version for e in manifest.editables})
+    for info in sorted(env.glob("lib/python3*/site-packages/*.dist-info")):
+        name, _, version = info.name[: -len(".dist-info")].partition("-")
+        found.setdefault(_canonical(name), version)
+    return found
+
+
+def _python_version_file(root: Path) -> str | None:
+    """The first version in the nearest ``.python-version`` at or above ``root``."""
+    for d in (root, *root.parents):
+        try:
+            text = (d / ".python-version").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                return line
+    return None
+
+
+def choose_python(project: Project, env: Path, python: str | None, store: Store) -> str | None:
+    """The ``-p`` to sync with (None: the env's own, kept by sync_env)."""
+    if python:
+        return python
+    pinned = _python_version_file(project.root)
+    if pinned:
+        return pinned
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        allowed = SpecifierSet(project.requires_python or "")
+    except InvalidSpecifier:
+        raise ProjectError(
+            f"{project.root / 'pyproject.toml'}: invalid requires-python"
+            f" {project.requires_python!r}"
+        ) from None
+    try:
+        current = Manifest.load(env).python.version
+    except BadManifestError:
+        current = None
+    if current is not None and allowed.contains(current, prereleases=True):
+        return None
+    fits = [i for i in installed(store.facts_cache()) if allowed.contains(i.version, True)]
+    if not fits:
+        raise InterpreterError(
+            f"no installed Python satisfies requires-python {project.requires_python!r}"
+            f" of {project.root}; pass -p or write a .python-version"
+        )
+    newest = max(fits, key=lambda i: [int(x) for x in re.findall(r"\d+", i.version)[:3]])
+    return newest.path
+
+
+def sync_project(
+    project: str | os.PathLike[str] | None = None,
+    env: str | os.PathLike[str] | None = None,
+    *,
+    groups: Sequence[str] = (),
+    all_groups: bool = False,
+    no_dev: bool = False,
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    install_project: bool = True,
+    editable: bool = True,
+    python: str | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
+    sources: PackageSources | None = None,
+    upgrade: bool = False,
+    with_pip: bool | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ProjectSync:
+    """Make ``env`` (default: the project's ``.venv``) hold exactly what the project
+    at or above ``project`` (default: the cwd) asks for; see the module docstring."""
+    root = find_project(project if project is not None else os.getcwd())
+    proj = load_project(root)
+    final = Path(os.path.abspath(env)) if env is not None else root / ".venv"
+    names = list(proj.groups) if all_groups else []
+    if not no_dev and not all_groups and any(_canonical(g) == "dev" for g in proj.groups):
+        names.append(next(g for g in proj.groups if _canonical(g) == "dev"))
+    names += [g for g in groups if g not in names]
+    wanted_extras = list(proj.optional) if all_extras else list(extras)
+    proj.requirements(wanted_extras)  # an unknown extra is an error
+    requirements = group_requirements(proj, names) if names else []
+    if install_project and proj.name is None:
+        raise ProjectError(
+            f"{root / 'pyproject.toml'} has no [project] name to install; pass"
+            " --no-install-project to install only its dependencies and groups"
+        )
+    # A group may name the project itself (dev = ["sample[test]"]): its extras join.
+    own = _canonical(proj.name) if proj.name else None
+    mine = [r for r in requirements if own and _own_extras(r, own) is not None]
+    for r in mine:
+        requirements.remove(r)
+        wanted_extras += [e for e in _own_extras(r, own or "") or () if e not in wanted_extras]
+    editables: list[str] = []
+    extras_part = f"[{','.join(wanted_extras)}]" if wanted_extras else ""
+    if install_project and editable:
+        editables.append(f"{root}{extras_part}")
+    elif install_project:
+        requirements.insert(0, f"{proj.name}{extras_part} @ {root.as_uri()}")
+    else:
+        requirements = proj.requirements(wanted_extras) + requirements
+    before = env_names(final)
+    st = store if isinstance(store, Store) else Store(store)
+    st.ensure()
+    chosen = choose_python(proj, final, python, st)
+    manifest = sync_env(
+        final,
+        requirements,
+        python=chosen,
+        store=st,
+        sources=sources,
+        upgrade=upgrade,
+        with_pip=with_pip,
+        editables=editables,
+        progress=progress,
+    )
+    after = {p.name: p.version for p in manifest.packages}
+    after.update({_canonical(e.name): e.version for e in manifest.editables})
+    return ProjectSync(
+        manifest,
+        root,
+        names,
+        removed=[f"{n} {v}" for n, v in sorted(before.items()) if after.get(n) != v],
+        added=[f"{n} {v}" for n, v in sorted(after.items()) if before.get(n) != v],
+    )
+
+
+def _own_extras(requirement: str, own: str) -> tuple[str, ...] | None:
+    """The extras of ``requirement`` if it names the project ``own`` itself, else None."""
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[([^\]]*)\])?", requirement)
+    if not m or _canonical(m.group(1)) != own:
+        return None
+    return tuple(e.strip() for e in (m.group(3) or "").split(",") if e.strip())
