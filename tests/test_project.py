@@ -443,3 +443,15 @@ def test_sync_outside_a_project(
     monkeypatch.chdir(tmp_path)
     r = cli("sync", "--store", store)
     assert r.code == 1 and f"no pyproject.toml in {tmp_path} or any directory above" in r.err
+
+
+def test_sync_env_alone_is_still_a_mistake_inside_a_project(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = sample(tmp_path / "proj")
+    env = tmp_path / "env"
+    _sync(cli, wheels, store, env, "dep-one")
+    monkeypatch.chdir(proj)
+    r = cli("sync", env, *offline(wheels, store))  # ENV, no REQ, no --project
+    assert r.code == 1 and "nothing to sync" in r.err
+    assert _names(env) == {"dep-one"} and not (proj / ".venv").exists()

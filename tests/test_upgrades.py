@@ -270,7 +270,7 @@ def test_sources_are_recorded_without_credentials_and_a_crafted_one_is_never_use
     assert not list(store.glob("entries/pure/solo/*/site/solo.py"))  # nothing from there
 
 
-def test_a_version_1_manifest_is_read_relinked_and_written_as_version_2(
+def test_a_version_1_manifest_is_read_relinked_and_written_as_the_current_version(
     cli: CLI, wheelhouse: Path, tmp_path: Path
 ) -> None:
     env, store = tmp_path / "env", tmp_path / "store"
@@ -283,7 +283,9 @@ def test_a_version_1_manifest_is_read_relinked_and_written_as_version_2(
     assert cli("show", env).code == 0
     (env / "bin" / "python").unlink()
     assert cli("--store", store, "relink", env).code == 0
-    assert json.loads((env / "envstore.json").read_text())["version"] == 2
+    from envstore.model.manifest import MANIFEST_VERSION
+
+    assert json.loads((env / "envstore.json").read_text())["version"] == MANIFEST_VERSION
     assert _doctor(cli, env) == {}
 
 

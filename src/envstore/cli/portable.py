@@ -30,7 +30,10 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
-    if not (args.requirements or args.requirement_files or args.lock or args.editables):
+    nothing = not (args.requirements or args.requirement_files or args.lock or args.editables)
+    # In a project: no ENV, or --project naming it. ENV alone with nothing to sync it to
+    # stays the mistake it was (the env is not emptied, nor filled from the cwd's project).
+    if nothing and (args.env is None or args.project is not None):
         return _sync_project(args, progress)
     if args.env is None:
         from envstore.errors import EnvError
