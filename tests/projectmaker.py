@@ -58,7 +58,8 @@ def _metadata(p):
         lines.append("Provides-Extra: " + extra)
         for r in reqs:
             marker = 'extra == "%s"' % extra
-            lines.append("Requires-Dist: " + (r + " and " + marker if ";" in r else r + "; " + marker))
+            req = r + " and " + marker if ";" in r else r + "; " + marker
+            lines.append("Requires-Dist: " + req)
     return "".join(line + "\n" for line in lines)
 
 

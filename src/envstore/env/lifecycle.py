@@ -58,6 +58,8 @@ def create_env(
     no_index: bool = False,
     offline: bool = False,
     upgrade: bool = False,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
     with_pip: bool = True,
     clear: bool = False,
     prompt: str | None = None,
@@ -68,6 +70,10 @@ def create_env(
 
     ``sources`` says where packages may come from (or the keywords ``find_links``,
     ``index_url``, ``no_index`` and ``offline`` do: not both; TypeError).
+    ``constraints`` (files, as pip's ``-c``) and ``pre`` (pre-releases allowed) bound
+    the versions chosen. A requirement may be any form pip accepts: ``name @ URL``, a
+    URL, a local wheel, sdist or project directory (relative to the current
+    directory; in a requirements file, to the file).
     With ``lock`` (a Lock or a lock file), the env holds exactly the locked wheels
     (``with_pip`` is ignored: pip is there if the lock has it); nothing is resolved.
     With ``clear``, an existing env at ``path`` is replaced once the new one is
@@ -81,7 +87,7 @@ def create_env(
     st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    request = _request(requirements, requirement_files, where, upgrade, locked)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
@@ -130,6 +136,8 @@ def sync_env(
     no_index: bool = False,
     offline: bool = False,
     upgrade: bool = False,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
     with_pip: bool | None = None,
     progress: Progress | None = None,
 ) -> Manifest:
@@ -160,7 +168,7 @@ def sync_env(
     st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    request = _request(requirements, requirement_files, where, upgrade, locked)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -202,6 +210,8 @@ def _request(
     sources: PackageSources,
     upgrade: bool,
     locked: Lock | None,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
 ) -> Request:
     return Request(
         requirements=tuple(requirements),
@@ -209,6 +219,8 @@ def _request(
         sources=sources,
         upgrade=upgrade,
         locked=tuple(locked.packages) if locked is not None else (),
+        constraints=tuple(os.path.abspath(f) for f in constraints),
+        pre=pre,
     )
 
 

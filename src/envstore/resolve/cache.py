@@ -11,27 +11,40 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.resolve.forms import classify
 from envstore.resolve.reqfiles import listing, requirement_texts
 from envstore.resolve.request import Request, Resolved
+from envstore.resolve.stamps import stamp
 from envstore.store import caches
 from envstore.store.layout import Store
 
 
-def cache_key(request: Request, interp: Interpreter) -> str:
+def cache_key(request: Request, interp: Interpreter) -> str | None:
+    """The resolution cache's key for ``request`` on ``interp``; None when a requirement
+    names a place whose content cannot be told unchanged (``stamps``)."""
     import xxhash
 
     files: list[str] = []
     seen: set[str] = set()
-    for f in request.requirement_files:
+    places: list[tuple[str, str | None]] = [(r, None) for r in request.requirements]
+    found: list[tuple[str, str]] = []
+    for f in (*request.requirement_files, *request.constraints):
+        if f in request.constraints:
+            files.append("-c")  # what follows constrains: not the same key as -r
         try:
-            files += requirement_texts(f, seen)
+            files += requirement_texts(f, seen, found)
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
+    places += found
+    stamps = place_stamps(places, request.sources.offline)
+    if stamps is None:
+        return None
     # What a local --find-links directory holds (names, sizes, mtimes): a wheel
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
     # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
     more = os.environ.get("PIP_FIND_LINKS", "").split()
     links = [[os.path.abspath(d), listing(d)] for d in [*request.sources.find_links, *more]]
+    extra = request.sources.extra_index_urls
     blob = json.dumps(
         [
             sorted(request.requirements),
@@ -39,12 +52,31 @@ def cache_key(request: Request, interp: Interpreter) -> str:
             links,
             request.sources.index_url,
             request.sources.no_index,
+            # Only when present, so the keys of every other request stay as they were.
+            *([["extra-index", *extra]] if extra else []),
+            *([["pre"]] if request.pre else []),
+            *([["places", *stamps]] if stamps else []),
             interp.soabi,
             interp.version,
             interp.platform,
         ]
     )
     return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def place_stamps(places: list[tuple[str, str | None]], offline: bool) -> list[str] | None:
+    """[target, stamp] of each requirement that names a place (a path or a URL), taken
+    from the current directory or its file's directory; None if one has no stamp."""
+    out = []
+    for line, base in places:
+        form = classify(line, base)
+        if form.kind == "name":
+            continue
+        found = stamp(form, offline)
+        if found is None:
+            return None
+        out.append(json.dumps([form.target, found]))
+    return out
 
 
 def from_cache(store: Store, cache_key: str) -> Resolved | None:

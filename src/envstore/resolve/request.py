@@ -6,6 +6,7 @@ from pathlib import Path
 
 from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
+from envstore.resolve.lines import file_editables
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -14,7 +15,17 @@ if TYPE_CHECKING:
 
 class Request:
     """What to put in an environment, and where it may come from (a plain class:
-    see EntryKey)."""
+    see EntryKey).
+
+    ``constraints`` (``-c`` files) and ``pre`` (``--pre``) belong here, not in
+    ``PackageSources``: they say which versions the env may hold, as requirements
+    do (relink, which looks only at where wheels come from, never reads them),
+    and what they say is part of the resolution cache's key like a ``-r`` file.
+
+    ``editables``: projects to install editable (absolute paths, or VCS URLs), never
+    resolved as ordinary requirements: those given, then the ``-e`` lines of the
+    requirement files (``editable_origins`` says which file named each).
+    """
 
     def __init__(
         self,
@@ -23,12 +34,23 @@ class Request:
         sources: PackageSources | None = None,
         upgrade: bool = False,
         locked: tuple[LockedPackage, ...] = (),  # exactly these wheels: no resolution
+        constraints: tuple[str, ...] = (),
+        pre: bool = False,
+        editables: tuple[str, ...] = (),
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
         self.sources = sources if sources is not None else PackageSources()
         self.upgrade = upgrade
         self.locked = locked
+        self.constraints = constraints
+        self.pre = pre
+        self.editable_origins: dict[str, str] = {}
+        found = list(editables)
+        for origin, target in file_editables(requirement_files):
+            found.append(target)
+            self.editable_origins.setdefault(target, origin)
+        self.editables = tuple(found)
 
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
@@ -37,6 +59,10 @@ class Request:
         args = list(self.requirements)
         for f in self.requirement_files:
             args += ["-r", f]
+        for f in self.constraints:
+            args += ["-c", f]
+        if self.pre:
+            args.append("--pre")
         return args
 
 

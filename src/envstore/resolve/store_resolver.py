@@ -11,6 +11,7 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.resolve.cache import wheel_hash
+from envstore.resolve.forms import classify
 from envstore.resolve.reqfiles import ARCHIVES, requirement_lines
 from envstore.resolve.request import Request, Resolved
 from envstore.store.layout import Store
@@ -178,8 +179,8 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
     from packaging.version import InvalidVersion, Version
 
     lines = requirement_lines(request)
-    if lines is None:
-        return None
+    if lines is None or any(classify(line).kind != "name" for line in lines):
+        return None  # a place (a URL, a path): what is there is pip's to build or fetch
     try:
         queue = [(Requirement(line), "") for line in lines]
     except InvalidRequirement as exc:
@@ -229,8 +230,8 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
             for version, _rank, _build, found in ranked:
                 # pip's pre-release rules changed between its versions: take a
                 # pre-release only when the specifier names one
-                if not req.specifier.contains(version) or (
-                    version.is_prerelease and not req.specifier.prereleases
+                if not req.specifier.contains(version, prereleases=True) or (
+                    version.is_prerelease and not (req.specifier.prereleases or request.pre)
                 ):
                     continue
                 if isinstance(found, EntryKey):
