@@ -473,3 +473,23 @@ def test_editable_lines_reach_the_request_apart(tmp_path: Path) -> None:
     args = pip_arguments(request, work)
     given = "".join(Path(a).read_text() for a in work.iterdir())
     assert "-e" not in given and "--editable" not in given and args[0] == "-r"
+
+
+def test_sync_takes_the_forms_and_options(
+    tmp_path: Path, store: Path, wh: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = project(tmp_path / "proj")
+    c = tmp_path / "c.txt"
+    c.write_text("dep-one<2\n")
+    monkeypatch.chdir(proj)
+    opts = [*offline_opts(store, wh), "--without-pip"]
+    got = cli("sync", tmp_path / "env", ".", "-c", c, *opts)
+    assert got.code == 0, got.err
+    assert sample_of(tmp_path / "env") == "0.1 1.0"
+    runs = pip_runs(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # the same project, said from elsewhere: the cache
+    assert cli("sync", tmp_path / "env", "./proj", "-c", c, *opts).code == 0
+    assert runs == []
+    got = cli("sync", tmp_path / "env", "dep-one", "--pre", *opts)
+    assert got.code == 0, got.err
+    assert py(tmp_path / "env", "import dep_one; print(dep_one.V)") == "3.0b1"

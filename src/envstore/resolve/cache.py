@@ -11,7 +11,7 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.resolve.forms import classify
+from envstore.resolve.forms import absolute, classify
 from envstore.resolve.reqfiles import listing, requirement_texts
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.stamps import stamp
@@ -47,7 +47,7 @@ def cache_key(request: Request, interp: Interpreter) -> str | None:
     extra = request.sources.extra_index_urls
     blob = json.dumps(
         [
-            sorted(request.requirements),
+            sorted(absolute(r) for r in request.requirements),  # "." is where it was said
             files,
             links,
             request.sources.index_url,
