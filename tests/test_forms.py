@@ -277,18 +277,16 @@ def test_a_local_project_is_rebuilt_when_its_key_files_change(
     setup.py or setup.cfg changed; with nothing changed no backend runs."""
     proj = project(tmp_path / "proj")
     opts = [*offline_opts(store, wh), "--without-pip"]
-    for form in ("./proj", f"sample @ {proj.as_uri()}"):
-        monkeypatch.chdir(tmp_path)
-        project(proj, "0.1")
-        for f in (proj / "_backend" / "builds.log",):
-            f.unlink(missing_ok=True)
-        name = "e" + str(abs(hash(form)))
+    monkeypatch.chdir(tmp_path)
+    for i, form in enumerate(("./proj", f"sample @ {proj.as_uri()}")):
+        project(proj, f"{i}.1")  # each form from a state not built before
+        name = f"e{i}"
         assert cli("create", f"{name}-1", form, *opts).code == 0
-        assert sample_of(tmp_path / f"{name}-1") == "0.1 2.0"
+        assert sample_of(tmp_path / f"{name}-1") == f"{i}.1 2.0"
         done = len(builds(proj))
         assert cli("create", f"{name}-2", form, *opts).code == 0
         assert len(builds(proj)) == done  # nothing changed: no backend run
-        project(proj, "0.2", source="VERSION = 'edited'\n")  # pyproject.toml changes
+        project(proj, f"{i}.2", source="VERSION = 'edited'\n")  # pyproject.toml changes
         assert cli("create", f"{name}-3", form, *opts).code == 0
         assert sample_of(tmp_path / f"{name}-3") == "edited 2.0"
         assert len(builds(proj)) > done
@@ -493,3 +491,30 @@ def test_sync_takes_the_forms_and_options(
     got = cli("sync", tmp_path / "env", "dep-one", "--pre", *opts)
     assert got.code == 0, got.err
     assert py(tmp_path / "env", "import dep_one; print(dep_one.V)") == "3.0b1"
+
+
+def test_an_unchanged_project_is_served_from_the_store_in_any_request(
+    tmp_path: Path, store: Path, wh: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a project built into is remembered under its stamp: another request naming
+    it (another form, other requirements, a requirements file) runs neither pip nor
+    the backend until the stamp changes."""
+    proj = project(tmp_path / "proj")
+    monkeypatch.chdir(tmp_path)
+    opts = [*offline_opts(store, wh), "--without-pip"]
+    assert cli("create", "e1", "./proj", *opts).code == 0
+    done = builds(proj)
+    runs = pip_runs(monkeypatch)
+    reqs = tmp_path / "sub" / "requirements.txt"
+    reqs.parent.mkdir()
+    reqs.write_text("../proj[more]\n")
+    for i, args in enumerate(
+        [["./proj", "extra-dep"], [f"sample @ {proj.as_uri()}", "dep-one<2"], ["-r", reqs]]
+    ):
+        got = cli("create", f"e{i + 2}", *args, *opts)
+        assert got.code == 0, got.err
+        assert sample_of(tmp_path / f"e{i + 2}").startswith("0.1")
+    assert runs == [] and builds(proj) == done
+    project(proj, "0.2")
+    assert cli("create", "e9", "./proj", "extra-dep", *opts).code == 0
+    assert sample_of(tmp_path / "e9") == "0.2 2.0" and runs

@@ -11,7 +11,7 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.resolve.forms import absolute, classify
+from envstore.resolve.forms import Form, absolute, classify, local_path
 from envstore.resolve.reqfiles import listing, requirement_texts
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.stamps import stamp
@@ -79,6 +79,52 @@ def place_stamps(places: list[tuple[str, str | None]], offline: bool) -> list[st
     return out
 
 
+def built_key(path: str, place_stamp: str, interp: Interpreter) -> str:
+    """The resolution cache's key for what the local project or archive ``path`` built
+    into, at ``place_stamp``, for ``interp``: one entry, served to any request naming it
+    while the stamp holds (another hash of the same table: no schema change)."""
+    import xxhash
+
+    blob = json.dumps(["built", path, place_stamp, interp.soabi, interp.version, interp.platform])
+    return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def local_places(request: Request, interp: Interpreter) -> dict[str, str]:
+    """{local path: :func:`built_key`} of each local project or archive the request names
+    (a path or a ``file:`` URL), stamped now: before pip builds it."""
+    places: list[tuple[str, str | None]] = [(r, None) for r in request.requirements]
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for f in request.requirement_files:
+        try:
+            requirement_texts(f, seen, found)
+        except OSError:
+            continue  # pip says so
+    out = {}
+    for line, base in [*places, *found]:
+        form = classify(line, base)
+        path = form.target if form.kind == "path" else local_path(form.target)
+        if form.kind != "name" and path is not None:
+            found_stamp = stamp(form, offline=True)
+            if found_stamp is not None:
+                out[path] = built_key(path, found_stamp, interp)
+    return out
+
+
+def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | None:
+    """The store entry the local project or archive ``form`` names was built into, if
+    its stamp has not changed since and the entry is still there."""
+    path = form.target if form.kind == "path" else local_path(form.target)
+    found_stamp = stamp(form, offline=True) if path is not None else None
+    if path is None or found_stamp is None:
+        return None
+    items = caches.resolution(store.db(), built_key(path, found_stamp, interp))
+    if not items:
+        return None
+    key = EntryKey.parse(items[0]["key"])
+    return key if store.has_entry(key) else None
+
+
 def from_cache(store: Store, cache_key: str) -> Resolved | None:
     items = caches.resolution(store.db(), cache_key)
     if items is None:
@@ -109,6 +155,9 @@ def remember(
     with write(conn):
         if resolved.cache_key is not None:
             caches.put_resolution(conn, resolved.cache_key, items)
+        for name, built in resolved.built.items():
+            if name in keys:
+                caches.put_resolution(conn, built, [{"key": str(keys[name]), "requested": True}])
         for wheel, key in (ingested or {}).items():
             path = os.path.abspath(wheel)
             ident = caches.file_identity(path)

@@ -19,6 +19,8 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
+from envstore.resolve.cache import local_places
+from envstore.resolve.forms import local_path
 from envstore.resolve.reqfiles import pip_arguments
 from envstore.resolve.request import Request, Resolved
 from envstore.store import caches
@@ -176,6 +178,7 @@ def from_pip(
 ) -> Resolved:
     if progress:
         progress("resolving with pip")
+    places = local_places(request, interp)  # stamped before pip reads them
     work = store.mkdtemp("resolve")
     try:
         report = work / "report.json"
@@ -206,6 +209,9 @@ def from_pip(
         name = canonicalize_name(item["metadata"]["name"])
         if item.get("requested"):
             resolved.requested.add(name)
+            place = local_path(item["download_info"]["url"])
+            if place in places:
+                resolved.built[name] = places[place]
         url = _fetchable(item["download_info"])
         if url.startswith("file://") and url.endswith(".whl"):
             from urllib.parse import unquote, urlparse

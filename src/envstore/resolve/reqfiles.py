@@ -104,7 +104,7 @@ def file_requirements(path: str, seen: set[str]) -> list[str] | None:
         if not line.startswith("-"):
             if " --" in line or "\t--" in line:  # per-requirement options (--hash=...)
                 return None
-            out.append(line)
+            out.append(absolute(line, os.path.dirname(real)))  # a path: from the file
             continue
         found = included(line)
         if len(found) != 1 or found[0][0] != "r" or "://" in found[0][1] or len(line.split()) > 2:

@@ -75,3 +75,4 @@ class Resolved:
         self.requested: set[str] = requested or set()
         self.from_cache = False
         self.cache_key: str | None = None  # what to remember it under (computed once)
+        self.built: dict[str, str] = {}  # name -> key of what a local place built into
