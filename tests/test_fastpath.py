@@ -21,6 +21,7 @@ PLAIN = [
     "create -p 3.12 env --python 3.11 'x[extra]>=1' --index-url URL -i URL2",
     "create env --offline --upgrade -U --clear --prompt P --from L",
     "create env --requirement r1 -r r2 --store S -q",
+    "create env . --pre -c c1 --constraint c2 --extra-index-url U1 --extra-index-url U2",
     "-q create env -v",
     "create env -q -v -q",
     "create env ''",

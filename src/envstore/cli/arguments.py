@@ -14,6 +14,7 @@ from envstore.cli.options import (
     add_index_options,
     add_project_options,
     add_project_sync_options,
+    add_request_options,
 )
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -98,6 +99,7 @@ def _envs(sub: Subcommands) -> None:
         " a path (default: the Python running envstore)",
     )
     add_index_options(p)
+    add_request_options(p)
     _upgrade(p)
     p.add_argument("--without-pip", action="store_true", help="do not put pip in the env")
     p.add_argument("--clear", action="store_true", help="replace an existing envstore env")
@@ -325,6 +327,7 @@ def _portable(sub: Subcommands) -> None:
         " the lock's version)",
     )
     add_index_options(p)
+    add_request_options(p)
     _upgrade(p)
     pip = p.add_mutually_exclusive_group()
     pip.add_argument(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from envstore.cli.options import index_options
+from envstore.cli.options import index_options, request_options
 from envstore.cli.output import plural
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -30,6 +30,7 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         store=args.store,
         requirement_files=args.requirement_files,
         **index_options(args),
+        **request_options(args),
         upgrade=args.upgrade,
         with_pip=not args.without_pip,
         clear=args.clear,

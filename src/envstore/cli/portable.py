@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore.cli.options import index_options
+from envstore.cli.options import index_options, request_options
 from envstore.cli.output import plural, warning
 
 __all__ = ["export", "lock", "sync"]
@@ -49,6 +49,7 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         store=args.store,
         requirement_files=args.requirement_files,
         **index_options(args),
+        **request_options(args),
         upgrade=args.upgrade,
         with_pip=args.with_pip,
         editables=args.editables,

@@ -58,6 +58,8 @@ def create_env(
     no_index: bool = False,
     offline: bool = False,
     upgrade: bool = False,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
     with_pip: bool = True,
     clear: bool = False,
     prompt: str | None = None,
@@ -79,6 +81,10 @@ def create_env(
 
     ``sources`` says where packages may come from (or the keywords ``find_links``,
     ``index_url``, ``no_index`` and ``offline`` do: not both; TypeError).
+    ``constraints`` (files, as pip's ``-c``) and ``pre`` (pre-releases allowed) bound
+    the versions chosen. A requirement may be any form pip accepts: ``name @ URL``, a
+    URL, a local wheel, sdist or project directory (relative to the current
+    directory; in a requirements file, to the file).
     With ``lock`` (a Lock or a lock file), the env holds exactly the locked wheels
     (``with_pip`` is ignored: pip is there if the lock has it); nothing is resolved.
     With ``clear``, an existing env at ``path`` is replaced once the new one is
@@ -95,7 +101,7 @@ def create_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
@@ -121,24 +127,20 @@ def _make(
 ) -> Manifest:
     """make_env, with the editable projects built (or taken from the cache) first and
     their requirements added to the request."""
-    if not editables:
+    # Editable projects: those given, then the -e lines of the requirement files.
+    every = [*editables, *request.editables]
+    if not every:
         return make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
     if locked is not None:
         raise EnvError("give either a lock or editable projects, not both")
     from envstore.env.editable import parse_editable, prepare_editables
 
-    specs = [parse_editable(e) for e in editables]
+    specs = [parse_editable(e) for e in every]
     prepared = prepare_editables(
         st, specs, interp, request.sources, rebuild=request.upgrade, progress=progress
     )
     recorded = request.pip_requirements()
-    added = [r for e in prepared for r in e.requirements]
-    request = Request(
-        requirements=(*request.requirements, *added),
-        requirement_files=request.requirement_files,
-        sources=request.sources,
-        upgrade=request.upgrade,
-    )
+    request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
     return make_env(
         st, final, request, interp, None, with_pip, prompt, replacing, progress, prepared, recorded
     )
@@ -183,6 +185,8 @@ def sync_env(
     no_index: bool = False,
     offline: bool = False,
     upgrade: bool = False,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
     with_pip: bool | None = None,
     editables: Sequence[str] = (),
     extras: Sequence[str] = (),
@@ -221,7 +225,7 @@ def sync_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -265,6 +269,8 @@ def _request(
     sources: PackageSources,
     upgrade: bool,
     locked: Lock | None,
+    constraints: Sequence[str] = (),
+    pre: bool = False,
 ) -> Request:
     return Request(
         requirements=tuple(requirements),
@@ -272,6 +278,8 @@ def _request(
         sources=sources,
         upgrade=upgrade,
         locked=tuple(locked.packages) if locked is not None else (),
+        constraints=tuple(os.path.abspath(f) for f in constraints),
+        pre=pre,
     )
 
 

@@ -1,7 +1,7 @@
 """Where packages may come from, in the two forms envstore has for it.
 
 :class:`PackageSources` is what a caller says for one run: ``--find-links``,
-``--index-url``, ``--no-index`` and ``--offline``, URLs as given (they may
+``--index-url``, ``--extra-index-url``, ``--no-index`` and ``--offline``, URLs as given (they may
 carry credentials: pip needs them). Every public entry point takes it as
 ``sources=`` (the four keywords remain, built into one of these).
 
@@ -46,11 +46,12 @@ class PackageSources:
 
     ``find_links``: directories (made absolute here, against the current
     directory) or URLs; ``index_url``: the package index instead of pip's
-    default; ``no_index``: no index at all, only ``find_links``; ``offline``:
-    only what the store already has, pip never runs.
+    default; ``extra_index_urls``: more indexes pip searches besides it;
+    ``no_index``: no index at all, only ``find_links``; ``offline``: only what
+    the store already has, pip never runs.
     """
 
-    __slots__ = ("find_links", "index_url", "no_index", "offline")
+    __slots__ = ("extra_index_urls", "find_links", "index_url", "no_index", "offline")
 
     def __init__(
         self,
@@ -58,16 +59,20 @@ class PackageSources:
         index_url: str | None = None,
         no_index: bool = False,
         offline: bool = False,
+        extra_index_urls: Sequence[str] = (),
     ) -> None:
         if isinstance(find_links, str):  # one directory, not its characters
             raise TypeError("find_links is a sequence of directories or URLs, not a string")
+        if isinstance(extra_index_urls, str):
+            raise TypeError("extra_index_urls is a sequence of URLs, not a string")
         self.find_links = tuple(d if _is_url(d) else os.path.abspath(d) for d in find_links)
         self.index_url = index_url or None
         self.no_index = bool(no_index)
         self.offline = bool(offline)
+        self.extra_index_urls = tuple(extra_index_urls)
 
-    def _fields(self) -> tuple[tuple[str, ...], str | None, bool, bool]:
-        return (self.find_links, self.index_url, self.no_index, self.offline)
+    def _fields(self) -> tuple[tuple[str, ...], str | None, bool, bool, tuple[str, ...]]:
+        return (self.find_links, self.index_url, self.no_index, self.offline, self.extra_index_urls)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PackageSources) and self._fields() == other._fields()
@@ -79,12 +84,13 @@ class PackageSources:
         shown = self.recorded()  # never a credential in a traceback or a log
         return (
             f"PackageSources(find_links={shown.find_links!r}, index_url={shown.index_url!r},"
-            f" no_index={self.no_index!r}, offline={self.offline!r})"
+            f" no_index={self.no_index!r}, offline={self.offline!r}"
+            + (f", extra_index_urls={shown.extra_index_urls!r})" if self.extra_index_urls else ")")
         )
 
     def says_where(self) -> bool:
         """Whether any place to look was named (``offline`` is not a place)."""
-        return bool(self.find_links or self.index_url or self.no_index)
+        return bool(self.find_links or self.index_url or self.extra_index_urls or self.no_index)
 
     def local_dirs(self) -> list[str]:
         """The ``find_links`` that are directories (what envstore can list itself)."""
@@ -101,13 +107,17 @@ class PackageSources:
             opts += ["--find-links", d]
         if self.index_url:
             opts += ["--index-url", self.index_url]
+        for url in self.extra_index_urls:
+            opts += ["--extra-index-url", url]
         if self.no_index:
             opts.append("--no-index")
         return opts
 
     def recorded(self) -> RecordedSources:
         """What an env's manifest keeps of these: no credentials, no ``offline``."""
-        return RecordedSources(self.find_links, self.index_url, self.no_index)
+        return RecordedSources(
+            self.find_links, self.index_url, self.no_index, self.extra_index_urls
+        )
 
 
 def sources_from(
@@ -132,17 +142,22 @@ def sources_from(
 
 class RecordedSources:
     """Where an env's wheels came from, as given when it was made: ``--find-links``
-    (directories absolute), ``--index-url`` and ``--no-index``; credentials removed.
-    The manifest's ``"sources"``."""
+    (directories absolute), ``--index-url``, ``--extra-index-url`` and ``--no-index``;
+    credentials removed. The manifest's ``"sources"``."""
 
-    __slots__ = ("find_links", "index_url", "no_index")
+    __slots__ = ("extra_index_urls", "find_links", "index_url", "no_index")
 
     def __init__(
-        self, find_links: tuple[str, ...] = (), index_url: str | None = None, no_index: bool = False
+        self,
+        find_links: tuple[str, ...] = (),
+        index_url: str | None = None,
+        no_index: bool = False,
+        extra_index_urls: tuple[str, ...] = (),
     ) -> None:
         self.find_links = tuple(public_url(f) for f in find_links)
         self.index_url = public_url(index_url) if index_url else None
         self.no_index = no_index
+        self.extra_index_urls = tuple(public_url(u) for u in extra_index_urls)
 
     def options(self) -> list[str]:
         """As command-line options of envstore (and pip)."""
@@ -151,6 +166,8 @@ class RecordedSources:
             opts += ["-f", d]
         if self.index_url:
             opts += ["--index-url", self.index_url]
+        for url in self.extra_index_urls:
+            opts += ["--extra-index-url", url]
         if self.no_index:
             opts.append("--no-index")
         return opts
@@ -158,14 +175,19 @@ class RecordedSources:
     def reused(self, offline: bool = False) -> PackageSources:
         """These places as the sources of a new run (relink looks where the env's wheels
         came from)."""
-        return PackageSources(self.find_links, self.index_url, self.no_index, offline)
+        return PackageSources(
+            self.find_links, self.index_url, self.no_index, offline, self.extra_index_urls
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "find_links": list(self.find_links),
             "index_url": self.index_url,
             "no_index": self.no_index,
         }
+        if self.extra_index_urls:  # absent otherwise: manifests read by older envstores
+            data["extra_index_urls"] = list(self.extra_index_urls)
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> RecordedSources:
@@ -178,4 +200,7 @@ class RecordedSources:
             raise TypeError("sources.find_links is not a list of strings")
         if index is not None and not isinstance(index, str):
             raise TypeError("sources.index_url is not a string")
-        return cls(tuple(links), index, bool(data.get("no_index", False)))
+        extra = data.get("extra_index_urls", [])
+        if not isinstance(extra, list) or not all(isinstance(u, str) for u in extra):
+            raise TypeError("sources.extra_index_urls is not a list of strings")
+        return cls(tuple(links), index, bool(data.get("no_index", False)), tuple(extra))

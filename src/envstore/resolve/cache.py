@@ -11,40 +11,118 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.resolve.forms import Form, absolute, classify, local_path
 from envstore.resolve.reqfiles import listing, requirement_texts
 from envstore.resolve.request import Request, Resolved
+from envstore.resolve.stamps import stamp
 from envstore.store import caches
 from envstore.store.layout import Store
 
 
-def cache_key(request: Request, interp: Interpreter) -> str:
+def cache_key(request: Request, interp: Interpreter) -> str | None:
+    """The resolution cache's key for ``request`` on ``interp``; None when a requirement
+    names a place whose content cannot be told unchanged (``stamps``)."""
     import xxhash
 
     files: list[str] = []
     seen: set[str] = set()
-    for f in request.requirement_files:
+    places: list[tuple[str, str | None]] = [(r, None) for r in request.requirements]
+    found: list[tuple[str, str]] = []
+    for f in (*request.requirement_files, *request.constraints):
+        if f in request.constraints:
+            files.append("-c")  # what follows constrains: not the same key as -r
         try:
-            files += requirement_texts(f, seen)
+            files += requirement_texts(f, seen, found)
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
+    places += found
+    stamps = place_stamps(places, request.sources.offline)
+    if stamps is None:
+        return None
     # What a local --find-links directory holds (names, sizes, mtimes): a wheel
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
     # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
     more = os.environ.get("PIP_FIND_LINKS", "").split()
     links = [[os.path.abspath(d), listing(d)] for d in [*request.sources.find_links, *more]]
+    extra = request.sources.extra_index_urls
     blob = json.dumps(
         [
-            sorted(request.requirements),
+            sorted(absolute(r) for r in request.requirements),  # "." is where it was said
             files,
             links,
             request.sources.index_url,
             request.sources.no_index,
+            # Only when present, so the keys of every other request stay as they were.
+            *([["extra-index", *extra]] if extra else []),
+            *([["pre"]] if request.pre else []),
+            *([["places", *stamps]] if stamps else []),
             interp.soabi,
             interp.version,
             interp.platform,
         ]
     )
     return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def place_stamps(places: list[tuple[str, str | None]], offline: bool) -> list[str] | None:
+    """[target, stamp] of each requirement that names a place (a path or a URL), taken
+    from the current directory or its file's directory; None if one has no stamp."""
+    out = []
+    for line, base in places:
+        form = classify(line, base)
+        if form.kind == "name":
+            continue
+        found = stamp(form, offline)
+        if found is None:
+            return None
+        out.append(json.dumps([form.target, found]))
+    return out
+
+
+def built_key(path: str, place_stamp: str, interp: Interpreter) -> str:
+    """The resolution cache's key for what the local project or archive ``path`` built
+    into, at ``place_stamp``, for ``interp``: one entry, served to any request naming it
+    while the stamp holds (another hash of the same table: no schema change)."""
+    import xxhash
+
+    blob = json.dumps(["built", path, place_stamp, interp.soabi, interp.version, interp.platform])
+    return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+
+def local_places(request: Request, interp: Interpreter) -> dict[str, str]:
+    """{local path: :func:`built_key`} of each local project or archive the request names
+    (a path or a ``file:`` URL), stamped now: before pip builds it."""
+    places: list[tuple[str, str | None]] = [(r, None) for r in request.requirements]
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for f in request.requirement_files:
+        try:
+            requirement_texts(f, seen, found)
+        except OSError:
+            continue  # pip says so
+    out = {}
+    for line, base in [*places, *found]:
+        form = classify(line, base)
+        path = form.target if form.kind == "path" else local_path(form.target)
+        if form.kind != "name" and path is not None:
+            found_stamp = stamp(form, offline=True)
+            if found_stamp is not None:
+                out[path] = built_key(path, found_stamp, interp)
+    return out
+
+
+def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | None:
+    """The store entry the local project or archive ``form`` names was built into, if
+    its stamp has not changed since and the entry is still there."""
+    path = form.target if form.kind == "path" else local_path(form.target)
+    found_stamp = stamp(form, offline=True) if path is not None else None
+    if path is None or found_stamp is None:
+        return None
+    items = caches.resolution(store.db(), built_key(path, found_stamp, interp))
+    if not items:
+        return None
+    key = EntryKey.parse(items[0]["key"])
+    return key if store.has_entry(key) else None
 
 
 def from_cache(store: Store, cache_key: str) -> Resolved | None:
@@ -77,6 +155,9 @@ def remember(
     with write(conn):
         if resolved.cache_key is not None:
             caches.put_resolution(conn, resolved.cache_key, items)
+        for name, built in resolved.built.items():
+            if name in keys:
+                caches.put_resolution(conn, built, [{"key": str(keys[name]), "requested": True}])
         for wheel, key in (ingested or {}).items():
             path = os.path.abspath(wheel)
             ident = caches.file_identity(path)

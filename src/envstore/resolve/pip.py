@@ -19,6 +19,9 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
+from envstore.resolve.cache import local_places
+from envstore.resolve.forms import local_path
+from envstore.resolve.reqfiles import pip_arguments
 from envstore.resolve.request import Request, Resolved
 from envstore.store import caches
 from envstore.store.db import write
@@ -91,7 +94,8 @@ def searched(sources: PackageSources, where: str, untrusted: str = "") -> str:
     if sources.offline or sources.no_index:
         why = "--offline" if sources.offline else "--no-index"
         return text + f" (the index was not searched: {why})"
-    return text + f" and {shown.index_url or 'the index'}"
+    extra = "".join(f", {url}" for url in shown.extra_index_urls)
+    return text + f" and {shown.index_url or 'the index'}{extra}"
 
 
 # -- running pip ---------------------------------------------------------------------
@@ -174,6 +178,7 @@ def from_pip(
 ) -> Resolved:
     if progress:
         progress("resolving with pip")
+    places = local_places(request, interp)  # stamped before pip reads them
     work = store.mkdtemp("resolve")
     try:
         report = work / "report.json"
@@ -187,7 +192,7 @@ def from_pip(
                 "--report",
                 str(report),
                 *request.sources.pip_options(),
-                *request.pip_requirements(),
+                *pip_arguments(request, work),
             ],
             "resolve the requirements",
         )
@@ -204,7 +209,10 @@ def from_pip(
         name = canonicalize_name(item["metadata"]["name"])
         if item.get("requested"):
             resolved.requested.add(name)
-        url: str = item["download_info"]["url"]
+            place = local_path(item["download_info"]["url"])
+            if place in places:
+                resolved.built[name] = places[place]
+        url = _fetchable(item["download_info"])
         if url.startswith("file://") and url.endswith(".whl"):
             from urllib.parse import unquote, urlparse
 
@@ -231,6 +239,20 @@ def from_pip(
         if missing:
             raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
     return resolved
+
+
+def _fetchable(info: dict[str, Any]) -> str:
+    """What ``pip wheel`` must be given for an item of pip's report (its PEP 610
+    ``download_info``): the URL; for a VCS checkout ``vcs+URL@commit`` (the commit pip
+    resolved, not the ref: a branch may move between the two runs of pip); and its
+    ``#subdirectory=``."""
+    url: str = info["url"]
+    vcs = info.get("vcs_info")
+    if vcs:
+        url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+    if info.get("subdirectory"):
+        url += f"#subdirectory={info['subdirectory']}"
+    return url
 
 
 def bundled_wheel_dirs(interp: Interpreter) -> list[Path]:

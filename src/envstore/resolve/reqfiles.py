@@ -1,16 +1,28 @@
-"""Requirements files: logical lines, includes (``-r``), options, and the listing
-of ``--find-links`` directories that a resolution's cache key depends on.
+"""Requirements files as a resolution reads them: what a cache key depends on (their
+texts, what they include, the listing of ``--find-links`` directories, the
+requirements that name a place), the requirement lines the store resolver reads,
+and the copies pip is given when relative paths must be made absolute.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from envstore.errors import ResolutionError
+from envstore.resolve.forms import absolute
+from envstore.resolve.lines import ARCHIVES, based, editable_of, included, logical_lines
 from envstore.resolve.request import Request
+
+__all__ = [
+    "ARCHIVES",
+    "file_requirements",
+    "listing",
+    "pip_arguments",
+    "requirement_lines",
+    "requirement_texts",
+]
 
 
 def listing(d: str) -> list[tuple[str, int, int, int, int]] | None:
@@ -33,72 +45,13 @@ def listing(d: str) -> list[tuple[str, int, int, int, int]] | None:
     return sorted(out)
 
 
-def logical_lines(text: str) -> list[str]:
-    """A requirements file's lines as pip reads them: continuations joined, comments
-    dropped, ``${VAR}`` expanded."""
-    lines: list[str] = []
-    buf = ""
-    for raw in text.splitlines():
-        if raw.endswith("\\"):
-            buf += raw[:-1]
-            continue
-        lines.append(buf + raw)
-        buf = ""
-    if buf:
-        lines.append(buf)
-    out = []
-    for line in lines:
-        line = re.sub(r"(^|\s+)#.*$", "", line).strip()
-        line = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), line)
-        if line:
-            out.append(line)
-    return out
-
-
-def _is_option(name: str, full: str, clash: str) -> bool:
-    """``--name`` means ``--full``: itself or an abbreviation optparse accepts (not also
-    the start of ``--clash``, pip's other option with that prefix)."""
-    return full.startswith(name) and not clash.startswith(name) and len(name) > 1
-
-
-def included(line: str) -> list[tuple[str, str]]:
-    """What a requirements-file line points at, in pip's option syntax: ("r", file) for
-    -r and ("c", file) for -c (a file it includes), ("f", place) for -f (where pip
-    looks for wheels)."""
-    import shlex
-
-    if not line.startswith("-"):
-        return []
-    try:
-        tokens = shlex.split(line)
-    except ValueError:
-        tokens = line.split()
-    found = []
-    for i, tok in enumerate(tokens):
-        kind = value = None
-        following = tokens[i + 1] if i + 1 < len(tokens) else None
-        if tok in ("-r", "-c", "-f"):
-            kind, value = tok[1], following
-        elif tok[:2] in ("-r", "-c", "-f") and not tok.startswith("--"):
-            kind, value = tok[1], tok[2:]
-        elif tok.startswith("--"):
-            name, eq, attached = tok[2:].partition("=")
-            if _is_option(name, "requirement", "require-hashes"):
-                kind = "r"
-            elif _is_option(name, "constraint", "config-settings"):
-                kind = "c"
-            elif _is_option(name, "find-links", ""):
-                kind = "f"
-            value = attached if eq else following
-        if kind and value:
-            found.append((kind, value))
-    return found
-
-
-def requirement_texts(path: str, seen: set[str]) -> list[str]:
+def requirement_texts(
+    path: str, seen: set[str], places: list[tuple[str, str]] | None = None
+) -> list[str]:
     """A requirements file's text, then those of the files it includes, recursively,
     and the listings of local directories it names with -f: a change to any of them
-    must miss the resolution cache."""
+    must miss the resolution cache. ``places`` receives (requirement line, the file's
+    directory) for each requirement line, for the stamps of those naming a place."""
     real = os.path.abspath(path)
     if real in seen:
         return []
@@ -106,6 +59,8 @@ def requirement_texts(path: str, seen: set[str]) -> list[str]:
     text = Path(real).read_text()
     out = [text]
     for line in logical_lines(text):
+        if places is not None and not line.startswith("-"):
+            places.append((line.split(" --", 1)[0], os.path.dirname(real)))
         for kind, name in included(line):
             if "://" in name:
                 out.append(name)  # a URL: what pip fetches is not ours to stamp
@@ -116,7 +71,7 @@ def requirement_texts(path: str, seen: set[str]) -> list[str]:
                 out.append(json.dumps([place, listing(place)]))
                 continue
             try:
-                out += requirement_texts(nested, seen)
+                out += requirement_texts(nested, seen, places)
             except OSError:
                 out.append(f"unreadable: {nested}")  # pip will say so
     return out
@@ -125,6 +80,8 @@ def requirement_texts(path: str, seen: set[str]) -> list[str]:
 def requirement_lines(request: Request) -> list[str] | None:
     """Requirement strings, those of files included with ``-r`` too; None when a file
     uses an option only pip understands (constraints, -f, index options, hashes)."""
+    if request.constraints:
+        return None  # pip's rules (constraints may name URLs, and pin what is not asked)
     lines = list(request.requirements)
     seen: set[str] = set()
     for f in request.requirement_files:
@@ -142,10 +99,12 @@ def file_requirements(path: str, seen: set[str]) -> list[str] | None:
     seen.add(real)
     out: list[str] = []
     for line in logical_lines(Path(real).read_text()):
+        if editable_of(line) is not None:
+            continue  # the request's editables, not resolved here
         if not line.startswith("-"):
             if " --" in line or "\t--" in line:  # per-requirement options (--hash=...)
                 return None
-            out.append(line)
+            out.append(absolute(line, os.path.dirname(real)))  # a path: from the file
             continue
         found = included(line)
         if len(found) != 1 or found[0][0] != "r" or "://" in found[0][1] or len(line.split()) > 2:
@@ -163,8 +122,56 @@ def file_requirements(path: str, seen: set[str]) -> list[str] | None:
     return out
 
 
-# What pip takes for an sdist (or another archive it might build).
-ARCHIVES = (
-    *(".zip", ".tar", ".tgz", ".tbz", ".txz", ".tlz"),
-    *(".tar.gz", ".tar.bz2", ".tar.xz", ".tar.lz", ".tar.lzma"),
-)
+def pip_arguments(request: Request, work: Path) -> list[str]:
+    """The request as pip's arguments. A requirements file with a relative path (or
+    an ``-e`` line, which is not pip's to install) is given to pip as a copy in
+    ``work`` with those paths absolute (from the file: see ``lines.based``)."""
+    args = [absolute(r) for r in request.requirements]
+    done: dict[str, str] = {}
+    for f in request.requirement_files:
+        args += ["-r", _for_pip(f, work, done)]
+    for f in request.constraints:
+        args += ["-c", _for_pip(f, work, done)]
+    if request.pre:
+        args.append("--pre")
+    return args
+
+
+def _for_pip(path: str, work: Path, done: dict[str, str]) -> str:
+    """``path``, or the copy of it pip must read instead (see :func:`pip_arguments`)."""
+    real = os.path.abspath(path)
+    if real in done:
+        return done[real]
+    done[real] = real  # an include cycle: pip's to report
+    try:
+        text = Path(real).read_text()
+    except (OSError, UnicodeDecodeError):
+        return real  # pip says what is wrong with it
+    here = os.path.dirname(real)
+    out: list[str] = []
+    changed = False
+    for line in logical_lines(text):
+        new = line
+        if editable_of(line) is not None:
+            changed = True
+            continue
+        if not line.startswith("-"):
+            req, opts, rest = line.partition(" --")
+            new = absolute(req, here) + opts + rest
+        else:
+            found = included(line)
+            if len(found) == 1 and found[0][0] in "rc" and "://" not in found[0][1]:
+                nested = os.path.join(here, found[0][1])
+                given = _for_pip(nested, work, done)
+                changed |= given != os.path.abspath(nested)
+                new = f"-{found[0][0]} {given}"
+            elif len(found) == 1 and found[0][0] == "f" and "://" not in found[0][1]:
+                new = f"-f {based(found[0][1], here)}"
+        changed |= new != line and not line.startswith("-")
+        out.append(new)
+    if not changed:
+        return real
+    copy = work / f"{len(done)}-{os.path.basename(real)}"
+    copy.write_text("".join(f"{line}\n" for line in out))
+    done[real] = str(copy)
+    return str(copy)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
+from envstore.resolve.lines import file_editables
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -14,7 +15,17 @@ if TYPE_CHECKING:
 
 class Request:
     """What to put in an environment, and where it may come from (a plain class:
-    see EntryKey)."""
+    see EntryKey).
+
+    ``constraints`` (``-c`` files) and ``pre`` (``--pre``) belong here, not in
+    ``PackageSources``: they say which versions the env may hold, as requirements
+    do (relink, which looks only at where wheels come from, never reads them),
+    and what they say is part of the resolution cache's key like a ``-r`` file.
+
+    ``editables``: projects to install editable (absolute paths, or VCS URLs), never
+    resolved as ordinary requirements: those given, then the ``-e`` lines of the
+    requirement files (``editable_origins`` says which file named each).
+    """
 
     def __init__(
         self,
@@ -23,20 +34,51 @@ class Request:
         sources: PackageSources | None = None,
         upgrade: bool = False,
         locked: tuple[LockedPackage, ...] = (),  # exactly these wheels: no resolution
+        constraints: tuple[str, ...] = (),
+        pre: bool = False,
+        editables: tuple[str, ...] = (),
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
         self.sources = sources if sources is not None else PackageSources()
         self.upgrade = upgrade
         self.locked = locked
+        self.constraints = constraints
+        self.pre = pre
+        self.editable_origins: dict[str, str] = {}
+        found = list(editables)
+        for origin, target in file_editables(requirement_files):
+            found.append(target)
+            self.editable_origins.setdefault(target, origin)
+        self.editables = tuple(found)
 
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
+
+    def installing_editables(self, requirements: tuple[str, ...]) -> Request:
+        """This request once its caller has taken over its editables: without them
+        (so it resolves) and with ``requirements``, their dependencies, added."""
+        new = Request(
+            requirements=(*self.requirements, *requirements),
+            requirement_files=self.requirement_files,
+            sources=self.sources,
+            upgrade=self.upgrade,
+            locked=self.locked,
+            constraints=self.constraints,
+            pre=self.pre,
+        )
+        new.editables = ()
+        new.editable_origins = {}
+        return new
 
     def pip_requirements(self) -> list[str]:
         args = list(self.requirements)
         for f in self.requirement_files:
             args += ["-r", f]
+        for f in self.constraints:
+            args += ["-c", f]
+        if self.pre:
+            args.append("--pre")
         return args
 
 
@@ -49,3 +91,4 @@ class Resolved:
         self.requested: set[str] = requested or set()
         self.from_cache = False
         self.cache_key: str | None = None  # what to remember it under (computed once)
+        self.built: dict[str, str] = {}  # name -> key of what a local place built into

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.resolve.cache import cache_key, from_cache
 from envstore.resolve.exact import from_lock
@@ -63,12 +64,22 @@ def resolve(
     """Resolve ``request`` for ``interp``; see the module docstring for the order."""
     if request.locked:
         return from_lock(store, request, interp, pip_site, progress)
+    if request.editables:
+        # Never resolved as ordinary requirements (that would freeze a copy into the
+        # store): the caller installs them and passes a request without them.
+        first = request.editables[0]
+        origin = request.editable_origins.get(first)
+        raise ResolutionError(
+            f"editable requirements in {origin}: not supported yet"
+            if origin
+            else f"editable requirements ({first}): not supported yet"
+        )
     # Computed once, before anything is fetched: what is remembered under it is the
     # answer to the files as they were read.
     key = cache_key(request, interp)
     resolved = None
     if not request.upgrade:
-        resolved = from_cache(store, key)
+        resolved = from_cache(store, key) if key is not None else None
         if resolved is None:
             resolved = from_store(store, request, interp)
         else:

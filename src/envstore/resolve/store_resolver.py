@@ -10,7 +10,8 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
-from envstore.resolve.cache import wheel_hash
+from envstore.resolve.cache import built_entry, wheel_hash
+from envstore.resolve.forms import classify
 from envstore.resolve.reqfiles import ARCHIVES, requirement_lines
 from envstore.resolve.request import Request, Resolved
 from envstore.store.layout import Store
@@ -180,6 +181,18 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
     lines = requirement_lines(request)
     if lines is None:
         return None
+    # A local project or archive built before and unchanged since (its stamp) is its
+    # entry; any other place (a URL, a path not built yet) is pip's to build or fetch.
+    pinned: dict[str, EntryKey] = {}
+    for i, line in enumerate(lines):
+        form = classify(line)
+        if form.kind == "name":
+            continue
+        key = built_entry(store, form, interp) if ";" not in line else None
+        if key is None:
+            return None
+        pinned[key.name] = key
+        lines[i] = f"{key.name}{form.extras}"
     try:
         queue = [(Requirement(line), "") for line in lines]
     except InvalidRequirement as exc:
@@ -218,7 +231,9 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
             # was made from (same hash; one rebuilt at the same version is not) is
             # taken from the store. Otherwise the store's entries are (store first).
             candidates: list[tuple[Version, int, Any, EntryKey | Path]]
-            if local is not None:
+            if name in pinned:
+                candidates = [(Version(pinned[name].version), 0, (), pinned[name])]
+            elif local is not None:
                 candidates = [(v, r, b, path) for v, r, b, path in local.wheels.get(name, [])]
             else:
                 candidates = [(v, 0, (), key) for v, key in entries]
@@ -229,8 +244,8 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
             for version, _rank, _build, found in ranked:
                 # pip's pre-release rules changed between its versions: take a
                 # pre-release only when the specifier names one
-                if not req.specifier.contains(version) or (
-                    version.is_prerelease and not req.specifier.prereleases
+                if not req.specifier.contains(version, prereleases=True) or (
+                    version.is_prerelease and not (req.specifier.prereleases or request.pre)
                 ):
                     continue
                 if isinstance(found, EntryKey):

@@ -1,0 +1,102 @@
+"""The forms a requirement takes, as pip and uv accept them.
+
+``name[extras] specifiers ; marker`` (PEP 508) is the only form the store resolver
+reads itself. The others name a place, and pip builds or fetches what is there:
+
+* ``name @ URL`` (PEP 508 direct reference): ``file://``, ``http(s)://``, ``git+...``;
+* a bare URL (``https://host/x-1.0-py3-none-any.whl``, ``git+file:///repo@main``);
+* a local path: a wheel, an sdist, or a project directory (``.``, ``./proj[extra]``),
+  relative to the current directory (on the command line) or to the requirements
+  file that names it (see ``lines.based``).
+
+Classifying is a few string tests, no packaging import: it runs on every create.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from envstore.resolve.lines import ARCHIVES, based
+
+__all__ = ["Form", "absolute", "classify", "local_path"]
+
+_DIRECT = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_EXTRAS = re.compile(r"^(.*?)(\[[^\]]*\])?$")
+
+
+class Form:
+    """What a requirement text names (a plain class: see EntryKey).
+
+    ``kind``: ``"name"`` (PEP 508 without a URL), ``"url"`` (``name @ URL`` or a bare
+    URL) or ``"path"`` (a local file or directory). ``target``: the URL, or the path
+    made absolute. ``extras``: ``"[a,b]"`` as written after a bare path or URL."""
+
+    __slots__ = ("extras", "kind", "target", "text")
+
+    def __init__(self, text: str, kind: str, target: str = "", extras: str = "") -> None:
+        self.text = text
+        self.kind = kind
+        self.target = target
+        self.extras = extras
+
+    def __repr__(self) -> str:
+        return f"Form({self.kind!r}, {self.target or self.text!r})"
+
+
+def _split_marker(text: str, url: bool) -> tuple[str, str]:
+    """(the requirement, ``; marker`` or "") as pip splits a bare path or URL: at
+    ``"; "`` after a URL (a URL may hold ``;``), at ``";"`` after a path."""
+    sep = "; " if url else ";"
+    head, found, tail = text.partition(sep)
+    return head.strip(), (f" ; {tail.strip()}" if found else "")
+
+
+def _looks_like_path(text: str) -> bool:
+    """As pip: a path separator in it or a leading dot; or a wheel or an archive's name
+    (pip then takes it as a file if there is one)."""
+    if "/" in text or (os.altsep and os.altsep in text) or text.startswith("."):
+        return True
+    low = text.lower()
+    return (low.endswith(".whl") or low.endswith(ARCHIVES)) and os.path.isfile(text)
+
+
+def classify(text: str, base: str | None = None) -> Form:
+    """The form of requirement ``text``; a relative path is taken from ``base`` (the
+    directory of the requirements file naming it) or the current directory."""
+    text = text.strip()
+    m = _DIRECT.match(text)
+    if m:
+        return Form(text, "url", _split_marker(m.group(2), url=True)[0])
+    if _URL.match(text) or text.startswith("file:"):
+        head, _ = _split_marker(text, url=True)
+        return Form(text, "url", head.split()[0])
+    head, _ = _split_marker(text, url=False)
+    path, extras = _EXTRAS.match(head).groups()  # type: ignore[union-attr]
+    if path and " " not in path and _looks_like_path(path):
+        where = based(path, base) if base is not None else os.path.abspath(path)
+        return Form(text, "path", where, extras or "")
+    return Form(text, "name")
+
+
+def absolute(text: str, base: str | None = None) -> str:
+    """``text`` with a relative local path in it made absolute (extras and marker
+    kept): what pip must see when it runs elsewhere than where the path was written."""
+    form = classify(text, base)
+    if form.kind != "path":
+        return text
+    _, marker = _split_marker(text.strip(), url=False)
+    return form.target + form.extras + marker
+
+
+def local_path(url: str) -> str | None:
+    """The local path of a ``file:`` URL (fragment and query dropped), else None."""
+    if not url.startswith("file:"):
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        return None
+    return os.path.abspath(unquote(parts.path))
