@@ -18,6 +18,7 @@ from envstore.errors import (
     InterpreterError,
     LockError,
     LockTimeoutError,
+    RemoteError,
     ResolutionError,
     StoreError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "LockTimeoutError",
     "Manifest",
     "PackageSources",
+    "RemoteError",
     "ResolutionError",
     "Store",
     "StoreError",

@@ -11,6 +11,7 @@ __all__ = [
     "IncompatibleWheelError",
     "InterpreterError",
     "LockTimeoutError",
+    "RemoteError",
     "ResolutionError",
     "StoreError",
     "describe_os_error",
@@ -59,6 +60,11 @@ class EnvError(EnvstoreError):
 
 class StoreError(EnvstoreError):
     """The store or its database is damaged, unsafe or inconsistent."""
+
+
+class RemoteError(EnvstoreError):
+    """A remote cache could not be used: unreachable, refused, read-only, or an object
+    in it failed verification. Messages name the object, never a credential."""
 
 
 class LockTimeoutError(StoreError):
