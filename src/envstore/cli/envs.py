@@ -36,6 +36,8 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         prompt=args.prompt,
         lock=args.lock,
         progress=progress,
+        remote=args.remote,
+        push=args.push or None,  # unset: ENVSTORE_PUSH decides
     )
     if args.verbosity >= 0:
         print(

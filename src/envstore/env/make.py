@@ -33,6 +33,7 @@ from envstore.store.views import ensure_view, read_view
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    from envstore.model.keys import EntryKey
     from envstore.model.lock import Lock
     from envstore.store.ingest import Progress
 
@@ -67,6 +68,8 @@ def make_env(
             new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
+            if request.push:
+                _push(st, request, list(new.values()), progress)
         if not resolved.from_cache and locked is None:
             remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
@@ -119,6 +122,26 @@ def make_env(
         finally:
             rmtree(tmp)
     return manifest
+
+
+def _push(st: Store, request: Request, keys: list[EntryKey], progress: Progress | None) -> None:
+    """Upload what was ingested to the remote cache; a failure is a warning (the env
+    itself is fine), shown even without progress."""
+    from envstore.errors import EnvstoreError
+    from envstore.store.remote import push
+
+    say = progress or (lambda message: None)
+    if not request.remote:
+        say("warning: --push without a remote (--remote URL or ENVSTORE_REMOTE): nothing pushed")
+        return
+    try:
+        report = push(st, request.remote, keys)
+    except (EnvstoreError, OSError) as exc:
+        say(f"warning: nothing pushed: {exc}")
+        return
+    for why in report.skipped:
+        say(f"warning: not pushed: {why}")
+    say(f"pushed {len(report.pushed)} entries ({len(report.present)} were there already)")
 
 
 def _retire_registration(store: Store, final: Path) -> None:

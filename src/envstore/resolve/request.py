@@ -23,12 +23,16 @@ class Request:
         sources: PackageSources | None = None,
         upgrade: bool = False,
         locked: tuple[LockedPackage, ...] = (),  # exactly these wheels: no resolution
+        remote: str | None = None,  # a remote cache of entries (store.remote), asked first
+        push: bool = False,  # upload what this request ingests to ``remote``
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
         self.sources = sources if sources is not None else PackageSources()
         self.upgrade = upgrade
         self.locked = locked
+        self.remote = remote
+        self.push = push
 
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
