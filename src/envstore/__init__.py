@@ -19,6 +19,7 @@ from envstore.errors import (
     LockError,
     LockTimeoutError,
     ProjectError,
+    RemoteError,
     ResolutionError,
     StoreError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Manifest",
     "PackageSources",
     "ProjectError",
+    "RemoteError",
     "ResolutionError",
     "Store",
     "StoreError",

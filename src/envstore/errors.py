@@ -12,6 +12,7 @@ __all__ = [
     "InterpreterError",
     "LockTimeoutError",
     "ProjectError",
+    "RemoteError",
     "ResolutionError",
     "StoreError",
     "describe_os_error",
@@ -65,6 +66,11 @@ class EnvError(EnvstoreError):
 
 class StoreError(EnvstoreError):
     """The store or its database is damaged, unsafe or inconsistent."""
+
+
+class RemoteError(EnvstoreError):
+    """A remote cache could not be used: unreachable, refused, read-only, or an object
+    in it failed verification. Messages name the object, never a credential."""
 
 
 class LockTimeoutError(StoreError):

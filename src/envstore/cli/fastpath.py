@@ -47,6 +47,8 @@ _CREATE = {
     "--clear": ("clear", "true"),
     "--prompt": ("prompt", "value"),
     "--from": ("lock", "value"),
+    "--remote": ("remote", "value"),
+    "--push": ("push", "true"),
 }
 _VERBOSITY = {"-v": 1, "--verbose": 1, "-q": -1, "--quiet": -1}
 
@@ -92,6 +94,8 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
         "clear": False,
         "prompt": None,
         "lock": None,
+        "remote": None,
+        "push": False,
     }
     positionals: list[str] = []
     rest = iter(args[i + 1 :])

@@ -9,13 +9,14 @@ __all__ = ["Escaped", "Reporter", "error", "note", "plural", "size", "warning"]
 
 
 class Reporter:
-    """Progress on a terminal (or with -v), silence when piped or with -q."""
+    """Progress on a terminal (or with -v), silence when piped or with -q. A message
+    the library starts with ``warning: `` is printed always (a fallback worth knowing)."""
 
     def __init__(self, verbosity: int) -> None:
         self.enabled = verbosity > 0 or (verbosity == 0 and sys.stderr.isatty())
 
     def __call__(self, message: str) -> None:
-        if self.enabled:
+        if self.enabled or message.startswith("warning: "):
             print(f"envstore: {message}", file=sys.stderr, flush=True)
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from envstore.env.editable_install import PreparedEditable
+    from envstore.model.keys import EntryKey
     from envstore.model.lock import Lock
     from envstore.store.ingest import Progress
 
@@ -81,6 +82,8 @@ def make_env(
             new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
+            if request.push:
+                _push(st, request, list(new.values()), progress)
         if not resolved.from_cache and locked is None:
             remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
@@ -162,6 +165,26 @@ def _canonical(name: str) -> str:
 
 def _editable_arg(e: PreparedEditable) -> str:
     return f"{e.path}[{','.join(e.extras)}]" if e.extras else str(e.path)
+
+
+def _push(st: Store, request: Request, keys: list[EntryKey], progress: Progress | None) -> None:
+    """Upload what was ingested to the remote cache; a failure is a warning (the env
+    itself is fine), shown even without progress."""
+    from envstore.errors import EnvstoreError
+    from envstore.store.remote import push
+
+    say = progress or (lambda message: None)
+    if not request.remote:
+        say("warning: --push without a remote (--remote URL or ENVSTORE_REMOTE): nothing pushed")
+        return
+    try:
+        report = push(st, request.remote, keys)
+    except (EnvstoreError, OSError) as exc:
+        say(f"warning: nothing pushed: {exc}")
+        return
+    for why in report.skipped:
+        say(f"warning: not pushed: {why}")
+    say(f"pushed {len(report.pushed)} entries ({len(report.present)} were there already)")
 
 
 def _retire_registration(store: Store, final: Path) -> None:

@@ -63,6 +63,35 @@ def _download_locked(
     return {names[w.name]: w for w in got}
 
 
+def _from_remote(
+    store: Store,
+    request: Request,
+    interp: Interpreter,
+    missing: list[LockedPackage],
+    resolved: Resolved,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Ask the remote cache for the locked wheels the store lacks (before any wheel is
+    fetched or unpacked); what it has and verifies becomes an entry, the rest is left to
+    the wheel path. Warnings go to ``progress`` as ``warning: ...``."""
+    from envstore.store.remote import pull, wanted_for
+
+    assert request.remote is not None
+    todo = [p for p in request.locked if p in missing or p.name in resolved.wheels]
+    wanted = [wanted_for(p.name, p.wheel, p.sha256, interp.soabi) for p in todo]
+    if progress:
+        progress(f"asking the remote cache for {len(wanted)} entries")
+
+    def warn(message: str) -> None:
+        if progress:
+            progress(f"warning: {message}")
+
+    pulled = pull(store, request.remote, wanted, warn, offline=request.sources.offline)
+    for name, key in pulled.items():
+        resolved.keys[name] = key
+        resolved.wheels.pop(name, None)
+
+
 def from_lock(
     store: Store,
     request: Request,
@@ -120,6 +149,9 @@ def from_lock(
             ]
             continue
         resolved.wheels[p.name] = match
+    if request.remote and (missing or resolved.wheels) and not problems:
+        _from_remote(store, request, interp, missing, resolved, progress)
+        missing = [p for p in missing if p.name not in resolved.keys]
     may_download = pip_may_find(sources, listed_local=True)
     if missing and may_download and not problems:
         if progress:

@@ -37,6 +37,8 @@ class Request:
         constraints: tuple[str, ...] = (),
         pre: bool = False,
         editables: tuple[str, ...] = (),
+        remote: str | None = None,  # a remote cache of entries (store.remote), asked first
+        push: bool = False,  # upload what this request ingests to ``remote``
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
@@ -51,6 +53,8 @@ class Request:
             found.append(target)
             self.editable_origins.setdefault(target, origin)
         self.editables = tuple(found)
+        self.remote = remote
+        self.push = push
 
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
@@ -66,6 +70,8 @@ class Request:
             locked=self.locked,
             constraints=self.constraints,
             pre=self.pre,
+            remote=self.remote,
+            push=self.push,
         )
         new.editables = ()
         new.editable_origins = {}

@@ -41,6 +41,7 @@ __all__ = [
     "ensure_compiled",
     "hash_file",
     "ingest_wheels",
+    "publish_unpacked",
     "sha256_file",
     "supported_tags",
 ]
@@ -201,6 +202,16 @@ def _publish(store: Store, pending: _Pending) -> bool:
         return True
     rmtree(pending.tmp)  # another process published the same entry first
     return False
+
+
+def publish_unpacked(store: Store, record: EntryRecord, tmp: Path) -> bool:
+    """Publish an entry filled in ``tmp`` by other means (a remote cache's archive, checked
+    by the caller) as ingest publishes its own, and index it with its seal; False if
+    another process published the same entry first (``tmp`` is then gone)."""
+    key = EntryKey.parse(record.key)
+    won = _publish(store, _Pending(key, tmp, record))
+    _record(store, [{**record.to_json(), "added": time.time()}])  # gc's age: from now
+    return won
 
 
 def _record(store: Store, metas: list[dict[str, object]]) -> None:

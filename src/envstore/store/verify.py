@@ -62,10 +62,16 @@ def _hash_ok(path: Path, spec: str) -> bool:
 
 
 def verify_entry(
-    store: Store, key: EntryKey, *, check_contents: bool, notes: list[str] | None = None
+    store: Store,
+    key: EntryKey,
+    *,
+    check_contents: bool,
+    notes: list[str] | None = None,
+    root: Path | None = None,
 ) -> list[str]:
-    """Problems of one entry, as messages; ``notes`` gets what is not damage."""
-    root = store.entry_path(key)
+    """Problems of one entry, as messages; ``notes`` gets what is not damage. ``root``:
+    the entry's files elsewhere than its place (one pulled from a remote, in ``tmp/``)."""
+    root = root or store.entry_path(key)
     problems: list[str] = []
     try:
         dist_info = read_entry_record(root).dist_info

@@ -1,0 +1,169 @@
+"""The signed metadata of a store entry in a remote cache (store-layout.md, "Remote cache").
+
+One JSON document per (wheel sha256, ABI subtree): ``{"signed": {...}, "signature":
+{"key": NAME, "ed25519": BASE64}}``. The signature covers the canonical form of
+``signed`` (sorted keys, no spaces, ASCII) after a domain prefix, so a signature
+over any other envstore document (or another layout version) never verifies as
+this one. Everything in it comes from a remote and is untrusted until the
+signature is checked, and is validated here before use either way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from envstore.model.keys import EntryKey, plain_name
+
+__all__ = [
+    "REMOTE_LAYOUT",
+    "RemoteMeta",
+    "SignedMeta",
+    "archive_name",
+    "meta_name",
+    "parse_document",
+    "signed_bytes",
+]
+
+REMOTE_LAYOUT = 1
+_DOMAIN = b"envstore-remote-entry-v1\n"
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_HEX32 = re.compile(r"[0-9a-f]{32}\Z")
+_TAG = re.compile(r"[a-z0-9_.-]{1,64}\Z")
+
+
+def meta_name(wheel_sha256: str, abi: str) -> str:
+    """Where the metadata of the entry made from that wheel for that ABI subtree lives."""
+    return f"v{REMOTE_LAYOUT}/meta/{wheel_sha256}/{abi}.json"
+
+
+def archive_name(archive_sha256: str) -> str:
+    """Where an archive lives: named by its own sha256 (content-addressed)."""
+    return f"v{REMOTE_LAYOUT}/archives/{archive_sha256}.tar.gz"
+
+
+@dataclass(frozen=True)
+class RemoteMeta:
+    """What a pusher vouches for: this archive is the entry ``key`` made from this wheel."""
+
+    key: EntryKey
+    wheel: str  # the wheel's file name
+    wheel_sha256: str
+    archive_sha256: str
+    archive_size: int
+    cache_tags: tuple[str, ...]  # the bytecode the archive holds (its compiled-<tag> markers)
+    seal: dict[str, object] = field(hash=False)  # entry.json, RECORD and pyc digests
+    layout: int = REMOTE_LAYOUT
+
+    @property
+    def archive(self) -> str:
+        return archive_name(self.archive_sha256)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "layout": self.layout,
+            "key": str(self.key),
+            "wheel": self.wheel,
+            "wheel_sha256": self.wheel_sha256,
+            "archive_sha256": self.archive_sha256,
+            "archive_size": self.archive_size,
+            "cache_tags": list(self.cache_tags),
+            "seal": self.seal,
+        }
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: object) -> RemoteMeta:
+        """Validate ``data``; ValueError naming the first bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("layout") != REMOTE_LAYOUT:
+            raise ValueError(f"layout {data.get('layout')!r} is not {REMOTE_LAYOUT}")
+        key = EntryKey.parse(data.get("key"))  # type: ignore[arg-type]
+        wheel = data.get("wheel")
+        if not plain_name(wheel) or not str(wheel).endswith(".whl"):
+            raise ValueError(f"wheel {wheel!r} is not a wheel file name")
+        for name in ("wheel_sha256", "archive_sha256"):
+            if not isinstance(data.get(name), str) or not _HEX64.match(data[name]):
+                raise ValueError(f"{name} is not 64 hex digits")
+        size = data.get("archive_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("archive_size is not a size")
+        tags = data.get("cache_tags")
+        if not isinstance(tags, list) or not all(
+            isinstance(t, str) and _TAG.match(t) for t in tags
+        ):
+            raise ValueError("cache_tags is not a list of cache tags")
+        return cls(
+            key=key,
+            wheel=str(wheel),
+            wheel_sha256=data["wheel_sha256"],
+            archive_sha256=data["archive_sha256"],
+            archive_size=size,
+            cache_tags=tuple(tags),
+            seal=_seal(data.get("seal")),
+        )
+
+
+def _seal(value: object) -> dict[str, object]:
+    """An entry seal as ``envstore.store.seal.entry_seal`` makes it."""
+    if not isinstance(value, dict):
+        raise ValueError("seal is not an object")
+    for name in ("entry.json", "RECORD"):
+        if not isinstance(value.get(name), str) or not _HEX32.match(value[name]):
+            raise ValueError(f"seal.{name} is not a digest")
+    pyc = value.get("pyc")
+    if not isinstance(pyc, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and _HEX32.match(v) for k, v in pyc.items()
+    ):
+        raise ValueError("seal.pyc is not a table of digests")
+    return {"entry.json": value["entry.json"], "RECORD": value["RECORD"], "pyc": dict(pyc)}
+
+
+def signed_bytes(signed: object) -> bytes:
+    """The bytes a signature covers: a domain prefix, then the canonical JSON."""
+    text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _DOMAIN + text.encode("ascii")
+
+
+@dataclass(frozen=True)
+class SignedMeta:
+    """The document as stored: the metadata, the signer's key name and the signature."""
+
+    meta: RemoteMeta
+    key_name: str
+    signature: bytes
+
+    def dumps(self) -> str:
+        import base64
+
+        sig = {"key": self.key_name, "ed25519": base64.b64encode(self.signature).decode()}
+        return json.dumps({"signed": self.meta.to_json(), "signature": sig}, indent=1) + "\n"
+
+
+def parse_document(text: bytes) -> tuple[object, str, bytes]:
+    """``(signed object, key name, signature)`` of a metadata document, not yet checked;
+    ValueError if it is not one (no signature: "unsigned")."""
+    import base64
+    import binascii
+
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or "signed" not in data:
+        raise ValueError("not a metadata document")
+    sig = data.get("signature")
+    if not isinstance(sig, dict):
+        raise ValueError("unsigned")
+    name, value = sig.get("key"), sig.get("ed25519")
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise ValueError("unsigned")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError("the signature is not base64") from None
+    return data["signed"], name, raw

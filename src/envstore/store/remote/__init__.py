@@ -1,0 +1,91 @@
+"""A signed remote cache of store entries (issue #26; store-layout.md, "Remote cache").
+
+Imported only when a remote is configured (``--remote`` or ``ENVSTORE_REMOTE``):
+its libraries (boto3, cryptography: the ``remote`` extra) cost start-up time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from envstore.errors import RemoteError
+from envstore.model.keys import EntryKey
+from envstore.model.sources import public_url
+from envstore.store.layout import Store
+from envstore.store.remote.backends import Backend, FileBackend, HttpBackend
+from envstore.store.remote.keys import generate_key, signing_key_from_env, trusted_keys_from_env
+from envstore.store.remote.pull import Wanted, pull_entries, wanted_for
+from envstore.store.remote.push import PushReport, push_entries
+
+__all__ = [
+    "Backend",
+    "PushReport",
+    "Wanted",
+    "generate_key",
+    "open_backend",
+    "pull",
+    "push",
+    "remote_from_env",
+    "wanted_for",
+]
+
+
+def open_backend(url: str) -> Backend:
+    """The backend for a remote URL: ``file://``, ``s3://`` or ``http(s)://``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise RemoteError(f"remote {public_url(url)!r} is not a URL (file://, s3://, https://)")
+    if scheme == "file":
+        from urllib.parse import unquote
+
+        path = unquote(rest[rest.index("/") :] if "/" in rest else "")
+        if not path.startswith("/"):
+            raise RemoteError(f"remote {url!r}: a file:// URL names an absolute directory")
+        return FileBackend(Path(path))
+    if scheme in ("http", "https"):
+        return HttpBackend(url)
+    if scheme == "s3":
+        from envstore.store.remote.s3 import S3Backend
+
+        return S3Backend(url)
+    raise RemoteError(f"remote {public_url(url)!r}: unknown scheme {scheme!r}")
+
+
+def remote_from_env(remote: str | None) -> str | None:
+    """``remote`` if given, else ``$ENVSTORE_REMOTE`` (empty: none)."""
+    return remote or os.environ.get("ENVSTORE_REMOTE") or None
+
+
+def pull(
+    store: Store,
+    url: str,
+    wanted: Sequence[Wanted],
+    warn: Callable[[str], None],
+    *,
+    offline: bool = False,
+) -> dict[str, EntryKey]:
+    """What of ``wanted`` the remote at ``url`` has and that verifies, now in the store.
+    Never raises for the remote's sake: each problem is one ``warn`` line."""
+    try:
+        backend = open_backend(url)
+        if offline and not url.startswith("file:"):
+            return {}  # --offline: no network; a shared directory is not the network
+        trusted = trusted_keys_from_env()
+    except RemoteError as exc:
+        warn(f"{exc}; the remote is not used")
+        return {}
+    if not trusted:
+        warn(f"no ENVSTORE_TRUSTED_KEYS: nothing from {backend.url} can be verified; not used")
+        return {}
+    return pull_entries(store, backend, trusted, wanted, warn)
+
+
+def push(store: Store, url: str, keys: Sequence[EntryKey]) -> PushReport:
+    """Upload what of ``keys`` the remote at ``url`` lacks, signed with
+    ``$ENVSTORE_SIGNING_KEY``. RemoteError if it cannot be used at all."""
+    signer = signing_key_from_env()
+    if signer is None:
+        raise RemoteError("pushing needs ENVSTORE_SIGNING_KEY (a key from 'envstore key generate')")
+    return push_entries(store, open_backend(url), signer, keys)

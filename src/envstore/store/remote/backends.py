@@ -1,0 +1,156 @@
+"""Where a remote cache's objects are: a shared directory, an S3 bucket, a web server.
+
+Each backend reads and writes named objects (``v1/meta/...``, ``v1/archives/...``).
+A missing object is ``None`` or ``False``; anything else that goes wrong is a
+``RemoteError`` naming the object (never a credential). Reads are bounded: an
+object larger than its caller's limit is refused. Writes are atomic per object
+(a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from envstore.errors import RemoteError
+from envstore.model.sources import public_url
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "Backend",
+    "FileBackend",
+    "HttpBackend",
+    "RemoteUnreachable",
+]
+
+CONNECT_TIMEOUT = 3.0  # seconds; a remote that does not answer costs little
+READ_TIMEOUT = 10.0
+ATTEMPTS = 2  # one retry of a failed request
+
+
+class RemoteUnreachable(RemoteError):
+    """The remote as a whole cannot be used (refused connection, timeout, no credentials):
+    not worth asking again in this run."""
+
+
+class Backend(Protocol):
+    url: str  # as shown in messages: no credentials
+    writable: bool
+
+    def read(self, name: str, limit: int) -> bytes | None: ...
+
+    def download(self, name: str, dest: BinaryIO, limit: int) -> bool: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def write(self, name: str, source: Path) -> None: ...
+
+
+def _copy(source: BinaryIO, dest: BinaryIO, limit: int, what: str) -> None:
+    copied = 0
+    while chunk := source.read(1 << 20):
+        copied += len(chunk)
+        if copied > limit:
+            raise RemoteError(f"{what} is larger than {limit} bytes")
+        dest.write(chunk)
+
+
+class FileBackend:
+    """``file:///path``: a directory, on any shared filesystem."""
+
+    writable = True
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    def _path(self, name: str) -> Path:
+        return self.root / name  # names are made by model.remote: plain components
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        from io import BytesIO
+
+        buf = BytesIO()
+        return buf.getvalue() if self.download(name, buf, limit) else None
+
+    def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        try:
+            with open(self._path(name), "rb") as f:
+                _copy(f, dest, limit, f"{self.url}/{name}")
+        except FileNotFoundError:
+            if not self.root.is_dir():
+                raise RemoteUnreachable(f"{self.url} is not a directory") from None
+            return False
+        except OSError as exc:
+            raise RemoteError(f"cannot read {self.url}/{name}: {exc.strerror}") from None
+        return True
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def write(self, name: str, source: Path) -> None:
+        import shutil
+        import tempfile
+
+        final = self._path(name)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+            try:
+                with open(fd, "wb") as out, open(source, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, final)  # last writer wins: each wrote a whole object
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise RemoteError(f"cannot write {self.url}/{name}: {exc.strerror}") from None
+
+
+class HttpBackend:
+    """``https://host/prefix`` (or ``http://``): read-only, plain GETs (a static server
+    or a CDN in front of a pushed tree)."""
+
+    writable = False
+
+    def __init__(self, url: str) -> None:
+        self._base = url.rstrip("/")
+        self.url = public_url(self._base)
+
+    def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        import urllib.error
+        import urllib.request
+
+        what = f"{self.url}/{name}"
+        for attempt in range(ATTEMPTS):
+            try:
+                with urllib.request.urlopen(f"{self._base}/{name}", timeout=READ_TIMEOUT) as r:
+                    _copy(r, dest, limit, what)
+                return True
+            except urllib.error.HTTPError as exc:
+                if exc.code in (403, 404, 410):  # a static server says 403 for absent keys too
+                    return False
+                if attempt + 1 == ATTEMPTS or exc.code < 500:
+                    raise RemoteError(f"cannot get {what}: HTTP {exc.code}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt + 1 == ATTEMPTS:
+                    reason = getattr(exc, "reason", exc)
+                    raise RemoteUnreachable(f"{self.url} is unreachable ({reason})") from None
+            dest.seek(0)
+            dest.truncate()
+        return False
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        from io import BytesIO
+
+        buf = BytesIO()
+        return buf.getvalue() if self.download(name, buf, limit) else None
+
+    def exists(self, name: str) -> bool:
+        raise RemoteError(f"{self.url} is read-only (http): push to its s3:// or file:// side")
+
+    def write(self, name: str, source: Path) -> None:
+        raise RemoteError(f"{self.url} is read-only (http): push to its s3:// or file:// side")

@@ -1,0 +1,210 @@
+"""Entries from a remote cache: found by their wheel's sha256, verified, then published.
+
+For each wanted wheel (its sha256 known, from a lock), in parallel: the signed
+metadata is read and its signature checked against the trusted keys; the archive
+it names is downloaded into ``tmp/``, no larger than the metadata says, and its
+sha256 compared; only then is it unpacked (``archive.unpack_entry``: plain names,
+regular files and directories only) and checked as ``verify --check-contents``
+checks an entry (every file against RECORD, nothing else but sealed bytecode,
+``entry.json`` and markers) and against the signed seal. What passes is published
+like an ingested entry; anything else is a warning naming the object, and the
+caller uses the wheel instead. Nothing unverified reaches ``entries/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envstore.errors import EnvstoreError, RemoteError
+from envstore.model.keys import PURE, EntryKey
+from envstore.model.records import EntryRecord
+from envstore.model.remote import RemoteMeta, meta_name, parse_document, signed_bytes
+from envstore.store.fs import make_readonly, rmtree
+from envstore.store.layout import Store, read_entry_record
+from envstore.store.remote.archive import unpack_entry
+from envstore.store.remote.backends import Backend, RemoteUnreachable
+from envstore.store.remote.keys import PublicKey
+from envstore.store.seal import check_entry
+from envstore.store.verify import verify_entry
+
+__all__ = ["Wanted", "pull_entries"]
+
+_META_LIMIT = 4 << 20  # bytes of metadata (a seal lists every pyc)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """An entry asked for: made from the wheel ``wheel`` with this sha256, for ``abi``."""
+
+    name: str  # the normalized project name
+    wheel: str
+    sha256: str
+    abi: str  # PURE or the interpreter's SOABI
+
+
+@dataclass
+class _Pulled:
+    record: EntryRecord
+    work: Path  # tmp/<pid>-pull-...: the archive and the unpacked entry
+    entry: Path
+
+
+def wanted_for(name: str, wheel: str, sha256: str, soabi: str) -> Wanted:
+    """The entry a wheel would become for an interpreter of ``soabi``."""
+    from envstore.store.wheel import parse_wheel_name
+
+    tags = parse_wheel_name(wheel)[3]
+    pure = all(t.abi == "none" and t.platform == "any" for t in tags)
+    return Wanted(name, wheel, sha256, PURE if pure else soabi)
+
+
+class _Hashing:
+    """A file that hashes what is written to it."""
+
+    def __init__(self, f: object) -> None:
+        self.f = f
+        self.h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        self.size += len(data)
+        return self.f.write(data)  # type: ignore[attr-defined,no-any-return]
+
+    def seek(self, pos: int) -> int:  # a retried download starts over
+        self.h, self.size = hashlib.sha256(), 0
+        return self.f.seek(pos)  # type: ignore[attr-defined,no-any-return]
+
+    def truncate(self) -> int:
+        return self.f.truncate()  # type: ignore[attr-defined,no-any-return]
+
+
+def _verified_meta(
+    backend: Backend, trusted: Sequence[PublicKey], want: Wanted
+) -> RemoteMeta | None:
+    name = meta_name(want.sha256, want.abi)
+    text = backend.read(name, _META_LIMIT)
+    if text is None:
+        return None
+    what = f"{backend.url}/{name}"
+    try:
+        signed, key_name, signature = parse_document(text)
+    except ValueError as exc:
+        raise RemoteError(f"{what} refused: {exc}") from None
+    keys = [k for k in trusted if k.name == key_name]
+    if not keys:
+        raise RemoteError(f"{what} refused: signed by {key_name!r}, not a trusted key")
+    if not any(k.verifies(signed_bytes(signed), signature) for k in keys):
+        raise RemoteError(f"{what} refused: its signature does not verify (key {key_name!r})")
+    try:
+        meta = RemoteMeta.from_json(signed)
+    except ValueError as exc:
+        raise RemoteError(f"{what} refused: {exc}") from None
+    if (meta.wheel_sha256, meta.wheel, meta.key.abi, meta.key.name) != (
+        want.sha256,
+        want.wheel,
+        want.abi,
+        want.name,
+    ):
+        raise RemoteError(f"{what} refused: it describes another wheel ({meta.wheel}, {meta.key})")
+    return meta
+
+
+def _fetch(store: Store, backend: Backend, trusted: Sequence[PublicKey], want: Wanted) -> object:
+    """The entry's key if the store has it now, a ``_Pulled`` to publish, or None (a miss)."""
+    meta = _verified_meta(backend, trusted, want)
+    if meta is None:
+        return None
+    if store.entry_path(meta.key).is_dir():
+        return meta.key
+    what = f"{backend.url}/{meta.archive}"
+    work = store.mkdtemp(f"pull-{meta.key.name}")
+    try:
+        archive = work / "archive.tar.gz"
+        with open(archive, "wb") as f:
+            out = _Hashing(f)
+            if not backend.download(meta.archive, out, meta.archive_size):  # type: ignore[arg-type]
+                raise RemoteError(f"{what} is missing (its metadata names it)")
+        if out.size != meta.archive_size or out.h.hexdigest() != meta.archive_sha256:
+            raise RemoteError(f"{what} refused: it does not match its signed sha256 and size")
+        entry = work / "entry"
+        entry.mkdir()
+        try:
+            unpack_entry(archive, entry)
+        except RemoteError as exc:
+            raise RemoteError(f"{what} refused: {exc}") from None
+        archive.unlink()
+        make_readonly(entry)
+        return _Pulled(_checked(store, meta, entry, what), work, entry)
+    except BaseException:
+        rmtree(work)
+        raise
+
+
+def _checked(store: Store, meta: RemoteMeta, entry: Path, what: str) -> EntryRecord:
+    """The unpacked entry's record, once it is what the signed metadata says."""
+    try:
+        record = read_entry_record(entry)
+    except EnvstoreError:
+        raise RemoteError(f"{what} refused: its entry.json is unreadable or invalid") from None
+    problems = verify_entry(store, meta.key, check_contents=True, root=entry)
+    problems += check_entry(entry, meta.seal)
+    if (record.key, record.sha256, record.wheel) != (str(meta.key), meta.wheel_sha256, meta.wheel):
+        problems.append("entry.json describes another entry")
+    markers = {p.name.removeprefix("compiled-") for p in entry.glob("compiled-*")}
+    if markers != set(meta.cache_tags):
+        problems.append("its bytecode markers are not the signed cache tags")
+    if problems:
+        raise RemoteError(f"{what} refused: {'; '.join(problems[:3])}")
+    return record
+
+
+def pull_entries(
+    store: Store,
+    backend: Backend,
+    trusted: Sequence[PublicKey],
+    wanted: Sequence[Wanted],
+    warn: Callable[[str], None],
+) -> dict[str, EntryKey]:
+    """Each wanted entry the remote has and that verifies, published into ``store``:
+    name -> key. Every refusal is one ``warn`` line naming the object; an unreachable
+    remote is one line for the whole run. Call with the store's gc lock held (shared)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from envstore.store.ingest import publish_unpacked
+
+    found: dict[str, EntryKey] = {}
+    if not wanted:
+        return found
+    unreachable: list[str] = []
+
+    def one(want: Wanted) -> object:
+        if unreachable:
+            return None
+        try:
+            return _fetch(store, backend, trusted, want)
+        except RemoteUnreachable as exc:
+            unreachable.append(str(exc))
+        except RemoteError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+        results = list(pool.map(one, wanted))
+    for want, got in zip(wanted, results, strict=True):
+        if isinstance(got, RemoteError):
+            warn(f"{got}; using the wheel {want.wheel} instead")
+        elif isinstance(got, EntryKey):
+            found[want.name] = got
+        elif isinstance(got, _Pulled):
+            try:
+                publish_unpacked(store, got.record, got.entry)
+                found[want.name] = EntryKey.parse(got.record.key)
+            finally:
+                rmtree(got.work)
+    if unreachable:
+        warn(f"{unreachable[0]}; using wheels instead")
+    return found

@@ -1,0 +1,131 @@
+"""``s3://bucket/prefix``: any S3-API object store, through boto3.
+
+boto3 takes the standard credential chain (environment, shared config and
+credentials files, SSO, container and instance roles) and ``AWS_ENDPOINT_URL``
+(or ``AWS_ENDPOINT_URL_S3``) for MinIO, Ceph RGW, R2 and the like. Its defaults
+(60 s timeouts, up to 5 attempts with backoff) would let an unreachable bucket
+stall a create for minutes: envstore's bounds replace them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from envstore.errors import RemoteError
+from envstore.store.remote.backends import (
+    ATTEMPTS,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RemoteUnreachable,
+)
+
+__all__ = ["S3Backend"]
+
+
+class S3Backend:
+    writable = True
+
+    def __init__(self, url: str) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise RemoteError(f"remote {url!r}: no bucket (s3://BUCKET/PREFIX)")
+        self.url = url.rstrip("/")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client: Any = None
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError:
+                raise RemoteError(
+                    "an s3:// remote needs boto3: pip install 'envstore[remote]'"
+                ) from None
+            config = Config(
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+                max_pool_connections=16,  # objects are fetched in parallel
+            )
+            self._client = boto3.session.Session().client("s3", config=config)
+        return self._client
+
+    def _failed(self, name: str, exc: Exception) -> RemoteError:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
+
+        what = f"{self.url}/{name}"
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            return RemoteError(f"cannot use {what}: {error.get('Code')} {error.get('Message')}")
+        if isinstance(exc, NoCredentialsError):
+            return RemoteUnreachable(f"{self.url}: no AWS credentials found")
+        if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+            return RemoteUnreachable(f"{self.url} is unreachable ({type(exc).__name__})")
+        return RemoteError(f"cannot use {what}: {type(exc).__name__}")
+
+    def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            got = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
+            if got.get("ContentLength", 0) > limit:
+                raise RemoteError(f"{self.url}/{name} is larger than {limit} bytes")
+            body = got["Body"]
+            copied = 0
+            for chunk in body.iter_chunks(1 << 20):
+                copied += len(chunk)
+                if copied > limit:
+                    raise RemoteError(f"{self.url}/{name} is larger than {limit} bytes")
+                dest.write(chunk)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise self._failed(name, exc) from None
+        except BotoCoreError as exc:
+            raise self._failed(name, exc) from None
+        return True
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        from io import BytesIO
+
+        buf = BytesIO()
+        return buf.getvalue() if self.download(name, buf, limit) else None
+
+    def exists(self, name: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client().head_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise self._failed(name, exc) from None
+        except BotoCoreError as exc:
+            raise self._failed(name, exc) from None
+        return True
+
+    def write(self, name: str, source: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            # One PUT (multipart above boto3's threshold): the object appears whole or not.
+            self.client().upload_file(str(source), self.bucket, self._key(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failed(name, exc) from None
+        except Exception as exc:  # s3transfer wraps the client's errors in its own
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, (ClientError, BotoCoreError)):
+                raise self._failed(name, cause) from None
+            raise

@@ -1,0 +1,250 @@
+"""The signed remote cache of store entries (issue #26): two stores play two CI runners.
+
+Runner A creates an env with ``--push``; runner B, with no wheels and
+``--no-index``, creates the same env from A's lock using only the remote. Every
+remote is on this machine: a ``file://`` directory, moto's S3 server on
+127.0.0.1, ``http.server`` for the read-only mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import tarfile
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import CLI, entries, run
+
+from envstore.errors import RemoteError
+from envstore.model.remote import signed_bytes
+from envstore.store.remote.archive import unpack_entry
+from envstore.store.remote.keys import load_secret_key
+
+CHECK = "import hello_app, dep_one; print(dep_one.VERSION)"
+
+
+@pytest.fixture
+def keys(cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A signing key for A, trusted by B (both read the environment)."""
+    secret, public = tmp_path / "ci.key", tmp_path / "ci.pub"
+    res = cli("key", "generate", "ci-1", secret, public)
+    assert res.code == 0, res.err
+    assert (secret.stat().st_mode & 0o777) == 0o600
+    assert public.read_text().startswith("ci-1:") and res.out.strip() == public.read_text().strip()
+    monkeypatch.setenv("ENVSTORE_SIGNING_KEY", str(secret))
+    monkeypatch.setenv("ENVSTORE_TRUSTED_KEYS", public.read_text().strip())
+    return public
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A directory, and its URL on a static HTTP server on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}/cache"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A bucket on moto's S3 server on 127.0.0.1, found through AWS_ENDPOINT_URL."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3").create_bucket(Bucket="fleet")
+    try:
+        yield "s3://fleet/envstore"
+    finally:
+        server.stop()
+
+
+def _runner_a(cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, push_to: str) -> Path:
+    """A creates an env from wheels with --push, and locks it."""
+    env = tmp_path / "env-a"
+    res = cli("--store", store, "create", env, "hello-app", "--without-pip", "--no-index",
+              "-f", wheelhouse, "--remote", push_to, "--push", "-v")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "pushed 2 entries" in res.err
+    lock = tmp_path / "env.lock"
+    assert cli("--store", store, "lock", env, "-o", lock).code == 0
+    return lock
+
+
+def _runner_b(cli: CLI, tmp_path: Path, lock: Path, remote: str, *wheels: str) -> tuple[Path, str]:
+    """B creates the env from the lock in an empty store, with no index."""
+    store_b, env = tmp_path / "store-b", tmp_path / "env-b"
+    res = cli("--store", store_b, "create", env, "--from", lock, "--no-index", "--remote", remote,
+              *wheels)  # fmt: skip
+    assert res.code == 0, res.err
+    out = run([env / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+    hello = run([env / "bin" / "hello"])
+    assert hello.returncode == 3 and f"hello from {env}" in hello.stdout, hello.stderr
+    verify = cli("--store", store_b, "verify", "--check-contents")
+    assert verify.code == 0, verify.out + verify.err
+    return store_b, res.err
+
+
+@pytest.mark.parametrize("kind", ["file", "s3", "http"])
+def test_runner_b_creates_from_the_lock_using_only_the_remote(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if kind == "s3":
+        push_to = pull_from = request.getfixturevalue("s3_url")
+    elif kind == "http":
+        served, pull_from = request.getfixturevalue("http_dir")
+        push_to = (served / "cache").as_uri()
+    else:
+        push_to = pull_from = (tmp_path / "shared").as_uri()
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, push_to)
+    store_b, err = _runner_b(cli, tmp_path, lock, pull_from)
+    assert "warning" not in err, err
+    assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
+    assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
+    # A second push has nothing to do.
+    again = cli("--store", store, "push", tmp_path / "env-a", "--remote", push_to)
+    assert again.code == 0 and "pushed 0 of 2 entries" in again.out, again.err
+
+
+def _flip_archives(root: Path) -> None:
+    for archive in (root / "v1" / "archives").iterdir():
+        data = bytearray(archive.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        archive.write_bytes(bytes(data))
+
+
+def _unsign(root: Path) -> None:
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        doc = json.loads(meta.read_text())
+        del doc["signature"]
+        meta.write_text(json.dumps(doc))
+
+
+def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
+    """Same key name, another key: the signature no longer verifies."""
+    cli("key", "generate", "ci-1", tmp_path / "evil.key", tmp_path / "evil.pub")
+    evil = load_secret_key(tmp_path / "evil.key")
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        doc = json.loads(meta.read_text())
+        doc["signed"]["cache_tags"] = []  # what a forger would change
+        signature = evil.sign(signed_bytes(doc["signed"]))
+        doc["signature"]["ed25519"] = base64.b64encode(signature).decode()
+        meta.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("damage", ["tampered-archive", "unsigned", "wrong-key", "closed-port"])
+def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path, damage: str
+) -> None:
+    shared = tmp_path / "shared"
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, shared.as_uri())
+    remote = shared.as_uri()
+    if damage == "tampered-archive":
+        _flip_archives(shared)
+    elif damage == "unsigned":
+        _unsign(shared)
+    elif damage == "wrong-key":
+        _resign_with_another_key(shared, cli, tmp_path)
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            remote = f"http://127.0.0.1:{s.getsockname()[1]}/cache"  # closed once we leave
+    store_b, err = _runner_b(cli, tmp_path, lock, remote, "-f", str(wheelhouse))
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    expected = {
+        "tampered-archive": "does not match its signed sha256",
+        "unsigned": "refused: unsigned",
+        "wrong-key": "signature does not verify",
+        "closed-port": "unreachable",
+    }[damage]
+    assert warnings and all(expected in w for w in warnings), err
+    if damage != "closed-port":  # one line per object, naming it
+        assert len(warnings) == 2 and all("/v1/" in w for w in warnings), err
+    else:
+        assert len(warnings) == 1, err
+    # Nothing unverified was unpacked: B's entries are made from the wheels.
+    assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
+    assert not list((store_b / "tmp").iterdir())
+
+
+def _tar(*members: tarfile.TarInfo, data: bytes = b"x") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for m in members:
+            if m.isreg():
+                m.size = len(data)
+                tar.addfile(m, io.BytesIO(data))
+            else:
+                tar.addfile(m)
+    return buf.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        pytest.param([_member("site/../../outside")], id="dotdot"),
+        pytest.param([_member("/tmp/outside")], id="absolute"),
+        pytest.param([_member("site/x", tarfile.SYMTYPE, "/etc/passwd")], id="symlink"),
+        pytest.param([_member("site/x", tarfile.LNKTYPE, "entry.json")], id="hardlink"),
+        pytest.param([_member("site/fifo", tarfile.FIFOTYPE)], id="fifo"),
+        pytest.param([_member("site/a"), _member("site/a")], id="duplicate"),
+        pytest.param([_member("outside.txt")], id="not-an-entry-file"),
+        pytest.param([_member("site", tarfile.REGTYPE)], id="file-for-site"),
+    ],
+)
+def test_an_archive_is_unpacked_only_inside_its_entry(
+    tmp_path: Path, members: list[tarfile.TarInfo]
+) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(_tar(*members))
+    dest = tmp_path / "deep" / "entry"
+    dest.mkdir(parents=True)
+    with pytest.raises(RemoteError):
+        unpack_entry(archive, dest)
+    outside = {p for p in tmp_path.rglob("*") if dest not in p.parents and p != dest}
+    assert outside == {archive, tmp_path / "deep"}
+    assert not any(p.is_symlink() for p in dest.rglob("*"))
