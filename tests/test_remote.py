@@ -9,16 +9,19 @@ remote is on this machine: a ``file://`` directory, moto's S3 server on
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
 import socket
 import tarfile
 import threading
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CLI, entries, run
@@ -66,14 +69,18 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on moto's S3 server on 127.0.0.1, found through AWS_ENDPOINT_URL."""
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
+    """moto's S3 server on 127.0.0.1 (found through AWS_ENDPOINT_URL) and a bucket's URL."""
     boto3 = pytest.importorskip("boto3")
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto's state is per process, not per server: start from an empty one
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    ).close()
     for name, value in {
         "AWS_ENDPOINT_URL": f"http://{host}:{port}",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -85,9 +92,14 @@ def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, value)
     boto3.client("s3").create_bucket(Bucket="fleet")
     try:
-        yield "s3://fleet/envstore"
+        yield server, "s3://fleet/envstore"
     finally:
-        server.stop()
+        server.stop()  # twice is harmless: a test may have stopped it
+
+
+@pytest.fixture
+def s3_url(moto: tuple[object, str]) -> str:
+    return moto[1]
 
 
 def _runner_a(cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, push_to: str) -> Path:
@@ -170,7 +182,86 @@ def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
         meta.write_text(json.dumps(doc))
 
 
-@pytest.mark.parametrize("damage", ["tampered-archive", "unsigned", "wrong-key", "closed-port"])
+def _resign(root: Path, secret: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change each metadata document and sign it again with ``secret``."""
+    signer = load_secret_key(secret)
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        doc = json.loads(meta.read_text())
+        change(doc["signed"])
+        signature = signer.sign(signed_bytes(doc["signed"]))
+        doc["signature"] = {"key": signer.name, "ed25519": base64.b64encode(signature).decode()}
+        meta.write_text(json.dumps(doc))
+
+
+def _swap_metadata(root: Path) -> None:
+    """Each wheel's place holds the other wheel's (validly signed) metadata."""
+    a, b = sorted((root / "v1" / "meta").rglob("*.json"))
+    text_a = a.read_text()
+    a.write_text(b.read_text())
+    b.write_text(text_a)
+
+
+def _record_line(name: str, data: bytes) -> bytes:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}\n".encode()
+
+
+def _repack(root: Path, secret: Path, with_record: bool) -> None:
+    """A signer packs archives whose module differs from what it sealed (and, with
+    ``with_record``, a RECORD rewritten to match), with the right sha256 and size."""
+    archives = {}
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        signed = json.loads(meta.read_text())["signed"]
+        old = root / "v1" / "archives" / f"{signed['archive_sha256']}.tar.gz"
+        members = []
+        with tarfile.open(old, "r:gz") as tar:
+            for m in tar:
+                f = tar.extractfile(m) if m.isreg() else None
+                members.append((m, f.read() if f else b""))
+        changed = {}
+        for m, data in members:
+            if m.name.endswith("/__init__.py") and m.name.count("/") == 2:
+                changed[m.name] = data + b"\nimport os; os.system('evil')\n"
+                module = m.name.removeprefix("site/")
+        if with_record:
+            for m, data in members:
+                if m.name.endswith(".dist-info/RECORD"):
+                    lines = [
+                        line
+                        for line in data.splitlines(keepends=True)
+                        if not line.startswith(module.encode() + b",")
+                    ]
+                    lines.append(_record_line(module, changed[f"site/{module}"]))
+                    changed[m.name] = b"".join(lines)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            for m, data in members:
+                data = changed.get(m.name, data)
+                m.size = len(data)
+                tar.addfile(m, io.BytesIO(data) if m.isreg() else None)
+        digest = hashlib.sha256(buf.getvalue()).hexdigest()
+        (root / "v1" / "archives" / f"{digest}.tar.gz").write_bytes(buf.getvalue())
+        archives[signed["wheel_sha256"]] = (digest, len(buf.getvalue()))
+
+    def change(signed: dict[str, Any]) -> None:
+        signed["archive_sha256"], signed["archive_size"] = archives[signed["wheel_sha256"]]
+
+    _resign(root, secret, change)
+
+
+DAMAGE = {
+    "tampered-archive": "does not match its signed sha256",
+    "unsigned": "refused: unsigned",
+    "wrong-key": "signature does not verify",
+    "untrusted-key": "signed by 'stranger-1', not a trusted key",
+    "other-wheel": "it describes another wheel",
+    "contents-not-recorded": "bytes, RECORD says",
+    "contents-not-sealed": "RECORD was changed after it was written",
+    "closed-port": "unreachable",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path, damage: str
 ) -> None:
@@ -183,18 +274,20 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
         _unsign(shared)
     elif damage == "wrong-key":
         _resign_with_another_key(shared, cli, tmp_path)
+    elif damage == "untrusted-key":  # a valid signature, by a key nobody listed
+        cli("key", "generate", "stranger-1", tmp_path / "s.key", tmp_path / "s.pub")
+        _resign(shared, tmp_path / "s.key", lambda signed: None)
+    elif damage == "other-wheel":
+        _swap_metadata(shared)
+    elif damage.startswith("contents-"):  # the trusted key signs what it should not
+        _repack(shared, tmp_path / "ci.key", with_record=damage == "contents-not-sealed")
     else:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             remote = f"http://127.0.0.1:{s.getsockname()[1]}/cache"  # closed once we leave
     store_b, err = _runner_b(cli, tmp_path, lock, remote, "-f", str(wheelhouse))
     warnings = [line for line in err.splitlines() if "warning" in line]
-    expected = {
-        "tampered-archive": "does not match its signed sha256",
-        "unsigned": "refused: unsigned",
-        "wrong-key": "signature does not verify",
-        "closed-port": "unreachable",
-    }[damage]
+    expected = DAMAGE[damage]
     assert warnings and all(expected in w for w in warnings), err
     if damage != "closed-port":  # one line per object, naming it
         assert len(warnings) == 2 and all("/v1/" in w for w in warnings), err
@@ -248,3 +341,80 @@ def test_an_archive_is_unpacked_only_inside_its_entry(
     outside = {p for p in tmp_path.rglob("*") if dest not in p.parents and p != dest}
     assert outside == {archive, tmp_path / "deep"}
     assert not any(p.is_symlink() for p in dest.rglob("*"))
+
+
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_two_runners_pushing_the_same_entries_at_once_leave_one_valid_copy(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    from envstore.model.keys import EntryKey
+    from envstore.store.layout import Store
+    from envstore.store.remote import push
+
+    url = request.getfixturevalue("s3_url") if kind == "s3" else (tmp_path / "shared").as_uri()
+    runners = []
+    for name in ("a", "a2"):  # two stores: their entries differ in entry.json ("added")
+        st = store if name == "a" else tmp_path / "store-a2"
+        res = cli("--store", st, "create", tmp_path / f"env-{name}", "hello-app",
+                  "--without-pip", "--no-index", "-f", wheelhouse)  # fmt: skip
+        assert res.code == 0, res.err
+        mine = [EntryKey.parse(e) for e in entries(st)]
+        runners.append((Store(st), sorted(k for k in mine if k.name in ("dep-one", "hello-app"))))
+    start = threading.Barrier(len(runners))
+    reports: list[object] = []
+
+    def runner(st: Store, keys: list[EntryKey]) -> None:
+        start.wait()
+        reports.append(push(st, url, keys))
+
+    threads = [threading.Thread(target=runner, args=r) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reports) == 2 and not any(r.skipped for r in reports)  # type: ignore[attr-defined]
+    if kind == "file":  # whole objects only: no temporary names left
+        shared = tmp_path / "shared" / "v1"
+        assert len(list((shared / "meta").rglob("*.json"))) == 2
+        assert not [p for p in shared.rglob(".*")]
+    lock = tmp_path / "env.lock"
+    assert cli("--store", store, "lock", tmp_path / "env-a", "-o", lock).code == 0
+    _, err = _runner_b(cli, tmp_path, lock, url)
+    assert "warning" not in err, err
+
+
+def test_an_s3_server_stopped_mid_run_falls_back_to_the_wheels(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    moto: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from envstore.store.remote.s3 import S3Backend
+
+    server, url = moto
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, url)
+    download = S3Backend.download
+
+    def stop_at_the_first_archive(self: S3Backend, name: str, dest: Any, limit: int) -> bool:
+        http = server._server
+        if "/archives/" in name and http is not None:
+            server.stop()
+            http.server_close()  # stop() leaves the port accepting, unanswered
+            server._server = None
+        return download(self, name, dest, limit)
+
+    monkeypatch.setattr(S3Backend, "download", stop_at_the_first_archive)
+    store_b, err = _runner_b(cli, tmp_path, lock, url, "-f", str(wheelhouse))
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "unreachable" in warnings[0], err
+    assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
+    assert not list((store_b / "tmp").iterdir())
