@@ -418,3 +418,71 @@ def test_an_s3_server_stopped_mid_run_falls_back_to_the_wheels(
     assert len(warnings) == 1 and "unreachable" in warnings[0], err
     assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
     assert not list((store_b / "tmp").iterdir())
+
+
+INGESTING = {
+    "create": ["create", "env", "hello-app"],
+    "sync": ["sync", "env", "hello-app"],
+    "run": ["run", "--with", "hello-app", "--", "hello"],
+    "build": ["build", "."],
+    "relink": ["relink", "env"],
+}
+
+
+@pytest.mark.parametrize("command", list(INGESTING))
+def test_every_command_that_may_ingest_takes_the_remote(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.cli.fastpath import parse_create
+    from envstore.cli.options import index_options
+    from envstore.cli.parser import parse
+
+    argv = INGESTING[command]
+    url = "https://user:secret@cache.example/p"
+    given = [argv[0], "--remote", url, "--push", *argv[1:]]
+    parsed = [parse(given)] + ([parse_create(given)] if command == "create" else [])
+    for args in parsed:
+        sources = index_options(args)["sources"]
+        assert (sources.remote_cache(), sources.pushes()) == (url, True)
+        assert "secret" not in repr(sources)
+        assert "remote" not in json.dumps(sources.recorded().to_json())  # never recorded
+        # relink's recorded sources, with this run's remote
+        relinked = sources.recorded().reused(False, sources.remote, sources.push)
+        assert (relinked.remote, relinked.push) == (url, True)
+    monkeypatch.setenv("ENVSTORE_REMOTE", "file:///cache")
+    monkeypatch.setenv("ENVSTORE_PUSH", "1")
+    sources = index_options(parse(argv))["sources"]
+    assert (sources.remote_cache(), sources.pushes()) == ("file:///cache", True)
+
+
+def test_run_pushes_and_the_library_syncs_from_the_remote(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``run`` pushes through ENVSTORE_REMOTE/ENVSTORE_PUSH; ``sync_env`` with a
+    PackageSources naming the remote fills an empty store from it."""
+    from envstore import PackageSources, sync_env
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ENVSTORE_REMOTE", shared.as_uri())
+    monkeypatch.setenv("ENVSTORE_PUSH", "1")
+    res = cli("--store", store, "run", "--with", "hello-app", "--no-index", "-f", wheelhouse,
+              "-v", "--", "hello")  # fmt: skip
+    assert res.code == 3 and "pushed 2 entries" in res.err, res.err
+    assert len(list((shared / "v1" / "meta").rglob("*.json"))) == 2
+    monkeypatch.delenv("ENVSTORE_REMOTE")
+    monkeypatch.delenv("ENVSTORE_PUSH")
+    env_a, lock = tmp_path / "env-a", tmp_path / "env.lock"
+    made = cli("--store", store, "create", env_a, "hello-app", "--without-pip", "--no-index",
+               "-f", wheelhouse)  # fmt: skip
+    assert made.code == 0 and cli("--store", store, "lock", env_a, "-o", lock).code == 0
+    env_b, store_b = tmp_path / "env-b", tmp_path / "store-b"
+    sources = PackageSources(no_index=True, remote=shared.as_uri())
+    sync_env(env_b, lock=lock, store=store_b, sources=sources)
+    out = run([env_b / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+    assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel

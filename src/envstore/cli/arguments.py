@@ -16,7 +16,7 @@ from envstore.cli.options import (
     add_project_sync_options,
     add_request_options,
 )
-from envstore.cli.remote_arguments import add_remote_commands, add_remote_options
+from envstore.cli.remote_arguments import add_remote_commands
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -113,7 +113,6 @@ def _envs(sub: Subcommands) -> None:
         help="exactly the wheels of a lock written by 'envstore lock' (no resolution; each"
         " wheel's sha256 is checked before anything is installed; no REQ with it)",
     )
-    add_remote_options(p)
 
     p = sub.add_parser("remove", help="delete environments and release their store references")
     p.add_argument("envs", metavar="ENV", nargs="+")

@@ -3,6 +3,8 @@ what to take from a pyproject.toml."""
 
 from __future__ import annotations
 
+from envstore.cli.remote_arguments import add_remote_options
+
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     import argparse
@@ -20,8 +22,9 @@ __all__ = [
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:
-    """``--find-links``, ``--index-url``, ``--extra-index-url``, ``--no-index`` and
-    ``--offline``, as ``create`` has."""
+    """``--find-links``, ``--index-url``, ``--extra-index-url``, ``--no-index``,
+    ``--offline`` and the remote cache's ``--remote`` and ``--push``, as ``create`` has:
+    every command that may ingest takes them."""
     p.add_argument(
         "--find-links",
         "-f",
@@ -44,6 +47,7 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--offline", action="store_true", help="use only what the store already has; never run pip"
     )
+    add_remote_options(p)
 
 
 def index_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -51,7 +55,13 @@ def index_options(args: argparse.Namespace) -> dict[str, Any]:
     from envstore.model.sources import PackageSources
 
     sources = PackageSources(
-        args.find_links, args.index_url, args.no_index, args.offline, args.extra_index_urls
+        args.find_links,
+        args.index_url,
+        args.no_index,
+        args.offline,
+        args.extra_index_urls,
+        args.remote,
+        args.push or None,  # unset: ENVSTORE_PUSH decides
     )
     return {"sources": sources}
 
