@@ -486,3 +486,31 @@ def test_run_pushes_and_the_library_syncs_from_the_remote(
     out = run([env_b / "bin" / "python", "-c", CHECK])
     assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
+
+
+def test_a_pulled_entry_is_repaired_from_its_remote(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+) -> None:
+    """The entry's origin is the remote: with no wheel left anywhere, ``verify --repair``
+    fetches it again, verified, and swaps it in."""
+    import shutil
+
+    wheels = tmp_path / "wheels"  # A's wheels, gone once pushed
+    shutil.copytree(wheelhouse, wheels)
+    remote = (tmp_path / "shared").as_uri()
+    lock = _runner_a(cli, store, wheels, tmp_path, remote)
+    shutil.rmtree(wheels)
+    store_b, _ = _runner_b(cli, tmp_path, lock, remote)
+    (entry,) = (store_b / "entries" / "pure" / "dep-one").iterdir()
+    assert json.loads((entry / "entry.json").read_text())["origin"] == remote
+    module = entry / "site" / "dep_one" / "__init__.py"
+    os.chmod(module, 0o644)
+    module.write_text("raise SystemExit('damaged')\n")
+    os.chmod(module, 0o444)
+    damaged = cli("--store", store_b, "verify", "--check-contents")
+    assert damaged.code != 0 and "dep-one" in damaged.out + damaged.err
+    repaired = cli("--store", store_b, "verify", "--check-contents", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert cli("--store", store_b, "verify", "--check-contents").code == 0
+    out = run([tmp_path / "env-b" / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr

@@ -16,17 +16,19 @@ from envstore.model.sources import public_url
 from envstore.store.layout import Store
 from envstore.store.remote.backends import Backend, FileBackend, HttpBackend
 from envstore.store.remote.keys import generate_key, signing_key_from_env, trusted_keys_from_env
-from envstore.store.remote.pull import Wanted, pull_entries, wanted_for
+from envstore.store.remote.pull import Pulled, Wanted, fetch_entry, pull_entries, wanted_for
 from envstore.store.remote.push import PushReport, push_entries
 
 __all__ = [
     "Backend",
+    "Pulled",
     "PushReport",
     "Wanted",
     "generate_key",
     "open_backend",
     "pull",
     "push",
+    "refetch",
     "remote_from_env",
     "wanted_for",
 ]
@@ -89,3 +91,22 @@ def push(store: Store, url: str, keys: Sequence[EntryKey]) -> PushReport:
     if signer is None:
         raise RemoteError("pushing needs ENVSTORE_SIGNING_KEY (a key from 'envstore key generate')")
     return push_entries(store, open_backend(url), signer, keys)
+
+
+def refetch(store: Store, origin: str, key: EntryKey, wheel: str, sha256: str) -> Pulled:
+    """The entry ``key`` fetched again from the remote it was pulled from (``origin``)
+    and verified, in ``tmp/``: what ``verify --repair`` swaps in for a damaged copy.
+    RemoteError says why not (nothing there, refused, unreachable, no trusted keys)."""
+    backend = open_backend(origin)
+    trusted = trusted_keys_from_env()
+    if not trusted:
+        raise RemoteError(f"no ENVSTORE_TRUSTED_KEYS to verify it from {backend.url}")
+    got = fetch_entry(store, backend, trusted, Wanted(key.name, wheel, sha256, key.abi), again=True)
+    if not isinstance(got, Pulled):
+        raise RemoteError(f"{backend.url} no longer has it")
+    if got.record.key != str(key):
+        from envstore.store.fs import rmtree
+
+        rmtree(got.work)
+        raise RemoteError(f"{backend.url} has another entry for its wheel ({got.record.key})")
+    return got
