@@ -16,6 +16,7 @@ import os
 import socket
 import tarfile
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -154,6 +155,11 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
     # A second push has nothing to do.
     again = cli("--store", store, "push", tmp_path / "env-a", "--remote", push_to)
     assert again.code == 0 and "pushed 0 of 2 entries" in again.out, again.err
+    # It refreshed them: nothing is an hour old; at 0 everything is.
+    kept = cli("remote", "prune", "--older-than", "1h", "--remote", push_to)
+    assert kept.code == 0 and "deleted 0 objects (0 entries)" in kept.out, kept.err
+    gone = cli("remote", "prune", "--older-than", "0", "--remote", push_to)
+    assert gone.code == 0 and "deleted 4 objects (2 entries)" in gone.out, gone.err
 
 
 def _flip_archives(root: Path) -> None:
@@ -514,3 +520,35 @@ def test_a_pulled_entry_is_repaired_from_its_remote(
     assert cli("--store", store_b, "verify", "--check-contents").code == 0
     out = run([tmp_path / "env-b" / "bin" / "python", "-c", CHECK])
     assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+
+
+def test_prune_drops_what_no_push_touched_for_that_long(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+) -> None:
+    shared = tmp_path / "shared"
+    url = shared.as_uri()
+    _runner_a(cli, store, wheelhouse, tmp_path, url)
+    leftover = shared / "v1" / "archives" / ".x.tar.gz.crashed"
+    leftover.write_bytes(b"half")
+    old = time.time() - 10 * 86400
+    for p in shared.rglob("*"):
+        if p.is_file():
+            os.utime(p, (old, old))
+    # A push of an env that uses dep-one refreshes its metadata and archive.
+    res = cli("--store", store, "create", tmp_path / "env-dep", "dep-one", "--without-pip",
+              "--no-index", "-f", wheelhouse)  # fmt: skip
+    assert res.code == 0, res.err
+    res = cli("--store", store, "push", tmp_path / "env-dep", "--remote", url)
+    assert res.code == 0 and "pushed 0 of 1 entries" in res.out, res.out + res.err
+    metas = {p.parent.name: p for p in (shared / "v1" / "meta").rglob("*.json")}
+    docs = {sha: json.loads(p.read_text())["signed"] for sha, p in metas.items()}
+    (dep,) = [sha for sha, doc in docs.items() if doc["key"].startswith("pure/dep-one/")]
+    dep_archive = shared / "v1" / "archives" / f"{docs[dep]['archive_sha256']}.tar.gz"
+    os.utime(dep_archive, (old, old))  # old, but named by young metadata: kept
+    dry = cli("remote", "prune", "--older-than", "7d", "--remote", url, "--dry-run")
+    assert dry.code == 0 and "would delete 3 objects (1 entries)" in dry.out, dry.out + dry.err
+    assert len(list(shared.rglob("*.json"))) == 2
+    res = cli("remote", "prune", "--older-than", "7d", "--remote", url)
+    assert res.code == 0 and "deleted 3 objects (1 entries)" in res.out, res.out + res.err
+    left = sorted(p for p in shared.rglob("*") if p.is_file())
+    assert left == sorted([metas[dep], dep_archive])

@@ -3,8 +3,6 @@ what to take from a pyproject.toml."""
 
 from __future__ import annotations
 
-from envstore.cli.remote_arguments import add_remote_options
-
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     import argparse
@@ -15,10 +13,42 @@ __all__ = [
     "add_index_options",
     "add_project_options",
     "add_project_sync_options",
+    "add_remote_options",
     "add_request_options",
+    "duration",
     "index_options",
     "request_options",
 ]
+
+
+def duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
+        import argparse  # not at the top: the warm create path parses without it
+
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
+    return seconds
+
+
+def add_remote_options(p: Any) -> None:
+    p.add_argument(
+        "--remote",
+        metavar="URL",
+        help="a remote cache of store entries (s3://BUCKET/PREFIX, file:///DIR, https://HOST/P),"
+        " asked first for locked wheels (default: $ENVSTORE_REMOTE)",
+    )
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="upload what was ingested to the remote, signed with $ENVSTORE_SIGNING_KEY"
+        " (also: ENVSTORE_PUSH=1)",
+    )
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:

@@ -16,16 +16,19 @@ from envstore.model.sources import public_url
 from envstore.store.layout import Store
 from envstore.store.remote.backends import Backend, FileBackend, HttpBackend
 from envstore.store.remote.keys import generate_key, signing_key_from_env, trusted_keys_from_env
+from envstore.store.remote.prune import PrunePlan
 from envstore.store.remote.pull import Pulled, Wanted, fetch_entry, pull_entries, wanted_for
 from envstore.store.remote.push import PushReport, push_entries
 
 __all__ = [
     "Backend",
+    "PrunePlan",
     "Pulled",
     "PushReport",
     "Wanted",
     "generate_key",
     "open_backend",
+    "prune",
     "pull",
     "push",
     "refetch",
@@ -110,3 +113,14 @@ def refetch(store: Store, origin: str, key: EntryKey, wheel: str, sha256: str) -
         rmtree(got.work)
         raise RemoteError(f"{backend.url} has another entry for its wheel ({got.record.key})")
     return got
+
+
+def prune(url: str, older_than: float, *, dry_run: bool = False) -> PrunePlan:
+    """Drop the objects of the remote at ``url`` no push has touched for ``older_than``
+    seconds (``store/remote/prune.py``); with ``dry_run`` only say which."""
+    from envstore.store.remote.prune import prune as prune_backend
+
+    backend = open_backend(url)
+    if not backend.writable:
+        raise RemoteError(f"{backend.url} is read-only; prune its s3:// or file:// side")
+    return prune_backend(backend, older_than, dry_run=dry_run)
