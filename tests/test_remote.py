@@ -58,7 +58,8 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/cache"
+        # With credentials (basic auth, which this server ignores): never shown.
+        yield root, f"http://ci:secret@127.0.0.1:{server.server_address[1]}/cache"
     finally:
         server.shutdown()
         server.server_close()
@@ -150,6 +151,7 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
     lock = _runner_a(cli, store, wheelhouse, tmp_path, push_to)
     store_b, err = _runner_b(cli, tmp_path, lock, pull_from)
     assert "warning" not in err, err
+    assert "secret" not in err + (tmp_path / "env-b" / "envstore.json").read_text()
     assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
     # A second push has nothing to do.
@@ -290,10 +292,11 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     else:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            remote = f"http://127.0.0.1:{s.getsockname()[1]}/cache"  # closed once we leave
+            remote = f"http://ci:secret@127.0.0.1:{s.getsockname()[1]}/cache"  # closed after
     store_b, err = _runner_b(cli, tmp_path, lock, remote, "-f", str(wheelhouse))
     warnings = [line for line in err.splitlines() if "warning" in line]
     expected = DAMAGE[damage]
+    assert "secret" not in err
     assert warnings and all(expected in w for w in warnings), err
     if damage != "closed-port":  # one line per object, naming it
         assert len(warnings) == 2 and all("/v1/" in w for w in warnings), err

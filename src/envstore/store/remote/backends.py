@@ -158,7 +158,16 @@ class HttpBackend:
     writable = False
 
     def __init__(self, url: str) -> None:
-        self._base = url.rstrip("/")
+        import base64
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url.rstrip("/"))
+        self._headers: dict[str, str] = {}
+        if parts.username is not None:  # user:password@ is HTTP basic auth, never shown
+            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        netloc = parts.netloc.rpartition("@")[2]
+        self._base = parts._replace(netloc=netloc).geturl()
         self.url = public_url(self._base)
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
@@ -168,7 +177,8 @@ class HttpBackend:
         what = f"{self.url}/{name}"
         for attempt in range(ATTEMPTS):
             try:
-                with urllib.request.urlopen(f"{self._base}/{name}", timeout=READ_TIMEOUT) as r:
+                request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
+                with urllib.request.urlopen(request, timeout=READ_TIMEOUT) as r:
                     _copy(r, dest, limit, what)
                 return True
             except urllib.error.HTTPError as exc:
