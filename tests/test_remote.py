@@ -9,16 +9,20 @@ remote is on this machine: a ``file://`` directory, moto's S3 server on
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
 import socket
 import tarfile
 import threading
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CLI, entries, run
@@ -54,7 +58,8 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/cache"
+        # With credentials (basic auth, which this server ignores): never shown.
+        yield root, f"http://ci:secret@127.0.0.1:{server.server_address[1]}/cache"
     finally:
         server.shutdown()
         server.server_close()
@@ -66,14 +71,18 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on moto's S3 server on 127.0.0.1, found through AWS_ENDPOINT_URL."""
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
+    """moto's S3 server on 127.0.0.1 (found through AWS_ENDPOINT_URL) and a bucket's URL."""
     boto3 = pytest.importorskip("boto3")
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto's state is per process, not per server: start from an empty one
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    ).close()
     for name, value in {
         "AWS_ENDPOINT_URL": f"http://{host}:{port}",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -85,9 +94,14 @@ def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, value)
     boto3.client("s3").create_bucket(Bucket="fleet")
     try:
-        yield "s3://fleet/envstore"
+        yield server, "s3://fleet/envstore"
     finally:
-        server.stop()
+        server.stop()  # twice is harmless: a test may have stopped it
+
+
+@pytest.fixture
+def s3_url(moto: tuple[object, str]) -> str:
+    return moto[1]
 
 
 def _runner_a(cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, push_to: str) -> Path:
@@ -137,11 +151,17 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
     lock = _runner_a(cli, store, wheelhouse, tmp_path, push_to)
     store_b, err = _runner_b(cli, tmp_path, lock, pull_from)
     assert "warning" not in err, err
+    assert "secret" not in err + (tmp_path / "env-b" / "envstore.json").read_text()
     assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
     # A second push has nothing to do.
     again = cli("--store", store, "push", tmp_path / "env-a", "--remote", push_to)
     assert again.code == 0 and "pushed 0 of 2 entries" in again.out, again.err
+    # It refreshed them: nothing is an hour old; at 0 everything is.
+    kept = cli("remote", "prune", "--older-than", "1h", "--remote", push_to)
+    assert kept.code == 0 and "deleted 0 objects (0 entries)" in kept.out, kept.err
+    gone = cli("remote", "prune", "--older-than", "0", "--remote", push_to)
+    assert gone.code == 0 and "deleted 4 objects (2 entries)" in gone.out, gone.err
 
 
 def _flip_archives(root: Path) -> None:
@@ -170,7 +190,86 @@ def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
         meta.write_text(json.dumps(doc))
 
 
-@pytest.mark.parametrize("damage", ["tampered-archive", "unsigned", "wrong-key", "closed-port"])
+def _resign(root: Path, secret: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change each metadata document and sign it again with ``secret``."""
+    signer = load_secret_key(secret)
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        doc = json.loads(meta.read_text())
+        change(doc["signed"])
+        signature = signer.sign(signed_bytes(doc["signed"]))
+        doc["signature"] = {"key": signer.name, "ed25519": base64.b64encode(signature).decode()}
+        meta.write_text(json.dumps(doc))
+
+
+def _swap_metadata(root: Path) -> None:
+    """Each wheel's place holds the other wheel's (validly signed) metadata."""
+    a, b = sorted((root / "v1" / "meta").rglob("*.json"))
+    text_a = a.read_text()
+    a.write_text(b.read_text())
+    b.write_text(text_a)
+
+
+def _record_line(name: str, data: bytes) -> bytes:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}\n".encode()
+
+
+def _repack(root: Path, secret: Path, with_record: bool) -> None:
+    """A signer packs archives whose module differs from what it sealed (and, with
+    ``with_record``, a RECORD rewritten to match), with the right sha256 and size."""
+    archives = {}
+    for meta in (root / "v1" / "meta").rglob("*.json"):
+        signed = json.loads(meta.read_text())["signed"]
+        old = root / "v1" / "archives" / f"{signed['archive_sha256']}.tar.gz"
+        members = []
+        with tarfile.open(old, "r:gz") as tar:
+            for m in tar:
+                f = tar.extractfile(m) if m.isreg() else None
+                members.append((m, f.read() if f else b""))
+        changed = {}
+        for m, data in members:
+            if m.name.endswith("/__init__.py") and m.name.count("/") == 2:
+                changed[m.name] = data + b"\nimport os; os.system('evil')\n"
+                module = m.name.removeprefix("site/")
+        if with_record:
+            for m, data in members:
+                if m.name.endswith(".dist-info/RECORD"):
+                    lines = [
+                        line
+                        for line in data.splitlines(keepends=True)
+                        if not line.startswith(module.encode() + b",")
+                    ]
+                    lines.append(_record_line(module, changed[f"site/{module}"]))
+                    changed[m.name] = b"".join(lines)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            for m, data in members:
+                data = changed.get(m.name, data)
+                m.size = len(data)
+                tar.addfile(m, io.BytesIO(data) if m.isreg() else None)
+        digest = hashlib.sha256(buf.getvalue()).hexdigest()
+        (root / "v1" / "archives" / f"{digest}.tar.gz").write_bytes(buf.getvalue())
+        archives[signed["wheel_sha256"]] = (digest, len(buf.getvalue()))
+
+    def change(signed: dict[str, Any]) -> None:
+        signed["archive_sha256"], signed["archive_size"] = archives[signed["wheel_sha256"]]
+
+    _resign(root, secret, change)
+
+
+DAMAGE = {
+    "tampered-archive": "does not match its signed sha256",
+    "unsigned": "refused: unsigned",
+    "wrong-key": "signature does not verify",
+    "untrusted-key": "signed by 'stranger-1', not a trusted key",
+    "other-wheel": "it describes another wheel",
+    "contents-not-recorded": "bytes, RECORD says",
+    "contents-not-sealed": "RECORD was changed after it was written",
+    "closed-port": "unreachable",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path, damage: str
 ) -> None:
@@ -183,18 +282,21 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
         _unsign(shared)
     elif damage == "wrong-key":
         _resign_with_another_key(shared, cli, tmp_path)
+    elif damage == "untrusted-key":  # a valid signature, by a key nobody listed
+        cli("key", "generate", "stranger-1", tmp_path / "s.key", tmp_path / "s.pub")
+        _resign(shared, tmp_path / "s.key", lambda signed: None)
+    elif damage == "other-wheel":
+        _swap_metadata(shared)
+    elif damage.startswith("contents-"):  # the trusted key signs what it should not
+        _repack(shared, tmp_path / "ci.key", with_record=damage == "contents-not-sealed")
     else:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            remote = f"http://127.0.0.1:{s.getsockname()[1]}/cache"  # closed once we leave
+            remote = f"http://ci:secret@127.0.0.1:{s.getsockname()[1]}/cache"  # closed after
     store_b, err = _runner_b(cli, tmp_path, lock, remote, "-f", str(wheelhouse))
     warnings = [line for line in err.splitlines() if "warning" in line]
-    expected = {
-        "tampered-archive": "does not match its signed sha256",
-        "unsigned": "refused: unsigned",
-        "wrong-key": "signature does not verify",
-        "closed-port": "unreachable",
-    }[damage]
+    expected = DAMAGE[damage]
+    assert "secret" not in err
     assert warnings and all(expected in w for w in warnings), err
     if damage != "closed-port":  # one line per object, naming it
         assert len(warnings) == 2 and all("/v1/" in w for w in warnings), err
@@ -248,3 +350,208 @@ def test_an_archive_is_unpacked_only_inside_its_entry(
     outside = {p for p in tmp_path.rglob("*") if dest not in p.parents and p != dest}
     assert outside == {archive, tmp_path / "deep"}
     assert not any(p.is_symlink() for p in dest.rglob("*"))
+
+
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_two_runners_pushing_the_same_entries_at_once_leave_one_valid_copy(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    from envstore.model.keys import EntryKey
+    from envstore.store.layout import Store
+    from envstore.store.remote import push
+
+    url = request.getfixturevalue("s3_url") if kind == "s3" else (tmp_path / "shared").as_uri()
+    runners = []
+    for name in ("a", "a2"):  # two stores: their entries differ in entry.json ("added")
+        st = store if name == "a" else tmp_path / "store-a2"
+        res = cli("--store", st, "create", tmp_path / f"env-{name}", "hello-app",
+                  "--without-pip", "--no-index", "-f", wheelhouse)  # fmt: skip
+        assert res.code == 0, res.err
+        mine = [EntryKey.parse(e) for e in entries(st)]
+        runners.append((Store(st), sorted(k for k in mine if k.name in ("dep-one", "hello-app"))))
+    start = threading.Barrier(len(runners))
+    reports: list[object] = []
+
+    def runner(st: Store, keys: list[EntryKey]) -> None:
+        start.wait()
+        reports.append(push(st, url, keys))
+
+    threads = [threading.Thread(target=runner, args=r) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reports) == 2 and not any(r.skipped for r in reports)  # type: ignore[attr-defined]
+    if kind == "file":  # whole objects only: no temporary names left
+        shared = tmp_path / "shared" / "v1"
+        assert len(list((shared / "meta").rglob("*.json"))) == 2
+        assert not [p for p in shared.rglob(".*")]
+    lock = tmp_path / "env.lock"
+    assert cli("--store", store, "lock", tmp_path / "env-a", "-o", lock).code == 0
+    _, err = _runner_b(cli, tmp_path, lock, url)
+    assert "warning" not in err, err
+
+
+def test_an_s3_server_stopped_mid_run_falls_back_to_the_wheels(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    moto: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from envstore.store.remote.s3 import S3Backend
+
+    server, url = moto
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, url)
+    download = S3Backend.download
+
+    def stop_at_the_first_archive(self: S3Backend, name: str, dest: Any, limit: int) -> bool:
+        http = server._server
+        if "/archives/" in name and http is not None:
+            server.stop()
+            http.server_close()  # stop() leaves the port accepting, unanswered
+            server._server = None
+        return download(self, name, dest, limit)
+
+    monkeypatch.setattr(S3Backend, "download", stop_at_the_first_archive)
+    store_b, err = _runner_b(cli, tmp_path, lock, url, "-f", str(wheelhouse))
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "unreachable" in warnings[0], err
+    assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
+    assert not list((store_b / "tmp").iterdir())
+
+
+INGESTING = {
+    "create": ["create", "env", "hello-app"],
+    "sync": ["sync", "env", "hello-app"],
+    "run": ["run", "--with", "hello-app", "--", "hello"],
+    "build": ["build", "."],
+    "relink": ["relink", "env"],
+}
+
+
+@pytest.mark.parametrize("command", list(INGESTING))
+def test_every_command_that_may_ingest_takes_the_remote(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.cli.fastpath import parse_create
+    from envstore.cli.options import index_options
+    from envstore.cli.parser import parse
+
+    argv = INGESTING[command]
+    url = "https://user:secret@cache.example/p"
+    given = [argv[0], "--remote", url, "--push", *argv[1:]]
+    parsed = [parse(given)] + ([parse_create(given)] if command == "create" else [])
+    for args in parsed:
+        sources = index_options(args)["sources"]
+        assert (sources.remote_cache(), sources.pushes()) == (url, True)
+        assert "secret" not in repr(sources)
+        assert "remote" not in json.dumps(sources.recorded().to_json())  # never recorded
+        # relink's recorded sources, with this run's remote
+        relinked = sources.recorded().reused(False, sources.remote, sources.push)
+        assert (relinked.remote, relinked.push) == (url, True)
+    monkeypatch.setenv("ENVSTORE_REMOTE", "file:///cache")
+    monkeypatch.setenv("ENVSTORE_PUSH", "1")
+    sources = index_options(parse(argv))["sources"]
+    assert (sources.remote_cache(), sources.pushes()) == ("file:///cache", True)
+
+
+def test_run_pushes_and_the_library_syncs_from_the_remote(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``run`` pushes through ENVSTORE_REMOTE/ENVSTORE_PUSH; ``sync_env`` with a
+    PackageSources naming the remote fills an empty store from it."""
+    from envstore import PackageSources, sync_env
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ENVSTORE_REMOTE", shared.as_uri())
+    monkeypatch.setenv("ENVSTORE_PUSH", "1")
+    res = cli("--store", store, "run", "--with", "hello-app", "--no-index", "-f", wheelhouse,
+              "-v", "--", "hello")  # fmt: skip
+    assert res.code == 3 and "pushed 2 entries" in res.err, res.err
+    assert len(list((shared / "v1" / "meta").rglob("*.json"))) == 2
+    monkeypatch.delenv("ENVSTORE_REMOTE")
+    monkeypatch.delenv("ENVSTORE_PUSH")
+    env_a, lock = tmp_path / "env-a", tmp_path / "env.lock"
+    made = cli("--store", store, "create", env_a, "hello-app", "--without-pip", "--no-index",
+               "-f", wheelhouse)  # fmt: skip
+    assert made.code == 0 and cli("--store", store, "lock", env_a, "-o", lock).code == 0
+    env_b, store_b = tmp_path / "env-b", tmp_path / "store-b"
+    sources = PackageSources(no_index=True, remote=shared.as_uri())
+    sync_env(env_b, lock=lock, store=store_b, sources=sources)
+    out = run([env_b / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+    assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
+
+
+def test_a_pulled_entry_is_repaired_from_its_remote(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+) -> None:
+    """The entry's origin is the remote: with no wheel left anywhere, ``verify --repair``
+    fetches it again, verified, and swaps it in."""
+    import shutil
+
+    wheels = tmp_path / "wheels"  # A's wheels, gone once pushed
+    shutil.copytree(wheelhouse, wheels)
+    remote = (tmp_path / "shared").as_uri()
+    lock = _runner_a(cli, store, wheels, tmp_path, remote)
+    shutil.rmtree(wheels)
+    store_b, _ = _runner_b(cli, tmp_path, lock, remote)
+    (entry,) = (store_b / "entries" / "pure" / "dep-one").iterdir()
+    assert json.loads((entry / "entry.json").read_text())["origin"] == remote
+    module = entry / "site" / "dep_one" / "__init__.py"
+    os.chmod(module, 0o644)
+    module.write_text("raise SystemExit('damaged')\n")
+    os.chmod(module, 0o444)
+    damaged = cli("--store", store_b, "verify", "--check-contents")
+    assert damaged.code != 0 and "dep-one" in damaged.out + damaged.err
+    repaired = cli("--store", store_b, "verify", "--check-contents", "--repair")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert cli("--store", store_b, "verify", "--check-contents").code == 0
+    out = run([tmp_path / "env-b" / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+
+
+def test_prune_drops_what_no_push_touched_for_that_long(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+) -> None:
+    shared = tmp_path / "shared"
+    url = shared.as_uri()
+    _runner_a(cli, store, wheelhouse, tmp_path, url)
+    leftover = shared / "v1" / "archives" / ".x.tar.gz.crashed"
+    leftover.write_bytes(b"half")
+    old = time.time() - 10 * 86400
+    for p in shared.rglob("*"):
+        if p.is_file():
+            os.utime(p, (old, old))
+    # A push of an env that uses dep-one refreshes its metadata and archive.
+    res = cli("--store", store, "create", tmp_path / "env-dep", "dep-one", "--without-pip",
+              "--no-index", "-f", wheelhouse)  # fmt: skip
+    assert res.code == 0, res.err
+    res = cli("--store", store, "push", tmp_path / "env-dep", "--remote", url)
+    assert res.code == 0 and "pushed 0 of 1 entries" in res.out, res.out + res.err
+    metas = {p.parent.name: p for p in (shared / "v1" / "meta").rglob("*.json")}
+    docs = {sha: json.loads(p.read_text())["signed"] for sha, p in metas.items()}
+    (dep,) = [sha for sha, doc in docs.items() if doc["key"].startswith("pure/dep-one/")]
+    dep_archive = shared / "v1" / "archives" / f"{docs[dep]['archive_sha256']}.tar.gz"
+    os.utime(dep_archive, (old, old))  # old, but named by young metadata: kept
+    dry = cli("remote", "prune", "--older-than", "7d", "--remote", url, "--dry-run")
+    assert dry.code == 0 and "would delete 3 objects (1 entries)" in dry.out, dry.out + dry.err
+    assert len(list(shared.rglob("*.json"))) == 2
+    res = cli("remote", "prune", "--older-than", "7d", "--remote", url)
+    assert res.code == 0 and "deleted 3 objects (1 entries)" in res.out, res.out + res.err
+    left = sorted(p for p in shared.rglob("*") if p.is_file())
+    assert left == sorted([metas[dep], dep_archive])

@@ -15,8 +15,9 @@ from envstore.cli.options import (
     add_project_options,
     add_project_sync_options,
     add_request_options,
+    duration,
 )
-from envstore.cli.remote_arguments import add_remote_commands, add_remote_options
+from envstore.cli.remote_arguments import add_remote_commands
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -42,19 +43,6 @@ def add_commands(sub: Subcommands) -> None:
     _frontends(sub)
     _portable(sub)
     add_remote_commands(sub)
-
-
-def duration(text: str) -> float:
-    """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
-    try:
-        seconds = float(number) * unit
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
-    return seconds
 
 
 def _requirement_files(p: Any) -> None:
@@ -113,7 +101,6 @@ def _envs(sub: Subcommands) -> None:
         help="exactly the wheels of a lock written by 'envstore lock' (no resolution; each"
         " wheel's sha256 is checked before anything is installed; no REQ with it)",
     )
-    add_remote_options(p)
 
     p = sub.add_parser("remove", help="delete environments and release their store references")
     p.add_argument("envs", metavar="ENV", nargs="+")

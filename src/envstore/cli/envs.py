@@ -41,8 +41,6 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         all_extras=args.all_extras,
         groups=args.groups,
         progress=progress,
-        remote=args.remote,
-        push=args.push or None,  # unset: ENVSTORE_PUSH decides
     )
     if args.verbosity >= 0:
         print(

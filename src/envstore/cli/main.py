@@ -46,6 +46,7 @@ COMMANDS = {
     "export": "envstore.cli.portable:export",
     "key generate": "envstore.cli.remote:key_generate",
     "push": "envstore.cli.remote:push",
+    "remote prune": "envstore.cli.remote:prune",
 }
 
 

@@ -13,15 +13,48 @@ __all__ = [
     "add_index_options",
     "add_project_options",
     "add_project_sync_options",
+    "add_remote_options",
     "add_request_options",
+    "duration",
     "index_options",
     "request_options",
 ]
 
 
+def duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
+        import argparse  # not at the top: the warm create path parses without it
+
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
+    return seconds
+
+
+def add_remote_options(p: Any) -> None:
+    p.add_argument(
+        "--remote",
+        metavar="URL",
+        help="a remote cache of store entries (s3://BUCKET/PREFIX, file:///DIR, https://HOST/P),"
+        " asked first for locked wheels (default: $ENVSTORE_REMOTE)",
+    )
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="upload what was ingested to the remote, signed with $ENVSTORE_SIGNING_KEY"
+        " (also: ENVSTORE_PUSH=1)",
+    )
+
+
 def add_index_options(p: argparse.ArgumentParser) -> None:
-    """``--find-links``, ``--index-url``, ``--extra-index-url``, ``--no-index`` and
-    ``--offline``, as ``create`` has."""
+    """``--find-links``, ``--index-url``, ``--extra-index-url``, ``--no-index``,
+    ``--offline`` and the remote cache's ``--remote`` and ``--push``, as ``create`` has:
+    every command that may ingest takes them."""
     p.add_argument(
         "--find-links",
         "-f",
@@ -44,6 +77,7 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--offline", action="store_true", help="use only what the store already has; never run pip"
     )
+    add_remote_options(p)
 
 
 def index_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -51,7 +85,13 @@ def index_options(args: argparse.Namespace) -> dict[str, Any]:
     from envstore.model.sources import PackageSources
 
     sources = PackageSources(
-        args.find_links, args.index_url, args.no_index, args.offline, args.extra_index_urls
+        args.find_links,
+        args.index_url,
+        args.no_index,
+        args.offline,
+        args.extra_index_urls,
+        args.remote,
+        args.push or None,  # unset: ENVSTORE_PUSH decides
     )
     return {"sources": sources}
 

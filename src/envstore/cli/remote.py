@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["key_generate", "push"]
+__all__ = ["key_generate", "prune", "push"]
 
 
 def key_generate(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
@@ -53,3 +53,23 @@ def push(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         f" ({len(report.present)} there already)"
     )
     return 1 if report.skipped else 0
+
+
+def prune(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    from envstore.model.sources import public_url
+    from envstore.store.remote import prune as prune_remote
+    from envstore.store.remote import remote_from_env
+
+    url = remote_from_env(args.remote)
+    if url is None:
+        raise EnvError("no remote: give --remote URL or set ENVSTORE_REMOTE")
+    plan = prune_remote(url, args.older_than, dry_run=args.dry_run)
+    if args.dry_run:
+        for name in [*plan.metas, *plan.archives, *plan.leftovers]:
+            print(f"would delete {name}")
+    gone = len(plan.metas) + len(plan.archives) + len(plan.leftovers)
+    print(
+        f"{'would delete' if args.dry_run else 'deleted'} {gone} objects"
+        f" ({len(plan.metas)} entries) from {public_url(url)}; kept {plan.kept}"
+    )
+    return 0

@@ -1,28 +1,15 @@
-"""What the remote-cache commands and options take (issue #26): ``key generate``,
-``push``, and ``--remote``/``--push`` on the commands that may ingest."""
+"""What the remote-cache commands take (issue #26): ``key generate``, ``push`` and
+``remote prune`` (``--remote``/``--push`` are with the other sources, in ``options``)."""
 
 from __future__ import annotations
+
+from envstore.cli.options import duration
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["add_remote_commands", "add_remote_options"]
-
-
-def add_remote_options(p: Any) -> None:
-    p.add_argument(
-        "--remote",
-        metavar="URL",
-        help="a remote cache of store entries (s3://BUCKET/PREFIX, file:///DIR, https://HOST/P),"
-        " asked first for locked wheels (default: $ENVSTORE_REMOTE)",
-    )
-    p.add_argument(
-        "--push",
-        action="store_true",
-        help="upload what was ingested to the remote, signed with $ENVSTORE_SIGNING_KEY"
-        " (also: ENVSTORE_PUSH=1)",
-    )
+__all__ = ["add_remote_commands"]
 
 
 def add_remote_commands(sub: Any) -> None:
@@ -48,3 +35,23 @@ def add_remote_commands(sub: Any) -> None:
     p.add_argument("envs", metavar="ENV", nargs="*", help="environment directories")
     p.add_argument("--all", action="store_true", help="every entry of the store")
     p.add_argument("--remote", metavar="URL", help="the remote (default: $ENVSTORE_REMOTE)")
+
+    p = sub.add_parser("remote", help="the remote cache itself")
+    rsub = sub.nested(p, dest="subcommand")
+    p = rsub.add_parser(
+        "prune",
+        help="drop objects no push has touched for a while",
+        description="Delete the remote's metadata and archives that no push has touched for"
+        " DURATION (pushers refresh what they find present), except archives that kept"
+        " metadata names. Best run while no push is running.",
+    )
+    p.add_argument(
+        "--older-than",
+        dest="older_than",
+        metavar="DURATION",
+        type=duration,
+        required=True,
+        help="age since the last push touched an object: 90s, 30m, 12h, 30d",
+    )
+    p.add_argument("--remote", metavar="URL", help="the remote (default: $ENVSTORE_REMOTE)")
+    p.add_argument("--dry-run", action="store_true", help="only print what would be deleted")

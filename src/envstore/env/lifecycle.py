@@ -69,8 +69,6 @@ def create_env(
     all_extras: bool = False,
     groups: Sequence[str] = (),
     progress: Progress | None = None,
-    remote: str | None = None,
-    push: bool | None = None,
 ) -> Manifest:
     """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
 
@@ -92,8 +90,9 @@ def create_env(
     With ``clear``, an existing env at ``path`` is replaced once the new one is
     complete; until then (and if anything fails) it stays as it was. The new env
     stays in the old one's store unless ``store`` names another.
-    ``remote`` (else ``$ENVSTORE_REMOTE``): a remote cache of entries asked for locked
-    wheels first; ``push`` (else ``$ENVSTORE_PUSH=1``): what was ingested is uploaded to it.
+    ``sources.remote`` (else ``$ENVSTORE_REMOTE``): a remote cache of entries asked for
+    locked wheels first; ``sources.push`` (else ``$ENVSTORE_PUSH=1``): what was ingested
+    is uploaded to it.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
@@ -106,8 +105,6 @@ def create_env(
         requirements, requirement_files, extras, all_extras, groups
     )
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
-    request.remote = remote or os.environ.get("ENVSTORE_REMOTE") or None
-    request.push = push if push is not None else os.environ.get("ENVSTORE_PUSH") == "1"
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from envstore.env.editable_install import PreparedEditable
     from envstore.model.keys import EntryKey
     from envstore.model.lock import Lock
+    from envstore.model.sources import PackageSources
     from envstore.store.ingest import Progress
 
 
@@ -83,7 +84,7 @@ def make_env(
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
             if request.push:
-                _push(st, request, list(new.values()), progress)
+                push_ingested(st, request.sources, list(new.values()), progress)
         if not resolved.from_cache and locked is None:
             remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
@@ -167,18 +168,21 @@ def _editable_arg(e: PreparedEditable) -> str:
     return f"{e.path}[{','.join(e.extras)}]" if e.extras else str(e.path)
 
 
-def _push(st: Store, request: Request, keys: list[EntryKey], progress: Progress | None) -> None:
-    """Upload what was ingested to the remote cache; a failure is a warning (the env
-    itself is fine), shown even without progress."""
+def push_ingested(
+    st: Store, sources: PackageSources, keys: list[EntryKey], progress: Progress | None
+) -> None:
+    """Upload what a command ingested to the remote cache; a failure is a warning (the
+    env itself is fine), shown even without progress."""
     from envstore.errors import EnvstoreError
     from envstore.store.remote import push
 
     say = progress or (lambda message: None)
-    if not request.remote:
+    url = sources.remote_cache()
+    if not url:
         say("warning: --push without a remote (--remote URL or ENVSTORE_REMOTE): nothing pushed")
         return
     try:
-        report = push(st, request.remote, keys)
+        report = push(st, url, keys)
     except (EnvstoreError, OSError) as exc:
         say(f"warning: nothing pushed: {exc}")
         return

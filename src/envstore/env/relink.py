@@ -187,10 +187,13 @@ def _relink_locked(
         # manifest as it is (a crafted one never chooses where relink looks).
         recorded = manifest.sources
         if _registered_as_is(st, manifest, final):
-            sources = recorded.reused(offline=sources.offline)
+            sources = recorded.reused(sources.offline, sources.remote, sources.push)
         elif recorded.options():  # not trusted, and no reason to think the index is fine
             untrusted = shlex.join(recorded.options())
-            sources = PackageSources(no_index=True, offline=True)  # the store, its wheels/
+            # the store, its wheels/ (and the remote cache, if any: it is verified)
+            sources = PackageSources(
+                no_index=True, offline=True, remote=sources.remote, push=sources.push
+            )
     old = manifest.python
     choice = choose_interpreter(manifest, st.facts_cache(), python)
     if choice.interp is None:
@@ -232,6 +235,10 @@ def _relink_locked(
             if stale or not same_abi
             else ({p.name: p.key for p in manifest.packages}, [])
         )
+        if sources.pushes():
+            from envstore.env.make import push_ingested
+
+            push_ingested(st, sources, [k for k in keys.values() if k not in known], progress)
         from envstore.store.views import ensure_view
 
         vkey, vpath = ensure_view(st, list(keys.values()), new)

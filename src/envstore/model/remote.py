@@ -21,6 +21,7 @@ __all__ = [
     "RemoteMeta",
     "SignedMeta",
     "archive_name",
+    "archive_named",
     "meta_name",
     "parse_document",
     "signed_bytes",
@@ -41,6 +42,16 @@ def meta_name(wheel_sha256: str, abi: str) -> str:
 def archive_name(archive_sha256: str) -> str:
     """Where an archive lives: named by its own sha256 (content-addressed)."""
     return f"v{REMOTE_LAYOUT}/archives/{archive_sha256}.tar.gz"
+
+
+def archive_named(document: bytes) -> str | None:
+    """The archive a metadata document names, unverified (for touching and pruning,
+    never for reading); None if it names none."""
+    try:
+        digest = json.loads(document)["signed"]["archive_sha256"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return None
+    return archive_name(digest) if isinstance(digest, str) and _HEX64.match(digest) else None
 
 
 @dataclass(frozen=True)

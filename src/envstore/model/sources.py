@@ -2,8 +2,18 @@
 
 :class:`PackageSources` is what a caller says for one run: ``--find-links``,
 ``--index-url``, ``--extra-index-url``, ``--no-index`` and ``--offline``, URLs as given (they may
-carry credentials: pip needs them). Every public entry point takes it as
-``sources=`` (the four keywords remain, built into one of these).
+carry credentials: pip needs them), and the remote cache of store entries
+(``--remote``, ``--push``). Every public entry point takes it as ``sources=`` (the
+four keywords remain, built into one of these), so every command that may ingest
+asks the remote and pushes to it without a keyword of its own.
+
+The remote belongs here because it is one more place packages come from for this
+run (as ``--offline`` is a rule for this run), not a property of an env: it is never
+recorded (a remote is a cache of entries, not where an env's wheels are; the same
+env made with or without one is the same env; its URL is a fleet's setting and may
+carry credentials), and it does not count as naming where wheels are
+(``says_where``), so relink with only ``--remote`` still looks where the env's
+wheels came from.
 
 :class:`RecordedSources` is what an env's manifest keeps of it: where the
 env's wheels came from, credentials removed, and no ``offline`` (that says how
@@ -48,10 +58,22 @@ class PackageSources:
     directory) or URLs; ``index_url``: the package index instead of pip's
     default; ``extra_index_urls``: more indexes pip searches besides it;
     ``no_index``: no index at all, only ``find_links``; ``offline``: only what
-    the store already has, pip never runs.
+    the store already has, pip never runs. ``remote``: a remote cache of store
+    entries asked first (None: ``$ENVSTORE_REMOTE``); ``push``: upload what this run
+    ingests to it (None: ``$ENVSTORE_PUSH=1``). The environment is read when used
+    (``remote_cache()``, ``pushes()``), so one object serves a library caller who
+    sets the variables later.
     """
 
-    __slots__ = ("extra_index_urls", "find_links", "index_url", "no_index", "offline")
+    __slots__ = (
+        "extra_index_urls",
+        "find_links",
+        "index_url",
+        "no_index",
+        "offline",
+        "push",
+        "remote",
+    )
 
     def __init__(
         self,
@@ -60,6 +82,8 @@ class PackageSources:
         no_index: bool = False,
         offline: bool = False,
         extra_index_urls: Sequence[str] = (),
+        remote: str | None = None,
+        push: bool | None = None,
     ) -> None:
         if isinstance(find_links, str):  # one directory, not its characters
             raise TypeError("find_links is a sequence of directories or URLs, not a string")
@@ -70,9 +94,19 @@ class PackageSources:
         self.no_index = bool(no_index)
         self.offline = bool(offline)
         self.extra_index_urls = tuple(extra_index_urls)
+        self.remote = remote or None
+        self.push = push
 
-    def _fields(self) -> tuple[tuple[str, ...], str | None, bool, bool, tuple[str, ...]]:
-        return (self.find_links, self.index_url, self.no_index, self.offline, self.extra_index_urls)
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.find_links,
+            self.index_url,
+            self.no_index,
+            self.offline,
+            self.extra_index_urls,
+            self.remote,
+            self.push,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PackageSources) and self._fields() == other._fields()
@@ -85,8 +119,18 @@ class PackageSources:
         return (
             f"PackageSources(find_links={shown.find_links!r}, index_url={shown.index_url!r},"
             f" no_index={self.no_index!r}, offline={self.offline!r}"
-            + (f", extra_index_urls={shown.extra_index_urls!r})" if self.extra_index_urls else ")")
+            + (f", extra_index_urls={shown.extra_index_urls!r}" if self.extra_index_urls else "")
+            + (f", remote={public_url(self.remote)!r}" if self.remote else "")
+            + (f", push={self.push!r})" if self.push is not None else ")")
         )
+
+    def remote_cache(self) -> str | None:
+        """The remote cache to ask first: ``remote``, else ``$ENVSTORE_REMOTE`` (empty: none)."""
+        return self.remote or os.environ.get("ENVSTORE_REMOTE") or None
+
+    def pushes(self) -> bool:
+        """Whether what this run ingests is uploaded: ``push``, else ``$ENVSTORE_PUSH=1``."""
+        return self.push if self.push is not None else os.environ.get("ENVSTORE_PUSH") == "1"
 
     def says_where(self) -> bool:
         """Whether any place to look was named (``offline`` is not a place)."""
@@ -114,7 +158,7 @@ class PackageSources:
         return opts
 
     def recorded(self) -> RecordedSources:
-        """What an env's manifest keeps of these: no credentials, no ``offline``."""
+        """What an env's manifest keeps of these: no credentials, no ``offline``, no remote."""
         return RecordedSources(
             self.find_links, self.index_url, self.no_index, self.extra_index_urls
         )
@@ -172,11 +216,19 @@ class RecordedSources:
             opts.append("--no-index")
         return opts
 
-    def reused(self, offline: bool = False) -> PackageSources:
+    def reused(
+        self, offline: bool = False, remote: str | None = None, push: bool | None = None
+    ) -> PackageSources:
         """These places as the sources of a new run (relink looks where the env's wheels
-        came from)."""
+        came from), with that run's own ``offline``, ``remote`` and ``push``."""
         return PackageSources(
-            self.find_links, self.index_url, self.no_index, offline, self.extra_index_urls
+            self.find_links,
+            self.index_url,
+            self.no_index,
+            offline,
+            self.extra_index_urls,
+            remote,
+            push,
         )
 
     def to_json(self) -> dict[str, object]:

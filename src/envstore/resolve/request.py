@@ -37,8 +37,6 @@ class Request:
         constraints: tuple[str, ...] = (),
         pre: bool = False,
         editables: tuple[str, ...] = (),
-        remote: str | None = None,  # a remote cache of entries (store.remote), asked first
-        push: bool = False,  # upload what this request ingests to ``remote``
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
@@ -53,8 +51,16 @@ class Request:
             found.append(target)
             self.editable_origins.setdefault(target, origin)
         self.editables = tuple(found)
-        self.remote = remote
-        self.push = push
+
+    @property
+    def remote(self) -> str | None:
+        """The remote cache of entries asked first (``sources.remote_cache()``)."""
+        return self.sources.remote_cache()
+
+    @property
+    def push(self) -> bool:
+        """Whether what this request ingests is uploaded to ``remote``."""
+        return self.sources.pushes()
 
     def __repr__(self) -> str:
         return f"Request({self.pip_requirements()!r}, sources={self.sources!r})"
@@ -70,8 +76,6 @@ class Request:
             locked=self.locked,
             constraints=self.constraints,
             pre=self.pre,
-            remote=self.remote,
-            push=self.push,
         )
         new.editables = ()
         new.editable_origins = {}

@@ -1,4 +1,5 @@
-"""``repair``: re-ingest damaged entries from their wheels and rebuild damaged views."""
+"""``repair``: re-ingest damaged entries from their wheels (or fetch them again from the
+remote cache they were pulled from) and rebuild damaged views."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ def repair(store: Store, keys: list[str]) -> list[str]:
             places = [Path(old.origin)] if old and old.origin else []
             places += [store.wheels_dir / n for n in names]
             wheel = next((p for p in places if p.is_file() and hash_file(p) == key.hash), None)
+            if wheel is None and old is not None and old.origin and "://" in old.origin:
+                _from_remote(store, key, old, root)
+                repaired.append(str(key))
+                continue
             if wheel is None:
                 raise StoreError(
                     f"cannot repair {key}: its wheel ({', '.join(names) or 'name unknown'}) is"
@@ -82,12 +87,37 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 exchange_published(tmp, root)
             finally:
                 rmtree(tmp)
-            seal = seal_dumps(entry_seal(root))
-            with _db.write(conn):
-                index.clear_damaged(conn, entries=[str(key)])
-                index.put_seals(conn, [(str(key), seal)])
+            _sealed(store, key, root)
             repaired.append(str(key))
     return repaired
+
+
+def _sealed(store: Store, key: EntryKey, root: Path) -> None:
+    """Record the repaired entry's seal; it is no longer damaged."""
+    seal = seal_dumps(entry_seal(root))
+    conn = store.db(create=False)
+    with _db.write(conn):
+        index.clear_damaged(conn, entries=[str(key)])
+        index.put_seals(conn, [(str(key), seal)])
+
+
+def _from_remote(store: Store, key: EntryKey, old: EntryRecord, root: Path) -> None:
+    """Swap in the entry fetched again, verified, from the remote cache it came from."""
+    from envstore.errors import RemoteError
+    from envstore.store.remote import refetch
+
+    if old.sha256 is None:
+        raise StoreError(f"cannot repair {key}: its entry.json names no wheel sha256")
+    try:
+        got = refetch(store, old.origin or "", key, old.wheel, old.sha256)
+    except RemoteError as exc:
+        raise StoreError(f"cannot repair {key} from its remote cache: {exc}") from None
+    try:
+        crash_point("repair-unpacked")
+        exchange_published(got.entry, root)
+    finally:
+        rmtree(got.work)
+    _sealed(store, key, root)
 
 
 def _repair_view(store: Store, vkey: str) -> None:

@@ -16,17 +16,22 @@ from envstore.model.sources import public_url
 from envstore.store.layout import Store
 from envstore.store.remote.backends import Backend, FileBackend, HttpBackend
 from envstore.store.remote.keys import generate_key, signing_key_from_env, trusted_keys_from_env
-from envstore.store.remote.pull import Wanted, pull_entries, wanted_for
+from envstore.store.remote.prune import PrunePlan
+from envstore.store.remote.pull import Pulled, Wanted, fetch_entry, pull_entries, wanted_for
 from envstore.store.remote.push import PushReport, push_entries
 
 __all__ = [
     "Backend",
+    "PrunePlan",
+    "Pulled",
     "PushReport",
     "Wanted",
     "generate_key",
     "open_backend",
+    "prune",
     "pull",
     "push",
+    "refetch",
     "remote_from_env",
     "wanted_for",
 ]
@@ -89,3 +94,33 @@ def push(store: Store, url: str, keys: Sequence[EntryKey]) -> PushReport:
     if signer is None:
         raise RemoteError("pushing needs ENVSTORE_SIGNING_KEY (a key from 'envstore key generate')")
     return push_entries(store, open_backend(url), signer, keys)
+
+
+def refetch(store: Store, origin: str, key: EntryKey, wheel: str, sha256: str) -> Pulled:
+    """The entry ``key`` fetched again from the remote it was pulled from (``origin``)
+    and verified, in ``tmp/``: what ``verify --repair`` swaps in for a damaged copy.
+    RemoteError says why not (nothing there, refused, unreachable, no trusted keys)."""
+    backend = open_backend(origin)
+    trusted = trusted_keys_from_env()
+    if not trusted:
+        raise RemoteError(f"no ENVSTORE_TRUSTED_KEYS to verify it from {backend.url}")
+    got = fetch_entry(store, backend, trusted, Wanted(key.name, wheel, sha256, key.abi), again=True)
+    if not isinstance(got, Pulled):
+        raise RemoteError(f"{backend.url} no longer has it")
+    if got.record.key != str(key):
+        from envstore.store.fs import rmtree
+
+        rmtree(got.work)
+        raise RemoteError(f"{backend.url} has another entry for its wheel ({got.record.key})")
+    return got
+
+
+def prune(url: str, older_than: float, *, dry_run: bool = False) -> PrunePlan:
+    """Drop the objects of the remote at ``url`` no push has touched for ``older_than``
+    seconds (``store/remote/prune.py``); with ``dry_run`` only say which."""
+    from envstore.store.remote.prune import prune as prune_backend
+
+    backend = open_backend(url)
+    if not backend.writable:
+        raise RemoteError(f"{backend.url} is read-only; prune its s3:// or file:// side")
+    return prune_backend(backend, older_than, dry_run=dry_run)

@@ -47,6 +47,16 @@ class Backend(Protocol):
 
     def write(self, name: str, source: Path) -> None: ...
 
+    def touch(self, name: str) -> bool:
+        """Mark the object as used now (prune keeps it); False if it is not there."""
+        ...
+
+    def listing(self, prefix: str) -> list[tuple[str, float]]:
+        """Every object whose name starts with ``prefix``: (name, last modified)."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
 
 def _copy(source: BinaryIO, dest: BinaryIO, limit: int, what: str) -> None:
     copied = 0
@@ -109,6 +119,37 @@ class FileBackend:
         except OSError as exc:
             raise RemoteError(f"cannot write {self.url}/{name}: {exc.strerror}") from None
 
+    def touch(self, name: str) -> bool:
+        try:
+            os.utime(self._path(name))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise RemoteError(f"cannot touch {self.url}/{name}: {exc.strerror}") from None
+        return True
+
+    def listing(self, prefix: str) -> list[tuple[str, float]]:
+        found: list[tuple[str, float]] = []
+        top = self._path(prefix)
+        for dirpath, _dirnames, filenames in os.walk(top):  # never follows links
+            for filename in filenames:
+                path = os.path.join(dirpath, filename)
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
+                rel = os.path.relpath(path, self.root)
+                found.append((rel.replace(os.sep, "/"), st.st_mtime))
+        return found
+
+    def delete(self, name: str) -> None:
+        try:
+            os.unlink(self._path(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise RemoteError(f"cannot delete {self.url}/{name}: {exc.strerror}") from None
+
 
 class HttpBackend:
     """``https://host/prefix`` (or ``http://``): read-only, plain GETs (a static server
@@ -117,7 +158,16 @@ class HttpBackend:
     writable = False
 
     def __init__(self, url: str) -> None:
-        self._base = url.rstrip("/")
+        import base64
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url.rstrip("/"))
+        self._headers: dict[str, str] = {}
+        if parts.username is not None:  # user:password@ is HTTP basic auth, never shown
+            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        netloc = parts.netloc.rpartition("@")[2]
+        self._base = parts._replace(netloc=netloc).geturl()
         self.url = public_url(self._base)
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
@@ -127,7 +177,8 @@ class HttpBackend:
         what = f"{self.url}/{name}"
         for attempt in range(ATTEMPTS):
             try:
-                with urllib.request.urlopen(f"{self._base}/{name}", timeout=READ_TIMEOUT) as r:
+                request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
+                with urllib.request.urlopen(request, timeout=READ_TIMEOUT) as r:
                     _copy(r, dest, limit, what)
                 return True
             except urllib.error.HTTPError as exc:
@@ -154,3 +205,12 @@ class HttpBackend:
 
     def write(self, name: str, source: Path) -> None:
         raise RemoteError(f"{self.url} is read-only (http): push to its s3:// or file:// side")
+
+    def touch(self, name: str) -> bool:
+        raise RemoteError(f"{self.url} is read-only (http): push to its s3:// or file:// side")
+
+    def listing(self, prefix: str) -> list[tuple[str, float]]:
+        raise RemoteError(f"{self.url} is read-only (http): prune its s3:// or file:// side")
+
+    def delete(self, name: str) -> None:
+        raise RemoteError(f"{self.url} is read-only (http): prune its s3:// or file:// side")

@@ -7,13 +7,16 @@ sha256 compared; only then is it unpacked (``archive.unpack_entry``: plain names
 regular files and directories only) and checked as ``verify --check-contents``
 checks an entry (every file against RECORD, nothing else but sealed bytecode,
 ``entry.json`` and markers) and against the signed seal. What passes is published
-like an ingested entry; anything else is a warning naming the object, and the
-caller uses the wheel instead. Nothing unverified reaches ``entries/``.
+like an ingested entry, its ``entry.json`` saying the remote is its ``origin``
+(so ``verify --repair`` can fetch it again: ``fetch_entry``); anything else is a
+warning naming the object, and the caller uses the wheel instead. Nothing
+unverified reaches ``entries/``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from envstore.store.remote.keys import PublicKey
 from envstore.store.seal import check_entry
 from envstore.store.verify import verify_entry
 
-__all__ = ["Wanted", "pull_entries"]
+__all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
 
 _META_LIMIT = 4 << 20  # bytes of metadata (a seal lists every pyc)
 
@@ -46,7 +49,10 @@ class Wanted:
 
 
 @dataclass
-class _Pulled:
+class Pulled:
+    """A verified entry in ``tmp/``, read-only, to publish (or swap in) and then drop
+    ``work``."""
+
     record: EntryRecord
     work: Path  # tmp/<pid>-pull-...: the archive and the unpacked entry
     entry: Path
@@ -113,12 +119,15 @@ def _verified_meta(
     return meta
 
 
-def _fetch(store: Store, backend: Backend, trusted: Sequence[PublicKey], want: Wanted) -> object:
-    """The entry's key if the store has it now, a ``_Pulled`` to publish, or None (a miss)."""
+def fetch_entry(
+    store: Store, backend: Backend, trusted: Sequence[PublicKey], want: Wanted, *, again: bool
+) -> object:
+    """The entry's key if the store has it now (unless ``again``: repair replaces it),
+    a ``Pulled`` to publish, or None (a miss). RemoteError says why it was refused."""
     meta = _verified_meta(backend, trusted, want)
     if meta is None:
         return None
-    if store.entry_path(meta.key).is_dir():
+    if store.entry_path(meta.key).is_dir() and not again:
         return meta.key
     what = f"{backend.url}/{meta.archive}"
     work = store.mkdtemp(f"pull-{meta.key.name}")
@@ -138,10 +147,24 @@ def _fetch(store: Store, backend: Backend, trusted: Sequence[PublicKey], want: W
             raise RemoteError(f"{what} refused: {exc}") from None
         archive.unlink()
         make_readonly(entry)
-        return _Pulled(_checked(store, meta, entry, what), work, entry)
+        record = _checked(store, meta, entry, what)
+        record.origin = backend.url  # where repair finds it again (no credentials)
+        _rewrite_record(entry, record)
+        return Pulled(record, work, entry)
     except BaseException:
         rmtree(work)
         raise
+
+
+def _rewrite_record(entry: Path, record: EntryRecord) -> None:
+    """Replace the verified entry's ``entry.json`` (still in ``tmp/``) with ``record``."""
+    os.chmod(entry, 0o755)
+    tmp = entry / ".entry.json.new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with open(fd, "w") as f:
+        f.write(record.dumps())
+    os.replace(tmp, entry / "entry.json")
+    os.chmod(entry, 0o555)
 
 
 def _checked(store: Store, meta: RemoteMeta, entry: Path, what: str) -> EntryRecord:
@@ -185,7 +208,7 @@ def pull_entries(
         if unreachable:
             return None
         try:
-            return _fetch(store, backend, trusted, want)
+            return fetch_entry(store, backend, trusted, want, again=False)
         except RemoteUnreachable as exc:
             unreachable.append(str(exc))
         except RemoteError as exc:
@@ -199,7 +222,7 @@ def pull_entries(
             warn(f"{got}; using the wheel {want.wheel} instead")
         elif isinstance(got, EntryKey):
             found[want.name] = got
-        elif isinstance(got, _Pulled):
+        elif isinstance(got, Pulled):
             try:
                 publish_unpacked(store, got.record, got.entry)
                 found[want.name] = EntryKey.parse(got.record.key)

@@ -5,6 +5,9 @@ was written), under its entry lock (no bytecode is added meanwhile). The archive
 is content-addressed, so two pushers of one entry write the same name or two
 names; each writes its own metadata last, naming its own archive, so a reader
 sees one whole pushed entry or none, whichever pusher won.
+
+A pusher that finds an entry's metadata (or an archive) present refreshes it, and
+the archive the metadata names, so ``remote prune`` keeps what pushes still use.
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ def _sha256(path: object) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def _touch_archive(backend: Backend, meta: str) -> None:
+    """Refresh the archive the metadata ``meta`` names (unverified: it is only touched)."""
+    from envstore.model.remote import archive_named
+
+    text = backend.read(meta, 4 << 20)
+    archive = archive_named(text) if text is not None else None
+    if archive is not None:
+        backend.touch(archive)
+
+
 def _push_one(
     store: Store, backend: Backend, signer: SecretKey, key: EntryKey, seal_text: str | None
 ) -> bool:
@@ -52,7 +65,8 @@ def _push_one(
     if record.sha256 is None:
         raise RemoteError(f"{key}: its entry.json predates sha256; recreate it to push it")
     name = meta_name(record.sha256, key.abi)
-    if backend.exists(name):
+    if backend.touch(name):  # present, and now fresh for prune
+        _touch_archive(backend, name)
         return False
     if seal_text is None:
         raise RemoteError(f"{key} has no seal; run 'envstore verify --check-contents' first")
@@ -68,7 +82,7 @@ def _push_one(
             tags = sorted(p.name.removeprefix("compiled-") for p in root.glob("compiled-*"))
             pack_entry(root, archive)
         digest, size = _sha256(archive)
-        if not backend.exists(archive_name(digest)):
+        if not backend.touch(archive_name(digest)):
             backend.write(archive_name(digest), archive)
         meta = RemoteMeta(key, record.wheel, record.sha256, digest, size, tuple(tags), seal)
         doc = SignedMeta(meta, signer.name, signer.sign(meta.signed_bytes()))

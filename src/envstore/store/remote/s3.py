@@ -129,3 +129,47 @@ class S3Backend:
             if isinstance(cause, (ClientError, BotoCoreError)):
                 raise self._failed(name, cause) from None
             raise
+
+    def touch(self, name: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self._key(name)
+        try:
+            # A copy onto itself (metadata replaced) is S3's only way to renew
+            # LastModified without uploading the object again.
+            self.client().copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise self._failed(name, exc) from None
+        except BotoCoreError as exc:
+            raise self._failed(name, exc) from None
+        return True
+
+    def listing(self, prefix: str) -> list[tuple[str, float]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        base = self._key("")
+        found: list[tuple[str, float]] = []
+        try:
+            pages = self.client().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(base) :]
+                    found.append((name, obj["LastModified"].timestamp()))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failed(prefix, exc) from None
+        return found
+
+    def delete(self, name: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=self._key(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failed(name, exc) from None

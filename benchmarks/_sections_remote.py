@@ -1,0 +1,147 @@
+"""The remote cache (issue #26): a fresh store creating a workload from a lock, pulled
+from a warm S3 remote (moto's server on 127.0.0.1), against envstore cold from the same
+wheels and ``uv pip install --compile-bytecode`` with a cold cache, paired in one run.
+
+Needs the ``remote`` extra and ``moto[server]`` in envstore's Python (``--envstore``
+naming a venv that has them, e.g. the repo's test venv); otherwise the rows say
+``skipped``. The remote is warmed (pushed) untimed first. Every remote create runs
+with ``--no-index`` and no wheels: a miss fails the row instead of hiding in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from _harness import Result, TimingResult, Trial, alternate, run, timing_results
+from _sections import UV_COMPILE, Ctx, Fresh, delete_and_age, tool_in
+from _workloads import Workload
+
+__all__ = ["sec_remote"]
+
+_NEEDS = "import boto3, cryptography, moto.server"
+_BUCKET = "bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _moto(ctx: Ctx, port: int) -> subprocess.Popen[bytes]:
+    code = "import sys; from moto.server import main; main(sys.argv[1:])"
+    proc = subprocess.Popen(
+        [ctx.es.python, "-c", code, "-H", "127.0.0.1", "-p", str(port)],
+        env=ctx.es.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("moto's server did not start")
+
+
+def _s3_env(port: int) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
+def _bucket_bytes(ctx: Ctx, env: dict[str, str]) -> int:
+    code = (
+        "import boto3\n"
+        f"objs = boto3.client('s3').list_objects_v2(Bucket='{_BUCKET}').get('Contents', [])\n"
+        "print(sum(o['Size'] for o in objs if '/archives/' in o['Key']))\n"
+    )
+    got = subprocess.run(
+        [ctx.es.python, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return int(got.stdout)
+
+
+def _one(ctx: Ctx, wl: Workload, d: Path, port: int) -> list[Result]:
+    es = ctx.es
+    env = es.env(**_s3_env(port))
+    url = f"s3://{_BUCKET}/{wl.name}"
+    run([es.python, "-c", f"import boto3; boto3.client('s3').create_bucket(Bucket='{_BUCKET}')"],
+        env=env)  # fmt: skip
+    run([*es.argv, "key", "generate", "bench-1", d / "k.key", d / "k.pub"], env=env)
+    env["ENVSTORE_TRUSTED_KEYS"] = (d / "k.pub").read_text().strip()
+    env["ENVSTORE_SIGNING_KEY"] = str(d / "k.key")
+    seed, lock = d / "seed", d / f"{wl.name}.lock"
+    warm = ["--without-pip", "--remote", url, "--push"]
+    run(es.cmd(seed, "-q", "create", seed / "env", "--no-index", "--find-links", wl.wheelhouse,
+               "-r", wl.requirements, *warm), env=env)  # fmt: skip
+    run(es.cmd(seed, "lock", seed / "env", "-o", lock), env=env)
+    locked = json.loads(lock.read_text())["packages"]
+    wheels = sum((wl.wheelhouse / p["wheel"]).stat().st_size for p in locked)
+    fresh = Fresh(d / "trials", ctx.pause)
+
+    def from_remote() -> None:
+        run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
+                   "--no-index", "--remote", url), env=env)  # fmt: skip
+
+    def from_wheels() -> None:
+        run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
+                   "--no-index", "--find-links", wl.wheelhouse), env=env)  # fmt: skip
+
+    pairs = [
+        ("envstore, warm S3 remote", Trial(from_remote, fresh.next)),
+        ("envstore, wheels", Trial(from_wheels, fresh.next)),
+        (UV_COMPILE, Trial(tool_in(ctx, UV_COMPILE, wl, fresh), fresh.next)),
+    ]
+    out: list[Result] = list(
+        timing_results(
+            "remote", wl.name, alternate(pairs, ctx.reps), "create from a lock, empty store/cache"
+        )
+    )
+    pulled = _bucket_bytes(ctx, env)
+    out[0].note = (
+        f"{len(locked)} entries; archives {pulled / 1e6:.1f} MB transferred vs wheels"
+        f" {wheels / 1e6:.1f} MB ({pulled / wheels:.2f}x)"
+    )
+    return out
+
+
+def sec_remote(ctx: Ctx) -> list[Result]:
+    """Warm S3 remote vs envstore from wheels vs uv --compile-bytecode, cold, from a lock."""
+    out: list[Result] = []
+    probe = subprocess.run([ctx.es.python, "-c", _NEEDS], env=ctx.es.env(), capture_output=True)
+    workloads = [w for w in ctx.workloads if w.name in ("big", "binary")] or ctx.workloads[:1]
+    done: list[Path] = []
+    for wl in workloads:
+        print(f"  {wl.name}", flush=True)
+        if probe.returncode:
+            why = "skipped: envstore's Python lacks boto3, cryptography or moto[server]"
+            out.append(TimingResult("remote", wl.name, "envstore, warm S3 remote", [], error=why))
+            continue
+        d = ctx.scratch / f"remote-{wl.name}"
+        d.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        server = _moto(ctx, port)
+        try:
+            out += _one(ctx, wl, d, port)
+        except Exception as exc:  # a failing section is a row, not an abort
+            out.append(TimingResult("remote", wl.name, "envstore, warm S3 remote", [],
+                                    error=f"failed: {exc}"))  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait()
+        done.append(d)
+    delete_and_age(ctx, *done)
+    return out
