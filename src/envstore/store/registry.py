@@ -12,6 +12,7 @@ from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.db import write
+from envstore.store.editables import ref
 from envstore.store.layout import Store
 
 
@@ -50,6 +51,7 @@ def register_env(
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
+    objects += [ref(e.path) for e in manifest.editables]  # gc keeps their cached wheels
     conn = store.db()
     with write(conn):
         index.put_env(
