@@ -4,6 +4,8 @@ Projects come from tests/projectmaker.py; no network."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -93,3 +95,47 @@ def test_gc_removes_a_stray_file_in_editables_and_keeps_links_out(
     assert cli("--store", store, "gc", "--grace", "0").code == 0
     assert _cached(store) == []
     assert (canary / "keep").read_text() == "x"
+
+
+def test_doctor_on_a_project_gone_or_changed(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj, lib = _project(tmp_path / "proj"), make_project(tmp_path / "lib", "lib-two")
+    env = tmp_path / "env"
+    _create(cli, store, env, wheels, "-e", proj, "-e", lib)
+    ok = cli("doctor", env, "--store", store, "--json")
+    assert ok.code == 0 and json.loads(ok.out)[0]["problems"] == [], ok.out
+    # Changed where the stamp looks: a note, and the command that rebuilds it.
+    (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text() + "# x\n")
+    (lib / "src" / "lib_two" / "more.py").write_text("X = 1\n")  # a source edit: nothing
+    r = cli("doctor", env, "--store", store, "--json")
+    assert r.code == 0, r.out
+    [changed] = json.loads(r.out)[0]["problems"]
+    assert changed["code"] == "editable-changed" and changed["severity"] == "note"
+    assert str(proj) in changed["message"] and "envstore sync" in changed["detail"]
+    assert changed["fix"].startswith(f"envstore create {env} --clear")
+    assert cli(*shlex.split(changed["fix"])[1:], "--store", store).code == 0
+    assert builds(proj) == ["editable", "editable"]
+    assert cli("doctor", env, "--store", store, "--json").out.count('"code"') == 0
+    # Gone: broken, and a fix that re-creates the env without it.
+    shutil.rmtree(lib)
+    r = cli("doctor", env, "--store", store, "--json")
+    assert r.code == 1
+    [gone] = json.loads(r.out)[0]["problems"]
+    assert gone["code"] == "editable-missing" and gone["severity"] == "broken"
+    assert str(lib) in gone["message"] and str(lib) not in gone["fix"]
+    assert f"-e {proj}" in gone["fix"] and "--clear" in gone["fix"]
+    assert cli(*shlex.split(gone["fix"])[1:], "--store", store).code == 0
+    assert cli("doctor", env, "--store", store).code == 0
+
+
+def test_doctor_suggests_sync_for_a_projects_own_venv(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = _project(tmp_path / "proj")
+    monkeypatch.chdir(proj)
+    r = cli("sync", "--no-index", "-f", wheels, "--store", store)
+    assert r.code == 0, r.err
+    (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text() + "# x\n")
+    [changed] = json.loads(cli("doctor", ".venv", "--store", store, "--json").out)[0]["problems"]
+    assert changed["fix"] == f"envstore sync --project {proj}"
