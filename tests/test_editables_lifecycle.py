@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import CLI
+from conftest import CLI, run
 from projectmaker import builds, make_project
 
 
@@ -139,3 +139,19 @@ def test_doctor_suggests_sync_for_a_projects_own_venv(
     (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text() + "# x\n")
     [changed] = json.loads(cli("doctor", ".venv", "--store", store, "--json").out)[0]["problems"]
     assert changed["fix"] == f"envstore sync --project {proj}"
+
+
+def test_moved_env_keeps_working_editable_scripts(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = _project(tmp_path / "proj")
+    env = tmp_path / "env"
+    _create(cli, store, env, wheels, "-e", proj)
+    moved = tmp_path / "moved"
+    env.rename(moved)
+    r = cli("relink", moved, "--store", store)
+    assert r.code == 0, r.err
+    script = moved / "bin" / "sample-cli"
+    assert script.read_text().splitlines()[0] == f"#!{moved}/bin/python"
+    done = run([script])
+    assert done.returncode == 0, done.stderr
