@@ -328,6 +328,8 @@ def _fmt(value: float | None, unit: str = "s") -> str:
         return "-"
     if unit == "ms":
         return f"{value:.1f}"
+    if unit == "inodes":
+        return f"{value:.0f}"
     return f"{value:.3f}" if value < 10 else f"{value:.2f}"
 
 

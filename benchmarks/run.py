@@ -34,6 +34,7 @@ from _harness import (
 )
 from _sections import Ctx, sec_create_cold, sec_create_warm, sec_footprint, sec_scaling
 from _sections_more import sec_build, sec_build_env, sec_gc, sec_living
+from _sections_project import sec_project_sync
 from _sections_remote import sec_remote
 from _tools import Envstore, Toolchain, resolve_envstore
 from _workloads import (
@@ -54,6 +55,7 @@ SECTION_FUNCS: dict[str, Callable[[Ctx], list[Result]]] = {
     "build-env": sec_build_env,
     "build": sec_build,
     "remote": sec_remote,
+    "project-sync": sec_project_sync,
 }
 SECTIONS = list(SECTION_FUNCS)
 __all__ = ["SECTIONS", "Ctx", "main"]

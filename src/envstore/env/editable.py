@@ -47,6 +47,7 @@ __all__ = [
     "EditableSpec",
     "parse_editable",
     "prepare_editables",
+    "project_stamp",
     "stamp",
 ]
 
@@ -98,13 +99,26 @@ def stamp(project: Path, interp: Interpreter) -> str:
     h = hashlib.sha256()
     for part in (interp.soabi, interp.cache_tag, str(project)):
         h.update(part.encode() + b"\0")
+    _add_keys(h, project)
+    return h.hexdigest()[:32]
+
+
+def project_stamp(project: Path) -> str:
+    """The project's part of its stamp (path and cache-key files, no interpreter): what
+    an env's manifest records, so doctor can tell the project changed since its wheel
+    was built, and a relink to another Python does not look like a change."""
+    h = hashlib.sha256(str(project).encode() + b"\0")
+    _add_keys(h, project)
+    return h.hexdigest()[:32]
+
+
+def _add_keys(h: hashlib._Hash, project: Path) -> None:
     for name in CACHE_KEYS:
         try:
             data = (project / name).read_bytes()
         except OSError:
             data = b"<missing>"
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return h.hexdigest()[:32]
 
 
 def prepare_editables(
@@ -125,7 +139,7 @@ def prepare_editables(
         merged[spec.path] = tuple(dict.fromkeys((*merged.get(spec.path, ()), *spec.extras)))
     prepared = []
     for path, extras in merged.items():
-        key = stamp(path, interp)
+        key, own = stamp(path, interp), project_stamp(path)  # before a build reads them
         wheel = None if rebuild else cache.lookup(path, key)
         if wheel is None:
             if progress:
@@ -138,7 +152,13 @@ def prepare_editables(
         name, version, requires = _metadata(wheel)
         prepared.append(
             PreparedEditable(
-                path, extras, wheel, name, version, requirements(name, requires, extras, interp)
+                path,
+                extras,
+                wheel,
+                name,
+                version,
+                requirements(name, requires, extras, interp),
+                own,
             )
         )
     return prepared

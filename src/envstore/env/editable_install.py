@@ -24,7 +24,7 @@ class PreparedEditable:
     (cached) editable wheel, and its name, version and the requirements it adds for
     the target interpreter (a plain class: see EntryKey)."""
 
-    __slots__ = ("extras", "name", "path", "requirements", "version", "wheel")
+    __slots__ = ("extras", "name", "path", "requirements", "stamp", "version", "wheel")
 
     def __init__(
         self,
@@ -34,7 +34,9 @@ class PreparedEditable:
         name: str,
         version: str,
         requirements: list[str],
+        stamp: str = "",
     ) -> None:
+        self.stamp = stamp  # the project's, interpreter left out: see project_stamp
         self.path = path
         self.extras = extras
         self.wheel = wheel

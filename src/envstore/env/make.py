@@ -118,7 +118,7 @@ def make_env(
             created=time.time(),
             sources=request.sources.recorded(),
             editables=[
-                EditablePackage(e.name, e.version, str(e.path), e.extras, e.wheel.name)
+                EditablePackage(e.name, e.version, str(e.path), e.extras, e.wheel.name, e.stamp)
                 for e in editables
             ],
         )

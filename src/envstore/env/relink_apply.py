@@ -17,6 +17,7 @@ from envstore.env.site import PTH_NAME, write_data_links, write_site
 from envstore.env.venv import (
     check_env_dirs,
     read_pyvenv_cfg,
+    shebang,
     write_file,
     write_interpreter_links,
 )
@@ -79,8 +80,11 @@ class _Journal:
                 pass
 
 
-def _copy_user_bin(src: Path, dst: Path, drop: set[str]) -> None:
-    """Copy ``bin/`` minus what envstore regenerates (the user's own scripts stay)."""
+def _copy_user_bin(src: Path, dst: Path, drop: set[str], moved: tuple[str, str] | None) -> None:
+    """Copy ``bin/`` minus what envstore regenerates (the user's own scripts stay).
+    ``moved``: the env's old and new paths; a script whose shebang names a Python of
+    its old ``bin/`` (an editable project's console scripts, what pip installed) gets
+    the same Python of the new one."""
     import shutil
 
     dst.mkdir()
@@ -94,6 +98,24 @@ def _copy_user_bin(src: Path, dst: Path, drop: set[str]) -> None:
             shutil.copytree(entry.path, target, symlinks=True)
         else:
             shutil.copy2(entry.path, target)
+            if moved is not None and entry.is_file():
+                _rebang(target, *moved)
+
+
+def _rebang(script: Path, old_env: str, new_env: str) -> None:
+    """Rewrite ``#!<old_env>/bin/pythonX.Y`` at the top of ``script`` (a copy of
+    the user's, written by this relink) to name ``<new_env>/bin/pythonX.Y``."""
+    with open(script, "rb") as f:
+        head = f.readline(4096)
+        if not head.startswith(f"#!{old_env}/bin/".encode()):
+            return
+        rest = f.read()
+    name = head[len(f"#!{old_env}/bin/") :].rstrip(b"\r\n").decode(errors="replace")
+    if not _INTERPRETER_LINK.match(name):
+        return
+    mode = os.stat(script).st_mode
+    write_file(str(script), shebang(f"{new_env}/bin/{name}").encode() + rest)
+    os.chmod(script, mode & 0o7777)
 
 
 def _prune_store_links(top: Path, entries_dir: Path, keep: set[str]) -> None:
@@ -165,7 +187,8 @@ def apply_switch(
             drop |= _ACTIVATION
             if regenerate_scripts and old_view is not None:
                 drop |= set(script_names(old_view, old)) | {LAUNCHER}
-            _copy_user_bin(final / "bin", stage / "bin", drop)
+            moved = (old_manifest.env, str(final)) if old_manifest.env != str(final) else None
+            _copy_user_bin(final / "bin", stage / "bin", drop, moved)
         else:
             (stage / "bin").mkdir()
         write_interpreter_links(stage, new, command, prompt=prompt)

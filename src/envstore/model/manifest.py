@@ -84,19 +84,28 @@ class Package:
 
 class EditablePackage:
     """A project installed editable (PEP 660) into the env's own site-packages, not the
-    store: its name and version, the project directory, the extras asked for and the
-    editable wheel it was installed from (a plain class: see EntryKey)."""
+    store: its name and version, the project directory, the extras asked for, the
+    editable wheel it was installed from and the project's stamp when that wheel was
+    built (``envstore.env.editable.project_stamp``; "" in manifests from before it was
+    recorded), which doctor compares with the project now (a plain class: see EntryKey)."""
 
-    __slots__ = ("extras", "name", "path", "version", "wheel")
+    __slots__ = ("extras", "name", "path", "stamp", "version", "wheel")
 
     def __init__(
-        self, name: str, version: str, path: str, extras: tuple[str, ...], wheel: str
+        self,
+        name: str,
+        version: str,
+        path: str,
+        extras: tuple[str, ...],
+        wheel: str,
+        stamp: str = "",
     ) -> None:
         self.name = name
         self.version = version
         self.path = path
         self.extras = extras
         self.wheel = wheel
+        self.stamp = stamp
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EditablePackage) and self.to_json() == other.to_json()
@@ -114,6 +123,7 @@ class EditablePackage:
             "path": self.path,
             "extras": list(self.extras),
             "wheel": self.wheel,
+            "stamp": self.stamp,
         }
 
     @classmethod
@@ -128,12 +138,16 @@ class EditablePackage:
         extras = data.get("extras", [])
         if not isinstance(extras, list):
             raise TypeError(f"editable extras must be a list, not {extras!r}")
+        stamp = data.get("stamp", "")
+        if not isinstance(stamp, str) or stamp.strip("0123456789abcdef"):
+            raise ValueError(f"editable stamp must be hex digits, not {stamp!r}")
         return cls(
             str(data["name"]),
             str(data["version"]),
             path,
             tuple(map(str, extras)),
             str(data["wheel"]),
+            stamp,
         )
 
 

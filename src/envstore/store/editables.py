@@ -7,6 +7,11 @@ into an env's own site-packages. The cache keeps one wheel per project directory
 (``<project>`` hashes its absolute path) under the stamp of what it was built
 from (see ``envstore.env.editable.stamp``); a wheel built from a newer stamp
 replaces the old one.
+
+gc keeps a project's directory while a live env, or one gone for less than the
+grace period, lists the project as an editable (its ``refs`` rows name
+``editable/<project>``, see ``ref``), and while a wheel in it is younger than the
+grace period (a create between building it and registering its env).
 """
 
 from __future__ import annotations
@@ -19,7 +24,17 @@ from envstore.errors import StoreError
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 
-__all__ = ["EditableCache"]
+__all__ = ["EditableCache", "project_key", "ref"]
+
+
+def project_key(project: str | os.PathLike[str]) -> str:
+    """The cache directory name of a project directory: a hash of its absolute path."""
+    return hashlib.sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
+
+
+def ref(project: str | os.PathLike[str]) -> str:
+    """How an env's ``refs`` rows name the cached editable wheels of ``project``."""
+    return f"editable/{project_key(project)}"
 
 
 class EditableCache:
@@ -30,8 +45,7 @@ class EditableCache:
         self.root = store.root / "editables"
 
     def _dir(self, project: Path) -> Path:
-        digest = hashlib.sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
-        return self.root / digest
+        return self.root / project_key(project)
 
     def lookup(self, project: Path, stamp: str) -> Path | None:
         """The wheel built for ``project`` at ``stamp``, if the cache has it."""
@@ -43,7 +57,13 @@ class EditableCache:
         except OSError:
             return None
         found = directory / names[0] if len(names) == 1 else None
-        return found if found is not None and not found.is_symlink() else None
+        if found is None or found.is_symlink():
+            return None
+        try:  # used now: young again, so a gc before its env is registered keeps it
+            os.utime(directory)
+        except OSError:
+            pass  # a read-only store: gc is not run on it either
+        return found
 
     def publish(self, project: Path, stamp: str, built: Path) -> Path:
         """Keep the wheel ``built`` (alone in a directory of the store's ``tmp/``, which

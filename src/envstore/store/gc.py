@@ -15,7 +15,8 @@ objects get a grace period.
 An env whose manifest is gone may have been moved (``mv env elsewhere``, then
 ``envstore relink elsewhere``), so the grace period applies to it too: the first
 gc that finds it gone records when (``envs.gone_since``) and keeps what its
-database rows reference; a gc after the grace period drops it.
+database rows reference; a gc after the grace period drops it. The same rules
+keep a project's cached editable wheels (``editables/``): its rows name them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import caches, index
 from envstore.store.db import ensure_gone_since, write
+from envstore.store.editables import ref
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
@@ -46,7 +48,7 @@ DEFAULT_GRACE = 600.0
 
 @dataclass
 class Item:
-    kind: str  # "entry", "view", "wheel", "temp", "stray"
+    kind: str  # "entry", "view", "wheel", "editable", "temp", "stray"
     name: str
     path: Path
     size: int
@@ -142,6 +144,7 @@ def plan_gc(
             continue
         live.update(str(k) for k in manifest.keys)
         live.add(f"view/{manifest.view}")
+        live.update(ref(e.path) for e in manifest.editables)
         # And what its rows name: a relink killed midway registered both its old
         # and new objects, and its manifest names only one set.
         live.update(used)
@@ -165,6 +168,7 @@ def plan_gc(
         plan.delete.append(Item("entry", key, path, size(path)))
     if not keep_everything:
         plan.delete += _unneeded_wheels(store, entries, plan, grace, now, size)
+        plan.delete += _unused_editables(store, live, grace, now, size)
     if store.tmp_dir.is_dir():
         for name in sorted(os.listdir(store.tmp_dir)):
             path = store.tmp_dir / name
@@ -213,6 +217,43 @@ def _unneeded_wheels(
             continue
         if now - st.st_mtime >= grace:
             out.append(Item("wheel", name, path, size(path)))
+    return out
+
+
+def _unused_editables(
+    store: Store, live: set[str], grace: float, now: float, size: Callable[[Path], int]
+) -> list[Item]:
+    """Project directories in ``editables/`` that no live or recently gone env lists
+    as an editable, and whose wheels are all older than the grace period (a create
+    registers its env only after building or finding the wheel; finding one makes
+    it young again). Anything there that is not a directory is a stray."""
+    base = store.root / "editables"
+    if base.is_symlink() or not base.is_dir():
+        return []
+    out = []
+    for name in sorted(os.listdir(base)):
+        path = base / name
+        if path.is_symlink() or not path.is_dir():
+            out.append(Item("stray", f"editables/{name}", path, 0))
+            continue
+        if f"editable/{name}" in live:
+            continue
+        try:  # the project directory's own time too: publish makes it, then renames into it
+            stamps = [path / n for n in os.listdir(path)]
+            newest = max(os.lstat(d).st_mtime for d in [path, *stamps])
+            if now - newest < grace:
+                continue
+            wheels = sorted(
+                w
+                for d in stamps
+                if not d.is_symlink() and d.is_dir()
+                for w in os.listdir(d)
+                if w.endswith(".whl")
+            )
+        except OSError:
+            continue
+        label = f"{name} ({', '.join(wheels)})" if wheels else name
+        out.append(Item("editable", label, path, size(path)))
     return out
 
 
@@ -291,9 +332,10 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
         try:
             item.size = rmtree(item.path)
         except OSError as exc:
-            if item.kind != "temp":
+            if item.kind not in ("temp", "editable"):
                 raise
-            # A killed process's last writer may still be adding to it: next gc.
+            # A killed process's last writer may still be adding to it, a create may be
+            # caching a wheel into a project's directory: the next gc.
             plan.skipped.append(f"{item.path} ({exc.strerror or exc}); the next gc removes it")
             left.append(item)
         crash_point("gc-deleting")

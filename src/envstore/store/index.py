@@ -8,7 +8,8 @@ resolutions, wheel hashes, bundled pip) are in ``envstore.store.caches``; the
 schema and its migrations in ``envstore.store.db``.
 
 Objects are named as in ``refs`` and ``seals``: an entry by its key
-(``abi/name/version-hash``), a view as ``view/<key>``.
+(``abi/name/version-hash``), a view as ``view/<key>``, a project's cached editable
+wheels as ``editable/<project>`` (refs only).
 """
 
 from __future__ import annotations

@@ -50,6 +50,10 @@ def register_env(
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
+    if manifest.editables:  # gc keeps their cached wheels (hashlib: not on a plain create)
+        from envstore.store.editables import ref
+
+        objects += [ref(e.path) for e in manifest.editables]
     conn = store.db()
     with write(conn):
         index.put_env(

@@ -1,0 +1,169 @@
+"""The project-sync section (#21): a project with ~20 dependencies installed editable,
+``envstore sync`` against ``uv sync``, warm store and warm uv cache (with its lock and
+a cached editable build), paired in one run; the same sync through the library in a
+warm process; the env's inodes; a sync with nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from _harness import (
+    PY311,
+    Result,
+    Skipped,
+    TimingResult,
+    Trial,
+    alternate,
+    disk_usage,
+    rmtree,
+    run,
+    timing_results,
+)
+from _project import make_project
+from _sections import NO_TOOLS, UV, Ctx, chain, clean
+from _workloads import Workload
+
+NAME = "benchproj"
+
+_LIBRARY = """\
+import json, shutil, sys, time
+import envstore
+from envstore.env.project import sync_project
+a = json.loads(sys.argv[1])
+st = envstore.Store(a["store"])  # one store, its database open, for the process
+kw = dict(store=st, sources=envstore.PackageSources(find_links=[a["wh"]], no_index=True),
+          with_pip=a["pip"], python=a["py"])
+fresh, noop = [], []
+for i in range(a["n"] + 1):  # the first pays imports and opening the store: untimed
+    shutil.rmtree(a["venv"], ignore_errors=True)
+    t0 = time.perf_counter()
+    sync_project(a["project"], **kw)
+    t1 = time.perf_counter()
+    sync_project(a["project"], **kw)
+    t2 = time.perf_counter()
+    if i:
+        fresh.append(t1 - t0)
+        noop.append(t2 - t1)
+print(json.dumps([fresh, noop]))
+"""
+
+
+def _workload(ctx: Ctx) -> Workload:
+    return next((w for w in ctx.workloads if w.name == "web"), ctx.workloads[0])
+
+
+def _editable_inodes(venv: Path) -> int:
+    """What the project's editable install put into the env: its dist-info (directory
+    and files), its .pth and its console script."""
+    site = next(venv.glob("lib/python3*/site-packages"))
+    info = next(site.glob(f"{NAME}-*.dist-info"))
+    return 1 + len(os.listdir(info)) + len(list(site.glob(f"_{NAME}*.pth"))) + 1
+
+
+def sec_project_sync(ctx: Ctx) -> list[Result]:
+    """rm -rf .venv && envstore sync vs rm -rf .venv && uv sync; library; inodes; no-op."""
+    wl = _workload(ctx)
+    d = ctx.scratch / "project-sync"
+    store, cache = ctx.store(d), ctx.cache(d)
+    deps = wl.top if len(wl.top) < 10 else wl.top[:10]
+    projects = {t: make_project(d / t / NAME, NAME, deps) for t in ("envstore", UV, "library")}
+    venvs = {t: p / ".venv" for t, p in projects.items()}
+    pip = [] if ctx.es.with_pip else ["--without-pip"]
+    es_argv = ctx.es.cmd(store, "-q", "sync", "--no-index", "--find-links", wl.wheelhouse, *pip)
+    es_argv += ["-p", str(PY311)] if PY311.exists() else []  # as uv's -p
+
+    def es_sync() -> None:
+        run(es_argv, env=ctx.es.env(), cwd=projects["envstore"])
+
+    def uv_sync() -> None:
+        if not ctx.tc.available:
+            raise Skipped(NO_TOOLS)
+        argv: list[str | os.PathLike[str]] = [ctx.tc.uv, "sync", "-q", "-p", PY311, "--offline"]
+        argv += ["--no-index", "--find-links", wl.wheelhouse]
+        run(argv, env=ctx.tc.uv_env(cache), cwd=projects[UV])
+
+    label = f"{NAME} ({wl.name}: {len(deps)} top-level) editable"
+    out: list[Result] = []
+    # The issue's pairing: the rm is part of what is timed (envstore deletes ~30
+    # inodes, uv its hard-linked tree); then the sync alone, the rm untimed.
+    pairs = [
+        ("envstore", Trial(chain(clean(venvs["envstore"]), es_sync))),
+        (UV, Trial(chain(clean(venvs[UV]), uv_sync))),
+    ]
+    samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
+    out += timing_results("project-sync", label, samples, "rm -rf .venv && sync (CLI)")
+    pairs = [
+        ("envstore", Trial(es_sync, setup=clean(venvs["envstore"]))),
+        (UV, Trial(uv_sync, setup=clean(venvs[UV]))),
+    ]
+    alone = alternate(pairs, ctx.reps)
+    out += timing_results("project-sync", label, alone, "sync into a removed .venv, rm untimed")
+    pairs = [("envstore", Trial(es_sync)), (UV, Trial(uv_sync))]
+    noop = alternate(pairs, ctx.reps, warmup=1)
+    out += timing_results("project-sync", label, noop, "sync with nothing changed (CLI)")
+    out += _library(ctx, wl, store, projects["library"], venvs["library"], alone[UV].times, label)
+    out += _inodes(ctx, venvs, label)
+    rmtree(d)
+    return out
+
+
+def _library(
+    ctx: Ctx,
+    wl: Workload,
+    store: Path,
+    project: Path,
+    venv: Path,
+    uv_times: list[float],
+    label: str,
+) -> list[Result]:
+    """sync_project in one warm process holding a Store, as tox or an IDE calls it."""
+    arg = {
+        "store": str(store),
+        "wh": str(wl.wheelhouse),
+        "pip": ctx.es.with_pip,
+        "py": str(PY311),
+        "project": str(project),
+        "venv": str(venv),
+        "n": max(ctx.reps, 10) if not ctx.smoke else 1,
+    }
+    tool = "envstore (library, warm process)"
+    try:
+        res = run([ctx.es.python, "-c", _LIBRARY, json.dumps(arg)], env=ctx.es.env(), cwd=project)
+        fresh, noop = json.loads(res.stdout.strip().splitlines()[-1])
+    except Exception as exc:  # a failing tool never aborts the run
+        return [TimingResult("project-sync", label, tool, [], error=f"failed: {exc}")]
+    group = "sync into a removed .venv: library vs uv's CLI"
+    return [
+        TimingResult(
+            "project-sync", label, tool, [t * 1000 for t in fresh], group=group, unit="ms"
+        ),
+        TimingResult(
+            "project-sync", label, UV, [t * 1000 for t in uv_times], group=group, unit="ms"
+        ),
+        TimingResult(
+            "project-sync",
+            label,
+            tool,
+            [t * 1000 for t in noop],
+            group="sync with nothing changed, library (ms)",
+            unit="ms",
+        ),
+    ]
+
+
+def _inodes(ctx: Ctx, venvs: dict[str, Path], label: str) -> list[Result]:
+    """The env's inodes (and how many of them the project's editable install put there)."""
+    out: list[Result] = []
+    for tool in ("envstore", UV):
+        venv = venvs[tool]
+        if not venv.is_dir():
+            continue
+        total = float(disk_usage([venv]).inodes)
+        mine = float(_editable_inodes(venv))
+        for who, n in ((tool, total), (f"{tool}: the project's editable install", mine)):
+            out.append(
+                TimingResult("project-sync", label, who, [n], group="env inodes", unit="inodes")
+            )
+    return out
