@@ -72,7 +72,9 @@ def sec_project_sync(ctx: Ctx) -> list[Result]:
     venvs = {t: p / ".venv" for t, p in projects.items()}
     pip = [] if ctx.es.with_pip else ["--without-pip"]
     es_argv = ctx.es.cmd(store, "-q", "sync", "--no-index", "--find-links", wl.wheelhouse, *pip)
-    es_argv += ["-p", str(PY311)] if PY311.exists() else []  # as uv's -p
+    # os.path.exists, not Path.exists: as a user who cannot enter /root (the
+    # unprivileged CI pass) the latter raises PermissionError on 3.11.
+    es_argv += ["-p", str(PY311)] if os.path.exists(PY311) else []  # as uv's -p
 
     def es_sync() -> None:
         run(es_argv, env=ctx.es.env(), cwd=projects["envstore"])
@@ -123,7 +125,7 @@ def _library(
         "store": str(store),
         "wh": str(wl.wheelhouse),
         "pip": ctx.es.with_pip,
-        "py": str(PY311),
+        "py": str(PY311) if os.path.exists(PY311) else None,
         "project": str(project),
         "venv": str(venv),
         "n": max(ctx.reps, 10) if not ctx.smoke else 1,
