@@ -13,6 +13,7 @@ from pathlib import Path
 from envstore.env.site import pth_line
 from envstore.errors import InterpreterError, StoreError
 from envstore.model.interpreter import Interpreter
+from envstore.model.keys import canonical_name
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.python.interpreters import FactsCache, installed, recorded_interpreter
 from envstore.python.links import pinned
@@ -340,7 +341,7 @@ def check_shadowed(env: Path, manifest: Manifest) -> list[Problem]:
         m = _DIST_INFO.match(entry)
         if m is None:
             continue
-        name = re.sub(r"[-_.]+", "-", m["name"]).lower()
+        name = canonical_name(m["name"])
         if name not in ours:
             continue
         pkg = ours[name]

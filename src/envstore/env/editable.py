@@ -35,6 +35,7 @@ from envstore.env.make import make_env
 from envstore.env.remove import remove_env
 from envstore.errors import BuildError, EnvstoreError
 from envstore.model.interpreter import Interpreter
+from envstore.model.keys import canonical_name
 from envstore.model.sources import PackageSources
 from envstore.resolve.project import Project, load_project
 from envstore.resolve.request import Request
@@ -164,10 +165,6 @@ def prepare_editables(
     return prepared
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def requirements(
     name: str, requires: Sequence[str], extras: Sequence[str], interp: Interpreter
 ) -> list[str]:
@@ -176,7 +173,7 @@ def requirements(
     extras instead."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    wanted = {_canonical(e) for e in extras}
+    wanted = {canonical_name(e) for e in extras}
     parsed = []
     for text in requires:
         try:
@@ -193,8 +190,8 @@ def requirements(
                 req.marker.evaluate({**interp.markers, "extra": e}) for e in ("", *sorted(wanted))
             ):
                 continue
-            if _canonical(req.name) == _canonical(name):
-                more = {_canonical(e) for e in req.extras} - wanted
+            if canonical_name(req.name) == canonical_name(name):
+                more = {canonical_name(e) for e in req.extras} - wanted
                 if more:
                     wanted |= more
                     changed = True

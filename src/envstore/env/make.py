@@ -18,6 +18,7 @@ from envstore.errors import (
     writing,
 )
 from envstore.model.interpreter import Interpreter
+from envstore.model.keys import canonical_name
 from envstore.model.manifest import (
     MANIFEST_NAME,
     EditablePackage,
@@ -90,7 +91,7 @@ def make_env(
         if with_pip and locked is None and "pip" not in keys:
             keys["pip"] = bundled_pip_key(st, interp, progress)
         for e in editables:  # the project itself is the editable, never a store copy
-            keys.pop(_canonical(e.name), None)
+            keys.pop(canonical_name(e.name), None)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels = view.wheels
@@ -156,12 +157,6 @@ def make_env(
         finally:
             rmtree(tmp)
     return manifest
-
-
-def _canonical(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _editable_arg(e: PreparedEditable) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from envstore.env.lifecycle import sync_env
 from envstore.errors import BadManifestError, InterpreterError, ProjectError
+from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
 from envstore.model.sources import PackageSources
 from envstore.python.interpreters import installed
@@ -39,10 +40,6 @@ class ProjectSync:
     added: list[str] = field(default_factory=list)
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def env_names(env: Path) -> dict[str, str]:
     """name -> version of what the env at ``env`` holds: its manifest's packages and
     editables, and whatever pip installed into its site-packages (any venv)."""
@@ -53,10 +50,10 @@ def env_names(env: Path) -> dict[str, str]:
         manifest = None
     if manifest is not None:
         found.update({p.name: p.version for p in manifest.packages})
-        found.update({_canonical(e.name): e.version for e in manifest.editables})
+        found.update({canonical_name(e.name): e.version for e in manifest.editables})
     for info in sorted(env.glob("lib/python3*/site-packages/*.dist-info")):
         name, _, version = info.name[: -len(".dist-info")].partition("-")
-        found.setdefault(_canonical(name), version)
+        found.setdefault(canonical_name(name), version)
     return found
 
 
@@ -130,8 +127,8 @@ def sync_project(
     proj = load_project(root)
     final = Path(os.path.abspath(env)) if env is not None else root / ".venv"
     names = list(proj.groups) if all_groups else []
-    if not no_dev and not all_groups and any(_canonical(g) == "dev" for g in proj.groups):
-        names.append(next(g for g in proj.groups if _canonical(g) == "dev"))
+    if not no_dev and not all_groups and any(canonical_name(g) == "dev" for g in proj.groups):
+        names.append(next(g for g in proj.groups if canonical_name(g) == "dev"))
     names += [g for g in groups if g not in names]
     wanted_extras = list(proj.optional) if all_extras else list(extras)
     proj.requirements(wanted_extras)  # an unknown extra is an error
@@ -142,7 +139,7 @@ def sync_project(
             " --no-install-project to install only its dependencies and groups"
         )
     # A group may name the project itself (dev = ["sample[test]"]): its extras join.
-    own = _canonical(proj.name) if proj.name else None
+    own = canonical_name(proj.name) if proj.name else None
     mine = [r for r in requirements if own and _own_extras(r, own) is not None]
     for r in mine:
         requirements.remove(r)
@@ -171,7 +168,7 @@ def sync_project(
         progress=progress,
     )
     after = {p.name: p.version for p in manifest.packages}
-    after.update({_canonical(e.name): e.version for e in manifest.editables})
+    after.update({canonical_name(e.name): e.version for e in manifest.editables})
     return ProjectSync(
         manifest,
         root,
@@ -184,6 +181,6 @@ def sync_project(
 def _own_extras(requirement: str, own: str) -> tuple[str, ...] | None:
     """The extras of ``requirement`` if it names the project ``own`` itself, else None."""
     m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[([^\]]*)\])?", requirement)
-    if not m or _canonical(m.group(1)) != own:
+    if not m or canonical_name(m.group(1)) != own:
         return None
     return tuple(e.strip() for e in (m.group(3) or "").split(",") if e.strip())

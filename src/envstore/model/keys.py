@@ -67,6 +67,12 @@ def _key_re() -> re.Pattern[str]:
 _KEY: re.Pattern[str] | None = None
 
 
+def canonical_name(name: str) -> str:
+    """A project name normalized as PEP 503 says (``Foo_Bar.baz`` -> ``foo-bar-baz``),
+    without importing ``packaging`` (the warm create path does not)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def plain_name(name: object) -> bool:
     """A single path component: no separator, NUL or control character, not . or .."""
     return (

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from envstore.errors import ProjectError
+from envstore.model.keys import canonical_name
 
 __all__ = [
     "PYPROJECT",
@@ -48,24 +49,20 @@ class Project:
     def requirements(self, extras: Sequence[str] = (), all_extras: bool = False) -> list[str]:
         """``[project].dependencies`` plus those of ``extras`` (every extra with
         ``all_extras``); an unknown extra is an error, as uv makes it."""
-        unknown = [e for e in extras if _norm(e) not in {_norm(k) for k in self.optional}]
+        unknown = [
+            e for e in extras if canonical_name(e) not in {canonical_name(k) for k in self.optional}
+        ]
         if unknown:
             have = ", ".join(sorted(self.optional)) or "none"
             raise ProjectError(
                 f"{self.root / PYPROJECT} has no extra {', '.join(unknown)} (it has: {have})"
             )
         out = list(self.dependencies)
-        wanted = {_norm(e) for e in extras}
+        wanted = {canonical_name(e) for e in extras}
         for name, reqs in self.optional.items():
-            if all_extras or _norm(name) in wanted:
+            if all_extras or canonical_name(name) in wanted:
                 out += reqs
         return out
-
-
-def _norm(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -153,8 +150,8 @@ def group_requirements(project: Project, names: Sequence[str]) -> list[str]:
     followed), in order, without repeats."""
     from dependency_groups import CyclicDependencyError, resolve
 
-    have = {_norm(k) for k in project.groups}
-    missing = [n for n in names if _norm(n) not in have]
+    have = {canonical_name(k) for k in project.groups}
+    missing = [n for n in names if canonical_name(n) not in have]
     if missing:
         listed = ", ".join(sorted(project.groups)) or "none"
         raise ProjectError(

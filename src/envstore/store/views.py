@@ -19,7 +19,7 @@ from pathlib import Path
 from envstore._crash import crash_point
 from envstore.errors import StoreError
 from envstore.model.interpreter import Interpreter
-from envstore.model.keys import EntryKey
+from envstore.model.keys import EntryKey, canonical_name
 from envstore.model.records import ViewRecord
 from envstore.store.fs import make_readonly, publish_dir, rmtree
 from envstore.store.layout import Store
@@ -93,7 +93,7 @@ def precedence(keys: list[EntryKey], requires: dict[EntryKey, list[str]]) -> lis
         found = set()
         for text in requires.get(key, []):
             m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", str(text))
-            dep = by_name.get(re.sub(r"[-_.]+", "-", m.group(1)).lower()) if m else None
+            dep = by_name.get(canonical_name(m.group(1))) if m else None
             if dep is not None and dep != key:
                 found.add(dep)
         deps[key] = found
