@@ -18,6 +18,7 @@ from envstore.cli.options import (
     duration,
 )
 from envstore.cli.remote_arguments import add_remote_commands
+from envstore.cli.store_arguments import add_store_commands
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ __all__ = ["add_commands", "duration"]
 def add_commands(sub: Subcommands) -> None:
     """Declare every command on ``sub``, in the order help lists them."""
     _envs(sub)
-    _store(sub)
-    _python(sub)
+    add_store_commands(sub)
     _interp(sub)
     _frontends(sub)
     _portable(sub)
@@ -62,7 +62,9 @@ def _upgrade(p: Any) -> None:
         "-U",
         "--upgrade",
         action="store_true",
-        help="resolve with pip even when the store could satisfy the requirements",
+        help="resolve with pip (newest versions the index allows) even when the store could"
+        " satisfy the requirements; without it the store answers first, with versions it"
+        " already holds, which may be older than the index's newest",
     )
 
 
@@ -77,7 +79,11 @@ def _envs(sub: Subcommands) -> None:
         " unpacked once and shared.",
     )
     p.add_argument("env", metavar="ENV", help="directory of the new environment")
-    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
+    # default=[]: without one argparse counts REQ as required and, when ENV is
+    # missing, names both
+    p.add_argument(
+        "requirements", metavar="REQ", nargs="*", default=[], help="requirement specifiers"
+    )
     _requirement_files(p)
     add_editable_option(p)
     add_project_options(p)
@@ -102,60 +108,26 @@ def _envs(sub: Subcommands) -> None:
         " wheel's sha256 is checked before anything is installed; no REQ with it)",
     )
 
-    p = sub.add_parser("remove", help="delete environments and release their store references")
-    p.add_argument("envs", metavar="ENV", nargs="+")
-
-    p = sub.add_parser("show", help="print an environment's interpreter and packages")
-    p.add_argument("env", metavar="ENV")
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
-
-
-def _store(sub: Subcommands) -> None:
     p = sub.add_parser(
-        "gc",
-        help="delete store entries no environment uses",
-        description="Drop registrations of environments gone (deleted with rm -rf, moved away"
-        " and not relinked) for longer than the grace period, then delete entries and views no"
-        " live or recently gone environment uses, and abandoned temporary directories. Keeps"
-        " everything if some environment's manifest is unreadable.",
+        "remove",
+        help="delete environments and release their store references",
+        description="Delete each ENV and release the store entries it used (gc deletes"
+        " those no other environment uses). An ENV already deleted with rm -rf is"
+        " released at once instead of after gc's grace period.",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument(
-        "--grace",
-        type=duration,
-        default=600.0,
-        metavar="DURATION",
-        help="keep unused objects younger than this, and what environments gone for less"
-        " than this used (default 10m; e.g. 0, 30s, 2h)",
-    )
-
-    p = sub.add_parser("list", help="list registered environments and their status")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("store", help="entries, space used and space saved")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("envs", metavar="ENV", nargs="+", help="environment directories")
 
     p = sub.add_parser(
-        "verify",
-        help="check entries, environments and the database; report every problem",
+        "show",
+        help="print an environment's interpreter and packages",
+        description="Print ENV's base interpreter (version, path, the request it was made"
+        " with), its store and its packages (requested, dependency or editable), as its"
+        " manifest (ENV/envstore.json) records them.",
     )
+    p.add_argument("env", metavar="ENV", help="the environment directory")
     p.add_argument(
-        "--check-contents", action="store_true", help="also hash every file against its RECORD"
+        "--json", action="store_true", help="print the manifest (envstore.json) as it is"
     )
-    p.add_argument(
-        "--repair",
-        action="store_true",
-        help="re-ingest damaged entries from their wheels (implies --check-contents)",
-    )
-
-    sub.add_parser("rebuild-db", help="rebuild the database from the store and its roots")
-
-
-def _python(sub: Subcommands) -> None:
-    p = sub.add_parser("python", help="interpreters envstore can use")
-    psub = sub.nested(p, dest="subcommand")
-    p = psub.add_parser("list", help="list the interpreters found on this machine")
-    p.add_argument("--json", action="store_true")
 
 
 def _interp(sub: Subcommands) -> None:
@@ -223,7 +195,12 @@ def _frontends(sub: Subcommands) -> None:
     )
     _requirement_files(p)
     _source_options(p)
-    p.add_argument("argv", metavar="CMD [ARGS...]", nargs=argparse.REMAINDER)
+    p.add_argument(
+        "argv",
+        metavar="CMD [ARGS...]",
+        nargs=argparse.REMAINDER,
+        help="the command to run and its arguments",
+    )
 
     p = sub.add_parser(
         "build",
@@ -233,7 +210,13 @@ def _frontends(sub: Subcommands) -> None:
         " build-system.requires and what the backend asks for, served from the store."
         " By default an sdist, then a wheel built from that sdist.",
     )
-    p.add_argument("srcdir", metavar="SRCDIR", nargs="?", default=".", help="(default: .)")
+    p.add_argument(
+        "srcdir",
+        metavar="SRCDIR",
+        nargs="?",
+        default=".",
+        help="the project directory (default: .)",
+    )
     p.add_argument(
         "--sdist",
         "-s",
@@ -273,7 +256,7 @@ def _portable(sub: Subcommands) -> None:
         " (as pip's --require-hashes checks it) and the interpreter's version, ABI and"
         " platform. Reads only the manifest and the store; the env's Python is not started.",
     )
-    p.add_argument("env", metavar="ENV")
+    p.add_argument("env", metavar="ENV", help="the environment directory")
     p.add_argument("-o", "--output", metavar="FILE", help="write the lock here (default: stdout)")
     p.add_argument(
         "--format",
@@ -297,7 +280,9 @@ def _portable(sub: Subcommands) -> None:
         nargs="?",
         help="the environment (created if missing; in a project: default PROJECT/.venv)",
     )
-    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers")
+    p.add_argument(
+        "requirements", metavar="REQ", nargs="*", default=[], help="requirement specifiers"
+    )
     _requirement_files(p)
     add_editable_option(p)
     add_project_options(p)
@@ -328,7 +313,13 @@ def _portable(sub: Subcommands) -> None:
         default=None,
         help="put pip in the env (default: as before; yes for a new env)",
     )
-    pip.add_argument("--without-pip", dest="with_pip", action="store_const", const=False)
+    pip.add_argument(
+        "--without-pip",
+        dest="with_pip",
+        action="store_const",
+        const=False,
+        help="leave pip out of the env (removing it from an existing one)",
+    )
 
     p = sub.add_parser(
         "export",
@@ -337,7 +328,7 @@ def _portable(sub: Subcommands) -> None:
         " (no store references; for machines without envstore, e.g. a container image)."
         " bin/python links to the same base interpreter path.",
     )
-    p.add_argument("env", metavar="ENV")
+    p.add_argument("env", metavar="ENV", help="the environment to copy")
     p.add_argument("dest", metavar="DEST", help="a new (or empty) directory")
     p.add_argument(
         "--relocatable",

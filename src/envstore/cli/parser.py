@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from envstore._version import __version__
 from envstore.cli.arguments import add_commands
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
@@ -134,6 +135,9 @@ def build(command: str | None = None) -> argparse.ArgumentParser:
         help="the store directory (default: $ENVSTORE_HOME, else $XDG_DATA_HOME/envstore,"
         " else ~/.local/share/envstore)",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"envstore {__version__}", help="print the version"
+    )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
         "-v",
@@ -172,7 +176,23 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     # else left over is an error.
     unknown = [a for a in extra if a.startswith("-")]
     if extra and (unknown or args.command not in _TAKE_REQUIREMENTS):
-        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+        # Reported by the command's parser, with its usage (argparse's subparsers
+        # leave these to the top-level one, whose usage says nothing of the command's).
+        ran = _parser_run(parser, args)
+        ran.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     if extra:
         args.requirements = [*args.requirements, *extra]
     return args
+
+
+def _parser_run(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The parser of the (nested) command ``args`` names: ``parser``'s, followed down
+    through each subcommand chosen."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _parser_run(chosen, args)
+    return parser

@@ -13,7 +13,12 @@ __all__ = ["add_remote_commands"]
 
 
 def add_remote_commands(sub: Any) -> None:
-    p = sub.add_parser("key", help="keys that sign a remote cache")
+    p = sub.add_parser(
+        "key",
+        help="keys that sign a remote cache",
+        description="The ed25519 keys that sign what is pushed to a remote cache and that"
+        " pullers check (ENVSTORE_SIGNING_KEY, ENVSTORE_TRUSTED_KEYS).",
+    )
     ksub = sub.nested(p, dest="subcommand")
     p = ksub.add_parser(
         "generate",
@@ -23,8 +28,10 @@ def add_remote_commands(sub: Any) -> None:
         " to PUBLIC_FILE (list it in ENVSTORE_TRUSTED_KEYS where entries are pulled).",
     )
     p.add_argument("name", metavar="NAME", help="the key's name, e.g. ci.example.org-1")
-    p.add_argument("secret_file", metavar="SECRET_FILE")
-    p.add_argument("public_file", metavar="PUBLIC_FILE")
+    p.add_argument(
+        "secret_file", metavar="SECRET_FILE", help="where the signing key goes (a new file)"
+    )
+    p.add_argument("public_file", metavar="PUBLIC_FILE", help="where the public key goes")
 
     p = sub.add_parser(
         "push",
@@ -36,7 +43,12 @@ def add_remote_commands(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="every entry of the store")
     p.add_argument("--remote", metavar="URL", help="the remote (default: $ENVSTORE_REMOTE)")
 
-    p = sub.add_parser("remote", help="the remote cache itself")
+    p = sub.add_parser(
+        "remote",
+        help="the remote cache itself",
+        description="Maintain the remote cache of store entries (--remote URL or"
+        " $ENVSTORE_REMOTE) that push fills and create, sync and relink pull from.",
+    )
     rsub = sub.nested(p, dest="subcommand")
     p = rsub.add_parser(
         "prune",
