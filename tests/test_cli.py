@@ -1,16 +1,22 @@
-"""The command line itself: --version, usage errors, help texts."""
+"""The command line itself: --version, usage errors, help texts, ``python list``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from conftest import envstore_cmd, run
+from conftest import CLI, PYTHONS, envstore_cmd, run
 
 from envstore._version import __version__
 from envstore.cli.parser import build, parse
+from envstore.python import interpreters as _interpreters
+from envstore.python.interpreters import find_interpreter
 
 _GLOBAL_HIDDEN = {"verbosity"}  # -v/-q after the command: documented once, before it
 
@@ -128,3 +134,66 @@ def test_upgrade_help_says_what_the_store_answers_without_it() -> None:
                       if "-U" in a.option_strings]  # fmt: skip
         assert upgrade.help is not None
         assert "older" in upgrade.help and "store" in upgrade.help
+
+
+# -- python list ----------------------------------------------------------------
+
+
+@pytest.fixture
+def search(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The directories candidates() searches: empty until a test adds some."""
+    dirs: list[str] = []
+    monkeypatch.setattr(_interpreters, "_search_dirs", lambda: list(dirs))
+    return dirs
+
+
+def _link(path: Path, target: str | Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, path)
+    return path
+
+
+def test_python_list_shows_each_interpreter_once_and_marks_the_default(
+    cli: CLI, tmp_path: Path, search: list[str]
+) -> None:
+    default = find_interpreter(None).path
+    others = [p for p in PYTHONS.values() if p and os.path.realpath(p) != os.path.realpath(default)]
+    if not others:
+        pytest.skip("needs a CPython besides the one running the tests")
+    other = os.path.realpath(others[0])
+    minor = os.path.basename(other).removeprefix("python")
+    usr_bin, bin_ = tmp_path / "usr" / "bin", tmp_path / "bin"
+    _link(usr_bin / f"python{minor}", other)
+    _link(usr_bin / "python3", f"python{minor}")
+    _link(bin_ / f"python{minor}", usr_bin / f"python{minor}")  # /bin beside /usr/bin
+    venv = tmp_path / "venv"
+    subprocess.run([other, "-m", "venv", "--without-pip", venv], check=True)
+    _link(tmp_path / "found" / "python3", default)
+    search += [str(usr_bin), str(bin_), str(venv / "bin"), str(tmp_path / "found")]
+
+    res = cli("python", "list", "--json", "--store", tmp_path / "store")
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    versioned, plain, in_bin = (
+        usr_bin / f"python{minor}",
+        usr_bin / "python3",
+        bin_ / f"python{minor}",
+    )
+    assert [(r["path"], r["also"], r["default"]) for r in rows] == [
+        (str(versioned), [str(plain), str(in_bin)], False),
+        (str(venv / "bin" / f"python{minor}"), [str(venv / "bin" / "python3")], False),
+        (str(tmp_path / "found" / "python3"), [], True),
+    ]
+    assert [r["venv"] for r in rows] == [False, True, False]
+
+    text = cli("python", "list", "--store", tmp_path / "store")
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    assert len(lines) == 3 and [("(default)" in line) for line in lines] == [False, False, True]
+    assert lines[0].endswith(f"(also {plain}, {in_bin})")
+
+    # The default is listed, and marked, also when the search does not find it.
+    search[:] = [str(usr_bin)]
+    rows = json.loads(cli("python", "list", "--json").out)
+    assert [r["default"] for r in rows] == [True, False]
+    assert rows[0]["path"] == default and rows[0]["also"] == []

@@ -266,7 +266,7 @@ def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) ->
     search.append(str(venv / "bin"))
     res = cli("python", "list", "--json", "--store", tmp_path / "store")
     assert res.code == 0, res.err
-    rows = {r["path"]: r for r in json.loads(res.out)}
+    rows = {path: r for r in json.loads(res.out) for path in (r["path"], *r["also"])}
     assert rows[str(venv / "bin" / "python3")]["venv"] is True
     assert not (tmp_path / "store").exists()  # listing interpreters makes no store
 

@@ -88,11 +88,13 @@ def _python(sub: Any) -> None:
     p = psub.add_parser(
         "list",
         help="list the interpreters found on this machine",
-        description="List the interpreters found on PATH, in pyenv, asdf, uv and the standard"
-        " install locations, with their version and ABI.",
+        description="List each interpreter found on PATH, in pyenv, asdf, uv and the standard"
+        " install locations once (with the other names it was found under), its version and"
+        " ABI, and mark the default: the one create uses without --python.",
     )
     p.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON record per interpreter (path, version, abi, venv)",
+        help="print one JSON record per interpreter (path, other names, version, abi, venv,"
+        " default)",
     )

@@ -49,6 +49,7 @@ __all__ = [
     "Interpreter",
     "candidates",
     "describe",
+    "distinct",
     "find_interpreter",
     "find_same_abi",
     "installed",
@@ -57,6 +58,7 @@ __all__ = [
     "query_interpreter",
     "recorded_interpreter",
     "recorded_request",
+    "same_interpreter",
     "too_old",
 ]
 
@@ -220,6 +222,34 @@ def candidates() -> list[str]:
             if names.match(name) and os.access(full, os.X_OK) and full not in found:
                 found.append(full)
     return found
+
+
+def _file_identity(path: str) -> tuple[int, int, str | None] | None:
+    """What makes two paths the same interpreter: the file they run (followed through
+    symlinks, hard links included) and the venv, if any, it runs as."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    cfg = venv_cfg(path)
+    return (st.st_dev, st.st_ino, os.path.realpath(cfg) if cfg is not None else None)
+
+
+def distinct(paths: list[str]) -> list[list[str]]:
+    """``paths`` (``candidates()``, in preference order) grouped by the interpreter they
+    run: ``python3`` and ``python3.12`` linked to one file, ``/bin`` and ``/usr/bin`` on
+    a merged /usr. Each group lists the paths found in order, first the one to show."""
+    groups: dict[object, list[str]] = {}
+    for path in paths:
+        key = _file_identity(path)
+        groups.setdefault(path if key is None else key, []).append(path)
+    return list(groups.values())
+
+
+def same_interpreter(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` run the same interpreter (as ``distinct`` groups)."""
+    key = _file_identity(a)
+    return key is not None and key == _file_identity(b)
 
 
 def installed(cache: FactsCache | None = None) -> list[Interpreter]:
