@@ -7,11 +7,12 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CLI, PYTHONS, envstore_cmd, run
+from conftest import CLI, envstore_cmd, run
 
 from envstore._version import __version__
 from envstore.cli.parser import build, parse
@@ -156,44 +157,35 @@ def _link(path: Path, target: str | Path) -> Path:
 def test_python_list_shows_each_interpreter_once_and_marks_the_default(
     cli: CLI, tmp_path: Path, search: list[str]
 ) -> None:
-    default = find_interpreter(None).path
-    others = [p for p in PYTHONS.values() if p and os.path.realpath(p) != os.path.realpath(default)]
-    if not others:
-        pytest.skip("needs a CPython besides the one running the tests")
-    other = os.path.realpath(others[0])
-    minor = os.path.basename(other).removeprefix("python")
+    default = find_interpreter(None).path  # what create uses without --python
+    real = os.path.realpath(default)
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     usr_bin, bin_ = tmp_path / "usr" / "bin", tmp_path / "bin"
-    _link(usr_bin / f"python{minor}", other)
-    _link(usr_bin / "python3", f"python{minor}")
-    _link(bin_ / f"python{minor}", usr_bin / f"python{minor}")  # /bin beside /usr/bin
-    venv = tmp_path / "venv"
-    subprocess.run([other, "-m", "venv", "--without-pip", venv], check=True)
-    _link(tmp_path / "found" / "python3", default)
-    search += [str(usr_bin), str(bin_), str(venv / "bin"), str(tmp_path / "found")]
+    versioned = _link(usr_bin / f"python{minor}", real)
+    plain = _link(usr_bin / "python3", f"python{minor}")
+    in_bin = _link(bin_ / f"python{minor}", versioned)  # /bin beside /usr/bin
+    venv = tmp_path / "venv"  # links to the same file, yet another interpreter
+    subprocess.run([real, "-m", "venv", "--without-pip", venv], check=True)
+    search += [str(usr_bin), str(bin_), str(venv / "bin")]
 
     res = cli("python", "list", "--json", "--store", tmp_path / "store")
     assert res.code == 0, res.err
     rows = json.loads(res.out)
-    versioned, plain, in_bin = (
-        usr_bin / f"python{minor}",
-        usr_bin / "python3",
-        bin_ / f"python{minor}",
-    )
-    assert [(r["path"], r["also"], r["default"]) for r in rows] == [
-        (str(versioned), [str(plain), str(in_bin)], False),
-        (str(venv / "bin" / f"python{minor}"), [str(venv / "bin" / "python3")], False),
-        (str(tmp_path / "found" / "python3"), [], True),
+    assert [(r["path"], r["also"], r["default"], r["venv"]) for r in rows] == [
+        (str(versioned), [str(plain), str(in_bin)], True, False),
+        (str(venv / "bin" / f"python{minor}"), [str(venv / "bin" / "python3")], False, True),
     ]
-    assert [r["venv"] for r in rows] == [False, True, False]
 
     text = cli("python", "list", "--store", tmp_path / "store")
     assert text.code == 0, text.err
     lines = text.out.splitlines()
-    assert len(lines) == 3 and [("(default)" in line) for line in lines] == [False, False, True]
-    assert lines[0].endswith(f"(also {plain}, {in_bin})")
+    assert len(lines) == 2 and [("(default)" in line) for line in lines] == [True, False]
+    assert lines[0].endswith(f"(default)  (also {plain}, {in_bin})")
 
-    # The default is listed, and marked, also when the search does not find it.
-    search[:] = [str(usr_bin)]
+    # The default is listed, and marked, also where the search does not find it.
+    search[:] = [str(venv / "bin")]
     rows = json.loads(cli("python", "list", "--json").out)
-    assert [r["default"] for r in rows] == [True, False]
-    assert rows[0]["path"] == default and rows[0]["also"] == []
+    assert [(r["path"], r["also"], r["default"]) for r in rows] == [
+        (default, [], True),
+        (str(venv / "bin" / f"python{minor}"), [str(venv / "bin" / "python3")], False),
+    ]
