@@ -237,8 +237,8 @@ def _file_identity(path: str) -> tuple[int, int, str | None] | None:
 
 def distinct(paths: list[str]) -> list[list[str]]:
     """``paths`` (``candidates()``, in preference order) grouped by the interpreter they
-    run: ``python3`` and ``python3.12`` linked to one file, ``/bin`` and ``/usr/bin`` on
-    a merged /usr. Each group lists the paths found in order, first the one to show."""
+    run: ``python3`` and ``python3.12`` linked to one file, a link in one directory to
+    the file in another. Each group lists its paths in order, first the one to show."""
     groups: dict[object, list[str]] = {}
     for path in paths:
         key = _file_identity(path)
