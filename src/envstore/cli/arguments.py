@@ -183,7 +183,9 @@ def _frontends(sub: Subcommands) -> None:
         description="Create a throwaway environment holding the --with requirements (served"
         " from the store, fetched like 'create' when missing), run CMD in it with the"
         " environment activated (PATH, VIRTUAL_ENV), delete it, and exit with CMD's exit"
-        " code. Put -- before CMD when CMD has options of its own.",
+        " code. Put -- before CMD when CMD has options of its own. 'envstore run SCRIPT.py"
+        " [ARGS...]' runs a Python script with the dependencies and requires-python of its"
+        " inline '# /// script' metadata block (PEP 723), like 'uv run SCRIPT.py'.",
     )
     p.add_argument(
         "--with",
@@ -197,9 +199,10 @@ def _frontends(sub: Subcommands) -> None:
     _source_options(p)
     p.add_argument(
         "argv",
-        metavar="CMD [ARGS...]",
+        metavar="SCRIPT.py|CMD [ARGS...]",
         nargs=argparse.REMAINDER,
-        help="the command to run and its arguments",
+        help="a PEP 723 script (a path ending in .py) and its arguments, or the command to"
+        " run and its arguments",
     )
 
     p = sub.add_parser(

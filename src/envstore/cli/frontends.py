@@ -15,10 +15,27 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.frontends.run import run_in_env
 
     argv = list(args.argv)
+    if argv[:1] != ["--"] and argv[:1] and argv[0].endswith(".py"):
+        # A script given before any "--": PEP 723 (what "-- CMD" never means).
+        from envstore.frontends.script import run_script
+
+        return run_script(
+            argv[0],
+            argv[1:],
+            args.with_,
+            python=args.python,
+            store=args.store,
+            requirement_files=args.requirement_files,
+            **index_options(args),
+            progress=progress,
+        )
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        raise EnvError("no command given: envstore run [--with REQ ...] -- CMD [ARGS...]")
+        raise EnvError(
+            "no command given: envstore run [--with REQ ...] -- CMD [ARGS...]"
+            " (or envstore run SCRIPT.py [ARGS...])"
+        )
     return run_in_env(
         argv,
         args.with_,

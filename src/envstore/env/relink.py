@@ -40,8 +40,10 @@ from envstore.env.staleness import (
     stale_packages,
 )
 from envstore.env.venv import (
+    implementation_name,
     read_pyvenv_cfg,
     venv_home,
+    version_info,
 )
 from envstore.errors import EnvError, InterpreterError, StoreError
 from envstore.model.interpreter import Interpreter
@@ -123,6 +125,8 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
         and link == new.path
         and cfg.get("home") == venv_home(new)
         and cfg.get("version") == new.version
+        and cfg.get("version_info") == version_info(new.version)
+        and cfg.get("implementation") == implementation_name(new)
         and pth == pth_line(store.view_path(manifest.view) / "site")
         and (store.view_path(manifest.view) / "view.json").exists()
         and root == str(final / MANIFEST_NAME)

@@ -18,6 +18,7 @@ from envstore.env.venv import (
     check_env_dirs,
     read_pyvenv_cfg,
     shebang,
+    write_env_markers,
     write_file,
     write_interpreter_links,
 )
@@ -191,7 +192,7 @@ def apply_switch(
             _copy_user_bin(final / "bin", stage / "bin", drop, moved)
         else:
             (stage / "bin").mkdir()
-        write_interpreter_links(stage, new, command, prompt=prompt)
+        write_interpreter_links(stage, new, command, prompt=prompt, markers=False)
         write_activation_scripts(stage, new, final, prompt or final.name)
         if regenerate_scripts:
             write_scripts(stage, final, view, new)
@@ -240,6 +241,8 @@ def apply_switch(
         raise
     finally:
         rmtree(stage)
+    # An env made before envstore wrote them gets them now; one of the user's stays.
+    write_env_markers(final, only_missing=True)
     if old_site != new_site:
         for d in (old_site.parent, final / "include" / "site" / f"python{old.minor}"):
             try:

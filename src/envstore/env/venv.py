@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_env_dirs",
+    "implementation_name",
     "read_pyvenv_cfg",
     "venv_home",
+    "version_info",
+    "write_env_markers",
     "write_file",
     "write_interpreter_links",
 ]
@@ -141,10 +144,12 @@ def write_interpreter_links(
     *,
     prompt: str | None = None,
     envstore_marker: bool = True,
+    markers: bool = True,
 ) -> None:
     """(Re)write ``bin/python*`` and ``pyvenv.cfg`` for ``interp``; with the activation
     scripts' check, the only files that name the base interpreter, so a relink to an
-    interpreter of the same ABI touches just these."""
+    interpreter of the same ABI touches just these. ``markers``: also write the env's
+    ``.gitignore`` and ``CACHEDIR.TAG`` (``write_env_markers``)."""
     bindir = env / "bin"
     for name in os.listdir(bindir):
         if re.match(r"^python(\d+(\.\d+t?)?)?$", name):
@@ -154,11 +159,14 @@ def write_interpreter_links(
     os.symlink("python", bindir / f"python{interp.minor}")
     lines = [
         f"home = {venv_home(interp)}",
+        f"implementation = {implementation_name(interp)}",
         "include-system-site-packages = false",
         f"version = {interp.version}",
-        f"executable = {interp.resolved}",
-        f"command = {command}",
     ]
+    full = version_info(interp.version)
+    if full:  # virtualenv's and uv's key, which pre-commit's health check compares
+        lines.append(f"version_info = {full}")
+    lines += [f"executable = {interp.resolved}", f"command = {command}"]
     if prompt:  # like python -m venv: only a prompt that was asked for is recorded
         lines.append(f"prompt = {prompt!r}")
     if envstore_marker:  # an exported venv is an ordinary one
@@ -166,6 +174,52 @@ def write_interpreter_links(
     # ``env`` is always a directory being built (a new env, a relink's stage, an
     # export), published by its caller: no temporary file needed here.
     write_file(f"{env}/pyvenv.cfg", ("\n".join(lines) + "\n").encode())
+    if markers:
+        write_env_markers(env)
+
+
+# What python -m venv (3.13+) and uv put in an env: git ignores it, and backup and
+# archiving tools that honour the Cache Directory Tagging Specification skip it.
+GITIGNORE = b"# Created by envstore automatically.\n*\n"
+CACHEDIR_TAG = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This file is a cache directory tag created by envstore.\n"
+    b"# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+_ENV_MARKERS = ((".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG))
+
+
+def write_env_markers(env: Path, *, only_missing: bool = False) -> None:
+    """Write the env's ``.gitignore`` and ``CACHEDIR.TAG``. ``only_missing``: leave
+    whatever is there (an existing env's own, or a link: never written through)."""
+    for name, data in _ENV_MARKERS:
+        path = f"{env}/{name}"
+        if only_missing and os.path.lexists(path):
+            continue
+        write_file(path, data)
+
+
+# sys.version_info's release levels, by the suffix platform.python_version() gives them.
+_LEVELS = {"a": "alpha", "b": "beta", "rc": "candidate"}
+_PYTHON_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?\+?$")
+
+
+def version_info(version: str) -> str | None:
+    """``".".join(map(str, sys.version_info))`` of the interpreter whose
+    ``platform.python_version()`` is ``version`` (``3.13.0rc1`` -> ``3.13.0.candidate.1``),
+    derived without starting it; None for a form CPython never gives."""
+    m = _PYTHON_VERSION.match(version)
+    if m is None:
+        return None
+    major, minor, micro, level, serial = m.groups()
+    return f"{major}.{minor}.{micro}.{_LEVELS[level] if level else 'final'}.{serial or 0}"
+
+
+def implementation_name(interp: Interpreter) -> str:
+    """``platform.python_implementation()`` (``CPython``), as virtualenv and uv record it."""
+    return interp.markers.get("platform_python_implementation") or (
+        "CPython" if interp.implementation == "cpython" else interp.implementation
+    )
 
 
 def write_file(path: str, data: bytes, mode: int = 0o666) -> None:
