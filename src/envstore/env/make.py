@@ -61,10 +61,12 @@ def make_env(
     progress: Progress | None,
     editables: Sequence[PreparedEditable] = (),
     recorded: Sequence[str] | None = None,
+    unrequested: frozenset[str] = frozenset(),
 ) -> Manifest:
     """Make the env ``final`` (``replacing`` the one there). ``editables`` are installed
     into its own site-packages; ``recorded`` are the requirements its manifest and
-    pyvenv.cfg record (default: the request's)."""
+    pyvenv.cfg record (default: the request's); ``unrequested``: names the request
+    pins only to keep them (``envstore install``), never marked requested."""
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
@@ -112,7 +114,13 @@ def make_env(
             python=interp,
             view=vkey,
             packages=[
-                Package(k.name, k.version, k, wheels.get(str(k), ""), name in resolved.requested)
+                Package(
+                    k.name,
+                    k.version,
+                    k,
+                    wheels.get(str(k), ""),
+                    name in resolved.requested and name not in unrequested,
+                )
                 for name, k in sorted(keys.items())
             ],
             requirements=requirements,
