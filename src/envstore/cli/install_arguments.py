@@ -16,8 +16,9 @@ def add_install_commands(sub: Any) -> None:
         "install",
         help="add or upgrade packages in an existing environment",
         description="Add requirements (any form create takes), -r files and -e projects to"
-        " ENV, as 'pip install' does: what ENV holds stays at its version unless the new"
-        " requirements need another, and the whole set stays consistent. A requirement"
+        " ENV, as 'pip install' does: what ENV holds keeps its version if the new"
+        " requirements allow (if not, ENV is resolved again and its packages may move to"
+        " newer versions), and the whole set stays consistent. A requirement"
         " naming a project ENV already asks for replaces that requirement. Nothing is"
         " removed; editable projects stay editable. Packages come from the store first,"
         " else from where ENV's wheels came from (unless -f, --index-url or --no-index say"
@@ -43,8 +44,8 @@ def add_install_commands(sub: Any) -> None:
         "--upgrade",
         action="store_true",
         help="upgrade the packages named to the newest version allowed (resolved with pip;"
-        " without it an installed or stored version that satisfies REQ is kept); their"
-        " dependencies change only if needed",
+        " without -U, an installed version that satisfies REQ is kept); the other packages"
+        " keep their versions if they can",
     )
 
     p = sub.add_parser(

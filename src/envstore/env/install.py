@@ -9,8 +9,10 @@ files and ``-e`` projects are added). It is resolved twice at most:
    specifier its installed version satisfies, unless ``upgrade``) pinned to its
    installed version (``name==version`` requirements, so the store resolver can
    answer without pip when the store has the new packages);
-2. if that cannot be resolved, the installed packages again, by name only: what
-   must change changes, and nothing is dropped.
+2. if that cannot be resolved, the installed packages again, by name only: none
+   is dropped, and each may take the newest version the requirements allow
+   (pip's resolver offers no "prefer this version", so the fallback does not
+   look for the smallest change).
 
 Like pip, an install removes nothing: a package that is no longer needed by what
 the env asks for stays (not marked requested). The env's editable projects stay
