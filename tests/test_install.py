@@ -191,3 +191,38 @@ def test_library_api_and_refusals(tmp_path: Path, store: Path, wheels: Path) -> 
         envstore.install_packages(env, ["beta"])
     with pytest.raises(envstore.EnvError, match="not the one envstore registered"):
         envstore.uninstall_packages(env, ["alpha"])
+
+
+def test_a_project_given_by_relative_path_is_resolved_again_from_anywhere(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = make_project(tmp_path / "proj", dependencies=["alpha"])
+    monkeypatch.chdir(tmp_path)
+    r = cli("create", "env", "./proj", "--no-index", "-f", wheels, "--store", store)
+    assert r.code == 0, r.err
+    env = tmp_path / "env"
+    assert _manifest(env)["requirements"] == [str(proj)]  # recorded absolute
+    built = builds(proj)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = cli("install", env, "beta")
+    assert r.code == 0, r.err
+    assert builds(proj) == built  # the entry built before, not a new build
+    assert {"sample", "alpha", "beta"} <= set(_versions(env))
+
+
+def test_changes_of_one_env_take_turns(
+    tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from envstore.store.locks import file_lock
+
+    env = tmp_path / "env"
+    envstore.create_env(env, ["alpha"], store=store, no_index=True, find_links=[str(wheels)])
+    turn = hashlib.sha256(str(env).encode()).hexdigest()[:32]
+    monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0")
+    with file_lock(store / "locks" / f"change-{turn}.lock"):
+        with pytest.raises(envstore.LockTimeoutError):
+            envstore.install_packages(env, ["beta"])

@@ -129,11 +129,14 @@ def _install(
             unrequested.add(p.name)
     with_pip = any(p.name == "pip" for p in manifest.packages)
     recorded = wanted.pip_requirements()
+    # A relative path an older create recorded names a place relative to a directory
+    # nobody knows now: recorded as it is, not resolved (what it installed is kept).
+    resolvable = [r for r in wanted.requirements if not _relative_path(r)]
     deps = tuple(r for e in prepared for r in e.requirements)
     attempts = [pins, names] if pins else [[]]
     for i, extra in enumerate(attempts):
         request = Request(
-            (*wanted.requirements, *extra),
+            (*resolvable, *extra),
             wanted.requirement_files,
             wanted.sources,
             upgrade=wanted.upgrade,
@@ -155,12 +158,25 @@ def _install(
                 recorded,
                 frozenset(unrequested),
             )
-        except ResolutionError:
+        except ResolutionError as exc:
             if i == len(attempts) - 1:
+                relative = [r for r in wanted.requirements if _relative_path(r)]
+                if relative:
+                    raise ResolutionError(
+                        f"{exc}\n({opened.final} records {', '.join(map(repr, relative))},"
+                        " relative to the directory it was created in, which envstore cannot"
+                        " resolve again; 'envstore sync' with absolute paths re-creates it)"
+                    ) from None
                 raise
             if progress:
                 progress("the installed versions do not fit the new requirements; resolving again")
     raise AssertionError("unreachable")  # every attempt returns or raises
+
+
+def _relative_path(requirement: str) -> bool:
+    from envstore.resolve.forms import classify
+
+    return classify(requirement).kind == "path" and not requirement.lstrip().startswith("/")
 
 
 def _satisfied(version: str, requirements: Sequence[str]) -> bool:

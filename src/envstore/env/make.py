@@ -27,6 +27,7 @@ from envstore.model.manifest import (
     public_requirement,
 )
 from envstore.resolve.cache import remember
+from envstore.resolve.forms import absolute
 from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
@@ -97,15 +98,17 @@ def make_env(
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels = view.wheels
-        # As recorded (manifest, pyvenv.cfg): URLs without credentials.
+        # As recorded (manifest, pyvenv.cfg): URLs without credentials, local paths
+        # absolute (what install and relink resolve again runs elsewhere).
         requirements = [
             public_requirement(r)
             for r in (
                 locked.requirements
                 if locked
-                else recorded
-                if recorded is not None
-                else request.pip_requirements()
+                else [
+                    absolute(r)
+                    for r in (recorded if recorded is not None else request.pip_requirements())
+                ]
             )
         ]
         manifest = Manifest(
