@@ -32,3 +32,11 @@ def test_the_manifest_module_keeps_working() -> None:
     assert envstore.manifest.Manifest is envstore.Manifest
     assert envstore.manifest.MANIFEST_NAME == "envstore.json"
     assert envstore.manifest.MANIFEST_VERSION >= 2
+
+
+def test_install_and_uninstall_are_public() -> None:
+    from envstore.env.install import install_packages
+    from envstore.env.uninstall import uninstall_packages
+
+    assert envstore.install_packages is install_packages
+    assert envstore.uninstall_packages is uninstall_packages

@@ -45,9 +45,11 @@ __all__ = [
     "StoreError",
     "create_env",
     "export_env",
+    "install_packages",
     "lock_env",
     "remove_env",
     "sync_env",
+    "uninstall_packages",
 ]
 
 _LAZY = {
@@ -56,6 +58,8 @@ _LAZY = {
     "remove_env": "envstore.env.remove",
     "sync_env": "envstore.env.lifecycle",
     "export_env": "envstore.env.export",
+    "install_packages": "envstore.env.install",
+    "uninstall_packages": "envstore.env.uninstall",
     "lock_env": "envstore.env.lock",
     "Lock": "envstore.model.lock",
     "Manifest": "envstore.model.manifest",
@@ -68,9 +72,11 @@ _LAZY = {
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from envstore.env.export import export_env
+    from envstore.env.install import install_packages
     from envstore.env.lifecycle import create_env, sync_env
     from envstore.env.lock import lock_env
     from envstore.env.remove import remove_env
+    from envstore.env.uninstall import uninstall_packages
     from envstore.frontends.isolated import IsolatedEnv
     from envstore.model.lock import Lock
     from envstore.model.manifest import Manifest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from envstore.cli.install_arguments import add_install_commands
 from envstore.cli.options import (
     add_editable_option,
     add_index_options,
@@ -38,6 +39,7 @@ __all__ = ["add_commands", "duration"]
 def add_commands(sub: Subcommands) -> None:
     """Declare every command on ``sub``, in the order help lists them."""
     _envs(sub)
+    add_install_commands(sub)
     add_store_commands(sub)
     _interp(sub)
     _frontends(sub)

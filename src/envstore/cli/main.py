@@ -44,6 +44,8 @@ COMMANDS = {
     "lock": "envstore.cli.portable:lock",
     "sync": "envstore.cli.portable:sync",
     "export": "envstore.cli.portable:export",
+    "install": "envstore.cli.install:install",
+    "uninstall": "envstore.cli.install:uninstall",
     "key generate": "envstore.cli.remote:key_generate",
     "push": "envstore.cli.remote:push",
     "remote prune": "envstore.cli.remote:prune",

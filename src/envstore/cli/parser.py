@@ -25,7 +25,7 @@ __all__ = ["HelpFormatter", "Subcommands", "build", "command_of", "parse"]
 
 # Commands whose trailing positionals are requirements, which may follow options
 # (create ENV --no-index -f DIR pkg): argparse's subparsers leave those over.
-_TAKE_REQUIREMENTS = ("create", "sync")
+_TAKE_REQUIREMENTS = ("create", "sync", "install")
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -10,6 +10,12 @@ from envstore.model.lock import Lock, LockedPackage, LockedPython
 from envstore.store.entries import entry_sha256
 from envstore.store.layout import Store
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from envstore.model.manifest import Manifest, Package
+
 
 def lock_env(
     path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
@@ -28,15 +34,23 @@ def lock_env(
             " source directories, not wheels a lock can name; lock an env without them"
         )
     st = store if isinstance(store, Store) else Store(store or manifest.store)
-    packages: list[LockedPackage] = []
+    return manifest_lock(st, manifest, manifest.packages, manifest.requirements)
+
+
+def manifest_lock(
+    st: Store, manifest: Manifest, packages: Sequence[Package], requirements: Sequence[str]
+) -> Lock:
+    """A lock of ``packages`` (of ``manifest``'s env, whose entries are in ``st``) that
+    records ``requirements``."""
+    locked: list[LockedPackage] = []
     problems: list[str] = []
-    for p in manifest.packages:
+    for p in packages:
         found = entry_sha256(st, p.key)
         if isinstance(found, str):
             problems.append(f"{p.name} {p.version}: {found}")
             continue
         digest, wheel = found
-        packages.append(LockedPackage(p.name, p.version, p.wheel or wheel, digest, p.requested))
+        locked.append(LockedPackage(p.name, p.version, p.wheel or wheel, digest, p.requested))
     if problems:
         raise LockError(
             f"cannot lock {manifest.env}:\n  - "
@@ -46,6 +60,6 @@ def lock_env(
     py = manifest.python
     return Lock(
         python=LockedPython(py.implementation, py.version, py.abi_tag, py.soabi, py.platform),
-        packages=packages,
-        requirements=list(manifest.requirements),
+        packages=locked,
+        requirements=list(requirements),
     )

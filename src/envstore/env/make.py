@@ -27,6 +27,7 @@ from envstore.model.manifest import (
     public_requirement,
 )
 from envstore.resolve.cache import remember
+from envstore.resolve.forms import absolute
 from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
@@ -61,10 +62,12 @@ def make_env(
     progress: Progress | None,
     editables: Sequence[PreparedEditable] = (),
     recorded: Sequence[str] | None = None,
+    unrequested: frozenset[str] = frozenset(),
 ) -> Manifest:
     """Make the env ``final`` (``replacing`` the one there). ``editables`` are installed
     into its own site-packages; ``recorded`` are the requirements its manifest and
-    pyvenv.cfg record (default: the request's)."""
+    pyvenv.cfg record (default: the request's); ``unrequested``: names the request
+    pins only to keep them (``envstore install``), never marked requested."""
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
@@ -95,15 +98,17 @@ def make_env(
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
         view = read_view(vpath)
         wheels = view.wheels
-        # As recorded (manifest, pyvenv.cfg): URLs without credentials.
+        # As recorded (manifest, pyvenv.cfg): URLs without credentials, local paths
+        # absolute (what install and relink resolve again runs elsewhere).
         requirements = [
             public_requirement(r)
             for r in (
                 locked.requirements
                 if locked
-                else recorded
-                if recorded is not None
-                else request.pip_requirements()
+                else [
+                    absolute(r)
+                    for r in (recorded if recorded is not None else request.pip_requirements())
+                ]
             )
         ]
         manifest = Manifest(
@@ -112,7 +117,13 @@ def make_env(
             python=interp,
             view=vkey,
             packages=[
-                Package(k.name, k.version, k, wheels.get(str(k), ""), name in resolved.requested)
+                Package(
+                    k.name,
+                    k.version,
+                    k,
+                    wheels.get(str(k), ""),
+                    name in resolved.requested and name not in unrequested,
+                )
                 for name, k in sorted(keys.items())
             ],
             requirements=requirements,
