@@ -26,7 +26,13 @@ def add_install_commands(sub: Any) -> None:
         " as it was.",
     )
     p.add_argument("env", metavar="ENV", help="the environment to change")
-    p.add_argument("requirements", metavar="REQ", nargs="*", help="requirement specifiers to add")
+    p.add_argument(
+        "requirements",
+        metavar="REQ",
+        nargs="*",
+        default=[],  # without a default argparse would claim REQ is required
+        help="requirement specifiers to add",
+    )
     p.add_argument(
         "-r",
         "--requirement",
