@@ -65,6 +65,14 @@ class PreparedEditable:
     def __repr__(self) -> str:
         return f"PreparedEditable({self.name!r}, {str(self.path)!r})"
 
+    def scripts(self) -> list[str]:
+        """The names of the console scripts it installs into ``bin/`` (known when its
+        files are)."""
+        if self.files is None:
+            return []
+        infos = [n for n in self.files if n.endswith(".dist-info/entry_points.txt")]
+        return [name for info in infos for name, _target in _entry_points(self.files[info])]
+
 
 def install_editable(
     env: Path, final: Path, interp: Interpreter, editable: PreparedEditable
