@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,15 @@ def test_activate_quotes_the_path_and_prompt_for_every_template(
     venv_dir, ps1 = res.stdout.splitlines()
     assert venv_dir == str(env)
     assert ps1 == f"({prompt}) "  # nothing in it expanded
+
+
+@pytest.mark.skipif(not shutil.which("csh"), reason="no csh")
+@pytest.mark.parametrize("python", _activation_pythons())
+def test_csh_activate_expands_nothing_in_the_path(cli: CLI, python: str, tmp_path: Path) -> None:
+    env = tmp_path / 'env $HOME `x` "q"'
+    made = cli("--store", tmp_path / "s", "create", env, "-p", python, "--without-pip")
+    assert made.code == 0, made.err
+    script = f"set prompt = '> '; source '{env}/bin/activate.csh' && printenv VIRTUAL_ENV"
+    res = run(["csh", "-c", script])
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout == f"{env}\n"

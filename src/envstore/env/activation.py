@@ -151,8 +151,13 @@ def _quote_for(script: str, *, inside_quotes: bool) -> Callable[[str], str]:
     the characters that shell still expands there escaped (venv itself did not)."""
     if script.endswith(".ps1"):
         return (lambda s: s.replace("'", "''")) if inside_quotes else _quote_ps1
-    if script.endswith((".bat", ".csh")) and inside_quotes:
-        return str  # csh cannot escape "$" inside double quotes
+    if script.endswith(".csh") and inside_quotes:
+        # csh cannot escape "$" inside double quotes: close them, single-quote the
+        # character, open them again ("a"'$'"b").
+        table = str.maketrans({c: f"\"'{c}'\"" for c in '$`"'})
+        return lambda s: s.translate(table)
+    if script.endswith(".bat") and inside_quotes:
+        return str
     if not inside_quotes:
         return str if script.endswith(".bat") else shlex.quote
     specials = '\\$`"' if script == "activate" else '\\$"'  # sh, zsh / fish

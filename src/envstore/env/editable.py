@@ -16,7 +16,7 @@ requirements file, a backend's own config file) is not seen; re-create with
 points at it.
 
 The wheel's Requires-Dist (with the extras asked for, markers evaluated for the
-target interpreter) are resolved from the store with the env's other
+target interpreter: ``envstore.env.editable_meta``) are resolved from the store with the env's other
 requirements; the wheel itself is installed into the env's own site-packages
 (``envstore.env.editable_install``).
 """
@@ -26,16 +26,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envstore.env.editable_install import PreparedEditable
+from envstore.env.editable_meta import cached_requirements, editable_meta
 from envstore.env.make import make_env
 from envstore.env.remove import remove_env
 from envstore.errors import BuildError, EnvstoreError
 from envstore.model.interpreter import Interpreter
-from envstore.model.keys import canonical_name
 from envstore.model.sources import PackageSources
 from envstore.resolve.project import Project, load_project
 from envstore.resolve.request import Request
@@ -150,75 +149,20 @@ def prepare_editables(
                 wheel = cache.publish(path, key, built)
             finally:
                 rmtree(built.parent)  # gone already unless publishing failed
-        name, version, requires = _metadata(wheel)
+        meta = editable_meta(cache, wheel)
         prepared.append(
             PreparedEditable(
                 path,
                 extras,
                 wheel,
-                name,
-                version,
-                requirements(name, requires, extras, interp),
+                meta.name,
+                meta.version,
+                cached_requirements(cache, wheel, meta, extras, interp),
                 own,
+                meta.files,
             )
         )
     return prepared
-
-
-def requirements(
-    name: str, requires: Sequence[str], extras: Sequence[str], interp: Interpreter
-) -> list[str]:
-    """The Requires-Dist that apply to ``interp`` with ``extras``, markers dropped. A
-    requirement on the project itself (``sample[test]`` in its own extra) adds its
-    extras instead."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    wanted = {canonical_name(e) for e in extras}
-    parsed = []
-    for text in requires:
-        try:
-            parsed.append(Requirement(text))
-        except InvalidRequirement as exc:
-            raise BuildError(f"{name} has an invalid Requires-Dist {text!r}: {exc}") from None
-    out: list[str] = []
-    changed = True
-    while changed:  # self-references may add extras, which may add more
-        changed = False
-        out = []
-        for req in parsed:
-            if req.marker is not None and not any(
-                req.marker.evaluate({**interp.markers, "extra": e}) for e in ("", *sorted(wanted))
-            ):
-                continue
-            if canonical_name(req.name) == canonical_name(name):
-                more = {canonical_name(e) for e in req.extras} - wanted
-                if more:
-                    wanted |= more
-                    changed = True
-                continue
-            plain = Requirement(str(req))
-            plain.marker = None
-            out.append(str(plain))
-    return list(dict.fromkeys(out))
-
-
-def _metadata(wheel: Path) -> tuple[str, str, list[str]]:
-    """Name, version and Requires-Dist of a wheel's METADATA."""
-    import zipfile
-    from email.parser import BytesParser
-
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            names = [n for n in z.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
-            if len(names) != 1:
-                raise BuildError(f"{wheel} has {len(names)} dist-info/METADATA files, not one")
-            msg = BytesParser().parsebytes(z.read(names[0]))
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise BuildError(f"cannot read the editable wheel {wheel}: {exc}") from None
-    name, version = msg.get("Name"), msg.get("Version")
-    if not name or not version:
-        raise BuildError(f"{wheel}: its METADATA has no Name or Version")
-    return str(name), str(version), [str(r) for r in msg.get_all("Requires-Dist") or []]
 
 
 def _build(
@@ -230,6 +174,8 @@ def _build(
 ) -> Path:
     """Run the backend's ``build_editable`` in a throwaway env; the wheel, in a
     directory of its own in the store's ``tmp/`` (the caller deletes it)."""
+    import tempfile
+
     import pyproject_hooks
 
     env = Path(os.path.realpath(tempfile.mkdtemp(prefix="envstore-editable-")))

@@ -2,21 +2,37 @@
 
 The wheel is the project's, built by its backend (``envstore.env.editable``); it
 holds a ``.pth`` or an import hook naming the project's source, and a dist-info.
-It is installed with pypa/installer as pip would install it, plus the
-``direct_url.json`` of PEP 610 (``dir_info.editable``), so ``pip freeze`` shows
-``-e file:///...``. Nothing of it goes into the store: it lives and dies with the
-env (and moves with ``site-packages`` on a relink).
+It is installed as pip would install it, plus the ``direct_url.json`` of PEP 610
+(``dir_info.editable``), so ``pip freeze`` shows ``-e file:///...``. A wheel of plain
+files (what backends build: a ``.pth`` or an import hook, and the dist-info) is
+written by envstore from the files its cache holds (``env.editable``), with bare
+``os`` calls; anything else (``.data`` directories) by pypa/installer.
+Nothing of it goes into the store: it lives and dies with the env (and moves with
+``site-packages`` on a relink).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+from binascii import b2a_base64
 from pathlib import Path
 
+from envstore.env.scripts import console_script
+from envstore.env.venv import shebang
 from envstore.errors import BuildError
 from envstore.model.interpreter import Interpreter
 
 __all__ = ["PreparedEditable", "install_editable"]
+
+_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+# What pypa/installer writes under a script's shebang (the same file either way).
+_CODING = "# -*- coding: utf-8 -*-\n"
+# What a script's import line may name: dotted identifiers, nothing else (the text
+# goes into Python source).
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 class PreparedEditable:
@@ -24,7 +40,7 @@ class PreparedEditable:
     (cached) editable wheel, and its name, version and the requirements it adds for
     the target interpreter (a plain class: see EntryKey)."""
 
-    __slots__ = ("extras", "name", "path", "requirements", "stamp", "version", "wheel")
+    __slots__ = ("extras", "files", "name", "path", "requirements", "stamp", "version", "wheel")
 
     def __init__(
         self,
@@ -35,7 +51,9 @@ class PreparedEditable:
         version: str,
         requirements: list[str],
         stamp: str = "",
+        files: dict[str, bytes] | None = None,
     ) -> None:
+        self.files = files  # the wheel's files (RECORD left out) when all are plain
         self.stamp = stamp  # the project's, interpreter left out: see project_stamp
         self.path = path
         self.extras = extras
@@ -47,6 +65,14 @@ class PreparedEditable:
     def __repr__(self) -> str:
         return f"PreparedEditable({self.name!r}, {str(self.path)!r})"
 
+    def scripts(self) -> list[str]:
+        """The names of the console scripts it installs into ``bin/`` (known when its
+        files are)."""
+        if self.files is None:
+            return []
+        infos = [n for n in self.files if n.endswith(".dist-info/entry_points.txt")]
+        return [name for info in infos for name, _target in _entry_points(self.files[info])]
+
 
 def install_editable(
     env: Path, final: Path, interp: Interpreter, editable: PreparedEditable
@@ -55,6 +81,9 @@ def install_editable(
     ``final``): files into its site-packages, scripts into ``bin/`` naming
     ``final/bin/python``. A file that is already there (envstore's own ``.pth``, the
     launcher, a script of a store package) is an error, never overwritten."""
+    if editable.files is not None:
+        _install_files(env, final, interp, editable, editable.files)
+        return
     from installer import install
     from installer.destinations import SchemeDictionaryDestination
     from installer.exceptions import InstallerError
@@ -74,15 +103,9 @@ def install_editable(
         script_kind="posix",
         bytecode_optimization_levels=(),
     )
-    direct_url = {"url": editable.path.as_uri(), "dir_info": {"editable": True}}
-    metadata = {
-        "INSTALLER": b"envstore\n",
-        "REQUESTED": b"",
-        "direct_url.json": json.dumps(direct_url, sort_keys=True).encode(),
-    }
     try:
         with WheelFile.open(editable.wheel) as source:
-            install(source, destination, metadata)
+            install(source, destination, _metadata(editable))
     except FileExistsError as exc:
         raise BuildError(
             f"the editable wheel of {editable.path} would replace {exc.filename or exc},"
@@ -90,3 +113,92 @@ def install_editable(
         ) from None
     except (OSError, ValueError, InstallerError) as exc:
         raise BuildError(f"cannot install the editable wheel {editable.wheel}: {exc}") from None
+
+
+def _metadata(editable: PreparedEditable) -> dict[str, bytes]:
+    """The files an installer adds to the dist-info (PEP 376, PEP 610)."""
+    direct_url = {"url": editable.path.as_uri(), "dir_info": {"editable": True}}
+    return {
+        "INSTALLER": b"envstore\n",
+        "REQUESTED": b"",
+        "direct_url.json": json.dumps(direct_url, sort_keys=True).encode(),
+    }
+
+
+def _install_files(
+    env: Path, final: Path, interp: Interpreter, editable: PreparedEditable, files: dict[str, bytes]
+) -> None:
+    """What pypa/installer does for a wheel of plain files, with ``os`` calls: each
+    file into site-packages, the dist-info's installer files, console scripts naming
+    ``final/bin/python``, and a RECORD listing all of them (for ``pip uninstall``)."""
+    site = f"{env}/{interp.purelib}"
+    dist_infos = {n.split("/", 1)[0] for n in files if n.split("/", 1)[0].endswith(".dist-info")}
+    if len(dist_infos) != 1:
+        raise BuildError(f"the editable wheel {editable.wheel} has no one .dist-info directory")
+    dist_info = dist_infos.pop()
+    todo = dict(files)
+    for name, data in _metadata(editable).items():
+        todo[f"{dist_info}/{name}"] = data
+    rows = []
+    for name, data in todo.items():
+        _create(site, name, data, 0o644, editable)
+        rows.append(_row(name, data))
+    bang = shebang(str(final / "bin" / "python"))
+    up = os.path.relpath(f"{env}/bin", site)
+    for script, (module, attr) in _entry_points(files.get(f"{dist_info}/entry_points.txt")):
+        data = (bang + _CODING + console_script(module, attr)).encode()
+        _create(f"{env}/bin", script, data, 0o755, editable)
+        rows.append(_row(f"{up}/{script}", data))
+    rows.append(f"{dist_info}/RECORD,,\n")
+    _create(site, f"{dist_info}/RECORD", "".join(rows).encode(), 0o644, editable)
+
+
+def _create(root: str, name: str, data: bytes, mode: int, editable: PreparedEditable) -> None:
+    """``root/name`` made new (its directories too): a file already there is an error,
+    and no link is followed (``name`` was checked to be a plain relative path)."""
+    path = f"{root}/{name}"
+    parent = os.path.dirname(path)
+    if parent != root:
+        os.makedirs(parent, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        raise BuildError(
+            f"the editable wheel of {editable.path} would replace {path}, which the env"
+            " already has; nothing was changed"
+        ) from None
+    with open(fd, "wb") as f:
+        f.write(data)
+
+
+def _row(name: str, data: bytes) -> str:
+    """A RECORD row: path, ``sha256=`` urlsafe base64 digest without padding, size."""
+    digest = b2a_base64(hashlib.sha256(data).digest(), newline=False).decode()
+    digest = digest.rstrip("=").replace("+", "-").replace("/", "_")
+    quoted = f'"{name}"' if "," in name or '"' in name else name
+    return f"{quoted},sha256={digest},{len(data)}\n"
+
+
+def _entry_points(text: bytes | None) -> list[tuple[str, tuple[str, str]]]:
+    """The console and gui scripts of an ``entry_points.txt``: name -> (module, attr)."""
+    if not text:
+        return []
+    out = []
+    section = ""
+    for raw in text.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        if section not in ("console_scripts", "gui_scripts") or "=" not in line:
+            continue
+        name, _, value = (p.strip() for p in line.partition("="))
+        module, _, attr = value.partition(":")
+        module, attr = module.strip(), attr.split("[", 1)[0].strip()
+        if not (_SCRIPT.fullmatch(name) and _DOTTED.fullmatch(module) and _DOTTED.fullmatch(attr)):
+            raise BuildError(f"entry point {line!r} is not a valid console script")
+        out.append((name, (module, attr)))
+    return out

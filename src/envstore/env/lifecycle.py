@@ -127,13 +127,25 @@ def _make(
     replacing: bool,
     progress: Progress | None,
     editables: Sequence[str],
+    keep_unchanged: bool = False,
 ) -> Manifest:
     """make_env, with the editable projects built (or taken from the cache) first and
-    their requirements added to the request."""
+    their requirements added to the request. ``keep_unchanged``: see make_env."""
     # Editable projects: those given, then the -e lines of the requirement files.
     every = [*editables, *request.editables]
     if not every:
-        return make_env(st, final, request, interp, locked, with_pip, prompt, replacing, progress)
+        return make_env(
+            st,
+            final,
+            request,
+            interp,
+            locked,
+            with_pip,
+            prompt,
+            replacing,
+            progress,
+            keep_unchanged=keep_unchanged,
+        )
     if locked is not None:
         raise EnvError("give either a lock or editable projects, not both")
     from envstore.env.editable import parse_editable, prepare_editables
@@ -145,7 +157,18 @@ def _make(
     recorded = request.pip_requirements()
     request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
     return make_env(
-        st, final, request, interp, None, with_pip, prompt, replacing, progress, prepared, recorded
+        st,
+        final,
+        request,
+        interp,
+        None,
+        with_pip,
+        prompt,
+        replacing,
+        progress,
+        prepared,
+        recorded,
+        keep_unchanged=keep_unchanged,
     )
 
 
@@ -245,7 +268,7 @@ def sync_env(
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
     made = _make(
-        st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables
+        st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables, True
     )
     _release_old_store(kept, st, final)
     return made

@@ -63,11 +63,14 @@ def make_env(
     editables: Sequence[PreparedEditable] = (),
     recorded: Sequence[str] | None = None,
     unrequested: frozenset[str] = frozenset(),
+    keep_unchanged: bool = False,
 ) -> Manifest:
     """Make the env ``final`` (``replacing`` the one there). ``editables`` are installed
     into its own site-packages; ``recorded`` are the requirements its manifest and
     pyvenv.cfg record (default: the request's); ``unrequested``: names the request
-    pins only to keep them (``envstore install``), never marked requested."""
+    pins only to keep them (``envstore install``), never marked requested.
+    ``keep_unchanged`` (sync): an env that already is what would be made is left as
+    it is (``envstore.env.unchanged``)."""
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
@@ -134,6 +137,14 @@ def make_env(
                 for e in editables
             ],
         )
+        if keep_unchanged and replacing:
+            from envstore.env.unchanged import unchanged
+
+            same = unchanged(st, final, manifest, view, interp, editables)
+            if same is not None:
+                if progress:
+                    progress(f"{final} already holds what was asked: nothing changed")
+                return same
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)
         tmp = final.parent / f".{final.name}.envstore-tmp-{os.getpid()}"

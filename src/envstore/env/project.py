@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from envstore.env.lifecycle import sync_env
@@ -29,15 +28,28 @@ from envstore.store.layout import Store
 __all__ = ["ProjectSync", "env_names", "sync_project"]
 
 
-@dataclass
 class ProjectSync:
-    """What a project sync did: the new manifest, and what it added and removed."""
+    """What a project sync did: the new manifest, and what it added and removed
+    (``"name version"`` each). A plain class: see ``resolve.project.Project``."""
 
-    manifest: Manifest
-    project: Path
-    groups: list[str]
-    removed: list[str] = field(default_factory=list)  # "name version"
-    added: list[str] = field(default_factory=list)
+    __slots__ = ("added", "groups", "manifest", "project", "removed")
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        project: Path,
+        groups: list[str],
+        removed: list[str] | None = None,
+        added: list[str] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.project = project
+        self.groups = groups
+        self.removed = removed or []
+        self.added = added or []
+
+    def __repr__(self) -> str:
+        return f"ProjectSync({self.manifest!r}, added={self.added}, removed={self.removed})"
 
 
 def env_names(env: Path) -> dict[str, str]:

@@ -67,6 +67,11 @@ if __name__ == "__main__":
 """
 
 
+def console_script(module: str, attr: str) -> str:
+    """A console script's text after its shebang, as pip writes it."""
+    return _SCRIPT.format(module=module, head=attr.split(".")[0], attr=attr)
+
+
 def script_name(name: str, dist: str, interp: Interpreter) -> str:
     # pip and setuptools name versioned scripts after the python that built the
     # wheel (pip3.11 in pip's wheel); an installer renames them for the target.
@@ -123,8 +128,7 @@ def write_scripts(
             symlink(LAUNCHER, f"{bindir}/{name}")
     else:
         for name, (module, attr) in console.items():
-            head = attr.split(".")[0]
-            text = bang + _SCRIPT.format(module=module, head=head, attr=attr)
+            text = bang + console_script(module, attr)
             write_file(f"{bindir}/{name}", text.encode(), 0o755)  # as pip: less the umask
     written: set[str] = set()
     for name, source in data_scripts:

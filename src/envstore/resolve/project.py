@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from envstore.errors import ProjectError
 from envstore.model.keys import canonical_name
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "PYPROJECT",
@@ -32,19 +34,46 @@ __all__ = [
 PYPROJECT = "pyproject.toml"
 
 
-@dataclass(frozen=True)
 class Project:
-    """What envstore reads from a project's ``pyproject.toml``."""
+    """What envstore reads from a project's ``pyproject.toml`` (a plain class, not a
+    dataclass: ``dataclasses`` costs ~12 ms to import on ``envstore sync``'s path)."""
 
-    root: Path
-    name: str | None
-    dependencies: tuple[str, ...] = ()
-    optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    groups: Mapping[str, Sequence[str | Mapping[str, str]]] = field(default_factory=dict)
-    requires_python: str | None = None
-    build_requires: tuple[str, ...] = ("setuptools>=40.8.0",)
-    build_backend: str = "setuptools.build_meta:__legacy__"
-    backend_path: tuple[str, ...] = ()
+    __slots__ = (
+        "backend_path",
+        "build_backend",
+        "build_requires",
+        "dependencies",
+        "groups",
+        "name",
+        "optional",
+        "requires_python",
+        "root",
+    )
+
+    def __init__(
+        self,
+        root: Path,
+        name: str | None,
+        dependencies: tuple[str, ...] = (),
+        optional: Mapping[str, tuple[str, ...]] | None = None,
+        groups: Mapping[str, Sequence[str | Mapping[str, str]]] | None = None,
+        requires_python: str | None = None,
+        build_requires: tuple[str, ...] = ("setuptools>=40.8.0",),
+        build_backend: str = "setuptools.build_meta:__legacy__",
+        backend_path: tuple[str, ...] = (),
+    ) -> None:
+        self.root = root
+        self.name = name
+        self.dependencies = dependencies
+        self.optional: Mapping[str, tuple[str, ...]] = optional or {}
+        self.groups: Mapping[str, Sequence[str | Mapping[str, str]]] = groups or {}
+        self.requires_python = requires_python
+        self.build_requires = build_requires
+        self.build_backend = build_backend
+        self.backend_path = backend_path
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r}, {self.name!r})"
 
     def requirements(self, extras: Sequence[str] = (), all_extras: bool = False) -> list[str]:
         """``[project].dependencies`` plus those of ``extras`` (every extra with
@@ -123,17 +152,10 @@ def load_project(root: str | os.PathLike[str]) -> Project:
         backend = system.get("build-backend", found.build_backend)
         if not isinstance(backend, str):
             raise ProjectError(f"{file}: build-system.build-backend must be a string")
-        found = Project(
-            **{
-                **found.__dict__,
-                "build_requires": _strings(
-                    system.get("requires", []), "build-system.requires", file
-                ),
-                "build_backend": backend,
-                "backend_path": _strings(
-                    system.get("backend-path", []), "build-system.backend-path", file
-                ),
-            }
+        found.build_requires = _strings(system.get("requires", []), "build-system.requires", file)
+        found.build_backend = backend
+        found.backend_path = _strings(
+            system.get("backend-path", []), "build-system.backend-path", file
         )
     return found
 

@@ -12,11 +12,19 @@ gc keeps a project's directory while a live env, or one gone for less than the
 grace period, lists the project as an editable (its ``refs`` rows name
 ``editable/<project>``, see ``ref``), and while a wheel in it is younger than the
 grace period (a create between building it and registering its env).
+
+Beside each wheel, ``wheel.json`` holds what installing it needs, read once from
+the wheel (its files, name, version and Requires-Dist) and the Requires-Dist that
+apply per interpreter and extras, so a sync that takes the wheel from the cache
+reads neither the zip nor its METADATA (``envstore.env.editable``). It is data from
+disk like the wheel: checked when read, and made again from the wheel when absent
+or unreadable (a cache made before it existed has none).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -24,7 +32,9 @@ from envstore.errors import StoreError
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 
-__all__ = ["EditableCache", "project_key", "ref"]
+__all__ = ["META_NAME", "EditableCache", "project_key", "ref"]
+
+META_NAME = "wheel.json"
 
 
 def project_key(project: str | os.PathLike[str]) -> str:
@@ -91,3 +101,33 @@ class EditableCache:
         if found is None:
             raise StoreError(f"{final} does not hold one editable wheel")
         return found
+
+    def read_meta(self, wheel: Path) -> dict[str, object] | None:
+        """The ``wheel.json`` beside ``wheel`` (a wheel ``lookup`` found), or None when
+        there is none or it is not a JSON object (the caller checks its fields)."""
+        try:
+            fd = os.open(wheel.parent / META_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with open(fd, "rb") as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_meta(self, wheel: Path, data: dict[str, object]) -> None:
+        """Replace the ``wheel.json`` beside ``wheel`` whole (a temporary file renamed
+        over it). A store this user cannot write (a shared, read-only one) keeps its
+        old one: the meta is a cache, worth nothing to fail a sync over."""
+        final = wheel.parent / META_NAME
+        tmp = wheel.parent / f".{META_NAME}.{os.getpid()}"
+        try:
+            if not self.store.owns(wheel.parent) or wheel.parent.is_symlink():
+                return
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(data, sort_keys=True))
+            os.rename(tmp, final)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -33,6 +33,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envstore.errors import BadWheelError
+from envstore.model.members import bad_member_name
 from envstore.model.wheel import EntryPoint, WheelInfo
 
 __all__ = [
@@ -48,10 +49,6 @@ MAX_MEMBER_SIZE = 2 * 1024**3
 MAX_TOTAL_SIZE = 8 * 1024**3
 MAX_RATIO = 200  # uncompressed/compressed, checked for members over RATIO_FLOOR bytes
 RATIO_FLOOR = 16 * 1024**2
-# A member's path below its entry: the store's path comes on top, and every tree walk
-# (verify, gc, views) must stay far from PATH_MAX (4096) and Python's recursion limit.
-MAX_NAME_BYTES = 1024
-MAX_DEPTH = 64
 _GOOD_HASHES = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
 _SCHEMES = {"purelib", "platlib", "scripts", "data", "headers"}
 # Files of an env that envstore writes and a wheel's scripts or top-level data files
@@ -63,26 +60,6 @@ _RESERVED = {
 }
 _SCRIPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?t?)?(\.exe)?$", re.IGNORECASE)
-
-
-def _bad_name(name: str) -> str | None:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return f"member name {name!r} contains a NUL or control character"
-    if "\\" in name:
-        return f"member name {name!r} contains a backslash"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return f"member {name!r} has an absolute path"
-    parts = name.rstrip("/").split("/")
-    if any(p in ("..", ".") for p in parts) or "" in parts:
-        return f"member {name!r} escapes or is not a normal relative path"
-    if len(name.encode()) > MAX_NAME_BYTES or len(parts) > MAX_DEPTH:
-        return (
-            f"member {name[:60]!r}... is {len(name.encode())} bytes, {len(parts)} levels deep"
-            f" (at most {MAX_NAME_BYTES} bytes and {MAX_DEPTH} levels are unpacked)"
-        )
-    if any(len(p.encode()) > 255 for p in parts):
-        return f"member {name[:60]!r}... has a name over 255 bytes, more than a file system holds"
-    return None
 
 
 def _check_record(
@@ -256,7 +233,7 @@ def validate_wheel(path: Path, contents: bool = True) -> WheelInfo:
         for info in infos:
             name = info.filename
             # zipfile cuts names at a NUL byte; orig_filename keeps what the archive says.
-            bad = _bad_name(info.orig_filename)
+            bad = bad_member_name(info.orig_filename)
             if bad:
                 problems.append(bad)
             if name in members:

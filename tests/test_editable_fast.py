@@ -1,0 +1,135 @@
+"""The editable install without pypa/installer (#21's speed work): a cached editable
+wheel of plain files is installed from its ``wheel.json`` with ``os`` calls. It must
+install exactly what installer installs, and a crafted ``wheel.json`` (data from
+disk) must never write outside the env nor put code into a script."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import CLI, run
+from projectmaker import builds, make_project
+
+from envstore.env import editable_install
+
+
+def _project(root: Path) -> Path:
+    return make_project(
+        root,
+        dependencies=["dep-one"],
+        optional_dependencies={"x": ["extra-dep"]},
+        scripts={"sample-cli": "sample:main"},
+    )
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    for name in ("dep-one", "extra-dep"):
+        wheelmaker.build_wheel(wh, name, "1.0", files={f"{name.replace('-', '_')}/x.py": ""})
+    return wh
+
+
+def _tree(env: Path) -> dict[str, bytes | str]:
+    """site-packages and bin/ of ``env``: path -> content (or link target)."""
+    out: dict[str, bytes | str] = {}
+    for top in ("lib", "bin"):
+        for dirpath, _dirs, files in os.walk(env / top):
+            for f in files:
+                p = Path(dirpath) / f
+                rel = str(p.relative_to(env))
+                if "__pycache__" in rel:
+                    continue
+                out[rel] = os.readlink(p) if p.is_symlink() else p.read_bytes()
+    return out
+
+
+def _metas(store: Path) -> list[Path]:
+    return list((store / "editables").glob("*/*/wheel.json"))
+
+
+def test_same_files_as_pypa_installer(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = _project(tmp_path / "proj")
+    env = tmp_path / "env"
+    args = ("-e", f"{proj}[x]", "--no-index", "-f", wheels, "--store", store)
+    assert cli("create", env, *args).code == 0
+    assert len(_metas(store)) == 1  # the wheel's files, kept beside it
+    fast = _tree(env)
+    assert run([env / "bin" / "sample-cli"]).returncode == 0
+    # The same env through pypa/installer: what the fast path must equal.
+    monkeypatch.setattr(editable_install, "_install_files", None)
+    for meta in _metas(store):
+        data = json.loads(meta.read_text())
+        data["files"] = None
+        meta.write_text(json.dumps(data))
+    assert cli("create", env, "--clear", *args).code == 0
+    slow = _tree(env)
+    assert fast.keys() == slow.keys()
+    for name in fast:
+        if name.endswith("RECORD"):  # the same rows, maybe in another order
+            assert sorted(fast[name].splitlines()) == sorted(slow[name].splitlines())  # type: ignore[union-attr]
+        else:
+            assert fast[name] == slow[name], name
+    assert builds(proj) == ["editable"]  # both from the cache
+
+
+def test_pip_uninstalls_the_fast_editable(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = _project(tmp_path / "proj")
+    env = tmp_path / "env"
+    assert cli("create", env, "-e", proj, "--no-index", "-f", wheels, "--store", store).code == 0
+    r = run([env / "bin" / "python", "-m", "pip", "uninstall", "-y", "sample"])
+    assert r.returncode == 0, r.stderr
+    assert not (env / "bin" / "sample-cli").exists()
+    assert run([env / "bin" / "python", "-c", "import sample"]).returncode != 0
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        {"../../../../escaped.txt": "x"},
+        {"/tmp/escaped.txt": "x"},
+        {"sample-0.1.data/scripts/evil": "x"},
+    ],
+)
+def test_crafted_meta_files_are_not_written(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, crafted: dict[str, str]
+) -> None:
+    proj = _project(tmp_path / "proj")
+    args = ("-e", proj, "--no-index", "-f", wheels, "--store", store)
+    assert cli("create", tmp_path / "env", *args).code == 0
+    (meta,) = _metas(store)
+    data = json.loads(meta.read_text())
+    data["files"].update(crafted)
+    meta.write_text(json.dumps(data))
+    env = tmp_path / "env2"
+    r = cli("create", env, *args)
+    assert r.code == 0, r.err  # the meta is read again from the wheel
+    assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/escaped.txt").exists()
+    assert not (env / "bin" / "evil").exists()
+    assert run([env / "bin" / "sample-cli"]).returncode == 0
+
+
+def test_crafted_entry_point_puts_no_code_in_a_script(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    proj = _project(tmp_path / "proj")
+    args = ("-e", proj, "--no-index", "-f", wheels, "--store", store)
+    assert cli("create", tmp_path / "env", *args).code == 0
+    (meta,) = _metas(store)
+    data = json.loads(meta.read_text())
+    (ep,) = [k for k in data["files"] if k.endswith("entry_points.txt")]
+    data["files"][ep] = "[console_scripts]\nsample-cli = os; open('/tmp/pwn','w'):main\n"
+    meta.write_text(json.dumps(data))
+    r = cli("create", tmp_path / "env2", *args)
+    assert r.code != 0 and "not a valid console script" in r.err
+    assert "Traceback" not in r.err
+    assert not (tmp_path / "env2").exists()
