@@ -60,13 +60,19 @@ def remove(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
 
 
 def show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    import json
     from pathlib import Path
 
+    from envstore.env.pipstate import foreign_dists
     from envstore.model.manifest import Manifest
 
-    manifest = Manifest.load(Path(args.env))
+    env = Path(os.path.abspath(args.env))
+    manifest = Manifest.load(env)
+    installed = foreign_dists(env, manifest)
     if args.json:
-        print(manifest.dumps(), end="")
+        data = json.loads(manifest.dumps())
+        data["site-packages"] = [d.to_json() for d in installed]
+        print(json.dumps(data, indent=1))
         return 0
     py = manifest.python
     print(f"env:     {manifest.env}")
@@ -74,12 +80,20 @@ def show(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     print(f"abi:     {py.soabi}")
     print(f"store:   {manifest.store}")
     print("packages:")
+    shadowed = {d.name for d in installed}
     for p in manifest.packages:
         mark = "" if p.requested else "  (dependency)"
+        if p.name in shadowed:
+            mark += "  (shadowed by site-packages)"
         print(f"  {p.name}=={p.version}{mark}")
     for e in manifest.editables:
         extras = f"[{','.join(e.extras)}]" if e.extras else ""
         print(f"  {e.name}=={e.version}  (editable: {e.path}{extras})")
+    if installed:
+        print("installed into site-packages, not from the store:")
+        for d in installed:
+            editable = f", editable: {d.editable}" if d.editable else ""
+            print(f"  {d.name}=={d.version}  (by {d.by}{editable})")
     return 0
 
 
@@ -90,9 +104,33 @@ def list_(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     from envstore.store.inventory import list_envs
 
     envs = list_envs(store_or_note(args))
+    installed = {e.path: _site_packages(e.path) for e in envs}
     if args.json:
-        print(json.dumps([e.to_json() for e in envs], indent=1))
+        print(
+            json.dumps(
+                [{**e.to_json(), "site-packages": installed[e.path]} for e in envs], indent=1
+            )
+        )
         return 0
     for e in envs:
-        print(f"{e.path}  python {e.python or '?'}  {plural(e.packages, 'package')}  {e.status}")
+        extra = installed[e.path]
+        more = f" (+{len(extra)} pip/uv)" if extra else ""
+        print(
+            f"{e.path}  python {e.python or '?'}  {plural(e.packages, 'package')}{more}  {e.status}"
+        )
     return 0
+
+
+def _site_packages(env: str) -> list[dict[str, object]]:
+    """What pip or uv installed into the env's site-packages ([] if it has no manifest)."""
+    from pathlib import Path
+
+    from envstore.env.pipstate import foreign_dists
+    from envstore.errors import BadManifestError
+    from envstore.model.manifest import Manifest
+
+    try:
+        manifest = Manifest.load(Path(env))
+    except BadManifestError:
+        return []
+    return [d.to_json() for d in foreign_dists(Path(env), manifest)]

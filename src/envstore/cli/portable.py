@@ -11,6 +11,11 @@ from collections.abc import Callable
 from envstore.cli.options import index_options, request_options
 from envstore.cli.output import plural, warning
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.env.pipstate import SiteDist
+    from envstore.model.manifest import Manifest
+
 __all__ = ["export", "lock", "sync"]
 
 
@@ -41,6 +46,7 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         raise EnvError("give the environment to sync (ENV) before its requirements")
     from envstore.env.lifecycle import sync_env
 
+    before = _site_state(args.env)
     manifest = sync_env(
         args.env,
         args.requirements,
@@ -59,11 +65,39 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         progress=progress,
     )
     if args.verbosity >= 0:
+        for line in _dropped(before, manifest):
+            print(f" - {line}")
         print(
             f"synced {manifest.env} (Python {manifest.python.version},"
             f" {plural(len(manifest.packages), 'package')})"
         )
     return 0
+
+
+def _site_state(env: str) -> list[SiteDist]:
+    """What pip or uv installed into the env at ``env`` (a sync drops all of it)."""
+    import os
+    from pathlib import Path
+
+    from envstore.env.pipstate import foreign_dists
+    from envstore.errors import BadManifestError
+    from envstore.model.manifest import Manifest
+
+    path = Path(os.path.abspath(env))
+    try:
+        return foreign_dists(path, Manifest.load(path))
+    except BadManifestError:
+        return []
+
+
+def _dropped(before: list[SiteDist], manifest: Manifest) -> list[str]:
+    """A line for each package pip or uv had installed, which the synced env no longer
+    has in its site-packages (it may hold the same version from the store)."""
+    now = {(p.name, p.version) for p in manifest.packages}
+    return [
+        d.describe() + ("; now from the store" if (d.name, d.version) in now else "")
+        for d in before
+    ]
 
 
 def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> int:

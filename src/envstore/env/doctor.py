@@ -27,6 +27,7 @@ from envstore.env.doctor_checks import (
     check_pip_installed,
 )
 from envstore.env.doctor_editables import check_editables
+from envstore.env.doctor_site import check_site
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest, same_env
@@ -98,6 +99,7 @@ def diagnose(
     diagnosis.problems += check_files(env, manifest, st)
     diagnosis.problems += check_fit(env, manifest, st)
     diagnosis.problems += check_pip_installed(env, manifest)
+    diagnosis.problems += check_site(env, manifest, st)
     diagnosis.problems += check_editables(env, manifest)
     return diagnosis
 

@@ -5,7 +5,6 @@ their severity and the command that fixes them.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 from envstore.env.site import pth_line
 from envstore.errors import InterpreterError, StoreError
 from envstore.model.interpreter import Interpreter
-from envstore.model.keys import canonical_name
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.python.interpreters import FactsCache, installed, recorded_interpreter
 from envstore.python.links import pinned
@@ -319,40 +317,6 @@ def check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 " entries it uses",
                 relink_cmd(env),
                 "registers it",
-            )
-        )
-    problems += check_shadowed(env, manifest)
-    return problems
-
-
-_DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
-
-
-def check_shadowed(env: Path, manifest: Manifest) -> list[Problem]:
-    """Store packages that a later ``pip install`` put into site-packages as well."""
-    ours = {p.name: p for p in manifest.packages}
-    problems = []
-    site = env / manifest.python.purelib
-    try:
-        names = sorted(os.listdir(site))
-    except OSError:
-        return []
-    for entry in names:
-        m = _DIST_INFO.match(entry)
-        if m is None:
-            continue
-        name = canonical_name(m["name"])
-        if name not in ours:
-            continue
-        pkg = ours[name]
-        problems.append(
-            Problem(
-                "shadowed",
-                WARNING,
-                f"{name} {m['version']} installed into site-packages (pip install) shadows"
-                f" the store's {name} {pkg.version}",
-                shlex.join([str(env / "bin" / "python"), "-m", "pip", "uninstall", "-y", name]),
-                f"goes back to the store's {name} {pkg.version}; keep it if you meant it",
             )
         )
     return problems

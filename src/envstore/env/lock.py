@@ -1,12 +1,26 @@
-"""``lock_env``: an env's lock, from its manifest and the store's entry records."""
+"""``lock_env``: an env's lock, from its manifest, the store's entry records and what
+pip or uv installed into its site-packages.
+
+A package pip or uv put into ``site-packages`` is part of the env (it runs, and
+shadows a store package of the same name): it is locked when the store holds the
+very same wheel (the same name and version, and every file its RECORD lists with
+the same hash; uv's re-installs of store packages are such), in place of the store
+package it shadows. Anything else (a wheel the store does not hold, an editable
+install) makes the lock fail, naming each and the fix: a lock that left them out
+would rebuild another env than this one.
+"""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
+from envstore.env.pipstate import RECORD_LIMIT, SiteDist, foreign_dists, read_small
 from envstore.errors import BadManifestError, LockError
+from envstore.model.keys import EntryKey
 from envstore.model.lock import Lock, LockedPackage, LockedPython
+from envstore.model.manifest import Manifest, Package
 from envstore.store.entries import entry_sha256
 from envstore.store.layout import Store
 
@@ -14,17 +28,16 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from envstore.model.manifest import Manifest, Package
+__all__ = ["lock_env", "manifest_lock"]
 
 
 def lock_env(
     path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
 ) -> Lock:
     """The lock of the env at ``path``, from its manifest and the store (no interpreter run)."""
-    from envstore.model.manifest import Manifest
-
+    env = Path(os.path.abspath(path))
     try:
-        manifest = Manifest.load(Path(os.path.abspath(path)))
+        manifest = Manifest.load(env)
     except BadManifestError as exc:
         raise LockError(f"cannot lock: {exc}") from None
     if manifest.editables:
@@ -34,7 +47,25 @@ def lock_env(
             " source directories, not wheels a lock can name; lock an env without them"
         )
     st = store if isinstance(store, Store) else Store(store or manifest.store)
-    return manifest_lock(st, manifest, manifest.packages, manifest.requirements)
+    chosen = {p.name: (p.key, p.wheel, p.requested) for p in manifest.packages}
+    unlockable = []
+    for d in foreign_dists(env, manifest):
+        key = None if d.editable else _stored_same(st, manifest, env, d)
+        if key is None:
+            unlockable.append(d)
+            continue
+        was = chosen.get(d.name)  # what the manifest says stays: requested, wheel name
+        if was is None:
+            chosen[d.name] = (key, "", d.requested)
+        elif was[0] != key:
+            chosen[d.name] = (key, "", was[2])
+    if unlockable:
+        raise LockError(_unlockable(manifest, env, unlockable))
+    packages = [
+        Package(name, key.version, key, wheel, requested)
+        for name, (key, wheel, requested) in sorted(chosen.items())
+    ]
+    return manifest_lock(st, manifest, packages, manifest.requirements)
 
 
 def manifest_lock(
@@ -63,3 +94,70 @@ def manifest_lock(
         packages=locked,
         requirements=list(requirements),
     )
+
+
+def _unlockable(manifest: Manifest, env: Path, found: list[SiteDist]) -> str:
+    import shlex
+
+    wheels = [d for d in found if not d.editable]
+    fixes = []
+    if wheels:
+        pins = [f"{d.name}=={d.version}" for d in wheels]
+        fixes.append(
+            "add them from a wheel envstore stores: "
+            + shlex.join(["envstore", "install", str(env), *pins])
+        )
+    fixes.append(
+        "or remove them: "
+        + shlex.join(
+            [str(env / "bin" / "python"), "-m", "pip", "uninstall", "-y", *(d.name for d in found)]
+        )
+    )
+    return (
+        f"cannot lock {manifest.env}: installed into its site-packages by pip or uv, and"
+        " not a wheel the store holds (an editable install is a source directory): "
+        + ", ".join(d.describe() for d in found)
+        + "; "
+        + ", ".join(fixes)
+        + "; then lock again"
+    )
+
+
+def _stored_same(st: Store, manifest: Manifest, env: Path, d: SiteDist) -> EntryKey | None:
+    """The store entry made from the very wheel ``d`` was installed from, if any."""
+    from packaging.version import Version
+
+    from envstore.resolve.rewheel import entries_named
+
+    installed = read_small(env / manifest.python.purelib / d.dist_info / "RECORD", RECORD_LIMIT)
+    if installed is None:
+        return None
+    mine = _hashed_rows(installed)
+    for key in entries_named(st, d.name, manifest.python):
+        if Version(key.version) != Version(d.version):
+            continue
+        record = st.entry_record_or_none(key)
+        if record is None:
+            continue
+        stored = read_small(st.entry_path(key) / "site" / record.dist_info / "RECORD", RECORD_LIMIT)
+        theirs = _hashed_rows(stored or b"", record.dist_info)
+        if theirs and theirs <= mine:
+            return key
+    return None
+
+
+def _hashed_rows(record: bytes, dist_info: str = "") -> set[tuple[str, str]]:
+    """(path, hash) of a RECORD's hashed rows, less what installers write themselves
+    (INSTALLER, REQUESTED, direct_url.json, scripts and data moved out of the wheel's
+    layout): what a wheel's files are, wherever they were installed."""
+    generated = {f"{dist_info}/{n}" for n in ("INSTALLER", "REQUESTED", "direct_url.json")}
+    rows = set()
+    try:
+        for row in csv.reader(record.decode("utf-8").splitlines()):
+            path = row[0] if row else ""
+            moved = path.startswith("../") or ".data/" in path  # scripts, data, headers
+            if len(row) >= 2 and row[1] and path not in generated and not moved:
+                rows.add((path, row[1]))
+    except (UnicodeDecodeError, csv.Error):
+        return set()
+    return rows

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envstore.env.lifecycle import sync_env
+from envstore.env.pipstate import site_dists
 from envstore.errors import BadManifestError, InterpreterError, ProjectError
 from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
@@ -63,9 +64,9 @@ def env_names(env: Path) -> dict[str, str]:
     if manifest is not None:
         found.update({p.name: p.version for p in manifest.packages})
         found.update({canonical_name(e.name): e.version for e in manifest.editables})
-    for info in sorted(env.glob("lib/python3*/site-packages/*.dist-info")):
-        name, _, version = info.name[: -len(".dist-info")].partition("-")
-        found.setdefault(canonical_name(name), version)
+    for site in sorted(env.glob("lib/python3*/site-packages")):
+        for d in site_dists(site):  # validated: site-packages is anyone's to write
+            found.setdefault(d.name, d.version)
     return found
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envstore.env.pipstate import missing_scripts
 from envstore.env.relink_apply import apply_switch
 from envstore.env.scripts import launcher_intact
 from envstore.env.site import PTH_NAME, pth_line
@@ -53,6 +54,10 @@ from envstore.model.sources import PackageSources, sources_from
 from envstore.resolve.rewheel import entries_named, replacement_wheels
 from envstore.store.layout import Store
 from envstore.store.views import read_view
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.records import ViewRecord
 
 __all__ = [
     "RelinkResult",
@@ -136,9 +141,15 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
 
 def _launcher_ok(final: Path, view_path: Path, new: Interpreter) -> bool:
     try:
-        return launcher_intact(final, read_view(view_path), new)
+        return _scripts_ok(final, read_view(view_path), new)
     except (OSError, ValueError, StoreError):
         return False
+
+
+def _scripts_ok(final: Path, view: ViewRecord, new: Interpreter) -> bool:
+    """The launcher is envstore's and no script of the view is missing from bin/ (a pip
+    install/uninstall cycle of a store package deletes its scripts)."""
+    return launcher_intact(final, view, new) and not missing_scripts(final, view, new)
 
 
 def relink_env(
@@ -265,7 +276,7 @@ def _relink_locked(
         )
         moved = manifest.env != str(final)
         regenerate = (
-            not same_abi or vkey != manifest.view or moved or not launcher_intact(final, view, new)
+            not same_abi or vkey != manifest.view or moved or not _scripts_ok(final, view, new)
         )
         apply_switch(final, st, manifest, new_manifest, view, regenerate)
         if moved and not os.path.exists(os.path.join(manifest.env, MANIFEST_NAME)):

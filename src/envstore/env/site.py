@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # Sorts before every ordinary .pth, so the view is on sys.path before the
 # entries' own .pth files (e.g. setuptools' distutils-precedence.pth) run.
 PTH_NAME = "00-envstore.pth"
+_ALL_REAL = 64  # link_tree depth: every directory real, only files linked
 
 
 def materialize_pth(name: str, source: str, site: Path, view_site: Path) -> None:
@@ -86,8 +87,11 @@ def write_data_links(env: Path, view: ViewRecord, interp: Interpreter) -> None:
         inc = env / "include" / "site" / f"python{interp.minor}"
         inc.mkdir(parents=True, exist_ok=True)
         for dist, path in headers:
-            if not (inc / dist).exists():
-                os.symlink(path, inc / dist)
+            # A real directory of links to the header files, never a link to the
+            # store's directory: pip or uv (as root, file modes do not stop them)
+            # would write and delete through that into the store (#22).
+            (inc / dist).mkdir(exist_ok=True)
+            link_tree(inc / dist, [Path(path)], relative=False, real_depth=_ALL_REAL)
 
 
 def write_env(
