@@ -70,12 +70,12 @@ def _imports(stderr: str) -> list[tuple[int, str]]:
     return found
 
 
-def _over_budget(imports: list[tuple[int, str]]) -> list[str]:
-    """Each module over budget, with the modules that imported it (the report lists a
-    module after those it imported, one level deeper)."""
+def _over_budget(imports: list[tuple[int, str]], budget: list[str] = BUDGET) -> list[str]:
+    """Each module over ``budget``, with the modules that imported it (the report lists
+    a module after those it imported, one level deeper)."""
     over = []
     for i, (depth, name) in enumerate(imports):
-        if not any(name == b or name.startswith(b + ".") for b in BUDGET):
+        if not any(name == b or name.startswith(b + ".") for b in budget):
             continue
         chain, level = [name], depth
         for d, parent in imports[i + 1 :]:
@@ -162,3 +162,52 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
         gc.enable()
         cli_main._collecting_after_start = False
     assert seen and seen[0][0] and seen[0][1] > 0
+
+
+# Modules a warm ``envstore sync`` in a project (its editable wheel cached) must not
+# import: tomllib (with typing) reads pyproject.toml and argparse parses the command,
+# but the editable install comes from the cache's wheel.json (envstore.env.editable_meta).
+SYNC_BUDGET = [
+    "dataclasses",
+    "inspect",
+    "packaging",
+    "installer",
+    "pyproject_hooks",
+    "email",
+    "zipfile",
+    "subprocess",
+    "tempfile",
+    "shutil",
+    "hashlib",
+    "csv",
+    "base64",
+    "threading",
+    "logging",
+]
+
+
+def test_a_warm_project_sync_stays_within_its_import_budget(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projectmaker import make_project
+
+    proj = make_project(
+        tmp_path / "proj", dependencies=["solo"], scripts={"sample-cli": "sample:main"}
+    )
+    monkeypatch.chdir(proj)
+    args = ["--no-index", "-f", str(wheelhouse), "-p", sys.executable, "--without-pip"]
+    first = cli("--store", store, "sync", *args)
+    assert first.code == 0, first.err
+    for removed in (True, False):  # into a removed .venv, and with nothing changed
+        if removed:
+            import shutil
+
+            shutil.rmtree(proj / ".venv")
+        proc = run([sys.executable, "-X", "importtime", "-m", "envstore", "--store", store,
+                    "sync", *args], cwd=proj)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (proj / ".venv" / "bin" / "sample-cli").exists()
+        imports = _imports(proc.stderr)
+        assert "envstore.env.project" in {name for _, name in imports}  # measured
+        over = _over_budget(imports, SYNC_BUDGET)
+        assert not over, "over the sync import budget:\n" + "\n".join(over)

@@ -23,7 +23,6 @@ requirements; the wheel itself is installed into the env's own site-packages
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -40,7 +39,12 @@ from envstore.resolve.project import Project, load_project
 from envstore.resolve.request import Request
 from envstore.store.editables import EditableCache
 from envstore.store.fs import rmtree
+from envstore.store.hashing import sha256
 from envstore.store.layout import Store
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    import hashlib
 
 __all__ = [
     "CACHE_KEYS",
@@ -96,7 +100,7 @@ def parse_editable(text: str, base: str | os.PathLike[str] | None = None) -> Edi
 def stamp(project: Path, interp: Interpreter) -> str:
     """What an editable wheel of ``project`` for ``interp`` is cached under (see the
     module docstring for the rule and its limits)."""
-    h = hashlib.sha256()
+    h = sha256()
     for part in (interp.soabi, interp.cache_tag, str(project)):
         h.update(part.encode() + b"\0")
     _add_keys(h, project)
@@ -107,7 +111,7 @@ def project_stamp(project: Path) -> str:
     """The project's part of its stamp (path and cache-key files, no interpreter): what
     an env's manifest records, so doctor can tell the project changed since its wheel
     was built, and a relink to another Python does not look like a change."""
-    h = hashlib.sha256(str(project).encode() + b"\0")
+    h = sha256(str(project).encode() + b"\0")
     _add_keys(h, project)
     return h.hexdigest()[:32]
 
@@ -118,7 +122,7 @@ def _add_keys(h: hashlib._Hash, project: Path) -> None:
             data = (project / name).read_bytes()
         except OSError:
             data = b"<missing>"
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        h.update(name.encode() + b"\0" + sha256(data).digest())
 
 
 def prepare_editables(

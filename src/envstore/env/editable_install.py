@@ -13,7 +13,6 @@ Nothing of it goes into the store: it lives and dies with the env (and moves wit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from envstore.env.scripts import console_script
 from envstore.env.venv import shebang
 from envstore.errors import BuildError
 from envstore.model.interpreter import Interpreter
+from envstore.store.hashing import sha256
 
 __all__ = ["PreparedEditable", "install_editable"]
 
@@ -174,7 +174,7 @@ def _create(root: str, name: str, data: bytes, mode: int, editable: PreparedEdit
 
 def _row(name: str, data: bytes) -> str:
     """A RECORD row: path, ``sha256=`` urlsafe base64 digest without padding, size."""
-    digest = b2a_base64(hashlib.sha256(data).digest(), newline=False).decode()
+    digest = b2a_base64(sha256(data).digest(), newline=False).decode()
     digest = digest.rstrip("=").replace("+", "-").replace("/", "_")
     quoted = f'"{name}"' if "," in name or '"' in name else name
     return f"{quoted},sha256={digest},{len(data)}\n"

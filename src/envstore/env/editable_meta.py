@@ -8,7 +8,6 @@ of a warm sync).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import canonical_name
 from envstore.model.members import plain_member
 from envstore.store.editables import EditableCache
+from envstore.store.hashing import sha256
 
 __all__ = ["EditableMeta", "cached_requirements", "editable_meta", "requirements"]
 
@@ -177,7 +177,7 @@ def cached_requirements(
     costs ~30 ms to import, more than the rest of a warm sync."""
     import json
 
-    env = hashlib.sha256(json.dumps(interp.markers, sort_keys=True).encode()).hexdigest()[:16]
+    env = sha256(json.dumps(interp.markers, sort_keys=True).encode()).hexdigest()[:16]
     key = f"{env}:{','.join(extras)}"
     known = meta.data["requirements"]
     assert isinstance(known, dict)  # checked by _meta

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from envstore.model.interpreter import Interpreter
@@ -51,16 +50,37 @@ _SMALL = 64 * 1024  # INSTALLER, direct_url.json: a few bytes each
 RECORD_LIMIT = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
 class SiteDist:
-    """A distribution installed into an env's own site-packages (not from the store)."""
+    """A distribution installed into an env's own site-packages (not from the store).
+    A plain class: ``dataclasses`` (with ``inspect``) would cost ``envstore sync`` in a
+    project ~12 ms to import (tests/test_import_budget.py)."""
 
-    name: str  # PEP 503 normalized
-    version: str
-    installer: str  # INSTALLER's line ("pip", "uv"); "" when absent or not a plain word
-    dist_info: str  # its directory's name in site-packages
-    editable: str = ""  # the project's URL when installed editable (PEP 610), else ""
-    requested: bool = False  # installed by name (REQUESTED), not as a dependency
+    __slots__ = ("dist_info", "editable", "installer", "name", "requested", "version")
+
+    def __init__(
+        self,
+        name: str,  # PEP 503 normalized
+        version: str,
+        installer: str,  # INSTALLER's line ("pip", "uv"); "" when absent or not a plain word
+        dist_info: str,  # its directory's name in site-packages
+        editable: str = "",  # the project's URL when installed editable (PEP 610), else ""
+        requested: bool = False,  # installed by name (REQUESTED), not as a dependency
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.installer = installer
+        self.dist_info = dist_info
+        self.editable = editable
+        self.requested = requested
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SiteDist) and self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version, self.dist_info))
+
+    def __repr__(self) -> str:
+        return f"SiteDist({self.name!r}, {self.version!r}, {self.installer!r})"
 
     @property
     def by(self) -> str:
@@ -149,8 +169,6 @@ def site_dists(site: Path) -> list[SiteDist]:
         names = sorted(os.listdir(site))
     except OSError:
         return []
-    from packaging.version import InvalidVersion, Version
-
     found = []
     for entry in names:
         m = _DIST_INFO.match(entry)
@@ -160,20 +178,34 @@ def site_dists(site: Path) -> list[SiteDist]:
         try:
             if not stat.S_ISDIR(os.lstat(info).st_mode):
                 continue
-            Version(m["version"])
-        except (OSError, InvalidVersion):
+        except OSError:
+            continue
+        installer = _installer(info)
+        # envstore's own editables were checked when installed; packaging is imported
+        # only for what another installer wrote (a project sync has only the former).
+        if installer != "envstore" and not _valid_version(m["version"]):
             continue
         found.append(
             SiteDist(
                 canonical_name(m["name"]),
                 m["version"],
-                _installer(info),
+                installer,
                 entry,
                 _editable_url(info),
                 os.path.lexists(info / "REQUESTED"),
             )
         )
     return found
+
+
+def _valid_version(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def foreign_dists(env: Path, manifest: Manifest) -> list[SiteDist]:

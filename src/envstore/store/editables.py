@@ -23,13 +23,13 @@ or unreadable (a cache made before it existed has none).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from envstore.errors import StoreError
 from envstore.store.fs import rmtree
+from envstore.store.hashing import sha256
 from envstore.store.layout import Store
 
 __all__ = ["META_NAME", "EditableCache", "project_key", "ref"]
@@ -39,7 +39,7 @@ META_NAME = "wheel.json"
 
 def project_key(project: str | os.PathLike[str]) -> str:
     """The cache directory name of a project directory: a hash of its absolute path."""
-    return hashlib.sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
+    return sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
 
 
 def ref(project: str | os.PathLike[str]) -> str:
