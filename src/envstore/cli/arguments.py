@@ -11,6 +11,7 @@ import argparse
 
 from envstore.cli.options import (
     add_editable_option,
+    add_freshness_options,
     add_index_options,
     add_project_options,
     add_project_sync_options,
@@ -202,6 +203,7 @@ def _source_options(p: Any) -> None:
         " (default: the Python running envstore)",
     )
     add_index_options(p)
+    add_freshness_options(p)
 
 
 def _frontends(sub: Subcommands) -> None:

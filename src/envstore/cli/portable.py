@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore.cli.options import index_options, request_options
-from envstore.cli.output import plural, warning
+from envstore.cli.options import freshness_options, index_options, request_options
+from envstore.cli.output import outcome, plural, warning
 
 __all__ = ["export", "lock", "sync"]
 
@@ -61,7 +61,7 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     if args.verbosity >= 0:
         print(
             f"synced {manifest.env} (Python {manifest.python.version},"
-            f" {plural(len(manifest.packages), 'package')})"
+            f" {plural(len(manifest.packages), 'package')}{outcome(manifest)})"
         )
     return 0
 
@@ -82,6 +82,7 @@ def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> 
         python=args.python,
         store=args.store,
         **index_options(args),
+        **freshness_options(args),
         upgrade=args.upgrade,
         with_pip=args.with_pip,
         progress=progress,
@@ -95,7 +96,7 @@ def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> 
         editable = "".join(f", {e.name} editable" for e in m.editables)
         print(
             f"synced {m.env} (Python {m.python.version},"
-            f" {plural(len(m.packages), 'package')}{editable})"
+            f" {plural(len(m.packages), 'package')}{outcome(m)}{editable})"
         )
     return 0
 

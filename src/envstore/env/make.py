@@ -23,6 +23,7 @@ from envstore.model.manifest import (
     MANIFEST_NAME,
     EditablePackage,
     Manifest,
+    Outcome,
     Package,
     public_requirement,
 )
@@ -122,6 +123,13 @@ def make_env(
                 EditablePackage(e.name, e.version, str(e.path), e.extras, e.wheel.name, e.stamp)
                 for e in editables
             ],
+        )
+        fetched = sum(1 for p in manifest.packages if p.name in resolved.wheels)
+        manifest.outcome = Outcome(
+            len(manifest.packages) - fetched,
+            fetched,
+            resolved.resolved_at > 0 and not resolved.from_cache,
+            resolved.index_note,
         )
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)
