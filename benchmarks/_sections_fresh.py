@@ -121,8 +121,10 @@ def sec_freshness(ctx: Ctx) -> list[Result]:
 
         pairs = [
             ("envstore, within the window", Trial(es(es_fresh), es_fresh.next)),
-            ("envstore, first in a window (--refresh)", Trial(es(es_first, "--refresh"),
-                                                              es_first.next)),  # fmt: skip
+            (
+                "envstore, first in a window (--refresh)",
+                Trial(es(es_first, "--refresh"), es_first.next),
+            ),
             ("uv, warm cache", Trial(uv(uv_fresh), uv_fresh.next)),
             ("uv --refresh, warm cache", Trial(uv(uv_first, "--refresh"), uv_first.next)),
         ]
@@ -136,4 +138,3 @@ def sec_freshness(ctx: Ctx) -> list[Result]:
         first.note = "pip resolves against the index; every wheel is taken from the store"
     delete_and_age(ctx, d)
     return out
-
