@@ -8,7 +8,9 @@ top-level requirements unpinned:
 - envstore first in a window (``--refresh``: pip resolves against the index, every
   wheel comes from the store);
 - ``uv pip install`` into a new ``uv venv``, warm cache, within the index pages'
-  lifetime (what uv does for a new env within 10 minutes), and with ``--refresh``.
+  lifetime (what uv does for a new env within 10 minutes), and with ``--refresh``;
+- for reference, both from the wheelhouse directory with ``--no-index`` (no index,
+  the directory decides: envstore as it was before the window existed).
 
 All paired in one run (interleaved), each into a new env.
 """
@@ -101,21 +103,24 @@ def sec_freshness(ctx: Ctx) -> list[Result]:
         uv_fresh = Fresh(d / "envs" / "uv", ctx.pause)
         uv_first = Fresh(d / "envs" / "uv-refresh", ctx.pause)
 
-        def es(f: Fresh, *more: str) -> Callable[[], None]:
+        index = ["--index-url", url]
+        local = ["--no-index", "--find-links", str(wl.wheelhouse)]
+
+        def es(f: Fresh, *more: str, where: list[str] = index) -> Callable[[], None]:
             def act() -> None:
-                argv = ctx.es.cmd(store, "-q", "create", f("env"), "--index-url", url)
+                argv = ctx.es.cmd(store, "-q", "create", f("env"), *where)
                 run([*argv, "-r", top, *pip, *more], env=ctx.es.env())
 
             return act
 
-        def uv(f: Fresh, *more: str) -> Callable[[], None]:
+        def uv(f: Fresh, *more: str, where: list[str] = index) -> Callable[[], None]:
             def act() -> None:
                 if not ctx.tc.available:
                     raise Skipped(NO_TOOLS)
                 env = ctx.tc.uv_env(cache)
                 run([ctx.tc.uv, "venv", "-q", "-p", PY311, f("env")], env=env)
                 run([ctx.tc.uv, "pip", "install", "-q", "--python", f("env") / "bin" / "python",
-                     "--index-url", url, "-r", top, *more], env=env)  # fmt: skip
+                     *where, "-r", top, *more], env=env)  # fmt: skip
 
             return act
 
@@ -130,11 +135,19 @@ def sec_freshness(ctx: Ctx) -> list[Result]:
         ]
         # The untimed warmup round fills the store and uv's cache from the index.
         samples = alternate(pairs, ctx.reps, warmup=max(ctx.warmup, 1))
+        es_local = Fresh(d / "envs" / "es-local", ctx.pause)
+        uv_local = Fresh(d / "envs" / "uv-local", ctx.pause)
+        pairs = [
+            ("envstore, --no-index -f WH", Trial(es(es_local, where=local), es_local.next)),
+            ("uv, --no-index -f WH", Trial(uv(uv_local, where=local), uv_local.next)),
+        ]
+        before = alternate(pairs, ctx.reps, warmup=max(ctx.warmup, 1))
     out: list[Result] = list(
         timing_results("freshness", label, samples, "warm create from a local index")
     )
     first = out[1]
     if isinstance(first, TimingResult) and not first.error:
         first.note = "pip resolves against the index; every wheel is taken from the store"
+    out += timing_results("freshness", label, before, "warm create from the wheelhouse directory")
     delete_and_age(ctx, d)
     return out
