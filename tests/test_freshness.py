@@ -261,3 +261,26 @@ def test_durations_and_hash_pins(tmp_path: Path) -> None:
     loose.write_text("a==1.0 --hash=sha256:00\nb>=2.0 --hash=sha256:11\n")
     assert not hash_pinned((), (str(loose),))
     assert not hash_pinned(("a==1.0",), (str(hashed),))
+
+
+def test_an_editable_projects_build_env_has_the_window(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The throwaway env an editable project is built in resolves with the create's
+    ``max_age`` (``--max-age inf`` must keep a frontend off the index there too)."""
+    from projectmaker import make_project
+
+    import envstore.env.editable as editable
+    from envstore import create_env
+
+    seen: list[float | None] = []
+
+    def make_env(*args: object, **kwargs: object) -> None:
+        seen.append(args[2].max_age)  # type: ignore[attr-defined]
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(editable, "make_env", make_env)
+    proj = make_project(tmp_path / "proj")
+    with pytest.raises(RuntimeError, match="recorded"):
+        create_env(tmp_path / "e", store=store, editables=[str(proj)], max_age=float("inf"))
+    assert seen == [float("inf")]

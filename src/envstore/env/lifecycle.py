@@ -146,7 +146,13 @@ def _make(
 
     specs = [parse_editable(e) for e in every]
     prepared = prepare_editables(
-        st, specs, interp, request.sources, rebuild=request.upgrade, progress=progress
+        st,
+        specs,
+        interp,
+        request.sources,
+        rebuild=request.upgrade,
+        progress=progress,
+        max_age=request.max_age,
     )
     recorded = request.pip_requirements()
     request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
