@@ -33,6 +33,7 @@ from _harness import (
     write_results,
 )
 from _sections import Ctx, sec_create_cold, sec_create_warm, sec_footprint, sec_scaling
+from _sections_fresh import sec_freshness
 from _sections_more import sec_build, sec_build_env, sec_gc, sec_living
 from _sections_project import sec_project_sync
 from _sections_remote import sec_remote
@@ -56,6 +57,7 @@ SECTION_FUNCS: dict[str, Callable[[Ctx], list[Result]]] = {
     "build": sec_build,
     "remote": sec_remote,
     "project-sync": sec_project_sync,
+    "freshness": sec_freshness,
 }
 SECTIONS = list(SECTION_FUNCS)
 __all__ = ["SECTIONS", "Ctx", "main"]

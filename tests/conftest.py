@@ -78,6 +78,7 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PIP_NO_INPUT", "1")
     monkeypatch.setenv("ENVSTORE_HOME", str(tmp_path / "default-store"))
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "30")
+    monkeypatch.delenv("ENVSTORE_MAX_AGE", raising=False)  # the default window
 
 
 @dataclass

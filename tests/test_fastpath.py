@@ -26,6 +26,8 @@ PLAIN = [
     "create env -q -v -q",
     "create env ''",
     "--store create create create",
+    "create env a --max-age 10m --refresh",
+    "create env --max-age inf --max-age 30",
 ]
 ARGPARSE_ONLY = [
     "create",  # no ENV: argparse's error
@@ -37,6 +39,7 @@ ARGPARSE_ONLY = [
     "create env -Uq",  # joined flags
     "create env --no-ind",  # an abbreviation
     "create env --unknown",
+    "create env --max-age soon",  # not a duration: argparse's error
     "create env -- -x",
     "create env -f",  # a missing value
     "create env -p -q",

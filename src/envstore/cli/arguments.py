@@ -12,6 +12,7 @@ import argparse
 from envstore.cli.install_arguments import add_install_commands
 from envstore.cli.options import (
     add_editable_option,
+    add_freshness_options,
     add_index_options,
     add_project_options,
     add_project_sync_options,
@@ -75,7 +76,9 @@ def _envs(sub: Subcommands) -> None:
         "create",
         help="create an environment",
         description="Create a virtual environment at ENV whose packages come from the store."
-        " Requirements already in the store are used as they are (no pip, works offline);"
+        " Requirements already in the store are used as they are (no pip, works offline)"
+        " when pinned to one version, or when the same request was resolved against the"
+        " index within --max-age (10m: a new env is as current as pip would make it);"
         " with --no-index, wheels in --find-links directories are chosen among as pip would"
         " (newest first), without running it; the rest are resolved and downloaded by pip,"
         " unpacked once and shared.",
@@ -176,6 +179,7 @@ def _source_options(p: Any) -> None:
         " (default: the Python running envstore)",
     )
     add_index_options(p)
+    add_freshness_options(p)
 
 
 def _frontends(sub: Subcommands) -> None:

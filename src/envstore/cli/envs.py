@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 
 from envstore.cli.options import index_options, request_options
-from envstore.cli.output import plural
+from envstore.cli.output import outcome, plural
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def create(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     if args.verbosity >= 0:
         print(
             f"created {manifest.env} (Python {manifest.python.version},"
-            f" {plural(len(manifest.packages), 'package')})"
+            f" {plural(len(manifest.packages), 'package')}{outcome(manifest)})"
         )
     return 0
 

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_create"]
 
-# option -> (attribute, kind): "append" and "value" take the next argument,
-# "true" stores True. The create parser's options (envstore.cli.arguments).
+# option -> (attribute, kind): "append", "value" and "duration" (converted as
+# argparse's type=max_age does) take the next argument, "true" stores True. The
+# create parser's options (envstore.cli.arguments).
 _CREATE = {
     "-r": ("requirement_files", "append"),
     "--requirement": ("requirement_files", "append"),
@@ -39,6 +40,8 @@ _CREATE = {
     "-c": ("constraints", "append"),
     "--constraint": ("constraints", "append"),
     "--pre": ("pre", "true"),
+    "--max-age": ("max_age", "duration"),
+    "--refresh": ("refresh", "true"),
     "--no-index": ("no_index", "true"),
     "--offline": ("offline", "true"),
     "-U": ("upgrade", "true"),
@@ -87,6 +90,8 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
         "extra_index_urls": [],
         "constraints": [],
         "pre": False,
+        "max_age": None,
+        "refresh": False,
         "no_index": False,
         "offline": False,
         "upgrade": False,
@@ -124,6 +129,13 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
             return None
         if kind == "append":
             values[name] = [*values[name], found]  # type: ignore[misc]
+        elif kind == "duration":
+            from envstore.resolve.freshness import parse_duration
+
+            seconds = parse_duration(found, infinite=True)
+            if seconds is None:
+                return None  # argparse says what is wrong with it
+            values[name] = seconds
         else:
             values[name] = found
     if not positionals:

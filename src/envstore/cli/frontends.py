@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore.cli.options import index_options
+from envstore.cli.options import freshness_options, index_options
 
 __all__ = ["build", "run"]
 
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         store=args.store,
         requirement_files=args.requirement_files,
         **index_options(args),
+        **freshness_options(args),
         progress=progress,
     )
 
@@ -77,6 +78,7 @@ def build(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         python=args.python,
         store=args.store,
         **index_options(args),
+        **freshness_options(args),
         config_settings=_config_settings(args.config_settings) or None,
         runner=runner,
         progress=progress,

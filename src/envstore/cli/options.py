@@ -10,29 +10,41 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_editable_option",
+    "add_freshness_options",
     "add_index_options",
     "add_project_options",
     "add_project_sync_options",
     "add_remote_options",
     "add_request_options",
     "duration",
+    "freshness_options",
     "index_options",
+    "max_age",
     "request_options",
 ]
 
 
 def duration(text: str) -> float:
     """``90``, ``90s``, ``10m``, ``2h``, ``1d`` -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
-    try:
-        seconds = float(number) * unit
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):  # also nan: gc would keep nothing young
+    from envstore.resolve.freshness import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds is None:  # also nan or inf: gc would keep nothing young
         import argparse  # not at the top: the warm create path parses without it
 
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h)")
+    return seconds
+
+
+def max_age(text: str) -> float:
+    """``--max-age``: a :func:`duration`, or ``inf``."""
+    from envstore.resolve.freshness import parse_duration
+
+    seconds = parse_duration(text, infinite=True)
+    if seconds is None:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 0, 30s, 10m, 2h, inf)")
     return seconds
 
 
@@ -159,8 +171,33 @@ def add_project_sync_options(p: Any) -> None:
     )
 
 
+def add_freshness_options(p: Any) -> None:
+    """``--max-age`` and ``--refresh``: how old a resolution against the index may be."""
+    p.add_argument(
+        "--max-age",
+        type=max_age,
+        metavar="DURATION",
+        help="reuse a resolution against the index made at most this long ago (e.g. 0,"
+        " 30s, 10m, 2h, inf; default: $ENVSTORE_MAX_AGE, else 10m, what uv keeps an index"
+        " page for); older, pip resolves requirements not pinned to one version again;"
+        " inf: whatever the store has (for build frontends and CI that want no index)",
+    )
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="resolve against the index now (--max-age 0); pinned requirements still come"
+        " from the store",
+    )
+
+
+def freshness_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``add_freshness_options`` parsed, as the library's ``max_age=``."""
+    return {"max_age": 0.0 if args.refresh else args.max_age}
+
+
 def add_request_options(p: argparse.ArgumentParser) -> None:
-    """``-c/--constraint`` and ``--pre``: which versions a create or sync may choose."""
+    """``-c/--constraint``, ``--pre`` (which versions a create or sync may choose),
+    ``--max-age`` and ``--refresh`` (how current they must be)."""
     p.add_argument(
         "-c",
         "--constraint",
@@ -173,8 +210,9 @@ def add_request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pre", action="store_true", help="include pre-release and development versions"
     )
+    add_freshness_options(p)
 
 
 def request_options(args: argparse.Namespace) -> dict[str, Any]:
     """What ``add_request_options`` parsed, as ``create_env``'s and ``sync_env``'s keywords."""
-    return {"constraints": args.constraints, "pre": args.pre}
+    return {"constraints": args.constraints, "pre": args.pre, **freshness_options(args)}

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["Escaped", "Reporter", "error", "note", "plural", "size", "warning"]
+__all__ = ["Escaped", "Reporter", "error", "note", "outcome", "plural", "size", "warning"]
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.manifest import Manifest
 
 
 class Reporter:
@@ -51,6 +55,12 @@ def note(message: str) -> None:
 def plural(n: int, word: str) -> str:
     """``1 package``, ``2 packages``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def outcome(manifest: Manifest) -> str:
+    """``: 3 from the store, 2 fetched; resolved by pip`` for a create's line (empty
+    when the library did not say)."""
+    return f": {manifest.outcome.summary()}" if manifest.outcome is not None else ""
 
 
 def size(n: float) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from envstore.cli.options import index_options, request_options
-from envstore.cli.output import plural, warning
+from envstore.cli.options import freshness_options, index_options, request_options
+from envstore.cli.output import outcome, plural, warning
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def sync(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
             print(f" - {line}")
         print(
             f"synced {manifest.env} (Python {manifest.python.version},"
-            f" {plural(len(manifest.packages), 'package')})"
+            f" {plural(len(manifest.packages), 'package')}{outcome(manifest)})"
         )
     return 0
 
@@ -116,6 +116,7 @@ def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> 
         python=args.python,
         store=args.store,
         **index_options(args),
+        **freshness_options(args),
         upgrade=args.upgrade,
         with_pip=args.with_pip,
         progress=progress,
@@ -129,7 +130,7 @@ def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> 
         editable = "".join(f", {e.name} editable" for e in m.editables)
         print(
             f"synced {m.env} (Python {m.python.version},"
-            f" {plural(len(m.packages), 'package')}{editable})"
+            f" {plural(len(m.packages), 'package')}{outcome(m)}{editable})"
         )
     return 0
 

@@ -133,10 +133,12 @@ def prepare_editables(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    max_age: float | None = None,
 ) -> list[PreparedEditable]:
     """An editable wheel for each project (from the cache, or built), with the
     requirements it adds for ``interp``. ``rebuild``: run the backend even when the
-    cache has a wheel of the same stamp."""
+    cache has a wheel of the same stamp. ``max_age``: the build env's freshness window
+    (``envstore.resolve.freshness``)."""
     cache = EditableCache(store)
     merged: dict[Path, tuple[str, ...]] = {}
     for spec in specs:  # -e ./p -e './p[x]': one project, both extras
@@ -148,7 +150,7 @@ def prepare_editables(
         if wheel is None:
             if progress:
                 progress(f"building the editable wheel of {path}")
-            built = _build(store, load_project(path), interp, sources, progress)
+            built = _build(store, load_project(path), interp, sources, progress, max_age)
             try:
                 wheel = cache.publish(path, key, built)
             finally:
@@ -175,9 +177,11 @@ def _build(
     interp: Interpreter,
     sources: PackageSources,
     progress: Progress | None,
+    max_age: float | None = None,
 ) -> Path:
-    """Run the backend's ``build_editable`` in a throwaway env; the wheel, in a
-    directory of its own in the store's ``tmp/`` (the caller deletes it)."""
+    """Run the backend's ``build_editable`` in a throwaway env (``max_age``: its
+    freshness window); the wheel, in a directory of its own in the store's ``tmp/``
+    (the caller deletes it)."""
     import tempfile
 
     import pyproject_hooks
@@ -187,7 +191,7 @@ def _build(
 
     def make(requires: Sequence[str]) -> None:
         nonlocal made
-        request = Request(requirements=tuple(requires), sources=sources)
+        request = Request(requirements=tuple(requires), sources=sources, max_age=max_age)
         make_env(store, env, request, interp, None, False, None, made, progress)
         made = True
 

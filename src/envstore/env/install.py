@@ -66,6 +66,7 @@ def install_packages(
     index_url: str | None = None,
     no_index: bool = False,
     offline: bool = False,
+    max_age: float | None = None,
     progress: Progress | None = None,
 ) -> EnvChange:
     """Add ``requirements`` (any form ``create`` takes), the requirements files
@@ -73,7 +74,8 @@ def install_packages(
     ``env``; see the module docstring. What is installed stays at its version unless
     the new requirements need another (``upgrade``: the packages they name go to the
     newest version allowed). ``sources`` (or its four keywords; default: where the
-    env's wheels came from), ``constraints`` and ``pre`` as for ``create_env``."""
+    env's wheels came from), ``constraints``, ``pre`` and ``max_age`` as for
+    ``create_env``."""
     given = sources_from(sources, find_links, index_url, no_index, offline)
     if not (requirements or requirement_files or editables):
         raise EnvError(f"nothing to install into {env}: give requirements, -r FILE or -e PATH")
@@ -86,6 +88,7 @@ def install_packages(
             upgrade=upgrade,
             constraints=tuple(os.path.abspath(f) for f in constraints),
             pre=pre,
+            max_age=max_age,
         )
         made = _install(opened, new, list(editables), progress)
         return changes(opened, made)
@@ -112,6 +115,7 @@ def _install(
         upgrade=new.upgrade,
         constraints=(*old.constraints, *(f for f in new.constraints if f not in old.constraints)),
         pre=old.pre or new.pre,
+        max_age=new.max_age,
     )
     prepared = _editables(opened, new, [*editables, *new.editables], named, progress)
     own = {canonical_name(e.name) for e in prepared}
@@ -142,6 +146,7 @@ def _install(
             upgrade=wanted.upgrade,
             constraints=wanted.constraints,
             pre=wanted.pre,
+            max_age=wanted.max_age,
         ).installing_editables(deps)
         try:
             return make_env(

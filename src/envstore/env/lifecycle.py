@@ -69,6 +69,7 @@ def create_env(
     all_extras: bool = False,
     groups: Sequence[str] = (),
     progress: Progress | None = None,
+    max_age: float | None = None,
 ) -> Manifest:
     """Create a thin environment at ``path`` holding ``requirements``; return its manifest.
 
@@ -93,6 +94,10 @@ def create_env(
     ``sources.remote`` (else ``$ENVSTORE_REMOTE``): a remote cache of entries asked for
     locked wheels first; ``sources.push`` (else ``$ENVSTORE_PUSH=1``): what was ingested
     is uploaded to it.
+    ``max_age`` (seconds; None: ``$ENVSTORE_MAX_AGE``, else 600): with an index in play,
+    requirements not pinned to one version are resolved against it by pip unless the
+    same request was within ``max_age``; ``float("inf")`` keeps any store answer, 0
+    resolves now. Pinned requirements, locks and ``offline`` never need the index.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
@@ -105,6 +110,7 @@ def create_env(
         requirements, requirement_files, extras, all_extras, groups
     )
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
     else:
@@ -152,7 +158,13 @@ def _make(
 
     specs = [parse_editable(e) for e in every]
     prepared = prepare_editables(
-        st, specs, interp, request.sources, rebuild=request.upgrade, progress=progress
+        st,
+        specs,
+        interp,
+        request.sources,
+        rebuild=request.upgrade,
+        progress=progress,
+        max_age=request.max_age,
     )
     recorded = request.pip_requirements()
     request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
@@ -219,10 +231,11 @@ def sync_env(
     all_extras: bool = False,
     groups: Sequence[str] = (),
     progress: Progress | None = None,
+    max_age: float | None = None,
 ) -> Manifest:
     """Bring the env at ``path`` to exactly ``requirements`` (or ``lock``) and
     ``editables``, creating it if it does not exist. ``sources`` (or its four
-    keywords) as for :func:`create_env`.
+    keywords) and ``max_age`` as for :func:`create_env`.
 
     An existing env keeps its interpreter (unless ``python`` names another), its
     store, its prompt and whether it has pip (unless ``with_pip`` says). The new
@@ -252,6 +265,7 @@ def sync_env(
         requirements, requirement_files, extras, all_extras, groups
     )
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself

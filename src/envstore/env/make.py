@@ -23,6 +23,7 @@ from envstore.model.manifest import (
     MANIFEST_NAME,
     EditablePackage,
     Manifest,
+    Outcome,
     Package,
     public_requirement,
 )
@@ -137,6 +138,13 @@ def make_env(
                 for e in editables
             ],
         )
+        fetched = sum(1 for p in manifest.packages if p.name in resolved.wheels)
+        manifest.outcome = Outcome(
+            len(manifest.packages) - fetched,
+            fetched,
+            resolved.resolved_at > 0 and not resolved.from_cache,
+            resolved.index_note,
+        )
         if keep_unchanged and replacing:
             from envstore.env.unchanged import unchanged
 
@@ -144,6 +152,7 @@ def make_env(
             if same is not None:
                 if progress:
                     progress(f"{final} already holds what was asked: nothing changed")
+                same.outcome = manifest.outcome
                 return same
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)

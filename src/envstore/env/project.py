@@ -133,6 +133,7 @@ def sync_project(
     upgrade: bool = False,
     with_pip: bool | None = None,
     progress: Callable[[str], None] | None = None,
+    max_age: float | None = None,
 ) -> ProjectSync:
     """Make ``env`` (default: the project's ``.venv``) hold exactly what the project
     at or above ``project`` (default: the cwd) asks for; see the module docstring."""
@@ -179,6 +180,7 @@ def sync_project(
         with_pip=with_pip,
         editables=editables,
         progress=progress,
+        max_age=max_age,
     )
     after = {p.name: p.version for p in manifest.packages}
     after.update({canonical_name(e.name): e.version for e in manifest.editables})

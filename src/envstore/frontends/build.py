@@ -142,6 +142,7 @@ def build_project(
     config_settings: Mapping[str, str | list[str]] | None = None,
     runner: Runner | None = None,
     progress: Callable[[str], None] | None = None,
+    max_age: float | None = None,
 ) -> list[Path]:
     """Build ``srcdir`` into ``outdir`` (default ``<srcdir>/dist``); return the artifacts.
 
@@ -149,8 +150,9 @@ def build_project(
     ``python -m build`` does); otherwise each one named is built from
     ``srcdir``. ``runner`` runs the backend hooks (pyproject_hooks' signature);
     the default captures their output and puts its tail into the BuildError
-    raised when a hook fails. ``sources`` (or its four keywords, not both) as for
-    :func:`envstore.create_env`.
+    raised when a hook fails. ``sources`` (or its four keywords, not both) and
+    ``max_age`` as for :func:`envstore.create_env`: the build environments of one
+    request start pip at most once within ``max_age``.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
     require_build()
@@ -165,6 +167,7 @@ def build_project(
             store=st,
             sources=where,
             progress=progress,
+            max_age=max_age,
         )
 
     def one(where: Path, distribution: Distribution) -> Path:

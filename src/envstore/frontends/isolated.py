@@ -43,7 +43,9 @@ class IsolatedEnv:
     ``path`` is where the env goes (default: a fresh directory from
     :func:`tempfile.mkdtemp`); it must not exist or be empty. The other options
     mean what they mean for :func:`envstore.create_env` (relative ``--find-links``
-    directories are taken from the current directory here, not at each install). Errors are
+    directories are taken from the current directory here, not at each install); so does
+    ``max_age``: a frontend making many envs of the same requirements within it starts
+    pip once, and ``float("inf")`` takes whatever the store has. Errors are
     :class:`envstore.EnvstoreError` subclasses; nothing is printed.
     """
 
@@ -61,6 +63,7 @@ class IsolatedEnv:
         no_index: bool = False,
         offline: bool = False,
         progress: Callable[[str], None] | None = None,
+        max_age: float | None = None,
     ) -> None:
         self._requested_path = None if path is None else os.fspath(path)
         self._requirements: list[str] = []
@@ -71,6 +74,7 @@ class IsolatedEnv:
         self._requirement_files = tuple(os.path.abspath(f) for f in requirement_files)
         self._sources = sources_from(sources, find_links, index_url, no_index, offline)
         self._progress = progress
+        self._max_age = max_age
         self._path: Path | None = None
         self._made_dir = False  # we made the directory: ours to delete whatever happens
         self._owned = False  # we created an env there: ours to remove
@@ -187,4 +191,5 @@ class IsolatedEnv:
             with_pip=False,
             clear=clear,
             progress=self._progress,
+            max_age=self._max_age,
         )

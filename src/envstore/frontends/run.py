@@ -77,13 +77,15 @@ def run_in_env(
     no_index: bool = False,
     offline: bool = False,
     progress: Callable[[str], None] | None = None,
+    max_age: float | None = None,
 ) -> int:
     """Run ``command`` in a throwaway env holding ``requirements``; return its exit code.
 
     The env is activated for the command (``PATH``, ``VIRTUAL_ENV``; a command
     without a slash is looked up in the env's ``bin`` first) and removed
     afterwards, whatever happened. A command killed by signal N gives 128 + N.
-    ``sources`` (or its four keywords, not both) as for :func:`envstore.create_env`.
+    ``sources`` (or its four keywords, not both) and ``max_age`` as for
+    :func:`envstore.create_env`.
     """
     if not command:
         raise EnvError("no command to run")
@@ -94,6 +96,7 @@ def run_in_env(
         requirement_files=requirement_files,
         sources=sources_from(sources, find_links, index_url, no_index, offline),
         progress=progress,
+        max_age=max_age,
     ) as env:
         environ = activated_environ(env)
         exe = shutil.which(command[0], path=environ["PATH"])

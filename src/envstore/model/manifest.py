@@ -29,6 +29,7 @@ __all__ = [
     "MANIFEST_VERSION",
     "EditablePackage",
     "Manifest",
+    "Outcome",
     "Package",
     "RecordedSources",
     "Sources",
@@ -174,8 +175,28 @@ def _check_paths(
             raise bad(f"python.{name} must be an absolute path, not {value!r}")
 
 
+class Outcome:
+    """How a create or sync went, never saved: how many packages came from the store as
+    they were and how many were fetched (downloaded, built or unpacked anew), whether
+    pip resolved, and what was said of the index (consulted or not, and why)."""
+
+    def __init__(self, from_store: int, fetched: int, pip_resolved: bool, index: str) -> None:
+        self.from_store = from_store
+        self.fetched = fetched
+        self.pip_resolved = pip_resolved
+        self.index = index
+
+    def summary(self) -> str:
+        """``3 from the store, 2 fetched; resolved by pip``."""
+        parts = [f"{self.from_store} from the store"]
+        if self.fetched:
+            parts.append(f"{self.fetched} fetched")
+        return ", ".join(parts) + ("; resolved by pip" if self.pip_resolved else "")
+
+
 class Manifest:
-    """An env's manifest (a plain class: see EntryKey)."""
+    """An env's manifest (a plain class: see EntryKey). ``outcome``: how the create that
+    made it went (None for one loaded from disk)."""
 
     def __init__(
         self,
@@ -200,6 +221,7 @@ class Manifest:
         self.version = version
         self.sources = sources or RecordedSources()
         self.editables = editables or []
+        self.outcome: Outcome | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()

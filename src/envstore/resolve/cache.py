@@ -126,10 +126,15 @@ def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | Non
 
 
 def from_cache(store: Store, cache_key: str) -> Resolved | None:
-    items = caches.resolution(store.db(), cache_key)
-    if items is None:
+    """The cached answer to the request hashed to ``cache_key``, with when the index
+    was asked for it (``resolved_at``); None if there is none or an entry is gone."""
+    found = caches.timed_resolution(store.db(), cache_key)
+    if found is None:
         return None
+    items, created = found
     resolved = Resolved()
+    resolved.from_cache = True
+    resolved.resolved_at = created
     for item in items:
         key = EntryKey.parse(item["key"])
         if not store.has_entry(key):
@@ -147,14 +152,15 @@ def remember(
     ingested: dict[Path, EntryKey] | None = None,
 ) -> None:
     """Cache ``resolved``'s outcome (``keys``, every entry chosen) under the key computed
-    when it was resolved, and which store entry each ``ingested`` wheel file became."""
+    when it was resolved, with when the index was asked for it (``resolved_at``), and
+    which store entry each ``ingested`` wheel file became."""
     from envstore.store.db import write
 
     items = [{"key": str(k), "requested": n in resolved.requested} for n, k in sorted(keys.items())]
     conn = store.db()
     with write(conn):
         if resolved.cache_key is not None:
-            caches.put_resolution(conn, resolved.cache_key, items)
+            caches.put_resolution(conn, resolved.cache_key, items, resolved.resolved_at)
         for name, built in resolved.built.items():
             if name in keys:
                 caches.put_resolution(conn, built, [{"key": str(keys[name]), "requested": True}])

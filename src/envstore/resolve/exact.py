@@ -9,24 +9,14 @@ from pathlib import Path
 
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
-from envstore.model.keys import EntryKey
 from envstore.resolve.pip import bundled_wheel_dirs, download, pip_may_find, searched
 from envstore.resolve.request import Request, Resolved
-from envstore.resolve.store_resolver import store_candidates
+from envstore.resolve.store_resolver import entry_with_sha256
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from envstore.model.lock import LockedPackage
-
-
-def _entry_with_sha256(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
-    """A store entry made from exactly ``p``'s wheel (same sha256), usable by ``interp``."""
-    for key in store_candidates(store, p.name, interp):
-        record = store.entry_record_or_none(key)
-        if record is not None and record.sha256 == p.sha256:
-            return key
-    return None
 
 
 def _download_locked(
@@ -132,7 +122,7 @@ def from_lock(
                 " in the lock"
             )
             continue
-        key = _entry_with_sha256(store, p, interp)
+        key = entry_with_sha256(store, p.name, p.sha256, interp)
         if key is not None:
             resolved.keys[p.name] = key
             continue

@@ -23,6 +23,7 @@ from envstore.resolve.cache import local_places
 from envstore.resolve.forms import local_path
 from envstore.resolve.reqfiles import pip_arguments
 from envstore.resolve.request import Request, Resolved
+from envstore.resolve.store_resolver import entry_with_sha256
 from envstore.store import caches
 from envstore.store.db import write
 from envstore.store.layout import Store
@@ -213,7 +214,10 @@ def from_pip(
             if place in places:
                 resolved.built[name] = places[place]
         url = _fetchable(item["download_info"])
-        if url.startswith("file://") and url.endswith(".whl"):
+        known = _stored(store, name, item["download_info"], interp)
+        if known is not None:
+            resolved.keys[name] = known  # the index's wheel, already unpacked: not fetched
+        elif url.startswith("file://") and url.endswith(".whl"):
             from urllib.parse import unquote, urlparse
 
             resolved.wheels[name] = Path(unquote(urlparse(url).path))
@@ -239,6 +243,22 @@ def from_pip(
         if missing:
             raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
     return resolved
+
+
+def _stored(store: Store, name: str, info: dict[str, Any], interp: Interpreter) -> EntryKey | None:
+    """The store entry made from the wheel pip chose, if the index gave its sha256
+    (PEP 503's ``#sha256=``, in the report's ``archive_info``) and one was."""
+    archive = info.get("archive_info")
+    url = str(info.get("url", ""))
+    if not isinstance(archive, dict) or not url.split("#", 1)[0].endswith(".whl"):
+        return None
+    hashes = archive.get("hashes")
+    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    if sha256 is None and str(archive.get("hash", "")).startswith("sha256="):
+        sha256 = str(archive["hash"])[len("sha256=") :]
+    if not isinstance(sha256, str):
+        return None
+    return entry_with_sha256(store, name, sha256.lower(), interp)
 
 
 def _fetchable(info: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ class Request:
         constraints: tuple[str, ...] = (),
         pre: bool = False,
         editables: tuple[str, ...] = (),
+        max_age: float | None = None,
     ) -> None:
         self.requirements = requirements
         self.requirement_files = requirement_files
@@ -45,6 +46,9 @@ class Request:
         self.locked = locked
         self.constraints = constraints
         self.pre = pre
+        # How old a resolution against the index may be and still answer (seconds;
+        # None: $ENVSTORE_MAX_AGE, else the default): ``envstore.resolve.freshness``.
+        self.max_age = max_age
         self.editable_origins: dict[str, str] = {}
         found = list(editables)
         for origin, target in file_editables(requirement_files):
@@ -76,6 +80,7 @@ class Request:
             locked=self.locked,
             constraints=self.constraints,
             pre=self.pre,
+            max_age=self.max_age,
         )
         new.editables = ()
         new.editable_origins = {}
@@ -102,3 +107,9 @@ class Resolved:
         self.from_cache = False
         self.cache_key: str | None = None  # what to remember it under (computed once)
         self.built: dict[str, str] = {}  # name -> key of what a local place built into
+        # Every package chosen was pinned to one version (the store resolver says).
+        self.pinned = False
+        # When the index was asked for this answer (time.time(); 0: never, or unknown).
+        self.resolved_at = 0.0
+        # Whether the index was consulted, and why (shown with -v): see resolver.
+        self.index_note = ""

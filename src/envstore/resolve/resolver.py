@@ -15,6 +15,12 @@ already satisfied):
 
 ``upgrade`` skips 1 and 2. ``offline`` forbids 3 (``pip.pip_may_run``).
 
+With an index in play, 1 and 2 answer only within the freshness window
+(``envstore.resolve.freshness``): the cached resolution if pip made it at most
+``max_age`` ago, the store resolver if every package it chose is pinned to one
+version; otherwise pip resolves against the index (3), and the store still serves
+every wheel it already has. ``index_note`` on the answer says which, and why.
+
 A request with ``locked`` wheels (from a lock file) never resolves: each
 named wheel is taken as it is, from a store entry with the same sha256 or a
 file of that name whose sha256 matches (``--find-links`` directories, the
@@ -25,6 +31,7 @@ ingested.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +39,13 @@ from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.resolve.cache import cache_key, from_cache
 from envstore.resolve.exact import from_lock
+from envstore.resolve.freshness import (
+    age_text,
+    effective_max_age,
+    hash_pinned,
+    index_in_play,
+    why_no_index,
+)
 from envstore.resolve.pip import (
     bundled_wheel_dirs,
     cannot_fetch,
@@ -77,21 +91,74 @@ def resolve(
     # Computed once, before anything is fetched: what is remembered under it is the
     # answer to the files as they were read.
     key = cache_key(request, interp)
-    resolved = None
-    if not request.upgrade:
-        resolved = from_cache(store, key) if key is not None else None
-        if resolved is None:
-            resolved = from_store(store, request, interp)
-        else:
-            resolved.from_cache = True
-        if resolved is not None:
-            store.check_not_damaged(list(resolved.keys.values()))
-    if resolved is None:
+    if request.upgrade:
+        resolved, why = None, "upgrade (-U)"
+    else:
+        resolved, why = _without_pip(store, request, interp, key)
+    if resolved is not None:
+        store.check_not_damaged(list(resolved.keys.values()))
+        if progress:
+            progress(f"index not consulted: {resolved.index_note}")
+    else:
         if not pip_may_run(request.sources):
             raise cannot_fetch(" ".join(request.pip_requirements()) or "the requirements")
+        if index_in_play(request.sources):
+            why = f"index consulted: {why}"
+        else:
+            why = f"no index ({why_no_index(request.sources)}); pip chooses: {why}"
+        if progress:
+            progress(why)
+        started = time.time()
         resolved = from_pip(store, request, interp, pip_site(), progress)
+        resolved.resolved_at = started
+        resolved.index_note = why
     resolved.cache_key = key
     return resolved
+
+
+def _without_pip(
+    store: Store, request: Request, interp: Interpreter, key: str | None
+) -> tuple[Resolved | None, str]:
+    """The answer of the resolution cache or the store resolver, if the freshness policy
+    lets them answer (``index_note`` says why); else None and why the index is needed."""
+    sources = request.sources
+    in_play = index_in_play(sources)
+    max_age = effective_max_age(request.max_age) if in_play else float("inf")
+    cached = from_cache(store, key) if key is not None else None
+    why = "not resolved against the index before"
+    if cached is not None:
+        age = time.time() - cached.resolved_at
+        if not in_play:
+            cached.index_note = f"cached resolution, {why_no_index(sources)}"
+            return cached, ""
+        if max_age == float("inf"):
+            cached.index_note = "cached resolution (max-age inf)"
+            return cached, ""
+        window = f"(max-age {age_text(max_age)})"
+        if cached.resolved_at and age <= max_age:
+            cached.index_note = f"fresh cache: resolved {age_text(age)} ago {window}"
+            return cached, ""
+        if hash_pinned(request.requirements, request.requirement_files):
+            cached.index_note = "pinned with hashes"
+            return cached, ""
+        if max_age == 0:
+            why = "refresh (max-age 0)"
+        elif cached.resolved_at:
+            why = f"window expired: resolved {age_text(age)} ago {window}"
+    elif max_age == 0:
+        why = "refresh (max-age 0)"
+    resolved = from_store(store, request, interp)
+    if resolved is None:
+        return None, why if in_play else "the store cannot satisfy the requirements"
+    if not in_play:
+        resolved.index_note = f"from the store, {why_no_index(sources)}"
+    elif resolved.pinned:
+        resolved.index_note = "pinned: every package is pinned to one version"
+    elif max_age == float("inf"):
+        resolved.index_note = "from the store (max-age inf)"
+    else:
+        return None, why
+    return resolved, ""
 
 
 # -- exact wheels from a lock ------------------------------------------------------

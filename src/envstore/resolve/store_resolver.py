@@ -12,6 +12,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import PURE, EntryKey
 from envstore.resolve.cache import built_entry, wheel_hash
 from envstore.resolve.forms import classify
+from envstore.resolve.freshness import exact_pin
 from envstore.resolve.reqfiles import ARCHIVES, requirement_lines
 from envstore.resolve.request import Request, Resolved
 from envstore.store.layout import Store
@@ -34,6 +35,16 @@ def store_candidates(store: Store, name: str, interp: Interpreter) -> list[Entry
             if (d / n / "entry.json").exists():
                 found.append(EntryKey(abi, name, version, digest))
     return found
+
+
+def entry_with_sha256(store: Store, name: str, sha256: str, interp: Interpreter) -> EntryKey | None:
+    """A store entry of ``name`` made from exactly the wheel with ``sha256``, usable by
+    ``interp``: that wheel need not be fetched again."""
+    for key in store_candidates(store, name, interp):
+        record = store.entry_record_or_none(key)
+        if record is not None and record.sha256 == sha256:
+            return key
+    return None
 
 
 # pip settings that change what it may choose from a directory of wheels.
@@ -173,7 +184,11 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
     """Resolve from store entries and, with ``--no-index``, local ``--find-links`` wheels:
     highest version first, no backtracking. None (pip decides) wherever pip might
     choose otherwise: a conflict, a URL requirement, a pip-only option, a project with
-    an sdist there, a pre-release nobody asked for by name, odd metadata."""
+    an sdist there, a pre-release nobody asked for by name, odd metadata.
+
+    ``pinned`` on the answer: every package chosen had a requirement that admits one
+    version only (``==1.2.3``), or is a local project's unchanged build: an index could
+    not have changed the choice."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
@@ -203,6 +218,7 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
     requires: dict[str, list[Requirement]] = {}
     pending = list(queue)
     requested_names = {canonicalize_name(r.name) for r, _ in queue}
+    exact = set(pinned)  # names some applying requirement pins to one version
     while pending:
         req, extra = pending.pop(0)
         if req.url:
@@ -211,6 +227,8 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
         if req.marker is not None and not req.marker.evaluate(env):
             continue
         name = canonicalize_name(req.name)
+        if exact_pin(req.specifier):
+            exact.add(name)
         if name in chosen:
             # pip merges the specifiers; one naming a pre-release may admit a newer one
             if req.specifier.prereleases or not req.specifier.contains(
@@ -274,4 +292,5 @@ def from_store(store: Store, request: Request, interp: Interpreter) -> Resolved 
         for ex in req.extras:
             pending += [(dep, canonicalize_name(ex)) for dep in requires[name]]
     resolved.requested = {str(n) for n in requested_names}
+    resolved.pinned = all(n in exact for n in chosen)
     return resolved

@@ -4,7 +4,10 @@ on demand.
 
 - ``interpreters``: an interpreter's facts by path, valid while its identity
   holds (``InterpreterFacts``, handed to ``envstore.python``).
-- ``resolutions``: the entries a request resolved to, by the request's hash.
+- ``resolutions``: the entries a request resolved to, by the request's hash, and
+  (``created``) when the package index was asked for them: 0 when it never was (an
+  answer from the store alone, offline or from local directories). The freshness
+  window (``envstore.resolve.freshness``) is measured from it.
 - ``wheel_hashes``: a wheel file's xxh3 (its entry's key), by path, valid while
   the file keeps its identity (size, times, inode).
 - ``bundled_pips``: the entry made from an interpreter's bundled pip wheel.
@@ -41,6 +44,7 @@ __all__ = [
     "put_wheel_hash",
     "resolution",
     "stale_wheel_hashes",
+    "timed_resolution",
     "wheel_hash",
 ]
 
@@ -98,22 +102,35 @@ class InterpreterFacts(FactsCache):
 # -- resolutions ----------------------------------------------------------------------
 
 
-@sql
 def resolution(conn: sqlite3.Connection, key: str) -> list[dict[str, Any]] | None:
     """The entries remembered for the request hashed to ``key``: ``{"key": entry key,
     "requested": bool}`` each; None if none are."""
-    row = conn.execute("SELECT objects FROM resolutions WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        return None
-    items: list[dict[str, Any]] = json.loads(row[0])
-    return items
+    found = timed_resolution(conn, key)
+    return None if found is None else found[0]
 
 
 @sql
-def put_resolution(conn: sqlite3.Connection, key: str, items: list[dict[str, Any]]) -> None:
+def timed_resolution(
+    conn: sqlite3.Connection, key: str
+) -> tuple[list[dict[str, Any]], float] | None:
+    """:func:`resolution`, and when the index was asked for it (0: never)."""
+    row = conn.execute("SELECT objects, created FROM resolutions WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return None
+    items: list[dict[str, Any]] = json.loads(row[0])
+    created = row[1] if isinstance(row[1], (int, float)) else 0.0
+    return items, float(created)
+
+
+@sql
+def put_resolution(
+    conn: sqlite3.Connection, key: str, items: list[dict[str, Any]], created: float | None = None
+) -> None:
+    """Remember ``items`` under ``key``; ``created``: when the index was asked for them
+    (default now; 0: it was not)."""
     conn.execute(
         "INSERT OR REPLACE INTO resolutions (key, objects, created) VALUES (?, ?, ?)",
-        (key, json.dumps(items), time.time()),
+        (key, json.dumps(items), time.time() if created is None else created),
     )
 
 
