@@ -28,6 +28,7 @@ from tox.tox_env.python.virtual_env.package.pyproject import Pep517VirtualEnvPac
 from tox.tox_env.python.virtual_env.runner import VirtualEnvRunner
 
 from envstore._version import __version__
+from envstore.plugins.tox_installer import VENV, EnvstoreInstaller, sync_into
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from tox.tox_env.register import ToxEnvRegister
     from tox.util.json_types import JsonValue
 
-    from envstore.plugins.tox_installer import EnvstoreInstaller
 
 __all__ = [
     "EnvstoreCmdBuilder",
@@ -44,8 +44,6 @@ __all__ = [
     "EnvstoreVenv",
     "tox_register_tox_env",
 ]
-
-VENV = "venv"  # the envstore env, inside tox's env directory
 
 
 class EnvstoreVenv(VirtualEnv):
@@ -62,8 +60,6 @@ class EnvstoreVenv(VirtualEnv):
     @property
     def installer(self) -> EnvstoreInstaller:
         if self._envstore_installer is None:
-            from envstore.plugins.tox_installer import EnvstoreInstaller
-
             self._envstore_installer = EnvstoreInstaller(self)
         return self._envstore_installer
 
@@ -76,8 +72,6 @@ class EnvstoreVenv(VirtualEnv):
     def create_python_env(self) -> None:
         """An env with pip only (tox's ``list_dependencies_command`` and users' commands
         call ``python -m pip``); deps come with the installs that follow."""
-        from envstore.plugins.tox_installer import sync_into
-
         sync_into(self, [], [], pre=False)
 
     def _clean(self, transitive: bool = False) -> None:
@@ -126,6 +120,15 @@ class EnvstoreRunner(EnvstoreVenv, VirtualEnvRunner):
     @property
     def _package_tox_env_type(self) -> str:
         return EnvstorePep517Packager.id()
+
+    def get_package_env_types(self) -> tuple[str, str] | None:
+        """tox's default package env names (``.pkg``, ``.pkg_external``) become
+        ``.pkg-envstore`` and ``.pkg_external-envstore``: one package env cannot be of
+        two types, so envstore and virtualenv run envs in one config each get theirs."""
+        found = super().get_package_env_types()
+        if found is None or found[0] not in {".pkg", ".pkg_external"}:
+            return found
+        return f"{found[0]}-envstore", found[1]
 
     @property
     def _external_pkg_tox_env_type(self) -> str:

@@ -29,11 +29,12 @@ from envstore.errors import EnvstoreError
 from envstore.plugins.common import install_wheel, sources_from_env
 
 if TYPE_CHECKING:
-    from envstore.plugins.tox import EnvstoreVenv
+    from tox.tox_env.python.virtual_env.api import VirtualEnv
 
-__all__ = ["EnvstoreInstaller", "sync_into"]
+__all__ = ["VENV", "EnvstoreInstaller", "sync_into"]
 
 STATE = "envstore-request.json"
+VENV = "venv"  # the envstore env, inside tox's env directory
 _DEFAULT_COMMAND = ["python", "-I", "-m", "pip", "install"]
 
 
@@ -41,7 +42,7 @@ class EnvstoreInstaller(Pip):
     """tox's pip installer's settings (``pip_pre``, ``constraints``,
     ``constrain_package_deps``, ``list_dependencies_command``), envstore's installs."""
 
-    _env: EnvstoreVenv
+    _env: VirtualEnv
 
     def install(self, arguments: object, section: str, of_type: str) -> None:
         self._check_install_command()
@@ -114,7 +115,7 @@ class EnvstoreInstaller(Pip):
         for pkg in wheels:
             editable = self._env.core["tox_root"] if isinstance(pkg, EditablePackage) else None
             try:
-                install_wheel(self._env.venv_dir, Path(pkg.path), editable_of=editable)
+                install_wheel(self._env.env_dir / VENV, Path(pkg.path), editable_of=editable)
             except EnvstoreError as exc:
                 raise Fail(str(exc)) from None
 
@@ -139,7 +140,7 @@ def _options(options: list[str]) -> tuple[bool, list[str]]:
 
 
 def sync_into(
-    tox_env: EnvstoreVenv,
+    tox_env: VirtualEnv,
     requirements: list[str],
     constraints: list[str],
     *,
@@ -164,7 +165,7 @@ def sync_into(
     all_index = list(dict.fromkeys([*state.get("index", []), *index]))
     pre = pre or bool(state.get("pre"))
     sources = sources_from_env(tox_env.environment_variables, all_index)
-    venv = tox_env.venv_dir
+    venv = tox_env.env_dir / VENV
     root = tox_env.core["tox_root"]
     try:
         if not (venv / "pyvenv.cfg").is_file():
