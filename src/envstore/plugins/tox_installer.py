@@ -68,6 +68,7 @@ class EnvstoreInstaller(Pip):
         except ValueError as exc:
             raise Fail(f"{exc} in deps of {self._env.name}") from None
         pre, index = _options(options)
+        pre = pre or bool(self._env.conf["pip_pre"])
         requirements = [line for line in lines if not line.startswith("-c ")]
         constraints = [line[3:].strip() for line in lines if line.startswith("-c ")]
         new: dict[str, object] = {
