@@ -44,6 +44,10 @@ features = ["x"]
 
 [tool.hatch.envs.default.scripts]
 test = {json.dumps(f'python -c "{CHECK}"')}
+
+[tool.hatch.envs.nodev]
+template = "default"
+dev-mode = false
 """
 
 
@@ -139,6 +143,14 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
     # A second run reuses the env as it is.
     r = run([hatch, "run", "test"], cwd=project, extra_env=env)
     assert r.returncode == 0 and "Creating environment" not in r.stdout + r.stderr
+
+    # dev-mode = false: the project's own wheel, in the env's site-packages.
+    r = run([hatch, "run", "nodev:test"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "/site-packages/sample/__init__.py" in r.stdout
+    assert not [e for e in entries(store) if "/sample/" in e]
+    r = run([hatch, "env", "remove", "nodev"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     # Removal goes through envstore: nothing of the env is live afterwards.
     r = run([hatch, "env", "remove", "default"], cwd=project, extra_env=env)

@@ -38,19 +38,13 @@ class EnvstoreEnvironment(VirtualEnvironment):
 
         return sources_from_env({**os.environ, **self.env_vars})
 
-    def create(self) -> None:
-        from envstore.env.lifecycle import create_env
+    _synced: tuple[object, ...] | None = None
 
+    def create(self) -> None:
+        """The env with everything it will hold, in one call: Hatch's project install
+        and dependency sync that follow find it done."""
         self.virtual_env_path.parent.mkdir(parents=True, exist_ok=True)
-        self._run(
-            lambda: create_env(
-                self.virtual_env_path,
-                python=self.parent_python,
-                sources=self._sources(),
-                prompt=self.name,
-                clear=True,
-            )
-        )
+        self._sync(python=self.parent_python)
 
     def remove(self) -> None:
         from envstore.env.make import is_envstore_env
@@ -69,13 +63,17 @@ class EnvstoreEnvironment(VirtualEnvironment):
     def sync_dependencies(self) -> None:
         self._sync()
 
-    def _sync(self) -> None:
-        """Bring the env to its dependencies and the project, in one resolution."""
-        from envstore.env.lifecycle import sync_env
+    def _sync(self, python: str | None = None) -> None:
+        """Bring the env to its dependencies and the project, in one resolution
+        (nothing to do when this object just did the same)."""
+        from envstore.env.lifecycle import create_env, sync_env
 
         requirements: list[str] = []
         editables: list[str] = []
+        root = self.root.resolve()
         for dep in self.all_dependencies_complex:
+            if dep.path is not None and dep.path.resolve() == root:
+                continue  # the project itself: below, never into the store
             if dep.path is None:
                 requirements.append(str(dep))
             elif dep.editable:
@@ -87,14 +85,28 @@ class EnvstoreEnvironment(VirtualEnvironment):
             editables.append(self.apply_features(str(self.root)))
         elif with_project:
             requirements.extend(self._project_requirements())
+        request = (tuple(requirements), tuple(editables), self.dev_mode)
+        if request == self._synced and self.virtual_env_path.is_dir():
+            return
         if requirements or editables:
             self._run(
                 lambda: sync_env(
                     self.virtual_env_path,
                     requirements,
                     editables=editables,
+                    python=python,
                     sources=self._sources(),
                     with_pip=True,
+                )
+            )
+        else:
+            self._run(
+                lambda: create_env(
+                    self.virtual_env_path,
+                    python=python,
+                    sources=self._sources(),
+                    prompt=self.name,
+                    clear=True,
                 )
             )
         if with_project and not self.dev_mode:
@@ -103,6 +115,7 @@ class EnvstoreEnvironment(VirtualEnvironment):
                 self.platform.check_command(
                     self.construct_pip_install_command(["--no-deps", str(self.root)])
                 )
+        self._synced = request
         for attr in ("distributions", "missing_dependencies"):
             vars(self).pop(attr, None)  # Hatch's snapshot of what is installed is stale
 

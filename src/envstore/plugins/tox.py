@@ -103,11 +103,17 @@ class EnvstoreVenv(VirtualEnv):
 def release(venv: Path) -> None:
     """Remove the envstore env at ``venv`` through envstore, so the store lets go of
     what it used (a directory that is not an envstore env is left to tox)."""
+    from tox.tox_env.errors import Fail
+
     from envstore.env.make import is_envstore_env
     from envstore.env.remove import remove_env
+    from envstore.errors import EnvstoreError
 
     if is_envstore_env(venv):
-        remove_env(venv)
+        try:
+            remove_env(venv)
+        except EnvstoreError as exc:
+            raise Fail(f"envstore: {exc}") from None
 
 
 class EnvstoreRunner(EnvstoreVenv, VirtualEnvRunner):
