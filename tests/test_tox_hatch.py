@@ -6,12 +6,13 @@ PIP_FIND_LINKS as a tox or Hatch user would set them."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import wheelmaker
-from conftest import entries, run
+from conftest import PYTHONS, entries, run
 from projectmaker import make_project
 
 from envstore.env.make import is_envstore_env
@@ -78,6 +79,15 @@ def _env(store: Path, tmp_path: Path) -> dict[str, str]:
         "HATCH_DATA_DIR": str(tmp_path / "hatch-data"),
         "HATCH_CACHE_DIR": str(tmp_path / "hatch-cache"),
     }
+
+
+def _other_python() -> str | None:
+    """An installed Python of another minor than this one, if this user can run it."""
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for minor, path in sorted(PYTHONS.items(), reverse=True):
+        if minor != mine and path and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _live(store: Path) -> list[str]:
@@ -157,3 +167,22 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert not Path(prefix).exists()
     assert _live(store) == []
+
+    # A matrix over two installed Pythons (found on PATH, never downloaded).
+    other = _other_python()
+    if other is not None:
+        mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        minor = Path(other).name.removeprefix("python")
+        with (project / "pyproject.toml").open("a") as f:
+            f.write('[tool.hatch.envs.mx]\ntemplate = "default"\n[[tool.hatch.envs.mx.matrix]]\n')
+            f.write(f'python = ["{mine}", "{minor}"]\n')
+        path = f"{Path(other).parent}{os.pathsep}{os.environ['PATH']}"
+        r = run([hatch, "run", "mx:test"], cwd=project, extra_env={**env, "PATH": path})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.count("OK ") == 2, r.stdout
+        for version in (mine, minor):
+            assert f"mx.py{version}" in r.stdout + r.stderr
+        assert not [e for e in entries(store) if "/sample/" in e]
+        r = run([hatch, "env", "prune"], cwd=project, extra_env={**env, "PATH": path})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _live(store) == []
