@@ -20,13 +20,17 @@ from envstore.store.layout import Store
 from envstore.store.registry import registered_envs
 
 BIN = Path(sys.executable).parent
-CHECK = "import sample, dep_one, solo, extra_thing, sys; print('OK', sample.__file__, sys.prefix)"
+CHECK = (
+    "import sample, dep_one, solo, extra_thing, sys;"
+    " print('OK', sample.__file__, sys.prefix, solo.X)"
+)
 
 TOX_INI = f"""[tox]
 env_list = a, b
 [testenv]
 runner = envstore
 deps = solo
+constraints = cons.txt
 extras = x
 commands = python -c "{CHECK}"
 [testenv:a]
@@ -58,6 +62,7 @@ def project(tmp_path: Path) -> Path:
     wh.mkdir()
     wheelmaker.build_wheel(wh, "dep-one", "1.1", files={"dep_one/__init__.py": "V = 1\n"})
     wheelmaker.build_wheel(wh, "solo", "0.5", files={"solo.py": "X = 5\n"})
+    wheelmaker.build_wheel(wh, "solo", "0.6", files={"solo.py": "X = 6\n"})
     wheelmaker.build_wheel(wh, "extra-thing", "1.0", files={"extra_thing.py": "Y = 1\n"})
     root = make_project(
         tmp_path / "proj",
@@ -66,6 +71,7 @@ def project(tmp_path: Path) -> Path:
         optional_dependencies={"x": ["extra-thing"]},
     )
     (root / "tox.ini").write_text(TOX_INI)
+    (root / "cons.txt").write_text("solo==0.5\n")
     with (root / "pyproject.toml").open("a") as f:
         f.write(HATCH)
     return root
@@ -108,6 +114,8 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     out = r.stdout
     assert f"OK {project / '.tox/a/venv/lib'}" in out  # the wheel, in the env's site-packages
     assert f"OK {project / 'src/sample/__init__.py'}" in out  # editable: the source
+    oks = [line for line in out.splitlines() if line.startswith("OK ")]
+    assert len(oks) == 2 and all(line.endswith(" 5") for line in oks), out  # constraints
     for name in ("a", "b", ".pkg-envstore"):  # run envs and the package env are envstore envs
         assert is_envstore_env(project / ".tox" / name / "venv"), name
     first = entries(store)
@@ -144,7 +152,7 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
     r = run([hatch, "run", "test"], cwd=project, extra_env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     line = next(x for x in r.stdout.splitlines() if x.startswith("OK "))
-    _, module, prefix = line.split()
+    _, module, prefix, _ = line.split()
     assert module == str(project / "src" / "sample" / "__init__.py")  # dev mode: editable
     assert is_envstore_env(Path(prefix))
     assert _live(store) == [str(Path(prefix))]

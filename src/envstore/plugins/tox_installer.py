@@ -62,6 +62,13 @@ class EnvstoreInstaller(Pip):
                 " installs the packages); remove it, or use runner = virtualenv for this env"
             )
 
+    def _setting_constraints(self) -> list[str]:
+        """The files (or URLs) of the env's ``constraints`` setting."""
+        try:
+            return [str(line) for line in self.constraints.lines()]
+        except ValueError as exc:
+            raise Fail(f"{exc} in constraints of {self._env.name}") from None
+
     def _install_deps_file(self, deps: PythonDeps, section: str, of_type: str) -> None:
         try:
             options, lines = deps.unroll()
@@ -71,6 +78,7 @@ class EnvstoreInstaller(Pip):
         pre = pre or bool(self._env.conf["pip_pre"])
         requirements = [line for line in lines if not line.startswith("-c ")]
         constraints = [line[3:].strip() for line in lines if line.startswith("-c ")]
+        constraints += self._setting_constraints()
         new: dict[str, object] = {
             "options": options,
             "requirements": requirements,
@@ -112,7 +120,8 @@ class EnvstoreInstaller(Pip):
                     raise Recreate(f"dependencies removed: {', '.join(sorted(removed))}")
                 changed = True
         if changed or wheels:  # a sync also clears the package a previous run installed
-            sync_into(self._env, requirements, [], pre=self._env.conf["pip_pre"])
+            constraints = self._setting_constraints()
+            sync_into(self._env, requirements, constraints, pre=self._env.conf["pip_pre"])
         for pkg in wheels:
             editable = self._env.core["tox_root"] if isinstance(pkg, EditablePackage) else None
             try:
@@ -182,7 +191,7 @@ def sync_into(
                 venv,
                 plain,
                 sources=sources,
-                constraints=[str(root / c) for c in all_constraints],
+                constraints=[c if "://" in c else str(root / c) for c in all_constraints],
                 pre=pre,
                 editables=[str(root / e) for e in editables],
             )
