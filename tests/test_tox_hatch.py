@@ -137,6 +137,10 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     assert "install_command = python -m pip install --user" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 
+    # tox's default package = sdist becomes sdist-wheel: a wheel, built from the sdist.
+    r = run([*tox, "config", "-e", "custom", "-k", "package"], cwd=project, extra_env=env)
+    assert "package = sdist-wheel" in r.stdout, r.stdout + r.stderr
+
     # Opt-in only: with envstore installed, a config that does not name it is tox's own.
     plain = tmp_path / "plain.ini"
     plain.write_text("[testenv]\ndeps = solo\n")

@@ -140,6 +140,14 @@ class EnvstoreRunner(EnvstoreVenv, VirtualEnvRunner):
     def _external_pkg_tox_env_type(self) -> str:
         return EnvstoreCmdBuilder.id()
 
+    @property
+    def default_pkg_type(self) -> str:
+        """tox's default, ``sdist``, becomes ``sdist-wheel``: tox builds the sdist,
+        then a wheel from it (what pip does with an sdist), and that wheel goes into
+        the env's site-packages."""
+        found = super().default_pkg_type
+        return "sdist-wheel" if found == "sdist" else found
+
 
 class EnvstorePep517Packager(EnvstoreVenv, Pep517VirtualEnvPackager):
     """The package env of an envstore run env: the PEP 517 backend runs in an

@@ -106,8 +106,9 @@ class EnvstoreInstaller(Pip):
                 wheels.append(arg)
             else:
                 raise Fail(
-                    f"runner = envstore cannot install {arg!r} (package = sdist and"
-                    " editable-legacy are not supported yet); use package = wheel or editable"
+                    f"runner = envstore cannot install {arg!r}: package = sdist and"
+                    " editable-legacy are not supported; use package = sdist-wheel (the"
+                    " default: a wheel built from the sdist), wheel or editable"
                 )
         requirements.sort()
         req_of_type = f"{of_type}_deps" if wheels else of_type
