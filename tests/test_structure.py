@@ -15,7 +15,18 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "envstore"
 
 # Lowest first. A module may import its own layer and the layers below it.
-LAYERS = ("base", "model", "python", "store", "resolve", "env", "frontends", "cli", "api")
+LAYERS = (
+    "base",
+    "model",
+    "python",
+    "store",
+    "resolve",
+    "env",
+    "frontends",
+    "cli",
+    "plugins",
+    "api",
+)
 BASE = {"envstore.errors", "envstore._crash", "envstore._version"}
 API = {"envstore", "envstore.__main__", "envstore.manifest"}
 MAX_LINES = 400
