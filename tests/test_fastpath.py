@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from envstore.cli.fastpath import parse_create
+from envstore.cli.fastpath import parse_create, parse_plain, parse_sync
 from envstore.cli.parser import parse
 
 PLAIN = [
@@ -62,3 +62,41 @@ def test_plain_creates_parse_as_argparse_parses_them(line: str) -> None:
 @pytest.mark.parametrize("line", ARGPARSE_ONLY)
 def test_every_other_form_is_left_to_argparse(line: str) -> None:
     assert parse_create(shlex.split(line)) is None
+
+
+SYNC_PLAIN = [
+    "sync",
+    "sync env",
+    "sync env a b",
+    "--store S -q sync --no-index --find-links WH --without-pip -p PY",
+    "sync --group dev --extra x --all-extras --all-groups --no-dev --no-install-project",
+    "sync --no-editable --project P --with-pip --max-age 10m --refresh -U",
+    "sync env a --no-index b -f WH c",
+    "sync env --from L --python 3.12 -c C --pre --offline",
+    "sync env -e . -r r.txt --requirement r2 --with-pip --with-pip",
+    "-v sync env -q",
+]
+SYNC_ARGPARSE_ONLY = [
+    "sync --no-index env a",  # an option before ENV: argparse's optional positional
+    "sync env --with-pip --without-pip",  # a mutually exclusive pair
+    "sync env --clear",  # create's only
+    "sync env --prompt P",
+    "sync -h",
+    "sync env --max-age soon",
+    "sync env --project",
+]
+
+
+@pytest.mark.parametrize("line", SYNC_PLAIN)
+def test_plain_syncs_parse_as_argparse_parses_them(line: str) -> None:
+    argv = shlex.split(line)
+    fast = parse_sync(argv)
+    assert fast is not None
+    assert vars(fast) == vars(parse(argv))
+    assert parse_plain(argv) == fast
+
+
+@pytest.mark.parametrize("line", SYNC_ARGPARSE_ONLY)
+def test_every_other_sync_is_left_to_argparse(line: str) -> None:
+    assert parse_sync(shlex.split(line)) is None
+    assert parse_plain(shlex.split(line)) is None

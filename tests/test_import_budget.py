@@ -165,9 +165,12 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
 
 
 # Modules a warm ``envstore sync`` in a project (its editable wheel cached) must not
-# import: tomllib (with typing) reads pyproject.toml and argparse parses the command,
-# but the editable install comes from the cache's wheel.json (envstore.env.editable_meta).
+# import: tomllib (with typing) reads pyproject.toml, cli.fastpath parses the command,
+# and the editable install comes from the cache's wheel.json (envstore.env.editable_meta).
 SYNC_BUDGET = [
+    "argparse",
+    "gettext",
+    "envstore.cli.parser",
     "dataclasses",
     "inspect",
     "packaging",

@@ -1,4 +1,5 @@
-"""``envstore create`` parsed without argparse, for its plain forms.
+"""``envstore create`` and ``envstore sync`` parsed without argparse, for their plain
+forms.
 
 A warm create is the hot path, and argparse is a tenth of it: importing argparse
 (with gettext and locale), building the create parser and parsing take ~5 ms of
@@ -17,12 +18,12 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-__all__ = ["parse_create"]
+__all__ = ["parse_create", "parse_plain", "parse_sync"]
 
 # option -> (attribute, kind): "append", "value" and "duration" (converted as
 # argparse's type=max_age does) take the next argument, "true" stores True. The
 # create parser's options (envstore.cli.arguments).
-_CREATE = {
+_CREATE: dict[str, tuple[str, object]] = {
     "-r": ("requirement_files", "append"),
     "--requirement": ("requirement_files", "append"),
     "-e": ("editables", "append"),
@@ -55,10 +56,76 @@ _CREATE = {
 }
 _VERBOSITY = {"-v": 1, "--verbose": 1, "-q": -1, "--quiet": -1}
 
+# The sync parser's: create's but --clear, --prompt and --without-pip (sync's is one of
+# a pair, "const"), and the project options. "const" stores its value, True or False.
+_SYNC: dict[str, tuple[str, object]] = {
+    **{k: v for k, v in _CREATE.items() if k not in ("--clear", "--prompt", "--without-pip")},
+    "--project": ("project", "value"),
+    "--all-groups": ("all_groups", "true"),
+    "--no-dev": ("no_dev", "true"),
+    "--no-install-project": ("no_install_project", "true"),
+    "--no-editable": ("no_editable", "true"),
+    "--with-pip": ("with_pip", True),
+    "--without-pip": ("with_pip", False),
+}
+_DEFAULTS: dict[str, object] = {
+    "requirement_files": [],
+    "editables": [],
+    "extras": [],
+    "all_extras": False,
+    "groups": [],
+    "python": None,
+    "find_links": [],
+    "index_url": None,
+    "extra_index_urls": [],
+    "constraints": [],
+    "pre": False,
+    "max_age": None,
+    "refresh": False,
+    "no_index": False,
+    "offline": False,
+    "upgrade": False,
+    "lock": None,
+    "remote": None,
+    "push": False,
+}
+_CREATE_DEFAULTS = {**_DEFAULTS, "without_pip": False, "clear": False, "prompt": None}
+_SYNC_DEFAULTS = {
+    **_DEFAULTS,
+    "project": None,
+    "all_groups": False,
+    "no_dev": False,
+    "no_install_project": False,
+    "no_editable": False,
+    "with_pip": None,
+}
+
+
+def parse_plain(argv: Sequence[str]) -> argparse.Namespace | None:
+    """A plain ``create`` or ``sync`` line parsed (see ``parse_create``), else None."""
+    return parse_create(argv) or parse_sync(argv)
+
+
+def parse_sync(argv: Sequence[str]) -> argparse.Namespace | None:
+    """``argv`` parsed as argparse parses an ``envstore sync`` command line, or None
+    when it is not one of the plain forms. ENV is optional (a project's sync names
+    none), so a line whose first positional follows an option is left to argparse,
+    whose optional positional takes its default there."""
+    return _parse(argv, "sync", _SYNC, _SYNC_DEFAULTS)
+
 
 def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
     """``argv`` parsed as argparse parses an ``envstore create`` command line, or None
     when it is not one of the plain forms (then argparse must parse it)."""
+    return _parse(argv, "create", _CREATE, _CREATE_DEFAULTS)
+
+
+def _parse(
+    argv: Sequence[str],
+    command: str,
+    options: dict[str, tuple[str, object]],
+    defaults: dict[str, object],
+) -> argparse.Namespace | None:
     from types import SimpleNamespace
 
     args = list(argv)
@@ -66,7 +133,7 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
     verbosity = 0
     i = 0
     # Global options before the command: argparse allows one of -v/-q there.
-    while i < len(args) and args[i] != "create":
+    while i < len(args) and args[i] != command:
         arg = args[i]
         if arg == "--store" and i + 1 < len(args) and not args[i + 1].startswith("-"):
             store = args[i + 1]
@@ -78,36 +145,18 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
             return None
     if i == len(args):
         return None
-    values: dict[str, object] = {
-        "requirement_files": [],
-        "editables": [],
-        "extras": [],
-        "all_extras": False,
-        "groups": [],
-        "python": None,
-        "find_links": [],
-        "index_url": None,
-        "extra_index_urls": [],
-        "constraints": [],
-        "pre": False,
-        "max_age": None,
-        "refresh": False,
-        "no_index": False,
-        "offline": False,
-        "upgrade": False,
-        "without_pip": False,
-        "clear": False,
-        "prompt": None,
-        "lock": None,
-        "remote": None,
-        "push": False,
-    }
+    values = {k: list(v) if isinstance(v, list) else v for k, v in defaults.items()}
     positionals: list[str] = []
+    consts: set[object] = set()
+    seen_option = False
     rest = iter(args[i + 1 :])
     for arg in rest:
         if not arg.startswith("-"):
+            if command == "sync" and seen_option and not positionals:
+                return None
             positionals.append(arg)
             continue
+        seen_option = True
         if arg in ("-v", "-q"):  # also after the command (last one wins)
             verbosity = _VERBOSITY[arg]
             continue
@@ -117,12 +166,18 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
                 return None
             store = found
             continue
-        option = _CREATE.get(arg)
+        option = options.get(arg)
         if option is None:
             return None
         name, kind = option
         if kind == "true":
             values[name] = True
+            continue
+        if isinstance(kind, bool):  # --with-pip / --without-pip: one of the pair only
+            consts.add(kind)
+            if len(consts) > 1:
+                return None
+            values[name] = kind
             continue
         found = next(rest, None)
         if found is None or found.startswith("-"):
@@ -138,14 +193,14 @@ def parse_create(argv: Sequence[str]) -> argparse.Namespace | None:
             values[name] = seconds
         else:
             values[name] = found
-    if not positionals:
+    if not positionals and command == "create":
         return None
     # A SimpleNamespace (argparse.Namespace would import argparse): the same attributes.
     parsed: argparse.Namespace = SimpleNamespace(  # type: ignore[assignment]
         store=store,
         verbosity=verbosity,
-        command="create",
-        env=positionals[0],
+        command=command,
+        env=positionals[0] if positionals else None,
         requirements=positionals[1:],
         **values,
     )

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from envstore.cli.fastpath import parse_create
+from envstore.cli.fastpath import parse_plain
 from envstore.cli.output import Escaped, Reporter, error
 from envstore.errors import EnvstoreError
 
@@ -66,7 +66,7 @@ def command(args: argparse.Namespace) -> Callable[[argparse.Namespace, Reporter]
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_create(argv)  # a plain create: no argparse on the hot path
+    args = parse_plain(argv)  # a plain create or sync: no argparse on the hot path
     if args is None:
         from envstore.cli.parser import parse
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 from envstore.cli.options import freshness_options, index_options, request_options
@@ -13,6 +12,8 @@ from envstore.cli.output import outcome, plural, warning
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    import argparse
+
     from envstore.env.pipstate import SiteDist
     from envstore.model.manifest import Manifest
 
