@@ -49,7 +49,9 @@ def _identity(env: Path) -> tuple[int, int]:
     return st.st_ino, (env / "envstore.json").stat().st_ino
 
 
-def test_nothing_changed_leaves_the_env(cli: CLI, project: tuple[Path, Path], store: Path) -> None:
+def test_nothing_changed_leaves_the_env_a_changed_requirement_rebuilds_it(
+    cli: CLI, project: tuple[Path, Path], store: Path
+) -> None:
     proj, wh = project
     _sync(cli, proj, wh, store)
     env = proj / ".venv"
@@ -57,13 +59,6 @@ def test_nothing_changed_leaves_the_env(cli: CLI, project: tuple[Path, Path], st
     _sync(cli, proj, wh, store)
     assert _identity(env) == before
     assert run([env / "bin" / "sample-cli"]).returncode == 0
-
-
-def test_a_changed_requirement_rebuilds(cli: CLI, project: tuple[Path, Path], store: Path) -> None:
-    proj, wh = project
-    _sync(cli, proj, wh, store)
-    env = proj / ".venv"
-    before = _identity(env)
     with open(proj / "pyproject.toml", "a") as f:  # the dev group is synced by default
         f.write('\n[dependency-groups]\ndev = ["stray"]\n')
     _sync(cli, proj, wh, store)
@@ -71,7 +66,12 @@ def test_a_changed_requirement_rebuilds(cli: CLI, project: tuple[Path, Path], st
     assert run([env / "bin" / "python", "-c", "import stray"]).returncode == 0
 
 
-def test_what_pip_added_is_removed(cli: CLI, project: tuple[Path, Path], store: Path) -> None:
+def test_what_tools_changed_behind_envstore_is_rebuilt(
+    cli: CLI, project: tuple[Path, Path], store: Path
+) -> None:
+    """What pip added to site-packages goes, lost scripts (a store package's, the
+    editable's) come back, and an env the store no longer has registered as it is
+    gets registered again."""
     proj, wh = project
     _sync(cli, proj, wh, store)
     env = proj / ".venv"
@@ -80,24 +80,10 @@ def test_what_pip_added_is_removed(cli: CLI, project: tuple[Path, Path], store: 
     (site / "stray-1.0.dist-info").mkdir()
     _sync(cli, proj, wh, store)
     assert not (site / "stray.py").exists()
-
-
-def test_a_lost_script_is_restored(cli: CLI, project: tuple[Path, Path], store: Path) -> None:
-    proj, wh = project
-    _sync(cli, proj, wh, store)
-    env = proj / ".venv"
-    for name in ("tool", "sample-cli"):  # a store package's, the editable's
+    for name in ("tool", "sample-cli"):
         (env / "bin" / name).unlink()
         _sync(cli, proj, wh, store)
         assert run([env / "bin" / name]).returncode == 0, name
-
-
-def test_an_unregistered_env_is_registered_again(
-    cli: CLI, project: tuple[Path, Path], store: Path
-) -> None:
-    proj, wh = project
-    _sync(cli, proj, wh, store)
-    env = proj / ".venv"
     with sqlite3.connect(store / "envstore.db") as conn:
         conn.execute("UPDATE envs SET manifest_digest = 'x' WHERE path = ?", (str(env),))
     conn.close()
