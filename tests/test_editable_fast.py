@@ -133,3 +133,50 @@ def test_crafted_entry_point_puts_no_code_in_a_script(
     assert r.code != 0 and "not a valid console script" in r.err
     assert "Traceback" not in r.err
     assert not (tmp_path / "env2").exists()
+
+
+def test_gc_at_grace_zero_waits_for_a_create_that_found_the_cached_wheel(
+    tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc --grace 0 between a create's editable cache hit and the registration of its
+    env deleted the cached wheel no env listed yet: the next sync built it again."""
+    import threading
+
+    import envstore
+    from envstore.env import editable
+    from envstore.store.gc import collect
+    from envstore.store.layout import Store
+
+    proj = _project(tmp_path / "proj")
+    kw = {
+        "store": store,
+        "sources": envstore.PackageSources(find_links=[str(wheels)], no_index=True),
+    }
+    envstore.create_env(tmp_path / "env", editables=[str(proj)], **kw)  # type: ignore[arg-type]
+    envstore.remove_env(tmp_path / "env", store=store)  # no env lists the project now
+    assert builds(proj) == ["editable"]
+    real = editable.prepare_editables
+    errors: list[BaseException] = []
+    workers: list[threading.Thread] = []
+
+    def gc_now() -> None:
+        try:
+            collect(Store(store), grace=0)
+        except BaseException as exc:  # a gc that gave up waiting keeps everything
+            errors.append(exc)
+
+    def prepare_then_gc(*args: object, **kwargs: object) -> object:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        worker = threading.Thread(target=gc_now)
+        workers.append(worker)
+        worker.start()
+        worker.join(2)  # gc runs now unless the create holds it off
+        return found
+
+    monkeypatch.setattr(editable, "prepare_editables", prepare_then_gc)
+    envstore.create_env(tmp_path / "env2", editables=[str(proj)], **kw)  # type: ignore[arg-type]
+    monkeypatch.setattr(editable, "prepare_editables", real)
+    for worker in workers:
+        worker.join()
+    envstore.create_env(tmp_path / "env3", editables=[str(proj)], **kw)  # type: ignore[arg-type]
+    assert builds(proj) == ["editable"]  # the cached wheel survived: not built again

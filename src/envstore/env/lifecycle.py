@@ -157,31 +157,34 @@ def _make(
     from envstore.env.editable import parse_editable, prepare_editables
 
     specs = [parse_editable(e) for e in every]
-    prepared = prepare_editables(
-        st,
-        specs,
-        interp,
-        request.sources,
-        rebuild=request.upgrade,
-        progress=progress,
-        max_age=request.max_age,
-    )
-    recorded = request.pip_requirements()
-    request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
-    return make_env(
-        st,
-        final,
-        request,
-        interp,
-        None,
-        with_pip,
-        prompt,
-        replacing,
-        progress,
-        prepared,
-        recorded,
-        keep_unchanged=keep_unchanged,
-    )
+    # From finding a project's cached wheel to registering the env that lists it, gc
+    # waits: at --grace 0 it would delete the wheel no env lists yet.
+    with st.gc_lock(shared=True):
+        prepared = prepare_editables(
+            st,
+            specs,
+            interp,
+            request.sources,
+            rebuild=request.upgrade,
+            progress=progress,
+            max_age=request.max_age,
+        )
+        recorded = request.pip_requirements()
+        request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
+        return make_env(
+            st,
+            final,
+            request,
+            interp,
+            None,
+            with_pip,
+            prompt,
+            replacing,
+            progress,
+            prepared,
+            recorded,
+            keep_unchanged=keep_unchanged,
+        )
 
 
 def _old_store(final: Path) -> str | None:
