@@ -198,3 +198,24 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
         r = run([hatch, "env", "prune"], cwd=project, extra_env={**env, "PATH": path})
         assert r.returncode == 0, r.stdout + r.stderr
         assert _live(store) == []
+
+
+NOXFILE = """
+import nox
+
+@nox.session(venv_backend="none")
+def tests(session):
+    session.run("envstore", "run", "--with", "solo==0.6", "--", "python", "-c",
+                "import solo, sys; print('NOX', solo.X, sys.prefix)", external=True)
+"""
+
+
+def test_nox_recipe(project: Path, store: Path, tmp_path: Path) -> None:
+    """nox's backends are fixed: the README's recipe, a session with no env of its own
+    running ``envstore run``, works with the real nox and leaves no env behind."""
+    (project / "noxfile.py").write_text(NOXFILE)
+    env = {**_env(store, tmp_path), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    r = run([BIN / "nox", "-f", project / "noxfile.py"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "NOX 6 " in r.stdout + r.stderr, r.stdout + r.stderr  # solo==0.6 from --with
+    assert _live(store) == []  # the throwaway env was removed through envstore
