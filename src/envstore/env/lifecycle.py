@@ -109,12 +109,13 @@ def create_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
-    request.max_age = max_age
     if locked is not None:
         interp = _interpreter_for_lock(locked, python, st)
+        locked = _selected(locked, interp)
     else:
         interp = find_interpreter(python, st.facts_cache())
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     made = _make(
         st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables
     )
@@ -264,8 +265,6 @@ def sync_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
-    request.max_age = max_age
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -278,6 +277,10 @@ def sync_env(
         interp = _interpreter_for_lock(locked, python, st)
     else:
         interp = find_interpreter(python, st.facts_cache())
+    if locked is not None:
+        locked = _selected(locked, interp)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
@@ -358,8 +361,21 @@ def _load_lock(
     return lock if isinstance(lock, Lock) else Lock.load(lock)
 
 
+def _selected(lock: Lock, interp: Interpreter) -> Lock:
+    """``lock`` with the packages chosen for ``interp`` (a pylock.toml read from a file)."""
+    from dataclasses import replace
+
+    from envstore.resolve.exact import select_locked
+
+    return replace(lock, packages=select_locked(lock, interp))
+
+
 def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
+    """A lock envstore made names its interpreter; a pylock.toml from elsewhere is
+    checked against ``interp`` when its packages are chosen (``select_locked``)."""
     want = lock.python
+    if want is None:
+        return
     if interp.implementation != want.implementation or interp.minor != want.minor:
         raise InterpreterError(
             f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
@@ -370,9 +386,21 @@ def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
 
 def _interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
     """``python`` if given, else the default Python if it is the lock's minor version,
-    else a search for that version."""
+    else a search for that version (the lock's minor: envstore's own record of it, or
+    a ``requires-python`` of one minor, ``==3.12.*``)."""
     interp = find_interpreter(python, store.facts_cache())
-    if python is None and interp.minor != lock.python.minor:
-        interp = find_interpreter(lock.python.minor, store.facts_cache())
+    minor = _lock_minor(lock)
+    if python is None and minor is not None and interp.minor != minor:
+        interp = find_interpreter(minor, store.facts_cache())
     _check_lock_python(lock, interp)
     return interp
+
+
+def _lock_minor(lock: Lock) -> str | None:
+    import re
+
+    if lock.python is not None:
+        return lock.python.minor
+    spec = str(lock.pylock.requires_python or "") if lock.pylock is not None else ""
+    one = re.fullmatch(r"==\s*(3\.\d+)(?:\.\*)?", spec)
+    return one.group(1) if one else None
