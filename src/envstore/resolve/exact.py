@@ -48,7 +48,11 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
         list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags))
     except PylockSelectError as exc:
         here = f"{interp.implementation} {interp.version}, {interp.abi_tag}, {interp.platform}"
-        raise LockError(f"{source}: not for this Python ({here}): {exc}") from None
+        made_for = "; ".join(str(m) for m in pylock.environments or ())
+        why = f"it was made for {made_for}" if "environments" in str(exc) else str(exc)
+        raise LockError(
+            f"{source}: not for this Python ({here}): {why}; lock again for it"
+        ) from None
     requested = lock.requested()
     chosen: list[LockedPackage] = []
     problems: list[str] = []
