@@ -110,8 +110,10 @@ def create_env(
         requirements, requirement_files, extras, all_extras, groups
     )
     if locked is not None:
-        interp = _interpreter_for_lock(locked, python, st)
-        locked = _selected(locked, interp)
+        from envstore.env.locked import interpreter_for_lock, selected
+
+        interp = interpreter_for_lock(locked, python, st)
+        locked = selected(locked, interp)
     else:
         interp = find_interpreter(python, st.facts_cache())
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
@@ -271,14 +273,17 @@ def sync_env(
             interp = recorded_interpreter(was.path, was.requested, st.facts_cache())
         except InterpreterError:  # gone (or unknown): what it was asked for, as relink would
             interp = recorded_request(was.requested, st.facts_cache())
-        if locked is not None:
-            _check_lock_python(locked, interp)
     elif locked is not None:
-        interp = _interpreter_for_lock(locked, python, st)
+        from envstore.env.locked import interpreter_for_lock
+
+        interp = interpreter_for_lock(locked, python, st)
     else:
         interp = find_interpreter(python, st.facts_cache())
     if locked is not None:
-        locked = _selected(locked, interp)
+        from envstore.env.locked import check_lock_python, selected
+
+        check_lock_python(locked, interp)
+        locked = selected(locked, interp)
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     request.max_age = max_age
     if with_pip is None:
@@ -359,48 +364,3 @@ def _load_lock(
     from envstore.model.lock import Lock
 
     return lock if isinstance(lock, Lock) else Lock.load(lock)
-
-
-def _selected(lock: Lock, interp: Interpreter) -> Lock:
-    """``lock`` with the packages chosen for ``interp`` (a pylock.toml read from a file)."""
-    from dataclasses import replace
-
-    from envstore.resolve.exact import select_locked
-
-    return replace(lock, packages=select_locked(lock, interp))
-
-
-def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
-    """A lock envstore made names its interpreter; a pylock.toml from elsewhere is
-    checked against ``interp`` when its packages are chosen (``select_locked``)."""
-    want = lock.python
-    if want is None:
-        return
-    if interp.implementation != want.implementation or interp.minor != want.minor:
-        raise InterpreterError(
-            f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
-            f" {want.platform}), but {interp.path} is {interp.implementation} {interp.version};"
-            f" pass -p {want.minor}"
-        )
-
-
-def _interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
-    """``python`` if given, else the default Python if it is the lock's minor version,
-    else a search for that version (the lock's minor: envstore's own record of it, or
-    a ``requires-python`` of one minor, ``==3.12.*``)."""
-    interp = find_interpreter(python, store.facts_cache())
-    minor = _lock_minor(lock)
-    if python is None and minor is not None and interp.minor != minor:
-        interp = find_interpreter(minor, store.facts_cache())
-    _check_lock_python(lock, interp)
-    return interp
-
-
-def _lock_minor(lock: Lock) -> str | None:
-    import re
-
-    if lock.python is not None:
-        return lock.python.minor
-    spec = str(lock.pylock.requires_python or "") if lock.pylock is not None else ""
-    one = re.fullmatch(r"==\s*(3\.\d+)(?:\.\*)?", spec)
-    return one.group(1) if one else None

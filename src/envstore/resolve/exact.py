@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
@@ -24,6 +23,8 @@ from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from envstore.model.lock import Lock, LockedPackage
 
 
