@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
+import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +128,44 @@ def test_an_old_json_lock_is_refused_with_how_to_relock(cli: CLI, tmp_path: Path
     res = cli("create", tmp_path / "env", "--from", old)
     assert res.code == 1 and not (tmp_path / "env").exists()
     assert "JSON lock, which envstore no longer reads" in res.err and "envstore lock ENV" in res.err
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
+    cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = tmp_path / "served"
+    (tmp_path / "wh").rename(served)
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    handler = functools.partial(_Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    def to_urls(data: dict[str, Any]) -> None:
+        for p in data["packages"]:
+            wheel = p["wheels"][0]
+            wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
+
+    fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
+    shutil.copytree(_template_store, fresh, symlinks=True)
+    try:
+        res = cli("--store", fresh, "create", tmp_path / "new", "--from",
+                  _edited(locked, to_urls), "--no-index")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
 
 
 def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:
