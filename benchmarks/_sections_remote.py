@@ -10,12 +10,17 @@ with ``--no-index`` and no wheels: a miss fails the row instead of hiding in it.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 from _harness import Result, TimingResult, Trial, alternate, run, timing_results
 from _sections import UV_COMPILE, Ctx, Fresh, delete_and_age, tool_in
@@ -83,13 +88,13 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int) -> list[Result]:
     run([*es.argv, "key", "generate", "bench-1", d / "k.key", d / "k.pub"], env=env)
     env["ENVSTORE_TRUSTED_KEYS"] = (d / "k.pub").read_text().strip()
     env["ENVSTORE_SIGNING_KEY"] = str(d / "k.key")
-    seed, lock = d / "seed", d / f"{wl.name}.lock"
+    seed, lock = d / "seed", d / f"pylock.{wl.name}.toml"
     warm = ["--without-pip", "--remote", url, "--push"]
     run(es.cmd(seed, "-q", "create", seed / "env", "--no-index", "--find-links", wl.wheelhouse,
                "-r", wl.requirements, *warm), env=env)  # fmt: skip
     run(es.cmd(seed, "lock", seed / "env", "-o", lock), env=env)
-    locked = json.loads(lock.read_text())["packages"]
-    wheels = sum((wl.wheelhouse / p["wheel"]).stat().st_size for p in locked)
+    locked = tomllib.loads(lock.read_text())["packages"]
+    wheels = sum((wl.wheelhouse / p["wheels"][0]["name"]).stat().st_size for p in locked)
     fresh = Fresh(d / "trials", ctx.pause)
 
     def from_remote() -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomli
 import wheelmaker
 from conftest import CLI, run
 
@@ -95,25 +96,26 @@ def test_pip_installed_packages_are_shown_listed_locked_and_named_by_sync(
     assert "(+1 pip/uv)" in cli("--store", store, "list").out
 
     # Not a wheel the store holds: the lock would rebuild another env, so it refuses.
-    refused = cli("lock", env)
+    refused = cli("lock", env, "-o", "-")
     assert refused.code == 1
     assert "extra-tool 1.0 (installed by pip)" in refused.err
     assert f"envstore install {env} extra-tool==1.0" in refused.err
     # Once the store holds that very wheel, the lock names it.
     _create(cli, store, tmp_path / "other", "-f", wh, "--without-pip", "extra-tool")
-    locked = cli("lock", env)
+    locked = cli("lock", env, "-o", "-")
     assert locked.code == 0, locked.err
-    packages = {p["name"]: p for p in json.loads(locked.out)["packages"]}
+    lock = tomli.loads(locked.out)
+    packages = {p["name"]: p for p in lock["packages"]}
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    assert packages["extra-tool"]["hash"] == f"sha256:{digest}"
-    assert packages["extra-tool"]["requested"] is True and "solo" in packages
+    assert packages["extra-tool"]["wheels"][0]["hashes"] == {"sha256": digest}
+    assert "extra-tool" in lock["tool"]["envstore"]["requested"] and "solo" in packages
 
     # As pip -e records an editable project (PEP 610): a source directory, not a wheel.
     info = env / data["python"]["purelib"] / extra["dist_info"]
     url = (tmp_path / "proj").as_uri()
     (info / "direct_url.json").write_text(json.dumps({"url": url, "dir_info": {"editable": True}}))
     assert f"(by pip, editable: {url})" in cli("show", env).out
-    assert "editable" in cli("lock", env).err
+    assert "editable" in cli("lock", env, "-o", "-").err
 
     synced = cli("sync", env, "--no-index", "-f", wheelhouse, "solo")
     assert synced.code == 0, synced.err
@@ -160,7 +162,7 @@ def test_uv_duplicates_are_reported_and_removed_and_uninstalls_leave_the_store_a
     env = tmp_path / "env"
     _create(cli, store, env, "-f", wheelhouse, "hello-app", "solo")
     py = env / "bin" / "python"
-    lock_before = cli("lock", env).out
+    lock_before = cli("lock", env, "-o", "-").out
     before = _snapshot(store)
 
     # uv looks only in site-packages: it sees nothing, and installs again what the
@@ -177,7 +179,7 @@ def test_uv_duplicates_are_reported_and_removed_and_uninstalls_leave_the_store_a
     assert "hello-app 1.0 (installed by uv)" in problems["duplicate"]["message"]
     fix = problems["duplicate"]["fix"]
     assert fix.startswith(f"uv pip uninstall --python {py} ") and " solo" in fix
-    relocked = cli("lock", env)
+    relocked = cli("lock", env, "-o", "-")
     assert relocked.out == lock_before, relocked.err  # the same wheels, from the store
 
     removed = run(shlex.split(fix), extra_env=uv_env)

@@ -7,12 +7,20 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 from conftest import CLI, entries, run
 
 from envstore.store.fs import rmtree
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 PURE = ["hello-app", "ns-alpha", "ns-beta", "solo"]
 CHECK = (
@@ -45,6 +53,15 @@ def _works(env: Path) -> None:
     assert hello.returncode == 3 and f"hello from {env}" in hello.stdout, hello.stderr
 
 
+def _toml(lock: Path) -> dict[str, Any]:
+    return tomllib.loads(lock.read_text())
+
+
+def _wheels(lock: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each package's one wheel table, by package name."""
+    return {p["name"]: p["wheels"][0] for p in lock["packages"]}
+
+
 def _registered(store: Path) -> set[str]:
     roots = {os.path.dirname(os.readlink(p)) for p in (store / "roots").iterdir()}
     with sqlite3.connect(store / "envstore.db") as conn:
@@ -59,7 +76,7 @@ def locked_env(cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path) -> tuple
     """An env of on-the-fly wheels (no pip) and its lock file."""
     env = tmp_path / "env"
     _create(cli, store, env, wheelhouse, "--without-pip", *PURE)
-    lock = tmp_path / "env.lock"
+    lock = tmp_path / "pylock.toml"
     res = cli("--store", store, "lock", env, "-o", lock)
     assert res.code == 0, res.err
     return env, lock
@@ -69,18 +86,22 @@ def test_lock_records_exact_wheels_and_rebuilds_identically(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, locked_env: tuple[Path, Path]
 ) -> None:
     env, lock_file = locked_env
-    lock = json.loads(lock_file.read_text())
-    assert lock["lock-version"] == 1
+    lock = _toml(lock_file)
+    assert lock["lock-version"] == "1.0" and lock["created-by"] == "envstore"
     py = _manifest(env)["python"]
-    assert lock["python"]["soabi"] == py["soabi"] and lock["python"]["version"] == py["version"]  # type: ignore[index]
-    by_name = {p["name"]: p for p in lock["packages"]}
-    assert set(by_name) == {"hello-app", "dep-one", "ns-alpha", "ns-beta", "solo"}
-    for p in by_name.values():
-        wheel = wheelhouse / p["wheel"]
-        assert p["hash"] == "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
-    assert by_name["dep-one"]["version"] == "1.2" and not by_name["dep-one"]["requested"]
+    ours = lock["tool"]["envstore"]
+    assert ours["python"]["soabi"] == py["soabi"] and ours["python"]["version"] == py["version"]  # type: ignore[index]
+    wheels = _wheels(lock)
+    assert set(wheels) == {"hello-app", "dep-one", "ns-alpha", "ns-beta", "solo"}
+    for w in wheels.values():
+        wheel = wheelhouse / w["name"]
+        assert (lock_file.parent / w["path"]).resolve() == wheel.resolve()
+        assert w["hashes"] == {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
+    versions = {p["name"]: p["version"] for p in lock["packages"]}
+    assert versions["dep-one"] == "1.2" and "dep-one" not in ours["requested"]
     pip_form = cli("--store", store, "lock", env, "--format", "requirements")
-    assert f"solo==0.5 --hash={by_name['solo']['hash']}" in pip_form.out.splitlines()
+    solo_hash = wheels["solo"]["hashes"]["sha256"]
+    assert f"solo==0.5 --hash=sha256:{solo_hash}" in pip_form.out.splitlines()
     before = _comparable(env)
 
     # Another machine: no store, no env; only the lock and a directory of wheels.
@@ -106,6 +127,10 @@ def test_tampered_or_missing_wheels_fail_before_anything_is_written(
     data[-30] ^= 0xFF  # one flipped byte in the zip's central directory
     solo.write_bytes(bytes(data))
     fresh = tmp_path / "fresh-store"
+    lock = _toml(lock_file)
+    for p in lock["packages"]:  # the lock names the copies
+        p["wheels"][0]["path"] = str(wh / p["wheels"][0]["name"])
+    lock_file.write_text(tomli_w.dumps(lock))
     res = cli("--store", fresh, "sync", env, "--from", lock_file, "--no-index", "-f", wh)
     assert res.code == 1
     assert "hash mismatch" in res.err and str(solo) in res.err and "Traceback" not in res.err
@@ -114,20 +139,16 @@ def test_tampered_or_missing_wheels_fail_before_anything_is_written(
     assert not any((fresh / "wheels").iterdir())
 
     # Every problem at once: a wheel that is missing, one for another platform.
-    lock = json.loads(lock_file.read_text())
     for p in lock["packages"]:
         if p["name"] == "ns-alpha":
-            p["wheel"] = "ns_alpha-1.0-cp27-cp27mu-manylinux1_x86_64.whl"
-        if p["name"] == "hello-app":
-            p["wheel"] = "hello_app-9.9-py3-none-any.whl"
-    lock_file.write_text(json.dumps(lock))
+            p["wheels"][0]["name"] = "ns_alpha-1.0-cp27-cp27mu-manylinux1_x86_64.whl"
+    lock_file.write_text(tomli_w.dumps(lock))
     next(wh.glob("ns_beta-*.whl")).unlink()
     res = cli("--store", fresh, "sync", env, "--from", lock_file, "--no-index", "-f", wh)
     assert res.code == 1
     assert "solo 0.5" in res.err and "hash mismatch" in res.err
     assert "ns-alpha 1.0" in res.err and "no wheel for this platform" in res.err
     assert "ns-beta 2.0" in res.err and "no wheel ns_beta-2.0-py3-none-any.whl" in res.err
-    assert "not a wheel file name of hello-app 1.0" in res.err
     assert not env.exists() and entries(fresh) == []
 
 
@@ -205,7 +226,7 @@ def test_sync_from_lock_changes_an_existing_env_to_the_locked_set(
 
 
 def test_show_and_lock_work_without_the_interpreter(
-    cli: CLI, tmp_path: Path, locked_env: tuple[Path, Path], store: Path
+    cli: CLI, tmp_path: Path, locked_env: tuple[Path, Path], store: Path, wheelhouse: Path
 ) -> None:
     env, lock_file = locked_env
     manifest = _manifest(env)
@@ -213,9 +234,12 @@ def test_show_and_lock_work_without_the_interpreter(
     (env / "envstore.json").write_text(json.dumps(manifest))
     shown = cli("show", env, "--json")
     assert shown.code == 0 and json.loads(shown.out)["python"]["path"].endswith("gone/python3")
-    again = cli("lock", env)
+    again = cli("lock", env, "-o", "-")
     assert again.code == 0, again.err
-    assert json.loads(again.out)["packages"] == json.loads(lock_file.read_text())["packages"]
+    assert tomllib.loads(again.out)["packages"] == [
+        {**p, "wheels": [{**p["wheels"][0], "path": str(wheelhouse / p["wheels"][0]["name"])}]}
+        for p in _toml(lock_file)["packages"]
+    ]
 
     # An entry from before entry.json had sha256: hashed from its wheel instead.
     key = next(p["key"] for p in manifest["packages"] if p["name"] == "solo")  # type: ignore[attr-defined]
@@ -228,10 +252,10 @@ def test_show_and_lock_work_without_the_interpreter(
     meta_path.write_text(json.dumps(meta))
     os.chmod(meta_path, 0o444)
     os.chmod(entry, 0o555)
-    assert json.loads(cli("lock", env).out) == json.loads(again.out)
+    assert cli("lock", env, "-o", "-").out == again.out
     Path(meta["origin"]).rename(tmp_path / "elsewhere.whl")
     try:
-        res = cli("lock", env)
+        res = cli("lock", env, "-o", "-")
     finally:
         (tmp_path / "elsewhere.whl").rename(meta["origin"])
     assert res.code == 1 and "solo 0.5" in res.err and "sha256" in res.err
@@ -342,6 +366,10 @@ def test_locked_wheels_not_at_hand_are_downloaded_with_their_hashes(
     env, lock_file = locked_env
     before = _comparable(env)
     rmtree(env)
+    lock = _toml(lock_file)
+    for p in lock["packages"]:  # where the lock says the wheels are, they are not
+        p["wheels"][0]["path"] = str(tmp_path / "gone" / p["wheels"][0]["name"])
+    lock_file.write_text(tomli_w.dumps(lock))
     fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
     shutil.copytree(_template_store, fresh, symlinks=True)
     index = f"file://{wheelhouse}"  # a URL: pip's business, not a local directory
@@ -350,7 +378,7 @@ def test_locked_wheels_not_at_hand_are_downloaded_with_their_hashes(
     assert _comparable(env) == before
     _works(env)
     kept = {p.name for p in (fresh / "wheels").iterdir()}
-    assert {p["wheel"] for p in json.loads(lock_file.read_text())["packages"]} <= kept
+    assert set(w["name"] for w in _wheels(lock).values()) <= kept
 
 
 def test_relink_rebuilds_what_a_gc_took_before_a_moved_env_was_relinked(

@@ -111,7 +111,7 @@ def _runner_a(cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, push_to: 
               "-f", wheelhouse, "--remote", push_to, "--push", "-v")  # fmt: skip
     assert res.code == 0, res.err
     assert "pushed 2 entries" in res.err
-    lock = tmp_path / "env.lock"
+    lock = tmp_path / "pylock.toml"
     assert cli("--store", store, "lock", env, "-o", lock).code == 0
     return lock
 
@@ -392,7 +392,7 @@ def test_two_runners_pushing_the_same_entries_at_once_leave_one_valid_copy(
         shared = tmp_path / "shared" / "v1"
         assert len(list((shared / "meta").rglob("*.json"))) == 2
         assert not [p for p in shared.rglob(".*")]
-    lock = tmp_path / "env.lock"
+    lock = tmp_path / "pylock.toml"
     assert cli("--store", store, "lock", tmp_path / "env-a", "-o", lock).code == 0
     _, err = _runner_b(cli, tmp_path, lock, url)
     assert "warning" not in err, err
@@ -485,7 +485,7 @@ def test_run_pushes_and_the_library_syncs_from_the_remote(
     assert len(list((shared / "v1" / "meta").rglob("*.json"))) == 2
     monkeypatch.delenv("ENVSTORE_REMOTE")
     monkeypatch.delenv("ENVSTORE_PUSH")
-    env_a, lock = tmp_path / "env-a", tmp_path / "env.lock"
+    env_a, lock = tmp_path / "env-a", tmp_path / "pylock.toml"
     made = cli("--store", store, "create", env_a, "hello-app", "--without-pip", "--no-index",
                "-f", wheelhouse)  # fmt: skip
     assert made.code == 0 and cli("--store", store, "lock", env_a, "-o", lock).code == 0

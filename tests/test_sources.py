@@ -5,6 +5,7 @@ looked, and one path by which pip's wheels reach the store's ``wheels/``."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import http.server
 import os
@@ -16,7 +17,7 @@ import pytest
 import wheelmaker
 
 import envstore
-from envstore import PackageSources, ResolutionError, create_env, lock_env, sync_env
+from envstore import Lock, PackageSources, ResolutionError, create_env, lock_env, sync_env
 from envstore.env.relink import relink_env
 from envstore.frontends.build import build_project
 from envstore.frontends.isolated import IsolatedEnv
@@ -152,7 +153,7 @@ def test_a_lock_offline_says_offline(tmp_path: Path, store: Path, wheelhouse: Pa
         tmp_path / "env", ["solo"], store=store, find_links=[str(wheelhouse)], no_index=True,
         with_pip=False,
     )  # fmt: skip
-    lock = lock_env(made.env)
+    lock = _unplaced(lock_env(made.env))
     elsewhere = tmp_path / "other-store"
     with pytest.raises(ResolutionError) as exc:
         create_env(tmp_path / "b", store=elsewhere, lock=lock, sources=PackageSources(offline=True))
@@ -230,7 +231,7 @@ def test_a_lock_downloads_exactly_its_wheels_into_the_store(
         tmp_path / "env", ["solo"], store=store, find_links=[str(wheelhouse)], no_index=True,
         with_pip=False,
     )  # fmt: skip
-    lock = lock_env(made.env)
+    lock = _unplaced(lock_env(made.env))
     (d / "solo-0.5-py3-none-any.whl").write_bytes(
         (wheelhouse / "solo-0.5-py3-none-any.whl").read_bytes()
     )
@@ -269,3 +270,10 @@ def test_the_download_path_moves_only_what_is_kept(store: Path, served: tuple[st
         assert _leftovers(store) == []
     finally:
         st.close()
+
+
+def _unplaced(lock: Lock) -> Lock:
+    """``lock`` without where its wheel files are (as if they were not at hand)."""
+    return dataclasses.replace(
+        lock, packages=[dataclasses.replace(p, path=None) for p in lock.packages]
+    )

@@ -109,8 +109,9 @@ def _envs(sub: Subcommands) -> None:
         "--from",
         dest="lock",
         metavar="LOCK",
-        help="exactly the wheels of a lock written by 'envstore lock' (no resolution; each"
-        " wheel's sha256 is checked before anything is installed; no REQ with it)",
+        help="exactly the wheels of a PEP 751 pylock.toml (no resolution; the packages for"
+        " this Python are chosen by their markers, each wheel's sha256 is checked before"
+        " anything is installed; no REQ with it)",
     )
 
     p = sub.add_parser(
@@ -260,18 +261,36 @@ def _frontends(sub: Subcommands) -> None:
 def _portable(sub: Subcommands) -> None:
     p = sub.add_parser(
         "lock",
-        help="write the exact wheels (with sha256) of an environment",
-        description="Write a lock of ENV: every package's version, wheel file name and sha256"
-        " (as pip's --require-hashes checks it) and the interpreter's version, ABI and"
-        " platform. Reads only the manifest and the store; the env's Python is not started.",
+        help="write a PEP 751 pylock.toml of an environment's exact wheels",
+        description="Write a lock of ENV as a PEP 751 pylock.toml: every package's version,"
+        " wheel file name, sha256 and where the file is (a path relative to the lock), and"
+        " the interpreter it was made for (requires-python, environments). Reads only the"
+        " manifest and the store; the env's Python is not started.",
     )
     p.add_argument("env", metavar="ENV", help="the environment directory")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the lock here (default: stdout)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the lock here: pylock.toml or pylock.NAME.toml (default: ./pylock.toml;"
+        " '-': stdout, paths absolute); --format requirements defaults to stdout",
+    )
+    p.add_argument(
+        "-f",
+        "--find-links",
+        dest="find_links",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory holding wheels the lock may point to (repeatable), for wheels"
+        " whose own file is not known (downloaded from an index)",
+    )
     p.add_argument(
         "--format",
-        choices=["json", "requirements"],
-        default="json",
-        help="json (what sync --from reads; default) or a pip requirements file with hashes",
+        choices=["pylock", "requirements"],
+        default="pylock",
+        help="pylock (PEP 751 pylock.toml, what --from reads; default) or a pip requirements"
+        " file with hashes",
     )
 
     p = sub.add_parser(
@@ -300,8 +319,8 @@ def _portable(sub: Subcommands) -> None:
         "--from",
         dest="lock",
         metavar="LOCK",
-        help="a lock written by 'envstore lock': exactly its wheels, found in --find-links"
-        " directories, the store or the index",
+        help="a PEP 751 pylock.toml: exactly its wheels for this Python, from the store,"
+        " the lock's paths or URLs, --find-links directories or the index",
     )
     p.add_argument(
         "-p",

@@ -22,16 +22,28 @@ __all__ = ["export", "lock", "sync"]
 
 def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     import sys
+    from pathlib import Path
 
     from envstore.env.lock import lock_env
 
-    found = lock_env(args.env, store=args.store)
     requirements = args.format == "requirements"
-    if args.output in (None, "-"):
+    output = args.output or (None if requirements else "pylock.toml")
+    if output not in (None, "-") and not requirements:
+        from packaging.pylock import is_valid_pylock_path
+
+        if not is_valid_pylock_path(Path(output)):
+            from envstore.errors import LockError
+
+            raise LockError(
+                f"{output}: PEP 751 names a lock pylock.toml or pylock.NAME.toml (installers"
+                " recognize it by that name); pass such a -o"
+            )
+    found = lock_env(args.env, store=args.store, find_links=args.find_links)
+    if output in (None, "-"):
         sys.stdout.write(found.pip_requirements() if requirements else found.dumps())
     else:
-        found.save(args.output, pip_requirements=requirements)
-        progress(f"locked {len(found.packages)} packages into {args.output}")
+        found.save(output, pip_requirements=requirements)
+        progress(f"locked {len(found.packages)} packages into {output}")
     return 0
 
 

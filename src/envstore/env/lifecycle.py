@@ -109,12 +109,15 @@ def create_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
-    request.max_age = max_age
     if locked is not None:
-        interp = _interpreter_for_lock(locked, python, st)
+        from envstore.env.locked import interpreter_for_lock, selected
+
+        interp = interpreter_for_lock(locked, python, st)
+        locked = selected(locked, interp)
     else:
         interp = find_interpreter(python, st.facts_cache())
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     made = _make(
         st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables
     )
@@ -267,20 +270,25 @@ def sync_env(
     requirements, requirement_files = _expand(
         requirements, requirement_files, extras, all_extras, groups
     )
-    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
-    request.max_age = max_age
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
             interp = recorded_interpreter(was.path, was.requested, st.facts_cache())
         except InterpreterError:  # gone (or unknown): what it was asked for, as relink would
             interp = recorded_request(was.requested, st.facts_cache())
-        if locked is not None:
-            _check_lock_python(locked, interp)
     elif locked is not None:
-        interp = _interpreter_for_lock(locked, python, st)
+        from envstore.env.locked import interpreter_for_lock
+
+        interp = interpreter_for_lock(locked, python, st)
     else:
         interp = find_interpreter(python, st.facts_cache())
+    if locked is not None:
+        from envstore.env.locked import check_lock_python, selected
+
+        check_lock_python(locked, interp)
+        locked = selected(locked, interp)
+    request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
+    request.max_age = max_age
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
     prompt = _prompt_of(final)
@@ -359,23 +367,3 @@ def _load_lock(
     from envstore.model.lock import Lock
 
     return lock if isinstance(lock, Lock) else Lock.load(lock)
-
-
-def _check_lock_python(lock: Lock, interp: Interpreter) -> None:
-    want = lock.python
-    if interp.implementation != want.implementation or interp.minor != want.minor:
-        raise InterpreterError(
-            f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
-            f" {want.platform}), but {interp.path} is {interp.implementation} {interp.version};"
-            f" pass -p {want.minor}"
-        )
-
-
-def _interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
-    """``python`` if given, else the default Python if it is the lock's minor version,
-    else a search for that version."""
-    interp = find_interpreter(python, store.facts_cache())
-    if python is None and interp.minor != lock.python.minor:
-        interp = find_interpreter(lock.python.minor, store.facts_cache())
-    _check_lock_python(lock, interp)
-    return interp

@@ -32,9 +32,16 @@ __all__ = ["lock_env", "manifest_lock"]
 
 
 def lock_env(
-    path: str | os.PathLike[str], *, store: Store | str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    store: Store | str | os.PathLike[str] | None = None,
+    find_links: Sequence[str | os.PathLike[str]] = (),
 ) -> Lock:
-    """The lock of the env at ``path``, from its manifest and the store (no interpreter run)."""
+    """The lock of the env at ``path``, from its manifest and the store (no interpreter
+    run). Each wheel's file is located for ``Lock.save`` (a ``pylock.toml``): where it was
+    ingested from, or a file of its name and sha256 in the env's ``--find-links``
+    directories or ``find_links``; a wheel found nowhere is named when the lock is
+    written (``Lock.save``) but the lock still rebuilds the env (``create_env(lock=)``)."""
     env = Path(os.path.abspath(path))
     try:
         manifest = Manifest.load(env)
@@ -65,7 +72,36 @@ def lock_env(
         Package(name, key.version, key, wheel, requested)
         for name, (key, wheel, requested) in sorted(chosen.items())
     ]
-    return manifest_lock(st, manifest, packages, manifest.requirements)
+    lock = manifest_lock(st, manifest, packages, manifest.requirements)
+    recorded = [d for d in manifest.sources.find_links if "://" not in d]
+    dirs = [*recorded, *(os.path.abspath(d) for d in find_links)]
+    keys = [p.key for p in packages]  # manifest_lock keeps their order
+    lock.packages = [_located(st, k, p, dirs) for k, p in zip(keys, lock.packages, strict=True)]
+    return lock
+
+
+def _located(st: Store, key: EntryKey, p: LockedPackage, dirs: Sequence[str]) -> LockedPackage:
+    """``p`` with the path of a file outside the store holding its wheel (same name and
+    sha256): where its entry was ingested from, else one in ``dirs``."""
+    from dataclasses import replace
+
+    from envstore.store.hashing import sha256_file
+
+    places = [Path(d) / p.wheel for d in dirs]
+    record = st.entry_record_or_none(key)
+    if record is not None and record.origin and os.path.isabs(record.origin):
+        places.insert(0, Path(record.origin))
+    root = st.root.resolve()
+    for place in places:
+        try:
+            real = place.resolve()
+            if place.name != p.wheel or real.is_relative_to(root) or not real.is_file():
+                continue
+            if sha256_file(real) == p.sha256:
+                return replace(p, path=str(place))
+        except OSError:
+            continue
+    return p
 
 
 def manifest_lock(
@@ -90,7 +126,15 @@ def manifest_lock(
         )
     py = manifest.python
     return Lock(
-        python=LockedPython(py.implementation, py.version, py.abi_tag, py.soabi, py.platform),
+        python=LockedPython(
+            py.implementation,
+            py.version,
+            py.abi_tag,
+            py.soabi,
+            py.platform,
+            py.markers.get("sys_platform", ""),
+            py.markers.get("platform_machine", ""),
+        ),
         packages=locked,
         requirements=list(requirements),
     )

@@ -1,59 +1,74 @@
-"""Lock files: the exact wheels of an environment, to rebuild it elsewhere.
+"""Lock files: the exact wheels of an environment, as a PEP 751 ``pylock.toml``.
 
-A lock names every package's wheel file and its sha256 (the hash pip's
-``--require-hashes`` checks), plus the interpreter the set was resolved for.
-It is written from an env's manifest and the store's ``entry.json`` files
-alone: the env's interpreter is never started (it may be gone).
+A lock names every package's wheel file, its sha256 (what pip's
+``--require-hashes`` and every PEP 751 installer check) and where the file is
+(``path``, relative to the lock file, or ``url``), plus the interpreter the set
+was resolved for (``requires-python`` and ``environments``). envstore writes it
+from an env's manifest and the store's ``entry.json`` files alone (the env's
+interpreter is never started) and validates it with ``packaging.pylock``;
+what PEP 751 has no field for goes into ``[tool.envstore]``::
 
-Format (JSON, ``lock-version`` 1; see store-layout.md, "Lock files")::
+    lock-version = "1.0"
+    environments = ["implementation_name == 'cpython' and python_version == '3.12'
+                     and sys_platform == 'linux' and platform_machine == 'x86_64'"]
+    requires-python = "==3.12.*"
+    created-by = "envstore"
 
-    {"lock-version": 1, "created-by": "envstore 0.1.0",
-     "python": {"implementation": "cpython", "version": "3.12.1", "abi_tag": "cp312",
-                "soabi": "cpython-312-x86_64-linux-gnu", "platform": "linux-x86_64"},
-     "requirements": ["requests"],
-     "packages": [{"name": "requests", "version": "2.32.3",
-                   "wheel": "requests-2.32.3-py3-none-any.whl",
-                   "hash": "sha256:<64 hex>", "requested": true}, ...]}
+    [[packages]]
+    name = "requests"
+    version = "2.32.3"
+    [[packages.wheels]]
+    name = "requests-2.32.3-py3-none-any.whl"
+    path = "wheels/requests-2.32.3-py3-none-any.whl"
+    hashes = {sha256 = "<64 hex>"}
+
+    [tool.envstore]
+    version = "0.1.0"          # of envstore
+    requirements = ["requests"]
+    requested = ["requests"]
+    python = {implementation = "cpython", version = "3.12.1", abi_tag = "cp312", ...}
+
+A ``Lock`` read from a file (``Lock.load``) keeps the validated
+``packaging.pylock.Pylock``; which of its packages an env gets is chosen for
+the target interpreter (``envstore.resolve.exact.select_locked``). The JSON
+locks of envstore before PEP 751 are refused with the way to re-lock.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from envstore.errors import LockError
 
 __all__ = ["LOCK_VERSION", "Lock", "LockedPackage", "LockedPython"]
 
-LOCK_VERSION = 1
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
-_WHEEL = re.compile(r"^[A-Za-z0-9_.+!-]+\.whl$")
+LOCK_VERSION = "1.0"  # PEP 751's lock-version
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+WHEEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.whl$")
 
 
 @dataclass(frozen=True)
 class LockedPackage:
-    """One package of a lock: exactly this wheel file, with this sha256."""
+    """One package of a lock: exactly this wheel file, with this sha256, and where the
+    file is when known (``path``: absolute, or relative to the lock file; ``url``)."""
 
     name: str  # normalized (PEP 503)
     version: str
     wheel: str  # file name, no directory
     sha256: str  # 64 hex digits
     requested: bool
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "wheel": self.wheel,
-            "hash": f"sha256:{self.sha256}",
-            "requested": self.requested,
-        }
+    path: str | None = None
+    url: str | None = None
 
     def pip_line(self) -> str:
-        """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it."""
+        """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
+        (``name @ URL --hash=...`` when the lock names the wheel's http(s) URL)."""
+        if self.url and self.url.startswith(("https://", "http://")):
+            return f"{self.name} @ {self.url} --hash=sha256:{self.sha256}"
         return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
 
 
@@ -66,6 +81,8 @@ class LockedPython:
     abi_tag: str
     soabi: str
     platform: str
+    sys_platform: str = ""
+    machine: str = ""  # platform_machine
 
     @property
     def minor(self) -> str:
@@ -78,44 +95,133 @@ class LockedPython:
             "abi_tag": self.abi_tag,
             "soabi": self.soabi,
             "platform": self.platform,
+            "sys_platform": self.sys_platform,
+            "platform_machine": self.machine,
         }
+
+    def environment(self) -> str:
+        """The PEP 751 ``environments`` marker this lock was made for."""
+        parts = [
+            f"implementation_name == '{self.implementation}'",
+            f"python_version == '{self.minor}'",
+        ]
+        if self.sys_platform:
+            parts.append(f"sys_platform == '{self.sys_platform}'")
+        if self.machine:
+            parts.append(f"platform_machine == '{self.machine}'")
+        return " and ".join(parts)
+
+    @classmethod
+    def from_json(cls, data: object) -> LockedPython | None:
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            return None
+        try:
+            return cls(
+                data["implementation"],
+                data["version"],
+                data["abi_tag"],
+                data["soabi"],
+                data["platform"],
+                data.get("sys_platform", ""),
+                data.get("platform_machine", ""),
+            )
+        except KeyError:
+            return None
 
 
 @dataclass
 class Lock:
-    python: LockedPython
+    """A lock: ``python`` and ``packages`` when made by envstore; ``pylock`` (and
+    ``source``, the file it was read from) when read from a ``pylock.toml``, whose
+    packages are chosen for an interpreter later (``python`` then comes from its
+    ``[tool.envstore]`` table, if envstore wrote it)."""
+
+    python: LockedPython | None
     packages: list[LockedPackage]
     requirements: list[str] = field(default_factory=list)
-    version: int = LOCK_VERSION
+    pylock: Any = None  # packaging.pylock.Pylock, read from ``source``
+    source: Path | None = None
 
-    def to_json(self) -> dict[str, object]:
+    def to_pylock(self, base: Path | None = None) -> Any:
+        """The validated ``packaging.pylock.Pylock`` of this lock; local ``path``s are
+        made relative to ``base`` (the lock file's directory) where possible. Raises
+        LockError naming every wheel whose file is known neither by path nor URL."""
+        if self.pylock is not None:
+            return self.pylock
+        from packaging.markers import Marker
+        from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
+        from packaging.specifiers import SpecifierSet
+        from packaging.utils import canonicalize_name
+        from packaging.version import Version
+
         from envstore._version import __version__
 
-        return {
-            "lock-version": self.version,
-            "created-by": f"envstore {__version__}",
-            "python": self.python.to_json(),
-            "requirements": self.requirements,
-            "packages": [p.to_json() for p in self.packages],
+        unknown = [p for p in self.packages if not (p.path or p.url)]
+        if unknown:
+            raise LockError(
+                "cannot write a pylock.toml: where these wheels can be fetched from is not"
+                " known (downloaded from an index, or moved since they were stored): "
+                + ", ".join(p.wheel for p in unknown)
+                + "; put the wheel files into a directory and pass it to 'envstore lock"
+                " ENV -f DIR', or write '--format requirements' (hashes only)"
+            )
+        packages = [
+            Package(
+                name=canonicalize_name(p.name),
+                version=Version(p.version),
+                wheels=[
+                    PackageWheel(
+                        name=p.wheel,
+                        path=_relative(p.path, base) if p.path else None,
+                        url=None if p.path else p.url,
+                        hashes={"sha256": p.sha256},
+                    )
+                ],
+            )
+            for p in self.packages
+        ]
+        tool: dict[str, Any] = {
+            "version": __version__,
+            "requirements": list(self.requirements),
+            "requested": [p.name for p in self.packages if p.requested],
         }
+        py = self.python
+        if py is not None:
+            tool["python"] = py.to_json()
+        made = Pylock(
+            lock_version=Version(LOCK_VERSION),
+            environments=[Marker(py.environment())] if py else None,
+            requires_python=SpecifierSet(f"=={py.minor}.*") if py else None,
+            created_by="envstore",
+            packages=packages,
+            tool={"envstore": tool},
+        )
+        try:
+            made.validate()
+        except PylockValidationError as exc:  # a bug of ours, said plainly
+            raise LockError(f"cannot write a valid pylock.toml: {exc}") from None
+        return made
 
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=1) + "\n"
+    def dumps(self, base: Path | None = None) -> str:
+        """The lock as ``pylock.toml`` text (see ``to_pylock``)."""
+        import tomli_w
+
+        return str(tomli_w.dumps(dict(self.to_pylock(base).to_dict())))
 
     def pip_requirements(self) -> str:
         """The lock as a pip requirements file (``pip install --no-deps --require-hashes -r``)."""
+        py = self.python
         head = (
-            f"# envstore lock for Python {self.python.version} ({self.python.abi_tag},"
-            f" {self.python.platform})\n"
+            f"# envstore lock for Python {py.version} ({py.abi_tag}, {py.platform})\n" if py else ""
         )
         return head + "".join(p.pip_line() + "\n" for p in self.packages)
 
     def save(self, path: str | os.PathLike[str], *, pip_requirements: bool = False) -> None:
         """Write the lock to ``path`` atomically: a reader sees the old file or the whole
-        new one, never half of it. JSON (what ``sync --from`` reads), or with
-        ``pip_requirements`` the pip requirements file of ``pip_requirements()``."""
-        path = Path(path)
-        text = self.pip_requirements() if pip_requirements else self.dumps()
+        new one, never half of it. ``pylock.toml`` (paths relative to its directory), or
+        with ``pip_requirements`` the pip requirements file of ``pip_requirements()``."""
+        path = Path(os.path.abspath(path))
+        text = self.pip_requirements() if pip_requirements else self.dumps(path.parent)
         tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"  # same directory: same file system
         try:
             tmp.write_text(text)
@@ -125,58 +231,84 @@ class Lock:
             raise
 
     @classmethod
-    def from_json(cls, data: object, source: str) -> Lock:
-        def bad(why: str) -> LockError:
-            return LockError(f"{source}: {why}")
-
-        if not isinstance(data, dict) or not isinstance(data.get("lock-version"), int):
-            raise bad("not an envstore lock (no lock-version)")
-        version = data["lock-version"]
-        if version > LOCK_VERSION:
-            raise bad(f"lock version {version} is newer than this envstore understands")
-        try:
-            py = data["python"]
-            python = LockedPython(
-                implementation=str(py["implementation"]),
-                version=str(py["version"]),
-                abi_tag=str(py["abi_tag"]),
-                soabi=str(py["soabi"]),
-                platform=str(py["platform"]),
-            )
-            packages = []
-            for p in data["packages"]:
-                digest = str(p["hash"])
-                wheel = str(p["wheel"])
-                if not _SHA256.match(digest):
-                    raise bad(f"package {p['name']}: hash {digest!r} is not sha256:<64 hex>")
-                if not _WHEEL.match(wheel) or wheel.startswith("."):
-                    raise bad(f"package {p['name']}: {wheel!r} is not a wheel file name")
-                packages.append(
-                    LockedPackage(
-                        name=str(p["name"]),
-                        version=str(p["version"]),
-                        wheel=wheel,
-                        sha256=digest.split(":", 1)[1],
-                        requested=bool(p.get("requested", False)),
-                    )
-                )
-            requirements = [str(r) for r in data.get("requirements", [])]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise bad(f"invalid lock ({exc!r})") from None
-        names = [p.name for p in packages]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise bad(f"packages listed twice: {', '.join(dupes)}")
-        return cls(python, packages, requirements, version)
-
-    @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Lock:
+        """A ``pylock.toml`` (PEP 751, lock-version 1.x), validated; its packages are
+        chosen later, for an interpreter."""
+        source = Path(os.path.abspath(path))
         try:
-            text = Path(path).read_text()
+            raw = source.read_bytes()
         except OSError as exc:
-            raise LockError(f"cannot read lock file {path}: {exc}") from None
+            raise LockError(f"cannot read lock file {path}: {exc.strerror or exc}") from None
+        if raw.lstrip().startswith(b"{"):
+            raise LockError(_old_json(path, raw))
+        data = _toml(path, raw)
+        from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise LockError(f"{path} is not valid JSON ({exc})") from None
-        return cls.from_json(data, str(path))
+            pylock = Pylock.from_dict(data)
+        except PylockUnsupportedVersionError:
+            raise LockError(
+                f"{path}: lock-version {data.get('lock-version')!r} is not supported (envstore"
+                " reads PEP 751 lock-version 1.x); write the lock again with a tool of that"
+                " version"
+            ) from None
+        except PylockValidationError as exc:
+            raise LockError(f"{path} is not a valid pylock.toml: {exc}") from None
+        tool = (pylock.tool or {}).get("envstore")
+        tool = tool if isinstance(tool, dict) else {}
+        requirements = tool.get("requirements")
+        if not (isinstance(requirements, list) and all(isinstance(r, str) for r in requirements)):
+            requirements = []
+        return cls(
+            python=LockedPython.from_json(tool.get("python")),
+            packages=[],
+            requirements=requirements,
+            pylock=pylock,
+            source=source,
+        )
+
+    def requested(self) -> set[str] | None:
+        """The names the lock says were asked for (``[tool.envstore] requested``), if it
+        says."""
+        tool = (self.pylock.tool or {}).get("envstore") if self.pylock is not None else None
+        names = tool.get("requested") if isinstance(tool, dict) else None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return set(names)
+        return None
+
+
+def _relative(path: str, base: Path | None) -> str:
+    if base is None or not os.path.isabs(path):
+        return path
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def _toml(path: str | os.PathLike[str], raw: bytes) -> dict[str, Any]:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise LockError(f"{path} is not a pylock.toml (not valid TOML: {exc})") from None
+
+
+def _old_json(path: str | os.PathLike[str], raw: bytes) -> str:
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "lock-version" in data:
+        return (
+            f"{path} is an envstore JSON lock, which envstore no longer reads: lock the env"
+            " it was made from again ('envstore lock ENV' writes a PEP 751 pylock.toml)"
+        )
+    return f"{path} is JSON, not a pylock.toml (PEP 751)"

@@ -4,19 +4,106 @@ the store's ``wheels/`` or the index.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from envstore.errors import ResolutionError
+from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
-from envstore.resolve.pip import bundled_wheel_dirs, download, pip_may_find, searched
+from envstore.resolve.pip import (
+    bundled_wheel_dirs,
+    download,
+    pip_may_find,
+    pip_may_run,
+    searched,
+)
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import entry_with_sha256
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
-    from envstore.model.lock import LockedPackage
+    from typing import Any
+
+    from envstore.model.lock import Lock, LockedPackage
+
+
+def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
+    """The packages of ``lock`` for ``interp``: a lock made in memory as it is; one read
+    from a pylock.toml chosen by ``packaging.pylock`` (its ``requires-python`` and
+    ``environments``, each package's marker, the wheel whose tags fit ``interp`` best).
+    Raises LockError naming every package that cannot be installed here."""
+    if lock.pylock is None:
+        return list(lock.packages)
+    import dataclasses
+
+    from packaging.pylock import PackageWheel, PylockSelectError
+
+    from envstore.model.lock import SHA256, WHEEL_NAME, LockedPackage
+    from envstore.python.tags import ranked_tags
+
+    source, pylock = lock.source, lock.pylock
+    env: Any = dict(interp.markers)
+    tags = ranked_tags(interp)
+    try:
+        list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags))
+    except PylockSelectError as exc:
+        here = f"{interp.implementation} {interp.version}, {interp.abi_tag}, {interp.platform}"
+        made_for = "; ".join(str(m) for m in pylock.environments or ())
+        why = f"it was made for {made_for}" if "environments" in str(exc) else str(exc)
+        raise LockError(
+            f"{source}: not for this Python ({here}): {why}; lock again for it"
+        ) from None
+    requested = lock.requested()
+    chosen: list[LockedPackage] = []
+    problems: list[str] = []
+    for i, package in enumerate(pylock.packages):
+        what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
+        one = dataclasses.replace(pylock, packages=[package])
+        try:
+            picked = list(one.select(environment=env, tags=tags))
+        except PylockSelectError as exc:
+            if not (package.wheels and "No wheel found" in str(exc)):
+                problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
+                continue
+            # No wheel fits: from_lock names it with every other problem (its tags).
+            picked = [(package, package.wheels[0])]
+        for pkg, dist in picked:
+            if not isinstance(dist, PackageWheel):
+                kind = type(dist).__name__.removeprefix("Package").lower()
+                problems.append(f"{what}: {kind} sources are not supported yet (wheels only)")
+                continue
+            digest = dist.hashes.get("sha256")
+            wheel = dist.filename
+            if not isinstance(digest, str) or not SHA256.match(digest):
+                problems.append(f"{what}: {wheel} has no sha256 hash (64 hex digits)")
+                continue
+            if not WHEEL_NAME.match(wheel):
+                problems.append(f"{what}: {wheel!r} is not a wheel file name")
+                continue
+            if any(c.name == pkg.name for c in chosen):
+                problems.append(f"{what}: {pkg.name} is selected twice")
+                continue
+            version = str(pkg.version) if pkg.version else wheel.split("-")[1]
+            path = dist.path
+            if path and source is not None and not os.path.isabs(path):
+                path = str(source.parent / path)
+            chosen.append(
+                LockedPackage(
+                    pkg.name,
+                    version,
+                    wheel,
+                    digest,
+                    requested is None or pkg.name in requested,
+                    path,
+                    dist.url,
+                )
+            )
+    if problems:
+        raise LockError(
+            f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
+        )
+    return chosen
 
 
 def _download_locked(
@@ -127,6 +214,9 @@ def from_lock(
             resolved.keys[p.name] = key
             continue
         files = [d / p.wheel for d in dirs if (d / p.wheel).is_file()]
+        named = _named_file(p)
+        if named is not None and named.is_file():
+            files.insert(0, named)
         if not files:
             missing.append(p)
             continue
@@ -142,7 +232,9 @@ def from_lock(
     if request.remote and (missing or resolved.wheels) and not problems:
         _from_remote(store, request, interp, missing, resolved, progress)
         missing = [p for p in missing if p.name not in resolved.keys]
-    may_download = pip_may_find(sources, listed_local=True)
+    may_download = pip_may_find(sources, listed_local=True) or (
+        pip_may_run(sources) and all(p.pip_line().startswith(f"{p.name} @") for p in missing)
+    )
     if missing and may_download and not problems:
         if progress:
             progress(f"downloading {len(missing)} locked wheels")
@@ -151,7 +243,8 @@ def from_lock(
         missing = [p for p in missing if p.name not in got]
     where = searched(sources, "the store")
     for p in missing:
-        problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {where}")
+        at = f"{p.path or p.url}, " if p.path or p.url else ""
+        problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {at}{where}")
     if problems:
         raise ResolutionError(
             "cannot create the environment from the lock; nothing was installed:\n  - "
@@ -159,3 +252,14 @@ def from_lock(
         )
     store.check_not_damaged(list(resolved.keys.values()))
     return resolved
+
+
+def _named_file(p: LockedPackage) -> Path | None:
+    """The local file the lock names for ``p`` (``path``, or a ``file:`` URL)."""
+    if p.path:
+        return Path(p.path)
+    if p.url and p.url.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(p.url).path))
+    return None

@@ -1,0 +1,56 @@
+"""Creating or syncing an env from a lock: which interpreter, which of its packages."""
+
+from __future__ import annotations
+
+from envstore.errors import InterpreterError
+from envstore.model.interpreter import Interpreter
+from envstore.model.lock import Lock
+from envstore.python.interpreters import find_interpreter
+from envstore.store.layout import Store
+
+__all__ = ["check_lock_python", "interpreter_for_lock", "selected"]
+
+
+def selected(lock: Lock, interp: Interpreter) -> Lock:
+    """``lock`` with the packages chosen for ``interp`` (a pylock.toml read from a file)."""
+    from dataclasses import replace
+
+    from envstore.resolve.exact import select_locked
+
+    return replace(lock, packages=select_locked(lock, interp))
+
+
+def check_lock_python(lock: Lock, interp: Interpreter) -> None:
+    """A lock envstore made names its interpreter; a pylock.toml from elsewhere is
+    checked against ``interp`` when its packages are chosen (``select_locked``)."""
+    want = lock.python
+    if want is None:
+        return
+    if interp.implementation != want.implementation or interp.minor != want.minor:
+        raise InterpreterError(
+            f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
+            f" {want.platform}), but {interp.path} is {interp.implementation} {interp.version};"
+            f" pass -p {want.minor}"
+        )
+
+
+def interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
+    """``python`` if given, else the default Python if it is the lock's minor version,
+    else a search for that version (the lock's minor: envstore's own record of it, or
+    a ``requires-python`` of one minor, ``==3.12.*``)."""
+    interp = find_interpreter(python, store.facts_cache())
+    minor = _lock_minor(lock)
+    if python is None and minor is not None and interp.minor != minor:
+        interp = find_interpreter(minor, store.facts_cache())
+    check_lock_python(lock, interp)
+    return interp
+
+
+def _lock_minor(lock: Lock) -> str | None:
+    import re
+
+    if lock.python is not None:
+        return lock.python.minor
+    spec = str(lock.pylock.requires_python or "") if lock.pylock is not None else ""
+    one = re.fullmatch(r"==\s*(3\.\d+)(?:\.\*)?", spec)
+    return one.group(1) if one else None

@@ -1,0 +1,191 @@
+"""PEP 751 ``pylock.toml``: what ``envstore lock`` writes, what ``--from`` reads (#24)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+import wheelmaker
+from conftest import CLI, entries, run
+from packaging.pylock import Pylock
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+def _set(env: Path) -> set[tuple[str, str]]:
+    data = json.loads((env / "envstore.json").read_text())
+    return {(p["name"], p["version"]) for p in data["packages"]}
+
+
+@pytest.fixture
+def locked(cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An env of two wheels from a local directory, locked into ./pylock.toml."""
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "alpha", "1.0", requires=["beta>=2"])
+    wheelmaker.build_wheel(wh, "beta", "2.1")
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "alpha", "--without-pip", "--no-index", "-f", wh)
+    assert made.code == 0, made.err
+    monkeypatch.chdir(tmp_path)
+    res = cli("--store", store, "lock", env)  # default: pylock.toml, as PEP 751 names it
+    assert res.code == 0, res.err
+    return tmp_path / "pylock.toml"
+
+
+def test_lock_is_valid_pylock_and_rebuilds_the_same_set(
+    cli: CLI, tmp_path: Path, store: Path, locked: Path
+) -> None:
+    data = tomllib.loads(locked.read_text())
+    lock = Pylock.from_dict(data)
+    assert lock.created_by == "envstore" and str(lock.requires_python).startswith("==3.")
+    (environment,) = data["environments"]
+    assert "sys_platform" in environment and "platform_machine" in environment
+    wheels = {p["name"]: p["wheels"] for p in data["packages"]}
+    name = "alpha-1.0-py3-none-any.whl"
+    assert wheels["alpha"] == [
+        {
+            "name": name,
+            "path": "wh/alpha-1.0-py3-none-any.whl",  # relative to the lock
+            "hashes": {"sha256": hashlib.sha256((tmp_path / "wh" / name).read_bytes()).hexdigest()},
+        }
+    ]
+    assert data["tool"]["envstore"]["requested"] == ["alpha"]
+
+    fresh, again = tmp_path / "fresh-store", tmp_path / "again"
+    res = cli("--store", fresh, "create", again, "--from", locked, "--offline")
+    assert res.code == 0, res.err
+    assert _set(again) == _set(tmp_path / "env") == {("alpha", "1.0"), ("beta", "2.1")}
+
+    # Installers know a lock by its name: -o says so before anything is written.
+    bad = cli("--store", store, "lock", tmp_path / "env", "-o", tmp_path / "env.lock")
+    assert bad.code == 1 and "pylock.NAME.toml" in bad.err and not (tmp_path / "env.lock").exists()
+
+
+def test_a_wheel_whose_file_is_unknown_is_named_with_the_fix(
+    cli: CLI, tmp_path: Path, store: Path, locked: Path
+) -> None:
+    (tmp_path / "wh").rename(tmp_path / "moved")
+    res = cli("--store", store, "lock", tmp_path / "env", "-o", "-")
+    assert res.code == 1
+    assert "alpha-1.0-py3-none-any.whl, beta-2.1-py3-none-any.whl" in res.err
+    assert "-f DIR" in res.err and len(res.err.strip().splitlines()) == 1
+    res = cli("--store", store, "lock", tmp_path / "env", "-o", "-", "-f", tmp_path / "moved")
+    assert res.code == 0 and str(tmp_path / "moved" / "beta-2.1-py3-none-any.whl") in res.out
+
+
+def _edited(lock: Path, change: Any) -> Path:
+    data = tomllib.loads(lock.read_text())
+    change(data)
+    out = lock.parent / "pylock.edited.toml"
+    out.write_text(tomli_w.dumps(data))
+    return out
+
+
+def _tamper(data: dict[str, Any]) -> None:
+    data["packages"][1]["wheels"][0]["hashes"]["sha256"] = "0" * 64
+
+
+def _elsewhere(data: dict[str, Any]) -> None:
+    data["environments"] = ["sys_platform == 'win32' and platform_machine == 'ARM64'"]
+
+
+def _version_2(data: dict[str, Any]) -> None:
+    data["lock-version"] = "2.0"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_tamper, "beta 2.1 (beta-2.1-py3-none-any.whl): hash mismatch"),
+        (_elsewhere, "not for this Python"),
+        (_version_2, "lock-version '2.0' is not supported"),
+    ],
+)
+def test_a_bad_lock_fails_clearly_and_writes_nothing(
+    cli: CLI, tmp_path: Path, locked: Path, change: Any, says: str
+) -> None:
+    fresh, env = tmp_path / "fresh-store", tmp_path / "new"
+    res = cli("--store", fresh, "sync", env, "--from", _edited(locked, change), "--offline")
+    assert res.code == 1 and says in res.err and "Traceback" not in res.err
+    assert not env.exists() and entries(fresh) == []
+
+
+def test_an_old_json_lock_is_refused_with_how_to_relock(cli: CLI, tmp_path: Path) -> None:
+    old = tmp_path / "env.lock"
+    old.write_text(json.dumps({"lock-version": 1, "created-by": "envstore 0.1.0"}))
+    res = cli("create", tmp_path / "env", "--from", old)
+    assert res.code == 1 and not (tmp_path / "env").exists()
+    assert "JSON lock, which envstore no longer reads" in res.err and "envstore lock ENV" in res.err
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
+    cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = tmp_path / "served"
+    (tmp_path / "wh").rename(served)
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    handler = functools.partial(_Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    def to_urls(data: dict[str, Any]) -> None:
+        for p in data["packages"]:
+            wheel = p["wheels"][0]
+            wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
+
+    fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
+    shutil.copytree(_template_store, fresh, symlinks=True)
+    try:
+        res = cli("--store", fresh, "create", tmp_path / "new", "--from",
+                  _edited(locked, to_urls), "--no-index")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
+def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:
+    """uv installs envstore's lock; envstore creates from uv's (file: URLs), offline."""
+    uv = [sys.executable, "-m", "uv"]
+    env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_OFFLINE": "1"}
+    plain = tmp_path / "plain"
+    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    made = run([*uv, "pip", "install", "--python", plain / "bin" / "python", "-r", locked],
+               extra_env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    freeze = run([*uv, "pip", "freeze", "--python", plain / "bin" / "python"], extra_env=env)
+    assert set(freeze.stdout.split()) == {"alpha==1.0", "beta==2.1"}
+
+    (tmp_path / "req.in").write_text("alpha\n")
+    theirs = tmp_path / "pylock.uv.toml"
+    compiled = run([*uv, "pip", "compile", tmp_path / "req.in", "--format", "pylock.toml",
+                    "-o", theirs, "--no-index", "--find-links", tmp_path / "wh",
+                    "--python", sys.executable], extra_env=env)  # fmt: skip
+    assert compiled.returncode == 0, compiled.stderr
+    res = cli("--store", store, "create", tmp_path / "from-uv", "--from", theirs, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "from-uv") == {("alpha", "1.0"), ("beta", "2.1")}
