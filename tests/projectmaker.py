@@ -141,7 +141,8 @@ def build_sdist(sdist_directory, config_settings=None):
         ti.size = len(pkg_info)
         tar.addfile(ti, io.BytesIO(pkg_info))
         for top, dirs, names in os.walk(_ROOT):
-            dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".venv", ".git"))
+            skip = ("__pycache__", ".venv", ".git", ".tox", "dist")
+            dirs[:] = sorted(d for d in dirs if d not in skip)
             for n in sorted(names):
                 if n == "builds.log" or n.endswith(".pyc"):
                     continue

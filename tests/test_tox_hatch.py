@@ -26,7 +26,7 @@ CHECK = (
 )
 
 TOX_INI = f"""[tox]
-env_list = a, b
+env_list = a, b, c
 [testenv]
 runner = envstore
 deps = solo
@@ -37,6 +37,7 @@ commands = python -c "{CHECK}"
 package = wheel
 [testenv:b]
 package = editable
+[testenv:c]
 [testenv:custom]
 install_command = python -m pip install --user {{packages}}
 """
@@ -108,21 +109,23 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     env = _env(store, tmp_path)
     tox = [BIN / "tox", "-c", project / "tox.ini"]
 
-    # Two envs, one with the project's wheel, one editable: both pass.
-    r = run([*tox, "-e", "a,b"], cwd=project, extra_env=env)
+    # The project's wheel, editable, and tox's default (sdist, installed as a wheel
+    # built from it: sdist-wheel): all pass.
+    r = run([*tox, "-e", "a,b,c"], cwd=project, extra_env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    assert f"OK {project / '.tox/a/venv/lib'}" in out  # the wheel, in the env's site-packages
+    for name in ("a", "c"):  # a wheel, in the env's site-packages
+        assert f"OK {project / '.tox' / name / 'venv/lib'}" in out, name
     assert f"OK {project / 'src/sample/__init__.py'}" in out  # editable: the source
     oks = [line for line in out.splitlines() if line.startswith("OK ")]
-    assert len(oks) == 2 and all(line.endswith(" 5") for line in oks), out  # constraints
-    for name in ("a", "b", ".pkg-envstore"):  # run envs and the package env are envstore envs
+    assert len(oks) == 3 and all(line.endswith(" 5") for line in oks), out  # constraints
+    for name in ("a", "b", "c", ".pkg-envstore"):  # run envs and the package env: envstore's
         assert is_envstore_env(project / ".tox" / name / "venv"), name
     first = entries(store)
     assert not [e for e in first if "/sample/" in e]  # the project is never a store entry
     assert {e.split("/")[1] for e in first} >= {"dep-one", "solo", "extra-thing"}
     live = _live(store)
-    assert len(live) == 3
+    assert len(live) == 4
 
     # Recreate, in parallel (threads), twice: no new entry, old envs released.
     for _ in range(2):
