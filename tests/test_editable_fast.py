@@ -180,3 +180,22 @@ def test_gc_at_grace_zero_waits_for_a_create_that_found_the_cached_wheel(
         worker.join()
     envstore.create_env(tmp_path / "env3", editables=[str(proj)], **kw)  # type: ignore[arg-type]
     assert builds(proj) == ["editable"]  # the cached wheel survived: not built again
+
+
+def test_a_damaged_pyproject_cache_is_read_again_from_the_file(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """editables/<project>/pyproject.json is a cache of the file under its digest:
+    garbage, a record of other contents, or fields of the wrong type are ignored."""
+    proj = _project(tmp_path / "proj")
+    args = ("sync", "--no-index", "-f", wheels, "--store", store, "--project", proj)
+    assert cli(*args).code == 0
+    (cache,) = list((store / "editables").glob("*/pyproject.json"))
+    good = json.loads(cache.read_text())
+    assert good["toml"]["project"]["name"] == "sample"
+    for bad in ("not json", json.dumps({**good, "toml": []}), json.dumps({**good, "digest": "x"})):
+        cache.write_text(bad)
+        r = cli(*args)
+        assert r.code == 0, r.err
+        assert run([proj / ".venv" / "bin" / "sample-cli"]).returncode == 0
+        assert json.loads(cache.read_text()) == good  # written again from the file

@@ -165,9 +165,14 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
 
 
 # Modules a warm ``envstore sync`` in a project (its editable wheel cached) must not
-# import: tomllib (with typing) reads pyproject.toml, cli.fastpath parses the command,
-# and the editable install comes from the cache's wheel.json (envstore.env.editable_meta).
+# import: pyproject.toml and its groups come from the store's pyproject.json
+# (envstore.resolve.project), cli.fastpath parses the command, and the editable install
+# comes from the cache's wheel.json (envstore.env.editable_meta).
 SYNC_BUDGET = [
+    "tomllib",
+    "tomli",
+    "typing",
+    "dependency_groups",
     "argparse",
     "gettext",
     "envstore.cli.parser",
@@ -195,7 +200,10 @@ def test_a_warm_project_sync_stays_within_its_import_budget(
     from projectmaker import make_project
 
     proj = make_project(
-        tmp_path / "proj", dependencies=["solo"], scripts={"sample-cli": "sample:main"}
+        tmp_path / "proj",
+        dependencies=["solo"],
+        groups={"dev": ["dep-one"]},  # synced by default: dependency-groups' job
+        scripts={"sample-cli": "sample:main"},
     )
     monkeypatch.chdir(proj)
     args = ["--no-index", "-f", str(wheelhouse), "-p", sys.executable, "--without-pip"]

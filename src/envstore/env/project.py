@@ -24,6 +24,7 @@ from envstore.model.manifest import Manifest
 from envstore.model.sources import PackageSources
 from envstore.python.interpreters import installed
 from envstore.resolve.project import Project, find_project, group_requirements, load_project
+from envstore.store.editables import EditableCache
 from envstore.store.layout import Store
 
 __all__ = ["ProjectSync", "env_names", "sync_project"]
@@ -138,7 +139,9 @@ def sync_project(
     """Make ``env`` (default: the project's ``.venv``) hold exactly what the project
     at or above ``project`` (default: the cwd) asks for; see the module docstring."""
     root = find_project(project if project is not None else os.getcwd())
-    proj = load_project(root)
+    st = store if isinstance(store, Store) else Store(store)
+    st.ensure()
+    proj = load_project(root, EditableCache(st))
     final = Path(os.path.abspath(env)) if env is not None else root / ".venv"
     names = list(proj.groups) if all_groups else []
     if not no_dev and not all_groups and any(canonical_name(g) == "dev" for g in proj.groups):
@@ -167,8 +170,6 @@ def sync_project(
     else:
         requirements = proj.requirements(wanted_extras) + requirements
     before = env_names(final)
-    st = store if isinstance(store, Store) else Store(store)
-    st.ensure()
     chosen = choose_python(proj, final, python, st)
     manifest = sync_env(
         final,

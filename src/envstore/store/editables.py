@@ -32,9 +32,10 @@ from envstore.store.fs import rmtree
 from envstore.store.hashing import sha256
 from envstore.store.layout import Store
 
-__all__ = ["META_NAME", "EditableCache", "project_key", "ref"]
+__all__ = ["META_NAME", "PROJECT_NAME", "EditableCache", "project_key", "ref"]
 
 META_NAME = "wheel.json"
+PROJECT_NAME = "pyproject.json"
 
 
 def project_key(project: str | os.PathLike[str]) -> str:
@@ -102,32 +103,58 @@ class EditableCache:
             raise StoreError(f"{final} does not hold one editable wheel")
         return found
 
+    def read_project(self, project: Path) -> dict[str, object] | None:
+        """The project's ``pyproject.json`` (what its pyproject.toml parsed to, under
+        the digest of its bytes; see ``envstore.resolve.project``), or None."""
+        return _read_json(self._dir(project) / PROJECT_NAME)
+
+    def write_project(self, project: Path, data: dict[str, object]) -> None:
+        """Replace the project's ``pyproject.json`` whole; a store this user cannot
+        write keeps what it has (a cache)."""
+        directory = self._dir(project)
+        try:
+            self.root.mkdir(exist_ok=True)
+            directory.mkdir(exist_ok=True)
+        except OSError:
+            return
+        _write_json(self.store, directory / PROJECT_NAME, data)
+
     def read_meta(self, wheel: Path) -> dict[str, object] | None:
         """The ``wheel.json`` beside ``wheel`` (a wheel ``lookup`` found), or None when
         there is none or it is not a JSON object (the caller checks its fields)."""
-        try:
-            fd = os.open(wheel.parent / META_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with open(fd, "rb") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return _read_json(wheel.parent / META_NAME)
 
     def write_meta(self, wheel: Path, data: dict[str, object]) -> None:
         """Replace the ``wheel.json`` beside ``wheel`` whole (a temporary file renamed
         over it). A store this user cannot write (a shared, read-only one) keeps its
         old one: the meta is a cache, worth nothing to fail a sync over."""
-        final = wheel.parent / META_NAME
-        tmp = wheel.parent / f".{META_NAME}.{os.getpid()}"
+        _write_json(self.store, wheel.parent / META_NAME, data)
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(store: Store, final: Path, data: dict[str, object]) -> None:
+    """``final`` (a cache file in the store) replaced whole by a rename, never through
+    a link; any failure leaves what was there."""
+    tmp = final.parent / f".{final.name}.{os.getpid()}"
+    try:
+        if not store.owns(final.parent) or final.parent.is_symlink():
+            return
+        text = json.dumps(data, sort_keys=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.rename(tmp, final)
+    except (OSError, TypeError, ValueError):  # TypeError, ValueError: not JSON (a TOML date)
         try:
-            if not self.store.owns(wheel.parent) or wheel.parent.is_symlink():
-                return
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with open(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(data, sort_keys=True))
-            os.rename(tmp, final)
+            os.unlink(tmp)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
