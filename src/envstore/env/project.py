@@ -22,7 +22,7 @@ from envstore.errors import BadManifestError, InterpreterError, ProjectError
 from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
 from envstore.model.sources import PackageSources
-from envstore.python.interpreters import installed
+from envstore.python.interpreters import newest_installed
 from envstore.resolve.project import Project, find_project, group_requirements, load_project
 from envstore.store.editables import EditableCache
 from envstore.store.layout import Store
@@ -107,13 +107,12 @@ def choose_python(project: Project, env: Path, python: str | None, store: Store)
         current = None
     if current is not None and allowed.contains(current, prereleases=True):
         return None
-    fits = [i for i in installed(store.facts_cache()) if allowed.contains(i.version, True)]
-    if not fits:
+    newest = newest_installed(lambda i: allowed.contains(i.version, True), store.facts_cache())
+    if newest is None:
         raise InterpreterError(
             f"no installed Python satisfies requires-python {project.requires_python!r}"
             f" of {project.root}; pass -p or write a .python-version"
         )
-    newest = max(fits, key=lambda i: [int(x) for x in re.findall(r"\d+", i.version)[:3]])
     return newest.path
 
 

@@ -131,7 +131,7 @@ def choose_python(
     spec = meta.requires_python
     if spec is None:
         return python
-    from envstore.python.interpreters import find_interpreter, installed
+    from envstore.python.interpreters import find_interpreter, installed, newest_installed
 
     cache = store.facts_cache()
     if python:
@@ -143,15 +143,13 @@ def choose_python(
         return python
     if _fits(spec, find_interpreter(None, cache)):
         return None
-    found = installed(cache)
-    fits = [i for i in found if _fits(spec, i)]
-    if not fits:
-        seen = ", ".join(sorted({i.version for i in found})) or "none"
+    newest = newest_installed(lambda i: _fits(spec, i), cache)
+    if newest is None:
+        seen = ", ".join(sorted({i.version for i in installed(cache)})) or "none"
         raise InterpreterError(
             f"{script} requires Python {spec}, and no installed Python satisfies it"
             f" (found: {seen}); install one, or pass --python"
         )
-    newest = max(fits, key=lambda i: [int(x) for x in re.findall(r"\d+", i.version)[:3]])
     return newest.path
 
 

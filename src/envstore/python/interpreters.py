@@ -44,6 +44,10 @@ from envstore.python.query import (
     venv_base,
 )
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = [
     "FactsCache",
     "Interpreter",
@@ -55,6 +59,7 @@ __all__ = [
     "installed",
     "interpreter_at",
     "link_chain",
+    "newest_installed",
     "query_interpreter",
     "recorded_interpreter",
     "recorded_request",
@@ -262,6 +267,17 @@ def installed(cache: FactsCache | None = None) -> list[Interpreter]:
             continue
         result.setdefault(interp.path, interp)
     return list(result.values())
+
+
+def newest_installed(
+    accept: Callable[[Interpreter], bool], cache: FactsCache | None = None
+) -> Interpreter | None:
+    """The newest (by version) of the installed interpreters ``accept`` takes, or None:
+    what a project's or a script's ``requires-python`` picks when nothing else does."""
+    fits = [i for i in installed(cache) if accept(i)]
+    if not fits:
+        return None
+    return max(fits, key=lambda i: [int(x) for x in re.findall(r"\d+", i.version)[:3]])
 
 
 def find_same_abi(soabi: str, cache: FactsCache | None = None) -> Interpreter | None:
