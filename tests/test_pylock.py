@@ -189,3 +189,30 @@ def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path
     res = cli("--store", store, "create", tmp_path / "from-uv", "--from", theirs, "--offline")
     assert res.code == 0, res.err
     assert _set(tmp_path / "from-uv") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
+def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
+    cli: CLI, tmp_path: Path, store: Path, locked: Path
+) -> None:
+    """A lock is data: its Python version is never a program to run, and a wheel's
+    url never becomes more than one line of pip's requirements file."""
+    evil = tmp_path / "evil"
+    evil.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    evil.chmod(0o755)
+    data = tomllib.loads(locked.read_text())
+    data["tool"]["envstore"]["python"]["version"] = "./evil"
+    crafted = tmp_path / "crafted" / "pylock.toml"
+    crafted.parent.mkdir()
+    crafted.write_text(tomli_w.dumps(data))
+    res = cli("--store", tmp_path / "s2", "create", tmp_path / "e2", "--from", crafted, "--offline")
+    assert not (tmp_path / "ran").exists()
+    assert "Traceback" not in res.err
+
+    data = tomllib.loads(locked.read_text())
+    wheel = data["packages"][0]["wheels"][0]
+    del wheel["path"]
+    wheel["url"] = "https://x.invalid/a.whl\n--extra-index-url https://evil.invalid/simple"
+    crafted.write_text(tomli_w.dumps(data))
+    res = cli("--store", tmp_path / "s3", "create", tmp_path / "e3", "--from", crafted)
+    assert res.code != 0 and "not a plain URL" in res.err, res.err
+    assert not (tmp_path / "e3").exists()

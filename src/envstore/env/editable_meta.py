@@ -21,6 +21,9 @@ from envstore.store.hashing import sha256
 
 __all__ = ["EditableMeta", "cached_requirements", "editable_meta", "requirements"]
 
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+
 # A file of an editable wheel larger than this is left to pypa/installer to install
 # (an editable wheel holds a .pth or an import hook: a few kilobytes).
 _MAX_FILE = 1 << 20
@@ -91,8 +94,8 @@ def editable_meta(cache: EditableCache, wheel: Path) -> EditableMeta:
             if not isinstance(requires, list) or not isinstance(data["requirements"], dict):
                 raise TypeError("requires and requirements")
             meta = EditableMeta(
-                _text(data["name"]),
-                _text(data["version"]),
+                _name(data["name"]),
+                _version(data["version"]),
                 [_text(r) for r in requires],
                 None if files is None else _files(files),
             )
@@ -114,6 +117,20 @@ def editable_meta(cache: EditableCache, wheel: Path) -> EditableMeta:
     }
     cache.write_meta(wheel, meta.data)
     return meta
+
+
+def _name(value: object) -> str:
+    """A project name as the core metadata allows it (it becomes a path component:
+    the headers directory of an install, the manifest's editable name)."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(f"not a project name: {value!r}")
+    return value
+
+
+def _version(value: object) -> str:
+    if not isinstance(value, str) or not _VERSION.fullmatch(value):
+        raise ValueError(f"not a version: {value!r}")
+    return value
 
 
 def _text(value: object) -> str:
@@ -157,6 +174,8 @@ def _read_wheel(wheel: Path) -> EditableMeta:
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         raise BuildError(f"{wheel}: its METADATA has no Name or Version")
+    if not _NAME.fullmatch(str(name)) or not _VERSION.fullmatch(str(version)):
+        raise BuildError(f"{wheel}: its METADATA has an invalid Name or Version")
     if files is not None:
         record = names[0].rsplit("/", 1)[0] + "/RECORD"
         files.pop(record, None)  # written anew with what is installed

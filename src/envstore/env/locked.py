@@ -49,8 +49,8 @@ def interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interp
 def _lock_minor(lock: Lock) -> str | None:
     import re
 
-    if lock.python is not None:
-        return lock.python.minor
+    if lock.python is not None:  # checked when read: digits only (a search runs it)
+        return lock.python.minor if re.fullmatch(r"\d+\.\d+", lock.python.minor) else None
     spec = str(lock.pylock.requires_python or "") if lock.pylock is not None else ""
     one = re.fullmatch(r"==\s*(3\.\d+)(?:\.\*)?", spec)
     return one.group(1) if one else None

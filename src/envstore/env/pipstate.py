@@ -216,6 +216,8 @@ def foreign_dists(env: Path, manifest: Manifest) -> list[SiteDist]:
         d
         for d in site_dists(env / manifest.python.purelib)
         if not (d.installer == "envstore" and (d.name, d.version) in ours)
+        # site_dists left the version of what says envstore installed it unchecked
+        and (d.installer != "envstore" or _valid_version(d.version))
     ]
 
 

@@ -113,7 +113,14 @@ class LockedPython:
 
     @classmethod
     def from_json(cls, data: object) -> LockedPython | None:
+        """The lock's record of its Python, or None when it is not one: the version is
+        data from a file, and a Python of its minor version is searched for (a path or a
+        program name there would be run)."""
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            return None
+        if not re.fullmatch(r"\d+\.\d+\.\d+[a-z0-9.+]*", data.get("version", "")):
+            return None
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", data.get("implementation", "")):
             return None
         try:
             return cls(

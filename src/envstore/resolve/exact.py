@@ -81,11 +81,18 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
             if not WHEEL_NAME.match(wheel):
                 problems.append(f"{what}: {wheel!r} is not a wheel file name")
                 continue
+            url, path = dist.url, dist.path
+            if not all(_plain(v) for v in (url, path)) or (
+                url and not url.startswith(("https://", "http://", "file://"))
+            ):
+                # Both become lines of the requirements file pip reads: a newline there
+                # would hand pip options the lock chose (another index, -r FILE).
+                problems.append(f"{what}: {wheel} has a url or path that is not a plain URL")
+                continue
             if any(c.name == pkg.name for c in chosen):
                 problems.append(f"{what}: {pkg.name} is selected twice")
                 continue
             version = str(pkg.version) if pkg.version else wheel.split("-")[1]
-            path = dist.path
             if path and source is not None and not os.path.isabs(path):
                 path = str(source.parent / path)
             chosen.append(
@@ -96,7 +103,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
                     digest,
                     requested is None or pkg.name in requested,
                     path,
-                    dist.url,
+                    url,
                 )
             )
     if problems:
@@ -104,6 +111,11 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
             f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
         )
     return chosen
+
+
+def _plain(value: str | None) -> bool:
+    """No whitespace or control character in ``value`` (None: nothing to check)."""
+    return value is None or all(c.isprintable() and not c.isspace() for c in value)
 
 
 def _download_locked(
