@@ -65,9 +65,11 @@ def _upgrade(p: Any) -> None:
         "-U",
         "--upgrade",
         action="store_true",
-        help="resolve with pip (newest versions the index allows) even when the store could"
-        " satisfy the requirements; without it the store answers first, with versions it"
-        " already holds, which may be older than the index's newest",
+        help="resolve with pip (newest versions the index allows) every time, pinned"
+        " requirements too, ignoring --max-age; without it the store answers exactly pinned"
+        " requirements, and a resolution younger than --max-age answers the others (with"
+        " --max-age inf, or no index, the store answers with versions it already holds,"
+        " which may be older than the index's newest)",
     )
 
 
@@ -327,7 +329,8 @@ def _portable(sub: Subcommands) -> None:
         "--python",
         metavar="PYTHON",
         help="interpreter (default: the env's own; for a new env from a lock, a Python of"
-        " the lock's version)",
+        " the lock's version; in a project: .python-version, else the env's own if"
+        " requires-python allows it, else the newest installed Python that does)",
     )
     add_index_options(p)
     add_request_options(p)

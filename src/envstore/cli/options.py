@@ -141,14 +141,14 @@ def add_project_options(p: Any) -> None:
         action="append",
         default=[],
         help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
-        " directory's) (repeatable)",
+        " directory's; in a project sync, the project's) (repeatable)",
     )
 
 
 def add_project_sync_options(p: Any) -> None:
     """The options of ``sync`` in a project."""
     project = p.add_argument_group(
-        "in a project (no REQ, -r, -e or --from)",
+        "in a project (no ENV, REQ, -r, -e or --from; or ENV with --project)",
         "sync the project's env to its dependencies, the dev group, the groups and extras"
         " asked for, and the project installed editable",
     )

@@ -1,4 +1,4 @@
-"""The cache of editable wheels: ``<store>/editables/<project>/<stamp>.whl``.
+"""The cache of editable wheels: ``<store>/editables/<project>/<stamp>/NAME.whl``.
 
 An editable wheel (PEP 660) is tiny (a ``.pth`` or an import hook naming the
 project's source, and its dist-info) but building it runs the project's backend,
