@@ -199,3 +199,20 @@ def test_a_damaged_pyproject_cache_is_read_again_from_the_file(
         assert r.code == 0, r.err
         assert run([proj / ".venv" / "bin" / "sample-cli"]).returncode == 0
         assert json.loads(cache.read_text()) == good  # written again from the file
+
+
+def test_a_fifo_in_the_cache_is_not_waited_on(tmp_path: Path, store: Path, wheels: Path) -> None:
+    """A FIFO planted as pyproject.json (or wheel.json) is skipped, never opened for a
+    blocking read: sync goes on from the file."""
+    import sys
+
+    proj = _project(tmp_path / "proj")
+    cmd = [sys.executable, "-m", "envstore", "--store", store, "sync", "--no-index", "-f"]
+    cmd += [wheels, "--project", proj]
+    assert run(cmd).returncode == 0
+    for name in ("*/pyproject.json", "*/*/wheel.json"):
+        (cache,) = list((store / "editables").glob(name))
+        cache.unlink()
+        os.mkfifo(cache)
+        r = run([*cmd, "-U"])  # -U: the editable wheel is built anew too
+        assert r.returncode == 0, r.stderr

@@ -16,12 +16,13 @@ import csv
 import os
 from pathlib import Path
 
-from envstore.env.pipstate import RECORD_LIMIT, SiteDist, foreign_dists, read_small
+from envstore.env.pipstate import RECORD_LIMIT, SiteDist, foreign_dists
 from envstore.errors import BadManifestError, LockError
 from envstore.model.keys import EntryKey
 from envstore.model.lock import Lock, LockedPackage, LockedPython
 from envstore.model.manifest import Manifest, Package
 from envstore.store.entries import entry_sha256
+from envstore.store.fs import read_small
 from envstore.store.layout import Store
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py

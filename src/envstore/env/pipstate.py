@@ -26,6 +26,7 @@ from pathlib import Path
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
+from envstore.store.fs import read_small
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ __all__ = [
     "duplicates",
     "foreign_dists",
     "missing_scripts",
-    "read_small",
     "site_dists",
 ]
 
@@ -46,7 +46,6 @@ _DIST_INFO = re.compile(
     r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[A-Za-z0-9.!+_]+)\.dist-info$"
 )
 _INSTALLER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_SMALL = 64 * 1024  # INSTALLER, direct_url.json: a few bytes each
 RECORD_LIMIT = 16 * 1024 * 1024
 
 
@@ -101,32 +100,6 @@ class SiteDist:
             "editable": self.editable,
             "requested": self.requested,
         }
-
-
-def read_small(path: Path, limit: int = _SMALL) -> bytes | None:
-    """The bytes of the regular file ``path``, opened without following a link at its
-    last component, or None if it is not one, cannot be read or holds more than
-    ``limit`` bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(65536, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return None if size > limit else b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _installer(info: Path) -> str:

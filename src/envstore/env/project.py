@@ -22,7 +22,7 @@ from envstore.errors import BadManifestError, InterpreterError, ProjectError
 from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
 from envstore.model.sources import PackageSources
-from envstore.python.interpreters import newest_installed
+from envstore.python.interpreters import fits_requires_python, newest_installed
 from envstore.resolve.project import Project, find_project, group_requirements, load_project
 from envstore.store.editables import EditableCache
 from envstore.store.layout import Store
@@ -92,10 +92,11 @@ def choose_python(project: Project, env: Path, python: str | None, store: Store)
     pinned = _python_version_file(project.root)
     if pinned:
         return pinned
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.specifiers import InvalidSpecifier
 
+    spec = project.requires_python or ""
     try:
-        allowed = SpecifierSet(project.requires_python or "")
+        fits_requires_python(spec, "3")
     except InvalidSpecifier:
         raise ProjectError(
             f"{project.root / 'pyproject.toml'}: invalid requires-python"
@@ -105,9 +106,9 @@ def choose_python(project: Project, env: Path, python: str | None, store: Store)
         current = Manifest.load(env).python.version
     except BadManifestError:
         current = None
-    if current is not None and allowed.contains(current, prereleases=True):
+    if current is not None and fits_requires_python(spec, current):
         return None
-    newest = newest_installed(lambda i: allowed.contains(i.version, True), store.facts_cache())
+    newest = newest_installed(lambda i: fits_requires_python(spec, i.version), store.facts_cache())
     if newest is None:
         raise InterpreterError(
             f"no installed Python satisfies requires-python {project.requires_python!r}"

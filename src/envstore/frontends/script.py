@@ -116,10 +116,9 @@ def read_script_metadata(path: str) -> ScriptMetadata:
 
 
 def _fits(spec: str, interp: Interpreter) -> bool:
-    from packaging.specifiers import SpecifierSet
+    from envstore.python.interpreters import fits_requires_python
 
-    # A development build says 3.14.0a1+, which is no PEP 440 version.
-    return SpecifierSet(spec).contains(interp.version.rstrip("+"), prereleases=True)
+    return fits_requires_python(spec, interp.version)
 
 
 def choose_python(

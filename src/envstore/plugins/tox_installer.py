@@ -169,11 +169,11 @@ def sync_into(
             state = {}
     except (OSError, ValueError):
         state = {}
-    wanted = sorted({*state.get("requirements", []), *requirements})
+    wanted = sorted({*_strings(state, "requirements"), *requirements})
     editables = sorted(r[3:].strip() for r in wanted if r.startswith("-e "))
     plain = [r for r in wanted if not r.startswith("-e ")]
-    all_constraints = sorted({*state.get("constraints", []), *constraints})
-    all_index = list(dict.fromkeys([*state.get("index", []), *index]))
+    all_constraints = sorted({*_strings(state, "constraints"), *constraints})
+    all_index = list(dict.fromkeys([*_strings(state, "index"), *index]))
     pre = pre or bool(state.get("pre"))
     sources = sources_from_env(tox_env.environment_variables, all_index)
     venv = tox_env.env_dir / VENV
@@ -200,3 +200,11 @@ def sync_into(
         raise Fail(f"envstore: {exc}") from None
     state = {"requirements": wanted, "constraints": all_constraints, "index": all_index, "pre": pre}
     state_file.write_text(json.dumps(state, indent=1))
+
+
+def _strings(state: dict[str, object], key: str) -> list[str]:
+    """``state[key]`` when it is a list of strings (the file is data), else nothing."""
+    value = state.get(key, [])
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return []

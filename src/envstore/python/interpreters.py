@@ -56,6 +56,7 @@ __all__ = [
     "distinct",
     "find_interpreter",
     "find_same_abi",
+    "fits_requires_python",
     "installed",
     "interpreter_at",
     "link_chain",
@@ -267,6 +268,15 @@ def installed(cache: FactsCache | None = None) -> list[Interpreter]:
             continue
         result.setdefault(interp.path, interp)
     return list(result.values())
+
+
+def fits_requires_python(spec: str, version: str) -> bool:
+    """Whether a Python of ``version`` satisfies the ``requires-python`` ``spec`` (an
+    invalid spec raises packaging's InvalidSpecifier). Pre-releases count, and a
+    development build's ``3.14.0a1+``, which is no PEP 440 version, as ``3.14.0a1``."""
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(spec).contains(version.rstrip("+"), prereleases=True)
 
 
 def newest_installed(

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from envstore.errors import StoreError
-from envstore.store.fs import rmtree
+from envstore.store.fs import read_small, rmtree
 from envstore.store.hashing import sha256
 from envstore.store.layout import Store
 
@@ -131,12 +131,16 @@ class EditableCache:
         _write_json(self.store, wheel.parent / META_NAME, data)
 
 
+# A cache file larger than this is not read (an editable wheel's files are a few KB).
+_MAX_JSON = 16 * 1024 * 1024
+
+
 def _read_json(path: Path) -> dict[str, object] | None:
+    """A regular file's JSON object (no link followed, no FIFO waited on, bounded)."""
+    raw = read_small(path, _MAX_JSON)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with open(fd, "rb") as f:
-            data = json.loads(f.read())
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

@@ -149,3 +149,29 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(b, trash)
     os.rename(a, b)
     os.rename(trash, a)
+
+
+def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes | None:
+    """The bytes of the regular file ``path``, opened without following a link at its
+    last component, or None if it is not one, cannot be read or holds more than
+    ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return None if size > limit else b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
