@@ -98,6 +98,8 @@ def test_a_view_record_leading_out_of_the_store_is_refused(tmp_path: Path) -> No
     for bad in (
         {"pth": [["a.pth", "/etc/passwd"]]},
         {"data": [entries + "../../etc"]},
+        {"data": [entries + ".."]},  # the store itself: no "/../" in it
+        {"data": [entries + "pure/x/1-0/."]},
         {"pth": [["a.txt", entries + "pure/x/1-0/site/a.txt"]]},
         {"scripts": [["../../bin/sh", "m", "f", "console", "x"]]},
     ):

@@ -269,7 +269,7 @@ class ViewRecord:
         names += [row[0] for row in record.scripts]
         sources = [row[1] for kind in rows for row in kind] + record.data
         if not all(plain_name(n) for n in names) or not all(
-            p.startswith(entries_dir) and "/../" not in p for p in sources
+            p.startswith(entries_dir) and not {".", ".."} & set(p.split("/")) for p in sources
         ):
             raise ValueError("a name or path in it leads elsewhere")
         if not all(row[0].endswith(".pth") for row in record.pth):
