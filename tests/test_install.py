@@ -193,6 +193,32 @@ def test_library_api_and_refusals(tmp_path: Path, store: Path, wheels: Path) -> 
         envstore.uninstall_packages(env, ["alpha"])
 
 
+def test_the_manifest_checked_is_the_manifest_used(
+    tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest swapped between two reads (crafted while parsed, the registered text
+    back when its digest is checked) is refused: the digest is of the text parsed."""
+    from envstore.model.manifest import Manifest
+
+    env = tmp_path / "env"
+    envstore.create_env(env, ["alpha"], store=store, no_index=True, find_links=[str(wheels)])
+    registered = (env / "envstore.json").read_text()
+    data = json.loads(registered)
+    data["sources"] = {"find_links": [str(tmp_path / "crafted")], "no_index": True}
+    crafted = json.dumps(data)
+    load = Manifest.load
+
+    def swapped(path: Path) -> Manifest:
+        manifest = Manifest.from_json(json.loads(crafted), str(path))
+        manifest.text = crafted
+        assert (env / "envstore.json").read_text() == registered  # disk says "registered"
+        return manifest if Path(path) in (env, env / "envstore.json") else load(path)
+
+    monkeypatch.setattr(Manifest, "load", staticmethod(swapped))
+    with pytest.raises(envstore.EnvError, match="not the one envstore registered"):
+        envstore.install_packages(env, ["beta"])
+
+
 def test_a_project_given_by_relative_path_is_resolved_again_from_anywhere(
     cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -99,7 +99,7 @@ def changing(
                 f"{final} was moved here from {manifest.env}; run 'envstore relink {final}' first"
             )
         final = Path(manifest.env)
-        if not _registered_as_is(st, manifest, final):
+        if not _registered_as_is(st, manifest):
             raise EnvError(
                 f"the manifest of {final} is not the one envstore registered in {st.root}"
                 f" (changed or copied since); re-create the env with 'envstore sync {final}"

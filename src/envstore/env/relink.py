@@ -94,18 +94,17 @@ def _stored_keys(store: Store, manifest: Manifest, new: Interpreter) -> list[Ent
     return [k for p in manifest.packages for k in entries_named(store, p.name, new)]
 
 
-def _registered_as_is(store: Store, manifest: Manifest, final: Path) -> bool:
-    """Whether ``store`` registered this env's manifest with exactly the text it has now."""
+def _registered_as_is(store: Store, manifest: Manifest) -> bool:
+    """Whether ``store`` registered this env's manifest with exactly the text it was
+    loaded from (the very text parsed: a file swapped between two reads proves nothing)."""
     import xxhash
 
     from envstore.store.index import env_digest
 
-    try:
-        text = (final / MANIFEST_NAME).read_text()
-    except (OSError, UnicodeDecodeError):
+    if manifest.text is None:
         return False
     digest = env_digest(store.db(), manifest.env)
-    return digest is not None and digest == xxhash.xxh3_64_hexdigest(text.encode())
+    return digest is not None and digest == xxhash.xxh3_64_hexdigest(manifest.text.encode())
 
 
 def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) -> bool:
@@ -201,7 +200,7 @@ def _relink_locked(
         # None given: where the env's wheels came from, if this store registered the
         # manifest as it is (a crafted one never chooses where relink looks).
         recorded = manifest.sources
-        if _registered_as_is(st, manifest, final):
+        if _registered_as_is(st, manifest):
             sources = recorded.reused(sources.offline, sources.remote, sources.push)
         elif recorded.options():  # not trusted, and no reason to think the index is fine
             untrusted = shlex.join(recorded.options())

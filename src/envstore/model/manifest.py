@@ -222,6 +222,9 @@ class Manifest:
         self.sources = sources or RecordedSources()
         self.editables = editables or []
         self.outcome: Outcome | None = None
+        # The file's text when loaded from disk (None otherwise): what a check of the
+        # registered digest must hash, not a second read that may differ.
+        self.text: str | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()
@@ -338,7 +341,9 @@ class Manifest:
             data = json.loads(text)
         except ValueError as exc:
             raise BadManifestError(f"{path} is not valid JSON ({exc})") from None
-        return cls.from_json(data, str(path))
+        manifest = cls.from_json(data, str(path))
+        manifest.text = text
+        return manifest
 
 
 def same_env(manifest: Manifest, env: Path) -> str:
