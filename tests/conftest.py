@@ -106,13 +106,13 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Iterator[CLI]:
 def run(cmd: list[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """A real subprocess in the hermetic environment; never raises on failure."""
     env = hermetic_environ(kwargs.pop("extra_env", None))  # type: ignore[arg-type]
+    kwargs.setdefault("timeout", 300)
     return subprocess.run(
         [os.fspath(c) for c in cmd],
         capture_output=True,
         text=True,
         env=env,
         check=False,
-        timeout=300,
         **kwargs,  # type: ignore[call-overload]
     )
 

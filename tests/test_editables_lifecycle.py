@@ -129,6 +129,27 @@ def test_doctor_on_a_project_gone_or_changed(
     assert cli("doctor", env, "--store", store).code == 0
 
 
+def test_doctor_reads_no_fifo_of_a_project(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """The project's key files are read only when regular: a FIFO planted as setup.cfg
+    (the path comes from the manifest) counts as no file, not a read that never ends."""
+    import os
+    import subprocess
+
+    from conftest import envstore_cmd
+
+    proj = _project(tmp_path / "proj")
+    env = tmp_path / "env"
+    _create(cli, store, env, wheels, "-e", proj)
+    os.mkfifo(proj / "setup.cfg")
+    try:
+        r = run([*envstore_cmd(), "doctor", env, "--store", store, "--json"], timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("doctor waited on a FIFO")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["problems"] == [], r.stdout + r.stderr
+
+
 def test_doctor_suggests_sync_for_a_projects_own_venv(
     cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -118,11 +119,28 @@ def project_stamp(project: Path) -> str:
 
 def _add_keys(h: hashlib._Hash, project: Path) -> None:
     for name in CACHE_KEYS:
-        try:
-            data = (project / name).read_bytes()
-        except OSError:
-            data = b"<missing>"
-        h.update(name.encode() + b"\0" + sha256(data).digest())
+        h.update(name.encode() + b"\0" + _file_digest(project / name))
+
+
+def _file_digest(path: Path) -> bytes:
+    """sha256 of the regular file ``path``, read in chunks; that of ``<missing>`` when
+    there is none. The path may come from a manifest (doctor): a FIFO or a device there
+    must not hang or fill memory, so only a regular file is read."""
+    h = sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return sha256(b"<missing>").digest()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return sha256(b"<missing>").digest()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+    except OSError:
+        return sha256(b"<missing>").digest()
+    finally:
+        os.close(fd)
+    return h.digest()
 
 
 def prepare_editables(
