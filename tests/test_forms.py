@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,6 +269,51 @@ def test_git_urls_follow_the_commit(
     assert runs  # a new commit: pip built it
     assert create("e5", f"{named}@{first}") == "0.1 2.0"
     assert list(store.glob("wheels/sample-0.1-*.whl"))  # stored like any other wheel
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="no git")
+def test_a_remote_git_ref_is_remembered_for_offline_and_max_age_inf(
+    tmp_path: Path, store: Path, wh: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote ``git+git://...@main`` (a git daemon on 127.0.0.1): online, the commit
+    ``main`` names is asked for; with ``--offline`` or ``--max-age inf`` the repository
+    is not asked and the last answer for ``main`` serves, even with the server gone."""
+    import socket
+
+    served = tmp_path / "served"
+    repo = project(served / "repo")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={served}",
+         "--listen=127.0.0.1", f"--port={port}", str(served)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    req = f"sample @ git+git://127.0.0.1:{port}/repo@main"
+    opts = [*offline_opts(store, wh), "--without-pip"]
+    try:
+        for _ in range(100):  # until it answers
+            if subprocess.run(["git", "ls-remote", f"git://127.0.0.1:{port}/repo"],
+                              capture_output=True, check=False).returncode == 0:  # fmt: skip
+                break
+            time.sleep(0.1)
+        got = cli("create", tmp_path / "online", req, *opts)
+        assert got.code == 0, got.err
+    finally:
+        daemon.terminate()
+        daemon.wait()
+    runs = pip_runs(monkeypatch)
+    for name, more in (("offline", ["--offline"]), ("inf", ["--max-age", "inf"])):
+        got = cli("create", tmp_path / name, req, *opts, *more)
+        assert got.code == 0, got.err
+        assert sample_of(tmp_path / name) == "0.1 2.0"
+    assert runs == []
+    got = cli("create", tmp_path / "asked", req, *opts)  # online: the server is asked
+    assert got.code != 0
 
 
 # -- not served stale ---------------------------------------------------------------

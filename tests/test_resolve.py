@@ -148,7 +148,7 @@ def test_every_way_pip_includes_a_file_is_followed(
     keys = set()
     for version in ("1.0", "2.0"):
         pins.write_text(f"pinned=={version}\n")
-        keys.add(envstore.resolve.resolver.cache_key(request, interp))  # type: ignore[arg-type]
+        keys.add(envstore.resolve.resolver.cache_keys(request, interp)[0])  # type: ignore[arg-type]
     assert len(keys) == 2
 
 
@@ -162,9 +162,9 @@ def test_a_wheel_directory_named_in_a_requirements_file_is_listed(
     req.write_text(f"{line}\nsteady\n")
     interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
     request = envstore.resolve.resolver.Request([], requirement_files=[str(req)])
-    before = envstore.resolve.resolver.cache_key(request, interp)  # type: ignore[arg-type]
+    before = envstore.resolve.resolver.cache_keys(request, interp)[0]  # type: ignore[arg-type]
     wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
-    assert envstore.resolve.resolver.cache_key(request, interp) != before  # type: ignore[arg-type]
+    assert envstore.resolve.resolver.cache_keys(request, interp)[0] != before  # type: ignore[arg-type]
 
 
 def test_a_wheel_directory_in_pip_find_links_is_listed(
@@ -174,9 +174,9 @@ def test_a_wheel_directory_in_pip_find_links_is_listed(
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheels"))
     interp = types.SimpleNamespace(soabi="cpython-311", version="3.11.7", platform="linux")
     request = envstore.resolve.resolver.Request(["steady"])
-    before = envstore.resolve.resolver.cache_key(request, interp)  # type: ignore[arg-type]
+    before = envstore.resolve.resolver.cache_keys(request, interp)[0]  # type: ignore[arg-type]
     wheelmaker.build_wheel(tmp_path / "wheels", "steady", "2.0")
-    assert envstore.resolve.resolver.cache_key(request, interp) != before  # type: ignore[arg-type]
+    assert envstore.resolve.resolver.cache_keys(request, interp)[0] != before  # type: ignore[arg-type]
 
 
 def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(

@@ -19,9 +19,15 @@ from envstore.store import caches
 from envstore.store.layout import Store
 
 
-def cache_key(request: Request, interp: Interpreter) -> str | None:
-    """The resolution cache's key for ``request`` on ``interp``; None when a requirement
-    names a place whose content cannot be told unchanged (``stamps``)."""
+def cache_keys(
+    request: Request, interp: Interpreter, by_ref: bool = False
+) -> tuple[str | None, str | None]:
+    """The resolution cache's key for ``request`` on ``interp`` (None when a requirement
+    names a place whose content cannot be told unchanged: ``stamps``), and the key its
+    answer is also kept under when a ``git+URL@REF`` was stamped by the commit REF names
+    now: the same request stamped by REF (``by_ref``), which a later ``--offline`` or
+    ``--max-age inf`` request computes without asking the repository. None when there
+    is no such key."""
     import xxhash
 
     files: list[str] = []
@@ -36,35 +42,46 @@ def cache_key(request: Request, interp: Interpreter) -> str | None:
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
     places += found
-    stamps = place_stamps(places, request.sources.offline)
+    stamps = place_stamps(places, by_ref)
     if stamps is None:
-        return None
+        return None, None
+    by_ref_stamps = place_stamps(places, True) if not by_ref and _moving(places) else None
     # What a local --find-links directory holds (names, sizes, mtimes): a wheel
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
     # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
     more = os.environ.get("PIP_FIND_LINKS", "").split()
     links = [[os.path.abspath(d), listing(d)] for d in [*request.sources.find_links, *more]]
     extra = request.sources.extra_index_urls
-    blob = json.dumps(
-        [
-            sorted(absolute(r) for r in request.requirements),  # "." is where it was said
-            files,
-            links,
-            request.sources.index_url,
-            request.sources.no_index,
-            # Only when present, so the keys of every other request stay as they were.
-            *([["extra-index", *extra]] if extra else []),
-            *([["pre"]] if request.pre else []),
-            *([["places", *stamps]] if stamps else []),
-            interp.soabi,
-            interp.version,
-            interp.platform,
-        ]
-    )
-    return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+    def key(stamps: list[str]) -> str:
+        blob = json.dumps(
+            [
+                sorted(absolute(r) for r in request.requirements),  # "." is where it was said
+                files,
+                links,
+                request.sources.index_url,
+                request.sources.no_index,
+                # Only when present, so the keys of every other request stay as they were.
+                *([["extra-index", *extra]] if extra else []),
+                *([["pre"]] if request.pre else []),
+                *([["places", *stamps]] if stamps else []),
+                interp.soabi,
+                interp.version,
+                interp.platform,
+            ]
+        )
+        return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+
+    alias = key(by_ref_stamps) if by_ref_stamps and by_ref_stamps != stamps else None
+    return key(stamps), alias
 
 
-def place_stamps(places: list[tuple[str, str | None]], offline: bool) -> list[str] | None:
+def _moving(places: list[tuple[str, str | None]]) -> bool:
+    """Whether a requirement is a ``git+`` URL (whose ref may move)."""
+    return any("git+" in line for line, _ in places)
+
+
+def place_stamps(places: list[tuple[str, str | None]], by_ref: bool) -> list[str] | None:
     """[target, stamp] of each requirement that names a place (a path or a URL), taken
     from the current directory or its file's directory; None if one has no stamp."""
     out = []
@@ -72,7 +89,7 @@ def place_stamps(places: list[tuple[str, str | None]], offline: bool) -> list[st
         form = classify(line, base)
         if form.kind == "name":
             continue
-        found = stamp(form, offline)
+        found = stamp(form, by_ref)
         if found is None:
             return None
         out.append(json.dumps([form.target, found]))
@@ -105,7 +122,7 @@ def local_places(request: Request, interp: Interpreter) -> dict[str, str]:
         form = classify(line, base)
         path = form.target if form.kind == "path" else local_path(form.target)
         if form.kind != "name" and path is not None:
-            found_stamp = stamp(form, offline=True)
+            found_stamp = stamp(form, by_ref=True)
             if found_stamp is not None:
                 out[path] = built_key(path, found_stamp, interp)
     return out
@@ -115,7 +132,7 @@ def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | Non
     """The store entry the local project or archive ``form`` names was built into, if
     its stamp has not changed since and the entry is still there."""
     path = form.target if form.kind == "path" else local_path(form.target)
-    found_stamp = stamp(form, offline=True) if path is not None else None
+    found_stamp = stamp(form, by_ref=True) if path is not None else None
     if path is None or found_stamp is None:
         return None
     items = caches.resolution(store.db(), built_key(path, found_stamp, interp))
@@ -159,8 +176,9 @@ def remember(
     items = [{"key": str(k), "requested": n in resolved.requested} for n, k in sorted(keys.items())]
     conn = store.db()
     with write(conn):
-        if resolved.cache_key is not None:
-            caches.put_resolution(conn, resolved.cache_key, items, resolved.resolved_at)
+        for under in (resolved.cache_key, resolved.alias_key):
+            if under is not None:
+                caches.put_resolution(conn, under, items, resolved.resolved_at)
         for name, built in resolved.built.items():
             if name in keys:
                 caches.put_resolution(conn, built, [{"key": str(keys[name]), "requested": True}])

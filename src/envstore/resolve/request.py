@@ -106,6 +106,7 @@ class Resolved:
         self.requested: set[str] = requested or set()
         self.from_cache = False
         self.cache_key: str | None = None  # what to remember it under (computed once)
+        self.alias_key: str | None = None  # and under this too (cache.cache_keys)
         self.built: dict[str, str] = {}  # name -> key of what a local place built into
         # Every package chosen was pinned to one version (the store resolver says).
         self.pinned = False

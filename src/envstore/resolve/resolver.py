@@ -37,7 +37,7 @@ from pathlib import Path
 
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
-from envstore.resolve.cache import cache_key, from_cache
+from envstore.resolve.cache import cache_keys, from_cache
 from envstore.resolve.exact import from_lock
 from envstore.resolve.freshness import (
     age_text,
@@ -90,7 +90,12 @@ def resolve(
         )
     # Computed once, before anything is fetched: what is remembered under it is the
     # answer to the files as they were read.
-    key = cache_key(request, interp)
+    # A git ref is stamped by its commit (asking the repository) unless no network is
+    # allowed or wanted: then by the ref, answered by what it resolved to last time.
+    by_ref = request.sources.offline or (
+        not request.upgrade and effective_max_age(request.max_age) == float("inf")
+    )
+    key, alias = cache_keys(request, interp, by_ref)
     if request.upgrade:
         resolved, why = None, "upgrade (-U)"
     else:
@@ -112,7 +117,7 @@ def resolve(
         resolved = from_pip(store, request, interp, pip_site(), progress)
         resolved.resolved_at = started
         resolved.index_note = why
-    resolved.cache_key = key
+    resolved.cache_key, resolved.alias_key = key, alias
     return resolved
 
 

@@ -15,7 +15,10 @@ tell": such a request is never answered from the cache.
   the project editable. A full tree hash would cost every no-op create.
 * A local wheel or sdist (a path or a ``file:`` URL): its size, mtime and inode.
 * ``git+URL@REF``: the commit REF resolves to (``git ls-remote``); a REF of 40 hex
-  digits is itself. With ``--offline`` a remote repository is not asked (None).
+  digits is itself. ``by_ref`` (``--offline``, or ``--max-age inf``: no network, or
+  none wanted) asks no remote repository: the stamp is then REF itself, and the
+  resolution cache answers with what REF resolved to last time (``cache.remember``
+  keeps each answer under that key too). A ``file:`` repository is always asked.
 * Any other URL: the URL itself when it names a wheel or carries a hash
   (``#sha256=...``), whose content cannot change unnoticed; otherwise (an archive
   such as ``.../archive/main.zip``, another VCS) None.
@@ -33,14 +36,14 @@ DEFAULT_KEYS = ("pyproject.toml", "setup.py", "setup.cfg")
 _HASHES = ("#sha256=", "#sha384=", "#sha512=", "#md5=", "#sha1=", "#sha224=")
 
 
-def stamp(form: Form, offline: bool = False) -> str | None:
+def stamp(form: Form, by_ref: bool = False) -> str | None:
     """The stamp of ``form`` (one that names a place); see the module docstring."""
     url = form.target
     path = form.target if form.kind == "path" else local_path(url)
     if path is not None:
         return _local(path)
     if url.startswith("git+"):
-        return _git(url, offline)
+        return _git(url, by_ref)
     if "+" in url.split("://", 1)[0]:
         return None  # hg+, svn+, bzr+: not followed
     name = url.split("#", 1)[0].split("?", 1)[0]
@@ -167,12 +170,12 @@ def split_git(url: str) -> tuple[str, str | None]:
     return repo, None
 
 
-def _git(url: str, offline: bool) -> str | None:
+def _git(url: str, by_ref: bool) -> str | None:
     repo, ref = split_git(url)
     if ref and len(ref) == 40 and all(c in "0123456789abcdef" for c in ref.lower()):
         return f"commit:{ref.lower()}"
-    if offline and not repo.startswith("file:"):
-        return None
+    if not repo.startswith("file:") and by_ref:
+        return f"ref:{ref or 'HEAD'}"
     out = _run_git(["ls-remote", "--", repo, ref or "HEAD"])
     if not out:
         return None  # no such ref (a short commit, say): pip decides, nothing is cached
