@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -9,6 +10,7 @@ import json
 import shutil
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,37 +137,110 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def _served(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``directory`` over http on 127.0.0.1 (its listings serve as a PEP 503 index)."""
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    handler = functools.partial(_Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
     cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served = tmp_path / "served"
     (tmp_path / "wh").rename(served)
-    for var in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    handler = functools.partial(_Quiet, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-
-    def to_urls(data: dict[str, Any]) -> None:
-        for p in data["packages"]:
-            wheel = p["wheels"][0]
-            wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
-
     fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
     shutil.copytree(_template_store, fresh, symlinks=True)
-    try:
+    with _served(served, monkeypatch) as base:
+
+        def to_urls(data: dict[str, Any]) -> None:
+            for p in data["packages"]:
+                wheel = p["wheels"][0]
+                wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
+
         res = cli("--store", fresh, "create", tmp_path / "new", "--from",
                   _edited(locked, to_urls), "--no-index")  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert res.code == 0, res.err
     assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
+def test_a_downloaded_wheel_is_locked_by_its_url_and_index(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL pip downloaded a wheel from, and the index it found it on, are recorded
+    at ingest (entry.json layout 2) and written into the lock, which uv installs."""
+    served = tmp_path / "served"
+    wheelmaker.build_wheel(served / "simple" / "alpha", "alpha", "1.0", requires=["beta"])
+    wheelmaker.build_wheel(served / "simple" / "beta", "beta", "2.1")
+    env, plain = tmp_path / "env", tmp_path / "plain"
+    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    with _served(served, monkeypatch) as base:
+        index = base + "simple"
+        made = cli("--store", store, "create", env, "alpha", "--without-pip",
+                   "--index-url", index + "/")  # fmt: skip
+        assert made.code == 0, made.err
+        res = cli("--store", store, "lock", env, "-o", tmp_path / "pylock.toml")
+        assert res.code == 0, res.err
+        data = tomllib.loads((tmp_path / "pylock.toml").read_text())
+        Pylock.from_dict(data)
+        beta = next(p for p in data["packages"] if p["name"] == "beta")
+        assert beta["index"] == index
+        assert beta["wheels"][0]["url"] == f"{index}/beta/beta-2.1-py3-none-any.whl"
+        assert "path" not in beta["wheels"][0]
+        uv = [sys.executable, "-m", "uv", "pip", "install", "--python", plain / "bin" / "python"]
+        got = run([*uv, "-r", tmp_path / "pylock.toml"],
+                  extra_env={"UV_CACHE_DIR": str(tmp_path / "uv-cache")})  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    listed = run(
+        [sys.executable, "-m", "uv", "pip", "freeze", "--python", plain / "bin" / "python"]
+    )
+    assert set(listed.stdout.split()) == {"alpha==1.0", "beta==2.1"}
+
+
+def test_entries_stored_before_urls_were_recorded_are_named_with_the_fix(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made by the previous version (entry.json layout 1: no url, no index):
+    its entries still read and verify; a lock names the wheels it cannot place, with
+    the way to fix it, and ``-f DIR`` fixes it."""
+    from envstore.model.records import EntryRecord
+
+    new = EntryRecord.to_json
+
+    def layout_1(self: EntryRecord) -> dict[str, object]:
+        data = {k: v for k, v in new(self).items() if k not in ("url", "index")}
+        return {**data, "layout": 1}
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "alpha", "1.0")
+    env = tmp_path / "env"
+    with monkeypatch.context() as m:
+        m.setattr(EntryRecord, "to_json", layout_1)
+        made = cli(
+            "--store", store, "create", env, "alpha", "--without-pip", "--no-index", "-f", wh
+        )
+    assert made.code == 0, made.err
+    (entry,) = (store / "entries").glob("pure/alpha/*/entry.json")
+    assert json.loads(entry.read_text())["layout"] == 1
+    assert cli("--store", store, "verify", "--check-contents").code == 0
+    (tmp_path / "wh").rename(tmp_path / "moved")
+    res = cli("--store", store, "lock", env, "-o", "-")
+    assert res.code == 1 and "alpha-1.0-py3-none-any.whl" in res.err
+    assert "pip download --no-deps --only-binary=:all: -d DIR alpha==1.0" in res.err
+    res = cli("--store", store, "lock", env, "-o", "-", "-f", tmp_path / "moved")
+    assert res.code == 0, res.err
 
 
 def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:

@@ -63,6 +63,7 @@ class LockedPackage:
     requested: bool
     path: str | None = None
     url: str | None = None
+    index: str | None = None  # the package index (PEP 503 base URL) the wheel is on
 
     def pip_line(self) -> str:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
@@ -165,17 +166,21 @@ class Lock:
 
         unknown = [p for p in self.packages if not (p.path or p.url)]
         if unknown:
+            pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
             raise LockError(
                 "cannot write a pylock.toml: where these wheels can be fetched from is not"
-                " known (downloaded from an index, or moved since they were stored): "
+                " known (stored before envstore recorded download URLs, or from a directory"
+                " they have left): "
                 + ", ".join(p.wheel for p in unknown)
-                + "; put the wheel files into a directory and pass it to 'envstore lock"
-                " ENV -f DIR', or write '--format requirements' (hashes only)"
+                + "; put the wheel files into a directory ('pip download --no-deps"
+                f" --only-binary=:all: -d DIR {pins}') and pass it to 'envstore lock ENV -f"
+                " DIR', or write '--format requirements' (hashes only)"
             )
         packages = [
             Package(
                 name=canonicalize_name(p.name),
                 version=Version(p.version),
+                index=p.index,
                 wheels=[
                     PackageWheel(
                         name=p.wheel,

@@ -16,6 +16,7 @@ from envstore.resolve.pip import (
     pip_may_find,
     pip_may_run,
     searched,
+    wheel_url,
 )
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import entry_with_sha256
@@ -40,6 +41,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
     from packaging.pylock import PackageWheel, PylockSelectError
 
     from envstore.model.lock import SHA256, WHEEL_NAME, LockedPackage
+    from envstore.model.records import web_url
     from envstore.python.tags import ranked_tags
 
     source, pylock = lock.source, lock.pylock
@@ -81,7 +83,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
             if not WHEEL_NAME.match(wheel):
                 problems.append(f"{what}: {wheel!r} is not a wheel file name")
                 continue
-            url, path = dist.url, dist.path
+            url, path, index = dist.url, dist.path, pkg.index
             if not all(_plain(v) for v in (url, path)) or (
                 url and not url.startswith(("https://", "http://", "file://"))
             ):
@@ -104,6 +106,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
                     requested is None or pkg.name in requested,
                     path,
                     url,
+                    index if web_url(index) else None,
                 )
             )
     if problems:
@@ -252,6 +255,10 @@ def from_lock(
             progress(f"downloading {len(missing)} locked wheels")
         got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
+        for p in missing:  # a wheel fetched by its URL: where it came from, for locks
+            fetched = wheel_url(p.url or "", got[p.name].name, sources) if p.name in got else None
+            if fetched is not None:
+                resolved.urls[p.name] = (fetched[0], p.index)
         missing = [p for p in missing if p.name not in got]
     where = searched(sources, "the store")
     for p in missing:
