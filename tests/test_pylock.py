@@ -291,3 +291,45 @@ def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
     res = cli("--store", tmp_path / "s3", "create", tmp_path / "e3", "--from", crafted)
     assert res.code != 0 and "not a plain URL" in res.err, res.err
     assert not (tmp_path / "e3").exists()
+
+
+def test_extras_and_dependency_groups_are_chosen_from_the_lock(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """PEP 751 ``extras``, ``dependency-groups`` and ``default-groups``: the markers
+    select with the extras asked for and the groups named, else the default groups."""
+    wh = tmp_path / "wh"
+    marks = {
+        "alpha": None,
+        "beta": "'fast' in extras",
+        "gamma": "'dev' in dependency_groups",
+        "delta": "'docs' in dependency_groups",
+    }
+    packages = []
+    for name, marker in marks.items():
+        wheel = wheelmaker.build_wheel(wh, name, "1.0")
+        entry: dict[str, Any] = {"name": name, "version": "1.0"}
+        if marker:
+            entry["marker"] = marker
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        entry["wheels"] = [{"name": wheel.name, "path": f"wh/{wheel.name}",
+                            "hashes": {"sha256": digest}}]  # fmt: skip
+        packages.append(entry)
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps({
+        "lock-version": "1.0", "created-by": "hand", "extras": ["fast"],
+        "dependency-groups": ["docs"], "default-groups": ["dev"], "packages": packages,
+    }))  # fmt: skip
+    env = tmp_path / "env"
+
+    def names(*args: str) -> set[str]:
+        res = cli("--store", store, "sync", env, "--from", lock, "--offline", *args)
+        assert res.code == 0, res.err
+        return {n for n, _ in _set(env)}
+
+    assert names() == {"alpha", "gamma"}
+    assert names("--extra", "fast", "--group", "docs") == {"alpha", "beta", "delta"}
+    assert names("--all-extras") == {"alpha", "beta", "gamma"}
+    bad = cli("--store", store, "sync", env, "--from", lock, "--offline", "--extra", "gpu")
+    assert bad.code == 1 and "Undeclared extras: gpu" in bad.err
+    assert "extras: fast; dependency groups: docs, dev" in bad.err

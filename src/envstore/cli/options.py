@@ -129,10 +129,13 @@ def add_project_options(p: Any) -> None:
         metavar="NAME",
         action="append",
         default=[],
-        help="with -r pyproject.toml: the dependencies of this extra too (repeatable)",
+        help="with -r pyproject.toml: the dependencies of this extra too; with --from"
+        " LOCK: the packages the lock marks for it (repeatable)",
     )
     p.add_argument(
-        "--all-extras", action="store_true", help="with -r pyproject.toml: every extra's too"
+        "--all-extras",
+        action="store_true",
+        help="with -r pyproject.toml or --from LOCK: every extra's too",
     )
     p.add_argument(
         "--group",
@@ -141,7 +144,8 @@ def add_project_options(p: Any) -> None:
         action="append",
         default=[],
         help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
-        " directory's; in a project sync, the project's) (repeatable)",
+        " directory's; in a project sync, the project's); with --from LOCK, a group the"
+        " lock declares, instead of its default-groups (repeatable)",
     )
 
 

@@ -106,14 +106,15 @@ def create_env(
     st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    requirements, requirement_files = _expand(
-        requirements, requirement_files, extras, all_extras, groups
-    )
+    if locked is None:  # a lock's extras and groups are chosen from it (selected)
+        requirements, requirement_files = _expand(
+            requirements, requirement_files, extras, all_extras, groups
+        )
     if locked is not None:
         from envstore.env.locked import interpreter_for_lock, selected
 
         interp = interpreter_for_lock(locked, python, st)
-        locked = selected(locked, interp)
+        locked = selected(locked, interp, extras, all_extras, groups)
     else:
         interp = find_interpreter(python, st.facts_cache())
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
@@ -267,9 +268,10 @@ def sync_env(
     st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    requirements, requirement_files = _expand(
-        requirements, requirement_files, extras, all_extras, groups
-    )
+    if locked is None:  # a lock's extras and groups are chosen from it (selected)
+        requirements, requirement_files = _expand(
+            requirements, requirement_files, extras, all_extras, groups
+        )
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -286,7 +288,7 @@ def sync_env(
         from envstore.env.locked import check_lock_python, selected
 
         check_lock_python(locked, interp)
-        locked = selected(locked, interp)
+        locked = selected(locked, interp, extras, all_extras, groups)
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     request.max_age = max_age
     if with_pip is None:

@@ -5,7 +5,7 @@ the store's ``wheels/`` or the index.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envstore.errors import LockError, ResolutionError
@@ -29,11 +29,18 @@ if TYPE_CHECKING:
     from envstore.model.lock import Lock, LockedPackage
 
 
-def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
+def select_locked(
+    lock: Lock,
+    interp: Interpreter,
+    *,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] | None = None,
+) -> list[LockedPackage]:
     """The packages of ``lock`` for ``interp``: a lock made in memory as it is; one read
     from a pylock.toml chosen by ``packaging.pylock`` (its ``requires-python`` and
-    ``environments``, each package's marker, the wheel whose tags fit ``interp`` best).
-    Raises LockError naming every package that cannot be installed here."""
+    ``environments``, each package's marker, evaluated with ``extras`` and the dependency
+    ``groups``, else the lock's ``default-groups``, the wheel whose tags fit ``interp``
+    best). Raises LockError naming every package that cannot be installed here."""
     if lock.pylock is None:
         return list(lock.packages)
     import dataclasses
@@ -47,9 +54,17 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
     source, pylock = lock.source, lock.pylock
     env: Any = dict(interp.markers)
     tags = ranked_tags(interp)
+    asked: dict[str, Any] = {"extras": extras, "dependency_groups": groups}
     try:
-        list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags))
+        list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags, **asked))
     except PylockSelectError as exc:
+        if str(exc).startswith("Undeclared"):
+            names = [*(pylock.dependency_groups or ()), *(pylock.default_groups or ())]
+            declared = (
+                f"extras: {', '.join(pylock.extras or ()) or 'none'}; dependency groups:"
+                f" {', '.join(dict.fromkeys(names)) or 'none'}"
+            )
+            raise LockError(f"{source}: {exc} (the lock declares {declared})") from None
         here = f"{interp.implementation} {interp.version}, {interp.abi_tag}, {interp.platform}"
         made_for = "; ".join(str(m) for m in pylock.environments or ())
         why = f"it was made for {made_for}" if "environments" in str(exc) else str(exc)
@@ -63,7 +78,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
         what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
         one = dataclasses.replace(pylock, packages=[package])
         try:
-            picked = list(one.select(environment=env, tags=tags))
+            picked = list(one.select(environment=env, tags=tags, **asked))
         except PylockSelectError as exc:
             if not (package.wheels and "No wheel found" in str(exc)):
                 problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
