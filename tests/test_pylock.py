@@ -266,6 +266,26 @@ def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path
     assert _set(tmp_path / "from-uv") == {("alpha", "1.0"), ("beta", "2.1")}
 
 
+def test_round_trips_with_pip(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:
+    """pip's reader (-r pylock.toml) installs envstore's lock into a plain venv; envstore
+    creates from ``pip lock``'s (file: URLs); offline, from the same wheel directory."""
+    pip = [sys.executable, "-m", "pip"]
+    plain = tmp_path / "plain"
+    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    target = ["--python", plain / "bin" / "python"]
+    made = run([*pip, *target, "install", "--no-index", "-r", locked])
+    assert made.returncode == 0, made.stderr
+    listed = run([*pip, *target, "list", "--format", "json"])
+    assert {(p["name"], p["version"]) for p in json.loads(listed.stdout)} == _set(tmp_path / "env")
+
+    theirs = tmp_path / "pylock.pip.toml"
+    made = run([*pip, "lock", "alpha", "--no-index", "-f", tmp_path / "wh", "-o", theirs])
+    assert made.returncode == 0, made.stderr
+    res = cli("--store", store, "create", tmp_path / "from-pip", "--from", theirs, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "from-pip") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
 def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
     cli: CLI, tmp_path: Path, store: Path, locked: Path
 ) -> None:
