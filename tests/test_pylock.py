@@ -20,6 +20,8 @@ import wheelmaker
 from conftest import CLI, entries, run
 from packaging.pylock import Pylock
 
+from envstore.model.manifest import Manifest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:
@@ -353,3 +355,65 @@ def test_extras_and_dependency_groups_are_chosen_from_the_lock(
     bad = cli("--store", store, "sync", env, "--from", lock, "--offline", "--extra", "gpu")
     assert bad.code == 1 and "Undeclared extras: gpu" in bad.err
     assert "extras: fast; dependency groups: docs, dev" in bad.err
+
+
+def test_a_project_lock_with_extras_and_groups_and_its_staleness(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """``envstore lock`` in a project: every extra and group, resolved once and marked;
+    ``sync`` in the project uses it, with the groups and extras asked for; a changed
+    pyproject.toml makes it stale: warned about, or refused with ``--locked``."""
+    from projectmaker import make_project
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "dep-one", "1.0", requires=["lib-dep"])
+    for name in ("lib-dep", "extra-dep", "test-dep", "lint-dep"):
+        wheelmaker.build_wheel(wh, name, "1.0")
+    proj = tmp_path / "proj"
+    settings: dict[str, Any] = {
+        "dependencies": ["dep-one"],
+        "optional_dependencies": {"x": ["extra-dep"]},
+        "groups": {"test": ["test-dep"], "dev": [{"include-group": "test"}, "lint-dep"]},
+    }
+    make_project(proj, **settings)
+    where = ["--store", store, "--no-index", "-f", wh]
+    res = cli("lock", "--project", proj, *where)
+    assert res.code == 0, res.err
+    data = tomllib.loads((proj / "pylock.toml").read_text())
+    Pylock.from_dict(data)
+    assert (data["extras"], data["dependency-groups"], data["default-groups"]) == (
+        ["x"], ["test", "dev"], ["dev"]
+    )  # fmt: skip
+    marks = {p["name"]: p.get("marker") for p in data["packages"]}
+    assert marks == {
+        "dep-one": None,
+        "lib-dep": None,
+        "extra-dep": '"x" in extras',
+        "test-dep": '"test" in dependency_groups or "dev" in dependency_groups',
+        "lint-dep": '"dev" in dependency_groups',
+        "sample": None,
+    }
+    (sample,) = [p for p in data["packages"] if p["name"] == "sample"]
+    assert sample["directory"] == {"path": ".", "editable": True}
+    assert data["tool"]["envstore"]["inputs"].startswith("sha256:")
+
+    def synced(*args: str) -> set[str]:
+        res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked", *args)
+        assert res.code == 0, res.err
+        manifest = json.loads((proj / ".venv" / "envstore.json").read_text())
+        assert [e["name"] for e in manifest["editables"]] == ["sample"]
+        return {p["name"] for p in manifest["packages"]}
+
+    assert synced() == {"dep-one", "lib-dep", "test-dep", "lint-dep"}
+    assert synced("--no-dev", "--extra", "x") == {"dep-one", "lib-dep", "extra-dep"}
+    # Any env from the lock: its directory package is the project, installed editable.
+    res = cli("--store", store, "create", tmp_path / "e", "--from", proj / "pylock.toml",
+              "--offline")  # fmt: skip
+    assert res.code == 0, res.err
+    assert [e.name for e in Manifest.load(tmp_path / "e").editables] == ["sample"]
+
+    make_project(proj, **{**settings, "dependencies": ["dep-one", "extra-dep"]})
+    res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked")
+    assert res.code == 1 and "pylock.toml is stale" in res.err and "envstore lock" in res.err
+    res = cli("sync", "--project", proj, *where)
+    assert res.code == 0 and "warning:" in res.err and "is stale" in res.err

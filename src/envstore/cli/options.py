@@ -164,6 +164,13 @@ def add_project_sync_options(p: Any) -> None:
     project.add_argument("--all-groups", action="store_true", help="every dependency group")
     project.add_argument("--no-dev", action="store_true", help="without the dev group")
     project.add_argument(
+        "--locked",
+        action="store_true",
+        help="from the project's pylock.toml, which must be there and made from"
+        " pyproject.toml as it is ('envstore lock' writes it); without it a stale lock is"
+        " warned about and not used",
+    )
+    project.add_argument(
         "--no-install-project",
         action="store_true",
         help="only the project's dependencies, not the project itself",

@@ -26,7 +26,7 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
-    from envstore.model.lock import Lock, LockedPackage
+    from envstore.model.lock import Lock, LockedDirectory, LockedPackage
 
 
 def select_locked(
@@ -35,19 +35,22 @@ def select_locked(
     *,
     extras: Sequence[str] = (),
     groups: Sequence[str] | None = None,
+    directories: list[LockedDirectory] | None = None,
 ) -> list[LockedPackage]:
     """The packages of ``lock`` for ``interp``: a lock made in memory as it is; one read
     from a pylock.toml chosen by ``packaging.pylock`` (its ``requires-python`` and
     ``environments``, each package's marker, evaluated with ``extras`` and the dependency
     ``groups``, else the lock's ``default-groups``, the wheel whose tags fit ``interp``
-    best). Raises LockError naming every package that cannot be installed here."""
+    best). Source trees (``directory`` packages) chosen go to ``directories`` (relative
+    paths made absolute), when given. Raises LockError naming every package that cannot
+    be installed here."""
     if lock.pylock is None:
         return list(lock.packages)
     import dataclasses
 
-    from packaging.pylock import PackageWheel, PylockSelectError
+    from packaging.pylock import PackageDirectory, PackageWheel, PylockSelectError
 
-    from envstore.model.lock import SHA256, WHEEL_NAME, LockedPackage
+    from envstore.model.lock import SHA256, WHEEL_NAME, LockedDirectory, LockedPackage
     from envstore.model.records import web_url
     from envstore.python.tags import ranked_tags
 
@@ -86,6 +89,12 @@ def select_locked(
             # No wheel fits: from_lock names it with every other problem (its tags).
             picked = [(package, package.wheels[0])]
         for pkg, dist in picked:
+            if isinstance(dist, PackageDirectory) and directories is not None:
+                tree = dist.path
+                if source is not None and not os.path.isabs(tree):
+                    tree = os.path.normpath(source.parent / tree)
+                directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
+                continue
             if not isinstance(dist, PackageWheel):
                 kind = type(dist).__name__.removeprefix("Package").lower()
                 problems.append(f"{what}: {kind} sources are not supported yet (wheels only)")
