@@ -417,3 +417,45 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
     assert res.code == 1 and "pylock.toml is stale" in res.err and "envstore lock" in res.err
     res = cli("sync", "--project", proj, *where)
     assert res.code == 0 and "warning:" in res.err and "is stale" in res.err
+
+
+def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """A locked sdist (its sha256 checked first) and a git commit are built into wheels
+    by pip (offline: the projects' backend needs nothing), then stored."""
+    from projectmaker import make_project
+
+    make_project(tmp_path / "srcpkg", "srcpkg")
+    (tmp_path / "dist").mkdir()
+    made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
+                " import envstore_test_backend as b; b.build_sdist('../dist')"],
+               cwd=tmp_path / "srcpkg")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    sdist = tmp_path / "dist" / "srcpkg-0.1.tar.gz"
+    repo = make_project(tmp_path / "vcsrepo", "vcspkg")
+    git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v"]):
+        assert run([*git, *step]).returncode == 0
+    commit = run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    data: dict[str, Any] = {
+        "lock-version": "1.0",
+        "created-by": "hand",
+        "packages": [
+            {"name": "srcpkg", "version": "0.1", "sdist": {
+                "name": sdist.name, "path": "dist/srcpkg-0.1.tar.gz",
+                "hashes": {"sha256": hashlib.sha256(sdist.read_bytes()).hexdigest()}}},
+            {"name": "vcspkg", "vcs": {"type": "git", "path": "vcsrepo", "commit-id": commit}},
+        ],
+    }  # fmt: skip
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "env", "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "env") == {("srcpkg", "0.1"), ("vcspkg", "0.1")}
+
+    data["packages"][0]["sdist"]["hashes"]["sha256"] = "0" * 64
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "bad", "--from", lock, "--no-index")
+    assert res.code == 1 and "srcpkg 0.1 (srcpkg-0.1.tar.gz): hash mismatch" in res.err
+    assert not (tmp_path / "bad").exists()

@@ -49,6 +49,7 @@ __all__ = ["LOCK_VERSION", "Lock", "LockedDirectory", "LockedPackage", "LockedPy
 LOCK_VERSION = "1.0"  # PEP 751's lock-version
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.whl$")
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.(tar\.gz|tgz|tar\.bz2|tar\.xz|zip)$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class LockedPackage:
     url: str | None = None
     index: str | None = None  # the package index (PEP 503 base URL) the wheel is on
     marker: str | None = None  # PEP 751: when it is installed (extras, dependency groups)
+    # "wheel"; "sdist" (an sdist or source archive: ``wheel`` is its file name, pip
+    # builds it); "vcs" (``url`` is pip's ``git+URL@commit``, no file, no hash)
+    kind: str = "wheel"
 
     def pip_line(self) -> str:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it

@@ -5,11 +5,14 @@ the store's ``wheels/`` or the index.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
+from envstore.resolve.locked_sources import build_locked, source_line
 from envstore.resolve.pip import (
     bundled_wheel_dirs,
     download,
@@ -48,10 +51,9 @@ def select_locked(
         return list(lock.packages)
     import dataclasses
 
-    from packaging.pylock import PackageDirectory, PackageWheel, PylockSelectError
+    from packaging.pylock import PackageDirectory, PylockSelectError
 
-    from envstore.model.lock import SHA256, WHEEL_NAME, LockedDirectory, LockedPackage
-    from envstore.model.records import web_url
+    from envstore.model.lock import LockedDirectory
     from envstore.python.tags import ranked_tags
 
     source, pylock = lock.source, lock.pylock
@@ -95,49 +97,70 @@ def select_locked(
                     tree = os.path.normpath(source.parent / tree)
                 directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
                 continue
-            if not isinstance(dist, PackageWheel):
-                kind = type(dist).__name__.removeprefix("Package").lower()
-                problems.append(f"{what}: {kind} sources are not supported yet (wheels only)")
-                continue
-            digest = dist.hashes.get("sha256")
-            wheel = dist.filename
-            if not isinstance(digest, str) or not SHA256.match(digest):
-                problems.append(f"{what}: {wheel} has no sha256 hash (64 hex digits)")
-                continue
-            if not WHEEL_NAME.match(wheel):
-                problems.append(f"{what}: {wheel!r} is not a wheel file name")
-                continue
-            url, path, index = dist.url, dist.path, pkg.index
-            if not all(_plain(v) for v in (url, path)) or (
-                url and not url.startswith(("https://", "http://", "file://"))
-            ):
-                # Both become lines of the requirements file pip reads: a newline there
-                # would hand pip options the lock chose (another index, -r FILE).
-                problems.append(f"{what}: {wheel} has a url or path that is not a plain URL")
-                continue
             if any(c.name == pkg.name for c in chosen):
                 problems.append(f"{what}: {pkg.name} is selected twice")
                 continue
-            version = str(pkg.version) if pkg.version else wheel.split("-")[1]
-            if path and source is not None and not os.path.isabs(path):
-                path = str(source.parent / path)
-            chosen.append(
-                LockedPackage(
-                    pkg.name,
-                    version,
-                    wheel,
-                    digest,
-                    requested is None or pkg.name in requested,
-                    path,
-                    url,
-                    index if web_url(index) else None,
-                )
-            )
+            got = _locked(pkg, dist, source, requested is None or pkg.name in requested)
+            if isinstance(got, str):
+                problems.append(f"{what}: {got}")
+            else:
+                chosen.append(got)
     if problems:
         raise LockError(
             f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
         )
     return chosen
+
+
+def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> LockedPackage | str:
+    """The package ``packaging.pylock`` chose, as envstore installs it, or what is wrong
+    with it: a wheel, an sdist or archive (built into a wheel by pip), a VCS commit."""
+    from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
+
+    from envstore.model.lock import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
+    from envstore.model.records import web_url
+
+    url, path = dist.url, getattr(dist, "path", None)
+    if not all(_plain(v) for v in (url, path)) or (
+        url and not url.startswith(("https://", "http://", "file://"))
+    ):
+        # Both become lines of the requirements file pip reads: a newline there would
+        # hand pip options the lock chose (another index, -r FILE).
+        return "its url or path is not a plain URL"
+    if path and source is not None and not os.path.isabs(path):
+        path = os.path.normpath(source.parent / path)
+    version = str(pkg.version) if pkg.version else ""
+    if isinstance(dist, PackageVcs):
+        commit = dist.commit_id or ""
+        if dist.type not in ("git", "hg", "svn", "bzr") or not re.fullmatch(
+            r"[0-9A-Za-z_.-]+", commit
+        ):
+            return f"a {dist.type} source needs a commit-id pip can check out"
+        where = url or (Path(path).as_uri() if path else "")
+        sub = f"#subdirectory={dist.subdirectory}" if dist.subdirectory else ""
+        if not where or not _plain(sub):
+            return "its vcs source has no plain url or path"
+        pip_url = f"{dist.type}+{where}@{commit}{sub}"
+        return LockedPackage(pkg.name, version, "", "", requested, None, pip_url, kind="vcs")
+    if not isinstance(dist, (PackageWheel, PackageSdist, PackageArchive)):
+        return f"{type(dist).__name__.removeprefix('Package').lower()} sources are not supported"
+    if isinstance(dist, PackageArchive):
+        if dist.subdirectory:
+            return "an archive with a subdirectory is not supported yet"
+        name = unquote(urlparse(url).path if url else str(path)).rsplit("/", 1)[-1]
+    else:
+        name = dist.filename
+    wheel = name.endswith(".whl")
+    digest = dist.hashes.get("sha256")
+    if not isinstance(digest, str) or not SHA256.match(digest):
+        return f"{name} has no sha256 hash (64 hex digits)"
+    if not (WHEEL_NAME if wheel else SOURCE_NAME).match(name):
+        return f"{name!r} is not a {'wheel' if wheel else 'source archive'} file name"
+    if wheel and not version:
+        version = name.split("-")[1]
+    index = pkg.index if web_url(pkg.index) else None
+    kind = "wheel" if wheel else "sdist"
+    return LockedPackage(pkg.name, version, name, digest, requested, path, url, index, kind=kind)
 
 
 def _plain(value: str | None) -> bool:
@@ -216,8 +239,9 @@ def from_lock(
     progress: Callable[[str], None] | None,
 ) -> Resolved:
     """Exactly the locked wheels, each checked against its sha256 before anything is
-    ingested; raises ResolutionError naming every wheel that is missing, does not fit
-    ``interp`` or does not match its hash."""
+    ingested, and the wheels pip builds from the locked sdists and VCS commits
+    (``locked_sources``); raises ResolutionError naming every wheel or source that is
+    missing, does not fit ``interp`` or does not match its hash."""
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
     from packaging.version import Version
 
@@ -231,7 +255,13 @@ def from_lock(
     resolved = Resolved(requested={p.name for p in request.locked if p.requested})
     problems: list[str] = []
     missing: list[LockedPackage] = []
+    builds: list[tuple[LockedPackage, str]] = []  # sdists and VCS commits
     for p in request.locked:
+        if p.kind != "wheel":
+            line = source_line(p, dirs, problems)
+            if line is not None:
+                builds.append((p, line))
+            continue
         what = f"{p.name} {p.version} ({p.wheel})"
         try:
             name, version, _, tags = parse_wheel_filename(p.wheel)
@@ -288,6 +318,9 @@ def from_lock(
     for p in missing:
         at = f"{p.path or p.url}, " if p.path or p.url else ""
         problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {at}{where}")
+    if builds and not problems:
+        built = build_locked(store, interp, pip_site, sources, builds, problems, progress)
+        resolved.wheels.update(built)
     if problems:
         raise ResolutionError(
             "cannot create the environment from the lock; nothing was installed:\n  - "

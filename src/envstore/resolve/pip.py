@@ -148,9 +148,8 @@ def download(
         if build:
             cmd = ["wheel", "--no-deps", "--quiet", "-w", str(out)]
         else:
-            cmd = ["download", "--no-deps", "--only-binary=:all:"]
-            cmd += ["--require-hashes"] if hashed else []
-            cmd += ["--quiet", "--dest", str(out)]
+            cmd = ["download", "--no-deps", "--only-binary=:all:", "--quiet", "--dest", str(out)]
+        cmd += ["--require-hashes"] if hashed else []
         args = list(wanted)
         if hashed:
             reqs = work / "requirements.txt"
