@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
-from envstore.resolve.locked_sources import build_locked, source_line
+from envstore.resolve.locked_sources import build_locked, named_file, source_line
 from envstore.resolve.pip import (
     bundled_wheel_dirs,
     download,
@@ -283,7 +283,7 @@ def from_lock(
             resolved.keys[p.name] = key
             continue
         files = [d / p.wheel for d in dirs if (d / p.wheel).is_file()]
-        named = _named_file(p)
+        named = named_file(p)
         if named is not None and named.is_file():
             files.insert(0, named)
         if not files:
@@ -328,14 +328,3 @@ def from_lock(
         )
     store.check_not_damaged(list(resolved.keys.values()))
     return resolved
-
-
-def _named_file(p: LockedPackage) -> Path | None:
-    """The local file the lock names for ``p`` (``path``, or a ``file:`` URL)."""
-    if p.path:
-        return Path(p.path)
-    if p.url and p.url.startswith("file:"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(p.url).path))
-    return None

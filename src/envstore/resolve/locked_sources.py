@@ -15,7 +15,7 @@ from envstore.model.sources import PackageSources
 from envstore.resolve.pip import download, pip_may_run
 from envstore.store.layout import Store
 
-__all__ = ["build_locked", "source_line"]
+__all__ = ["build_locked", "named_file", "source_line"]
 
 
 def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> str | None:
@@ -23,18 +23,12 @@ def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> 
     local sdist (the lock's ``path`` or ``file:`` URL, else one of that name in
     ``dirs``) is hashed here, before anything is built or ingested; a remote one is
     hashed by pip (``--require-hashes``) before it is built; a VCS commit has no hash."""
-    from urllib.parse import unquote, urlparse
-
     from envstore.store.hashing import sha256_file
 
     if p.kind == "vcs":
         return p.url
     what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
-    named = None
-    if p.path:
-        named = Path(p.path)
-    elif p.url and p.url.startswith("file:"):
-        named = Path(unquote(urlparse(p.url).path))
+    named = named_file(p)
     files = [named] if named is not None else [d / p.wheel for d in dirs]
     files = [f for f in files if f.is_file()]
     if not files and p.url and p.url.startswith(("https://", "http://")):
@@ -51,6 +45,17 @@ def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> 
         ]
         return None
     return f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}"
+
+
+def named_file(p: LockedPackage) -> Path | None:
+    """The local file the lock names for ``p`` (``path``, or a ``file:`` URL)."""
+    if p.path:
+        return Path(p.path)
+    if p.url and p.url.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(p.url).path))
+    return None
 
 
 def build_locked(
