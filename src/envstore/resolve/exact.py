@@ -12,7 +12,6 @@ from urllib.parse import unquote, urlparse
 
 from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
-from envstore.resolve.locked_sources import build_locked, named_file, source_line
 from envstore.resolve.pip import (
     bundled_wheel_dirs,
     download,
@@ -246,6 +245,7 @@ def from_lock(
     from packaging.version import Version
 
     from envstore.python.tags import supported_tags
+    from envstore.resolve.locked_sources import build_locked, named_file, source_line
     from envstore.store.hashing import sha256_file
 
     accepted = supported_tags(interp)

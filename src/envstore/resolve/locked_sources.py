@@ -10,10 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envstore.model.interpreter import Interpreter
-from envstore.model.lock import LockedPackage
 from envstore.model.sources import PackageSources
 from envstore.resolve.pip import download, pip_may_run
 from envstore.store.layout import Store
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.lock import LockedPackage
 
 __all__ = ["build_locked", "named_file", "source_line"]
 
