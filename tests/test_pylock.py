@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -9,6 +10,7 @@ import json
 import shutil
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import tomli_w
 import wheelmaker
 from conftest import CLI, entries, run
 from packaging.pylock import Pylock
+
+from envstore.model.manifest import Manifest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,37 +139,110 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def _served(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``directory`` over http on 127.0.0.1 (its listings serve as a PEP 503 index)."""
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    handler = functools.partial(_Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
     cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served = tmp_path / "served"
     (tmp_path / "wh").rename(served)
-    for var in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    handler = functools.partial(_Quiet, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-
-    def to_urls(data: dict[str, Any]) -> None:
-        for p in data["packages"]:
-            wheel = p["wheels"][0]
-            wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
-
     fresh = tmp_path / "fresh-store"  # has pip (to download with), none of the packages
     shutil.copytree(_template_store, fresh, symlinks=True)
-    try:
+    with _served(served, monkeypatch) as base:
+
+        def to_urls(data: dict[str, Any]) -> None:
+            for p in data["packages"]:
+                wheel = p["wheels"][0]
+                wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
+
         res = cli("--store", fresh, "create", tmp_path / "new", "--from",
                   _edited(locked, to_urls), "--no-index")  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert res.code == 0, res.err
     assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
+def test_a_downloaded_wheel_is_locked_by_its_url_and_index(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL pip downloaded a wheel from, and the index it found it on, are recorded
+    at ingest (entry.json layout 2) and written into the lock, which uv installs."""
+    served = tmp_path / "served"
+    wheelmaker.build_wheel(served / "simple" / "alpha", "alpha", "1.0", requires=["beta"])
+    wheelmaker.build_wheel(served / "simple" / "beta", "beta", "2.1")
+    env, plain = tmp_path / "env", tmp_path / "plain"
+    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    with _served(served, monkeypatch) as base:
+        index = base + "simple"
+        made = cli("--store", store, "create", env, "alpha", "--without-pip",
+                   "--index-url", index + "/")  # fmt: skip
+        assert made.code == 0, made.err
+        res = cli("--store", store, "lock", env, "-o", tmp_path / "pylock.toml")
+        assert res.code == 0, res.err
+        data = tomllib.loads((tmp_path / "pylock.toml").read_text())
+        Pylock.from_dict(data)
+        beta = next(p for p in data["packages"] if p["name"] == "beta")
+        assert beta["index"] == index
+        assert beta["wheels"][0]["url"] == f"{index}/beta/beta-2.1-py3-none-any.whl"
+        assert "path" not in beta["wheels"][0]
+        uv = [sys.executable, "-m", "uv", "pip", "install", "--python", plain / "bin" / "python"]
+        got = run([*uv, "-r", tmp_path / "pylock.toml"],
+                  extra_env={"UV_CACHE_DIR": str(tmp_path / "uv-cache")})  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    listed = run(
+        [sys.executable, "-m", "uv", "pip", "freeze", "--python", plain / "bin" / "python"]
+    )
+    assert set(listed.stdout.split()) == {"alpha==1.0", "beta==2.1"}
+
+
+def test_entries_stored_before_urls_were_recorded_are_named_with_the_fix(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made by the previous version (entry.json layout 1: no url, no index):
+    its entries still read and verify; a lock names the wheels it cannot place, with
+    the way to fix it, and ``-f DIR`` fixes it."""
+    from envstore.model.records import EntryRecord
+
+    new = EntryRecord.to_json
+
+    def layout_1(self: EntryRecord) -> dict[str, object]:
+        data = {k: v for k, v in new(self).items() if k not in ("url", "index")}
+        return {**data, "layout": 1}
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "alpha", "1.0")
+    env = tmp_path / "env"
+    with monkeypatch.context() as m:
+        m.setattr(EntryRecord, "to_json", layout_1)
+        made = cli(
+            "--store", store, "create", env, "alpha", "--without-pip", "--no-index", "-f", wh
+        )
+    assert made.code == 0, made.err
+    (entry,) = (store / "entries").glob("pure/alpha/*/entry.json")
+    assert json.loads(entry.read_text())["layout"] == 1
+    assert cli("--store", store, "verify", "--check-contents").code == 0
+    (tmp_path / "wh").rename(tmp_path / "moved")
+    res = cli("--store", store, "lock", env, "-o", "-")
+    assert res.code == 1 and "alpha-1.0-py3-none-any.whl" in res.err
+    assert "pip download --no-deps --only-binary=:all: -d DIR alpha==1.0" in res.err
+    res = cli("--store", store, "lock", env, "-o", "-", "-f", tmp_path / "moved")
+    assert res.code == 0, res.err
 
 
 def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:
@@ -189,6 +266,26 @@ def test_round_trips_with_uv(cli: CLI, tmp_path: Path, store: Path, locked: Path
     res = cli("--store", store, "create", tmp_path / "from-uv", "--from", theirs, "--offline")
     assert res.code == 0, res.err
     assert _set(tmp_path / "from-uv") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
+def test_round_trips_with_pip(cli: CLI, tmp_path: Path, store: Path, locked: Path) -> None:
+    """pip's reader (-r pylock.toml) installs envstore's lock into a plain venv; envstore
+    creates from ``pip lock``'s (file: URLs); offline, from the same wheel directory."""
+    pip = [sys.executable, "-m", "pip"]
+    plain = tmp_path / "plain"
+    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    target = ["--python", plain / "bin" / "python"]
+    made = run([*pip, *target, "install", "--no-index", "-r", locked])
+    assert made.returncode == 0, made.stderr
+    listed = run([*pip, *target, "list", "--format", "json"])
+    assert {(p["name"], p["version"]) for p in json.loads(listed.stdout)} == _set(tmp_path / "env")
+
+    theirs = tmp_path / "pylock.pip.toml"
+    made = run([*pip, "lock", "alpha", "--no-index", "-f", tmp_path / "wh", "-o", theirs])
+    assert made.returncode == 0, made.stderr
+    res = cli("--store", store, "create", tmp_path / "from-pip", "--from", theirs, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "from-pip") == {("alpha", "1.0"), ("beta", "2.1")}
 
 
 def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
@@ -216,3 +313,149 @@ def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
     res = cli("--store", tmp_path / "s3", "create", tmp_path / "e3", "--from", crafted)
     assert res.code != 0 and "not a plain URL" in res.err, res.err
     assert not (tmp_path / "e3").exists()
+
+
+def test_extras_and_dependency_groups_are_chosen_from_the_lock(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """PEP 751 ``extras``, ``dependency-groups`` and ``default-groups``: the markers
+    select with the extras asked for and the groups named, else the default groups."""
+    wh = tmp_path / "wh"
+    marks = {
+        "alpha": None,
+        "beta": "'fast' in extras",
+        "gamma": "'dev' in dependency_groups",
+        "delta": "'docs' in dependency_groups",
+    }
+    packages = []
+    for name, marker in marks.items():
+        wheel = wheelmaker.build_wheel(wh, name, "1.0")
+        entry: dict[str, Any] = {"name": name, "version": "1.0"}
+        if marker:
+            entry["marker"] = marker
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        entry["wheels"] = [{"name": wheel.name, "path": f"wh/{wheel.name}",
+                            "hashes": {"sha256": digest}}]  # fmt: skip
+        packages.append(entry)
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps({
+        "lock-version": "1.0", "created-by": "hand", "extras": ["fast"],
+        "dependency-groups": ["docs"], "default-groups": ["dev"], "packages": packages,
+    }))  # fmt: skip
+    env = tmp_path / "env"
+
+    def names(*args: str) -> set[str]:
+        res = cli("--store", store, "sync", env, "--from", lock, "--offline", *args)
+        assert res.code == 0, res.err
+        return {n for n, _ in _set(env)}
+
+    assert names() == {"alpha", "gamma"}
+    assert names("--extra", "fast", "--group", "docs") == {"alpha", "beta", "delta"}
+    assert names("--all-extras") == {"alpha", "beta", "gamma"}
+    bad = cli("--store", store, "sync", env, "--from", lock, "--offline", "--extra", "gpu")
+    assert bad.code == 1 and "Undeclared extras: gpu" in bad.err
+    assert "extras: fast; dependency groups: docs, dev" in bad.err
+
+
+def test_a_project_lock_with_extras_and_groups_and_its_staleness(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """``envstore lock`` in a project: every extra and group, resolved once and marked;
+    ``sync`` in the project uses it, with the groups and extras asked for; a changed
+    pyproject.toml makes it stale: warned about, or refused with ``--locked``."""
+    from projectmaker import make_project
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "dep-one", "1.0", requires=["lib-dep"])
+    for name in ("lib-dep", "extra-dep", "test-dep", "lint-dep"):
+        wheelmaker.build_wheel(wh, name, "1.0")
+    proj = tmp_path / "proj"
+    settings: dict[str, Any] = {
+        "dependencies": ["dep-one"],
+        "optional_dependencies": {"x": ["extra-dep"]},
+        "groups": {"test": ["test-dep"], "dev": [{"include-group": "test"}, "lint-dep"]},
+    }
+    make_project(proj, **settings)
+    where = ["--store", store, "--no-index", "-f", wh]
+    res = cli("lock", "--project", proj, *where)
+    assert res.code == 0, res.err
+    data = tomllib.loads((proj / "pylock.toml").read_text())
+    Pylock.from_dict(data)
+    assert (data["extras"], data["dependency-groups"], data["default-groups"]) == (
+        ["x"], ["test", "dev"], ["dev"]
+    )  # fmt: skip
+    marks = {p["name"]: p.get("marker") for p in data["packages"]}
+    assert marks == {
+        "dep-one": None,
+        "lib-dep": None,
+        "extra-dep": '"x" in extras',
+        "test-dep": '"test" in dependency_groups or "dev" in dependency_groups',
+        "lint-dep": '"dev" in dependency_groups',
+        "sample": None,
+    }
+    (sample,) = [p for p in data["packages"] if p["name"] == "sample"]
+    assert sample["directory"] == {"path": ".", "editable": True}
+    assert data["tool"]["envstore"]["inputs"].startswith("sha256:")
+
+    def synced(*args: str) -> set[str]:
+        res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked", *args)
+        assert res.code == 0, res.err
+        manifest = json.loads((proj / ".venv" / "envstore.json").read_text())
+        assert [e["name"] for e in manifest["editables"]] == ["sample"]
+        return {p["name"] for p in manifest["packages"]}
+
+    assert synced() == {"dep-one", "lib-dep", "test-dep", "lint-dep"}
+    assert synced("--no-dev", "--extra", "x") == {"dep-one", "lib-dep", "extra-dep"}
+    # Any env from the lock: its directory package is the project, installed editable.
+    res = cli("--store", store, "create", tmp_path / "e", "--from", proj / "pylock.toml",
+              "--offline")  # fmt: skip
+    assert res.code == 0, res.err
+    assert [e.name for e in Manifest.load(tmp_path / "e").editables] == ["sample"]
+
+    make_project(proj, **{**settings, "dependencies": ["dep-one", "extra-dep"]})
+    res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked")
+    assert res.code == 1 and "pylock.toml is stale" in res.err and "envstore lock" in res.err
+    res = cli("sync", "--project", proj, *where)
+    assert res.code == 0 and "warning:" in res.err and "is stale" in res.err
+
+
+def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """A locked sdist (its sha256 checked first) and a git commit are built into wheels
+    by pip (offline: the projects' backend needs nothing), then stored."""
+    from projectmaker import make_project
+
+    make_project(tmp_path / "srcpkg", "srcpkg")
+    (tmp_path / "dist").mkdir()
+    made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
+                " import envstore_test_backend as b; b.build_sdist('../dist')"],
+               cwd=tmp_path / "srcpkg")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    sdist = tmp_path / "dist" / "srcpkg-0.1.tar.gz"
+    repo = make_project(tmp_path / "vcsrepo", "vcspkg")
+    git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v"]):
+        assert run([*git, *step]).returncode == 0
+    commit = run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    data: dict[str, Any] = {
+        "lock-version": "1.0",
+        "created-by": "hand",
+        "packages": [
+            {"name": "srcpkg", "version": "0.1", "sdist": {
+                "name": sdist.name, "path": "dist/srcpkg-0.1.tar.gz",
+                "hashes": {"sha256": hashlib.sha256(sdist.read_bytes()).hexdigest()}}},
+            {"name": "vcspkg", "vcs": {"type": "git", "path": "vcsrepo", "commit-id": commit}},
+        ],
+    }  # fmt: skip
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "env", "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "env") == {("srcpkg", "0.1"), ("vcspkg", "0.1")}
+
+    data["packages"][0]["sdist"]["hashes"]["sha256"] = "0" * 64
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "bad", "--from", lock, "--no-index")
+    assert res.code == 1 and "srcpkg 0.1 (srcpkg-0.1.tar.gz): hash mismatch" in res.err
+    assert not (tmp_path / "bad").exists()

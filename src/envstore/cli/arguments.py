@@ -263,13 +263,30 @@ def _frontends(sub: Subcommands) -> None:
 def _portable(sub: Subcommands) -> None:
     p = sub.add_parser(
         "lock",
-        help="write a PEP 751 pylock.toml of an environment's exact wheels",
+        help="write a PEP 751 pylock.toml of an environment's exact wheels, or a project's",
         description="Write a lock of ENV as a PEP 751 pylock.toml: every package's version,"
-        " wheel file name, sha256 and where the file is (a path relative to the lock), and"
-        " the interpreter it was made for (requires-python, environments). Reads only the"
-        " manifest and the store; the env's Python is not started.",
+        " wheel file name, sha256 and where the file is (a path relative to the lock, or the"
+        " URL it was downloaded from), and the interpreter it was made for (requires-python,"
+        " environments). Reads only the manifest and the store; the env's Python is not"
+        " started. Without ENV, in a project: its dependencies, every extra and dependency"
+        " group (marked) and the project itself, resolved once, into PROJECT/pylock.toml"
+        " with a digest of pyproject.toml's inputs ('sync --locked' checks it).",
     )
-    p.add_argument("env", metavar="ENV", help="the environment directory")
+    p.add_argument(
+        "env", metavar="ENV", nargs="?", help="the environment directory (none: the project)"
+    )
+    p.add_argument(
+        "--project",
+        metavar="DIR",
+        help="without ENV: the project (default: the nearest pyproject.toml at or above the"
+        " current directory)",
+    )
+    p.add_argument(
+        "-p",
+        "--python",
+        metavar="PYTHON",
+        help="without ENV: the interpreter to resolve for (default: as 'sync' in the project)",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -277,16 +294,7 @@ def _portable(sub: Subcommands) -> None:
         help="write the lock here: pylock.toml or pylock.NAME.toml (default: ./pylock.toml;"
         " '-': stdout, paths absolute); --format requirements defaults to stdout",
     )
-    p.add_argument(
-        "-f",
-        "--find-links",
-        dest="find_links",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a directory holding wheels the lock may point to (repeatable), for wheels"
-        " whose own file is not known (downloaded from an index)",
-    )
+    add_index_options(p)  # -f: also where wheels of an env's lock may be found
     p.add_argument(
         "--format",
         choices=["pylock", "requirements"],

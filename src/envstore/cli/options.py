@@ -129,10 +129,13 @@ def add_project_options(p: Any) -> None:
         metavar="NAME",
         action="append",
         default=[],
-        help="with -r pyproject.toml: the dependencies of this extra too (repeatable)",
+        help="with -r pyproject.toml: the dependencies of this extra too; with --from"
+        " LOCK: the packages the lock marks for it (repeatable)",
     )
     p.add_argument(
-        "--all-extras", action="store_true", help="with -r pyproject.toml: every extra's too"
+        "--all-extras",
+        action="store_true",
+        help="with -r pyproject.toml or --from LOCK: every extra's too",
     )
     p.add_argument(
         "--group",
@@ -141,7 +144,8 @@ def add_project_options(p: Any) -> None:
         action="append",
         default=[],
         help="a PEP 735 dependency group of the pyproject.toml in PATH (default: the current"
-        " directory's; in a project sync, the project's) (repeatable)",
+        " directory's; in a project sync, the project's); with --from LOCK, a group the"
+        " lock declares, instead of its default-groups (repeatable)",
     )
 
 
@@ -159,6 +163,13 @@ def add_project_sync_options(p: Any) -> None:
     )
     project.add_argument("--all-groups", action="store_true", help="every dependency group")
     project.add_argument("--no-dev", action="store_true", help="without the dev group")
+    project.add_argument(
+        "--locked",
+        action="store_true",
+        help="from the project's pylock.toml, which must be there and made from"
+        " pyproject.toml as it is ('envstore lock' writes it); without it a stale lock is"
+        " warned about and not used",
+    )
     project.add_argument(
         "--no-install-project",
         action="store_true",

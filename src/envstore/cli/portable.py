@@ -38,12 +38,34 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
                 f"{output}: PEP 751 names a lock pylock.toml or pylock.NAME.toml (installers"
                 " recognize it by that name); pass such a -o"
             )
+    if args.env is None:
+        return _lock_project(args, progress, output, requirements)
     found = lock_env(args.env, store=args.store, find_links=args.find_links)
     if output in (None, "-"):
         sys.stdout.write(found.pip_requirements() if requirements else found.dumps())
     else:
         found.save(output, pip_requirements=requirements)
         progress(f"locked {len(found.packages)} packages into {output}")
+    return 0
+
+
+def _lock_project(
+    args: argparse.Namespace, progress: Callable[[str], None], output: str | None, pip: bool
+) -> int:
+    import sys
+
+    from envstore.env.lock_project import lock_project
+
+    found = lock_project(
+        args.project, python=args.python, store=args.store, **index_options(args), progress=progress
+    )
+    if output in (None, "-"):
+        sys.stdout.write(found.pip_requirements() if pip else found.dumps())
+        return 0
+    # The default is the project's own (where 'envstore sync' in it looks).
+    target = str(args.output or found.source)
+    found.save(target, pip_requirements=pip)
+    progress(f"locked {len(found.packages)} packages into {target}")
     return 0
 
 
@@ -122,6 +144,7 @@ def _sync_project(args: argparse.Namespace, progress: Callable[[str], None]) -> 
         groups=args.groups,
         all_groups=args.all_groups,
         no_dev=args.no_dev,
+        locked=args.locked,
         extras=args.extras,
         all_extras=args.all_extras,
         install_project=not args.no_install_project,

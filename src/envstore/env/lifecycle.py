@@ -106,14 +106,16 @@ def create_env(
     st = store if isinstance(store, Store) else Store(store or old)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    requirements, requirement_files = _expand(
-        requirements, requirement_files, extras, all_extras, groups
-    )
+    if locked is None:  # a lock's extras and groups are chosen from it (selected)
+        requirements, requirement_files = _expand(
+            requirements, requirement_files, extras, all_extras, groups
+        )
     if locked is not None:
-        from envstore.env.locked import interpreter_for_lock, selected
+        from envstore.env.locked import interpreter_for_lock, lock_editables, selected
 
         interp = interpreter_for_lock(locked, python, st)
-        locked = selected(locked, interp)
+        locked = selected(locked, interp, extras, all_extras, groups)
+        editables = [*editables, *lock_editables(locked)]
     else:
         interp = find_interpreter(python, st.facts_cache())
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
@@ -155,8 +157,6 @@ def _make(
             progress,
             keep_unchanged=keep_unchanged,
         )
-    if locked is not None:
-        raise EnvError("give either a lock or editable projects, not both")
     from envstore.env.editable import parse_editable, prepare_editables
 
     specs = [parse_editable(e) for e in every]
@@ -173,13 +173,16 @@ def _make(
             max_age=request.max_age,
         )
         recorded = request.pip_requirements()
-        request = request.installing_editables(tuple(r for e in prepared for r in e.requirements))
+        # With a lock, the projects' dependencies are among its packages: none resolved.
+        if locked is None:
+            needs = tuple(r for e in prepared for r in e.requirements)
+            request = request.installing_editables(needs)
         return make_env(
             st,
             final,
             request,
             interp,
-            None,
+            locked,
             with_pip,
             prompt,
             replacing,
@@ -267,9 +270,10 @@ def sync_env(
     st = store if isinstance(store, Store) else Store(store or kept)
     st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
-    requirements, requirement_files = _expand(
-        requirements, requirement_files, extras, all_extras, groups
-    )
+    if locked is None:  # a lock's extras and groups are chosen from it (selected)
+        requirements, requirement_files = _expand(
+            requirements, requirement_files, extras, all_extras, groups
+        )
     if old is not None and python is None:
         was = old.python
         try:  # a path from the env's files: run only if envstore finds it by itself
@@ -283,10 +287,11 @@ def sync_env(
     else:
         interp = find_interpreter(python, st.facts_cache())
     if locked is not None:
-        from envstore.env.locked import check_lock_python, selected
+        from envstore.env.locked import check_lock_python, lock_editables, selected
 
         check_lock_python(locked, interp)
-        locked = selected(locked, interp)
+        locked = selected(locked, interp, extras, all_extras, groups)
+        editables = [*editables, *lock_editables(locked)]
     request = _request(requirements, requirement_files, where, upgrade, locked, constraints, pre)
     request.max_age = max_age
     if with_pip is None:

@@ -83,7 +83,8 @@ def lock_env(
 
 def _located(st: Store, key: EntryKey, p: LockedPackage, dirs: Sequence[str]) -> LockedPackage:
     """``p`` with the path of a file outside the store holding its wheel (same name and
-    sha256): where its entry was ingested from, else one in ``dirs``."""
+    sha256): where its entry was ingested from, else one in ``dirs``; else with the
+    URL (and index) its entry records the wheel was downloaded from."""
     from dataclasses import replace
 
     from envstore.store.hashing import sha256_file
@@ -102,6 +103,8 @@ def _located(st: Store, key: EntryKey, p: LockedPackage, dirs: Sequence[str]) ->
                 return replace(p, path=str(place))
         except OSError:
             continue
+    if record is not None and record.url and record.sha256 == p.sha256:
+        return replace(p, url=record.url, index=record.index)
     return p
 
 

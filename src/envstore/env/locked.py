@@ -2,22 +2,58 @@
 
 from __future__ import annotations
 
-from envstore.errors import InterpreterError
+from envstore.errors import InterpreterError, LockError
 from envstore.model.interpreter import Interpreter
-from envstore.model.lock import Lock
+from envstore.model.lock import Lock, LockedDirectory
 from envstore.python.interpreters import find_interpreter
 from envstore.store.layout import Store
 
-__all__ = ["check_lock_python", "interpreter_for_lock", "selected"]
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["check_lock_python", "interpreter_for_lock", "lock_editables", "selected"]
 
 
-def selected(lock: Lock, interp: Interpreter) -> Lock:
-    """``lock`` with the packages chosen for ``interp`` (a pylock.toml read from a file)."""
+def selected(
+    lock: Lock,
+    interp: Interpreter,
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    groups: Sequence[str] = (),
+) -> Lock:
+    """``lock`` with the packages chosen for ``interp`` (a pylock.toml read from a file):
+    with the ``extras`` it declares (every one with ``all_extras``) and the dependency
+    ``groups`` named, else its ``default-groups``; its source trees chosen in
+    ``directories``."""
     from dataclasses import replace
 
     from envstore.resolve.exact import select_locked
 
-    return replace(lock, packages=select_locked(lock, interp))
+    if lock.pylock is None:
+        if extras or all_extras or groups:
+            raise LockError("extras and dependency groups are chosen from a pylock.toml file")
+        return lock
+    if all_extras:
+        extras = [*(lock.pylock.extras or ()), *extras]
+    trees: list[LockedDirectory] = []
+    chosen = select_locked(
+        lock, interp, extras=extras, groups=list(groups) or None, directories=trees
+    )
+    return replace(lock, packages=chosen, directories=trees)
+
+
+def lock_editables(lock: Lock) -> list[str]:
+    """The source trees a lock chose (``selected``), as editable projects to install:
+    PEP 751 ``directory`` packages marked ``editable`` (a project lock's project)."""
+    plain = [d for d in lock.directories if not d.editable]
+    if plain:
+        raise LockError(
+            f"{lock.source}: source trees to install non-editable are not supported yet: "
+            + ", ".join(f"{d.name} ({d.path})" for d in plain)
+            + "; lock them as wheels, or mark them editable"
+        )
+    return [d.path for d in lock.directories]
 
 
 def check_lock_python(lock: Lock, interp: Interpreter) -> None:

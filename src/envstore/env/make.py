@@ -88,7 +88,9 @@ def make_env(
         if resolved.wheels:
             from envstore.store.ingest import ingest_wheels
 
-            new = ingest_wheels(st, list(resolved.wheels.values()), interp, progress)
+            got = resolved.wheels
+            urls = {got[n]: u for n, u in resolved.urls.items() if n in got}
+            new = ingest_wheels(st, list(got.values()), interp, progress, urls)
             for name, wheel in resolved.wheels.items():
                 keys[name] = new[wheel]
             if request.push:

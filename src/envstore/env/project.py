@@ -135,9 +135,12 @@ def sync_project(
     with_pip: bool | None = None,
     progress: Callable[[str], None] | None = None,
     max_age: float | None = None,
+    locked: bool = False,
 ) -> ProjectSync:
     """Make ``env`` (default: the project's ``.venv``) hold exactly what the project
-    at or above ``project`` (default: the cwd) asks for; see the module docstring."""
+    at or above ``project`` (default: the cwd) asks for; see the module docstring.
+    From the project's ``pylock.toml`` when it is fresh (``envstore.env.lock_inputs``;
+    ``locked``: fail unless it is)."""
     root = find_project(project if project is not None else os.getcwd())
     st = store if isinstance(store, Store) else Store(store)
     st.ensure()
@@ -171,9 +174,20 @@ def sync_project(
         requirements = proj.requirements(wanted_extras) + requirements
     before = env_names(final)
     chosen = choose_python(proj, final, python, st)
+    lock = None
+    if locked or (root / "pylock.toml").is_file():  # imported only then: dataclasses
+        from envstore.env.lock_inputs import project_lock, syncing
+
+        warn = (lambda m: progress(f"warning: {m}")) if progress else None
+        usable = editable or not install_project
+        lock = project_lock(proj, locked=locked, editable=usable, warn=warn)
+        if lock is not None:  # its packages, not the requirements (the project: as asked)
+            lock, requirements = syncing(lock, names), []
     manifest = sync_env(
         final,
         requirements,
+        lock=lock,
+        extras=wanted_extras if lock is not None else (),
         python=chosen,
         store=st,
         sources=sources,

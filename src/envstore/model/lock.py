@@ -44,11 +44,12 @@ from typing import Any
 
 from envstore.errors import LockError
 
-__all__ = ["LOCK_VERSION", "Lock", "LockedPackage", "LockedPython"]
+__all__ = ["LOCK_VERSION", "Lock", "LockedDirectory", "LockedPackage", "LockedPython"]
 
 LOCK_VERSION = "1.0"  # PEP 751's lock-version
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.whl$")
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.(tar\.gz|tgz|tar\.bz2|tar\.xz|zip)$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class LockedPackage:
     requested: bool
     path: str | None = None
     url: str | None = None
+    index: str | None = None  # the package index (PEP 503 base URL) the wheel is on
+    marker: str | None = None  # PEP 751: when it is installed (extras, dependency groups)
+    # "wheel"; "sdist" (an sdist or source archive: ``wheel`` is its file name, pip
+    # builds it); "vcs" (``url`` is pip's ``git+URL@commit``, no file, no hash)
+    kind: str = "wheel"
 
     def pip_line(self) -> str:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
@@ -70,6 +76,17 @@ class LockedPackage:
         if self.url and self.url.startswith(("https://", "http://")):
             return f"{self.name} @ {self.url} --hash=sha256:{self.sha256}"
         return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
+
+
+@dataclass(frozen=True)
+class LockedDirectory:
+    """A package of a lock that is a source tree (PEP 751 ``directory``): a project,
+    installed editable when ``editable``; ``path`` absolute, or relative to the lock."""
+
+    name: str
+    path: str
+    editable: bool
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,13 @@ class Lock:
     requirements: list[str] = field(default_factory=list)
     pylock: Any = None  # packaging.pylock.Pylock, read from ``source``
     source: Path | None = None
+    # PEP 751 extras, dependency-groups and default-groups a project lock declares, and
+    # its source trees (the project itself); chosen ones when read (``select_locked``).
+    extras: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    default_groups: list[str] = field(default_factory=list)
+    directories: list[LockedDirectory] = field(default_factory=list)
+    tool: dict[str, Any] = field(default_factory=dict)  # more of [tool.envstore]
 
     def to_pylock(self, base: Path | None = None) -> Any:
         """The validated ``packaging.pylock.Pylock`` of this lock; local ``path``s are
@@ -156,7 +180,13 @@ class Lock:
         if self.pylock is not None:
             return self.pylock
         from packaging.markers import Marker
-        from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
+        from packaging.pylock import (
+            Package,
+            PackageDirectory,
+            PackageWheel,
+            Pylock,
+            PylockValidationError,
+        )
         from packaging.specifiers import SpecifierSet
         from packaging.utils import canonicalize_name
         from packaging.version import Version
@@ -165,17 +195,22 @@ class Lock:
 
         unknown = [p for p in self.packages if not (p.path or p.url)]
         if unknown:
+            pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
             raise LockError(
                 "cannot write a pylock.toml: where these wheels can be fetched from is not"
-                " known (downloaded from an index, or moved since they were stored): "
+                " known (stored before envstore recorded download URLs, or from a directory"
+                " they have left): "
                 + ", ".join(p.wheel for p in unknown)
-                + "; put the wheel files into a directory and pass it to 'envstore lock"
-                " ENV -f DIR', or write '--format requirements' (hashes only)"
+                + "; put the wheel files into a directory ('pip download --no-deps"
+                f" --only-binary=:all: -d DIR {pins}') and pass it to 'envstore lock ENV -f"
+                " DIR', or write '--format requirements' (hashes only)"
             )
         packages = [
             Package(
                 name=canonicalize_name(p.name),
                 version=Version(p.version),
+                index=p.index,
+                marker=Marker(p.marker) if p.marker else None,
                 wheels=[
                     PackageWheel(
                         name=p.wheel,
@@ -187,7 +222,16 @@ class Lock:
             )
             for p in self.packages
         ]
+        packages += [
+            Package(
+                name=canonicalize_name(d.name),
+                marker=Marker(d.marker) if d.marker else None,
+                directory=PackageDirectory(path=_relative(d.path, base), editable=d.editable),
+            )
+            for d in self.directories
+        ]
         tool: dict[str, Any] = {
+            **self.tool,
             "version": __version__,
             "requirements": list(self.requirements),
             "requested": [p.name for p in self.packages if p.requested],
@@ -200,6 +244,9 @@ class Lock:
             environments=[Marker(py.environment())] if py else None,
             requires_python=SpecifierSet(f"=={py.minor}.*") if py else None,
             created_by="envstore",
+            extras=[canonicalize_name(e) for e in self.extras] or None,
+            dependency_groups=[canonicalize_name(g) for g in self.groups] or None,
+            default_groups=[canonicalize_name(g) for g in self.default_groups] or None,
             packages=packages,
             tool={"envstore": tool},
         )
@@ -273,6 +320,13 @@ class Lock:
             pylock=pylock,
             source=source,
         )
+
+    def recorded(self, name: str) -> str | None:
+        """A string ``[tool.envstore]`` records under ``name`` (``inputs``: the digest of
+        the project inputs a project lock was made from), if it does."""
+        tool = (self.pylock.tool or {}).get("envstore") if self.pylock is not None else None
+        value = tool.get(name) if isinstance(tool, dict) else self.tool.get(name)
+        return value if isinstance(value, str) else None
 
     def requested(self) -> set[str] | None:
         """The names the lock says were asked for (``[tool.envstore] requested``), if it

@@ -15,9 +15,23 @@ import json
 
 from envstore.model.keys import plain_name
 
-__all__ = ["EntryRecord", "ViewRecord"]
+__all__ = ["ENTRY_LAYOUT", "EntryRecord", "ViewRecord", "web_url"]
+
+# entry.json's "layout": 2 added "url" and "index" (layout 1 entries have neither; both
+# are optional, so an envstore that knows only layout 1 reads layout 2 as before).
+ENTRY_LAYOUT = 2
 
 _DATA_DIRS = ("scripts", "data", "headers")
+
+
+def web_url(value: object) -> bool:
+    """Whether ``value`` is an http(s) URL with no whitespace or control character: a
+    URL a lock may name (it becomes one line of a requirements file pip reads)."""
+    return (
+        isinstance(value, str)
+        and value.startswith(("https://", "http://"))
+        and all(c.isprintable() and not c.isspace() for c in value)
+    )
 
 
 def _strings(value: object, what: str) -> list[str]:
@@ -39,7 +53,9 @@ class EntryRecord:
     """``entry.json``: what an entry holds and where it came from.
 
     ``sha256``, ``origin``, ``requires`` and ``extras`` are absent from entries
-    made by early versions (None or empty here).
+    made by early versions (None or empty here); ``url`` and ``index`` (where a
+    downloaded wheel came from, for locks) from entries of layout 1, before
+    ``ENTRY_LAYOUT`` 2 added them.
     """
 
     __slots__ = (
@@ -51,6 +67,7 @@ class EntryRecord:
         "extras",
         "files",
         "hash",
+        "index",
         "key",
         "name",
         "origin",
@@ -59,6 +76,7 @@ class EntryRecord:
         "sha256",
         "size",
         "tags",
+        "url",
         "version",
         "wheel",
     )
@@ -84,6 +102,8 @@ class EntryRecord:
         tags: list[str] | None = None,
         requires: list[str] | None = None,
         extras: list[str] | None = None,
+        url: str | None = None,
+        index: str | None = None,
     ) -> None:
         self.key = key
         self.name = name
@@ -93,6 +113,8 @@ class EntryRecord:
         self.wheel = wheel  # the wheel's file name
         self.sha256 = sha256  # of the wheel, for locks (pip's --require-hashes)
         self.origin = origin  # where the wheel was when it was ingested
+        self.url = url  # the http(s) URL pip downloaded the wheel from (no credentials)
+        self.index = index  # the package index that URL was found on (PEP 503 base URL)
         self.tags = tags or []
         self.dist_info = dist_info
         self.requires = requires or []  # Requires-Dist lines, markers included
@@ -106,7 +128,7 @@ class EntryRecord:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "layout": 1,
+            "layout": ENTRY_LAYOUT,
             "key": self.key,
             "name": self.name,
             "version": self.version,
@@ -115,6 +137,8 @@ class EntryRecord:
             "wheel": self.wheel,
             "sha256": self.sha256,
             "origin": self.origin,
+            "url": self.url,
+            "index": self.index,
             "tags": self.tags,
             "dist_info": self.dist_info,
             "requires": self.requires,
@@ -161,6 +185,10 @@ class EntryRecord:
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} is not a string")
             optional[name] = value
+        for name in ("url", "index"):
+            value = optional[name] = data.get(name)
+            if value is not None and not web_url(value):
+                raise ValueError(f"{name} is not a plain http(s) URL")
         for name in ("tags", "requires", "extras"):
             value = data.get(name)
             optional[name] = None if value is None else _strings(value, name)

@@ -5,8 +5,10 @@ the store's ``wheels/`` or the index.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from envstore.errors import LockError, ResolutionError
 from envstore.model.interpreter import Interpreter
@@ -16,6 +18,7 @@ from envstore.resolve.pip import (
     pip_may_find,
     pip_may_run,
     searched,
+    wheel_url,
 )
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import entry_with_sha256
@@ -25,29 +28,47 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
-    from envstore.model.lock import Lock, LockedPackage
+    from envstore.model.lock import Lock, LockedDirectory, LockedPackage
 
 
-def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
+def select_locked(
+    lock: Lock,
+    interp: Interpreter,
+    *,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] | None = None,
+    directories: list[LockedDirectory] | None = None,
+) -> list[LockedPackage]:
     """The packages of ``lock`` for ``interp``: a lock made in memory as it is; one read
     from a pylock.toml chosen by ``packaging.pylock`` (its ``requires-python`` and
-    ``environments``, each package's marker, the wheel whose tags fit ``interp`` best).
-    Raises LockError naming every package that cannot be installed here."""
+    ``environments``, each package's marker, evaluated with ``extras`` and the dependency
+    ``groups``, else the lock's ``default-groups``, the wheel whose tags fit ``interp``
+    best). Source trees (``directory`` packages) chosen go to ``directories`` (relative
+    paths made absolute), when given. Raises LockError naming every package that cannot
+    be installed here."""
     if lock.pylock is None:
         return list(lock.packages)
     import dataclasses
 
-    from packaging.pylock import PackageWheel, PylockSelectError
+    from packaging.pylock import PackageDirectory, PylockSelectError
 
-    from envstore.model.lock import SHA256, WHEEL_NAME, LockedPackage
+    from envstore.model.lock import LockedDirectory
     from envstore.python.tags import ranked_tags
 
     source, pylock = lock.source, lock.pylock
     env: Any = dict(interp.markers)
     tags = ranked_tags(interp)
+    asked: dict[str, Any] = {"extras": extras, "dependency_groups": groups}
     try:
-        list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags))
+        list(dataclasses.replace(pylock, packages=[]).select(environment=env, tags=tags, **asked))
     except PylockSelectError as exc:
+        if str(exc).startswith("Undeclared"):
+            names = [*(pylock.dependency_groups or ()), *(pylock.default_groups or ())]
+            declared = (
+                f"extras: {', '.join(pylock.extras or ()) or 'none'}; dependency groups:"
+                f" {', '.join(dict.fromkeys(names)) or 'none'}"
+            )
+            raise LockError(f"{source}: {exc} (the lock declares {declared})") from None
         here = f"{interp.implementation} {interp.version}, {interp.abi_tag}, {interp.platform}"
         made_for = "; ".join(str(m) for m in pylock.environments or ())
         why = f"it was made for {made_for}" if "environments" in str(exc) else str(exc)
@@ -61,7 +82,7 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
         what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
         one = dataclasses.replace(pylock, packages=[package])
         try:
-            picked = list(one.select(environment=env, tags=tags))
+            picked = list(one.select(environment=env, tags=tags, **asked))
         except PylockSelectError as exc:
             if not (package.wheels and "No wheel found" in str(exc)):
                 problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
@@ -69,48 +90,76 @@ def select_locked(lock: Lock, interp: Interpreter) -> list[LockedPackage]:
             # No wheel fits: from_lock names it with every other problem (its tags).
             picked = [(package, package.wheels[0])]
         for pkg, dist in picked:
-            if not isinstance(dist, PackageWheel):
-                kind = type(dist).__name__.removeprefix("Package").lower()
-                problems.append(f"{what}: {kind} sources are not supported yet (wheels only)")
-                continue
-            digest = dist.hashes.get("sha256")
-            wheel = dist.filename
-            if not isinstance(digest, str) or not SHA256.match(digest):
-                problems.append(f"{what}: {wheel} has no sha256 hash (64 hex digits)")
-                continue
-            if not WHEEL_NAME.match(wheel):
-                problems.append(f"{what}: {wheel!r} is not a wheel file name")
-                continue
-            url, path = dist.url, dist.path
-            if not all(_plain(v) for v in (url, path)) or (
-                url and not url.startswith(("https://", "http://", "file://"))
-            ):
-                # Both become lines of the requirements file pip reads: a newline there
-                # would hand pip options the lock chose (another index, -r FILE).
-                problems.append(f"{what}: {wheel} has a url or path that is not a plain URL")
+            if isinstance(dist, PackageDirectory) and directories is not None:
+                tree = dist.path
+                if source is not None and not os.path.isabs(tree):
+                    tree = os.path.normpath(source.parent / tree)
+                directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
                 continue
             if any(c.name == pkg.name for c in chosen):
                 problems.append(f"{what}: {pkg.name} is selected twice")
                 continue
-            version = str(pkg.version) if pkg.version else wheel.split("-")[1]
-            if path and source is not None and not os.path.isabs(path):
-                path = str(source.parent / path)
-            chosen.append(
-                LockedPackage(
-                    pkg.name,
-                    version,
-                    wheel,
-                    digest,
-                    requested is None or pkg.name in requested,
-                    path,
-                    url,
-                )
-            )
+            got = _locked(pkg, dist, source, requested is None or pkg.name in requested)
+            if isinstance(got, str):
+                problems.append(f"{what}: {got}")
+            else:
+                chosen.append(got)
     if problems:
         raise LockError(
             f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
         )
     return chosen
+
+
+def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> LockedPackage | str:
+    """The package ``packaging.pylock`` chose, as envstore installs it, or what is wrong
+    with it: a wheel, an sdist or archive (built into a wheel by pip), a VCS commit."""
+    from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
+
+    from envstore.model.lock import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
+    from envstore.model.records import web_url
+
+    url, path = dist.url, getattr(dist, "path", None)
+    if not all(_plain(v) for v in (url, path)) or (
+        url and not url.startswith(("https://", "http://", "file://"))
+    ):
+        # Both become lines of the requirements file pip reads: a newline there would
+        # hand pip options the lock chose (another index, -r FILE).
+        return "its url or path is not a plain URL"
+    if path and source is not None and not os.path.isabs(path):
+        path = os.path.normpath(source.parent / path)
+    version = str(pkg.version) if pkg.version else ""
+    if isinstance(dist, PackageVcs):
+        commit = dist.commit_id or ""
+        if dist.type not in ("git", "hg", "svn", "bzr") or not re.fullmatch(
+            r"[0-9A-Za-z_.-]+", commit
+        ):
+            return f"a {dist.type} source needs a commit-id pip can check out"
+        where = url or (Path(path).as_uri() if path else "")
+        sub = f"#subdirectory={dist.subdirectory}" if dist.subdirectory else ""
+        if not where or not _plain(sub):
+            return "its vcs source has no plain url or path"
+        pip_url = f"{dist.type}+{where}@{commit}{sub}"
+        return LockedPackage(pkg.name, version, "", "", requested, None, pip_url, kind="vcs")
+    if not isinstance(dist, (PackageWheel, PackageSdist, PackageArchive)):
+        return f"{type(dist).__name__.removeprefix('Package').lower()} sources are not supported"
+    if isinstance(dist, PackageArchive):
+        if dist.subdirectory:
+            return "an archive with a subdirectory is not supported yet"
+        name = unquote(urlparse(url).path if url else str(path)).rsplit("/", 1)[-1]
+    else:
+        name = dist.filename
+    wheel = name.endswith(".whl")
+    digest = dist.hashes.get("sha256")
+    if not isinstance(digest, str) or not SHA256.match(digest):
+        return f"{name} has no sha256 hash (64 hex digits)"
+    if not (WHEEL_NAME if wheel else SOURCE_NAME).match(name):
+        return f"{name!r} is not a {'wheel' if wheel else 'source archive'} file name"
+    if wheel and not version:
+        version = name.split("-")[1]
+    index = pkg.index if web_url(pkg.index) else None
+    kind = "wheel" if wheel else "sdist"
+    return LockedPackage(pkg.name, version, name, digest, requested, path, url, index, kind=kind)
 
 
 def _plain(value: str | None) -> bool:
@@ -189,12 +238,14 @@ def from_lock(
     progress: Callable[[str], None] | None,
 ) -> Resolved:
     """Exactly the locked wheels, each checked against its sha256 before anything is
-    ingested; raises ResolutionError naming every wheel that is missing, does not fit
-    ``interp`` or does not match its hash."""
+    ingested, and the wheels pip builds from the locked sdists and VCS commits
+    (``locked_sources``); raises ResolutionError naming every wheel or source that is
+    missing, does not fit ``interp`` or does not match its hash."""
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
     from packaging.version import Version
 
     from envstore.python.tags import supported_tags
+    from envstore.resolve.locked_sources import build_locked, named_file, source_line
     from envstore.store.hashing import sha256_file
 
     accepted = supported_tags(interp)
@@ -204,7 +255,13 @@ def from_lock(
     resolved = Resolved(requested={p.name for p in request.locked if p.requested})
     problems: list[str] = []
     missing: list[LockedPackage] = []
+    builds: list[tuple[LockedPackage, str]] = []  # sdists and VCS commits
     for p in request.locked:
+        if p.kind != "wheel":
+            line = source_line(p, dirs, problems)
+            if line is not None:
+                builds.append((p, line))
+            continue
         what = f"{p.name} {p.version} ({p.wheel})"
         try:
             name, version, _, tags = parse_wheel_filename(p.wheel)
@@ -226,7 +283,7 @@ def from_lock(
             resolved.keys[p.name] = key
             continue
         files = [d / p.wheel for d in dirs if (d / p.wheel).is_file()]
-        named = _named_file(p)
+        named = named_file(p)
         if named is not None and named.is_file():
             files.insert(0, named)
         if not files:
@@ -252,11 +309,18 @@ def from_lock(
             progress(f"downloading {len(missing)} locked wheels")
         got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
+        for p in missing:  # a wheel fetched by its URL: where it came from, for locks
+            fetched = wheel_url(p.url or "", got[p.name].name, sources) if p.name in got else None
+            if fetched is not None:
+                resolved.urls[p.name] = (fetched[0], p.index)
         missing = [p for p in missing if p.name not in got]
     where = searched(sources, "the store")
     for p in missing:
         at = f"{p.path or p.url}, " if p.path or p.url else ""
         problems.append(f"{p.name} {p.version}: no wheel {p.wheel} with its sha256 in {at}{where}")
+    if builds and not problems:
+        built = build_locked(store, interp, pip_site, sources, builds, problems, progress)
+        resolved.wheels.update(built)
     if problems:
         raise ResolutionError(
             "cannot create the environment from the lock; nothing was installed:\n  - "
@@ -264,14 +328,3 @@ def from_lock(
         )
     store.check_not_damaged(list(resolved.keys.values()))
     return resolved
-
-
-def _named_file(p: LockedPackage) -> Path | None:
-    """The local file the lock names for ``p`` (``path``, or a ``file:`` URL)."""
-    if p.path:
-        return Path(p.path)
-    if p.url and p.url.startswith("file:"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(p.url).path))
-    return None

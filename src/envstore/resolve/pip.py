@@ -18,7 +18,7 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
-from envstore.model.sources import PackageSources
+from envstore.model.sources import PackageSources, public_url
 from envstore.resolve.cache import local_places
 from envstore.resolve.forms import local_path
 from envstore.resolve.reqfiles import pip_arguments
@@ -46,6 +46,7 @@ __all__ = [
     "pip_may_run",
     "run_pip",
     "searched",
+    "wheel_url",
 ]
 
 
@@ -147,9 +148,8 @@ def download(
         if build:
             cmd = ["wheel", "--no-deps", "--quiet", "-w", str(out)]
         else:
-            cmd = ["download", "--no-deps", "--only-binary=:all:"]
-            cmd += ["--require-hashes"] if hashed else []
-            cmd += ["--quiet", "--dest", str(out)]
+            cmd = ["download", "--no-deps", "--only-binary=:all:", "--quiet", "--dest", str(out)]
+        cmd += ["--require-hashes"] if hashed else []
         args = list(wanted)
         if hashed:
             reqs = work / "requirements.txt"
@@ -238,7 +238,11 @@ def from_pip(
             build=True,
         )
         for kept in got:
-            resolved.wheels[canonicalize_name(parse_wheel_name(kept.name)[0])] = kept
+            name = canonicalize_name(parse_wheel_name(kept.name)[0])
+            resolved.wheels[name] = kept
+            fetched = wheel_url(remote.get(name, ""), kept.name, request.sources)
+            if fetched is not None:
+                resolved.urls[name] = fetched
         missing = sorted(set(remote) - set(resolved.wheels))
         if missing:
             raise ResolutionError(f"pip produced no wheel for: {', '.join(missing)}")
@@ -259,6 +263,27 @@ def _stored(store: Store, name: str, info: dict[str, Any], interp: Interpreter) 
     if not isinstance(sha256, str):
         return None
     return entry_with_sha256(store, name, sha256.lower(), interp)
+
+
+def wheel_url(url: str, wheel: str, sources: PackageSources) -> tuple[str, str | None] | None:
+    """Where the downloaded ``wheel`` came from, as a lock may name it: ``url`` (an
+    http(s) URL of that very file, without credentials or fragment) and the index it was
+    found on when that is certain (PyPI for its file host; the one ``--index-url`` when
+    no other index was searched); None for a wheel pip built or a URL of another file."""
+    from urllib.parse import unquote, urlparse
+
+    from envstore.model.records import web_url
+
+    url = public_url(url.partition("#")[0])
+    parsed = urlparse(url)
+    if not web_url(url) or unquote(parsed.path).rsplit("/", 1)[-1] != wheel:
+        return None
+    index = None
+    if sources.index_url and not (sources.extra_index_urls or sources.no_index):
+        index = public_url(sources.index_url).rstrip("/")
+    elif parsed.hostname == "files.pythonhosted.org" and not sources.index_url:
+        index = "https://pypi.org/simple"
+    return (url, index if web_url(index) else None)
 
 
 def _fetchable(info: dict[str, Any]) -> str:

@@ -103,6 +103,8 @@ class Resolved:
     def __init__(self, requested: set[str] | None = None) -> None:
         self.keys: dict[str, EntryKey] = {}  # name -> existing entry
         self.wheels: dict[str, Path] = {}  # name -> wheel to ingest
+        # name -> (URL, index) a wheel of ``wheels`` was downloaded from (for locks)
+        self.urls: dict[str, tuple[str, str | None]] = {}
         self.requested: set[str] = requested or set()
         self.from_cache = False
         self.cache_key: str | None = None  # what to remember it under (computed once)

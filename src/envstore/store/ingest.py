@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +156,16 @@ def unpack_wheel(
 
 
 def describe_entry(
-    info: WheelInfo, key: EntryKey, dest: Path, files: int, size: int
+    info: WheelInfo,
+    key: EntryKey,
+    dest: Path,
+    files: int,
+    size: int,
+    fetched: tuple[str, str | None] | None = None,
 ) -> EntryRecord:
     """entry.json: ``files`` and ``size`` are what the wheel unpacked to (bytecode,
-    which compile workers may still be writing, is not counted)."""
+    which compile workers may still be writing, is not counted); ``fetched``, the URL
+    the wheel was downloaded from and the index it was found on (for locks)."""
     site = dest / "site"
     return EntryRecord(
         key=str(key),
@@ -172,6 +178,8 @@ def describe_entry(
         # the faster xxh3, so the sha256 is recorded once here.
         sha256=sha256_file(info.path),
         origin=str(info.path),
+        url=fetched[0] if fetched else None,
+        index=fetched[1] if fetched else None,
         tags=sorted(str(t) for t in info.tags),
         dist_info=info.dist_info,
         requires=list(info.requires),
@@ -274,6 +282,7 @@ def _unpack_one(
     compiler: Compiler,
     progress: Progress | None,
     made: list[Path],
+    fetched: tuple[str, str | None] | None = None,
 ) -> _Pending:
     if progress:
         progress(f"unpacking {wheel.name}")
@@ -282,11 +291,15 @@ def _unpack_one(
     made.append(tmp)  # removed by the caller on failure, once the compiler is stopped
     with writing(f"{wheel.name} into the store ({tmp})"):
         files, size = unpack_wheel(info, tmp, compiler.submit_file)
-    return _Pending(key, tmp, describe_entry(info, key, tmp, files, size))
+    return _Pending(key, tmp, describe_entry(info, key, tmp, files, size, fetched))
 
 
 def _unpack_all(
-    store: Store, todo: dict[EntryKey, Path], compiler: Compiler, progress: Progress | None
+    store: Store,
+    todo: dict[EntryKey, Path],
+    compiler: Compiler,
+    progress: Progress | None,
+    urls: Mapping[Path, tuple[str, str | None]],
 ) -> list[_Pending]:
     """Validate and unpack each wheel into ``tmp/``, one per core at a time: creating a
     file waits ~0.1-0.8 ms on a VM disk, and those waits (and zlib, and the hashes)
@@ -302,7 +315,7 @@ def _unpack_all(
     threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = {
-            pool.submit(_unpack_one, store, k, w, compiler, progress, made): k
+            pool.submit(_unpack_one, store, k, w, compiler, progress, made, urls.get(w)): k
             for k, w in todo.items()
         }
         for future in as_completed(futures):
@@ -330,8 +343,11 @@ def ingest_wheels(
     wheels: Iterable[Path],
     interp: Interpreter,
     progress: Progress | None = None,
+    urls: Mapping[Path, tuple[str, str | None]] | None = None,
 ) -> dict[Path, EntryKey]:
     """Make sure each wheel is an entry usable by ``interp``; return their keys.
+    ``urls``: for a wheel pip downloaded, the URL and the index it came from, recorded
+    in a new entry's ``entry.json`` (an entry that exists already keeps its record).
 
     Call with the store's gc lock held (shared), so nothing is collected
     between publishing and referencing.
@@ -354,7 +370,7 @@ def ingest_wheels(
     pending: list[_Pending] = []
     compiler = Compiler(interp)  # compiles each module as soon as it is unpacked
     try:
-        pending = _unpack_all(store, todo, compiler, progress)
+        pending = _unpack_all(store, todo, compiler, progress, urls or {})
         if pending:
             if progress:
                 progress(f"compiling bytecode for {len(pending)} new entries")

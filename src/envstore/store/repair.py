@@ -71,6 +71,8 @@ def repair(store: Store, keys: list[str]) -> list[str]:
                 record = describe_entry(info, key, tmp, files, size)
                 if old is not None:
                     record.added = old.added
+                    if old.sha256 == record.sha256:  # where the same wheel was downloaded
+                        record.url, record.index = old.url, old.index
                 tags = [p.name[len("compiled-") :] for p in root.glob("compiled-*")]
                 for tag in tags:
                     interp: Interpreter | None = None

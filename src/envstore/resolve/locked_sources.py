@@ -1,0 +1,113 @@
+"""Packages a lock names by their source: an sdist (or a source archive) whose sha256
+the lock gives, or a VCS commit; pip builds each into a wheel (``pip wheel --no-deps``,
+in its own isolated build env, whose build requirements it resolves from the sources
+given), which is then ingested like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from envstore.model.interpreter import Interpreter
+from envstore.model.sources import PackageSources
+from envstore.resolve.pip import download, pip_may_run
+from envstore.store.layout import Store
+
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from envstore.model.lock import LockedPackage
+
+__all__ = ["build_locked", "named_file", "source_line"]
+
+
+def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> str | None:
+    """What pip builds ``p`` from (a requirement line), or None with a problem added: a
+    local sdist (the lock's ``path`` or ``file:`` URL, else one of that name in
+    ``dirs``) is hashed here, before anything is built or ingested; a remote one is
+    hashed by pip (``--require-hashes``) before it is built; a VCS commit has no hash."""
+    from envstore.store.hashing import sha256_file
+
+    if p.kind == "vcs":
+        return p.url
+    what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
+    named = named_file(p)
+    files = [named] if named is not None else [d / p.wheel for d in dirs]
+    files = [f for f in files if f.is_file()]
+    if not files and p.url and p.url.startswith(("https://", "http://")):
+        return f"{p.name} @ {p.url} --hash=sha256:{p.sha256}"
+    if not files:
+        problems.append(f"{what}: no sdist {p.wheel} at {named or 'the --find-links'}")
+        return None
+    digests = {f: sha256_file(f) for f in files}
+    match = next((f for f, h in digests.items() if h == p.sha256), None)
+    if match is None:
+        problems += [
+            f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{p.sha256}"
+            for f, h in digests.items()
+        ]
+        return None
+    return f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}"
+
+
+def named_file(p: LockedPackage) -> Path | None:
+    """The local file the lock names for ``p`` (``path``, or a ``file:`` URL)."""
+    if p.path:
+        return Path(p.path)
+    if p.url and p.url.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(p.url).path))
+    return None
+
+
+def build_locked(
+    store: Store,
+    interp: Interpreter,
+    pip_site: Callable[[], Path],
+    sources: PackageSources,
+    todo: Sequence[tuple[LockedPackage, str]],
+    problems: list[str],
+    progress: Callable[[str], None] | None,
+) -> dict[str, Path]:
+    """pip builds each source of ``todo`` (package, ``source_line``) into a wheel in the
+    store's ``wheels/``; returns name -> wheel, adding a problem for each that gave no
+    wheel of its name and version."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+    from packaging.version import Version
+
+    if not pip_may_run(sources):
+        problems += [
+            f"{p.name}: built from its source by pip, which --offline does not run" for p, _ in todo
+        ]
+        return {}
+    if progress:
+        progress(f"building {len(todo)} locked packages from source")
+    hashed = [line for p, line in todo if p.kind != "vcs"]
+    plain = [line for p, line in todo if p.kind == "vcs"]
+    got: list[Path] = []
+    site = pip_site()
+    if hashed:
+        got += download(
+            store, interp, site, sources, hashed, "build the locked sdists", build=True, hashed=True
+        )
+    if plain:
+        got += download(
+            store, interp, site, sources, plain, "build the locked VCS sources", build=True
+        )
+    built: dict[str, tuple[Version, Path]] = {}
+    for wheel in got:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        built[canonicalize_name(name)] = (version, wheel)
+    out: dict[str, Path] = {}
+    for p, _ in todo:
+        found = built.get(p.name)
+        if found is None:
+            problems.append(f"{p.name}: pip built no wheel of it from {p.wheel or p.url}")
+        elif p.version and found[0] != Version(p.version):
+            problems.append(
+                f"{p.name}: its source built version {found[0]}, the lock says {p.version}"
+            )
+        else:
+            out[p.name] = found[1]
+    return out
