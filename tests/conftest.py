@@ -181,8 +181,17 @@ def _template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store(tmp_path: Path, _template_store: Path) -> Path:
     """A fresh store of this test's own, pre-seeded with pip (see _template_store)."""
+    import sqlite3
+    import time
+
     root = tmp_path / "store"
     shutil.copytree(_template_store, root, symlinks=True)
+    # Made new now, as if just ingested: a suite longer than gc's grace period would
+    # otherwise hand late tests a pip entry old enough for a plain gc to take.
+    with sqlite3.connect(root / "envstore.db") as conn:
+        conn.execute("UPDATE entries SET added = ?", (time.time(),))
+        conn.execute("UPDATE views SET added = ?", (time.time(),))
+    conn.close()
     return root
 
 
