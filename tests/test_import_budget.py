@@ -239,27 +239,32 @@ def test_a_warm_project_sync_stays_within_its_import_budget(
         assert not over, "over the sync import budget:\n" + "\n".join(over)
 
 
+def _python_says(*lines: str) -> str:
+    """What a fresh interpreter running ``lines`` prints (it must succeed)."""
+    proc = run([sys.executable, "-c", "\n".join(lines)])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def test_the_warm_paths_compile_no_pattern_at_import() -> None:
     """A pattern compiled when its module is imported costs every CLI start ~0.1-0.3 ms,
     used or not: the modules of a warm create and a warm project sync compile theirs on
     first use (``re.match(PATTERN, text)``, cached by re), where a text can match. The
     one exception is a pattern every create uses (the version in pyvenv.cfg)."""
-    code = (
-        "import re, sys\n"
-        "seen = []\n"
-        "compile = re.compile\n"
-        "def spy(pattern, flags=0):\n"
-        "    seen.append(sys._getframe(1).f_globals.get('__name__') or '')\n"
-        "    return compile(pattern, flags)\n"
-        "re.compile = spy\n"
-        "import envstore.cli.main, envstore.cli.fastpath, envstore.cli.envs\n"
-        "import envstore.env.lifecycle, envstore.env.project, envstore.env.editable\n"
-        "import envstore.env.unchanged\n"
-        "print(' '.join(sorted({n for n in seen if n.startswith('envstore')})))\n"
+    said = _python_says(
+        "import re, sys",
+        "seen = []",
+        "compile = re.compile",
+        "def spy(pattern, flags=0):",
+        "    seen.append(sys._getframe(1).f_globals.get('__name__') or '')",
+        "    return compile(pattern, flags)",
+        "re.compile = spy",
+        "import envstore.cli.main, envstore.cli.fastpath, envstore.cli.envs",
+        "import envstore.env.lifecycle, envstore.env.project, envstore.env.editable",
+        "import envstore.env.unchanged",
+        "print(' '.join(sorted({n for n in seen if n.startswith('envstore')})))",
     )
-    proc = run([sys.executable, "-c", code])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["envstore.env.venv"]
+    assert said.split() == ["envstore.env.venv"]
 
 
 @pytest.mark.parametrize(
@@ -281,11 +286,9 @@ def test_requires_python_is_read_without_packaging_as_packaging_reads_it(spec: s
 
 
 def test_a_plain_requires_python_imports_no_packaging() -> None:
-    code = (
-        "import sys\n"
-        "from envstore.python.interpreters import fits_requires_python as fits\n"
-        "assert fits('>=3.9, <4', '3.11.7') and not fits('>=3.12', '3.11.7') and fits('', '3')\n"
-        "assert 'packaging' not in sys.modules\n"
+    _python_says(
+        "import sys",
+        "from envstore.python.interpreters import fits_requires_python as fits",
+        "assert fits('>=3.9, <4', '3.11.7') and not fits('>=3.12', '3.11.7') and fits('', '3')",
+        "assert 'packaging' not in sys.modules",
     )
-    proc = run([sys.executable, "-c", code])
-    assert proc.returncode == 0, proc.stderr
