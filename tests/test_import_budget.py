@@ -178,6 +178,29 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
     assert seen and seen[0][0] and seen[0][1] > 0
 
 
+def test_the_console_script_leaves_its_database_closed_and_its_output_flushed(
+    store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """The console script skips the interpreter's finalization when nothing needs it
+    (cli.main._leave): it still closes the store's database first (SQLite then folds
+    its write-ahead log into the database and deletes it, so the next command does
+    not replay it) and flushes what it printed to a pipe."""
+    args = ["--no-index", "-f", str(wheelhouse), "--without-pip", "solo"]
+    cold = run(
+        [sys.executable, "-m", "envstore", "--store", store, "create", tmp_path / "c", *args]
+    )
+    assert cold.returncode == 0, cold.stderr  # pip ran: atexit callbacks, the usual exit
+    proc = run(
+        [sys.executable, "-m", "envstore", "--store", store, "create", tmp_path / "e", *args]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"created {tmp_path / 'e'} ")  # flushed through the pipe
+    assert (store / "envstore.db").is_file()
+    assert not (store / "envstore.db-wal").exists()  # closed: checkpointed and removed
+    fail = run([sys.executable, "-m", "envstore", "--store", store, "remove", tmp_path / "nope"])
+    assert fail.returncode == 1 and fail.stderr.startswith("envstore: error: ")
+
+
 # Modules a warm ``envstore sync`` in a project (its editable wheel cached) must not
 # import: pyproject.toml and its groups come from the store's pyproject.json
 # (envstore.resolve.project), cli.fastpath parses the command, and the editable install
