@@ -219,9 +219,15 @@ def _per_pair(
     if envstore.error is not None or uv.error is not None or not envstore.times:
         return []
     if library:
-        tool, ratios = "uv's time / the library's", zip(uv.times, envstore.times, strict=True)
+        tool, ratios = (
+            "per pair: uv's time / the library's",
+            zip(uv.times, envstore.times, strict=True),
+        )
     else:
-        tool, ratios = "envstore's time / uv's", zip(envstore.times, uv.times, strict=True)
+        tool, ratios = (
+            "per pair: envstore's time / uv's",
+            zip(envstore.times, uv.times, strict=True),
+        )
     group = f"{what}: per pair"
     return [
         TimingResult("project-sync", label, tool, [a / b for a, b in ratios], group=group, unit="x")
