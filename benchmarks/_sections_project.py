@@ -1,17 +1,20 @@
 """The project-sync section (#21): a project with ~20 dependencies installed editable,
 ``envstore sync`` against ``uv sync``, warm store and warm uv cache (with its lock and
 a cached editable build), paired in one run; the same sync through the library in a
-warm process; the env's inodes; a sync with nothing changed."""
+warm process, interleaved with uv's; the env's inodes; a sync with nothing changed."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from _harness import (
     PY311,
     Result,
+    Samples,
     Skipped,
     TimingResult,
     Trial,
@@ -27,27 +30,67 @@ from _workloads import Workload
 
 NAME = "benchproj"
 
+# A worker holding one Store (its database open) for the process, as tox or an IDE
+# would: after one untimed sync (imports, opening the store) it answers each line on
+# stdin with one sync into a removed .venv and one with nothing changed, timed in
+# the process, so the harness can pair each with a run of uv's CLI.
 _LIBRARY = """\
 import json, shutil, sys, time
 import envstore
 from envstore.env.project import sync_project
 a = json.loads(sys.argv[1])
-st = envstore.Store(a["store"])  # one store, its database open, for the process
+st = envstore.Store(a["store"])
 kw = dict(store=st, sources=envstore.PackageSources(find_links=[a["wh"]], no_index=True),
           with_pip=a["pip"], python=a["py"])
-fresh, noop = [], []
-for i in range(a["n"] + 1):  # the first pays imports and opening the store: untimed
+shutil.rmtree(a["venv"], ignore_errors=True)
+sync_project(a["project"], **kw)
+print("ready", flush=True)
+for line in sys.stdin:
     shutil.rmtree(a["venv"], ignore_errors=True)
     t0 = time.perf_counter()
     sync_project(a["project"], **kw)
     t1 = time.perf_counter()
     sync_project(a["project"], **kw)
     t2 = time.perf_counter()
-    if i:
-        fresh.append(t1 - t0)
-        noop.append(t2 - t1)
-print(json.dumps([fresh, noop]))
+    print(json.dumps([t1 - t0, t2 - t1]), flush=True)
 """
+
+
+class _Worker:
+    """The library worker (``_LIBRARY``), asked one sync at a time."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.noop: list[float] = []
+        self._answer("ready")
+
+    def _answer(self, expected: str | None = None) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line or (expected is not None and line.strip() != expected):
+            self.proc.kill()
+            raise RuntimeError(f"the library worker stopped (exit {self.proc.wait()})")
+        return line
+
+    def sync(self) -> float:
+        """One sync into a removed .venv (its in-process time: ``timeit`` takes it)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        fresh, noop = json.loads(self._answer())
+        self.noop.append(noop)
+        return float(fresh)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _workload(ctx: Ctx) -> Workload:
@@ -96,16 +139,20 @@ def sec_project_sync(ctx: Ctx) -> list[Result]:
     ]
     samples = alternate(pairs, ctx.reps, warmup=ctx.warmup)
     out += timing_results("project-sync", label, samples, "rm -rf .venv && sync (CLI)")
+    out += _per_pair(label, "rm -rf .venv && sync (CLI)", samples["envstore"], samples[UV])
     pairs = [
         ("envstore", Trial(es_sync, setup=clean(venvs["envstore"]))),
         (UV, Trial(uv_sync, setup=clean(venvs[UV]))),
     ]
     alone = alternate(pairs, ctx.reps)
     out += timing_results("project-sync", label, alone, "sync into a removed .venv, rm untimed")
+    out += _per_pair(label, "sync into a removed .venv", alone["envstore"], alone[UV])
     pairs = [("envstore", Trial(es_sync)), (UV, Trial(uv_sync))]
     noop = alternate(pairs, ctx.reps, warmup=1)
     out += timing_results("project-sync", label, noop, "sync with nothing changed (CLI)")
-    out += _library(ctx, wl, store, projects["library"], venvs["library"], alone[UV].times, label)
+    out += _library(
+        ctx, wl, store, projects["library"], venvs["library"], uv_sync, venvs[UV], label
+    )
     out += _inodes(ctx, venvs, label)
     rmtree(d)
     return out
@@ -117,10 +164,13 @@ def _library(
     store: Path,
     project: Path,
     venv: Path,
-    uv_times: list[float],
+    uv_sync: Callable[[], None],
+    uv_venv: Path,
     label: str,
 ) -> list[Result]:
-    """sync_project in one warm process holding a Store, as tox or an IDE calls it."""
+    """sync_project in one warm process holding a Store, as tox or an IDE calls it,
+    interleaved with uv's CLI sync (each into a removed .venv) pair by pair: both rows
+    see the same drift of the machine, and the speed-up is taken per pair."""
     arg = {
         "store": str(store),
         "wh": str(wl.wheelhouse),
@@ -128,30 +178,59 @@ def _library(
         "py": str(PY311) if os.path.exists(PY311) else None,
         "project": str(project),
         "venv": str(venv),
-        "n": max(ctx.reps, 10) if not ctx.smoke else 1,
     }
     tool = "envstore (library, warm process)"
     try:
-        res = run([ctx.es.python, "-c", _LIBRARY, json.dumps(arg)], env=ctx.es.env(), cwd=project)
-        fresh, noop = json.loads(res.stdout.strip().splitlines()[-1])
+        worker = _Worker([ctx.es.python, "-c", _LIBRARY, json.dumps(arg)], ctx.es.env(), project)
     except Exception as exc:  # a failing tool never aborts the run
         return [TimingResult("project-sync", label, tool, [], error=f"failed: {exc}")]
-    group = "sync into a removed .venv: library vs uv's CLI"
+    try:
+        reps = max(ctx.reps, 10) if not ctx.smoke else 1
+        pairs = [(UV, Trial(uv_sync, setup=clean(uv_venv))), (tool, Trial(worker.sync))]
+        samples = alternate(pairs, reps, warmup=ctx.warmup)
+    finally:
+        worker.close()
+    lib, uv = samples[tool], samples[UV]
+    group = "sync into a removed .venv: library vs uv's CLI, interleaved"
+    out = [
+        TimingResult(
+            "project-sync", label, tool, [t * 1000 for t in lib.times], group=group,
+            error=lib.error, unit="ms",
+        ),
+        TimingResult(
+            "project-sync", label, UV, [t * 1000 for t in uv.times], group=group,
+            error=uv.error, unit="ms",
+        ),
+        TimingResult(
+            "project-sync", label, tool, [t * 1000 for t in worker.noop[ctx.warmup :]],
+            group="sync with nothing changed, library (ms)", unit="ms",
+        ),
+    ]  # fmt: skip
+    return out + _per_pair(label, "library vs uv's CLI", lib, uv, library=True)
+
+
+def _per_pair(
+    label: str, what: str, envstore: Samples, uv: Samples, library: bool = False
+) -> list[Result]:
+    """The ratio of two interleaved rows taken pair by pair (the harness's alternate()
+    runs them in turn): drift of a busy machine between pairs cancels out, unlike in a
+    ratio of the two medians. CLI: envstore's time / uv's (the target: <= 1.5); the
+    library: uv's / envstore's (the target: >= 10)."""
+    if envstore.error is not None or uv.error is not None or not envstore.times:
+        return []
+    if library:
+        tool, ratios = (
+            "per pair: uv's time / the library's",
+            zip(uv.times, envstore.times, strict=True),
+        )
+    else:
+        tool, ratios = (
+            "per pair: envstore's time / uv's",
+            zip(envstore.times, uv.times, strict=True),
+        )
+    group = f"{what}: per pair"
     return [
-        TimingResult(
-            "project-sync", label, tool, [t * 1000 for t in fresh], group=group, unit="ms"
-        ),
-        TimingResult(
-            "project-sync", label, UV, [t * 1000 for t in uv_times], group=group, unit="ms"
-        ),
-        TimingResult(
-            "project-sync",
-            label,
-            tool,
-            [t * 1000 for t in noop],
-            group="sync with nothing changed, library (ms)",
-            unit="ms",
-        ),
+        TimingResult("project-sync", label, tool, [a / b for a, b in ratios], group=group, unit="x")
     ]
 
 

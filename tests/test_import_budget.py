@@ -86,15 +86,29 @@ def _over_budget(imports: list[tuple[int, str]], budget: list[str] = BUDGET) -> 
     return over
 
 
+# Modules only some creates need, imported where they are used (#20, session 11): pip's
+# and locks' code, the stamps of a requirement naming a place, a new view's seal, a
+# failed editable build's cleanup. A create without pip needs none of them.
+NOT_WITHOUT_PIP = [
+    "envstore.resolve.pip",
+    "envstore.resolve.exact",
+    "envstore.resolve.stamps",
+    "envstore.store.seal",
+    "envstore.env.remove",
+]
+
+
 @pytest.mark.parametrize(
-    "how",
+    ("how", "budget"),
     [
-        pytest.param(["--without-pip", "-r", "{reqs}"], id="as-benchmarked"),
-        pytest.param(["hello-app"], id="with-pip"),
+        pytest.param(
+            ["--without-pip", "-r", "{reqs}"], BUDGET + NOT_WITHOUT_PIP, id="as-benchmarked"
+        ),
+        pytest.param(["hello-app"], BUDGET, id="with-pip"),
     ],
 )
 def test_a_warm_create_stays_within_its_import_budget(
-    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, how: list[str]
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, how: list[str], budget: list[str]
 ) -> None:
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("hello-app\nsolo\n")
@@ -110,7 +124,7 @@ def test_a_warm_create_stays_within_its_import_budget(
     imports = _imports(proc.stderr)
     names = {name for _, name in imports}
     assert "envstore.env.lifecycle" in names and "envstore.cli.main" in names  # measured
-    over = _over_budget(imports)
+    over = _over_budget(imports, budget)
     assert not over, "over the import budget:\n" + "\n".join(over)
 
 
@@ -153,6 +167,7 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
         return 0
 
     monkeypatch.setattr(cli_main, "command", lambda args: probe)
+    monkeypatch.setattr(cli_main, "_leave", sys.exit)  # never os._exit in this process
     monkeypatch.setattr(sys, "argv", ["envstore", "list"])
     try:
         with pytest.raises(SystemExit):
@@ -162,6 +177,29 @@ def test_the_console_script_collects_garbage_again_once_the_command_runs(
         gc.enable()
         cli_main._collecting_after_start = False
     assert seen and seen[0][0] and seen[0][1] > 0
+
+
+def test_the_console_script_leaves_its_database_closed_and_its_output_flushed(
+    store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """The console script skips the interpreter's finalization when nothing needs it
+    (cli.main._leave): it still closes the store's database first (SQLite then folds
+    its write-ahead log into the database and deletes it, so the next command does
+    not replay it) and flushes what it printed to a pipe."""
+    args = ["--no-index", "-f", str(wheelhouse), "--without-pip", "solo"]
+    cold = run(
+        [sys.executable, "-m", "envstore", "--store", store, "create", tmp_path / "c", *args]
+    )
+    assert cold.returncode == 0, cold.stderr  # pip ran: atexit callbacks, the usual exit
+    proc = run(
+        [sys.executable, "-m", "envstore", "--store", store, "create", tmp_path / "e", *args]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"created {tmp_path / 'e'} ")  # flushed through the pipe
+    assert (store / "envstore.db").is_file()
+    assert not (store / "envstore.db-wal").exists()  # closed: checkpointed and removed
+    fail = run([sys.executable, "-m", "envstore", "--store", store, "remove", tmp_path / "nope"])
+    assert fail.returncode == 1 and fail.stderr.startswith("envstore: error: ")
 
 
 # Modules a warm ``envstore sync`` in a project (its editable wheel cached) must not
@@ -191,6 +229,7 @@ SYNC_BUDGET = [
     "base64",
     "threading",
     "logging",
+    *NOT_WITHOUT_PIP,
 ]
 
 
@@ -222,3 +261,58 @@ def test_a_warm_project_sync_stays_within_its_import_budget(
         assert "envstore.env.project" in {name for _, name in imports}  # measured
         over = _over_budget(imports, SYNC_BUDGET)
         assert not over, "over the sync import budget:\n" + "\n".join(over)
+
+
+def _python_says(*lines: str) -> str:
+    """What a fresh interpreter running ``lines`` prints (it must succeed)."""
+    proc = run([sys.executable, "-c", "\n".join(lines)])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_warm_paths_compile_no_pattern_at_import() -> None:
+    """A pattern compiled when its module is imported costs every CLI start ~0.1-0.3 ms,
+    used or not: the modules of a warm create and a warm project sync compile theirs on
+    first use (``re.match(PATTERN, text)``, cached by re), where a text can match. The
+    one exception is a pattern every create uses (the version in pyvenv.cfg)."""
+    said = _python_says(
+        "import re, sys",
+        "seen = []",
+        "compile = re.compile",
+        "def spy(pattern, flags=0):",
+        "    seen.append(sys._getframe(1).f_globals.get('__name__') or '')",
+        "    return compile(pattern, flags)",
+        "re.compile = spy",
+        "import envstore.cli.main, envstore.cli.fastpath, envstore.cli.envs",
+        "import envstore.env.lifecycle, envstore.env.project, envstore.env.editable",
+        "import envstore.env.unchanged",
+        "print(' '.join(sorted({n for n in seen if n.startswith('envstore')})))",
+    )
+    assert said.split() == ["envstore.env.venv"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["", ">=3.10", ">=3.9,<4", " >= 3.11 , < 3.13 ", ">3.11", "<=3.11", "==3.11", "!=3.11.7",
+     ">=3.11.7", ">3.11.7.0", ">=03.010", "~=3.10", "==3.*", ">=3.10a1"],
+)  # fmt: skip
+def test_requires_python_is_read_without_packaging_as_packaging_reads_it(spec: str) -> None:
+    """A project sync with no -p and no .python-version picks its Python by
+    requires-python: plain specs (and final releases) are decided without importing
+    packaging (~5 ms), with packaging's answer; the rest by packaging itself."""
+    from packaging.specifiers import SpecifierSet
+
+    from envstore.python.interpreters import fits_requires_python
+
+    for version in ["3", "3.9.0", "3.10", "3.11", "3.11.0", "3.11.7", "3.11.7.0", "3.13.1", "4"]:
+        want = SpecifierSet(spec).contains(version, prereleases=True)
+        assert fits_requires_python(spec, version) == want, (spec, version)
+
+
+def test_a_plain_requires_python_imports_no_packaging() -> None:
+    _python_says(
+        "import sys",
+        "from envstore.python.interpreters import fits_requires_python as fits",
+        "assert fits('>=3.9, <4', '3.11.7') and not fits('>=3.12', '3.11.7') and fits('', '3')",
+        "assert 'packaging' not in sys.modules",
+    )

@@ -9,6 +9,7 @@ import pytest
 import wheelmaker
 from conftest import envstore_cmd, run
 
+import envstore.resolve.pip
 import envstore.resolve.resolver
 from envstore import create_env
 from envstore.errors import ResolutionError
@@ -59,7 +60,7 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
 
     with monkeypatch.context() as m:
-        m.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
+        m.setattr(envstore.resolve.pip, "from_pip", _no_pip)
         local = create_env(tmp_path / "local", ["top-pkg"], **opts)  # type: ignore[arg-type]
     # pip itself (upgrade skips the store and the local resolver) chooses the same
     by_pip = create_env(tmp_path / "pip", ["top-pkg"], upgrade=True, **opts)  # type: ignore[arg-type]
@@ -76,7 +77,7 @@ def test_local_wheels_resolve_without_pip_as_pip_does(
 
     # an explicit pre-release is taken, as pip takes it
     with monkeypatch.context() as m:
-        m.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
+        m.setattr(envstore.resolve.pip, "from_pip", _no_pip)
         pre = create_env(tmp_path / "pre", ["dep-a>=2.0b1"], **opts)  # type: ignore[arg-type]
     assert _versions(pre) == {"dep-a": "2.0b1"}
 
@@ -88,7 +89,7 @@ def test_a_wheel_added_to_the_directory_is_chosen_next_time(
     wh = tmp_path / "wh"
     wheelmaker.build_wheel(wh, "grows", "1.0")
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
-    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.pip, "from_pip", _no_pip)
     first = create_env(tmp_path / "one", ["grows"], **opts)  # type: ignore[arg-type]
     again = create_env(tmp_path / "again", ["grows"], **opts)  # type: ignore[arg-type]
     assert _versions(first) == _versions(again) == {"grows": "1.0"}
@@ -186,7 +187,7 @@ def test_a_wheel_rebuilt_at_the_same_version_is_taken_as_pip_would(
     # new file; the store's entry of the old file (another hash) must not stand in.
     wh = tmp_path / "wh"
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
-    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.pip, "from_pip", _no_pip)
     check = "import rebuilt; print(rebuilt.X)"
     for n, x in enumerate([1, 2, 2, 1]):
         wheelmaker.build_wheel(wh, "rebuilt", "1.0", files={"rebuilt.py": f"X = {x}\n"})
@@ -209,7 +210,7 @@ def test_an_edit_to_an_included_requirements_file_is_seen(
     pins = tmp_path / "base" / "pins.txt"
     req = tmp_path / "requirements.txt"
     req.write_text("-r base/pins.txt\n")
-    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)  # includes are followed
+    monkeypatch.setattr(envstore.resolve.pip, "from_pip", _no_pip)  # includes are followed
     opts = dict(store=store, find_links=[str(wh)], no_index=True, with_pip=False)
     for n, version in enumerate(("1.0", "2.0", "1.0")):
         pins.write_text(f"pinned=={version}\n")
@@ -237,7 +238,7 @@ def test_local_resolution_defers_to_pip_when_pip_might_choose_otherwise(
 ) -> None:
     wh = tmp_path / "wh"
     _tricky_wheelhouse(wh)
-    monkeypatch.setattr(envstore.resolve.resolver, "from_pip", _no_pip)
+    monkeypatch.setattr(envstore.resolve.pip, "from_pip", _no_pip)
     opts = dict(store=store, find_links=[str(wh)], with_pip=False)
     cases = {
         "the index is on": (["dep-x"], dict(opts)),

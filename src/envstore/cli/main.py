@@ -118,7 +118,33 @@ def entrypoint() -> None:
     global _collecting_after_start
     gc.disable()
     _collecting_after_start = True
-    sys.exit(main())
+    from envstore.store.db import track_connections
+
+    track_connections()
+    _leave(main())
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code``. When nothing is left for the interpreter's finalization to do
+    but tear down its modules (no atexit callback, no other thread), do what matters
+    of it (close the store's databases, flush the output) and skip the rest: ~4 ms of
+    every command, a tenth of a warm create (#20)."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    callbacks = getattr(atexit, "_ncallbacks", lambda: 1)()  # CPython's; else exit as usual
+    if callbacks or (threading is not None and threading.active_count() > 1):
+        sys.exit(code)
+    from envstore.store.db import close_tracked
+
+    try:
+        close_tracked()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BaseException:  # as the interpreter would report it
+        sys.exit(code)
+    os._exit(code)
 
 
 _collecting_after_start = False

@@ -32,7 +32,6 @@ from pathlib import Path
 from envstore.env.editable_install import PreparedEditable
 from envstore.env.editable_meta import cached_requirements, editable_meta
 from envstore.env.make import make_env
-from envstore.env.remove import remove_env
 from envstore.errors import BuildError, EnvstoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.sources import PackageSources
@@ -250,6 +249,8 @@ def _build(
         raise
     finally:
         if made:
+            from envstore.env.remove import remove_env  # a build's: not a warm sync's
+
             remove_env(env, store=store)
         else:
             rmtree(env)

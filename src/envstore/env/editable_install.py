@@ -27,12 +27,12 @@ from envstore.store.hashing import sha256
 
 __all__ = ["PreparedEditable", "install_editable"]
 
-_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+_SCRIPT = r"[A-Za-z0-9_][A-Za-z0-9._+-]*"
 # What pypa/installer writes under a script's shebang (the same file either way).
 _CODING = "# -*- coding: utf-8 -*-\n"
 # What a script's import line may name: dotted identifiers, nothing else (the text
 # goes into Python source).
-_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_DOTTED = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 
 
 class PreparedEditable:
@@ -198,7 +198,11 @@ def _entry_points(text: bytes | None) -> list[tuple[str, tuple[str, str]]]:
         name, _, value = (p.strip() for p in line.partition("="))
         module, _, attr = value.partition(":")
         module, attr = module.strip(), attr.split("[", 1)[0].strip()
-        if not (_SCRIPT.fullmatch(name) and _DOTTED.fullmatch(module) and _DOTTED.fullmatch(attr)):
+        if not (
+            re.fullmatch(_SCRIPT, name)
+            and re.fullmatch(_DOTTED, module)
+            and re.fullmatch(_DOTTED, attr)
+        ):
             raise BuildError(f"entry point {line!r} is not a valid console script")
         out.append((name, (module, attr)))
     return out

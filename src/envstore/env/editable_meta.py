@@ -21,8 +21,8 @@ from envstore.store.hashing import sha256
 
 __all__ = ["EditableMeta", "cached_requirements", "editable_meta", "requirements"]
 
-_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+_NAME = r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"
+_VERSION = r"[A-Za-z0-9][A-Za-z0-9.+!_-]*"
 
 # A file of an editable wheel larger than this is left to pypa/installer to install
 # (an editable wheel holds a .pth or an import hook: a few kilobytes).
@@ -122,13 +122,13 @@ def editable_meta(cache: EditableCache, wheel: Path) -> EditableMeta:
 def _name(value: object) -> str:
     """A project name as the core metadata allows it (it becomes a path component:
     the headers directory of an install, the manifest's editable name)."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_NAME, value):
         raise ValueError(f"not a project name: {value!r}")
     return value
 
 
 def _version(value: object) -> str:
-    if not isinstance(value, str) or not _VERSION.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_VERSION, value):
         raise ValueError(f"not a version: {value!r}")
     return value
 
@@ -174,7 +174,7 @@ def _read_wheel(wheel: Path) -> EditableMeta:
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         raise BuildError(f"{wheel}: its METADATA has no Name or Version")
-    if not _NAME.fullmatch(str(name)) or not _VERSION.fullmatch(str(version)):
+    if not re.fullmatch(_NAME, str(name)) or not re.fullmatch(_VERSION, str(version)):
         raise BuildError(f"{wheel}: its METADATA has an invalid Name or Version")
     if files is not None:
         record = names[0].rsplit("/", 1)[0] + "/RECORD"

@@ -29,7 +29,6 @@ from envstore.model.manifest import (
 )
 from envstore.resolve.cache import remember
 from envstore.resolve.forms import absolute
-from envstore.resolve.pip import bundled_pip_key
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
 from envstore.store import index
@@ -75,6 +74,8 @@ def make_env(
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
+            from envstore.resolve.pip import bundled_pip_key  # not a warm create's
+
             return st.entry_path(bundled_pip_key(st, interp, progress)) / "site"
 
         resolved = resolve(st, request, interp, pip_site, progress)
@@ -98,6 +99,8 @@ def make_env(
         if not resolved.from_cache and locked is None:
             remember(st, resolved, keys, {w: keys[n] for n, w in resolved.wheels.items()})
         if with_pip and locked is None and "pip" not in keys:
+            from envstore.resolve.pip import bundled_pip_key
+
             keys["pip"] = bundled_pip_key(st, interp, progress)
         for e in editables:  # the project itself is the editable, never a store copy
             keys.pop(canonical_name(e.name), None)

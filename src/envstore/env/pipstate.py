@@ -42,10 +42,11 @@ __all__ = [
 
 # A dist-info directory as installers name it: the name with runs of -_. as "_"
 # (older pip kept "." and case), then the version, which holds no "-".
-_DIST_INFO = re.compile(
-    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[A-Za-z0-9.!+_]+)\.dist-info$"
+_DIST_INFO = (
+    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)"
+    r"-(?P<version>[A-Za-z0-9.!+_]+)\.dist-info$"
 )
-_INSTALLER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+_INSTALLER = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 RECORD_LIMIT = 16 * 1024 * 1024
 
 
@@ -107,7 +108,7 @@ def _installer(info: Path) -> str:
     if raw is None:
         return ""
     line = raw.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
-    return line if _INSTALLER.match(line) else ""
+    return line if re.match(_INSTALLER, line) else ""
 
 
 def _editable_url(info: Path) -> str:
@@ -144,7 +145,7 @@ def site_dists(site: Path) -> list[SiteDist]:
         return []
     found = []
     for entry in names:
-        m = _DIST_INFO.match(entry)
+        m = re.match(_DIST_INFO, entry)
         if m is None:
             continue
         info = site / entry

@@ -92,12 +92,10 @@ def choose_python(project: Project, env: Path, python: str | None, store: Store)
     pinned = _python_version_file(project.root)
     if pinned:
         return pinned
-    from packaging.specifiers import InvalidSpecifier
-
     spec = project.requires_python or ""
     try:
         fits_requires_python(spec, "3")
-    except InvalidSpecifier:
+    except ValueError:  # packaging's InvalidSpecifier (not imported for a plain spec)
         raise ProjectError(
             f"{project.root / 'pyproject.toml'}: invalid requires-python"
             f" {project.requires_python!r}"

@@ -9,7 +9,8 @@ import re
 
 from envstore.model.interpreter import Interpreter
 
-_CELLAR = re.compile(r"^(?P<prefix>.*)/Cellar/(?P<formula>python@\d+\.\d+t?)/[^/]+/(?P<rest>.+)$")
+# Compiled by re on first use: only a Homebrew path needs it.
+_CELLAR = r"^(?P<prefix>.*)/Cellar/(?P<formula>python@\d+\.\d+t?)/[^/]+/(?P<rest>.+)$"
 
 
 _MAX_LINKS = 40
@@ -81,7 +82,7 @@ def pin_path(path: str, abi_tag: str = "") -> str:
     path = _same_dir_target(path)
     path = _versioned_sibling(path, abi_tag)
     for node in [*link_chain(path), os.path.realpath(path)]:
-        cellar = _CELLAR.match(node)
+        cellar = re.match(_CELLAR, node) if "/Cellar/" in node else None
         if cellar is None:
             continue
         opt = f"{cellar['prefix']}/opt/{cellar['formula']}/{cellar['rest']}"

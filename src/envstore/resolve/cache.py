@@ -14,7 +14,6 @@ from envstore.model.keys import EntryKey
 from envstore.resolve.forms import Form, absolute, classify, local_path
 from envstore.resolve.reqfiles import listing, requirement_texts
 from envstore.resolve.request import Request, Resolved
-from envstore.resolve.stamps import stamp
 from envstore.store import caches
 from envstore.store.layout import Store
 
@@ -89,6 +88,8 @@ def place_stamps(places: list[tuple[str, str | None]], by_ref: bool) -> list[str
         form = classify(line, base)
         if form.kind == "name":
             continue
+        from envstore.resolve.stamps import stamp  # a place named: not a plain create's
+
         found = stamp(form, by_ref)
         if found is None:
             return None
@@ -117,6 +118,8 @@ def local_places(request: Request, interp: Interpreter) -> dict[str, str]:
             requirement_texts(f, seen, found)
         except OSError:
             continue  # pip says so
+    from envstore.resolve.stamps import stamp
+
     out = {}
     for line, base in [*places, *found]:
         form = classify(line, base)
@@ -131,6 +134,8 @@ def local_places(request: Request, interp: Interpreter) -> dict[str, str]:
 def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | None:
     """The store entry the local project or archive ``form`` names was built into, if
     its stamp has not changed since and the entry is still there."""
+    from envstore.resolve.stamps import stamp
+
     path = form.target if form.kind == "path" else local_path(form.target)
     found_stamp = stamp(form, by_ref=True) if path is not None else None
     if path is None or found_stamp is None:

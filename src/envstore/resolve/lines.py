@@ -41,8 +41,14 @@ def logical_lines(text: str) -> list[str]:
         lines.append(buf)
     out = []
     for line in lines:
-        line = re.sub(r"(^|\s+)#.*$", "", line).strip()
-        line = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), line)
+        # The patterns only where they can match: a warm create reads ~100 plain lines.
+        if "#" in line:
+            line = re.sub(r"(^|\s+)#.*$", "", line)
+        line = line.strip()
+        if "${" in line:
+            line = re.sub(
+                r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), line
+            )
         if line:
             out.append(line)
     return out

@@ -38,21 +38,12 @@ from pathlib import Path
 from envstore.errors import ResolutionError
 from envstore.model.interpreter import Interpreter
 from envstore.resolve.cache import cache_keys, from_cache
-from envstore.resolve.exact import from_lock
 from envstore.resolve.freshness import (
     age_text,
     effective_max_age,
     hash_pinned,
     index_in_play,
     why_no_index,
-)
-from envstore.resolve.pip import (
-    bundled_wheel_dirs,
-    cannot_fetch,
-    from_pip,
-    pip_command,
-    pip_may_run,
-    run_pip,
 )
 from envstore.resolve.request import Request, Resolved
 from envstore.resolve.store_resolver import from_store
@@ -61,10 +52,7 @@ from envstore.store.layout import Store
 __all__ = [
     "Request",
     "Resolved",
-    "bundled_wheel_dirs",
-    "pip_command",
     "resolve",
-    "run_pip",
 ]
 
 
@@ -77,6 +65,8 @@ def resolve(
 ) -> Resolved:
     """Resolve ``request`` for ``interp``; see the module docstring for the order."""
     if request.locked:
+        from envstore.resolve.exact import from_lock  # locks and pip: not a warm create's
+
         return from_lock(store, request, interp, pip_site, progress)
     if request.editables:
         # Never resolved as ordinary requirements (that would freeze a copy into the
@@ -105,8 +95,10 @@ def resolve(
         if progress:
             progress(f"index not consulted: {resolved.index_note}")
     else:
-        if not pip_may_run(request.sources):
-            raise cannot_fetch(" ".join(request.pip_requirements()) or "the requirements")
+        from envstore.resolve import pip
+
+        if not pip.pip_may_run(request.sources):
+            raise pip.cannot_fetch(" ".join(request.pip_requirements()) or "the requirements")
         if index_in_play(request.sources):
             why = f"index consulted: {why}"
         else:
@@ -114,7 +106,7 @@ def resolve(
         if progress:
             progress(why)
         started = time.time()
-        resolved = from_pip(store, request, interp, pip_site(), progress)
+        resolved = pip.from_pip(store, request, interp, pip_site(), progress)
         resolved.resolved_at = started
         resolved.index_note = why
     resolved.cache_key, resolved.alias_key = key, alias

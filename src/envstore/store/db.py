@@ -32,12 +32,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "close_tracked",
     "connect",
     "database_error",
     "database_files",
     "ensure_gone_since",
     "open_readonly",
     "sql",
+    "track_connections",
     "write",
 ]
 
@@ -53,6 +55,26 @@ __all__ = [
 #    tables, from filling ``resolutions`` with rows schema 4 never reads.
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60_000
+
+# The connections opened since track_connections(): the console script closes them
+# itself before it leaves without the interpreter's finalization (envstore.cli.main).
+# Off in library use, where a list would keep every connection alive.
+_tracked: list[sqlite3.Connection] | None = None
+
+
+def track_connections() -> None:
+    """Keep every connection opened from now on, for :func:`close_tracked`."""
+    global _tracked
+    if _tracked is None:
+        _tracked = []
+
+
+def close_tracked() -> None:
+    """Close the connections kept since :func:`track_connections` (closing one twice is
+    harmless): what the interpreter's finalization would do, SQLite's checkpoint of the
+    WAL into the database and its removal included."""
+    while _tracked:
+        _tracked.pop().close()
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -146,6 +168,8 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store database {path}: {exc}") from exc
+    if _tracked is not None:
+        _tracked.append(conn)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # WAL + NORMAL: a commit is atomic but not fsynced. A power loss may
@@ -294,9 +318,12 @@ def open_readonly(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to the database at ``path`` (one being replaced, maybe
     damaged: rebuild-db salvages what it can from it); None if it cannot be opened."""
     try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error:
         return None
+    if _tracked is not None:
+        _tracked.append(conn)
+    return conn
 
 
 def database_files(path: Path) -> list[Path]:
