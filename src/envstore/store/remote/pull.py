@@ -24,13 +24,13 @@ from pathlib import Path
 from envstore.errors import EnvstoreError, RemoteError
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.records import EntryRecord
-from envstore.model.remote import RemoteMeta, meta_name, parse_document, signed_bytes
-from envstore.store.fs import make_readonly, rmtree
+from envstore.model.remote import LAYOUTS, RemoteMeta, meta_name, parse_document, signed_bytes
+from envstore.store.fs import rmtree
 from envstore.store.layout import Store, read_entry_record
-from envstore.store.remote.archive import unpack_entry
+from envstore.store.remote.archive import Unpacked, unpack_entry
 from envstore.store.remote.backends import Backend, RemoteUnreachable
 from envstore.store.remote.keys import PublicKey
-from envstore.store.seal import check_entry
+from envstore.store.seal import check_entry, file_digest
 from envstore.store.verify import verify_entry
 
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
@@ -56,6 +56,7 @@ class Pulled:
     record: EntryRecord
     work: Path  # tmp/<pid>-pull-...: the archive and the unpacked entry
     entry: Path
+    seal: dict[str, object]  # what it was checked against, with its new entry.json
 
 
 def wanted_for(name: str, wheel: str, sha256: str, soabi: str) -> Wanted:
@@ -91,10 +92,23 @@ class _Hashing:
 def _verified_meta(
     backend: Backend, trusted: Sequence[PublicKey], want: Wanted
 ) -> RemoteMeta | None:
-    name = meta_name(want.sha256, want.abi)
-    text = backend.read(name, _META_LIMIT)
-    if text is None:
-        return None
+    """The signed metadata of the newest layout the remote has for ``want``."""
+    for layout in LAYOUTS:
+        name = meta_name(want.sha256, want.abi, layout)
+        text = backend.read(name, _META_LIMIT)
+        if text is not None:
+            return _checked_meta(backend, trusted, want, text, name, layout)
+    return None
+
+
+def _checked_meta(
+    backend: Backend,
+    trusted: Sequence[PublicKey],
+    want: Wanted,
+    text: bytes,
+    name: str,
+    layout: int,
+) -> RemoteMeta:
     what = f"{backend.url}/{name}"
     try:
         signed, key_name, signature = parse_document(text)
@@ -103,10 +117,10 @@ def _verified_meta(
     keys = [k for k in trusted if k.name == key_name]
     if not keys:
         raise RemoteError(f"{what} refused: signed by {key_name!r}, not a trusted key")
-    if not any(k.verifies(signed_bytes(signed), signature) for k in keys):
+    if not any(k.verifies(signed_bytes(signed, layout), signature) for k in keys):
         raise RemoteError(f"{what} refused: its signature does not verify (key {key_name!r})")
     try:
-        meta = RemoteMeta.from_json(signed)
+        meta = RemoteMeta.from_json(signed, layout)
     except ValueError as exc:
         raise RemoteError(f"{what} refused: {exc}") from None
     if (meta.wheel_sha256, meta.wheel, meta.key.abi, meta.key.name) != (
@@ -132,7 +146,7 @@ def fetch_entry(
     what = f"{backend.url}/{meta.archive}"
     work = store.mkdtemp(f"pull-{meta.key.name}")
     try:
-        archive = work / "archive.tar.gz"
+        archive = work / "archive"
         with open(archive, "wb") as f:
             out = _Hashing(f)
             if not backend.download(meta.archive, out, meta.archive_size):  # type: ignore[arg-type]
@@ -142,15 +156,15 @@ def fetch_entry(
         entry = work / "entry"
         entry.mkdir()
         try:
-            unpack_entry(archive, entry)
+            unpacked = unpack_entry(archive, entry, layout=meta.layout)
         except RemoteError as exc:
             raise RemoteError(f"{what} refused: {exc}") from None
         archive.unlink()
-        make_readonly(entry)
-        record = _checked(store, meta, entry, what)
+        record = _checked(store, meta, entry, what, unpacked)
         record.origin = backend.url  # where repair finds it again (no credentials)
         _rewrite_record(entry, record)
-        return Pulled(record, work, entry)
+        seal = {**meta.seal, "entry.json": file_digest(entry / "entry.json")}
+        return Pulled(record, work, entry, seal)
     except BaseException:
         rmtree(work)
         raise
@@ -167,14 +181,19 @@ def _rewrite_record(entry: Path, record: EntryRecord) -> None:
     os.chmod(entry, 0o555)
 
 
-def _checked(store: Store, meta: RemoteMeta, entry: Path, what: str) -> EntryRecord:
-    """The unpacked entry's record, once it is what the signed metadata says."""
+def _checked(
+    store: Store, meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked
+) -> EntryRecord:
+    """The unpacked entry's record, once it is what the signed metadata says: every
+    file against RECORD and the seal, by the digests taken as it was written."""
     try:
         record = read_entry_record(entry)
     except EnvstoreError:
         raise RemoteError(f"{what} refused: its entry.json is unreadable or invalid") from None
-    problems = verify_entry(store, meta.key, check_contents=True, root=entry)
-    problems += check_entry(entry, meta.seal)
+    problems = verify_entry(
+        store, meta.key, check_contents=True, root=entry, sha256=unpacked.sha256
+    )
+    problems += check_entry(entry, meta.seal, unpacked.xxh3)
     if (record.key, record.sha256, record.wheel) != (str(meta.key), meta.wheel_sha256, meta.wheel):
         problems.append("entry.json describes another entry")
     markers = {p.name.removeprefix("compiled-") for p in entry.glob("compiled-*")}
@@ -224,7 +243,7 @@ def pull_entries(
             found[want.name] = got
         elif isinstance(got, Pulled):
             try:
-                publish_unpacked(store, got.record, got.entry)
+                publish_unpacked(store, got.record, got.entry, got.seal)
                 found[want.name] = EntryKey.parse(got.record.key)
             finally:
                 rmtree(got.work)
