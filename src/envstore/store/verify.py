@@ -53,7 +53,7 @@ def _record_rows(site: Path, dist_info: str) -> list[list[str]]:
         return [row for row in csv.reader(f) if row]
 
 
-def _hash_ok(path: Path, spec: str, known: str | None = None) -> bool:
+def _hash_ok(path: str | Path, spec: str, known: str | None = None) -> bool:
     """Whether the file matches RECORD's ``spec``; ``known``: its sha256, taken as it
     was written (so it is not read again)."""
     algo, _, digest = spec.partition("=")
@@ -110,7 +110,7 @@ def verify_entry(
         if check_contents:
             if row[2] and int(row[2]) != st.st_size:
                 problems.append(f"{rel} has {st.st_size} bytes, RECORD says {row[2]}")
-            elif row[1] and not _hash_ok(Path(path), row[1], (sha256 or {}).get(rel)):
+            elif row[1] and not _hash_ok(path, row[1], (sha256 or {}).get(rel)):
                 problems.append(f"{rel} does not match its RECORD hash")
     for dirpath, dirnames, filenames in os.walk(top):
         reldir = os.path.relpath(dirpath, top)
