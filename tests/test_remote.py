@@ -685,3 +685,34 @@ def test_prune_drops_what_no_push_touched_for_that_long(
     assert res.code == 0 and "deleted 3 objects (1 entries)" in res.out, res.out + res.err
     left = sorted(p for p in shared.rglob("*") if p.is_file())
     assert left == sorted([metas[dep], dep_archive])
+
+
+def test_the_download_threads_share_one_s3_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each boto3 client loads the S3 model (~0.3 s of CPU): made once, not per thread."""
+    boto3 = pytest.importorskip("boto3")
+    from envstore.store.remote.s3 import S3Backend
+
+    made: list[object] = []
+    real = boto3.session.Session.client
+
+    def slow_client(self: object, *args: Any, **kwargs: Any) -> object:
+        time.sleep(0.05)  # long enough for every thread to ask meanwhile
+        made.append(real(self, *args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(boto3.session.Session, "client", slow_client)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    backend = S3Backend("s3://fleet/envstore")
+    start = threading.Barrier(8)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(backend.client())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and all(c is made[0] for c in got)
