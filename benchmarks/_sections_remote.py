@@ -1,6 +1,8 @@
 """The remote cache (issue #26): a fresh store creating a workload from a lock, pulled
-from a warm S3 remote (moto's server on 127.0.0.1), against envstore cold from the same
-wheels and ``uv pip install --compile-bytecode`` with a cold cache, paired in one run.
+from a warm S3 remote (moto's server on 127.0.0.1), from the same S3 remote behind a
+proxy that adds ~30 ms to every request (as a real object store would), and from a
+``file://`` remote, against envstore cold from the same wheels and ``uv pip install
+--compile-bytecode`` with a cold cache, paired in one run.
 
 Needs the ``remote`` extra and ``moto[server]`` in envstore's Python (``--envstore``
 naming a venv that has them, e.g. the repo's test venv); otherwise the rows say
@@ -14,7 +16,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -28,8 +32,9 @@ from _workloads import Workload
 
 __all__ = ["sec_remote"]
 
-_NEEDS = "import boto3, cryptography, moto.server"
+_NEEDS = "import boto3, cryptography, moto.server, zstandard"
 _BUCKET = "bench"
+LATENCY_S = 0.030  # added to every request through the proxy
 
 
 def _free_port() -> int:
@@ -56,6 +61,45 @@ def _moto(ctx: Ctx, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("moto's server did not start")
 
 
+class _SlowProxy:
+    """A TCP proxy on 127.0.0.1 that holds each burst a client sends (an HTTP request)
+    for ``delay`` seconds before passing it on: a remote ~``delay`` farther away."""
+
+    def __init__(self, target: int, delay: float) -> None:
+        self.target, self.delay = target, delay
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                if slow:
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def _s3_env(port: int) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
@@ -79,7 +123,7 @@ def _bucket_bytes(ctx: Ctx, env: dict[str, str]) -> int:
     return int(got.stdout)
 
 
-def _one(ctx: Ctx, wl: Workload, d: Path, port: int) -> list[Result]:
+def _one(ctx: Ctx, wl: Workload, d: Path, port: int, proxy: int) -> list[Result]:
     es = ctx.es
     env = es.env(**_s3_env(port))
     url = f"s3://{_BUCKET}/{wl.name}"
@@ -93,20 +137,28 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int) -> list[Result]:
     run(es.cmd(seed, "-q", "create", seed / "env", "--no-index", "--find-links", wl.wheelhouse,
                "-r", wl.requirements, *warm), env=env)  # fmt: skip
     run(es.cmd(seed, "lock", seed / "env", "-o", lock), env=env)
+    shared = (d / "shared").as_uri()
+    run(es.cmd(seed, "-q", "push", "--all", "--remote", shared), env=env)
+    slow_env = {**env, **_s3_env(proxy)}
     locked = tomllib.loads(lock.read_text())["packages"]
     wheels = sum((wl.wheelhouse / p["wheels"][0]["name"]).stat().st_size for p in locked)
     fresh = Fresh(d / "trials", ctx.pause)
 
-    def from_remote() -> None:
-        run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
-                   "--no-index", "--remote", url), env=env)  # fmt: skip
+    def from_remote(remote: str, env: dict[str, str]) -> Callable[[], None]:
+        return lambda: run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
+                                  "--no-index", "--remote", remote), env=env)  # fmt: skip
 
     def from_wheels() -> None:
         run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
                    "--no-index", "--find-links", wl.wheelhouse), env=env)  # fmt: skip
 
     pairs = [
-        ("envstore, warm S3 remote", Trial(from_remote, fresh.next)),
+        ("envstore, warm S3 remote", Trial(from_remote(url, env), fresh.next)),
+        (
+            f"envstore, warm S3 remote +{LATENCY_S * 1000:.0f} ms/request",
+            Trial(from_remote(url, slow_env), fresh.next),
+        ),
+        ("envstore, warm file:// remote", Trial(from_remote(shared, env), fresh.next)),
         ("envstore, wheels", Trial(from_wheels, fresh.next)),
         (UV_COMPILE, Trial(tool_in(ctx, UV_COMPILE, wl, fresh), fresh.next)),
     ]
@@ -117,8 +169,8 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int) -> list[Result]:
     )
     pulled = _bucket_bytes(ctx, env)
     out[0].note = (
-        f"{len(locked)} entries; archives {pulled / 1e6:.1f} MB transferred vs wheels"
-        f" {wheels / 1e6:.1f} MB ({pulled / wheels:.2f}x)"
+        f"{len(locked)} entries, {2 * len(locked)} requests; archives {pulled / 1e6:.1f} MB"
+        f" transferred vs wheels {wheels / 1e6:.1f} MB ({pulled / wheels:.2f}x)"
     )
     return out
 
@@ -139,12 +191,14 @@ def sec_remote(ctx: Ctx) -> list[Result]:
         d.mkdir(parents=True, exist_ok=True)
         port = _free_port()
         server = _moto(ctx, port)
+        proxy = _SlowProxy(port, LATENCY_S)
         try:
-            out += _one(ctx, wl, d, port)
+            out += _one(ctx, wl, d, port, proxy.port)
         except Exception as exc:  # a failing section is a row, not an abort
             out.append(TimingResult("remote", wl.name, "envstore, warm S3 remote", [],
                                     error=f"failed: {exc}"))  # fmt: skip
         finally:
+            proxy.close()
             server.terminate()
             server.wait()
         done.append(d)

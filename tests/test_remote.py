@@ -29,7 +29,7 @@ from conftest import CLI, entries, run
 
 from envstore.errors import RemoteError
 from envstore.model.remote import signed_bytes
-from envstore.store.remote.archive import unpack_entry
+from envstore.store.remote.archive import pack_members, unpack_entry
 from envstore.store.remote.keys import load_secret_key
 
 CHECK = "import hello_app, dep_one; print(dep_one.VERSION)"
@@ -165,14 +165,14 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
 
 
 def _flip_archives(root: Path) -> None:
-    for archive in (root / "v1" / "archives").iterdir():
+    for archive in (root / "v2" / "archives").iterdir():
         data = bytearray(archive.read_bytes())
         data[len(data) // 2] ^= 0xFF
         archive.write_bytes(bytes(data))
 
 
 def _unsign(root: Path) -> None:
-    for meta in (root / "v1" / "meta").rglob("*.json"):
+    for meta in (root / "v2" / "meta").rglob("*.json"):
         doc = json.loads(meta.read_text())
         del doc["signature"]
         meta.write_text(json.dumps(doc))
@@ -182,7 +182,7 @@ def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
     """Same key name, another key: the signature no longer verifies."""
     cli("key", "generate", "ci-1", tmp_path / "evil.key", tmp_path / "evil.pub")
     evil = load_secret_key(tmp_path / "evil.key")
-    for meta in (root / "v1" / "meta").rglob("*.json"):
+    for meta in (root / "v2" / "meta").rglob("*.json"):
         doc = json.loads(meta.read_text())
         doc["signed"]["cache_tags"] = []  # what a forger would change
         signature = evil.sign(signed_bytes(doc["signed"]))
@@ -193,7 +193,7 @@ def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
 def _resign(root: Path, secret: Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Change each metadata document and sign it again with ``secret``."""
     signer = load_secret_key(secret)
-    for meta in (root / "v1" / "meta").rglob("*.json"):
+    for meta in (root / "v2" / "meta").rglob("*.json"):
         doc = json.loads(meta.read_text())
         change(doc["signed"])
         signature = signer.sign(signed_bytes(doc["signed"]))
@@ -203,7 +203,7 @@ def _resign(root: Path, secret: Path, change: Callable[[dict[str, Any]], None]) 
 
 def _swap_metadata(root: Path) -> None:
     """Each wheel's place holds the other wheel's (validly signed) metadata."""
-    a, b = sorted((root / "v1" / "meta").rglob("*.json"))
+    a, b = sorted((root / "v2" / "meta").rglob("*.json"))
     text_a = a.read_text()
     a.write_text(b.read_text())
     b.write_text(text_a)
@@ -214,47 +214,65 @@ def _record_line(name: str, data: bytes) -> bytes:
     return f"{name},sha256={digest},{len(data)}\n".encode()
 
 
-def _repack(root: Path, secret: Path, with_record: bool) -> None:
+def _read_pack(path: Path) -> list[tuple[str, str, bytes]]:
+    """(name, kind, bytes) of every member of a layout 2 pack."""
+    import zstandard
+
+    data = zstandard.ZstdDecompressor().stream_reader(path.read_bytes()).read()
+    length = int.from_bytes(data[16:24], "big")
+    index, pos, members = json.loads(data[24 : 24 + length]), 24 + length, []
+    for name, kind, size in index:
+        members.append((name, kind, data[pos : pos + size]))
+        pos += size
+    return members
+
+
+def _write_pack(members: list[tuple[str, str, bytes]], dest: Path) -> None:
+    pack_members([(n, k, len(d), [d] if d else []) for n, k, d in members], dest)
+
+
+def _repack(
+    root: Path, secret: Path, change_module: Callable[[bytes], bytes], record: bool
+) -> None:
     """A signer packs archives whose module differs from what it sealed (and, with
-    ``with_record``, a RECORD rewritten to match), with the right sha256 and size."""
+    ``record``, a RECORD rewritten to match), with the right sha256 and size."""
     archives = {}
-    for meta in (root / "v1" / "meta").rglob("*.json"):
+    for meta in (root / "v2" / "meta").rglob("*.json"):
         signed = json.loads(meta.read_text())["signed"]
-        old = root / "v1" / "archives" / f"{signed['archive_sha256']}.tar.gz"
-        members = []
-        with tarfile.open(old, "r:gz") as tar:
-            for m in tar:
-                f = tar.extractfile(m) if m.isreg() else None
-                members.append((m, f.read() if f else b""))
+        members = _read_pack(root / "v2" / "archives" / f"{signed['archive_sha256']}.pack.zst")
         changed = {}
-        for m, data in members:
-            if m.name.endswith("/__init__.py") and m.name.count("/") == 2:
-                changed[m.name] = data + b"\nimport os; os.system('evil')\n"
-                module = m.name.removeprefix("site/")
-        if with_record:
-            for m, data in members:
-                if m.name.endswith(".dist-info/RECORD"):
+        for name, _kind, data in members:
+            if name.endswith("/__init__.py") and name.count("/") == 2:
+                changed[name] = change_module(data)
+                module = name.removeprefix("site/")
+        if record:
+            for name, _kind, data in members:
+                if name.endswith(".dist-info/RECORD"):
                     lines = [
                         line
                         for line in data.splitlines(keepends=True)
                         if not line.startswith(module.encode() + b",")
                     ]
                     lines.append(_record_line(module, changed[f"site/{module}"]))
-                    changed[m.name] = b"".join(lines)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-            for m, data in members:
-                data = changed.get(m.name, data)
-                m.size = len(data)
-                tar.addfile(m, io.BytesIO(data) if m.isreg() else None)
-        digest = hashlib.sha256(buf.getvalue()).hexdigest()
-        (root / "v1" / "archives" / f"{digest}.tar.gz").write_bytes(buf.getvalue())
-        archives[signed["wheel_sha256"]] = (digest, len(buf.getvalue()))
+                    changed[name] = b"".join(lines)
+        new = root / "new.pack.zst"
+        _write_pack([(n, k, changed.get(n, d)) for n, k, d in members], new)
+        digest = hashlib.sha256(new.read_bytes()).hexdigest()
+        archives[signed["wheel_sha256"]] = (digest, new.stat().st_size)
+        new.rename(root / "v2" / "archives" / f"{digest}.pack.zst")
 
     def change(signed: dict[str, Any]) -> None:
         signed["archive_sha256"], signed["archive_size"] = archives[signed["wheel_sha256"]]
 
     _resign(root, secret, change)
+
+
+def _evil(data: bytes) -> bytes:
+    return data + b"\nimport os; os.system('evil')\n"
+
+
+def _same_size(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
 
 
 DAMAGE = {
@@ -264,6 +282,7 @@ DAMAGE = {
     "untrusted-key": "signed by 'stranger-1', not a trusted key",
     "other-wheel": "it describes another wheel",
     "contents-not-recorded": "bytes, RECORD says",
+    "same-size-not-recorded": "does not match its RECORD hash",
     "contents-not-sealed": "RECORD was changed after it was written",
     "closed-port": "unreachable",
 }
@@ -288,7 +307,9 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     elif damage == "other-wheel":
         _swap_metadata(shared)
     elif damage.startswith("contents-"):  # the trusted key signs what it should not
-        _repack(shared, tmp_path / "ci.key", with_record=damage == "contents-not-sealed")
+        _repack(shared, tmp_path / "ci.key", _evil, record=damage == "contents-not-sealed")
+    elif damage == "same-size-not-recorded":  # found by the digest taken while writing
+        _repack(shared, tmp_path / "ci.key", _same_size, record=False)
     else:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -299,7 +320,7 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     assert "secret" not in err
     assert warnings and all(expected in w for w in warnings), err
     if damage != "closed-port":  # one line per object, naming it
-        assert len(warnings) == 2 and all("/v1/" in w for w in warnings), err
+        assert len(warnings) == 2 and all("/v2/" in w for w in warnings), err
     else:
         assert len(warnings) == 1, err
     # Nothing unverified was unpacked: B's entries are made from the wheels.
@@ -341,15 +362,124 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
 def test_an_archive_is_unpacked_only_inside_its_entry(
     tmp_path: Path, members: list[tarfile.TarInfo]
 ) -> None:
+    """Layout 1 (tar.gz, as older envstores pushed): still read, as carefully."""
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(_tar(*members))
+    dest = tmp_path / "deep" / "entry"
+    dest.mkdir(parents=True)
+    with pytest.raises(RemoteError):
+        unpack_entry(archive, dest, layout=1)
+    outside = {p for p in tmp_path.rglob("*") if dest not in p.parents and p != dest}
+    assert outside == {archive, tmp_path / "deep"}
+    assert not any(p.is_symlink() for p in dest.rglob("*"))
+
+
+OK = [("entry.json", "f", b"{}"), ("site", "d", b"")]
+BAD_PACKS = {
+    "dotdot": [*OK, ("site/../../outside", "f", b"x")],
+    "absolute": [*OK, ("/tmp/outside", "f", b"x")],
+    "link-kind": [*OK, ("site/x", "l", b"")],
+    "duplicate": [*OK, ("site/a", "f", b"x"), ("site/a", "f", b"y")],
+    "not-an-entry-file": [*OK, ("outside.txt", "f", b"x")],
+    "file-for-site": [("site", "f", b"x")],
+    "file-then-under-it": [*OK, ("site/a", "f", b"x"), ("site/a/b", "f", b"y")],
+    "sized-directory": [*OK, ("site/a", "d", b"x")],
+}
+
+
+@pytest.mark.parametrize("case", [*BAD_PACKS, "truncated", "trailing-bytes", "not-a-pack"])
+def test_a_pack_is_unpacked_only_inside_its_entry(tmp_path: Path, case: str) -> None:
+    """Layout 2: the index is checked whole before anything is written."""
+    import zstandard
+
+    archive = tmp_path / "a.pack.zst"
+    _write_pack(BAD_PACKS.get(case, [*OK, ("site/m.py", "f", b"x" * 100)]), archive)
+    raw = zstandard.ZstdDecompressor().stream_reader(archive.read_bytes()).read()
+    if case == "truncated":
+        archive.write_bytes(zstandard.ZstdCompressor().compress(raw[:-10]))
+    elif case == "trailing-bytes":
+        archive.write_bytes(zstandard.ZstdCompressor().compress(raw + b"evil"))
+    elif case == "not-a-pack":
+        archive.write_bytes(_tar(_member("site/a")))
     dest = tmp_path / "deep" / "entry"
     dest.mkdir(parents=True)
     with pytest.raises(RemoteError):
         unpack_entry(archive, dest)
     outside = {p for p in tmp_path.rglob("*") if dest not in p.parents and p != dest}
     assert outside == {archive, tmp_path / "deep"}
-    assert not any(p.is_symlink() for p in dest.rglob("*"))
+    if case in BAD_PACKS:
+        assert not list(dest.iterdir())  # refused before a byte was written
+
+
+def test_a_pack_unpacks_read_only_with_its_digests(tmp_path: Path) -> None:
+    """What is checked against RECORD and the seal is hashed as it is written."""
+    from envstore.store.seal import file_digest
+
+    archive, dest = tmp_path / "a.pack.zst", tmp_path / "entry"
+    members = [*OK, ("site/pkg/__pycache__/m.cpython-311.pyc", "f", b"pyc"), ("data", "d", b""),
+               ("data/scripts/run", "x", b"#!/bin/sh\n"), ("site/pkg/m.py", "f", b"")]  # fmt: skip
+    _write_pack(members, archive)
+    dest.mkdir()
+    got = unpack_entry(archive, dest)
+    files = {n for n, k, _ in members if k != "d"}
+    assert set(got.xxh3) == set(got.sizes) == files
+    assert set(got.sha256) == files - {"site/pkg/__pycache__/m.cpython-311.pyc"}
+    for name in files:
+        assert got.xxh3[name] == file_digest(dest / name)
+        want = base64.urlsafe_b64encode(hashlib.sha256((dest / name).read_bytes()).digest())
+        assert got.sha256.get(name, want.rstrip(b"=").decode()) == want.rstrip(b"=").decode()
+    modes = {str(p.relative_to(dest)): p.stat().st_mode & 0o777 for p in dest.rglob("*")}
+    assert modes["data/scripts/run"] == 0o555 and modes["site/pkg/m.py"] == 0o444
+    assert modes["site/pkg"] == modes["data/scripts"] == 0o555
+
+
+def _as_layout_1(root: Path, secret: Path) -> None:
+    """Turn the pushed remote into what an envstore of remote layout 1 pushed: tar.gz
+    archives and metadata under ``v1/``, signed for layout 1; nothing left in ``v2/``."""
+    signer = load_secret_key(secret)
+    for meta in (root / "v2" / "meta").rglob("*.json"):
+        signed = json.loads(meta.read_text())["signed"]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            archive = root / "v2" / "archives" / f"{signed['archive_sha256']}.pack.zst"
+            for name, kind, data in _read_pack(archive):
+                info = tarfile.TarInfo(name)
+                info.type = tarfile.DIRTYPE if kind == "d" else tarfile.REGTYPE
+                info.mode, info.size = 0o555 if kind != "f" else 0o444, len(data)
+                tar.addfile(info, io.BytesIO(data) if kind != "d" else None)
+        digest = hashlib.sha256(buf.getvalue()).hexdigest()
+        (root / "v1" / "archives").mkdir(parents=True, exist_ok=True)
+        (root / "v1" / "archives" / f"{digest}.tar.gz").write_bytes(buf.getvalue())
+        signed.update(layout=1, archive_sha256=digest, archive_size=len(buf.getvalue()))
+        sig = base64.b64encode(signer.sign(signed_bytes(signed, 1))).decode()
+        old = root / "v1" / meta.relative_to(root / "v2")
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_text(json.dumps({"signed": signed, "signature": {"key": "ci-1", "ed25519": sig}}))
+    import shutil
+
+    shutil.rmtree(root / "v2")
+
+
+def test_a_remote_filled_by_layout_1_is_still_read(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+) -> None:
+    """Runners of an older envstore pushed tar.gz archives (layout 1): read, verified the
+    same way; signed for layout 1, such metadata never verifies as layout 2."""
+    shared = tmp_path / "shared"
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, shared.as_uri())
+    _as_layout_1(shared, tmp_path / "ci.key")
+    store_b, err = _runner_b(cli, tmp_path, lock, shared.as_uri())
+    assert "warning" not in err, err
+    assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
+    for meta in (shared / "v1" / "meta").rglob("*.json"):  # moved where layout 2 is read
+        (shared / "v2" / meta.relative_to(shared / "v1")).parent.mkdir(parents=True)
+        meta.rename(shared / "v2" / meta.relative_to(shared / "v1"))
+    store_c, env_c = tmp_path / "store-c", tmp_path / "env-c"
+    res = cli("--store", store_c, "create", env_c, "--from", lock, "--no-index",
+              "--remote", shared.as_uri(), "-f", wheelhouse)  # fmt: skip
+    warnings = [line for line in res.err.splitlines() if "warning" in line]
+    assert res.code == 0 and len(warnings) == 2, res.err
+    assert all("layout 1 is not 2" in w or "does not verify" in w for w in warnings), res.err
 
 
 @pytest.mark.parametrize("kind", ["file", "s3"])
@@ -389,7 +519,7 @@ def test_two_runners_pushing_the_same_entries_at_once_leave_one_valid_copy(
         t.join()
     assert len(reports) == 2 and not any(r.skipped for r in reports)  # type: ignore[attr-defined]
     if kind == "file":  # whole objects only: no temporary names left
-        shared = tmp_path / "shared" / "v1"
+        shared = tmp_path / "shared" / "v2"
         assert len(list((shared / "meta").rglob("*.json"))) == 2
         assert not [p for p in shared.rglob(".*")]
     lock = tmp_path / "pylock.toml"
@@ -482,7 +612,7 @@ def test_run_pushes_and_the_library_syncs_from_the_remote(
     res = cli("--store", store, "run", "--with", "hello-app", "--no-index", "-f", wheelhouse,
               "-v", "--", "hello")  # fmt: skip
     assert res.code == 3 and "pushed 2 entries" in res.err, res.err
-    assert len(list((shared / "v1" / "meta").rglob("*.json"))) == 2
+    assert len(list((shared / "v2" / "meta").rglob("*.json"))) == 2
     monkeypatch.delenv("ENVSTORE_REMOTE")
     monkeypatch.delenv("ENVSTORE_PUSH")
     env_a, lock = tmp_path / "env-a", tmp_path / "pylock.toml"
@@ -531,7 +661,7 @@ def test_prune_drops_what_no_push_touched_for_that_long(
     shared = tmp_path / "shared"
     url = shared.as_uri()
     _runner_a(cli, store, wheelhouse, tmp_path, url)
-    leftover = shared / "v1" / "archives" / ".x.tar.gz.crashed"
+    leftover = shared / "v2" / "archives" / ".x.pack.zst.crashed"
     leftover.write_bytes(b"half")
     old = time.time() - 10 * 86400
     for p in shared.rglob("*"):
@@ -543,10 +673,10 @@ def test_prune_drops_what_no_push_touched_for_that_long(
     assert res.code == 0, res.err
     res = cli("--store", store, "push", tmp_path / "env-dep", "--remote", url)
     assert res.code == 0 and "pushed 0 of 1 entries" in res.out, res.out + res.err
-    metas = {p.parent.name: p for p in (shared / "v1" / "meta").rglob("*.json")}
+    metas = {p.parent.name: p for p in (shared / "v2" / "meta").rglob("*.json")}
     docs = {sha: json.loads(p.read_text())["signed"] for sha, p in metas.items()}
     (dep,) = [sha for sha, doc in docs.items() if doc["key"].startswith("pure/dep-one/")]
-    dep_archive = shared / "v1" / "archives" / f"{docs[dep]['archive_sha256']}.tar.gz"
+    dep_archive = shared / "v2" / "archives" / f"{docs[dep]['archive_sha256']}.pack.zst"
     os.utime(dep_archive, (old, old))  # old, but named by young metadata: kept
     dry = cli("remote", "prune", "--older-than", "7d", "--remote", url, "--dry-run")
     assert dry.code == 0 and "would delete 3 objects (1 entries)" in dry.out, dry.out + dry.err
@@ -555,3 +685,34 @@ def test_prune_drops_what_no_push_touched_for_that_long(
     assert res.code == 0 and "deleted 3 objects (1 entries)" in res.out, res.out + res.err
     left = sorted(p for p in shared.rglob("*") if p.is_file())
     assert left == sorted([metas[dep], dep_archive])
+
+
+def test_the_download_threads_share_one_s3_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each boto3 client loads the S3 model (~0.3 s of CPU): made once, not per thread."""
+    boto3 = pytest.importorskip("boto3")
+    from envstore.store.remote.s3 import S3Backend
+
+    made: list[object] = []
+    real = boto3.session.Session.client
+
+    def slow_client(self: object, *args: Any, **kwargs: Any) -> object:
+        time.sleep(0.05)  # long enough for every thread to ask meanwhile
+        made.append(real(self, *args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(boto3.session.Session, "client", slow_client)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    backend = S3Backend("s3://fleet/envstore")
+    start = threading.Barrier(8)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(backend.client())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and all(c is made[0] for c in got)

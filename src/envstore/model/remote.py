@@ -1,6 +1,8 @@
 """The signed metadata of a store entry in a remote cache (store-layout.md, "Remote cache").
 
-One JSON document per (wheel sha256, ABI subtree): ``{"signed": {...}, "signature":
+Remote layout 2 (``v2/``) names an envstore pack (a zstd frame with a member index)
+as the archive; layout 1 (``v1/``, a tar.gz) is what older envstores pushed, still
+read. One JSON document per (layout, wheel sha256, ABI subtree): ``{"signed": {...}, "signature":
 {"key": NAME, "ed25519": BASE64}}``. The signature covers the canonical form of
 ``signed`` (sorted keys, no spaces, ASCII) after a domain prefix, so a signature
 over any other envstore document (or another layout version) never verifies as
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from envstore.model.keys import EntryKey, plain_name
 
 __all__ = [
+    "LAYOUTS",
     "REMOTE_LAYOUT",
     "RemoteMeta",
     "SignedMeta",
@@ -27,31 +30,35 @@ __all__ = [
     "signed_bytes",
 ]
 
-REMOTE_LAYOUT = 1
-_DOMAIN = b"envstore-remote-entry-v1\n"
+REMOTE_LAYOUT = 2  # what is pushed
+LAYOUTS = (2, 1)  # what is read, in the order looked for
+_SUFFIX = {1: ".tar.gz", 2: ".pack.zst"}
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{32}\Z")
 _TAG = re.compile(r"[a-z0-9_.-]{1,64}\Z")
 
 
-def meta_name(wheel_sha256: str, abi: str) -> str:
+def meta_name(wheel_sha256: str, abi: str, layout: int = REMOTE_LAYOUT) -> str:
     """Where the metadata of the entry made from that wheel for that ABI subtree lives."""
-    return f"v{REMOTE_LAYOUT}/meta/{wheel_sha256}/{abi}.json"
+    return f"v{layout}/meta/{wheel_sha256}/{abi}.json"
 
 
-def archive_name(archive_sha256: str) -> str:
+def archive_name(archive_sha256: str, layout: int = REMOTE_LAYOUT) -> str:
     """Where an archive lives: named by its own sha256 (content-addressed)."""
-    return f"v{REMOTE_LAYOUT}/archives/{archive_sha256}.tar.gz"
+    return f"v{layout}/archives/{archive_sha256}{_SUFFIX[layout]}"
 
 
 def archive_named(document: bytes) -> str | None:
     """The archive a metadata document names, unverified (for touching and pruning,
     never for reading); None if it names none."""
     try:
-        digest = json.loads(document)["signed"]["archive_sha256"]
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        signed = json.loads(document)["signed"]
+        digest, layout = signed["archive_sha256"], signed.get("layout")
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
         return None
-    return archive_name(digest) if isinstance(digest, str) and _HEX64.match(digest) else None
+    if layout not in LAYOUTS or not isinstance(digest, str) or not _HEX64.match(digest):
+        return None
+    return archive_name(digest, layout)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class RemoteMeta:
 
     @property
     def archive(self) -> str:
-        return archive_name(self.archive_sha256)
+        return archive_name(self.archive_sha256, self.layout)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -84,15 +91,16 @@ class RemoteMeta:
         }
 
     def signed_bytes(self) -> bytes:
-        return signed_bytes(self.to_json())
+        return signed_bytes(self.to_json(), self.layout)
 
     @classmethod
-    def from_json(cls, data: object) -> RemoteMeta:
-        """Validate ``data``; ValueError naming the first bad field."""
+    def from_json(cls, data: object, layout: int = REMOTE_LAYOUT) -> RemoteMeta:
+        """Validate ``data``, found where metadata of ``layout`` lives; ValueError naming
+        the first bad field."""
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        if data.get("layout") != REMOTE_LAYOUT:
-            raise ValueError(f"layout {data.get('layout')!r} is not {REMOTE_LAYOUT}")
+        if data.get("layout") != layout:
+            raise ValueError(f"layout {data.get('layout')!r} is not {layout}")
         key = EntryKey.parse(data.get("key"))  # type: ignore[arg-type]
         wheel = data.get("wheel")
         if not plain_name(wheel) or not str(wheel).endswith(".whl"):
@@ -116,6 +124,7 @@ class RemoteMeta:
             archive_size=size,
             cache_tags=tuple(tags),
             seal=_seal(data.get("seal")),
+            layout=layout,
         )
 
 
@@ -134,10 +143,11 @@ def _seal(value: object) -> dict[str, object]:
     return {"entry.json": value["entry.json"], "RECORD": value["RECORD"], "pyc": dict(pyc)}
 
 
-def signed_bytes(signed: object) -> bytes:
-    """The bytes a signature covers: a domain prefix, then the canonical JSON."""
+def signed_bytes(signed: object, layout: int = REMOTE_LAYOUT) -> bytes:
+    """The bytes a signature covers: a domain prefix naming the layout (a signature made
+    for one layout never verifies as another), then the canonical JSON."""
     text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return _DOMAIN + text.encode("ascii")
+    return f"envstore-remote-entry-v{layout}\n".encode() + text.encode("ascii")
 
 
 @dataclass(frozen=True)

@@ -200,9 +200,10 @@ class _Pending:
     record: EntryRecord
 
 
-def _publish(store: Store, pending: _Pending) -> bool:
+def _publish(store: Store, pending: _Pending, *, readonly: bool = False) -> bool:
     final = store.entry_path(pending.key)
-    make_readonly(pending.tmp)
+    if not readonly:
+        make_readonly(pending.tmp)
     if not store.owns(final.parent):
         raise StoreError(f"{final.parent} leads out of the store (a symbolic link on the way)")
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -212,24 +213,34 @@ def _publish(store: Store, pending: _Pending) -> bool:
     return False
 
 
-def publish_unpacked(store: Store, record: EntryRecord, tmp: Path) -> bool:
+def publish_unpacked(
+    store: Store, record: EntryRecord, tmp: Path, seal: dict[str, object] | None = None
+) -> bool:
     """Publish an entry filled in ``tmp`` by other means (a remote cache's archive, checked
     by the caller) as ingest publishes its own, and index it with its seal; False if
-    another process published the same entry first (``tmp`` is then gone)."""
+    another process published the same entry first (``tmp`` is then gone). ``seal``: the
+    caller checked ``tmp`` against it and found it read-only, so neither is done again."""
     key = EntryKey.parse(record.key)
-    won = _publish(store, _Pending(key, tmp, record))
-    _record(store, [{**record.to_json(), "added": time.time()}])  # gc's age: from now
+    won = _publish(store, _Pending(key, tmp, record), readonly=seal is not None)
+    known = {key: seal} if won and seal is not None else {}
+    _record(store, [{**record.to_json(), "added": time.time()}], known)  # gc's age: from now
     return won
 
 
-def _record(store: Store, metas: list[dict[str, object]]) -> None:
+def _record(
+    store: Store,
+    metas: list[dict[str, object]],
+    known: dict[EntryKey, dict[str, object]] | None = None,
+) -> None:
     """Index published entries, each with its seal: taken from the published copy (the
-    one that won a race to publish), so it names the ``entry.json`` that is there."""
+    one that won a race to publish), so it names the ``entry.json`` that is there
+    (``known``: seals of copies this process published, checked as they were made)."""
     from envstore.store import index
     from envstore.store.db import write
 
     keyed = {EntryKey.parse(str(m["key"])): m for m in metas}
-    seals = [(str(k), seal_dumps(entry_seal(store.entry_path(k)))) for k in keyed]
+    known = known or {}
+    seals = [(str(k), seal_dumps(known.get(k) or entry_seal(store.entry_path(k)))) for k in keyed]
     conn = store.db()
     with write(conn):
         for key, meta in keyed.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from envstore.errors import StoreError
@@ -79,11 +80,19 @@ def _record(root: Path) -> str:
         return ""
 
 
-def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
-    """What differs between the entry at ``root`` and its seal."""
+def check_entry(
+    root: Path, seal: dict[str, object], digests: Mapping[str, str] | None = None
+) -> list[str]:
+    """What differs between the entry at ``root`` and its seal. ``digests``: its files'
+    xxh3-128, taken as they were written (so they are not read again)."""
+    known = digests or {}
+
+    def digest(rel: str) -> str:
+        return known.get(rel) or file_digest(root / rel)
+
     problems = []
     try:
-        if file_digest(root / "entry.json") != seal.get("entry.json"):
+        if digest("entry.json") != seal.get("entry.json"):
             problems.append("entry.json was changed after it was written")
     except OSError as exc:
         problems.append(f"entry.json cannot be read ({exc.strerror})")
@@ -97,7 +106,7 @@ def check_entry(root: Path, seal: dict[str, object]) -> list[str]:
         problems.append(f"bytecode {rel} is missing")
     for rel in sorted(have & set(want)):
         try:
-            if file_digest(root / rel) != want[rel]:
+            if digest(rel) != want[rel]:
                 problems.append(f"bytecode {rel} does not match what was compiled")
         except OSError as exc:
             problems.append(f"bytecode {rel} cannot be read ({exc.strerror})")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,12 @@ def _record_rows(site: Path, dist_info: str) -> list[list[str]]:
         return [row for row in csv.reader(f) if row]
 
 
-def _hash_ok(path: Path, spec: str) -> bool:
+def _hash_ok(path: str | Path, spec: str, known: str | None = None) -> bool:
+    """Whether the file matches RECORD's ``spec``; ``known``: its sha256, taken as it
+    was written (so it is not read again)."""
     algo, _, digest = spec.partition("=")
+    if known is not None and algo == "sha256":
+        return known == digest.rstrip("=")
     h = hashlib.new(algo)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -68,9 +73,11 @@ def verify_entry(
     check_contents: bool,
     notes: list[str] | None = None,
     root: Path | None = None,
+    sha256: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Problems of one entry, as messages; ``notes`` gets what is not damage. ``root``:
-    the entry's files elsewhere than its place (one pulled from a remote, in ``tmp/``)."""
+    the entry's files elsewhere than its place (one pulled from a remote, in ``tmp/``);
+    ``sha256``: its files' digests (RECORD's spelling), taken as they were written."""
     root = root or store.entry_path(key)
     problems: list[str] = []
     try:
@@ -79,6 +86,7 @@ def verify_entry(
     except (OSError, ValueError, StoreError) as exc:
         return [f"entry.json or RECORD unreadable: {exc}"]
     expected: set[str] = {"entry.json"}
+    top = str(root)
     for row in rows:
         if len(row) != 3:
             problems.append(f"RECORD row {row!r} is malformed")
@@ -88,7 +96,7 @@ def verify_entry(
             problems.append(f"RECORD path {row[0]!r} leaves the entry")
             continue
         expected.add(rel)
-        path = root / rel
+        path = os.path.join(top, rel)  # strings, not Paths: an entry has thousands of files
         if row[1] == "":
             continue  # RECORD itself
         try:
@@ -102,13 +110,14 @@ def verify_entry(
         if check_contents:
             if row[2] and int(row[2]) != st.st_size:
                 problems.append(f"{rel} has {st.st_size} bytes, RECORD says {row[2]}")
-            elif row[1] and not _hash_ok(path, row[1]):
+            elif row[1] and not _hash_ok(path, row[1], (sha256 or {}).get(rel)):
                 problems.append(f"{rel} does not match its RECORD hash")
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(top):
+        reldir = os.path.relpath(dirpath, top)
+        in_pycache = os.path.basename(dirpath) == "__pycache__"
         for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(root))
-            st = os.lstat(path)
+            rel = name if reldir == "." else f"{reldir}/{name}"
+            st = os.lstat(os.path.join(dirpath, name))
             if stat.S_ISLNK(st.st_mode):
                 problems.append(f"{rel} is a symbolic link")
                 continue
@@ -118,10 +127,10 @@ def verify_entry(
                 continue
             allowed = (
                 rel in expected
-                or (path.parent.name == "__pycache__" and name.endswith(".pyc"))
-                or (path.parent == root and name.startswith("compiled-"))
+                or (in_pycache and name.endswith(".pyc"))
+                or (reldir == "." and name.startswith("compiled-"))
             )
-            if not allowed and path.parent.name == "__pycache__" and name.endswith(FOREIGN_CACHE):
+            if not allowed and in_pycache and name.endswith(FOREIGN_CACHE):
                 if notes is not None:  # no importer loads it: a program's run-time cache
                     notes.append(f"foreign file {rel} (a program's run-time cache, not damage)")
             elif not allowed:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from envstore.model.remote import REMOTE_LAYOUT, archive_named
+from envstore.model.remote import LAYOUTS, archive_named
 from envstore.store.remote.backends import Backend
 
 __all__ = ["PrunePlan", "plan_prune", "prune"]
@@ -40,7 +40,8 @@ def plan_prune(
     """What to delete: objects last touched before ``cutoff``, except archives named
     (``names``: young metadata -> the archive it names) by metadata that stays."""
     plan = PrunePlan()
-    meta_dir, archive_dir = f"v{REMOTE_LAYOUT}/meta/", f"v{REMOTE_LAYOUT}/archives/"
+    meta_dirs = tuple(f"v{layout}/meta/" for layout in LAYOUTS)
+    archive_dirs = tuple(f"v{layout}/archives/" for layout in LAYOUTS)
     named = {a for a in names.values() if a}
     for name, touched in sorted(listing):
         base = name.rsplit("/", 1)[-1]
@@ -48,9 +49,9 @@ def plan_prune(
             plan.kept += 1
         elif base.startswith("."):
             plan.leftovers.append(name)
-        elif name.startswith(meta_dir):
+        elif name.startswith(meta_dirs):
             plan.metas.append(name)
-        elif name.startswith(archive_dir):
+        elif name.startswith(archive_dirs):
             plan.archives.append(name)
         else:
             plan.leftovers.append(name)
@@ -63,7 +64,7 @@ def prune(backend: Backend, older_than: float, *, dry_run: bool = False) -> Prun
     from concurrent.futures import ThreadPoolExecutor
 
     cutoff = time.time() - older_than
-    listing = backend.listing(f"v{REMOTE_LAYOUT}/")
+    listing = [item for layout in LAYOUTS for item in backend.listing(f"v{layout}/")]
     young = [n for n, t in listing if t >= cutoff and n.endswith(".json") and "/meta/" in n]
 
     def named_by(meta: str) -> str | None:

@@ -74,7 +74,7 @@ def _push_one(
     root = store.entry_path(key)
     work = store.mkdtemp(f"push-{key.name}")
     try:
-        archive = work / "entry.tar.gz"
+        archive = work / "entry.pack.zst"
         with store.entry_lock(key):
             problems = check_entry(root, seal)
             if problems:

@@ -9,6 +9,7 @@ stall a create for minutes: envstore's bounds replace them.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,11 +35,16 @@ class S3Backend:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._client: Any = None
+        self._lock = threading.Lock()  # one client for every thread (each costs ~0.3 s)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def client(self) -> Any:
+        with self._lock:
+            return self._client or self._make_client()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             try:
                 import boto3
