@@ -75,7 +75,7 @@ def make_env(
     with st.gc_lock(shared=True):
 
         def pip_site() -> Path:
-            return st.entry_path(bundled_pip_key(st, interp, progress)) / "site"
+            return st.entry_dir(bundled_pip_key(st, interp, progress)) / "site"
 
         resolved = resolve(st, request, interp, pip_site, progress)
         keys = dict(resolved.keys)

@@ -32,7 +32,7 @@ from envstore.python.tags import supported_tags
 from envstore.store.bytecode import Compiler, compile_site
 from envstore.store.fs import make_readonly, make_writable_dirs, publish_dir, rmtree
 from envstore.store.hashing import hash_file, sha256_file
-from envstore.store.layout import Store
+from envstore.store.layout import Store, read_entry_record
 from envstore.store.seal import dumps as seal_dumps
 from envstore.store.seal import entry_seal
 from envstore.store.wheel import parse_wheel_name, validate_wheel
@@ -245,9 +245,12 @@ def _reseal(store: Store, key: EntryKey) -> None:
 
 
 def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:
-    """Add ``interp``'s bytecode to existing pure entries that lack it."""
-    missing = [k for k in keys if not store.compiled_marker(k, interp.cache_tag).exists()]
+    """Add ``interp``'s bytecode to existing pure entries that lack it (an upstream's
+    entry is copied into this store first: its tree is read-only to us)."""
+    missing = [k for k in keys if not store.has_entry(k, interp.cache_tag)]
     for key in missing:
+        if store.entry_dir(key) != store.entry_path(key):  # only in an upstream
+            _copy_from_upstream(store, key, store.entry_dir(key))
         with store.entry_lock(key):
             marker = store.compiled_marker(key, interp.cache_tag)
             if marker.exists():
@@ -265,6 +268,21 @@ def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter)
                 marker.touch()
             finally:
                 make_readonly(root)
+
+
+def _copy_from_upstream(store: Store, key: EntryKey, src: Path) -> None:
+    """Publish here a copy of ``src``, the upstream entry ``key`` (store-layout.md)."""
+    from envstore.store.upstream import copy_entry
+
+    tmp = store.mkdtemp(f"entry-{key.name}")
+    try:
+        with writing(f"a copy of {src} into the store ({tmp})"):
+            copy_entry(key, src, tmp)
+        record = read_entry_record(tmp)
+        if _publish(store, _Pending(key, tmp, record)):
+            _record(store, [{**record.to_json(), "added": time.time()}])
+    finally:
+        rmtree(tmp)
 
 
 def _unpack_one(
@@ -349,7 +367,7 @@ def ingest_wheels(
         pure = all(t.abi == "none" and t.platform == "any" for t in wheel_tags)
         key = EntryKey(PURE if pure else interp.soabi, name, str(version), hash_file(wheel))
         keys[wheel] = key
-        if not store.entry_path(key).is_dir():
+        if not store.entry_dir(key).is_dir():  # here or in an upstream: used in place
             todo.setdefault(key, wheel)
     pending: list[_Pending] = []
     compiler = Compiler(interp)  # compiles each module as soon as it is unpacked
