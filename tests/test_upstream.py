@@ -226,7 +226,8 @@ def test_another_python_gets_a_copy_in_the_users_store(
 def _link_entry_out(root: Path, canary: Path) -> None:
     entry = _entry(root, "beta")
     shutil.copytree(entry, canary / "beta-copy")
-    shutil.rmtree(entry)  # entries are writable here: the store is the test's, as root's
+    _set_writable(entry, True)
+    shutil.rmtree(entry)
     entry.symlink_to(canary / "beta-copy")
 
 
