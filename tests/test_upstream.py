@@ -267,3 +267,15 @@ def test_a_crafted_upstream_entry_is_not_used(
     assert view_links and not any(str(site.canary) in link for link in view_links)
     assert _snapshot(site.canary) == canary_before
     assert _imported_from(env).startswith(os.path.realpath(site.root / "entries") + "/")
+
+
+def test_the_own_store_under_another_name_is_no_upstream(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "store-link"
+    link.symlink_to(store)
+    env = tmp_path / "env"
+    res = cli("--store", link, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+              "solo")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "upstream" not in cli("--store", store, "doctor", env).out

@@ -189,4 +189,6 @@ def view_layers(view: Path, own: Path) -> dict[str, bool]:
         layer = layer_of(target, own)
         if layer is not None:
             found[layer] = found.get(layer, True) and os.path.exists(target)
-    return found
+    # The store itself, spelled another way (a link to it, --store given differently).
+    own_real = os.path.realpath(own)
+    return {k: v for k, v in found.items() if os.path.realpath(k) != own_real}
