@@ -74,39 +74,37 @@ def main() -> None:
     tools = data / "tools" / "bin"
     envstore = [sys.executable, "-m", "envstore"]  # run it with a Python that has envstore
     env = hermetic_env({})
-    rows: list[tuple[str, int, int]] = []
+    rows: list[tuple[str, int, int, int]] = []  # what, env, a further env, store/cache
     with tempfile.TemporaryDirectory(dir=data / "scratch") as tmp:
         t = Path(tmp)
-        # venv + pip
+        # venv + pip: every env holds everything
         run([PY311, "-m", "venv", "--without-pip", t / "pip-env"], env)
         run([tools / "python", "-m", "pip", "--python", t / "pip-env" / "bin" / "python",
              "install", "-q", "--no-index", "-f", wh, "-r", req], env)  # fmt: skip
-        rows.append(("venv + pip: one env", inodes(t / "pip-env"), 0))
-        # uv (cache counted once: a second env adds only its own inodes)
+        pip_env = inodes(t / "pip-env")
+        rows.append(("venv + pip", pip_env, pip_env, 0))
+        # uv: files hard-linked from its cache (one inode for the cache and every env)
         uv_env = {**env, "UV_CACHE_DIR": str(t / "uv-cache")}
         for name in ("uv-env", "uv-env2"):
             run([tools / "uv", "venv", "-q", "-p", PY311, t / name], uv_env)
             run([tools / "uv", "pip", "install", "-q", "--python", t / name / "bin" / "python",
                  "--no-index", "--find-links", wh, "-r", req], uv_env)  # fmt: skip
+        one = inodes(t / "uv-cache", t / "uv-env")
         rows.append(
             (
-                "uv: one env; its cache",
-                inodes(t / "uv-env") - 0,
-                inodes(t / "uv-cache", t / "uv-env") - inodes(t / "uv-env"),
+                "uv (cache: what the env does not share with it)",
+                inodes(t / "uv-env"),
+                inodes(t / "uv-cache", t / "uv-env", t / "uv-env2") - one,
+                one - inodes(t / "uv-env"),
             )
         )
         # envstore, no upstream: the admin's store is an ordinary one
         site = t / "site"
-        run([*envstore, "--store", site, "create", t / "admin-env", "-p", PY311,
-             "--no-index", "-f", wh, "-r", req], env)  # fmt: skip
-        run([*envstore, "--store", site, "create", t / "admin-env2", "-p", PY311,
-             "--no-index", "-f", wh, "-r", req], env)  # fmt: skip
+        for name in ("admin-env", "admin-env2"):
+            run([*envstore, "--store", site, "create", t / name, "-p", PY311,
+                 "--no-index", "-f", wh, "-r", req], env)  # fmt: skip
         rows.append(
-            (
-                "envstore, own store: one env; the store",
-                inodes(t / "admin-env"),
-                inodes(site),
-            )
+            ("envstore, own store", inodes(t / "admin-env"), inodes(t / "admin-env2"), inodes(site))
         )
         # envstore with the admin's store as a read-only upstream
         read_only(site)
@@ -118,16 +116,15 @@ def main() -> None:
             one = inodes(mine)
             run([*envstore, "--store", mine, "create", t / "user-env2", "-p", PY311,
                  "--no-index", "-f", wh, "-r", req], up_env)  # fmt: skip
-            entries = sum(1 for _ in (mine / "entries").rglob("*"))
             rows.append(
                 (
-                    "envstore over an upstream: one env; the user's store",
+                    "envstore over an upstream (store: the user's)",
                     inodes(t / "user-env"),
+                    inodes(t / "user-env2") + inodes(mine) - one,
                     one,
                 )
             )
-            rows.append(("  (user's store after a second env of the same set)", 0, inodes(mine)))
-            rows.append(("  (files and directories in the user's entries/)", 0, entries))
+            in_entries = sum(1 for _ in (mine / "entries").rglob("*"))
         finally:
             writable(site)
             shutil.rmtree(site)
@@ -135,9 +132,11 @@ def main() -> None:
         f"# Inodes with a read-only upstream: `{args.workload}` ({len(req.read_text().split())}"
         " distributions), CPython 3.11",
         "",
-        "| what | env | store / cache |",
-        "|---|---:|---:|",
-        *[f"| {what} | {a or ''} | {b or ''} |" for what, a, b in rows],
+        "| tool | one env | each further env of the same set | store / cache |",
+        "|---|---:|---:|---:|",
+        *[f"| {what} | {a} | {b} | {c} |" for what, a, b, c in rows],
+        "",
+        f"Paths in the user's `entries/` after both creates: {in_entries}.",
         "",
     ]
     text = "\n".join(lines)
