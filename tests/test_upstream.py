@@ -77,6 +77,7 @@ def make_site(
             files={"alpha.py": "def main():\n    print('alpha runs')\n"},
             requires=["beta"],
             entry_points={"console_scripts": {"alpha-cli": "alpha:main"}},
+            data={"data/share/alpha/hello.txt": "hello\n"},
         )
         wheelmaker.build_wheel(wheels, "beta", "2.0", files={"beta/__init__.py": "B = 2\n"})
         root = tmp_path / "site"
@@ -194,6 +195,7 @@ def test_a_gone_upstream_is_diagnosed_and_relink_pulls_the_entries_in(
     assert sorted(e.split("/")[1] for e in entries(mine)) == ["alpha", "beta"]
     assert _imported_from(env).startswith(os.path.realpath(mine / "entries") + "/")
     assert cli("--store", mine, "doctor", env).code == 0
+    assert (env / "share" / "alpha" / "hello.txt").read_text() == "hello\n"  # data, relinked
     moved.rename(site.root)
 
 
