@@ -65,6 +65,12 @@ def usage(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
     print(f"environments: {found.envs}")
     print(f"on disk:      {size(found.bytes)}")
     print(f"saved:        {size(found.saved)} (vs. every env holding its own copies)")
+    for layer, keys in sorted(found.upstream.items()):
+        where = f"upstream {layer}" if layer else "missing (in no store now)"
+        print(f"{where}: {len(keys)} {'entry' if len(keys) == 1 else 'entries'} used by envs")
+        if args.verbosity > 0:
+            for key in keys:
+                print(f"  {key}")
     return 0
 
 

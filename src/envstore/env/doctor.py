@@ -28,6 +28,7 @@ from envstore.env.doctor_checks import (
 )
 from envstore.env.doctor_editables import check_editables
 from envstore.env.doctor_site import check_site
+from envstore.env.doctor_upstream import check_upstreams
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest, same_env
@@ -101,6 +102,7 @@ def diagnose(
     diagnosis.problems += check_pip_installed(env, manifest)
     diagnosis.problems += check_site(env, manifest, st)
     diagnosis.problems += check_editables(env, manifest)
+    diagnosis.problems += check_upstreams(env, manifest, st)
     return diagnosis
 
 

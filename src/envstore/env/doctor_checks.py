@@ -164,7 +164,7 @@ def check_fit(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
 
     found = []
     for p in manifest.packages:
-        if (store.entry_path(p.key) / "entry.json").exists():
+        if store.has_entry(p.key):
             why = misfit(store, p.name, p.key, manifest.python)
             if why is not None:
                 found.append(f"{p.name} {p.version}: {why}")
@@ -244,9 +244,7 @@ def check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 "regenerates them for this place and registers it",
             )
         )
-    missing = [
-        p for p in manifest.packages if not (store.entry_path(p.key) / "entry.json").exists()
-    ]
+    missing = [p for p in manifest.packages if not store.has_entry(p.key)]
     if missing:
         problems.append(
             Problem(

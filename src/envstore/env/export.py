@@ -200,9 +200,7 @@ def export_env(
     try:
         with st.gc_lock(shared=True):
             missing = [
-                f"{p.name} {p.version}"
-                for p in manifest.packages
-                if not (st.entry_path(p.key) / "entry.json").exists()
+                f"{p.name} {p.version}" for p in manifest.packages if not st.has_entry(p.key)
             ]
             if missing:
                 raise EnvError(
@@ -258,7 +256,7 @@ def _fill(
     metas = {key: st.entry_record(key) for key in manifest.keys}
     # First copy wins, in the order the view links them (pip's: a package over its deps).
     for key in precedence(list(metas), {k: m.requires for k, m in metas.items()}):
-        root = st.entry_path(key)
+        root = st.entry_dir(key)
         meta = metas[key]
         copier.tree(root / "site", site, final_site)
         for name, module, attr, section in meta.entry_points:

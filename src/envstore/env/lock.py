@@ -187,7 +187,7 @@ def _stored_same(st: Store, manifest: Manifest, env: Path, d: SiteDist) -> Entry
         record = st.entry_record_or_none(key)
         if record is None:
             continue
-        stored = read_small(st.entry_path(key) / "site" / record.dist_info / "RECORD", RECORD_LIMIT)
+        stored = read_small(st.entry_dir(key) / "site" / record.dist_info / "RECORD", RECORD_LIMIT)
         theirs = _hashed_rows(stored or b"", record.dist_info)
         if theirs and theirs <= mine:
             return key

@@ -76,14 +76,14 @@ def make_env(
         def pip_site() -> Path:
             from envstore.resolve.pip import bundled_pip_key  # not a warm create's
 
-            return st.entry_path(bundled_pip_key(st, interp, progress)) / "site"
+            return st.entry_dir(bundled_pip_key(st, interp, progress)) / "site"
 
         resolved = resolve(st, request, interp, pip_site, progress)
         keys = dict(resolved.keys)
         # Entries made for another Python version need its bytecode first.
         stale = [k for k in keys.values() if not st.has_entry(k, interp.cache_tag)]
         if stale:
-            from envstore.store.ingest import ensure_compiled
+            from envstore.store.publish import ensure_compiled
 
             ensure_compiled(st, stale, interp)
         if resolved.wheels:

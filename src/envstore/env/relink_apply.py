@@ -120,7 +120,9 @@ def _rebang(script: Path, old_env: str, new_env: str) -> None:
 
 
 def _prune_store_links(top: Path, entries_dir: Path, keep: set[str]) -> None:
-    """Remove symlinks under ``top`` into store entries that are not in ``keep``."""
+    """Remove symlinks under ``top`` into store entries that are not in ``keep``, and
+    those into an upstream store's entries (gone, or another store: the new view's data
+    links are written again after this)."""
     prefix = str(entries_dir) + os.sep
     for dirpath, dirnames, filenames in os.walk(top):
         for name in dirnames + filenames:
@@ -132,6 +134,15 @@ def _prune_store_links(top: Path, entries_dir: Path, keep: set[str]) -> None:
                 key = "/".join(target[len(prefix) :].split(os.sep)[:3])
                 if key not in keep:
                     os.unlink(path)
+            elif _upstream_link(target):
+                os.unlink(path)
+
+
+def _upstream_link(target: str) -> bool:
+    head, sep, _ = target.partition(f"{os.sep}entries{os.sep}")
+    return bool(sep and head) and (
+        not os.path.exists(target) or os.path.isfile(os.path.join(head, "store.json"))
+    )
 
 
 def _prompt(cfg: dict[str, str]) -> str | None:

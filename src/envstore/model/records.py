@@ -267,9 +267,10 @@ class ViewRecord:
         return json.dumps(self.to_json(), indent=1) + "\n"
 
     @classmethod
-    def from_json(cls, data: object, entries_dir: str) -> ViewRecord:
+    def from_json(cls, data: object, entries_dir: str | tuple[str, ...]) -> ViewRecord:
         """ValueError unless ``data`` is a valid view.json whose every path lies in
-        ``entries_dir`` (the store's ``entries/``, with its trailing slash)."""
+        ``entries_dir`` (the store's ``entries/``, with its trailing slash; or any of
+        several: a store's and its upstreams')."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         try:

@@ -38,7 +38,7 @@ def requires_python(store: Store, key: EntryKey) -> str | None:
     """The ``Requires-Python`` of the entry's distribution, or None."""
     try:
         dist_info = store.entry_record(key).dist_info
-        path = store.entry_path(key) / "site" / dist_info / "METADATA"
+        path = store.entry_dir(key) / "site" / dist_info / "METADATA"
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.strip():

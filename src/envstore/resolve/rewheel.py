@@ -114,8 +114,8 @@ def _pip_site(
 ) -> Path:
     for p in manifest.packages:
         if p.name == "pip" and p.key.abi == PURE and store.entry_record_or_none(p.key) is not None:
-            return store.entry_path(p.key) / "site"
-    return store.entry_path(bundled_pip_key(store, new, progress)) / "site"
+            return store.entry_dir(p.key) / "site"
+    return store.entry_dir(bundled_pip_key(store, new, progress)) / "site"
 
 
 def replacement_wheels(
@@ -133,7 +133,8 @@ def replacement_wheels(
     ``untrusted``: the sources the manifest names that are not used (as options).
     """
     from envstore.python.tags import supported_tags
-    from envstore.store.ingest import ensure_compiled, ingest_wheels
+    from envstore.store.ingest import ingest_wheels
+    from envstore.store.publish import ensure_compiled
 
     accepted = {str(t) for t in supported_tags(new)}
     keys = {p.name: p.key for p in manifest.packages if p.name not in stale}
@@ -282,11 +283,7 @@ def entries_named(store: Store, name: str, new: Interpreter) -> list[EntryKey]:
     """Every entry of the project ``name`` that ``new`` may see: its ABI's, and pure."""
     found = []
     for abi in (new.soabi, PURE):
-        try:
-            names = os.listdir(store.entries_dir / abi / name)
-        except OSError:
-            continue
-        for n in sorted(names):
+        for n in sorted(store.entry_versions(abi, name)):
             try:
                 found.append(EntryKey.parse(f"{abi}/{name}/{n}"))
             except ValueError:

@@ -25,15 +25,11 @@ if TYPE_CHECKING:
 def store_candidates(store: Store, name: str, interp: Interpreter) -> list[EntryKey]:
     found: list[EntryKey] = []
     for abi in (PURE, interp.soabi):
-        d = store.entries_dir / abi / name
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        for n in names:
+        for n in store.entry_versions(abi, name):  # here, then in upstreams
             version, _, digest = n.rpartition("-")
-            if (d / n / "entry.json").exists():
-                found.append(EntryKey(abi, name, version, digest))
+            key = EntryKey(abi, name, version, digest)
+            if store.has_entry(key):
+                found.append(key)
     return found
 
 

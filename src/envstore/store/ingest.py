@@ -9,11 +9,9 @@ which gc removes.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from envstore._crash import crash_point
 from envstore.errors import (
     BadWheelError,
     IncompatibleWheelError,
-    StoreError,
     writing,
 )
 from envstore.model.interpreter import Interpreter
@@ -29,19 +26,16 @@ from envstore.model.keys import PURE, EntryKey
 from envstore.model.records import EntryRecord
 from envstore.model.wheel import WheelInfo
 from envstore.python.tags import supported_tags
-from envstore.store.bytecode import Compiler, compile_site
-from envstore.store.fs import make_readonly, make_writable_dirs, publish_dir, rmtree
+from envstore.store.bytecode import Compiler
+from envstore.store.fs import rmtree
 from envstore.store.hashing import hash_file, sha256_file
 from envstore.store.layout import Store
-from envstore.store.seal import dumps as seal_dumps
-from envstore.store.seal import entry_seal
+from envstore.store.publish import Pending, ensure_compiled, index_entries, publish
 from envstore.store.wheel import parse_wheel_name, validate_wheel
 
 __all__ = [
-    "ensure_compiled",
     "hash_file",
     "ingest_wheels",
-    "publish_unpacked",
     "sha256_file",
     "supported_tags",
 ]
@@ -193,99 +187,6 @@ def describe_entry(
     )
 
 
-@dataclass
-class _Pending:
-    key: EntryKey
-    tmp: Path
-    record: EntryRecord
-
-
-def _publish(store: Store, pending: _Pending, *, readonly: bool = False) -> bool:
-    final = store.entry_path(pending.key)
-    if not readonly:
-        make_readonly(pending.tmp)
-    if not store.owns(final.parent):
-        raise StoreError(f"{final.parent} leads out of the store (a symbolic link on the way)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if publish_dir(pending.tmp, final):
-        return True
-    rmtree(pending.tmp)  # another process published the same entry first
-    return False
-
-
-def publish_unpacked(
-    store: Store, record: EntryRecord, tmp: Path, seal: dict[str, object] | None = None
-) -> bool:
-    """Publish an entry filled in ``tmp`` by other means (a remote cache's archive, checked
-    by the caller) as ingest publishes its own, and index it with its seal; False if
-    another process published the same entry first (``tmp`` is then gone). ``seal``: the
-    caller checked ``tmp`` against it and found it read-only, so neither is done again."""
-    key = EntryKey.parse(record.key)
-    won = _publish(store, _Pending(key, tmp, record), readonly=seal is not None)
-    known = {key: seal} if won and seal is not None else {}
-    _record(store, [{**record.to_json(), "added": time.time()}], known)  # gc's age: from now
-    return won
-
-
-def _record(
-    store: Store,
-    metas: list[dict[str, object]],
-    known: dict[EntryKey, dict[str, object]] | None = None,
-) -> None:
-    """Index published entries, each with its seal: taken from the published copy (the
-    one that won a race to publish), so it names the ``entry.json`` that is there
-    (``known``: seals of copies this process published, checked as they were made)."""
-    from envstore.store import index
-    from envstore.store.db import write
-
-    keyed = {EntryKey.parse(str(m["key"])): m for m in metas}
-    known = known or {}
-    seals = [(str(k), seal_dumps(known.get(k) or entry_seal(store.entry_path(k)))) for k in keyed]
-    conn = store.db()
-    with write(conn):
-        for key, meta in keyed.items():
-            index.add_entry(conn, key, meta)
-        # Replacing: a seal left by an entry of the same key deleted since (a killed gc)
-        # would name other files; this one was taken from what is published now.
-        index.put_seals(conn, seals)
-
-
-def _reseal(store: Store, key: EntryKey) -> None:
-    """Seal the bytecode just added to ``key`` (its entry lock held)."""
-    from envstore.store import index
-    from envstore.store.db import write
-
-    conn = store.db()
-    text = index.seal_of(conn, str(key))
-    old = json.loads(text) if text else None
-    seal = seal_dumps(entry_seal(store.entry_path(key), old))
-    with write(conn):
-        index.put_seals(conn, [(str(key), seal)])
-
-
-def ensure_compiled(store: Store, keys: Iterable[EntryKey], interp: Interpreter) -> None:
-    """Add ``interp``'s bytecode to existing pure entries that lack it."""
-    missing = [k for k in keys if not store.compiled_marker(k, interp.cache_tag).exists()]
-    for key in missing:
-        with store.entry_lock(key):
-            marker = store.compiled_marker(key, interp.cache_tag)
-            if marker.exists():
-                continue
-            root = store.entry_path(key)
-            if root.is_symlink() or not store.owns(root):
-                raise StoreError(
-                    f"{root} is not a directory of the store (a symbolic link on the way);"
-                    " run 'envstore verify --repair'"
-                )
-            make_writable_dirs(root)
-            try:
-                compile_site(interp, [root / "site"])
-                _reseal(store, key)  # before the marker: a kill here recompiles the same
-                marker.touch()
-            finally:
-                make_readonly(root)
-
-
 def _unpack_one(
     store: Store,
     key: EntryKey,
@@ -294,7 +195,7 @@ def _unpack_one(
     progress: Progress | None,
     made: list[Path],
     fetched: tuple[str, str | None] | None = None,
-) -> _Pending:
+) -> Pending:
     if progress:
         progress(f"unpacking {wheel.name}")
     info = validate_wheel(wheel, contents=False)  # unpack_wheel checks the hashes
@@ -302,7 +203,7 @@ def _unpack_one(
     made.append(tmp)  # removed by the caller on failure, once the compiler is stopped
     with writing(f"{wheel.name} into the store ({tmp})"):
         files, size = unpack_wheel(info, tmp, compiler.submit_file)
-    return _Pending(key, tmp, describe_entry(info, key, tmp, files, size, fetched))
+    return Pending(key, tmp, describe_entry(info, key, tmp, files, size, fetched))
 
 
 def _unpack_all(
@@ -311,7 +212,7 @@ def _unpack_all(
     compiler: Compiler,
     progress: Progress | None,
     urls: Mapping[Path, tuple[str, str | None]],
-) -> list[_Pending]:
+) -> list[Pending]:
     """Validate and unpack each wheel into ``tmp/``, one per core at a time: creating a
     file waits ~0.1-0.8 ms on a VM disk, and those waits (and zlib, and the hashes)
     overlap in threads (numpy+pandas+scipy: 13 s -> 7 s here). Each ``.py`` file goes
@@ -319,7 +220,7 @@ def _unpack_all(
     order, is raised once every thread is done."""
     from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 
-    done: list[_Pending] = []
+    done: list[Pending] = []
     made: list[Path] = []
     errors: dict[EntryKey, BaseException] = {}
     # A thread per core: more only queue on the GIL (installer is Python, file by file).
@@ -376,9 +277,9 @@ def ingest_wheels(
         pure = all(t.abi == "none" and t.platform == "any" for t in wheel_tags)
         key = EntryKey(PURE if pure else interp.soabi, name, str(version), hash_file(wheel))
         keys[wheel] = key
-        if not store.entry_path(key).is_dir():
+        if not store.entry_dir(key).is_dir():  # here or in an upstream: used in place
             todo.setdefault(key, wheel)
-    pending: list[_Pending] = []
+    pending: list[Pending] = []
     compiler = Compiler(interp)  # compiles each module as soon as it is unpacked
     try:
         pending = _unpack_all(store, todo, compiler, progress, urls or {})
@@ -392,9 +293,9 @@ def ingest_wheels(
                     (p.tmp / "entry.json").write_text(p.record.dumps())
             crash_point("ingest-unpacked")
             for p in pending:
-                _publish(store, p)
+                publish(store, p)
             crash_point("ingest-published")
-            _record(store, [p.record.to_json() for p in pending])
+            index_entries(store, [p.record.to_json() for p in pending])
     finally:
         compiler.stop()  # after an error: no worker may outlive its temp dirs
         for p in pending:

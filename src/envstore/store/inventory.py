@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from envstore.errors import BadManifestError
@@ -63,6 +63,8 @@ class StoreUsage:
     shared_bytes: int  # what envs would hold if each had its own copies
     unreferenced: int  # entries no env uses (gc candidates)
     wheels: int = 0  # files in wheels/ (kept to repair, lock or rebuild entries)
+    # upstream store -> the entries envs use from it ("" : used, and in no layer now)
+    upstream: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def saved(self) -> int:
@@ -90,4 +92,26 @@ def store_usage(store: Store) -> StoreUsage:
     wheels = sorted(store.wheels_dir.iterdir()) if store.wheels_dir.is_dir() else []
     total += sum(tree_size(w) for w in wheels)
     envs = index.env_count(conn)
-    return StoreUsage(len(entries), len(views), envs, total, shared, unreferenced, len(wheels))
+    found = StoreUsage(len(entries), len(views), envs, total, shared, unreferenced, len(wheels))
+    own = {str(p.relative_to(store.entries_dir)) for p in entries}
+    used = [k for k in refs if k not in own and not k.startswith(("view/", "editable/"))]
+    if used:
+        found.upstream = _layers(store, used)
+    return found
+
+
+def _layers(store: Store, keys: list[str]) -> dict[str, list[str]]:
+    """Which upstream store each of ``keys`` (used by envs, not in the store) is read
+    from: looked up by path, the upstreams are not scanned."""
+    from envstore.model.keys import EntryKey
+
+    layers: dict[str, list[str]] = {}
+    for text in sorted(keys):
+        try:
+            key = EntryKey.parse(text)
+        except ValueError:
+            continue
+        where = str(store.entry_dir(key))
+        layer = where.partition("/entries/")[0] if store.has_entry(key) else ""
+        layers.setdefault(layer, []).append(text)
+    return layers

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     pass
 
     from envstore.store.caches import InterpreterFacts
+    from envstore.store.upstream import Layers
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -73,6 +74,7 @@ class Store:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser().absolute() if root else default_store_dir()
         self._conn: sqlite3.Connection | None = None
+        self._layers: Layers | None = None
 
     # -- layout -----------------------------------------------------------
     @property
@@ -107,19 +109,53 @@ class Store:
         return Path(f"{self.root}/entries/{key}")
 
     def has_entry(self, key: EntryKey, cache_tag: str | None = None) -> bool:
-        """The entry is published (and compiled for ``cache_tag``, if given). A string
-        path: a warm create asks ~2 per package, and pathlib's joins cost ~10x the stat."""
+        """The entry is published (and compiled for ``cache_tag``, if given), here or in
+        an upstream (``entry_dir``). A string path: a warm create asks ~2 per package,
+        and pathlib's joins cost ~10x the stat."""
         name = f"compiled-{cache_tag}" if cache_tag else "entry.json"
-        return os.path.exists(f"{self.root}/entries/{key}/{name}")
+        if os.path.exists(f"{self.root}/entries/{key}/{name}"):
+            return True
+        if not os.environ.get("ENVSTORE_UPSTREAM") or os.path.isdir(f"{self.root}/entries/{key}"):
+            return False
+        found = self.upstreams().locate(key)
+        return found is not None and os.path.exists(f"{found}/{name}")
+
+    def upstreams(self) -> Layers:
+        """The read-only stores under this one (``ENVSTORE_UPSTREAM``)."""
+        if self._layers is None:
+            from envstore.store.upstream import Layers, upstream_roots
+
+            self._layers = Layers(upstream_roots(self.root))
+        return self._layers
+
+    def entry_dir(self, key: EntryKey) -> Path:
+        """Where the entry is read from: this store (``entry_path``, where it is written),
+        else the first upstream that holds it (store-layout.md, "Upstream stores")."""
+        own = f"{self.root}/entries/{key}"
+        if os.environ.get("ENVSTORE_UPSTREAM") and not os.path.isdir(own):
+            found = self.upstreams().locate(key)
+            if found is not None:
+                return found
+        return Path(own)
+
+    def entry_versions(self, abi: str, name: str) -> list[str]:
+        """The ``<version>-<hash>`` names of ``abi/name`` here and in the upstreams."""
+        try:
+            names = os.listdir(f"{self.root}/entries/{abi}/{name}")
+        except OSError:
+            names = []
+        if os.environ.get("ENVSTORE_UPSTREAM"):
+            names += [n for n in self.upstreams().versions(abi, name) if n not in names]
+        return names
 
     def entry_record(self, key: EntryKey) -> EntryRecord:
-        """The entry's ``entry.json``, checked (see ``read_entry_record``)."""
-        return read_entry_record(self.entry_path(key))
+        """The entry's ``entry.json`` (here or upstream), checked (``read_entry_record``)."""
+        return read_entry_record(self.entry_dir(key))
 
     def entry_record_or_none(self, key: EntryKey) -> EntryRecord | None:
         """``entry_record``, or None for an entry that is missing or unreadable."""
         try:
-            return read_entry_record(self.entry_path(key))
+            return read_entry_record(self.entry_dir(key))
         except StoreError:
             return None
 

@@ -124,7 +124,7 @@ def _from_remote(store: Store, key: EntryKey, old: EntryRecord, root: Path) -> N
 
 def _repair_view(store: Store, vkey: str) -> None:
     """Build a damaged view again from what the database says it holds, and swap it in."""
-    from envstore.store.views import build_view, view_key
+    from envstore.store.views import build_view, upstream_layers, view_key
 
     conn = store.db(create=False)
     row = index.view_source(conn, vkey)
@@ -135,7 +135,7 @@ def _repair_view(store: Store, vkey: str) -> None:
             " that use it (envstore create ENV --clear ...), then run gc"
         )
     keys = [EntryKey.parse(k) for k in json.loads(row[1])]
-    if view_key(keys, row[0]) != vkey:
+    if view_key(keys, row[0], upstream_layers(store, keys)) != vkey:
         raise StoreError(f"cannot repair view {vkey}: the database's entries do not make it")
     tmp = build_view(store, keys, row[0])
     try:

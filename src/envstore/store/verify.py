@@ -212,6 +212,7 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
             damaged.append(str(key))
     damaged_views = _verify_views(store, problems)
     on_disk = {str(k) for k in disk}
+    upstream: set[EntryKey] = set()  # entries envs use from upstream stores
     for env in sorted(registered_envs(store)):
         manifest_path = Path(env) / MANIFEST_NAME
         if not manifest_path.exists():
@@ -222,10 +223,19 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
             problems.append(Finding(env, str(exc)))
             continue
         for k in manifest.keys:
-            if str(k) not in on_disk:
+            if str(k) in on_disk:
+                continue
+            if store.has_entry(k):
+                upstream.add(k)
+            else:
                 problems.append(Finding(env, f"uses {k}, which is not in the store"))
         if not (store.view_path(manifest.view) / "view.json").exists():
             problems.append(Finding(env, f"its view {manifest.view} is missing"))
+    for k in sorted(upstream, key=str):  # read only: no seal, no flag, no repair there
+        root = store.entry_dir(k)
+        where = f"{k} (upstream {str(root).partition('/entries/')[0]})"
+        for m in verify_entry(store, k, check_contents=check_contents, root=root):
+            problems.append(Finding(where, m))
     with _db.write(conn):
         index.set_damaged(conn, damaged, damaged_views)
         index.put_seals(conn, unsealed.items())
@@ -276,6 +286,22 @@ _SEALED_NOW = (
 )
 
 
+def _unlisted_upstreams(store: Store, view: Path) -> str:
+    """Why a view that links into upstream stores no longer listed in
+    ``ENVSTORE_UPSTREAM`` cannot be read now ("" if that is not so)."""
+    from envstore.store.upstream import upstream_roots, view_layers
+
+    listed = {str(r) for r in upstream_roots(store.root)}
+    unlisted = sorted(set(view_layers(view, store.root)) - listed)
+    if not unlisted:
+        return ""
+    return (
+        f"links into the upstream store {', '.join(unlisted)}, not in ENVSTORE_UPSTREAM"
+        " now; 'envstore doctor' names the envs that use it and 'envstore relink ENV'"
+        " moves each to this store"
+    )
+
+
 def _verify_views(store: Store, problems: list[Finding]) -> list[str]:
     """Check every view against its seal (sealing those that have none); the damaged."""
     from envstore.store.views import read_view
@@ -299,6 +325,10 @@ def _verify_views(store: Store, problems: list[Finding]) -> list[str]:
             read_view(path)
         except (OSError, ValueError, StoreError) as exc:
             found = [f"view.json is unreadable or invalid ({exc})"]
+            gone = _unlisted_upstreams(store, path)
+            if gone:  # not damage: the envs using it are doctor's and relink's business
+                problems.append(Finding(f"view/{name}", gone, note=True))
+                continue
         else:
             seal = seals.get(f"view/{name}")
             if seal:

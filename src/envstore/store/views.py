@@ -31,15 +31,29 @@ __all__ = [
     "ensure_view",
     "link_tree",
     "precedence",
+    "upstream_layers",
     "view_key",
 ]
 
 
-def view_key(keys: list[EntryKey], cache_tag: str) -> str:
+def view_key(keys: list[EntryKey], cache_tag: str, layers: list[str] | None = None) -> str:
+    """The view's name: its cache tag and entries, and where each entry that is not in
+    the store itself is read from (``upstream_layers``): a view linking into an upstream
+    is another view than one of the same entries in the store."""
     import xxhash
 
-    text = "\n".join([cache_tag, *sorted(str(k) for k in keys)])
+    text = "\n".join([cache_tag, *sorted(str(k) for k in keys), *(layers or [])])
     return str(xxhash.xxh3_128_hexdigest(text.encode()))
+
+
+def upstream_layers(store: Store, keys: list[EntryKey]) -> list[str]:
+    """``upstream KEY PATH`` for each of ``keys`` read from an upstream store (none
+    without ``ENVSTORE_UPSTREAM``: views keep the names they always had)."""
+    if not os.environ.get("ENVSTORE_UPSTREAM"):
+        return []
+    own = f"{store.root}/entries/"
+    dirs = {k: str(store.entry_dir(k)) for k in keys}
+    return sorted(f"upstream {k} {d}" for k, d in dirs.items() if not d.startswith(own))
 
 
 def link_tree(
@@ -138,7 +152,7 @@ def _collect(store: Store, keys: list[EntryKey], vkey: str, cache_tag: str) -> V
         wheels={},
     )
     for key in keys:
-        root = store.entry_path(key)
+        root = store.entry_dir(key)
         record = store.entry_record(key)
         view.wheels[str(key)] = record.wheel
         for name, module, attr, section in record.entry_points:
@@ -160,7 +174,7 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
     Call with the gc lock held (shared) and the entries compiled for ``interp``.
     """
     keys = sorted(keys, key=lambda k: (k.name, str(k)))
-    vkey = view_key(keys, interp.cache_tag)
+    vkey = view_key(keys, interp.cache_tag, upstream_layers(store, keys))
     final = store.view_path(vkey)
     if (final / "view.json").exists():
         check_view_not_damaged(store, vkey)
@@ -192,14 +206,14 @@ def check_view_not_damaged(store: Store, vkey: str) -> None:
 def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:
     """The view of ``keys`` built read-only in ``tmp/``, for the caller to publish."""
     keys = precedence(keys, {k: store.entry_record(k).requires for k in keys})
-    vkey = view_key(keys, cache_tag)
+    vkey = view_key(keys, cache_tag, upstream_layers(store, keys))
     tmp = store.mkdtemp("view")
     try:
         site = tmp / "site"
         site.mkdir()
         link_tree(
             site,
-            [store.entry_path(k) / "site" for k in keys],
+            [store.entry_dir(k) / "site" for k in keys],
             relative=False,
             skip_top=(".pth",),
         )
@@ -228,14 +242,20 @@ def _record(store: Store, vkey: str, cache_tag: str, entries: list[str]) -> None
 def read_view(view_path: Path) -> ViewRecord:
     """A view's ``view.json``, the one reader of it, checked: every name it gives is a
     plain file name and every path it gives lies in its store's ``entries/``, so
-    writing an env from it (or unlinking what it lists) stays in the env. StoreError
+    writing an env from it (or unlinking what it lists) stays in the env (or in an
+    upstream's ``entries/``). StoreError
     if it is not so."""
     path = view_path / "view.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path} is unreadable ({exc}); run 'envstore verify --repair'") from None
+    prefixes: tuple[str, ...] = (f"{view_path.parent.parent}/entries/",)
+    if os.environ.get("ENVSTORE_UPSTREAM"):  # or one of the upstreams' entries/
+        from envstore.store.upstream import upstream_roots
+
+        prefixes += tuple(f"{r}/entries/" for r in upstream_roots(view_path.parent.parent))
     try:
-        return ViewRecord.from_json(data, f"{view_path.parent.parent}/entries/")
+        return ViewRecord.from_json(data, prefixes)
     except ValueError as exc:
         raise StoreError(f"{path} is invalid ({exc}); run 'envstore verify'") from None

@@ -234,7 +234,7 @@ def pull_entries(
     remote is one line for the whole run. Call with the store's gc lock held (shared)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from envstore.store.ingest import publish_unpacked
+    from envstore.store.publish import publish_unpacked
 
     found: dict[str, EntryKey] = {}
     if not wanted:
