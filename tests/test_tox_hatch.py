@@ -47,6 +47,12 @@ package = editable
 [testenv:c]
 [testenv:d]
 package = sdist
+[testenv:e]
+package = skip
+constraints =
+dependency_groups = g
+pip_pre = true
+commands = python -c "import pre_thing, solo; print('E', solo.X, pre_thing.V)"
 [testenv:custom]
 install_command = python -m pip install --user {{packages}}
 """
@@ -74,11 +80,14 @@ def project(tmp_path: Path) -> Path:
     wheelmaker.build_wheel(wh, "solo", "0.5", files={"solo.py": "X = 5\n"})
     wheelmaker.build_wheel(wh, "solo", "0.6", files={"solo.py": "X = 6\n"})
     wheelmaker.build_wheel(wh, "extra-thing", "1.0", files={"extra_thing.py": "Y = 1\n"})
+    wheelmaker.build_wheel(wh, "pre-thing", "0.9", files={"pre_thing.py": "V = 'final'\n"})
+    wheelmaker.build_wheel(wh, "pre-thing", "1.0rc1", files={"pre_thing.py": "V = 'pre'\n"})
     root = make_project(
         tmp_path / "proj",
         "sample",
         dependencies=["dep-one"],
         optional_dependencies={"x": ["extra-thing"]},
+        groups={"g": ["pre-thing"]},
     )
     (root / "tox.ini").write_text(TOX_INI)
     (root / "cons.txt").write_text("solo==0.5\n")
@@ -121,7 +130,7 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     # The project's wheel, editable, tox's default (sdist, installed as a wheel built
     # from it: sdist-wheel) and an sdist the env's pip builds: all pass. `requires =
     # envstore` is met by the tox running (nothing to provision).
-    r = run([*tox, "-e", "a,b,c,d"], cwd=project, extra_env=env)
+    r = run([*tox, "-e", "a,b,c,d,e"], cwd=project, extra_env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "provision" not in r.stdout + r.stderr
     out = r.stdout
@@ -130,13 +139,14 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     assert f"OK {project / 'src/sample/__init__.py'}" in out  # editable: the source
     oks = [line for line in out.splitlines() if line.startswith("OK ")]
     assert len(oks) == 4 and all(line.endswith(" 5") for line in oks), out  # constraints
+    assert "E 6 pre" in out  # package = skip, a dependency group, pip_pre; no constraints
     for name in ("a", "b", "c", "d", ".pkg-envstore"):  # run and package envs: envstore's
         assert is_envstore_env(project / ".tox" / name / "venv"), name
     first = entries(store)
     assert not [e for e in first if "/sample/" in e]  # the project is never a store entry
     assert {e.split("/")[1] for e in first} >= {"dep-one", "solo", "extra-thing"}
     live = _live(store)
-    assert len(live) == 5
+    assert len(live) == 6
 
     # A run with nothing changed leaves the env as it is (no sync); a changed source
     # is installed anew.
