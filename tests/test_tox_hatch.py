@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import zipfile
+from importlib.metadata import Distribution, distribution
 from pathlib import Path
 
+import pexpect
 import pytest
 import wheelmaker
-from conftest import PYTHONS, entries, run
+from conftest import PYTHONS, entries, hermetic_environ, run
+from packaging.requirements import Requirement
 from projectmaker import make_project
+from wheelmaker import Member, record_for, write_raw_wheel
 
+import envstore
 from envstore.env.make import is_envstore_env
 from envstore.store.layout import Store
 from envstore.store.registry import registered_envs
@@ -26,7 +33,8 @@ CHECK = (
 )
 
 TOX_INI = f"""[tox]
-env_list = a, b, c
+requires = envstore
+env_list = a, b, c, d
 [testenv]
 runner = envstore
 deps = solo
@@ -38,6 +46,14 @@ package = wheel
 [testenv:b]
 package = editable
 [testenv:c]
+[testenv:d]
+package = sdist
+[testenv:e]
+package = skip
+constraints =
+dependency_groups = g
+pip_pre = true
+commands = python -c "import pre_thing, solo; print('E', solo.X, pre_thing.V)"
 [testenv:custom]
 install_command = python -m pip install --user {{packages}}
 """
@@ -65,11 +81,14 @@ def project(tmp_path: Path) -> Path:
     wheelmaker.build_wheel(wh, "solo", "0.5", files={"solo.py": "X = 5\n"})
     wheelmaker.build_wheel(wh, "solo", "0.6", files={"solo.py": "X = 6\n"})
     wheelmaker.build_wheel(wh, "extra-thing", "1.0", files={"extra_thing.py": "Y = 1\n"})
+    wheelmaker.build_wheel(wh, "pre-thing", "0.9", files={"pre_thing.py": "V = 'final'\n"})
+    wheelmaker.build_wheel(wh, "pre-thing", "1.0rc1", files={"pre_thing.py": "V = 'pre'\n"})
     root = make_project(
         tmp_path / "proj",
         "sample",
         dependencies=["dep-one"],
         optional_dependencies={"x": ["extra-thing"]},
+        groups={"g": ["pre-thing"]},
     )
     (root / "tox.ini").write_text(TOX_INI)
     (root / "cons.txt").write_text("solo==0.5\n")
@@ -109,23 +128,40 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     env = _env(store, tmp_path)
     tox = [BIN / "tox", "-c", project / "tox.ini"]
 
-    # The project's wheel, editable, and tox's default (sdist, installed as a wheel
-    # built from it: sdist-wheel): all pass.
-    r = run([*tox, "-e", "a,b,c"], cwd=project, extra_env=env)
+    # The project's wheel, editable, tox's default (sdist, installed as a wheel built
+    # from it: sdist-wheel) and an sdist the env's pip builds: all pass. `requires =
+    # envstore` is met by the tox running (nothing to provision).
+    r = run([*tox, "-e", "a,b,c,d,e"], cwd=project, extra_env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "provision" not in r.stdout + r.stderr
     out = r.stdout
-    for name in ("a", "c"):  # a wheel, in the env's site-packages
+    for name in ("a", "c", "d"):  # a wheel, in the env's site-packages
         assert f"OK {project / '.tox' / name / 'venv/lib'}" in out, name
     assert f"OK {project / 'src/sample/__init__.py'}" in out  # editable: the source
     oks = [line for line in out.splitlines() if line.startswith("OK ")]
-    assert len(oks) == 3 and all(line.endswith(" 5") for line in oks), out  # constraints
-    for name in ("a", "b", "c", ".pkg-envstore"):  # run envs and the package env: envstore's
+    assert len(oks) == 4 and all(line.endswith(" 5") for line in oks), out  # constraints
+    assert "E 6 pre" in out  # package = skip, a dependency group, pip_pre; no constraints
+    for name in ("a", "b", "c", "d", ".pkg-envstore"):  # run and package envs: envstore's
         assert is_envstore_env(project / ".tox" / name / "venv"), name
     first = entries(store)
     assert not [e for e in first if "/sample/" in e]  # the project is never a store entry
     assert {e.split("/")[1] for e in first} >= {"dep-one", "solo", "extra-thing"}
     live = _live(store)
-    assert len(live) == 4
+    assert len(live) == 6
+
+    # A run with nothing changed leaves the env as it is (no sync); a changed source
+    # is installed anew.
+    venv_a = project / ".tox" / "a" / "venv"
+    before = venv_a.stat().st_ino
+    r = run([*tox, "-e", "a"], cwd=project, extra_env=env)
+    assert r.returncode == 0 and "OK " in r.stdout, r.stdout + r.stderr
+    assert venv_a.stat().st_ino == before
+    with (project / "src" / "sample" / "__init__.py").open("a") as f:
+        f.write("EDITED = 1\n")
+    r = run([*tox, "-e", "a", "--notest"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    installed = next(venv_a.glob("lib/*/site-packages/sample/__init__.py"))
+    assert "EDITED = 1" in installed.read_text()
 
     # Recreate, in parallel (threads), twice: no new entry, old envs released.
     for _ in range(2):
@@ -143,6 +179,13 @@ def test_tox_runner(project: Path, store: Path, tmp_path: Path) -> None:
     # tox's default package = sdist becomes sdist-wheel: a wheel, built from the sdist.
     r = run([*tox, "config", "-e", "custom", "-k", "package"], cwd=project, extra_env=env)
     assert "package = sdist-wheel" in r.stdout, r.stdout + r.stderr
+
+    # tox devenv DIR: the env is DIR itself, as with virtualenv.
+    r = run([*tox, "devenv", "-e", "a", tmp_path / "dev"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert is_envstore_env(tmp_path / "dev")
+    r = run([tmp_path / "dev/bin/python", "-c", "import sample; print(sample.__file__)"])
+    assert r.stdout.strip() == str(project / "src/sample/__init__.py"), r  # tox: editable
 
     # Opt-in only: with envstore installed, a config that does not name it is tox's own.
     plain = tmp_path / "plain.ini"
@@ -168,6 +211,21 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
     # A second run reuses the env as it is.
     r = run([hatch, "run", "test"], cwd=project, extra_env=env)
     assert r.returncode == 0 and "Creating environment" not in r.stdout + r.stderr
+
+    # hatch shell: bash in a terminal, the env's activate script sourced.
+    if shutil.which("bash"):
+        shell_env = {**env, "SHELL": "bash", "HOME": str(tmp_path), "PS1": "$ "}
+        term = pexpect.spawn(
+            str(hatch), ["shell"], cwd=project, env=hermetic_environ(shell_env), timeout=120
+        )
+        try:
+            term.expect(r"\(sample\)")  # the prompt, once activated
+            term.sendline('python -c "import sys; print(sys.prefix)"; echo "[$VIRTUAL_ENV]"; exit')
+            term.expect(pexpect.EOF)
+        finally:
+            term.close(force=True)
+        assert term.exitstatus == 0, term.before
+        assert f"{prefix}\r\n[{prefix}]".encode() in term.before, term.before
 
     # dev-mode = false: the project's own wheel, in the env's site-packages.
     r = run([hatch, "run", "nodev:test"], cwd=project, extra_env=env)
@@ -201,6 +259,78 @@ def test_hatch_environment(project: Path, store: Path, tmp_path: Path) -> None:
         r = run([hatch, "env", "prune"], cwd=project, extra_env={**env, "PATH": path})
         assert r.returncode == 0, r.stdout + r.stderr
         assert _live(store) == []
+
+
+STORED = zipfile.ZIP_STORED  # quicker to write and to read than deflated
+
+
+def _wheel_of_installed(dist: Distribution, out: Path) -> None:
+    """A wheel of the installed ``dist``: the files its RECORD lists in site-packages
+    (envstore, installed editable here, from its source tree) and its own metadata."""
+    info = next(f.parts[0] for f in dist.files or [] if f.parts[0].endswith(".dist-info"))
+    members: list[Member] = []
+    files = dist.files or []
+    if dist.metadata["Name"] == "envstore" and not any(f.parts[0] == "envstore" for f in files):
+        src = Path(envstore.__file__).parent  # an editable install: its source tree
+        for f in sorted(src.rglob("*.py")):
+            members.append(
+                Member(f"envstore/{f.relative_to(src)}", f.read_bytes(), compress=STORED)
+            )
+    for f in files:
+        if f.parts[0] == ".." or "__pycache__" in f.parts or f.suffix == ".pth":
+            continue
+        if f.parts[0] == info and f.name in {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}:
+            continue
+        members.append(Member(str(f), Path(str(f.locate())).read_bytes(), compress=STORED))
+    wheel_text = dist.read_text("WHEEL") or ""
+    tags = [line[5:].split("-") for line in wheel_text.splitlines() if line.startswith("Tag: ")]
+    tag = "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3))
+    members.append(record_for(members, f"{info}/RECORD"))
+    write_raw_wheel(out / f"{info.removesuffix('.dist-info')}-{tag}.whl", members)
+
+
+def _wheels_of_installed(names: list[str], out: Path) -> None:
+    """Wheels of ``names`` and everything they require, as installed here."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        dist = distribution(todo.pop())
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        _wheel_of_installed(dist, out)
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+
+
+def test_tox_provisioning(project: Path, store: Path, tmp_path: Path) -> None:
+    """``[tox] requires`` naming what the running tox lacks: tox provisions a tox env
+    (made by envstore here: ``[testenv:.tox] runner = envstore``) holding tox,
+    envstore and the rest, and that tox runs the envstore envs."""
+    ini = project / "tox.ini"
+    ini.write_text(
+        TOX_INI.replace("requires = envstore", "requires = envstore\n  toxprobe")
+        + "[testenv:.tox]\nrunner = envstore\n"
+    )
+    env = _env(store, tmp_path)
+    # Not to be had (no tox among the wheels): tox's one-line error, no traceback.
+    r = run([BIN / "tox", "-c", ini, "-e", "e"], cwd=project, extra_env=env)
+    assert r.returncode != 0
+    assert "cannot provision tox environment .tox: envstore: " in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+    wheels = tmp_path / "wheels"
+    _wheels_of_installed(["tox", "envstore"], wheels)
+    wheelmaker.build_wheel(wheels, "toxprobe", "1.0", files={"toxprobe.py": ""})
+    r = run([BIN / "tox", "-c", ini, "-e", "e"], cwd=project, extra_env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "will run in automatically provisioned tox" in r.stdout + r.stderr
+    assert "E 6 pre" in r.stdout
+    assert is_envstore_env(project / ".tox" / ".tox" / "venv")
+    assert is_envstore_env(project / ".tox" / "e" / "venv")
 
 
 NOXFILE = """

@@ -7,13 +7,14 @@ project is a new wheel, and a store entry per build would only grow the store).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from envstore.errors import BuildError
 from envstore.model.sources import PackageSources
 
-__all__ = ["install_wheel", "purelib", "sources_from_env"]
+__all__ = ["env_fingerprint", "install_wheel", "purelib", "sources_from_env", "wheel_digest"]
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 
@@ -99,3 +100,40 @@ def install_wheel(venv: Path, wheel: Path, *, editable_of: Path | None = None) -
         ) from None
     except (OSError, ValueError, InstallerError) as exc:
         raise BuildError(f"cannot install {wheel} into {venv}: {exc}") from None
+
+
+def wheel_digest(wheel: Path) -> str | None:
+    """A digest of what ``wheel`` installs: its name and its RECORD, which names every
+    file with its hash (a rebuild of unchanged sources has the same one, though the
+    archive's timestamps differ); None when it has no single RECORD."""
+    import hashlib
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            records = [n for n in zf.namelist() if n.count("/") == 1]
+            records = [n for n in records if n.endswith(".dist-info/RECORD")]
+            if len(records) != 1:
+                return None
+            data = zf.read(records[0])
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return f"{wheel.name}:{hashlib.sha256(data).hexdigest()}"
+
+
+def env_fingerprint(venv: Path) -> str | None:
+    """What changes when anything is installed into or removed from the env at
+    ``venv``, by envstore or behind its back: its manifest's bytes and the names in
+    its site-packages and ``bin/`` (envstore.env.unchanged's test, seen from outside)."""
+    import hashlib
+
+    from envstore.model.manifest import MANIFEST_NAME
+
+    digest = hashlib.sha256()
+    try:
+        digest.update((venv / MANIFEST_NAME).read_bytes())
+        for where in (purelib(venv), venv / "bin"):
+            digest.update("\0".join(sorted(os.listdir(where))).encode(errors="surrogateescape"))
+    except (OSError, BuildError):
+        return None
+    return digest.hexdigest()

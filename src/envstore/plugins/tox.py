@@ -9,7 +9,9 @@ is made by tox as before.
 Where things are: tox keeps its own files (``.tox-info.json``, ``log/``,
 ``tmp/``) in the env's directory, ``.tox/NAME``; the envstore env is
 ``.tox/NAME/venv`` (an envstore env is replaced by a rename of its whole
-directory, which must not take tox's files with it). The interpreter is found
+directory, which must not take tox's files with it). Where tox's ``log/`` and
+``tmp/`` are elsewhere (``tox devenv DIR``, a configured ``env_dir``), the env is
+the env directory itself, as with virtualenv. The interpreter is found
 as tox finds it (virtualenv's discovery, ``base_python``); the env is made,
 synced and removed through the library (``envstore.env.lifecycle``,
 ``envstore.env.remove``), so a recreate (``-r``) releases the old env's
@@ -22,13 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tox.plugin import impl
+from tox.report import HandledError
+from tox.tox_env.errors import Fail
 from tox.tox_env.python.virtual_env.api import VirtualEnv
 from tox.tox_env.python.virtual_env.package.cmd_builder import VirtualEnvCmdBuilder
 from tox.tox_env.python.virtual_env.package.pyproject import Pep517VirtualEnvPackager
 from tox.tox_env.python.virtual_env.runner import VirtualEnvRunner
 
 from envstore._version import __version__
-from envstore.plugins.tox_installer import VENV, EnvstoreInstaller, sync_into
+from envstore.plugins.tox_installer import EnvstoreInstaller, sync_into, venv_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,7 +59,7 @@ class EnvstoreVenv(VirtualEnv):
 
     @property
     def venv_dir(self) -> Path:
-        return self.env_dir / VENV
+        return venv_of(self)
 
     @property
     def installer(self) -> EnvstoreInstaller:
@@ -103,8 +107,6 @@ class EnvstoreVenv(VirtualEnv):
 def release(venv: Path) -> None:
     """Remove the envstore env at ``venv`` through envstore, so the store lets go of
     what it used (a directory that is not an envstore env is left to tox)."""
-    from tox.tox_env.errors import Fail
-
     from envstore.env.make import is_envstore_env
     from envstore.env.remove import remove_env
     from envstore.errors import EnvstoreError
@@ -122,6 +124,17 @@ class EnvstoreRunner(EnvstoreVenv, VirtualEnvRunner):
     @staticmethod
     def id() -> str:
         return "envstore"
+
+    def setup(self) -> None:
+        """tox reports a failed run env and goes on, but lets a failure of its
+        provisioning env (``[tox] requires``, ``[testenv:.tox] runner = envstore``)
+        escape as a traceback: that one is tox's one-line error instead."""
+        try:
+            super().setup()
+        except Fail as exc:
+            if "provision_tox_env" in self.core and self.name == self.core["provision_tox_env"]:
+                raise HandledError(f"cannot provision tox environment {self.name}: {exc}") from None
+            raise
 
     @property
     def _package_tox_env_type(self) -> str:
