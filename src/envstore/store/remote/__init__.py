@@ -39,6 +39,7 @@ __all__ = [
 
 def open_backend(url: str) -> Backend:
     """The backend for a remote URL: ``file://``, ``s3://`` or ``http(s)://``."""
+    _check_libraries()
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise RemoteError(f"remote {public_url(url)!r} is not a URL (file://, s3://, https://)")
@@ -56,6 +57,20 @@ def open_backend(url: str) -> Backend:
 
         return S3Backend(url)
     raise RemoteError(f"remote {public_url(url)!r}: unknown scheme {scheme!r}")
+
+
+def _check_libraries() -> None:
+    """RemoteError if the ``remote`` extra's signature or archive library is missing
+    (``pip install -U envstore`` adds no new dependency of an extra installed before)."""
+    import importlib.util
+
+    for module in ("cryptography", "zstandard"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise RemoteError(f"a remote needs {module}: pip install 'envstore[remote]'")
 
 
 def remote_from_env(remote: str | None) -> str | None:
