@@ -352,3 +352,21 @@ def test_nox_recipe(project: Path, store: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "NOX 6 " in r.stdout + r.stderr, r.stdout + r.stderr  # solo==0.6 from --with
     assert _live(store) == []  # the throwaway env was removed through envstore
+
+
+def test_the_sdist_installs_index_options_are_checked_again() -> None:
+    """The runner's state file is data on disk: an index option saved there reaches pip
+    only as a checked option with its value as one argument, never as more options."""
+    from tox.tox_env.errors import Fail
+
+    from envstore.plugins.tox_installer import sdist_index_options
+
+    got = sdist_index_options(["--index-url http://127.0.0.1:9/simple --target /elsewhere"])
+    assert got == ["--index-url", "http://127.0.0.1:9/simple --target /elsewhere"]
+    assert sdist_index_options(["-f /wheels", "--no-index"]) == [
+        "--find-links",
+        "/wheels",
+        "--no-index",
+    ]
+    with pytest.raises(Fail, match="--report"):
+        sdist_index_options(["--report /clobbered"])

@@ -281,3 +281,16 @@ def test_the_own_store_under_another_name_is_no_upstream(
               "solo")  # fmt: skip
     assert res.code == 0, res.err
     assert "upstream" not in cli("--store", store, "doctor", env).out
+
+
+def test_a_relative_upstream_is_refused(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative ENVSTORE_UPSTREAM would trust what the current directory (a cloned
+    repo) holds under that name: refused, naming the variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENVSTORE_UPSTREAM", "site-store")
+    res = cli("--store", store, "create", tmp_path / "env", "--without-pip", "--no-index",
+              "-f", wheelhouse, "solo")  # fmt: skip
+    assert res.code != 0
+    assert "ENVSTORE_UPSTREAM lists 'site-store', which is not an absolute path" in res.err

@@ -133,7 +133,8 @@ def build(command: str | None = None) -> argparse.ArgumentParser:
         metavar="DIR",
         default=None,
         help="the store directory (default: $ENVSTORE_HOME, else $XDG_DATA_HOME/envstore,"
-        " else ~/.local/share/envstore)",
+        " else ~/.local/share/envstore); read-only stores under it: $ENVSTORE_UPSTREAM"
+        " (absolute paths, ':'-separated)",
     )
     parser.add_argument(
         "--version", action="version", version=f"envstore {__version__}", help="print the version"

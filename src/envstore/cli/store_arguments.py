@@ -46,7 +46,8 @@ def add_store_commands(sub: Any) -> None:
         help="entries, space used and space saved",
         description="Print the store's directory, how many entries, views, wheels and"
         " environments it holds, the space it takes on disk and the space it saves compared"
-        " with every environment holding its own copies.",
+        " with every environment holding its own copies, and how many entries the"
+        " environments use from each upstream store ($ENVSTORE_UPSTREAM; -v lists them).",
     )
     p.add_argument("--json", action="store_true", help="print the same figures as JSON")
 

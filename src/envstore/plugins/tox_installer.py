@@ -162,9 +162,9 @@ class EnvstoreInstaller(Pip):
         """``package = sdist``: the env's pip builds and installs the sdist (as tox's
         virtualenv runner has pip do), into the env's own site-packages, with
         ``--no-deps`` (its dependencies came from the store in the sync)."""
-        index = _strings(_read_state(self._env), "index")
+        index = sdist_index_options(_strings(_read_state(self._env), "index"))
         cmd = [str(venv / "bin" / "python"), "-I", "-m", "pip", "install", "--no-deps"]
-        cmd += ["--force-reinstall", *(part for o in index for part in o.split(maxsplit=1))]
+        cmd += ["--force-reinstall", *index]
         for key, value in (pkg.config_settings or {}).items():
             cmd += ["--config-settings", f"{key}={value}"]
         outcome = self._env.execute(
@@ -195,6 +195,14 @@ def _install_record(venv: Path, wheels: Sequence[PathPackage]) -> list[str] | No
     if env is None or None in digests:
         return None
     return [env, *(d for d in digests if d is not None)]
+
+
+def sdist_index_options(saved: list[str]) -> list[str]:
+    """The index options saved in the runner's state file (data on disk) as pip's
+    arguments: each checked again as a deps list's would be, and its value one argument
+    (never more options split out of it)."""
+    _, index = _options(saved)
+    return sources_from_env({}, index).pip_options()
 
 
 def _options(options: list[str]) -> tuple[bool, list[str]]:

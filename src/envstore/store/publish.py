@@ -135,6 +135,8 @@ def _copy_from_upstream(store: Store, key: EntryKey, src: Path) -> None:
         with writing(f"a copy of {src} into the store ({tmp})"):
             copy_entry(key, src, tmp)
         copied = read_entry_record(tmp)
+        if copied.key != str(key):  # changed under us since it was looked up
+            raise StoreError(f"{src} no longer holds the entry {key}; run the command again")
         if publish(store, Pending(key, tmp, copied)):
             index_entries(store, [{**copied.to_json(), "added": time.time()}])
     finally:

@@ -30,13 +30,21 @@ UPSTREAM_VAR = "ENVSTORE_UPSTREAM"
 
 def upstream_roots(own: Path) -> tuple[Path, ...]:
     """The stores ``ENVSTORE_UPSTREAM`` lists (``os.pathsep``-separated, highest
-    priority first), absolute, each once, without the user's own store."""
+    priority first), each once, without the user's own store. Each must be absolute
+    (``~`` expanded): a relative one would trust whatever the current directory (a
+    cloned repo, say) holds under that name."""
     roots: list[Path] = []
     own_real = os.path.realpath(own)
     for part in os.environ.get(UPSTREAM_VAR, "").split(os.pathsep):
         if not part.strip():
             continue
-        root = Path(os.path.abspath(os.path.expanduser(part.strip())))
+        path = os.path.expanduser(part.strip())
+        if not os.path.isabs(path):
+            raise StoreError(
+                f"${UPSTREAM_VAR} lists {part.strip()!r}, which is not an absolute path;"
+                " list upstream stores by absolute path"
+            )
+        root = Path(os.path.abspath(path))
         if root not in roots and os.path.realpath(root) != own_real:
             roots.append(root)
     return tuple(roots)
