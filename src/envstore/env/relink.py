@@ -174,8 +174,8 @@ def relink_env(
     if not (final / MANIFEST_NAME).exists():
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
     # One relink of an env at a time: both would swap bin/ and site-packages (and
-    # create --clear and sync take turns with it). The lock is the env directory
-    # itself (a lock file per env would pile up).
+    # create --clear and sync take turns with it). The lock is the env's own lock
+    # file (in it: removed with it, so none pile up in the store).
     from envstore.store.locks import env_lock
 
     with env_lock(final):

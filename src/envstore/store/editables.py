@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from envstore.errors import StoreError
-from envstore.store.fs import read_small, rmtree
+from envstore.store.fs import read_small, rmtree, temp_tag
 from envstore.store.hashing import sha256
 from envstore.store.layout import Store
 
@@ -148,7 +148,7 @@ def _read_json(path: Path) -> dict[str, object] | None:
 def _write_json(store: Store, final: Path, data: dict[str, object]) -> None:
     """``final`` (a cache file in the store) replaced whole by a rename, never through
     a link; any failure leaves what was there."""
-    tmp = final.parent / f".{final.name}.{os.getpid()}"
+    tmp = final.parent / f".{final.name}.{temp_tag()}"  # a host's pid: not unique alone
     try:
         if not store.owns(final.parent) or final.parent.is_symlink():
             return

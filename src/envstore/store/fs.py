@@ -175,3 +175,58 @@ def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes | 
         return None
     finally:
         os.close(fd)
+
+
+# -- temporary names -----------------------------------------------------------
+# A store (or an env) on a shared filesystem is used by several hosts at once, and a
+# pid means something only on the host that has it: every temporary name carries
+# ``<host>@<pid>``, and a host removes another host's temporaries only once they are
+# older than OTHER_HOST_TEMP_AGE.
+
+OTHER_HOST_TEMP_AGE = 86400.0
+HOST_ENV = "ENVSTORE_TEST_HOST"  # test-only: simulate several hosts on one machine
+
+
+def host_name() -> str:
+    """This host's name as temporary names and roots carry it: the node name with
+    anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (so ``@`` and ``/``
+    never occur). ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
+    name = os.environ.get(HOST_ENV) or os.uname().nodename or "localhost"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:64]
+
+
+def temp_tag() -> str:
+    """``<host>@<pid>``: what a temporary name says about who made it."""
+    return f"{host_name()}@{os.getpid()}"
+
+
+def temp_abandoned(tag: str, age: float, limit: float = OTHER_HOST_TEMP_AGE) -> bool:
+    """Whether the temporary whose name carries ``tag`` (``<host>@<pid>``, or a bare
+    ``<pid>`` from an envstore before host names: this host's) and is ``age`` seconds
+    old may be removed: this host's once its process is gone, or older than ``limit``;
+    another host's only once older than ``limit``."""
+    host, sep, pid = tag.rpartition("@")
+    if age > limit:
+        return True
+    if sep and host != host_name():
+        return False
+    return not pid.isdigit() or not pid_alive(int(pid))
+
+
+def store_temp_abandoned(name: str, age: float, limit: float = OTHER_HOST_TEMP_AGE) -> bool:
+    """``temp_abandoned`` for a name in the store's ``tmp/``: ``<host>@<pid>-<kind>-<random>``
+    (``<pid>-<kind>-<random>`` before host names)."""
+    host, sep, rest = name.partition("@")
+    tag = f"{host}@{rest.split('-', 1)[0]}" if sep else name.split("-", 1)[0]
+    return temp_abandoned(tag, age, limit)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

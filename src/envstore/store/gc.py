@@ -36,7 +36,7 @@ from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import caches, index
 from envstore.store.db import ensure_gone_since, write
 from envstore.store.editables import ref
-from envstore.store.fs import rmtree
+from envstore.store.fs import OTHER_HOST_TEMP_AGE, rmtree, store_temp_abandoned
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
 from envstore.store.views import read_view
@@ -85,20 +85,6 @@ def tree_size(path: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-def _pid_alive(name: str) -> bool:
-    """Temp directories are named <pid>-<kind>-<random>; is that process still running?"""
-    pid = name.split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def plan_gc(
@@ -176,7 +162,7 @@ def plan_gc(
                 age = now - os.lstat(path).st_mtime
             except OSError:
                 continue
-            if not _pid_alive(name) or age > max(grace, 86400):
+            if store_temp_abandoned(name, age, max(grace, OTHER_HOST_TEMP_AGE)):
                 plan.delete.append(Item("temp", name, path, size(path)))
     return plan
 

@@ -21,7 +21,7 @@ from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
 from envstore.store import index
-from envstore.store.fs import not_a_directory
+from envstore.store.fs import not_a_directory, temp_tag
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
@@ -198,7 +198,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             for d in _SUBDIRS:
                 (self.root / d).mkdir(exist_ok=True)
-            tmp = self.root / f".store.json.{os.getpid()}"
+            tmp = self.root / f".store.json.{temp_tag()}"
             tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
             os.replace(tmp, marker)
         elif layout != LAYOUT_VERSION:
@@ -286,9 +286,10 @@ class Store:
     def mkdtemp(self, prefix: str) -> Path:
         """A fresh directory in ``tmp/`` (same filesystem, so publish is a rename).
 
-        Named ``<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
-        process is gone) from work in progress.
+        Named ``<host>@<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
+        process is gone) from work in progress, and leaves other hosts' alone (a
+        store on a shared filesystem) until they are old.
         """
         import tempfile
 
-        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{prefix}-", dir=self.tmp_dir))
+        return Path(tempfile.mkdtemp(prefix=f"{temp_tag()}-{prefix}-", dir=self.tmp_dir))

@@ -12,6 +12,7 @@ from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.db import write
+from envstore.store.fs import temp_tag
 from envstore.store.layout import Store
 
 
@@ -42,7 +43,7 @@ def register_env(
     try:
         os.symlink(final / MANIFEST_NAME, root)
     except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
-        tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
+        tmp_link = store.roots_dir / f".{root.name}.{temp_tag()}"
         if tmp_link.is_symlink():
             tmp_link.unlink()
         os.symlink(final / MANIFEST_NAME, tmp_link)
