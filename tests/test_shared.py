@@ -122,3 +122,136 @@ def test_gc_keeps_another_hosts_fresh_temporaries(
     assert cli("--store", store, "gc").code == 0
     assert theirs.is_dir()
     assert not ours.exists() and not old.exists()
+
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:40 / /home rw,relatime shared:2 - nfs4 srv:/export/home rw,vers=4.2
+31 30 0:41 / /home/u/scratch rw shared:3 - lustre 10.0.0.1@tcp:/fs rw
+32 22 0:42 / /mnt/my\\040disk rw shared:4 - fuse.sshfs u@h:/ rw
+33 22 0:43 / /mnt/local rw shared:5 - fuse.encfs /x rw
+34 22 0:44 / /srv rw shared:6 - tmpfs tmpfs rw
+35 34 0:45 / /srv rw shared:7 - cifs //h/s rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "fstype", "network"),
+    [
+        ("/home/u/.local/share/envstore", "nfs4", True),
+        ("/home/u/scratch/store", "lustre", True),  # the deepest mount wins
+        ("/homeless", "ext4", False),  # a prefix of a name is not a parent
+        ("/mnt/my disk/store", "fuse.sshfs", True),  # mountinfo's \040 is a space
+        ("/mnt/local/store", "fuse.encfs", False),  # a local FUSE filesystem
+        ("/srv/store", "cifs", True),  # mounted over /srv: the later line is on top
+        ("/var/store", "ext4", False),
+    ],
+)
+def test_mountinfo_names_the_filesystem_under_a_store(
+    path: str, fstype: str, network: bool
+) -> None:
+    from envstore.store.fs import is_network_fs, mount_type
+
+    assert mount_type(path, MOUNTINFO) == fstype
+    assert is_network_fs(fstype) is network
+
+
+def test_shared_mode_is_detected_and_forced_either_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store import layout
+
+    monkeypatch.delenv("ENVSTORE_SHARED", raising=False)
+    assert layout.Store(tmp_path / "s").shared is False  # tmp_path: a local filesystem
+    monkeypatch.setattr(layout, "mount_type", lambda path: "nfs4")
+    assert layout.Store(tmp_path / "s").shared is True
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    assert layout.Store(tmp_path / "s").shared is False
+    monkeypatch.setenv("ENVSTORE_SHARED", "1")
+    monkeypatch.setattr(layout, "mount_type", lambda path: "ext4")
+    assert layout.Store(tmp_path / "s").shared is True
+
+
+def _host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> dict[str, str]:
+    """Be host ``name`` from now on (in this process), with its own local databases;
+    the same settings as a dict, for a subprocess."""
+    settings = {
+        "ENVSTORE_SHARED": "1",
+        "ENVSTORE_TEST_HOST": name,
+        "XDG_CACHE_HOME": str(tmp_path / f"cache-{name}"),
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return settings
+
+
+def _host_dbs(tmp_path: Path, name: str) -> list[Path]:
+    return sorted((tmp_path / f"cache-{name}" / "envstore" / "db").glob(f"{name}-*/envstore.db"))
+
+
+def test_each_host_keeps_its_own_database_built_from_the_shared_store(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from conftest import run
+
+    (store / "envstore.db").unlink()  # the template's: a shared store has none of its own
+    _host(monkeypatch, tmp_path, "alpha")
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    assert not (store / "envstore.db").exists()
+    [alpha_db] = _host_dbs(tmp_path, "alpha")
+    beta = _host(monkeypatch, tmp_path, "beta")
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert [e["path"] for e in listed] == [str(env)]  # beta's database, built from roots
+    assert len(_host_dbs(tmp_path, "beta")) == 1
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert run([env / "bin" / "hello"], extra_env=beta).returncode == 3  # intact
+    # A lost database (a wiped cache, a new node) is built again from the store.
+    _host(monkeypatch, tmp_path, "alpha")
+    alpha_db.unlink()
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert [e["path"] for e in listed] == [str(env)]
+    assert alpha_db.exists()
+
+
+def test_concurrent_creates_and_gcs_from_two_hosts_keep_every_live_env(
+    wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from conftest import entries, envstore_cmd, hermetic_environ, run
+
+    (store / "envstore.db").unlink()
+    hosts = {h: _host(monkeypatch, tmp_path, h) for h in ("alpha", "beta")}
+    base = [*envstore_cmd(), "--store", str(store)]
+    make = ["--no-index", "-f", str(wheelhouse), "--without-pip"]
+    jobs = []
+    for round_ in range(2):
+        for h, reqs in (("alpha", ["hello-app", "solo"]), ("beta", ["hello-app", "ns-alpha"])):
+            env = tmp_path / f"{h}-{round_}"
+            jobs.append((h, [*base, "create", str(env), *make, *reqs]))
+            jobs.append((h, [*base, "gc", "--grace", "0"]))
+    procs = [
+        subprocess.Popen(
+            cmd, env=hermetic_environ(hosts[h]), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for h, cmd in jobs
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    for h in hosts:  # and one more gc from each host, after all
+        assert run([*base, "gc", "--grace", "0"], extra_env=hosts[h]).returncode == 0
+    for h in hosts:
+        for round_ in range(2):
+            env = tmp_path / f"{h}-{round_}"
+            assert run([env / "bin" / "hello"], extra_env=hosts[h]).returncode == 3
+    keys = entries(store)
+    names = [k.rsplit("-", 1)[0] for k in keys]  # abi/name/version
+    assert len(names) == len(set(names)) and any("hello-app" in k for k in keys)
+    assert os.listdir(store / "tmp") == []
+    verified = run([*base, "verify"], extra_env=hosts["beta"])
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -230,3 +230,81 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# -- network filesystems ---------------------------------------------------------
+# Filesystem types (``/proc/self/mountinfo``'s) that other hosts may mount too.
+NETWORK_FS = frozenset(
+    {"nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs"}
+    | {"beegfs", "orangefs", "afs", "ocfs2", "gfs2", "panfs", "virtiofs"}
+)
+NETWORK_FUSE = frozenset(
+    {"sshfs", "glusterfs", "ceph-fuse", "ceph", "s3fs", "rclone", "gcsfuse", "juicefs"}
+    | {"cvmfs", "gvfsd-fuse", "davfs", "lizardfs", "moosefs", "mfs", "beegfs", "weka"}
+)
+
+
+def mount_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> str | None:
+    """The filesystem type (``nfs4``, ``fuse.sshfs``, ...) of the mount holding ``path``
+    (its real path; it need not exist), from ``/proc/self/mountinfo`` (or the text
+    ``mountinfo``); None where that cannot be read. ``os.statvfs`` has no type."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+                mountinfo = f.read()
+        except OSError:
+            return None
+    real = os.path.realpath(path)
+    best, best_len = None, -1
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        try:
+            sep = fields.index("-", 6)
+            point, fstype = _unescape(fields[4]), fields[sep + 1]
+        except (ValueError, IndexError):
+            continue
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best_len:  # the later of two at one point is on top
+            best, best_len = fstype, len(point)
+    return best
+
+
+def is_network_fs(fstype: str | None) -> bool:
+    """Whether ``fstype`` (``mount_type``'s) is one other hosts may mount."""
+    if not fstype:
+        return False
+    if fstype.startswith("fuse."):
+        return fstype[5:] in NETWORK_FUSE
+    return fstype in NETWORK_FS
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (``\\040`` for a space) undone."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def manifest_links(directory: Path) -> dict[str, str]:
+    """Env path -> link name, for each link in ``directory`` (the store's ``roots/``)
+    that points at an env's ``envstore.json``; names starting with ``.`` are a
+    replacement in progress."""
+    envs: dict[str, str] = {}
+    if not directory.is_dir():
+        return envs
+    for name in sorted(os.listdir(directory)):
+        link = directory / name
+        if name.startswith(".") or not link.is_symlink():
+            continue
+        target = os.readlink(link)
+        if os.path.basename(target) == "envstore.json":
+            envs[os.path.dirname(target)] = name
+    return envs

@@ -21,7 +21,7 @@ from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
 from envstore.store import index
-from envstore.store.fs import not_a_directory, temp_tag
+from envstore.store.fs import is_network_fs, mount_type, not_a_directory, temp_tag
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
@@ -73,11 +73,36 @@ class Store:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser().absolute() if root else default_store_dir()
         self._conn: sqlite3.Connection | None = None
+        self._shared: bool | None = None
+        self._db_path: Path | None = None
 
     # -- layout -----------------------------------------------------------
     @property
+    def shared(self) -> bool:
+        """Whether the store is on a filesystem other hosts may use at once (a network
+        filesystem under it, from ``/proc/self/mountinfo``; ``ENVSTORE_SHARED=1`` or
+        ``0`` decides instead): then its database is this host's, on local disk."""
+        if self._shared is None:
+            forced = os.environ.get("ENVSTORE_SHARED")
+            if forced in ("0", "1"):
+                self._shared = forced == "1"
+            else:
+                self._shared = is_network_fs(mount_type(self.root))
+        return self._shared
+
+    @property
     def db_path(self) -> Path:
-        return self.root / "envstore.db"
+        """``envstore.db`` in the store; for a shared store, this host's own copy."""
+        if self._db_path is None:
+            if not self.shared:
+                return self.root / "envstore.db"
+            from envstore.store.hostdb import local_db_path
+
+            path = local_db_path(self.root)
+            if not (self.root / "store.json").exists():
+                return path  # its identity is not settled before the store is made
+            self._db_path = path
+        return self._db_path
 
     @property
     def entries_dir(self) -> Path:
@@ -240,6 +265,10 @@ class Store:
         """The store database; created with the store, an error if it vanished later."""
         if self._conn is None:
             self.check_trust()
+            if self.shared and not self.db_path.exists() and self.exists():
+                from envstore.store.hostdb import build_missing
+
+                build_missing(self.root, self.db_path)  # this host's, from the shared store
             fresh = not any(self.roots_dir.iterdir()) if self.roots_dir.is_dir() else True
             self._conn = _db.connect(self.db_path, create=create and fresh)
         return self._conn

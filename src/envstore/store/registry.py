@@ -12,7 +12,7 @@ from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.db import write
-from envstore.store.fs import temp_tag
+from envstore.store.fs import manifest_links, temp_tag
 from envstore.store.layout import Store
 
 
@@ -50,11 +50,7 @@ def register_env(
         os.replace(tmp_link, root)
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
-    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
-    if manifest.editables:  # gc keeps their cached wheels (hashlib: not on a plain create)
-        from envstore.store.editables import ref
-
-        objects += [ref(e.path) for e in manifest.editables]
+    objects = index.env_objects(manifest, also)  # editables: gc keeps their cached wheels
     conn = store.db()
     with write(conn):
         index.put_env(
@@ -93,15 +89,7 @@ def registered_envs(store: Store, *, strict: bool = True) -> dict[str, str | Non
 
     ``strict`` (gc, verify, rebuild: fail closed): a missing or unreadable database
     raises StoreError. Otherwise (doctor, reports) it adds nothing."""
-    envs: dict[str, str | None] = {}
-    if store.roots_dir.is_dir():
-        for name in sorted(os.listdir(store.roots_dir)):
-            link = store.roots_dir / name
-            if name.startswith(".") or not link.is_symlink():
-                continue
-            target = os.readlink(link)
-            if os.path.basename(target) == MANIFEST_NAME:
-                envs[os.path.dirname(target)] = name
+    envs: dict[str, str | None] = dict(manifest_links(store.roots_dir))
     try:
         for path in index.env_paths(store.db(create=False)):
             envs.setdefault(path, None)

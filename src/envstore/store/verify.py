@@ -24,7 +24,7 @@ from envstore.errors import BadManifestError, LockTimeoutError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
-from envstore.store import index
+from envstore.store import hostdb, index
 from envstore.store.fs import make_readonly
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
@@ -132,13 +132,7 @@ def verify_entry(
 
 
 def disk_entries(store: Store) -> list[EntryKey]:
-    keys = []
-    for path in sorted(store.entries_dir.glob("*/*/*")):
-        try:
-            keys.append(EntryKey.parse(str(path.relative_to(store.entries_dir))))
-        except ValueError:
-            continue
-    return keys
+    return hostdb.disk_entries(store.root)
 
 
 def entry_json(store: Store, key: EntryKey) -> dict[str, Any] | None:
