@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -197,8 +198,9 @@ def test_each_host_keeps_its_own_database_built_from_the_shared_store(
     from conftest import run
 
     (store / "envstore.db").unlink()  # the template's: a shared store has none of its own
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
     _host(monkeypatch, tmp_path, "alpha")
-    env = tmp_path / "env"
+    env = tmp_path / "home" / "env"  # on shared storage: every host's
     made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
     assert made.code == 0, made.err
     assert not (store / "envstore.db").exists()
@@ -255,3 +257,94 @@ def test_concurrent_creates_and_gcs_from_two_hosts_keep_every_live_env(
     assert os.listdir(store / "tmp") == []
     verified = run([*base, "verify"], extra_env=hosts["beta"])
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _roots(store: Path) -> list[str]:
+    return sorted(os.listdir(store / "roots"))
+
+
+def test_a_root_of_another_hosts_local_env_survives_gc_until_its_age_limit(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    _host(monkeypatch, tmp_path, "alpha")
+    env = tmp_path / "venv"  # on alpha's local disk
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    [root] = _roots(store)
+    assert root.endswith("@alpha") and (store / "state" / "refs" / root).is_file()
+    _host(monkeypatch, tmp_path, "beta")
+    # beta's own /tmp/venv is another env: a root of its own.
+    shutil.rmtree(env)
+    assert cli("--store", store, "create", env, *make, "solo").code == 0
+    assert [r.rpartition("@")[2] for r in _roots(store)] == sorted(["alpha", "beta"])
+    shutil.rmtree(env)  # beta's env is gone; alpha's is on alpha's disk, unseen here
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"kept {env} on host alpha" in res.out
+    assert [r.rpartition("@")[2] for r in _roots(store)] == ["alpha"]
+    kept = " ".join(entries(store))
+    assert "hello-app" in kept and "dep-one" in kept and "/solo/" not in kept
+    # Not seen by alpha for longer than the limit: dropped, with what it used.
+    old = time.time() - 91 * 86400
+    os.utime(store / "roots" / root, (old, old), follow_symlinks=False)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"removed registration of {env} on host alpha" in res.out
+    assert _roots(store) == [] and "hello-app" not in " ".join(entries(store))
+    assert not (store / "state" / "refs" / root).exists()
+
+
+def test_an_env_on_shared_storage_is_one_env_for_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import run
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "venv"
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    [root] = _roots(store)
+    assert "@" not in root  # shared storage: no host in its name
+    beta = _host(monkeypatch, tmp_path, "beta")
+    assert run([env / "bin" / "hello"], extra_env=beta).returncode == 3  # works on beta
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert run([env / "bin" / "hello"], extra_env=alpha).returncode == 3
+    shutil.rmtree(env)  # gone for every host: beta's gc may judge it
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert _roots(store) == []
+
+
+def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from conftest import entries
+
+    # A store as layout 1 made it: plain roots, no state/, store.json says 1.
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    env = tmp_path / "venv"
+    assert (
+        cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app").code == 0
+    )
+    [plain] = _roots(store)
+    (store / "state").rmdir()
+    (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
+    (store / "envstore.db").unlink()  # it was on local disk; now its host keeps its own
+    _host(monkeypatch, tmp_path, "alpha")  # the store's filesystem is now shared
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 2}
+    assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {env} on host alpha" in res.out
+    assert "hello-app" in " ".join(entries(store))
+    # An envstore of layout 1 refuses the migrated store; one from the future too.
+    (store / "store.json").write_text(json.dumps({"layout": 3}) + "\n")
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "has layout 3; this envstore uses 2" in res.err

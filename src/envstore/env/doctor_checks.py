@@ -303,7 +303,7 @@ def check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 relink_cmd(env),
             )
         )
-    root = store.roots_dir / root_name(env)
+    root = store.roots_dir / root_name(env, store)
     try:
         registered = os.readlink(root) == str(env / MANIFEST_NAME)
     except OSError:

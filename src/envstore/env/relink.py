@@ -122,7 +122,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
     try:
         pth = (site / PTH_NAME).read_bytes().strip()
         link = os.readlink(final / "bin" / "python")
-        root = os.readlink(store.roots_dir / root_name(final))
+        root = os.readlink(store.roots_dir / root_name(final, store))
     except OSError:
         return False
     return (

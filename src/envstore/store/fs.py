@@ -249,10 +249,8 @@ def mount_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> st
     (its real path; it need not exist), from ``/proc/self/mountinfo`` (or the text
     ``mountinfo``); None where that cannot be read. ``os.statvfs`` has no type."""
     if mountinfo is None:
-        try:
-            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-                mountinfo = f.read()
-        except OSError:
+        mountinfo = _read_mountinfo()
+        if mountinfo is None:
             return None
     real = os.path.realpath(path)
     best, best_len = None, -1
@@ -267,6 +265,32 @@ def mount_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> st
         if inside and len(point) >= best_len:  # the later of two at one point is on top
             best, best_len = fstype, len(point)
     return best
+
+
+_MOUNTINFO: list[str] = []  # read once per process
+
+
+def _read_mountinfo() -> str | None:
+    if not _MOUNTINFO:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+                _MOUNTINFO.append(f.read())
+        except OSError:
+            return None
+    return _MOUNTINFO[0]
+
+
+def on_shared_storage(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is on a filesystem other hosts may mount: a network filesystem,
+    or under a directory ``$ENVSTORE_SHARED_PATHS`` (``:``-separated) names."""
+    listed = os.environ.get("ENVSTORE_SHARED_PATHS")
+    if listed:
+        real = os.path.realpath(path)
+        for top in filter(None, listed.split(":")):
+            top = os.path.realpath(top)
+            if real == top or real.startswith(top.rstrip("/") + "/"):
+                return True
+    return is_network_fs(mount_type(path))
 
 
 def is_network_fs(fstype: str | None) -> bool:
@@ -295,14 +319,17 @@ def _unescape(field: str) -> str:
 
 def manifest_links(directory: Path) -> dict[str, str]:
     """Env path -> link name, for each link in ``directory`` (the store's ``roots/``)
-    that points at an env's ``envstore.json``; names starting with ``.`` are a
-    replacement in progress."""
+    that points at an env's ``envstore.json`` and this host may judge: its name has no
+    ``@<host>`` (an env on shared storage) or this host's. Names starting with ``.``
+    are a replacement in progress."""
     envs: dict[str, str] = {}
     if not directory.is_dir():
         return envs
+    me = host_name()
     for name in sorted(os.listdir(directory)):
         link = directory / name
-        if name.startswith(".") or not link.is_symlink():
+        host = name.partition("@")[2]
+        if name.startswith(".") or (host and host != me) or not link.is_symlink():
             continue
         target = os.readlink(link)
         if os.path.basename(target) == "envstore.json":

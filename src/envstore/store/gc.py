@@ -35,8 +35,8 @@ from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import caches, index
 from envstore.store.db import ensure_gone_since, write
-from envstore.store.editables import ref
 from envstore.store.fs import OTHER_HOST_TEMP_AGE, rmtree, store_temp_abandoned
+from envstore.store.hostroots import drop_refs, other_hosts, refresh
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
 from envstore.store.views import read_view
@@ -63,6 +63,9 @@ class GcPlan:
     problems: list[str] = field(default_factory=list)
     delete: list[Item] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # temp dirs that could not go yet
+    other_hosts: list[tuple[str, str, float]] = field(default_factory=list)  # host, env, seen
+    dropped_hosts: list[tuple[str, str]] = field(default_factory=list)  # host, env
+    seen_roots: list[str] = field(default_factory=list)  # this host's, live: mark seen
 
     @property
     def bytes(self) -> int:
@@ -128,12 +131,21 @@ def plan_gc(
             plan.problems.append(f"{env}: {exc} (keeping every entry it might use)")
             keep_everything = True
             continue
-        live.update(str(k) for k in manifest.keys)
-        live.add(f"view/{manifest.view}")
-        live.update(ref(e.path) for e in manifest.editables)
+        live.update(index.env_objects(manifest))
+        if root and "@" in root:
+            plan.seen_roots.append(root)
         # And what its rows name: a relink killed midway registered both its old
         # and new objects, and its manifest names only one set.
         live.update(used)
+
+    # Other hosts' local envs: kept with what they use until not seen for long.
+    others = other_hosts(store.root, now)
+    live.update(others.used)
+    plan.other_hosts = others.kept
+    plan.dropped_hosts = [(host, env) for host, env, _ in others.dropped]
+    plan.dead_roots += [store.roots_dir / name for _, _, name in others.dropped]
+    plan.problems += [f"{u} (keeping every entry it might use)" for u in others.unknown]
+    keep_everything = keep_everything or bool(others.unknown)
 
     # Ages (and a view's entries) come from the database; the files on disk
     # answer only for what it does not know.
@@ -307,6 +319,8 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
     for root in plan.dead_roots:
         if root.is_symlink():
             root.unlink()
+        drop_refs(store.root, root.name)
+    refresh(store.root, plan.seen_roots)
     left: list[Item] = []
     for item in plan.delete:
         # Every path came from listing the store's own directories; each is checked

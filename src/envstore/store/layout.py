@@ -39,8 +39,11 @@ __all__ = [
     "plain_name",
 ]
 
-LAYOUT_VERSION = 1
-_SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels")
+# 2: roots keyed by host and path (``<hash>@<host>`` for an env on a host's local disk
+#    in a shared store; ``state/`` holds what every host must see). An envstore of
+#    layout 1 would take another host's root for a gone env and collect what it uses.
+LAYOUT_VERSION = 2
+_SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels", "state")
 
 
 def default_store_dir() -> Path:
@@ -75,6 +78,7 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._shared: bool | None = None
         self._db_path: Path | None = None
+        self._layout_checked = False  # ensure() ran (a layout 1 store is migrated there)
 
     # -- layout -----------------------------------------------------------
     @property
@@ -208,6 +212,7 @@ class Store:
         must exist already: a crafted manifest never turns a directory into a store.
         """
         marker = self.root / "store.json"
+        self._layout_checked = True
         try:
             layout = json.loads(marker.read_text())["layout"]
         except FileNotFoundError:
@@ -226,6 +231,8 @@ class Store:
             tmp = self.root / f".store.json.{temp_tag()}"
             tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
             os.replace(tmp, marker)
+        elif layout == 1:
+            self._migrate_from_1(marker)
         elif layout != LAYOUT_VERSION:
             raise StoreError(
                 f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
@@ -234,9 +241,26 @@ class Store:
             self.check_layout()
         self.check_trust()
 
+    def _migrate_from_1(self, marker: Path) -> None:
+        """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
+        this host's disk (``hostroots.migrate_roots``); under the exclusive gc lock, so
+        no create registers a root meanwhile."""
+        with self.gc_lock(shared=False):
+            if json.loads(marker.read_text()).get("layout") == 1:
+                (self.root / "state").mkdir(exist_ok=True)
+                self.check_layout()
+                if self.shared:
+                    from envstore.store.hostroots import migrate_roots
+
+                    migrate_roots(self.root)
+                tmp = self.root / f".store.json.{temp_tag()}"
+                tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
+                os.replace(tmp, marker)
+        self.check_layout()
+
     def check_layout(self) -> None:
         """Refuse a store whose directories are symlinks (or files): everything envstore
-        writes, renames or deletes must stay inside the store. Six lstats."""
+        writes, renames or deletes must stay inside the store. Seven lstats."""
         for name in _SUBDIRS:
             path = f"{self.root}/{name}"
             what = not_a_directory(path)
@@ -265,6 +289,8 @@ class Store:
         """The store database; created with the store, an error if it vanished later."""
         if self._conn is None:
             self.check_trust()
+            if not self._layout_checked and self.exists():
+                self.ensure()  # a command that reads only: its version, and a migration
             if self.shared and not self.db_path.exists() and self.exists():
                 from envstore.store.hostdb import build_missing
 
