@@ -348,3 +348,45 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
     (store / "store.json").write_text(json.dumps({"layout": 3}) + "\n")
     res = cli("--store", store, "list")
     assert res.code == 1 and "has layout 3; this envstore uses 2" in res.err
+
+
+def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    env, other = tmp_path / "home" / "env", tmp_path / "home" / "other"
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", other, *make, "ns-alpha").code == 0  # its database
+    # alpha's gc finds env gone (moved?) and starts its clock: beta's gc keeps what it
+    # used for the grace period too, though beta's database never had its rows.
+    shutil.rmtree(env)
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "gc").code == 0
+    assert len(os.listdir(store / "state" / "gone")) == 1
+    _host(monkeypatch, tmp_path, "beta")
+    for db in _host_dbs(tmp_path, "beta"):
+        db.unlink()  # built again now: env is gone, so it has no rows for it
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "gone since" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    # Damage alpha's verify finds is refused by beta's create (beta's database is older).
+    entry = next((store / "entries" / "pure" / "ns-alpha").iterdir())
+    os.chmod(entry / "site", 0o755)
+    (entry / "site" / "planted.py").write_text("import os\n")
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "verify", "--check-contents").code != 0
+    assert os.listdir(store / "state" / "damaged") == [
+        str(entry.relative_to(store / "entries")).replace("/", "~")
+    ]
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "create", tmp_path / "home" / "third", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store entries" in res.err
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert os.listdir(store / "state" / "damaged") == []

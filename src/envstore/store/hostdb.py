@@ -91,6 +91,15 @@ def fill(
                 continue
             index.add_view(conn, view.parent.name, str(meta["cache_tag"]), entries, added)
             counts["views"] += 1
+    from envstore.store.hostroots import marks
+
+    damaged = marks(root, "damaged")  # what any host's verify found
+    with _db.write(conn):
+        index.mark_damaged(
+            conn,
+            [o for o in damaged if not o.startswith("view/")],
+            [o[5:] for o in damaged if o.startswith("view/")],
+        )
     for env, name in manifest_links(root / "roots").items():
         try:
             manifest = Manifest.load(Path(env))

@@ -22,12 +22,19 @@ from envstore.store.fs import host_name, on_shared_storage, read_small, temp_tag
 
 __all__ = [
     "OtherHosts",
+    "drop_mark",
     "drop_refs",
+    "forget",
+    "gone_marks",
+    "marks",
     "migrate_roots",
     "other_hosts",
+    "put_mark",
     "read_refs",
+    "record_gone",
     "refresh",
     "refs_path",
+    "set_damaged",
     "write_refs",
 ]
 
@@ -154,3 +161,73 @@ def refresh(root: Path, names: list[str], now: float | None = None) -> None:
                 os.utime(link, follow_symlinks=False)
         except OSError:
             pass
+
+
+# -- marks every host must see: state/<kind>/<name> ------------------------------
+# damaged/<object> (an entry key or view/<key>, "/" written "~"): what verify found
+# damaged; gone/<root name>: since when gc has found that root's env gone.
+
+
+def marks(root: Path, kind: str) -> dict[str, str]:
+    """The marks of ``kind``: name -> the text of its file."""
+    base = root / "state" / kind
+    out: dict[str, str] = {}
+    for name in sorted(os.listdir(base)) if base.is_dir() else ():
+        raw = read_small(base / name, 4096)
+        if not name.startswith(".") and raw is not None:
+            out[name.replace("~", "/")] = raw.decode("utf-8", "replace").strip()
+    return out
+
+
+def put_mark(root: Path, kind: str, name: str, text: str = "") -> None:
+    base = root / "state" / kind
+    base.mkdir(parents=True, exist_ok=True)
+    file = name.replace("/", "~")
+    tmp = base / f".{file}.{temp_tag()}"
+    tmp.write_text(text + "\n")
+    os.replace(tmp, base / file)
+
+
+def drop_mark(root: Path, kind: str, name: str) -> None:
+    try:
+        os.unlink(root / "state" / kind / name.replace("/", "~"))
+    except OSError:
+        pass
+
+
+def set_damaged(root: Path, objects: list[str]) -> None:
+    """Exactly ``objects`` are damaged now (what a verify found)."""
+    old = set(marks(root, "damaged"))
+    for obj in sorted(old - set(objects)):
+        drop_mark(root, "damaged", obj)
+    for obj in sorted(set(objects) - old):
+        put_mark(root, "damaged", obj)
+
+
+def gone_marks(root: Path) -> dict[str, float]:
+    """Root name -> since when an env has been found gone, as any host's gc saw it."""
+    out = {}
+    for name, text in marks(root, "gone").items():
+        try:
+            out[name] = float(text)
+        except ValueError:
+            continue
+    return out
+
+
+def record_gone(root: Path, gone: list[tuple[str | None, float]], back: list[str | None]) -> None:
+    """gc's gone clocks, for every host: a mark for each root first found gone (an
+    earlier mark stays), none for a root whose env is back."""
+    known = gone_marks(root)
+    for name, since in gone:
+        if name and name not in known:
+            put_mark(root, "gone", name, repr(since))
+    for name in back:
+        if name:
+            drop_mark(root, "gone", name)
+
+
+def forget(root: Path, name: str) -> None:
+    """A dropped root's refs file and gone mark."""
+    drop_refs(root, name)
+    drop_mark(root, "gone", name)

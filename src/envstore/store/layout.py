@@ -318,7 +318,12 @@ class Store:
 
     def check_not_damaged(self, keys: list[EntryKey]) -> None:
         """Refuse to link entries that ``verify`` found damaged (until repaired)."""
-        bad = sorted(index.damaged_entries(self.db()) & {str(k) for k in keys})
+        damaged = index.damaged_entries(self.db())
+        if self.shared:  # what any host's verify found (one listdir)
+            from envstore.store.hostroots import marks
+
+            damaged |= set(marks(self.root, "damaged"))
+        bad = sorted(damaged & {str(k) for k in keys})
         if bad:
             raise StoreError(
                 f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"

@@ -61,7 +61,7 @@ def register_env(
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     objects = index.env_objects(manifest, also)  # editables: gc keeps their cached wheels
-    if root_host(root.name):  # other hosts cannot read its manifest: what it uses
+    if store.shared:  # other hosts may not read its manifest, or its gone env's: what it uses
         from envstore.store.hostroots import write_refs
 
         write_refs(store.root, root.name, objects)
@@ -83,7 +83,7 @@ def unregister_env(store: Store, env: Path) -> None:
     root = store.roots_dir / root_name(env, store)
     if root.is_symlink():
         root.unlink()
-    if root_host(root.name):
+    if store.shared:
         from envstore.store.hostroots import drop_refs
 
         drop_refs(store.root, root.name)

@@ -214,6 +214,10 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     with _db.write(conn):
         index.set_damaged(conn, damaged, damaged_views)
         index.put_seals(conn, unsealed.items())
+    if store.shared:  # every host refuses a damaged entry, not only this one
+        from envstore.store.hostroots import set_damaged
+
+        set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)])
     return problems
 
 
