@@ -390,3 +390,36 @@ def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
     _host(monkeypatch, tmp_path, "alpha")
     assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
     assert os.listdir(store / "state" / "damaged") == []
+
+
+def test_a_shared_env_whose_python_this_host_lacks_is_left_to_the_other_hosts(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo")
+    assert made.code == 0, made.err
+    # On beta, the Python the env records is not there (alpha's module install).
+    data = json.loads((env / "envstore.json").read_text())
+    data["python"]["path"] = data["python"]["resolved"] = "/opt/alpha-only/bin/python3"
+    (env / "envstore.json").write_text(json.dumps(data))
+    minor = data["python"]["version"].rsplit(".", 1)[0]
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "doctor", "--json", env)
+    [report] = json.loads(res.out)
+    problems = {p["code"]: p for p in report["problems"]}
+    assert res.code == 1 and "base-other-hosts" in problems, problems
+    assert f"belongs to Python {minor} on other hosts" in problems["base-other-hosts"]["message"]
+    assert problems["base-other-hosts"]["fix"].startswith(f"envstore create {env}-beta")
+    refused = cli("--store", store, "relink", env)
+    assert refused.code == 1 and "pass --for-this-host" in refused.err
+    assert json.loads((env / "envstore.json").read_text()) == data  # untouched
+    forced = cli("--store", store, "relink", env, "--for-this-host")
+    assert forced.code == 0, forced.err
+    assert (
+        json.loads((env / "envstore.json").read_text())["python"]["path"] != data["python"]["path"]
+    )

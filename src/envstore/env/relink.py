@@ -163,12 +163,15 @@ def relink_env(
     no_index: bool = False,
     offline: bool = False,
     progress: Progress | None = None,
+    for_this_host: bool = False,
 ) -> RelinkResult:
     """Point the env at ``path`` to a working interpreter (see the module docstring).
 
     ``sources`` (or its four keywords, not both) as for :func:`envstore.create_env`;
     naming no place to look means where the env's wheels came from, if this store
-    registered its manifest as it is."""
+    registered its manifest as it is. ``for_this_host``: relink an env on shared
+    storage of a shared store to another interpreter than it records (refused
+    otherwise: the other hosts use it with the one it records)."""
     given = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
@@ -179,7 +182,7 @@ def relink_env(
     from envstore.store.locks import env_lock
 
     with env_lock(final):
-        return _relink_locked(final, python, store, given, progress)
+        return _relink_locked(final, python, store, given, progress, for_this_host)
 
 
 def _relink_locked(
@@ -188,6 +191,7 @@ def _relink_locked(
     store: Store | str | os.PathLike[str] | None,
     sources: PackageSources,
     progress: Progress | None,
+    for_this_host: bool = False,
 ) -> RelinkResult:
     started = time.monotonic()
     untrusted = ""
@@ -232,6 +236,9 @@ def _relink_locked(
     # names the interpreter for this repair: the next relink follows python3 again.
     new = new.replace(requested=old.requested)
     same_abi = new.soabi == old.soabi and new.cache_tag == old.cache_tag
+    moved = new.path != old.path and not os.path.exists(old.path)
+    if (moved or not same_abi) and not for_this_host:
+        _refuse_for_other_hosts(st, final, old, new)
     with st.gc_lock(shared=True):
         if same_abi:
             stale = stale_packages(st, manifest, new)
@@ -307,3 +314,18 @@ def _relink_locked(
             )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _refuse_for_other_hosts(st: Store, final: Path, old: Interpreter, new: Interpreter) -> None:
+    """An env on shared storage of a shared store is every host's: pointing it at this
+    host's interpreter would break it for the hosts that have the one it records."""
+    from envstore.store.fs import host_name, on_shared_storage
+
+    if not (st.shared and on_shared_storage(final)):
+        return
+    raise EnvError(
+        f"not relinking {final}: it is on shared storage and belongs to Python {old.minor}"
+        f" ({old.path}) on other hosts; relinking it to this host's Python {new.version}"
+        f" ({new.path}) would break it there. Make a separate env for this host"
+        f" ({final}-{host_name()}), or pass --for-this-host to relink it anyway"
+    )
