@@ -164,12 +164,15 @@ def test_shared_mode_is_detected_and_forced_either_way(
 
     monkeypatch.delenv("ENVSTORE_SHARED", raising=False)
     assert layout.Store(tmp_path / "s").shared is False  # tmp_path: a local filesystem
-    monkeypatch.setattr(layout, "mount_type", lambda path: "nfs4")
+    from envstore.store import fs
+
+    monkeypatch.setattr(fs, "mount_type", lambda path: "nfs4")
+    monkeypatch.setattr(os, "major", lambda dev: 0)  # not on a local block device
     assert layout.Store(tmp_path / "s").shared is True
     monkeypatch.setenv("ENVSTORE_SHARED", "0")
     assert layout.Store(tmp_path / "s").shared is False
     monkeypatch.setenv("ENVSTORE_SHARED", "1")
-    monkeypatch.setattr(layout, "mount_type", lambda path: "ext4")
+    monkeypatch.setattr(fs, "mount_type", lambda path: "ext4")
     assert layout.Store(tmp_path / "s").shared is True
 
 

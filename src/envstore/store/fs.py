@@ -280,6 +280,27 @@ def _read_mountinfo() -> str | None:
     return _MOUNTINFO[0]
 
 
+def network_mount(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (or, if missing, its nearest existing parent) is on a network
+    filesystem. One ``stat`` when it is on a local block device (a major device number
+    other than 0: ext4, xfs on a disk); network filesystems, like tmpfs, overlayfs
+    and btrfs, have anonymous device numbers, and only then is mountinfo read. (A
+    cluster filesystem on a shared block device, ocfs2 or gfs2, needs
+    ``ENVSTORE_SHARED=1``.)"""
+    probe = os.fspath(path)
+    while True:
+        try:
+            if os.major(os.stat(probe).st_dev) != 0:
+                return False
+            break
+        except OSError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+    return is_network_fs(mount_type(path))
+
+
 def on_shared_storage(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is on a filesystem other hosts may mount: a network filesystem,
     or under a directory ``$ENVSTORE_SHARED_PATHS`` (``:``-separated) names."""
@@ -290,7 +311,7 @@ def on_shared_storage(path: str | os.PathLike[str]) -> bool:
             top = os.path.realpath(top)
             if real == top or real.startswith(top.rstrip("/") + "/"):
                 return True
-    return is_network_fs(mount_type(path))
+    return network_mount(path)
 
 
 def is_network_fs(fstype: str | None) -> bool:

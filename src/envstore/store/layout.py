@@ -21,7 +21,7 @@ from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
 from envstore.store import index
-from envstore.store.fs import is_network_fs, mount_type, not_a_directory, temp_tag
+from envstore.store.fs import network_mount, not_a_directory, temp_tag
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
@@ -91,7 +91,7 @@ class Store:
             if forced in ("0", "1"):
                 self._shared = forced == "1"
             else:
-                self._shared = is_network_fs(mount_type(self.root))
+                self._shared = network_mount(self.root)
         return self._shared
 
     @property
