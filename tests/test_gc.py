@@ -350,17 +350,18 @@ def test_remove_releases_an_env_already_deleted_without_waiting(
 
 
 HOLD_LOCK = (
-    "import fcntl, os, sys\n"
-    "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
-    "fcntl.flock(fd, fcntl.LOCK_SH if sys.argv[2] == 'shared' else fcntl.LOCK_EX)\n"
-    "print('held', flush=True)\n"
-    "sys.stdin.read()\n"  # until the test lets go
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from envstore.store.locks import file_lock\n"
+    "with file_lock(Path(sys.argv[1]), shared=sys.argv[2] == 'shared'):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"  # until the test lets go
 )
 
 
 @contextmanager
 def _held(path: Path, mode: str) -> Iterator[None]:
-    """Another process holds a flock on ``path`` (``shared`` or ``exclusive``)."""
+    """Another process holds a lock on ``path`` (``shared`` or ``exclusive``)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(path), mode],
         stdin=subprocess.PIPE,
@@ -421,7 +422,7 @@ def test_remove_waits_for_a_relink_or_swap_of_the_env(
     env = tmp_path / "env"
     _create(cli, store, env, many_wheels, "p09")
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "1")
-    with _held(env, "exclusive"):  # what relink, create --clear and sync hold
+    with _held(env / ".envstore-lock", "exclusive"):  # what relink, create --clear, sync hold
         res = cli("--store", store, "remove", env)
         assert res.code == 1 and "timed out" in res.err and str(env) in res.err
         assert (env / "envstore.json").exists() and _refs(store)

@@ -209,10 +209,13 @@ def test_lock_wait_is_bounded_and_names_the_lock(
     wheelhouse: Path, store: Path, tmp_path: Path
 ) -> None:
     holder_code = (
-        "import fcntl, os, sys, time\n"
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from envstore.store.locks import file_lock\n"
         "os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)\n"
-        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(300)\n"
+        "with file_lock(Path(sys.argv[1])):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(300)\n"
     )
     lock = store / "locks" / "gc.lock"
     holder = subprocess.Popen(

@@ -586,7 +586,7 @@ def test_relinks_of_one_env_wait_for_each_other(
 
     _, copy = _env_and_copy(cli, wheelhouse, tmp_path, bare)  # a relink with work to do
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
-    with file_lock(copy):
+    with file_lock(copy / ".envstore-lock"):  # the env's own lock file
         res = cli("relink", copy)
     assert res.code == 1 and "timed out" in res.err and str(copy) in res.err
     assert _doctor(cli, copy)[0] == 1  # untouched: still needs its relink
@@ -607,7 +607,7 @@ def test_create_clear_takes_turns_with_a_relink_of_the_same_env(
     assert made.code == 0, made.err
     monkeypatch.setenv("ENVSTORE_LOCK_TIMEOUT", "0.5")
     clear = ("--store", store, "create", "--clear", env, "--no-index", "-f", wheelhouse)
-    with file_lock(env):  # as a relink of it holds
+    with file_lock(env / ".envstore-lock"):  # as a relink of it holds
         res = cli(*clear, "hello-app")
     assert res.code == 1 and "timed out" in res.err and str(env) in res.err
     assert run([env / "bin" / "python", "-c", "import solo"]).returncode == 0  # unchanged
@@ -618,11 +618,10 @@ def test_create_clear_takes_turns_with_a_relink_of_the_same_env(
 
 
 def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path) -> None:
-    import fcntl
     import threading
     import time
 
-    from envstore.store.locks import env_lock
+    from envstore.store.locks import env_lock, file_lock
 
     env = tmp_path / "env"
     env.mkdir()
@@ -634,21 +633,19 @@ def test_the_env_lock_follows_a_directory_replaced_while_waiting(tmp_path: Path)
             got.set()
             done.wait(30)
 
-    old = os.open(env, os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(old, fcntl.LOCK_EX)  # the old directory's holder (a create --clear)
-    thread = threading.Thread(target=waiter)
+    old_holder = file_lock(env / ".envstore-lock")  # the old env's holder (create --clear)
+    old_holder.__enter__()
+    thread = threading.Thread(target=waiter)  # a thread: OFD locks exclude those too
     thread.start()
     try:
         time.sleep(0.2)
         assert not got.is_set()
         env.rename(tmp_path / "old")  # the holder swaps a new directory in
         env.mkdir()
-        new = os.open(env, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(new, fcntl.LOCK_EX)  # and someone holds that one
-        os.close(old)  # releases the old directory's lock
-        time.sleep(0.3)
-        assert not got.is_set()  # the old directory's lock was not enough
-        os.close(new)
+        with file_lock(env / ".envstore-lock"):  # and someone holds that one's
+            old_holder.__exit__(None, None, None)  # releases the old env's lock
+            time.sleep(0.3)
+            assert not got.is_set()  # the old env's lock was not enough
         assert got.wait(10)
     finally:
         done.set()

@@ -169,6 +169,12 @@ def _interp(sub: Subcommands) -> None:
         help="the interpreter to use: a version, a command name or a path (default: the"
         " recorded one if it still works, else one with the same ABI)",
     )
+    p.add_argument(
+        "--for-this-host",
+        action="store_true",
+        help="relink an env on shared storage (a store several hosts share) to another"
+        " interpreter than it records, though other hosts use it with that one",
+    )
     add_index_options(p)
 
 

@@ -54,7 +54,12 @@ def relink(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         raise EnvError("relink: name the environments to relink, or use --all")
     envs = relink_targets(args.envs, every=args.all, store=args.store)
     one = partial(
-        relink_env, python=args.python, store=args.store, **index_options(args), progress=progress
+        relink_env,
+        python=args.python,
+        store=args.store,
+        **index_options(args),
+        progress=progress,
+        for_this_host=args.for_this_host,
     )
     failed = 0
     for env, result in each(envs, one):

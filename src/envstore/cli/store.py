@@ -42,6 +42,11 @@ def gc(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
                 f"kept {env} (gone since {when}): what it uses stays for the grace period;"
                 " if it was moved, run 'envstore relink' at its new place"
             )
+        for host, env, seen in plan.other_hosts:  # a shared store: which host holds what
+            when = time.strftime("%Y-%m-%d", time.localtime(seen))
+            print(f"kept {env} on host {host} (last seen by it {when})")
+        for host, env in plan.dropped_hosts:
+            print(f"{verb} registration of {env} on host {host} (not seen for too long)")
         for item in plan.delete:
             print(f"{verb} {item.kind} {item.name} ({size(item.size)})")
         freed = "would free" if args.dry_run else "freed"

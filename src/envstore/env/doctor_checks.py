@@ -15,6 +15,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.python.interpreters import FactsCache, installed, recorded_interpreter
 from envstore.python.links import pinned
+from envstore.store.fs import on_shared_storage
 from envstore.store.layout import Store
 
 BROKEN = "broken"
@@ -127,8 +128,34 @@ def check_interpreter(
             move = relink_cmd(env, "--python", others[-1].path)
             detail += f", or move the env to another version: {move}"
             fix = move  # works as given
+            new = new or others[-1]
+    if store.shared and on_shared_storage(env):
+        problems.append(other_hosts_problem(env, manifest, trouble, new))
+        return problems
     problems.append(Problem(code, BROKEN, message, fix, detail))
     return problems
+
+
+def other_hosts_problem(
+    env: Path, manifest: Manifest, trouble: str, here: Interpreter | None
+) -> Problem:
+    """An env on shared storage whose Python this host lacks (or has as another ABI):
+    it is other hosts' env, and a relink here would break it for them."""
+    from envstore.store.fs import host_name
+
+    old = manifest.python
+    python = ["-p", here.minor] if here is not None else []
+    create = shlex.join(
+        ["envstore", "create", f"{env}-{host_name()}", *python, *manifest.requirements]
+    )
+    return Problem(
+        "base-other-hosts",
+        BROKEN,
+        f"{env} belongs to Python {old.minor} on other hosts (here {old.path} {trouble})",
+        create,
+        "makes a separate env for this host; relinking this one to this host's Python"
+        f" ({relink_cmd(env, '--for-this-host')}) would break it on the other hosts",
+    )
 
 
 def check_pip_installed(env: Path, manifest: Manifest) -> list[Problem]:
@@ -301,7 +328,7 @@ def check_files(env: Path, manifest: Manifest, store: Store) -> list[Problem]:
                 relink_cmd(env),
             )
         )
-    root = store.roots_dir / root_name(env)
+    root = store.roots_dir / root_name(env, store)
     try:
         registered = os.readlink(root) == str(env / MANIFEST_NAME)
     except OSError:

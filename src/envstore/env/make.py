@@ -33,7 +33,7 @@ from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
 from envstore.store import index
 from envstore.store.db import write
-from envstore.store.fs import exchange, rmtree
+from envstore.store.fs import exchange, rmtree, temp_abandoned, temp_tag
 from envstore.store.layout import Store
 from envstore.store.locks import env_lock
 from envstore.store.registry import register_env, unregister_env
@@ -161,7 +161,7 @@ def make_env(
                 return same
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)
-        tmp = final.parent / f".{final.name}.envstore-tmp-{os.getpid()}"
+        tmp = final.parent / f".{final.name}.envstore-tmp-{temp_tag()}"
         rmtree(tmp)
         tmp.mkdir()
         try:
@@ -295,12 +295,12 @@ def remove_stale_temps(final: Path) -> None:
             temps = [final.parent / e.name for e in it if e.name.startswith(prefix)]
     except OSError:  # a parent we may write but not list (mode 0311)
         return
+    now = time.time()
     for tmp in temps:
-        pid = tmp.name.rsplit("-", 1)[1]
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                rmtree(tmp)
-            except PermissionError:
-                pass
+        try:
+            age = now - os.lstat(tmp).st_mtime
+        except OSError:
+            continue
+        # <host>@<pid>: another host's (an env on a shared filesystem) only when old.
+        if temp_abandoned(tmp.name[len(prefix) :], age):
+            rmtree(tmp)

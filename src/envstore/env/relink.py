@@ -121,7 +121,7 @@ def _unchanged(final: Path, store: Store, manifest: Manifest, new: Interpreter) 
     try:
         pth = (site / PTH_NAME).read_bytes().strip()
         link = os.readlink(final / "bin" / "python")
-        root = os.readlink(store.roots_dir / root_name(final))
+        root = os.readlink(store.roots_dir / root_name(final, store))
     except OSError:
         return False
     return (
@@ -162,23 +162,26 @@ def relink_env(
     no_index: bool = False,
     offline: bool = False,
     progress: Progress | None = None,
+    for_this_host: bool = False,
 ) -> RelinkResult:
     """Point the env at ``path`` to a working interpreter (see the module docstring).
 
     ``sources`` (or its four keywords, not both) as for :func:`envstore.create_env`;
     naming no place to look means where the env's wheels came from, if this store
-    registered its manifest as it is."""
+    registered its manifest as it is. ``for_this_host``: relink an env on shared
+    storage of a shared store to another interpreter than it records (refused
+    otherwise: the other hosts use it with the one it records)."""
     given = sources_from(sources, find_links, index_url, no_index, offline)
     final = Path(os.path.abspath(path))
     if not (final / MANIFEST_NAME).exists():
         raise EnvError(f"{final} is not an envstore environment (no {MANIFEST_NAME})")
     # One relink of an env at a time: both would swap bin/ and site-packages (and
-    # create --clear and sync take turns with it). The lock is the env directory
-    # itself (a lock file per env would pile up).
+    # create --clear and sync take turns with it). The lock is the env's own lock
+    # file (in it: removed with it, so none pile up in the store).
     from envstore.store.locks import env_lock
 
     with env_lock(final):
-        return _relink_locked(final, python, store, given, progress)
+        return _relink_locked(final, python, store, given, progress, for_this_host)
 
 
 def _relink_locked(
@@ -187,6 +190,7 @@ def _relink_locked(
     store: Store | str | os.PathLike[str] | None,
     sources: PackageSources,
     progress: Progress | None,
+    for_this_host: bool = False,
 ) -> RelinkResult:
     started = time.monotonic()
     untrusted = ""
@@ -231,6 +235,9 @@ def _relink_locked(
     # names the interpreter for this repair: the next relink follows python3 again.
     new = new.replace(requested=old.requested)
     same_abi = new.soabi == old.soabi and new.cache_tag == old.cache_tag
+    moved = new.path != old.path and not os.path.exists(old.path)
+    if (moved or not same_abi) and not for_this_host:
+        _refuse_for_other_hosts(st, final, old, new)
     with st.gc_lock(shared=True):
         if same_abi:
             stale = stale_packages(st, manifest, new)
@@ -306,3 +313,18 @@ def _relink_locked(
             )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _refuse_for_other_hosts(st: Store, final: Path, old: Interpreter, new: Interpreter) -> None:
+    """An env on shared storage of a shared store is every host's: pointing it at this
+    host's interpreter would break it for the hosts that have the one it records."""
+    from envstore.store.fs import host_name, on_shared_storage
+
+    if not (st.shared and on_shared_storage(final)):
+        return
+    raise EnvError(
+        f"not relinking {final}: it is on shared storage and belongs to Python {old.minor}"
+        f" ({old.path}) on other hosts; relinking it to this host's Python {new.version}"
+        f" ({new.path}) would break it there. Make a separate env for this host"
+        f" ({final}-{host_name()}), or pass --for-this-host to relink it anyway"
+    )

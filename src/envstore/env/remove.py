@@ -12,7 +12,7 @@ from envstore.errors import (
     EnvError,
 )
 from envstore.model.manifest import Manifest
-from envstore.store.fs import rmtree
+from envstore.store.fs import rmtree, temp_tag
 from envstore.store.layout import Store
 from envstore.store.locks import env_lock
 from envstore.store.registry import registered, unregister_env
@@ -74,7 +74,10 @@ def remove_env(
     # first (or, coming later, finds the env gone), so none re-registers a removed env.
     with env_lock(final):
         # Env first: once it is gone its root dangles and gc would drop it anyway;
-        # the other order could leave a live env whose entries gc may collect.
-        rmtree(final)
+        # the other order could leave a live env whose entries gc may collect. Renamed
+        # aside first: a waiter for its lock must not make a new lock file in it.
+        aside = final.parent / f".{final.name}.envstore-tmp-{temp_tag()}"
+        os.rename(final, aside)
+        rmtree(aside)
         crash_point("remove-deleted")
         unregister_env(st, final)

@@ -84,6 +84,11 @@ def _registered(st: Store, final: Path, text: bytes) -> bool:
     """Whether the store has ``final`` registered with exactly the manifest ``text``."""
     import xxhash
 
-    if not (st.roots_dir / root_name(final)).is_symlink() or not st.db_path.exists():
+    name = root_name(final, st)
+    if not (st.roots_dir / name).is_symlink() or not st.db_path.exists():
         return False
+    if "@" in name:  # a shared store: tell other hosts this env lives (once a day)
+        from envstore.store.hostroots import refresh
+
+        refresh(st.root, [name])
     return index.env_digest(st.db(), str(final)) == xxhash.xxh3_64_hexdigest(text)

@@ -28,24 +28,15 @@ import os
 from pathlib import Path
 
 from envstore.errors import StoreError
-from envstore.store.fs import read_small, rmtree
-from envstore.store.hashing import sha256
+from envstore.store.fs import read_small, rmtree, temp_tag
+from envstore.store.index import editable_ref as ref
+from envstore.store.index import project_key
 from envstore.store.layout import Store
 
 __all__ = ["META_NAME", "PROJECT_NAME", "EditableCache", "project_key", "ref"]
 
 META_NAME = "wheel.json"
 PROJECT_NAME = "pyproject.json"
-
-
-def project_key(project: str | os.PathLike[str]) -> str:
-    """The cache directory name of a project directory: a hash of its absolute path."""
-    return sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
-
-
-def ref(project: str | os.PathLike[str]) -> str:
-    """How an env's ``refs`` rows name the cached editable wheels of ``project``."""
-    return f"editable/{project_key(project)}"
 
 
 class EditableCache:
@@ -148,7 +139,7 @@ def _read_json(path: Path) -> dict[str, object] | None:
 def _write_json(store: Store, final: Path, data: dict[str, object]) -> None:
     """``final`` (a cache file in the store) replaced whole by a rename, never through
     a link; any failure leaves what was there."""
-    tmp = final.parent / f".{final.name}.{os.getpid()}"
+    tmp = final.parent / f".{final.name}.{temp_tag()}"  # a host's pid: not unique alone
     try:
         if not store.owns(final.parent) or final.parent.is_symlink():
             return

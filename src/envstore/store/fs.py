@@ -175,3 +175,184 @@ def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes | 
         return None
     finally:
         os.close(fd)
+
+
+# -- temporary names -----------------------------------------------------------
+# A store (or an env) on a shared filesystem is used by several hosts at once, and a
+# pid means something only on the host that has it: every temporary name carries
+# ``<host>@<pid>``, and a host removes another host's temporaries only once they are
+# older than OTHER_HOST_TEMP_AGE.
+
+OTHER_HOST_TEMP_AGE = 86400.0
+HOST_ENV = "ENVSTORE_TEST_HOST"  # test-only: simulate several hosts on one machine
+
+
+def host_name() -> str:
+    """This host's name as temporary names and roots carry it: the node name with
+    anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (so ``@`` and ``/``
+    never occur). ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
+    name = os.environ.get(HOST_ENV) or os.uname().nodename or "localhost"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:64]
+
+
+def temp_tag() -> str:
+    """``<host>@<pid>``: what a temporary name says about who made it."""
+    return f"{host_name()}@{os.getpid()}"
+
+
+def temp_abandoned(tag: str, age: float, limit: float = OTHER_HOST_TEMP_AGE) -> bool:
+    """Whether the temporary whose name carries ``tag`` (``<host>@<pid>``, or a bare
+    ``<pid>`` from an envstore before host names: this host's) and is ``age`` seconds
+    old may be removed: this host's once its process is gone, or older than ``limit``;
+    another host's only once older than ``limit``."""
+    host, sep, pid = tag.rpartition("@")
+    if age > limit:
+        return True
+    if sep and host != host_name():
+        return False
+    return not pid.isdigit() or not pid_alive(int(pid))
+
+
+def store_temp_abandoned(name: str, age: float, limit: float = OTHER_HOST_TEMP_AGE) -> bool:
+    """``temp_abandoned`` for a name in the store's ``tmp/``: ``<host>@<pid>-<kind>-<random>``
+    (``<pid>-<kind>-<random>`` before host names)."""
+    host, sep, rest = name.partition("@")
+    tag = f"{host}@{rest.split('-', 1)[0]}" if sep else name.split("-", 1)[0]
+    return temp_abandoned(tag, age, limit)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- network filesystems ---------------------------------------------------------
+# Filesystem types (``/proc/self/mountinfo``'s) that other hosts may mount too.
+NETWORK_FS = frozenset(
+    {"nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs"}
+    | {"beegfs", "orangefs", "afs", "ocfs2", "gfs2", "panfs", "virtiofs"}
+)
+NETWORK_FUSE = frozenset(
+    {"sshfs", "glusterfs", "ceph-fuse", "ceph", "s3fs", "rclone", "gcsfuse", "juicefs"}
+    | {"cvmfs", "gvfsd-fuse", "davfs", "lizardfs", "moosefs", "mfs", "beegfs", "weka"}
+)
+
+
+def mount_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> str | None:
+    """The filesystem type (``nfs4``, ``fuse.sshfs``, ...) of the mount holding ``path``
+    (its real path; it need not exist), from ``/proc/self/mountinfo`` (or the text
+    ``mountinfo``); None where that cannot be read. ``os.statvfs`` has no type."""
+    if mountinfo is None:
+        mountinfo = _read_mountinfo()
+        if mountinfo is None:
+            return None
+    real = os.path.realpath(path)
+    best, best_len = None, -1
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        try:
+            sep = fields.index("-", 6)
+            point, fstype = _unescape(fields[4]), fields[sep + 1]
+        except (ValueError, IndexError):
+            continue
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best_len:  # the later of two at one point is on top
+            best, best_len = fstype, len(point)
+    return best
+
+
+_MOUNTINFO: list[str] = []  # read once per process
+
+
+def _read_mountinfo() -> str | None:
+    if not _MOUNTINFO:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+                _MOUNTINFO.append(f.read())
+        except OSError:
+            return None
+    return _MOUNTINFO[0]
+
+
+def network_mount(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (or, if missing, its nearest existing parent) is on a network
+    filesystem. One ``stat`` when it is on a local block device (a major device number
+    other than 0: ext4, xfs on a disk); network filesystems, like tmpfs, overlayfs
+    and btrfs, have anonymous device numbers, and only then is mountinfo read. (A
+    cluster filesystem on a shared block device, ocfs2 or gfs2, needs
+    ``ENVSTORE_SHARED=1``.)"""
+    probe = os.fspath(path)
+    while True:
+        try:
+            if os.major(os.stat(probe).st_dev) != 0:
+                return False
+            break
+        except OSError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+    return is_network_fs(mount_type(path))
+
+
+def on_shared_storage(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is on a filesystem other hosts may mount: a network filesystem,
+    or under a directory ``$ENVSTORE_SHARED_PATHS`` (``:``-separated) names."""
+    listed = os.environ.get("ENVSTORE_SHARED_PATHS")
+    if listed:
+        real = os.path.realpath(path)
+        for top in filter(None, listed.split(":")):
+            top = os.path.realpath(top)
+            if real == top or real.startswith(top.rstrip("/") + "/"):
+                return True
+    return network_mount(path)
+
+
+def is_network_fs(fstype: str | None) -> bool:
+    """Whether ``fstype`` (``mount_type``'s) is one other hosts may mount."""
+    if not fstype:
+        return False
+    if fstype.startswith("fuse."):
+        return fstype[5:] in NETWORK_FUSE
+    return fstype in NETWORK_FS
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (``\\040`` for a space) undone."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def manifest_links(directory: Path) -> dict[str, str]:
+    """Env path -> link name, for each link in ``directory`` (the store's ``roots/``)
+    that points at an env's ``envstore.json`` and this host may judge: its name has no
+    ``@<host>`` (an env on shared storage) or this host's. Names starting with ``.``
+    are a replacement in progress."""
+    envs: dict[str, str] = {}
+    if not directory.is_dir():
+        return envs
+    me = host_name()
+    for name in sorted(os.listdir(directory)):
+        link = directory / name
+        host = name.partition("@")[2]
+        if name.startswith(".") or (host and host != me) or not link.is_symlink():
+            continue
+        target = os.readlink(link)
+        if os.path.basename(target) == "envstore.json":
+            envs[os.path.dirname(target)] = name
+    return envs

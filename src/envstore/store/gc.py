@@ -33,10 +33,9 @@ from envstore._crash import crash_point
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
-from envstore.store import caches, index
+from envstore.store import caches, hostroots, index
 from envstore.store.db import ensure_gone_since, write
-from envstore.store.editables import ref
-from envstore.store.fs import rmtree
+from envstore.store.fs import OTHER_HOST_TEMP_AGE, rmtree, store_temp_abandoned
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
 from envstore.store.views import read_view
@@ -63,6 +62,10 @@ class GcPlan:
     problems: list[str] = field(default_factory=list)
     delete: list[Item] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # temp dirs that could not go yet
+    other_hosts: list[tuple[str, str, float]] = field(default_factory=list)  # host, env, seen
+    dropped_hosts: list[tuple[str, str]] = field(default_factory=list)  # host, env
+    seen_roots: list[str] = field(default_factory=list)  # this host's, live: mark seen
+    gone_roots: dict[str, str | None] = field(default_factory=dict)  # gone or back: root
 
     @property
     def bytes(self) -> int:
@@ -87,20 +90,6 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def _pid_alive(name: str) -> bool:
-    """Temp directories are named <pid>-<kind>-<random>; is that process still running?"""
-    pid = name.split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def plan_gc(
     store: Store, *, grace: float = DEFAULT_GRACE, now: float | None = None, sizes: bool = True
 ) -> GcPlan:
@@ -120,14 +109,20 @@ def plan_gc(
     refs = index.env_refs(conn)
     live: set[str] = set()
     keep_everything = False
+    # A shared store: every host's gone clocks, and what its envs use, from state/.
+    shared_gone = hostroots.gone_marks(store.root) if store.shared else {}
     for env, root in registered_envs(store).items():
         manifest_path = Path(env) / MANIFEST_NAME
-        since = gone_since.get(env)
-        used = refs.get(env, [])
+        since = shared_gone.get(root or "", gone_since.get(env))
+        used = refs.get(env) or (
+            hostroots.read_refs(store.root, root) if root and store.shared else None
+        )
         if not manifest_path.exists():
-            if used and env in gone_since and now - (since or now) < grace:
+            known = env in gone_since or root in shared_gone
+            if used and known and now - (since or now) < grace:
                 # Maybe moved: keep what it used until relinked or the grace is over.
                 plan.gone_envs.append((env, now if since is None else since))
+                plan.gone_roots[env] = root
                 live.update(used)
                 continue
             plan.dead_envs.append(env)
@@ -136,18 +131,28 @@ def plan_gc(
             continue
         if since is not None:
             plan.back_envs.append(env)
+            plan.gone_roots[env] = root
         try:
             manifest = Manifest.load(manifest_path)
         except BadManifestError as exc:
             plan.problems.append(f"{env}: {exc} (keeping every entry it might use)")
             keep_everything = True
             continue
-        live.update(str(k) for k in manifest.keys)
-        live.add(f"view/{manifest.view}")
-        live.update(ref(e.path) for e in manifest.editables)
+        live.update(index.env_objects(manifest))
+        if root and "@" in root:
+            plan.seen_roots.append(root)
         # And what its rows name: a relink killed midway registered both its old
         # and new objects, and its manifest names only one set.
-        live.update(used)
+        live.update(used or ())
+
+    # Other hosts' local envs: kept with what they use until not seen for long.
+    others = hostroots.other_hosts(store.root, now)
+    live.update(others.used)
+    plan.other_hosts = others.kept
+    plan.dropped_hosts = [(host, env) for host, env, _ in others.dropped]
+    plan.dead_roots += [store.roots_dir / name for _, _, name in others.dropped]
+    plan.problems += [f"{u} (keeping every entry it might use)" for u in others.unknown]
+    keep_everything = keep_everything or bool(others.unknown)
 
     # Ages (and a view's entries) come from the database; the files on disk
     # answer only for what it does not know.
@@ -176,7 +181,7 @@ def plan_gc(
                 age = now - os.lstat(path).st_mtime
             except OSError:
                 continue
-            if not _pid_alive(name) or age > max(grace, 86400):
+            if store_temp_abandoned(name, age, max(grace, OTHER_HOST_TEMP_AGE)):
                 plan.delete.append(Item("temp", name, path, size(path)))
     return plan
 
@@ -321,6 +326,11 @@ def apply_plan(store: Store, plan: GcPlan) -> None:
     for root in plan.dead_roots:
         if root.is_symlink():
             root.unlink()
+        hostroots.forget(store.root, root.name)
+    hostroots.refresh(store.root, plan.seen_roots)
+    if store.shared:  # every host's gc sees when an env was first found gone
+        gone = [(plan.gone_roots.get(env), since) for env, since in plan.gone_envs]
+        hostroots.record_gone(store.root, gone, [plan.gone_roots.get(e) for e in plan.back_envs])
     left: list[Item] = []
     for item in plan.delete:
         # Every path came from listing the store's own directories; each is checked

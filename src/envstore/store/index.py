@@ -15,6 +15,7 @@ wheels as ``editable/<project>`` (refs only).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 
@@ -26,11 +27,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
+    from envstore.model.manifest import Manifest
+
 __all__ = [
     "add_entry",
     "add_view",
     "clear_damaged",
     "damaged_entries",
+    "editable_ref",
     "entry_ages",
     "entry_keys",
     "entry_wheel",
@@ -38,6 +42,7 @@ __all__ = [
     "env_count",
     "env_digest",
     "env_known",
+    "env_objects",
     "env_paths",
     "env_refs",
     "forget_entry",
@@ -47,6 +52,7 @@ __all__ = [
     "mark_back",
     "mark_damaged",
     "mark_gone",
+    "project_key",
     "put_env",
     "put_seals",
     "quick_check",
@@ -64,6 +70,25 @@ __all__ = [
 
 
 # -- entries ----------------------------------------------------------------------
+
+
+def project_key(project: str | os.PathLike[str]) -> str:
+    """The cache directory name of a project directory: a hash of its absolute path."""
+    from envstore.store.hashing import sha256  # hashlib: not on a plain create
+
+    return sha256(os.fsencode(os.path.abspath(project))).hexdigest()[:32]
+
+
+def editable_ref(project: str | os.PathLike[str]) -> str:
+    """How an env's ``refs`` rows name the cached editable wheels of ``project``."""
+    return f"editable/{project_key(project)}"
+
+
+def env_objects(manifest: Manifest, also: Iterable[str] = ()) -> list[str]:
+    """What an env's ``refs`` rows name: its entries, its view, what else the caller
+    says (``also``), and its editables' cached wheels (gc keeps those)."""
+    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
+    return objects + [editable_ref(e.path) for e in manifest.editables]
 
 
 @sql

@@ -21,7 +21,7 @@ from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
 from envstore.store import index
-from envstore.store.fs import not_a_directory
+from envstore.store.fs import network_mount, not_a_directory, temp_tag
 from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
@@ -40,8 +40,11 @@ __all__ = [
     "plain_name",
 ]
 
-LAYOUT_VERSION = 1
-_SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels")
+# 2: roots keyed by host and path (``<hash>@<host>`` for an env on a host's local disk
+#    in a shared store; ``state/`` holds what every host must see). An envstore of
+#    layout 1 would take another host's root for a gone env and collect what it uses.
+LAYOUT_VERSION = 2
+_SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels", "state")
 
 
 def default_store_dir() -> Path:
@@ -75,11 +78,37 @@ class Store:
         self.root = Path(root).expanduser().absolute() if root else default_store_dir()
         self._conn: sqlite3.Connection | None = None
         self._layers: Layers | None = None
+        self._shared: bool | None = None
+        self._db_path: Path | None = None
+        self._layout_checked = False  # ensure() ran (a layout 1 store is migrated there)
 
     # -- layout -----------------------------------------------------------
     @property
+    def shared(self) -> bool:
+        """Whether the store is on a filesystem other hosts may use at once (a network
+        filesystem under it, from ``/proc/self/mountinfo``; ``ENVSTORE_SHARED=1`` or
+        ``0`` decides instead): then its database is this host's, on local disk."""
+        if self._shared is None:
+            forced = os.environ.get("ENVSTORE_SHARED")
+            if forced in ("0", "1"):
+                self._shared = forced == "1"
+            else:
+                self._shared = network_mount(self.root)
+        return self._shared
+
+    @property
     def db_path(self) -> Path:
-        return self.root / "envstore.db"
+        """``envstore.db`` in the store; for a shared store, this host's own copy."""
+        if self._db_path is None:
+            if not self.shared:
+                return self.root / "envstore.db"
+            from envstore.store.hostdb import local_db_path
+
+            path = local_db_path(self.root)
+            if not (self.root / "store.json").exists():
+                return path  # its identity is not settled before the store is made
+            self._db_path = path
+        return self._db_path
 
     @property
     def entries_dir(self) -> Path:
@@ -219,6 +248,7 @@ class Store:
         must exist already: a crafted manifest never turns a directory into a store.
         """
         marker = self.root / "store.json"
+        self._layout_checked = True
         try:
             layout = json.loads(marker.read_text())["layout"]
         except FileNotFoundError:
@@ -234,9 +264,11 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             for d in _SUBDIRS:
                 (self.root / d).mkdir(exist_ok=True)
-            tmp = self.root / f".store.json.{os.getpid()}"
+            tmp = self.root / f".store.json.{temp_tag()}"
             tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
             os.replace(tmp, marker)
+        elif layout == 1:
+            self._migrate_from_1(marker)
         elif layout != LAYOUT_VERSION:
             raise StoreError(
                 f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
@@ -245,9 +277,26 @@ class Store:
             self.check_layout()
         self.check_trust()
 
+    def _migrate_from_1(self, marker: Path) -> None:
+        """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
+        this host's disk (``hostroots.migrate_roots``); under the exclusive gc lock, so
+        no create registers a root meanwhile."""
+        with self.gc_lock(shared=False):
+            if json.loads(marker.read_text()).get("layout") == 1:
+                (self.root / "state").mkdir(exist_ok=True)
+                self.check_layout()
+                if self.shared:
+                    from envstore.store.hostroots import migrate_roots
+
+                    migrate_roots(self.root)
+                tmp = self.root / f".store.json.{temp_tag()}"
+                tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
+                os.replace(tmp, marker)
+        self.check_layout()
+
     def check_layout(self) -> None:
         """Refuse a store whose directories are symlinks (or files): everything envstore
-        writes, renames or deletes must stay inside the store. Six lstats."""
+        writes, renames or deletes must stay inside the store. Seven lstats."""
         for name in _SUBDIRS:
             path = f"{self.root}/{name}"
             what = not_a_directory(path)
@@ -276,6 +325,12 @@ class Store:
         """The store database; created with the store, an error if it vanished later."""
         if self._conn is None:
             self.check_trust()
+            if not self._layout_checked and self.exists():
+                self.ensure()  # a command that reads only: its version, and a migration
+            if self.shared and not self.db_path.exists() and self.exists():
+                from envstore.store.hostdb import build_missing
+
+                build_missing(self.root, self.db_path)  # this host's, from the shared store
             fresh = not any(self.roots_dir.iterdir()) if self.roots_dir.is_dir() else True
             self._conn = _db.connect(self.db_path, create=create and fresh)
         return self._conn
@@ -299,7 +354,12 @@ class Store:
 
     def check_not_damaged(self, keys: list[EntryKey]) -> None:
         """Refuse to link entries that ``verify`` found damaged (until repaired)."""
-        bad = sorted(index.damaged_entries(self.db()) & {str(k) for k in keys})
+        damaged = index.damaged_entries(self.db())
+        if self.shared:  # what any host's verify found (one listdir)
+            from envstore.store.hostroots import marks
+
+            damaged |= set(marks(self.root, "damaged"))
+        bad = sorted(damaged & {str(k) for k in keys})
         if bad:
             raise StoreError(
                 f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"
@@ -322,9 +382,10 @@ class Store:
     def mkdtemp(self, prefix: str) -> Path:
         """A fresh directory in ``tmp/`` (same filesystem, so publish is a rename).
 
-        Named ``<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
-        process is gone) from work in progress.
+        Named ``<host>@<pid>-<prefix>-<random>`` so gc can tell an abandoned one (its
+        process is gone) from work in progress, and leaves other hosts' alone (a
+        store on a shared filesystem) until they are old.
         """
         import tempfile
 
-        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{prefix}-", dir=self.tmp_dir))
+        return Path(tempfile.mkdtemp(prefix=f"{temp_tag()}-{prefix}-", dir=self.tmp_dir))

@@ -4,19 +4,15 @@ built beside the old one and swapped in.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from envstore.errors import BadManifestError, EnvstoreError
-from envstore.model.keys import EntryKey
-from envstore.model.manifest import Manifest
+from envstore.errors import EnvstoreError
 from envstore.store import db as _db
 from envstore.store import index
+from envstore.store.hostdb import fill
 from envstore.store.layout import Store
-from envstore.store.registry import registered_envs
-from envstore.store.verify import disk_entries, entry_json
 
 
 def rebuild_db(store: Store) -> dict[str, int]:
@@ -27,7 +23,9 @@ def rebuild_db(store: Store) -> dict[str, int]:
     store.close()
     # Built beside the old one and renamed over it: a failure (a full disk) leaves the
     # old database as it was, never an empty one.
-    new = store.root / f".envstore.db.rebuild-{os.getpid()}"
+    # (A shared store's database is this host's, on local disk: beside it, too.)
+    store.db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    new = store.db_path.parent / f".envstore.db.rebuild-{os.getpid()}"
     with store.gc_lock(shared=False):
         for f in _db.database_files(new):
             f.unlink(missing_ok=True)
@@ -45,37 +43,11 @@ def rebuild_db(store: Store) -> dict[str, int]:
 
 
 def _fill_db(store: Store, path: Path) -> dict[str, int]:
-    from envstore.store.registry import register_env
-
     old = _old_rows(store.db_path)
     conn = _db.connect(path, create=True)
-    store.use_connection(conn)  # register_env below writes through the store
-    counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
-    with _db.write(conn):
-        for key in disk_entries(store):
-            meta = entry_json(store, key)
-            if meta is None:
-                continue
-            index.add_entry(conn, key, meta)
-            counts["entries"] += 1
-        for view in sorted(store.views_dir.glob("*/view.json")):
-            try:
-                meta = json.loads(view.read_text())
-                entries = [str(EntryKey.parse(k)) for k in meta["entries"]]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            added = view.stat().st_mtime
-            index.add_view(conn, view.parent.name, str(meta["cache_tag"]), entries, added)
-            counts["views"] += 1
-    for env in registered_envs(store):
-        try:
-            manifest = Manifest.load(Path(env))
-        except BadManifestError:
-            counts["unreadable"] += 1
-            continue
-        # The digest the old database had (else none: its sources are not trusted).
-        register_env(store, manifest, Path(env), digest=old["digests"].get(env, ""))
-        counts["envs"] += 1
+    store.use_connection(conn)
+    # The digests the old database had (else none: a manifest's sources are not trusted).
+    counts = fill(conn, store.root, old["digests"])
     with _db.write(conn):  # what only the old database knew: seals and damage
         index.put_seals(conn, old["seals"], replace=False)
         index.mark_damaged(conn, old["damaged"], old["damaged_views"])

@@ -12,14 +12,25 @@ from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.db import write
+from envstore.store.fs import host_name, manifest_links, on_shared_storage, temp_tag
 from envstore.store.layout import Store
 
 
-def root_name(env: Path) -> str:
-    """The file name of an env's gc root: a hash of its absolute path."""
+def root_name(env: Path, store: Store | None = None) -> str:
+    """The file name of an env's gc root: a hash of its absolute path, and for an env on
+    this host's local disk, in a shared store, ``@<host>`` (``/tmp/venv`` on two hosts
+    is two envs; an env on shared storage is one for every host)."""
     import xxhash
 
-    return str(xxhash.xxh3_64_hexdigest(str(env).encode()))
+    name = str(xxhash.xxh3_64_hexdigest(str(env).encode()))
+    if store is not None and store.shared and not on_shared_storage(env):
+        return f"{name}@{host_name()}"
+    return name
+
+
+def root_host(name: str) -> str | None:
+    """The host a root's name says holds its env on local disk; None: shared storage."""
+    return name.partition("@")[2] or None
 
 
 def register_env(
@@ -38,22 +49,22 @@ def register_env(
     recorded sources)."""
     import xxhash
 
-    root = store.roots_dir / root_name(final)
+    root = store.roots_dir / root_name(final, store)
     try:
         os.symlink(final / MANIFEST_NAME, root)
     except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
-        tmp_link = store.roots_dir / f".{root.name}.{os.getpid()}"
+        tmp_link = store.roots_dir / f".{root.name}.{temp_tag()}"
         if tmp_link.is_symlink():
             tmp_link.unlink()
         os.symlink(final / MANIFEST_NAME, tmp_link)
         os.replace(tmp_link, root)
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
-    objects = [str(k) for k in manifest.keys] + [f"view/{manifest.view}", *also]
-    if manifest.editables:  # gc keeps their cached wheels (hashlib: not on a plain create)
-        from envstore.store.editables import ref
+    objects = index.env_objects(manifest, also)  # editables: gc keeps their cached wheels
+    if store.shared:  # other hosts may not read its manifest, or its gone env's: what it uses
+        from envstore.store.hostroots import write_refs
 
-        objects += [ref(e.path) for e in manifest.editables]
+        write_refs(store.root, root.name, objects)
     conn = store.db()
     with write(conn):
         index.put_env(
@@ -69,9 +80,13 @@ def register_env(
 
 def unregister_env(store: Store, env: Path) -> None:
     """Drop ``env``'s gc root and database rows (its store references)."""
-    root = store.roots_dir / root_name(env)
+    root = store.roots_dir / root_name(env, store)
     if root.is_symlink():
         root.unlink()
+    if store.shared:
+        from envstore.store.hostroots import drop_refs
+
+        drop_refs(store.root, root.name)
     if store.db_path.exists():
         conn = store.db()
         with write(conn):
@@ -80,7 +95,7 @@ def unregister_env(store: Store, env: Path) -> None:
 
 def registered(store: Store, env: Path) -> bool:
     """Whether the store has a gc root or a database row for ``env``."""
-    if (store.roots_dir / root_name(env)).is_symlink():
+    if (store.roots_dir / root_name(env, store)).is_symlink():
         return True
     if not store.db_path.exists():
         return False
@@ -92,15 +107,7 @@ def registered_envs(store: Store, *, strict: bool = True) -> dict[str, str | Non
 
     ``strict`` (gc, verify, rebuild: fail closed): a missing or unreadable database
     raises StoreError. Otherwise (doctor, reports) it adds nothing."""
-    envs: dict[str, str | None] = {}
-    if store.roots_dir.is_dir():
-        for name in sorted(os.listdir(store.roots_dir)):
-            link = store.roots_dir / name
-            if name.startswith(".") or not link.is_symlink():
-                continue
-            target = os.readlink(link)
-            if os.path.basename(target) == MANIFEST_NAME:
-                envs[os.path.dirname(target)] = name
+    envs: dict[str, str | None] = dict(manifest_links(store.roots_dir))
     try:
         for path in index.env_paths(store.db(create=False)):
             envs.setdefault(path, None)

@@ -101,6 +101,7 @@ def _sealed(store: Store, key: EntryKey, root: Path) -> None:
     with _db.write(conn):
         index.clear_damaged(conn, entries=[str(key)])
         index.put_seals(conn, [(str(key), seal)])
+    _unmark(store, str(key))
 
 
 def _from_remote(store: Store, key: EntryKey, old: EntryRecord, root: Path) -> None:
@@ -146,3 +147,12 @@ def _repair_view(store: Store, vkey: str) -> None:
     with _db.write(conn):
         index.clear_damaged(conn, views=[vkey])
         index.put_seals(conn, [(f"view/{vkey}", view_seal(final))])
+    _unmark(store, f"view/{vkey}")
+
+
+def _unmark(store: Store, obj: str) -> None:
+    """A repaired object's damage mark in a shared store (every host sees it)."""
+    if store.shared:
+        from envstore.store.hostroots import drop_mark
+
+        drop_mark(store.root, "damaged", obj)

@@ -25,7 +25,7 @@ from envstore.errors import BadManifestError, LockTimeoutError, StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
-from envstore.store import index
+from envstore.store import hostdb, index
 from envstore.store.fs import make_readonly
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
@@ -141,13 +141,7 @@ def verify_entry(
 
 
 def disk_entries(store: Store) -> list[EntryKey]:
-    keys = []
-    for path in sorted(store.entries_dir.glob("*/*/*")):
-        try:
-            keys.append(EntryKey.parse(str(path.relative_to(store.entries_dir))))
-        except ValueError:
-            continue
-    return keys
+    return hostdb.disk_entries(store.root)
 
 
 def entry_json(store: Store, key: EntryKey) -> dict[str, Any] | None:
@@ -239,6 +233,10 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     with _db.write(conn):
         index.set_damaged(conn, damaged, damaged_views)
         index.put_seals(conn, unsealed.items())
+    if store.shared:  # every host refuses a damaged entry, not only this one
+        from envstore.store.hostroots import set_damaged
+
+        set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)])
     return problems
 
 

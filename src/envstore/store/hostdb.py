@@ -1,0 +1,144 @@
+"""A store on a shared filesystem keeps its database per host, on local disk.
+
+SQLite must never be opened by two hosts at once (its WAL index is shared
+memory, its locks are not all NFS's), and the database is an index: each host
+keeps its own under ``$ENVSTORE_DB_DIR`` (default: the user's cache directory,
+``$XDG_CACHE_HOME/envstore/db`` or ``~/.cache/envstore/db``), in a directory
+named by its host and the store's identity, and builds it from the shared store
+(entries, views, roots) when it is missing.
+
+This module imports nothing of the store's layout (``Store`` opens its database
+through it), so it works on paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from envstore.errors import BadManifestError, StoreError
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import Manifest
+from envstore.model.records import EntryRecord
+from envstore.store import db as _db
+from envstore.store import index
+from envstore.store.fs import host_name, manifest_links, read_small
+from envstore.store.locks import file_lock
+
+__all__ = ["build_missing", "disk_entries", "fill", "local_db_path"]
+
+
+def local_db_path(root: Path) -> Path:
+    """Where this host keeps the database of the shared store at ``root``:
+    ``<dir>/<host>-<identity>/envstore.db``, the identity a hash of the store's real
+    path and its ``store.json`` (a store made anew at the same path is another store)."""
+    import xxhash
+
+    base = os.environ.get("ENVSTORE_DB_DIR")
+    if not base:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        base = os.path.join(cache, "envstore", "db")
+    try:
+        marker = os.stat(root / "store.json").st_ino
+    except OSError:
+        marker = 0
+    ident = xxhash.xxh3_64_hexdigest(f"{os.path.realpath(root)}\0{marker}".encode())
+    return Path(base).absolute() / f"{host_name()}-{ident}" / "envstore.db"
+
+
+def build_missing(root: Path, path: Path) -> None:
+    """Build this host's database ``path`` of the shared store ``root`` from what is on
+    disk, unless another process of this host did meanwhile (one at a time: the
+    build lock beside it). Built beside it and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with file_lock(path.parent / "build.lock"):
+        if path.exists():
+            return
+        tmp = path.parent / f".envstore.db.build-{os.getpid()}"
+        for f in _db.database_files(tmp):
+            f.unlink(missing_ok=True)
+        try:
+            conn = _db.connect(tmp, create=True)
+            try:
+                fill(conn, root)
+            finally:
+                conn.close()  # the last connection: its WAL is checkpointed into the file
+            os.replace(tmp, path)
+        finally:
+            for f in _db.database_files(tmp):
+                f.unlink(missing_ok=True)
+
+
+def fill(
+    conn: sqlite3.Connection, root: Path, digests: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Index the entries, views and registered envs of the store at ``root`` into
+    ``conn`` (a new database). ``digests``: env -> the manifest digest to keep (else
+    none: a manifest found on disk is not trusted for its sources)."""
+    counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
+    with _db.write(conn):
+        for key, record in disk_entry_records(root):
+            index.add_entry(conn, key, record.to_json())
+            counts["entries"] += 1
+        for view in sorted((root / "views").glob("*/view.json")):
+            try:
+                meta = json.loads(view.read_text())
+                entries = [str(EntryKey.parse(k)) for k in meta["entries"]]
+                added = view.stat().st_mtime
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            index.add_view(conn, view.parent.name, str(meta["cache_tag"]), entries, added)
+            counts["views"] += 1
+    from envstore.store.hostroots import marks
+
+    damaged = marks(root, "damaged")  # what any host's verify found
+    with _db.write(conn):
+        index.mark_damaged(
+            conn,
+            [o for o in damaged if not o.startswith("view/")],
+            [o[5:] for o in damaged if o.startswith("view/")],
+        )
+    for env, name in manifest_links(root / "roots").items():
+        try:
+            manifest = Manifest.load(Path(env))
+        except BadManifestError:
+            counts["unreadable"] += 1
+            continue
+        with _db.write(conn):
+            index.put_env(
+                conn,
+                env,
+                root=name,
+                digest=(digests or {}).get(env, ""),
+                python=manifest.python.version,
+                created=manifest.created,
+                objects=index.env_objects(manifest),
+            )
+        counts["envs"] += 1
+    return counts
+
+
+def disk_entries(root: Path) -> list[EntryKey]:
+    """The keys of every entry directory in the store at ``root``."""
+    base = root / "entries"
+    keys = []
+    for path in sorted(base.glob("*/*/*")):
+        try:
+            keys.append(EntryKey.parse(str(path.relative_to(base))))
+        except ValueError:
+            continue
+    return keys
+
+
+def disk_entry_records(root: Path) -> list[tuple[EntryKey, EntryRecord]]:
+    """Every entry on disk whose ``entry.json`` reads and checks, with its record."""
+    out = []
+    for key in disk_entries(root):
+        raw = read_small(root / "entries" / str(key) / "entry.json", 16 * 1024 * 1024)
+        try:
+            out.append((key, EntryRecord.from_json(json.loads(raw or b""))))
+        except (ValueError, TypeError, StoreError):
+            continue
+    return out

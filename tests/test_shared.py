@@ -1,0 +1,428 @@
+"""One store on a shared filesystem, used by several hosts at once (issue #27).
+
+Real NFS cannot be mounted here (no kernel NFS client): hosts are simulated by
+processes with their own host name (``ENVSTORE_TEST_HOST``) and their own local
+database directory (``XDG_CACHE_HOME``), on one store directory forced into the
+shared mode (``ENVSTORE_SHARED=1``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CLI
+
+from envstore.errors import StoreError
+from envstore.store import locks
+from envstore.store.fs import store_temp_abandoned, temp_abandoned
+
+
+def test_lock_code_locks_only_regular_files_opened_read_write(tmp_path: Path) -> None:
+    lock = tmp_path / "a.lock"
+    lock.write_text("")
+    ro = os.open(lock, os.O_RDONLY)
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for fd in (ro, directory):
+            with pytest.raises(StoreError, match="not a read-write file"):
+                locks.lock_fd(fd, shared=True)
+    finally:
+        os.close(ro)
+        os.close(directory)
+    with pytest.raises(StoreError, match="is a directory"):
+        with locks.file_lock(tmp_path):
+            pass
+
+
+def test_every_lock_a_command_takes_is_on_a_read_write_file(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, int]] = []
+    real = locks.lock_fd
+
+    def spy(fd: int, *, shared: bool) -> bool:
+        seen.append((os.fstat(fd).st_mode, fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE))
+        return real(fd, shared=shared)
+
+    monkeypatch.setattr(locks, "lock_fd", spy)
+    env = tmp_path / "env"
+    opts = ("--store", store)
+    assert cli(*opts, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    assert cli(*opts, "create", "--clear", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    assert cli("relink", env).code == 0
+    assert cli(*opts, "gc").code == 0
+    assert cli(*opts, "remove", env).code == 0
+    assert len(seen) >= 5
+    import stat
+
+    assert all(stat.S_ISREG(mode) and acc == os.O_RDWR for mode, acc in seen), seen
+
+
+def test_two_threads_of_one_process_exclude_each_other(tmp_path: Path) -> None:
+    lock = tmp_path / "gc.lock"
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def worker() -> None:
+        nonlocal inside, most
+        for _ in range(20):
+            with locks.file_lock(lock):
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.001)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most == 1
+    # And a shared holder in one thread keeps out an exclusive one in another.
+    with locks.file_lock(lock, shared=True):
+        with locks.file_lock(lock, shared=True, timeout=0):
+            pass  # shared with shared: fine
+        with pytest.raises(locks.LockTimeoutError, match="exclusive lock"):
+            with locks.file_lock(lock, timeout=0.05):
+                pass
+
+
+def test_temporaries_of_another_host_are_kept_until_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVSTORE_TEST_HOST", "alpha")
+    dead = 2**22 + 12345  # beyond any pid_max default: no such process here
+    assert not os.path.exists(f"/proc/{dead}")
+    assert temp_abandoned(f"alpha@{dead}", 5.0)  # ours, its process gone
+    assert not temp_abandoned(f"alpha@{os.getpid()}", 5.0)  # ours, running
+    assert not temp_abandoned(f"beta@{dead}", 5.0)  # another host's: its pid means nothing
+    assert temp_abandoned(f"beta@{dead}", 2 * 86400)  # ... until it is old
+    assert temp_abandoned(str(dead), 5.0)  # a name from before host names: ours
+    assert store_temp_abandoned(f"alpha@{dead}-entry-x-abc", 5.0)
+    assert not store_temp_abandoned(f"be-ta.example@{dead}-entry-x-abc", 5.0)
+    assert store_temp_abandoned(f"{dead}-entry-x-abc", 5.0)
+
+
+def test_gc_keeps_another_hosts_fresh_temporaries(
+    cli: CLI, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVSTORE_TEST_HOST", "alpha")
+    dead = 2**22 + 12345
+    tmp = store / "tmp"
+    ours, theirs, old = (tmp / f"{h}@{dead}-entry-x-abc" for h in ("alpha", "beta", "gamma"))
+    for d in (ours, theirs, old):
+        d.mkdir()
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    assert cli("--store", store, "gc").code == 0
+    assert theirs.is_dir()
+    assert not ours.exists() and not old.exists()
+
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:40 / /home rw,relatime shared:2 - nfs4 srv:/export/home rw,vers=4.2
+31 30 0:41 / /home/u/scratch rw shared:3 - lustre 10.0.0.1@tcp:/fs rw
+32 22 0:42 / /mnt/my\\040disk rw shared:4 - fuse.sshfs u@h:/ rw
+33 22 0:43 / /mnt/local rw shared:5 - fuse.encfs /x rw
+34 22 0:44 / /srv rw shared:6 - tmpfs tmpfs rw
+35 34 0:45 / /srv rw shared:7 - cifs //h/s rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "fstype", "network"),
+    [
+        ("/home/u/.local/share/envstore", "nfs4", True),
+        ("/home/u/scratch/store", "lustre", True),  # the deepest mount wins
+        ("/homeless", "ext4", False),  # a prefix of a name is not a parent
+        ("/mnt/my disk/store", "fuse.sshfs", True),  # mountinfo's \040 is a space
+        ("/mnt/local/store", "fuse.encfs", False),  # a local FUSE filesystem
+        ("/srv/store", "cifs", True),  # mounted over /srv: the later line is on top
+        ("/var/store", "ext4", False),
+    ],
+)
+def test_mountinfo_names_the_filesystem_under_a_store(
+    path: str, fstype: str, network: bool
+) -> None:
+    from envstore.store.fs import is_network_fs, mount_type
+
+    assert mount_type(path, MOUNTINFO) == fstype
+    assert is_network_fs(fstype) is network
+
+
+def test_shared_mode_is_detected_and_forced_either_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store import layout
+
+    monkeypatch.delenv("ENVSTORE_SHARED", raising=False)
+    assert layout.Store(tmp_path / "s").shared is False  # tmp_path: a local filesystem
+    from envstore.store import fs
+
+    monkeypatch.setattr(fs, "mount_type", lambda path: "nfs4")
+    monkeypatch.setattr(os, "major", lambda dev: 0)  # not on a local block device
+    assert layout.Store(tmp_path / "s").shared is True
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    assert layout.Store(tmp_path / "s").shared is False
+    monkeypatch.setenv("ENVSTORE_SHARED", "1")
+    monkeypatch.setattr(fs, "mount_type", lambda path: "ext4")
+    assert layout.Store(tmp_path / "s").shared is True
+
+
+def _host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> dict[str, str]:
+    """Be host ``name`` from now on (in this process), with its own local databases;
+    the same settings as a dict, for a subprocess."""
+    settings = {
+        "ENVSTORE_SHARED": "1",
+        "ENVSTORE_TEST_HOST": name,
+        "XDG_CACHE_HOME": str(tmp_path / f"cache-{name}"),
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return settings
+
+
+def _host_dbs(tmp_path: Path, name: str) -> list[Path]:
+    return sorted((tmp_path / f"cache-{name}" / "envstore" / "db").glob(f"{name}-*/envstore.db"))
+
+
+def test_each_host_keeps_its_own_database_built_from_the_shared_store(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from conftest import run
+
+    (store / "envstore.db").unlink()  # the template's: a shared store has none of its own
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    _host(monkeypatch, tmp_path, "alpha")
+    env = tmp_path / "home" / "env"  # on shared storage: every host's
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    assert not (store / "envstore.db").exists()
+    [alpha_db] = _host_dbs(tmp_path, "alpha")
+    beta = _host(monkeypatch, tmp_path, "beta")
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert [e["path"] for e in listed] == [str(env)]  # beta's database, built from roots
+    assert len(_host_dbs(tmp_path, "beta")) == 1
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert run([env / "bin" / "hello"], extra_env=beta).returncode == 3  # intact
+    # A lost database (a wiped cache, a new node) is built again from the store.
+    _host(monkeypatch, tmp_path, "alpha")
+    alpha_db.unlink()
+    listed = json.loads(cli("--store", store, "list", "--json").out)
+    assert [e["path"] for e in listed] == [str(env)]
+    assert alpha_db.exists()
+
+
+def test_concurrent_creates_and_gcs_from_two_hosts_keep_every_live_env(
+    wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from conftest import entries, envstore_cmd, hermetic_environ, run
+
+    (store / "envstore.db").unlink()
+    hosts = {h: _host(monkeypatch, tmp_path, h) for h in ("alpha", "beta")}
+    base = [*envstore_cmd(), "--store", str(store)]
+    make = ["--no-index", "-f", str(wheelhouse), "--without-pip"]
+    jobs = []
+    for round_ in range(2):
+        for h, reqs in (("alpha", ["hello-app", "solo"]), ("beta", ["hello-app", "ns-alpha"])):
+            env = tmp_path / f"{h}-{round_}"
+            jobs.append((h, [*base, "create", str(env), *make, *reqs]))
+            jobs.append((h, [*base, "gc", "--grace", "0"]))
+    procs = [
+        subprocess.Popen(
+            cmd, env=hermetic_environ(hosts[h]), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for h, cmd in jobs
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    for h in hosts:  # and one more gc from each host, after all
+        assert run([*base, "gc", "--grace", "0"], extra_env=hosts[h]).returncode == 0
+    for h in hosts:
+        for round_ in range(2):
+            env = tmp_path / f"{h}-{round_}"
+            assert run([env / "bin" / "hello"], extra_env=hosts[h]).returncode == 3
+    keys = entries(store)
+    names = [k.rsplit("-", 1)[0] for k in keys]  # abi/name/version
+    assert len(names) == len(set(names)) and any("hello-app" in k for k in keys)
+    assert os.listdir(store / "tmp") == []
+    verified = run([*base, "verify"], extra_env=hosts["beta"])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _roots(store: Path) -> list[str]:
+    return sorted(os.listdir(store / "roots"))
+
+
+def test_a_root_of_another_hosts_local_env_survives_gc_until_its_age_limit(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    _host(monkeypatch, tmp_path, "alpha")
+    env = tmp_path / "venv"  # on alpha's local disk
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    [root] = _roots(store)
+    assert root.endswith("@alpha") and (store / "state" / "refs" / root).is_file()
+    _host(monkeypatch, tmp_path, "beta")
+    # beta's own /tmp/venv is another env: a root of its own.
+    shutil.rmtree(env)
+    assert cli("--store", store, "create", env, *make, "solo").code == 0
+    assert [r.rpartition("@")[2] for r in _roots(store)] == sorted(["alpha", "beta"])
+    shutil.rmtree(env)  # beta's env is gone; alpha's is on alpha's disk, unseen here
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"kept {env} on host alpha" in res.out
+    assert [r.rpartition("@")[2] for r in _roots(store)] == ["alpha"]
+    kept = " ".join(entries(store))
+    assert "hello-app" in kept and "dep-one" in kept and "/solo/" not in kept
+    # Not seen by alpha for longer than the limit: dropped, with what it used.
+    old = time.time() - 91 * 86400
+    os.utime(store / "roots" / root, (old, old), follow_symlinks=False)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"removed registration of {env} on host alpha" in res.out
+    assert _roots(store) == [] and "hello-app" not in " ".join(entries(store))
+    assert not (store / "state" / "refs" / root).exists()
+
+
+def test_an_env_on_shared_storage_is_one_env_for_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import run
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "venv"
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app")
+    assert made.code == 0, made.err
+    [root] = _roots(store)
+    assert "@" not in root  # shared storage: no host in its name
+    beta = _host(monkeypatch, tmp_path, "beta")
+    assert run([env / "bin" / "hello"], extra_env=beta).returncode == 3  # works on beta
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert run([env / "bin" / "hello"], extra_env=alpha).returncode == 3
+    shutil.rmtree(env)  # gone for every host: beta's gc may judge it
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert _roots(store) == []
+
+
+def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from conftest import entries
+
+    # A store as layout 1 made it: plain roots, no state/, store.json says 1.
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    env = tmp_path / "venv"
+    assert (
+        cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app").code == 0
+    )
+    [plain] = _roots(store)
+    (store / "state").rmdir()
+    (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
+    (store / "envstore.db").unlink()  # it was on local disk; now its host keeps its own
+    _host(monkeypatch, tmp_path, "alpha")  # the store's filesystem is now shared
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 2}
+    assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {env} on host alpha" in res.out
+    assert "hello-app" in " ".join(entries(store))
+    # An envstore of layout 1 refuses the migrated store; one from the future too.
+    (store / "store.json").write_text(json.dumps({"layout": 3}) + "\n")
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "has layout 3; this envstore uses 2" in res.err
+
+
+def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    env, other = tmp_path / "home" / "env", tmp_path / "home" / "other"
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", other, *make, "ns-alpha").code == 0  # its database
+    # alpha's gc finds env gone (moved?) and starts its clock: beta's gc keeps what it
+    # used for the grace period too, though beta's database never had its rows.
+    shutil.rmtree(env)
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "gc").code == 0
+    assert len(os.listdir(store / "state" / "gone")) == 1
+    _host(monkeypatch, tmp_path, "beta")
+    for db in _host_dbs(tmp_path, "beta"):
+        db.unlink()  # built again now: env is gone, so it has no rows for it
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "gone since" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    # Damage alpha's verify finds is refused by beta's create (beta's database is older).
+    entry = next((store / "entries" / "pure" / "ns-alpha").iterdir())
+    os.chmod(entry / "site", 0o755)
+    (entry / "site" / "planted.py").write_text("import os\n")
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "verify", "--check-contents").code != 0
+    assert os.listdir(store / "state" / "damaged") == [
+        str(entry.relative_to(store / "entries")).replace("/", "~")
+    ]
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "create", tmp_path / "home" / "third", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store entries" in res.err
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert os.listdir(store / "state" / "damaged") == []
+
+
+def test_a_shared_env_whose_python_this_host_lacks_is_left_to_the_other_hosts(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo")
+    assert made.code == 0, made.err
+    # On beta, the Python the env records is not there (alpha's module install).
+    data = json.loads((env / "envstore.json").read_text())
+    data["python"]["path"] = data["python"]["resolved"] = "/opt/alpha-only/bin/python3"
+    (env / "envstore.json").write_text(json.dumps(data))
+    minor = data["python"]["version"].rsplit(".", 1)[0]
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "doctor", "--json", env)
+    [report] = json.loads(res.out)
+    problems = {p["code"]: p for p in report["problems"]}
+    assert res.code == 1 and "base-other-hosts" in problems, problems
+    assert f"belongs to Python {minor} on other hosts" in problems["base-other-hosts"]["message"]
+    assert problems["base-other-hosts"]["fix"].startswith(f"envstore create {env}-beta")
+    refused = cli("--store", store, "relink", env)
+    assert refused.code == 1 and "pass --for-this-host" in refused.err
+    assert json.loads((env / "envstore.json").read_text()) == data  # untouched
+    forced = cli("--store", store, "relink", env, "--for-this-host")
+    assert forced.code == 0, forced.err
+    assert (
+        json.loads((env / "envstore.json").read_text())["python"]["path"] != data["python"]["path"]
+    )
