@@ -189,3 +189,16 @@ def test_python_list_shows_each_interpreter_once_and_marks_the_default(
         (default, [], True),
         (str(venv / "bin" / f"python{minor}"), [str(venv / "bin" / "python3")], False),
     ]
+
+
+def test_a_store_named_with_dotdot_works(
+    cli: CLI, tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--store ../store``: its views name the store without a '..' component."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    r = cli("--store", "../store", "create", "env", "--without-pip", "--no-index", "-f",
+            wheelhouse, "solo")  # fmt: skip
+    assert r.code == 0, r.err
+    assert cli("--store", "../store", "doctor", "env").code == 0

@@ -51,9 +51,9 @@ def default_store_dir() -> Path:
     """``$ENVSTORE_HOME``, else ``$XDG_DATA_HOME/envstore``, else ``~/.local/share/envstore``."""
     env = os.environ.get("ENVSTORE_HOME")
     if env:
-        return Path(env).expanduser().absolute()
+        return Path(os.path.abspath(os.path.expanduser(env)))
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(data).absolute() / "envstore"
+    return Path(os.path.abspath(data)) / "envstore"
 
 
 def read_entry_record(entry: Path) -> EntryRecord:
@@ -75,7 +75,9 @@ class Store:
     """A store directory; cheap to construct, touches the disk on first use."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root).expanduser().absolute() if root else default_store_dir()
+        # abspath, not Path.absolute: '..' resolved lexically, as the view paths that
+        # name this root are checked (a '..' component is refused there).
+        self.root = Path(os.path.abspath(os.path.expanduser(root))) if root else default_store_dir()
         self._conn: sqlite3.Connection | None = None
         self._layers: Layers | None = None
         self._shared: bool | None = None
