@@ -194,10 +194,16 @@ def test_python_list_shows_each_interpreter_once_and_marks_the_default(
 def test_a_store_named_with_dotdot_works(
     cli: CLI, tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--store ../store``: its views name the store without a '..' component."""
+    """``--store ../store``: the store's root, which its views' paths start with (and
+    view.json's reader refuses a '..' component in), has no '..' component."""
+    from envstore.store.layout import Store
+
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+    assert Store("../store").root == tmp_path / "store"
+    monkeypatch.setenv("ENVSTORE_HOME", "../store")
+    assert Store().root == tmp_path / "store"
     r = cli("--store", "../store", "create", "env", "--without-pip", "--no-index", "-f",
             wheelhouse, "solo")  # fmt: skip
     assert r.code == 0, r.err
