@@ -508,8 +508,10 @@ def test_relink_never_writes_its_manifest_through_a_planted_link(
     canary = make_canary(tmp_path / "canary")
     before = snapshot(canary)
     env = make_env(cli, store, wheelhouse, tmp_path / "env")
-    # The relink runs in this process: its temporary manifest has this pid.
-    (env / f".envstore.json.{os.getpid()}.tmp").symlink_to(canary / "a.txt")
+    from envstore.store.fs import temp_tag
+
+    # The relink runs in this process: its temporary manifest has this host and pid.
+    (env / f".envstore.json.{temp_tag()}.tmp").symlink_to(canary / "a.txt")
     (env / "bin" / "python").unlink()  # something for relink to do
     r = call(cli, "--store", store, "relink", env)
     assert r.code == 0, r.err

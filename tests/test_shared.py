@@ -125,6 +125,22 @@ def test_gc_keeps_another_hosts_fresh_temporaries(
     assert not ours.exists() and not old.exists()
 
 
+def test_an_export_leaves_another_hosts_temporary_of_the_same_pid(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """An export's temporary beside its destination carries the host: another host's
+    export to the same shared place by a process of the same pid is not removed."""
+    env = tmp_path / "env"
+    made = cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    theirs = tmp_path / f".out.envstore-export-{os.getpid()}"  # made by a same-pid process
+    theirs.mkdir()
+    (theirs / "busy").write_text("another host is writing here\n")
+    assert cli("--store", store, "export", env, tmp_path / "out").code == 0
+    assert (theirs / "busy").is_file()
+
+
 MOUNTINFO = """\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 30 22 0:40 / /home rw,relatime shared:2 - nfs4 srv:/export/home rw,vers=4.2

@@ -34,7 +34,7 @@ from envstore.errors import EnvError, EnvstoreError, InterpreterError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.model.records import ViewRecord
 from envstore.python.interpreters import recorded_interpreter
-from envstore.store.fs import rmtree
+from envstore.store.fs import rmtree, temp_tag
 from envstore.store.layout import Store
 from envstore.store.views import precedence
 
@@ -194,7 +194,7 @@ def export_env(
             + ", ".join(pip_installed)
         )
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.envstore-export-{os.getpid()}"
+    tmp = final.parent / f".{final.name}.envstore-export-{temp_tag()}"
     rmtree(tmp)
     tmp.mkdir()
     try:

@@ -24,7 +24,7 @@ from envstore.env.venv import (
 )
 from envstore.errors import StoreError
 from envstore.model.manifest import MANIFEST_NAME, Manifest
-from envstore.store.fs import rmtree
+from envstore.store.fs import rmtree, temp_tag
 from envstore.store.layout import Store
 from envstore.store.views import read_view
 
@@ -180,7 +180,7 @@ def apply_switch(
     data_tops = {"include"}
     for data_dir in (old_view.data if old_view else []) + view.data:
         data_tops.update(os.listdir(data_dir) if os.path.isdir(data_dir) else [])
-    stage = final / f".envstore-relink-{os.getpid()}"
+    stage = final / f".envstore-relink-{temp_tag()}"
     rmtree(stage)
     stage.mkdir()
     from envstore.store.registry import register_env
@@ -238,7 +238,7 @@ def apply_switch(
         write_data_links(final, view, new)
         crash_point("relink-switched")
 
-        tmp = final / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+        tmp = final / f".{MANIFEST_NAME}.{temp_tag()}.tmp"
         text = new_manifest.dumps()
         write_file(str(tmp), text.encode())  # never through a link planted there
         journal.replace(tmp, final / MANIFEST_NAME)

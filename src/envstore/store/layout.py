@@ -77,9 +77,7 @@ class Store:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         # abspath, not Path.absolute: '..' resolved lexically, as the view paths that
         # name this root are checked (a '..' component is refused there).
-        self.root = (
-            Path(os.path.abspath(os.path.expanduser(root))) if root else default_store_dir()
-        )
+        self.root = Path(os.path.abspath(os.path.expanduser(root))) if root else default_store_dir()
         self._conn: sqlite3.Connection | None = None
         self._layers: Layers | None = None
         self._shared: bool | None = None
