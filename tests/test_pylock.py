@@ -314,6 +314,33 @@ def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
     assert res.code != 0 and "not a plain URL" in res.err, res.err
     assert not (tmp_path / "e3").exists()
 
+    # pip expands ${NAME} in a requirements file, before it checks any hash: the lock's
+    # server would be sent the user's secrets.
+    for where in ("url", "path"):
+        wheel.pop("url", None)
+        wheel[where] = "https://x.invalid/${HOME}/a.whl" if where == "url" else "${HOME}/a.whl"
+        crafted.write_text(tomli_w.dumps(data))
+        res = cli("--store", tmp_path / "s3", "create", tmp_path / "e3", "--from", crafted)
+        assert res.code != 0 and "not a plain URL" in res.err, res.err
+
+
+def test_no_dollar_reaches_a_requirement_line_pip_reads() -> None:
+    """The last checks, behind the lock reader's: entry.json's URLs, and every line
+    envstore hands pip (pip expands ${NAME} there from the environment)."""
+    from envstore.errors import LockError
+    from envstore.model.lock import LockedPackage
+    from envstore.model.records import web_url
+    from envstore.resolve.locked_sources import source_line
+
+    url = "https://x.invalid/${TOKEN}/a-1.0-py3-none-any.whl"
+    assert web_url(url.replace("${TOKEN}/", "")) and not web_url(url)
+    p = LockedPackage("a", "1.0", "a-1.0-py3-none-any.whl", "0" * 64, True, url=url)
+    with pytest.raises(LockError, match="expands"):
+        p.pip_line()
+    problems: list[str] = []
+    vcs = LockedPackage("a", "1.0", "", "", True, url=f"git+{url}@{'0' * 40}", kind="vcs")
+    assert source_line(vcs, [], problems) is None and "expands" in problems[0]
+
 
 def test_extras_and_dependency_groups_are_chosen_from_the_lock(
     cli: CLI, tmp_path: Path, store: Path

@@ -44,7 +44,14 @@ from typing import Any
 
 from envstore.errors import LockError
 
-__all__ = ["LOCK_VERSION", "Lock", "LockedDirectory", "LockedPackage", "LockedPython"]
+__all__ = [
+    "LOCK_VERSION",
+    "Lock",
+    "LockedDirectory",
+    "LockedPackage",
+    "LockedPython",
+    "requirement_line",
+]
 
 LOCK_VERSION = "1.0"  # PEP 751's lock-version
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -74,8 +81,22 @@ class LockedPackage:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
         (``name @ URL --hash=...`` when the lock names the wheel's http(s) URL)."""
         if self.url and self.url.startswith(("https://", "http://")):
-            return f"{self.name} @ {self.url} --hash=sha256:{self.sha256}"
-        return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
+            return requirement_line(f"{self.name} @ {self.url} --hash=sha256:{self.sha256}")
+        return requirement_line(f"{self.name}=={self.version} --hash=sha256:{self.sha256}")
+
+
+def requirement_line(line: str) -> str:
+    """``line``, checked as one line of a requirements file handed to pip: pip reads
+    ``${NAME}`` there as an environment variable (before it checks any hash), and a line
+    break or control character as more lines. A lock's URLs are refused before this; it
+    is the last check, so LockError names the line and the fix."""
+    if "$" in line or not all(c.isprintable() for c in line):
+        raise LockError(
+            f"refusing to hand pip the requirement line {line!r}: a '$' (pip expands"
+            " ${NAME} from the environment) or a control character is not a plain URL;"
+            " lock again from a plain source"
+        )
+    return line
 
 
 @dataclass(frozen=True)

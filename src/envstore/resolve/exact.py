@@ -124,8 +124,9 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
         url and not url.startswith(("https://", "http://", "file://"))
     ):
         # Both become lines of the requirements file pip reads: a newline there would
-        # hand pip options the lock chose (another index, -r FILE).
-        return "its url or path is not a plain URL"
+        # hand pip options the lock chose (another index, -r FILE), and pip expands
+        # ${NAME} there from the environment (a secret, sent to the lock's server).
+        return "its url or path is not a plain URL (no whitespace, control character or '$')"
     if path and source is not None and not os.path.isabs(path):
         path = os.path.normpath(source.parent / path)
     version = str(pkg.version) if pkg.version else ""
@@ -163,8 +164,10 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
 
 
 def _plain(value: str | None) -> bool:
-    """No whitespace or control character in ``value`` (None: nothing to check)."""
-    return value is None or all(c.isprintable() and not c.isspace() for c in value)
+    """No whitespace, control character or ``$`` in ``value`` (None: nothing to check)."""
+    return value is None or (
+        "$" not in value and all(c.isprintable() and not c.isspace() for c in value)
+    )
 
 
 def _download_locked(
