@@ -7,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import sys
 import threading
@@ -124,6 +125,32 @@ def test_a_bad_lock_fails_clearly_and_writes_nothing(
     res = cli("--store", fresh, "sync", env, "--from", _edited(locked, change), "--offline")
     assert res.code == 1 and says in res.err and "Traceback" not in res.err
     assert not env.exists() and entries(fresh) == []
+
+
+def test_a_lock_is_never_written_through_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cloned project may hold links where the lock's temporary file would go: saving
+    makes the file new (O_EXCL, O_NOFOLLOW) under an unguessable name, or fails."""
+    from envstore.model.lock import Lock
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("user data\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / f".pylock.toml.{os.getpid()}.tmp").symlink_to(victim)  # the name it had
+    Lock(python=None, packages=[]).save(proj / "pylock.toml")
+    assert victim.read_text() == "user data\n"
+    assert (
+        not (proj / "pylock.toml").is_symlink()
+        and "lock-version" in (proj / "pylock.toml").read_text()
+    )
+
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)  # a name guessed after all
+    (proj / f".pylock.toml.{os.getpid()}.{'00' * 8}.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        Lock(python=None, packages=[]).save(proj / "pylock.toml")
+    assert victim.read_text() == "user data\n"
 
 
 def test_an_old_json_lock_is_refused_with_how_to_relock(cli: CLI, tmp_path: Path) -> None:
