@@ -196,6 +196,7 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
 
         def to_urls(data: dict[str, Any]) -> None:
             for p in data["packages"]:
+                p["index"] = "https://attacker.invalid/simple"
                 wheel = p["wheels"][0]
                 wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
 
@@ -203,6 +204,10 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
                   _edited(locked, to_urls), "--no-index")  # fmt: skip
     assert res.code == 0, res.err
     assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+    # The lock is untrusted: what it says of an index is not recorded in the shared
+    # store (entry.json), whence every later lock of these wheels would name it.
+    recorded = [json.loads(e.read_text()) for e in (fresh / "entries").glob("*/*/*/entry.json")]
+    assert len(recorded) >= 2 and not any("attacker" in str(e.get("index")) for e in recorded)
 
 
 def test_a_downloaded_wheel_is_locked_by_its_url_and_index(

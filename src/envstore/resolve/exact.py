@@ -313,9 +313,11 @@ def from_lock(
         got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
         for p in missing:  # a wheel fetched by its URL: where it came from, for locks
+            # What this run's sources say (wheel_url), never the lock's index: the lock is
+            # untrusted, and entry.json is shared with every later lock of the store.
             fetched = wheel_url(p.url or "", got[p.name].name, sources) if p.name in got else None
             if fetched is not None:
-                resolved.urls[p.name] = (fetched[0], p.index)
+                resolved.urls[p.name] = fetched
         missing = [p for p in missing if p.name not in got]
     where = searched(sources, "the store")
     for p in missing:
