@@ -210,37 +210,45 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
     assert len(recorded) >= 2 and not any("attacker" in str(e.get("index")) for e in recorded)
 
 
-def test_a_downloaded_wheel_is_locked_by_its_url_and_index(
+def test_a_wheel_from_another_index_than_pypi_records_no_url(
     cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The URL pip downloaded a wheel from, and the index it found it on, are recorded
-    at ingest (entry.json layout 2) and written into the lock, which uv installs."""
+    """Only PyPI's URLs are recorded at ingest (entry.json layout 2) and written into
+    locks: another index's may hold a token in their path (Gemfury's
+    ``https://pypi.fury.io/TOKEN/acct/``); the lock then says how to name a directory."""
     served = tmp_path / "served"
-    wheelmaker.build_wheel(served / "simple" / "alpha", "alpha", "1.0", requires=["beta"])
-    wheelmaker.build_wheel(served / "simple" / "beta", "beta", "2.1")
-    env, plain = tmp_path / "env", tmp_path / "plain"
-    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    wheelmaker.build_wheel(served / "TOKEN" / "simple" / "alpha", "alpha", "1.0")
+    env = tmp_path / "env"
     with _served(served, monkeypatch) as base:
-        index = base + "simple"
         made = cli("--store", store, "create", env, "alpha", "--without-pip",
-                   "--index-url", index + "/")  # fmt: skip
+                   "--index-url", base + "TOKEN/simple/")  # fmt: skip
         assert made.code == 0, made.err
-        res = cli("--store", store, "lock", env, "-o", tmp_path / "pylock.toml")
-        assert res.code == 0, res.err
-        data = tomllib.loads((tmp_path / "pylock.toml").read_text())
-        Pylock.from_dict(data)
-        beta = next(p for p in data["packages"] if p["name"] == "beta")
-        assert beta["index"] == index
-        assert beta["wheels"][0]["url"] == f"{index}/beta/beta-2.1-py3-none-any.whl"
-        assert "path" not in beta["wheels"][0]
-        uv = [sys.executable, "-m", "uv", "pip", "install", "--python", plain / "bin" / "python"]
-        got = run([*uv, "-r", tmp_path / "pylock.toml"],
-                  extra_env={"UV_CACHE_DIR": str(tmp_path / "uv-cache")})  # fmt: skip
-    assert got.returncode == 0, got.stderr
-    listed = run(
-        [sys.executable, "-m", "uv", "pip", "freeze", "--python", plain / "bin" / "python"]
-    )
-    assert set(listed.stdout.split()) == {"alpha==1.0", "beta==2.1"}
+    (entry,) = (store / "entries").glob("pure/alpha/*/entry.json")
+    assert "TOKEN" not in entry.read_text()
+    res = cli("--store", store, "lock", env, "-o", "-")
+    assert res.code == 1 and "TOKEN" not in res.out + res.err and "-f DIR" in res.err
+
+
+_HOSTED = "https://files.pythonhosted.org/p/a-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("url", "index", "recorded"),
+    [
+        ("https://files.pythonhosted.org/packages/ab/cd/a-1.0-py3-none-any.whl", None, True),
+        (_HOSTED, "https://pypi.org/simple/", True),
+        (_HOSTED, "https://pypi.fury.io/T/a/", False),
+        ("https://pypi.fury.io/TOKEN/acct/-/ver_1/a-1.0-py3-none-any.whl", None, False),
+        ("https://files.pythonhosted.org/p/b-1.0-py3-none-any.whl", None, False),  # another file
+        ("http://files.pythonhosted.org/p/a-1.0-py3-none-any.whl", None, False),
+    ],
+)  # fmt: skip
+def test_only_pypi_download_urls_are_recorded(url: str, index: str | None, recorded: bool) -> None:
+    from envstore.model.sources import PackageSources
+    from envstore.resolve.pip import wheel_url
+
+    got = wheel_url(url, "a-1.0-py3-none-any.whl", PackageSources(index_url=index))
+    assert got == ((url, "https://pypi.org/simple") if recorded else None)
 
 
 def test_entries_stored_before_urls_were_recorded_are_named_with_the_fix(
