@@ -486,6 +486,41 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
     assert res.code == 0 and "warning:" in res.err and "is stale" in res.err
 
 
+@pytest.mark.parametrize(
+    ("vcs", "says"),
+    [
+        ({"type": "git", "commit-id": "main"}, "full commit hash"),  # a branch moves
+        ({"type": "git", "commit-id": "-q"}, "full commit hash"),  # an option
+        ({"type": "git", "commit-id": "a" * 39}, "full commit hash"),
+        ({"type": "hg", "commit-id": "a" * 64}, "full commit hash"),
+        ({"type": "svn", "commit-id": "1234"}, "full commit hash"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "../up"}, "subdirectory"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "/abs"}, "subdirectory"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "a&egg=x"}, "subdirectory"),
+    ],
+)
+def test_a_vcs_package_needs_a_full_commit_and_a_plain_subdirectory(
+    tmp_path: Path, vcs: dict[str, str], says: str
+) -> None:
+    from envstore.errors import LockError
+    from envstore.model.lock import Lock
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.exact import select_locked
+
+    data: dict[str, Any] = {"lock-version": "1.0", "created-by": "test"}
+    data["packages"] = [{"name": "foo", "vcs": {"url": "https://x.invalid/foo.git", **vcs}}]
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    with pytest.raises(LockError, match=says):
+        select_locked(Lock.load(tmp_path / "pylock.toml"), find_interpreter(sys.executable))
+    if vcs["type"] == "svn":
+        return
+    ok = {**data["packages"][0]["vcs"], "commit-id": "a" * 40, "subdirectory": "pkgs/foo"}
+    data["packages"][0]["vcs"] = ok
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    (got,) = select_locked(Lock.load(tmp_path / "pylock.toml"), find_interpreter(sys.executable))
+    assert got.url == f"{ok['type']}+https://x.invalid/foo.git@{'a' * 40}#subdirectory=pkgs/foo"
+
+
 def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     cli: CLI, tmp_path: Path, store: Path
 ) -> None:

@@ -131,15 +131,19 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
         path = os.path.normpath(source.parent / path)
     version = str(pkg.version) if pkg.version else ""
     if isinstance(dist, PackageVcs):
+        # A full commit hash: a branch or tag name moves, and "-x" would be an option.
         commit = dist.commit_id or ""
-        if dist.type not in ("git", "hg", "svn", "bzr") or not re.fullmatch(
-            r"[0-9A-Za-z_.-]+", commit
-        ):
-            return f"a {dist.type} source needs a commit-id pip can check out"
+        full = {"git": r"[0-9a-f]{40}|[0-9a-f]{64}", "hg": r"[0-9a-f]{40}"}.get(dist.type)
+        if full is None or not re.fullmatch(full, commit):
+            return (
+                f"a {dist.type} source needs a full commit hash as its commit-id (git: 40 or 64"
+                " hex digits, hg: 40; other version control systems are not supported)"
+            )
         where = url or (Path(path).as_uri() if path else "")
-        sub = f"#subdirectory={dist.subdirectory}" if dist.subdirectory else ""
-        if not where or not _plain(sub):
-            return "its vcs source has no plain url or path"
+        sub = dist.subdirectory or ""
+        if not where or not _plain(sub) or not _relative_parts(sub):
+            return "its vcs source has no plain url or path, or its subdirectory is not plain"
+        sub = f"#subdirectory={sub}" if sub else ""
         pip_url = f"{dist.type}+{where}@{commit}{sub}"
         return LockedPackage(pkg.name, version, "", "", requested, None, pip_url, kind="vcs")
     if not isinstance(dist, (PackageWheel, PackageSdist, PackageArchive)):
@@ -167,6 +171,14 @@ def _plain(value: str | None) -> bool:
     """No whitespace, control character or ``$`` in ``value`` (None: nothing to check)."""
     return value is None or (
         "$" not in value and all(c.isprintable() and not c.isspace() for c in value)
+    )
+
+
+def _relative_parts(path: str) -> bool:
+    """``path`` is empty or plain relative components (letters, digits, ``_.+-``): not
+    absolute, no ``..``, nothing pip's URL fragment would read as more."""
+    return not path or all(
+        re.fullmatch(r"[\w.+-]+", part) and part != ".." for part in path.split("/")
     )
 
 
