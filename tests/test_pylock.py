@@ -485,6 +485,16 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
     res = cli("sync", "--project", proj, *where)
     assert res.code == 0 and "warning:" in res.err and "is stale" in res.err
 
+    # Another tool's lock (pip lock: no inputs digest) may lack groups and new
+    # dependencies: not used by a sync, refused by --locked.
+    del data["tool"]
+    (proj / "pylock.toml").write_text(tomli_w.dumps(data))
+    res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked")
+    assert res.code == 1 and "not written by 'envstore lock'" in res.err and "--from" in res.err
+    res = cli("sync", "--project", proj, *where)
+    assert res.code == 0 and "not written by 'envstore lock'" in res.err and "not used" in res.err
+    assert "extra-dep" in {p.name for p in Manifest.load(proj / ".venv").packages}
+
 
 @pytest.mark.parametrize(
     ("vcs", "says"),
