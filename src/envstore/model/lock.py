@@ -219,8 +219,9 @@ class Lock:
             pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
             raise LockError(
                 "cannot write a pylock.toml: where these wheels can be fetched from is not"
-                " known (stored before envstore recorded download URLs, or from a directory"
-                " they have left): "
+                " known (from an index other than PyPI, whose URLs are not recorded; stored"
+                " before envstore recorded download URLs; or from a directory they have"
+                " left): "
                 + ", ".join(p.wheel for p in unknown)
                 + "; put the wheel files into a directory ('pip download --no-deps"
                 f" --only-binary=:all: -d DIR {pins}') and pass it to 'envstore lock ENV -f"
