@@ -7,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import sys
 import threading
@@ -110,6 +111,21 @@ def _version_2(data: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
+    "option",
+    [["--project", "."], ["-p", sys.executable], ["-i", "https://x.invalid/simple"],
+     ["--offline"], ["--no-index"], ["--remote", "file:///nowhere"], ["--push"]],
+)  # fmt: skip
+def test_lock_env_refuses_the_options_of_a_project_lock(
+    cli: CLI, tmp_path: Path, store: Path, locked: Path, option: list[str]
+) -> None:
+    """``lock ENV`` reads the manifest and the store: what it would ignore is refused."""
+    res = cli("--store", store, "lock", tmp_path / "env", "-o", "-", *option)
+    assert res.code == 1 and "only apply to a project's lock" in res.err and not res.out
+    assert {"-p": "--python", "-i": "--index-url"}.get(option[0], option[0]) in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
     ("change", "says"),
     [
         (_tamper, "beta 2.1 (beta-2.1-py3-none-any.whl): hash mismatch"),
@@ -124,6 +140,32 @@ def test_a_bad_lock_fails_clearly_and_writes_nothing(
     res = cli("--store", fresh, "sync", env, "--from", _edited(locked, change), "--offline")
     assert res.code == 1 and says in res.err and "Traceback" not in res.err
     assert not env.exists() and entries(fresh) == []
+
+
+def test_a_lock_is_never_written_through_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cloned project may hold links where the lock's temporary file would go: saving
+    makes the file new (O_EXCL, O_NOFOLLOW) under an unguessable name, or fails."""
+    from envstore.model.lock import Lock
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("user data\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / f".pylock.toml.{os.getpid()}.tmp").symlink_to(victim)  # the name it had
+    Lock(python=None, packages=[]).save(proj / "pylock.toml")
+    assert victim.read_text() == "user data\n"
+    assert (
+        not (proj / "pylock.toml").is_symlink()
+        and "lock-version" in (proj / "pylock.toml").read_text()
+    )
+
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)  # a name guessed after all
+    (proj / f".pylock.toml.{os.getpid()}.{'00' * 8}.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        Lock(python=None, packages=[]).save(proj / "pylock.toml")
+    assert victim.read_text() == "user data\n"
 
 
 def test_an_old_json_lock_is_refused_with_how_to_relock(cli: CLI, tmp_path: Path) -> None:
@@ -169,6 +211,7 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
 
         def to_urls(data: dict[str, Any]) -> None:
             for p in data["packages"]:
+                p["index"] = "https://attacker.invalid/simple"
                 wheel = p["wheels"][0]
                 wheel["url"] = base + wheel.pop("path").rsplit("/", 1)[1]
 
@@ -176,39 +219,51 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
                   _edited(locked, to_urls), "--no-index")  # fmt: skip
     assert res.code == 0, res.err
     assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+    # The lock is untrusted: what it says of an index is not recorded in the shared
+    # store (entry.json), whence every later lock of these wheels would name it.
+    recorded = [json.loads(e.read_text()) for e in (fresh / "entries").glob("*/*/*/entry.json")]
+    assert len(recorded) >= 2 and not any("attacker" in str(e.get("index")) for e in recorded)
 
 
-def test_a_downloaded_wheel_is_locked_by_its_url_and_index(
+def test_a_wheel_from_another_index_than_pypi_records_no_url(
     cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The URL pip downloaded a wheel from, and the index it found it on, are recorded
-    at ingest (entry.json layout 2) and written into the lock, which uv installs."""
+    """Only PyPI's URLs are recorded at ingest (entry.json layout 2) and written into
+    locks: another index's may hold a token in their path (Gemfury's
+    ``https://pypi.fury.io/TOKEN/acct/``); the lock then says how to name a directory."""
     served = tmp_path / "served"
-    wheelmaker.build_wheel(served / "simple" / "alpha", "alpha", "1.0", requires=["beta"])
-    wheelmaker.build_wheel(served / "simple" / "beta", "beta", "2.1")
-    env, plain = tmp_path / "env", tmp_path / "plain"
-    assert run([sys.executable, "-m", "venv", "--without-pip", plain]).returncode == 0
+    wheelmaker.build_wheel(served / "TOKEN" / "simple" / "alpha", "alpha", "1.0")
+    env = tmp_path / "env"
     with _served(served, monkeypatch) as base:
-        index = base + "simple"
         made = cli("--store", store, "create", env, "alpha", "--without-pip",
-                   "--index-url", index + "/")  # fmt: skip
+                   "--index-url", base + "TOKEN/simple/")  # fmt: skip
         assert made.code == 0, made.err
-        res = cli("--store", store, "lock", env, "-o", tmp_path / "pylock.toml")
-        assert res.code == 0, res.err
-        data = tomllib.loads((tmp_path / "pylock.toml").read_text())
-        Pylock.from_dict(data)
-        beta = next(p for p in data["packages"] if p["name"] == "beta")
-        assert beta["index"] == index
-        assert beta["wheels"][0]["url"] == f"{index}/beta/beta-2.1-py3-none-any.whl"
-        assert "path" not in beta["wheels"][0]
-        uv = [sys.executable, "-m", "uv", "pip", "install", "--python", plain / "bin" / "python"]
-        got = run([*uv, "-r", tmp_path / "pylock.toml"],
-                  extra_env={"UV_CACHE_DIR": str(tmp_path / "uv-cache")})  # fmt: skip
-    assert got.returncode == 0, got.stderr
-    listed = run(
-        [sys.executable, "-m", "uv", "pip", "freeze", "--python", plain / "bin" / "python"]
-    )
-    assert set(listed.stdout.split()) == {"alpha==1.0", "beta==2.1"}
+    (entry,) = (store / "entries").glob("pure/alpha/*/entry.json")
+    assert "TOKEN" not in entry.read_text()
+    res = cli("--store", store, "lock", env, "-o", "-")
+    assert res.code == 1 and "TOKEN" not in res.out + res.err and "-f DIR" in res.err
+
+
+_HOSTED = "https://files.pythonhosted.org/p/a-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("url", "index", "recorded"),
+    [
+        ("https://files.pythonhosted.org/packages/ab/cd/a-1.0-py3-none-any.whl", None, True),
+        (_HOSTED, "https://pypi.org/simple/", True),
+        (_HOSTED, "https://pypi.fury.io/T/a/", False),
+        ("https://pypi.fury.io/TOKEN/acct/-/ver_1/a-1.0-py3-none-any.whl", None, False),
+        ("https://files.pythonhosted.org/p/b-1.0-py3-none-any.whl", None, False),  # another file
+        ("http://files.pythonhosted.org/p/a-1.0-py3-none-any.whl", None, False),
+    ],
+)  # fmt: skip
+def test_only_pypi_download_urls_are_recorded(url: str, index: str | None, recorded: bool) -> None:
+    from envstore.model.sources import PackageSources
+    from envstore.resolve.pip import wheel_url
+
+    got = wheel_url(url, "a-1.0-py3-none-any.whl", PackageSources(index_url=index))
+    assert got == ((url, "https://pypi.org/simple") if recorded else None)
 
 
 def test_entries_stored_before_urls_were_recorded_are_named_with_the_fix(
@@ -314,6 +369,33 @@ def test_a_crafted_lock_runs_no_program_and_hands_pip_no_options(
     assert res.code != 0 and "not a plain URL" in res.err, res.err
     assert not (tmp_path / "e3").exists()
 
+    # pip expands ${NAME} in a requirements file, before it checks any hash: the lock's
+    # server would be sent the user's secrets.
+    for where in ("url", "path"):
+        wheel.pop("url", None)
+        wheel[where] = "https://x.invalid/${HOME}/a.whl" if where == "url" else "${HOME}/a.whl"
+        crafted.write_text(tomli_w.dumps(data))
+        res = cli("--store", tmp_path / "s3", "create", tmp_path / "e3", "--from", crafted)
+        assert res.code != 0 and "not a plain URL" in res.err, res.err
+
+
+def test_no_dollar_reaches_a_requirement_line_pip_reads() -> None:
+    """The last checks, behind the lock reader's: entry.json's URLs, and every line
+    envstore hands pip (pip expands ${NAME} there from the environment)."""
+    from envstore.errors import LockError
+    from envstore.model.lock import LockedPackage
+    from envstore.model.records import web_url
+    from envstore.resolve.locked_sources import source_line
+
+    url = "https://x.invalid/${TOKEN}/a-1.0-py3-none-any.whl"
+    assert web_url(url.replace("${TOKEN}/", "")) and not web_url(url)
+    p = LockedPackage("a", "1.0", "a-1.0-py3-none-any.whl", "0" * 64, True, url=url)
+    with pytest.raises(LockError, match="expands"):
+        p.pip_line()
+    problems: list[str] = []
+    vcs = LockedPackage("a", "1.0", "", "", True, url=f"git+{url}@{'0' * 40}", kind="vcs")
+    assert source_line(vcs, [], problems) is None and "expands" in problems[0]
+
 
 def test_extras_and_dependency_groups_are_chosen_from_the_lock(
     cli: CLI, tmp_path: Path, store: Path
@@ -417,6 +499,51 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
     assert res.code == 1 and "pylock.toml is stale" in res.err and "envstore lock" in res.err
     res = cli("sync", "--project", proj, *where)
     assert res.code == 0 and "warning:" in res.err and "is stale" in res.err
+
+    # Another tool's lock (pip lock: no inputs digest) may lack groups and new
+    # dependencies: not used by a sync, refused by --locked.
+    del data["tool"]
+    (proj / "pylock.toml").write_text(tomli_w.dumps(data))
+    res = cli("sync", "--project", proj, "--store", store, "--offline", "--locked")
+    assert res.code == 1 and "not written by 'envstore lock'" in res.err and "--from" in res.err
+    res = cli("sync", "--project", proj, *where)
+    assert res.code == 0 and "not written by 'envstore lock'" in res.err and "not used" in res.err
+    assert "extra-dep" in {p.name for p in Manifest.load(proj / ".venv").packages}
+
+
+@pytest.mark.parametrize(
+    ("vcs", "says"),
+    [
+        ({"type": "git", "commit-id": "main"}, "full commit hash"),  # a branch moves
+        ({"type": "git", "commit-id": "-q"}, "full commit hash"),  # an option
+        ({"type": "git", "commit-id": "a" * 39}, "full commit hash"),
+        ({"type": "hg", "commit-id": "a" * 64}, "full commit hash"),
+        ({"type": "svn", "commit-id": "1234"}, "full commit hash"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "../up"}, "subdirectory"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "/abs"}, "subdirectory"),
+        ({"type": "git", "commit-id": "a" * 40, "subdirectory": "a&egg=x"}, "subdirectory"),
+    ],
+)
+def test_a_vcs_package_needs_a_full_commit_and_a_plain_subdirectory(
+    tmp_path: Path, vcs: dict[str, str], says: str
+) -> None:
+    from envstore.errors import LockError
+    from envstore.model.lock import Lock
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.exact import select_locked
+
+    data: dict[str, Any] = {"lock-version": "1.0", "created-by": "test"}
+    data["packages"] = [{"name": "foo", "vcs": {"url": "https://x.invalid/foo.git", **vcs}}]
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    with pytest.raises(LockError, match=says):
+        select_locked(Lock.load(tmp_path / "pylock.toml"), find_interpreter(sys.executable))
+    if vcs["type"] == "svn":
+        return
+    ok = {**data["packages"][0]["vcs"], "commit-id": "a" * 40, "subdirectory": "pkgs/foo"}
+    data["packages"][0]["vcs"] = ok
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    (got,) = select_locked(Lock.load(tmp_path / "pylock.toml"), find_interpreter(sys.executable))
+    assert got.url == f"{ok['type']}+https://x.invalid/foo.git@{'a' * 40}#subdirectory=pkgs/foo"
 
 
 def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(

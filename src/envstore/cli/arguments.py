@@ -276,7 +276,9 @@ def _portable(sub: Subcommands) -> None:
         " environments). Reads only the manifest and the store; the env's Python is not"
         " started. Without ENV, in a project: its dependencies, every extra and dependency"
         " group (marked) and the project itself, resolved once, into PROJECT/pylock.toml"
-        " with a digest of pyproject.toml's inputs ('sync --locked' checks it).",
+        " with a digest of pyproject.toml's inputs ('sync --locked' checks it). With ENV,"
+        " only -f DIR applies (where its wheels are); --project, -p and the other index and"
+        " remote options are for a project's lock and refused.",
     )
     p.add_argument(
         "env", metavar="ENV", nargs="?", help="the environment directory (none: the project)"
@@ -300,7 +302,9 @@ def _portable(sub: Subcommands) -> None:
         help="write the lock here: pylock.toml or pylock.NAME.toml (default: ./pylock.toml;"
         " '-': stdout, paths absolute); --format requirements defaults to stdout",
     )
-    add_index_options(p)  # -f: also where wheels of an env's lock may be found
+    # -f: also where wheels of an env's lock may be found; the others (and --project,
+    # -p) are for a project's lock only: refused with ENV (cli.portable).
+    add_index_options(p)
     p.add_argument(
         "--format",
         choices=["pylock", "requirements"],

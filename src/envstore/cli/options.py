@@ -166,9 +166,9 @@ def add_project_sync_options(p: Any) -> None:
     project.add_argument(
         "--locked",
         action="store_true",
-        help="from the project's pylock.toml, which must be there and made from"
-        " pyproject.toml as it is ('envstore lock' writes it); without it a stale lock is"
-        " warned about and not used",
+        help="from the project's pylock.toml, which must be there, written by 'envstore"
+        " lock' from pyproject.toml as it is; without it a stale lock, or one another tool"
+        " wrote, is warned about and not used (--from LOCK with ENV: a lock as it is)",
     )
     project.add_argument(
         "--no-install-project",

@@ -40,6 +40,7 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
             )
     if args.env is None:
         return _lock_project(args, progress, output, requirements)
+    _refuse_project_options(args)
     found = lock_env(args.env, store=args.store, find_links=args.find_links)
     if output in (None, "-"):
         sys.stdout.write(found.pip_requirements() if requirements else found.dumps())
@@ -47,6 +48,30 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
         found.save(output, pip_requirements=requirements)
         progress(f"locked {len(found.packages)} packages into {output}")
     return 0
+
+
+def _refuse_project_options(args: argparse.Namespace) -> None:
+    """``lock ENV`` reads the env's manifest and the store: the options that choose a
+    project, a Python or where to resolve from would be silently ignored."""
+    ignored = {
+        "--project": args.project,
+        "--python": args.python,
+        "--index-url": args.index_url,
+        "--extra-index-url": args.extra_index_urls,
+        "--no-index": args.no_index,
+        "--offline": args.offline,
+        "--remote": args.remote,
+        "--push": args.push,
+    }
+    given = [flag for flag, value in ignored.items() if value]
+    if given:
+        from envstore.errors import LockError
+
+        raise LockError(
+            f"lock ENV: {', '.join(given)} only apply to a project's lock (no ENV): the lock"
+            " of an env is read from its manifest and the store; drop them (-f DIR names"
+            " where its wheels are)"
+        )
 
 
 def _lock_project(

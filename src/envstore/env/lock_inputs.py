@@ -6,7 +6,9 @@
 project's name, ``requires-python``, dependencies, extras and dependency groups (as
 parsed: a comment or a reordered table does not make the lock stale). A sync uses a
 lock whose digest matches; a stale one is warned about and the project resolved as if
-there were none (``--locked``: refused, as ``uv sync --locked`` does).
+there were none (``--locked``: refused, as ``uv sync --locked`` does). So is a lock
+another tool wrote (``pip lock``: no digest), which may lack the project's groups and
+newer dependencies: ``sync ENV --from pylock.toml`` installs it as it is.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ def inputs_digest(project: Project) -> str:
 def project_lock(
     project: Project, *, locked: bool, editable: bool, warn: Callable[[str], None] | None
 ) -> Lock | None:
-    """The project's ``pylock.toml`` if a sync should use it: there, and made from the
-    project's inputs as they are now (or by another tool, which records no digest).
-    A stale lock is reported to ``warn`` (None: the sync resolves without it); with
-    ``locked`` a missing or stale lock is a ProjectError. The project is installed
-    editable from a lock (``editable``: False, as a wheel, is resolved without it)."""
+    """The project's ``pylock.toml`` if a sync should use it: there, and made by
+    ``envstore lock`` from the project's inputs as they are now. A stale lock, or one
+    another tool wrote (no digest), is reported to ``warn`` (None: the sync resolves
+    without it); with ``locked`` a missing, stale or other tool's lock is a ProjectError.
+    The project is installed editable from a lock (``editable``: False, as a wheel, is
+    resolved without it)."""
     path = project.root / LOCK_NAME
     if not editable and path.is_file():
         if locked:
@@ -65,7 +68,20 @@ def project_lock(
         return None
     lock = Lock.load(path)
     recorded = lock.recorded("inputs")
-    if recorded is None or recorded == inputs_digest(project):
+    if recorded is None:
+        other = (
+            f"{path} was not written by 'envstore lock' (no [tool.envstore] inputs digest:"
+            " it may lack the project's groups and newer dependencies)"
+        )
+        if locked:
+            raise ProjectError(
+                f"--locked: {other}; lock with 'envstore lock' in {project.root}, or install it"
+                f" as it is with 'envstore sync ENV --from {path}'"
+            )
+        if warn is not None:
+            warn(f"{other}, not used; resolving from pyproject.toml")
+        return None
+    if recorded == inputs_digest(project):
         return lock
     stale = f"{path} is stale: {pyproject} changed since it was locked"
     if locked:

@@ -44,7 +44,14 @@ from typing import Any
 
 from envstore.errors import LockError
 
-__all__ = ["LOCK_VERSION", "Lock", "LockedDirectory", "LockedPackage", "LockedPython"]
+__all__ = [
+    "LOCK_VERSION",
+    "Lock",
+    "LockedDirectory",
+    "LockedPackage",
+    "LockedPython",
+    "requirement_line",
+]
 
 LOCK_VERSION = "1.0"  # PEP 751's lock-version
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -74,8 +81,22 @@ class LockedPackage:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
         (``name @ URL --hash=...`` when the lock names the wheel's http(s) URL)."""
         if self.url and self.url.startswith(("https://", "http://")):
-            return f"{self.name} @ {self.url} --hash=sha256:{self.sha256}"
-        return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
+            return requirement_line(f"{self.name} @ {self.url} --hash=sha256:{self.sha256}")
+        return requirement_line(f"{self.name}=={self.version} --hash=sha256:{self.sha256}")
+
+
+def requirement_line(line: str) -> str:
+    """``line``, checked as one line of a requirements file handed to pip: pip reads
+    ``${NAME}`` there as an environment variable (before it checks any hash), and a line
+    break or control character as more lines. A lock's URLs are refused before this; it
+    is the last check, so LockError names the line and the fix."""
+    if "$" in line or not all(c.isprintable() for c in line):
+        raise LockError(
+            f"refusing to hand pip the requirement line {line!r}: a '$' (pip expands"
+            " ${NAME} from the environment) or a control character is not a plain URL;"
+            " lock again from a plain source"
+        )
+    return line
 
 
 @dataclass(frozen=True)
@@ -198,8 +219,9 @@ class Lock:
             pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
             raise LockError(
                 "cannot write a pylock.toml: where these wheels can be fetched from is not"
-                " known (stored before envstore recorded download URLs, or from a directory"
-                " they have left): "
+                " known (from an index other than PyPI, whose URLs are not recorded; stored"
+                " before envstore recorded download URLs; or from a directory they have"
+                " left): "
                 + ", ".join(p.wheel for p in unknown)
                 + "; put the wheel files into a directory ('pip download --no-deps"
                 f" --only-binary=:all: -d DIR {pins}') and pass it to 'envstore lock ENV -f"
@@ -276,9 +298,15 @@ class Lock:
         with ``pip_requirements`` the pip requirements file of ``pip_requirements()``."""
         path = Path(os.path.abspath(path))
         text = self.pip_requirements() if pip_requirements else self.dumps(path.parent)
-        tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"  # same directory: same file system
+        # Same directory: same file system. The directory may be a cloned repository that
+        # planted links: the temporary file is made new (never opened through a link, never
+        # an existing file) under a name not guessed in advance.
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o666)  # the umask applies, as to any file the user writes
         try:
-            tmp.write_text(text)
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -293,9 +321,11 @@ class Lock:
             raw = source.read_bytes()
         except OSError as exc:
             raise LockError(f"cannot read lock file {path}: {exc.strerror or exc}") from None
+        from envstore.model.lock_text import old_json_message, toml_data
+
         if raw.lstrip().startswith(b"{"):
-            raise LockError(_old_json(path, raw))
-        data = _toml(path, raw)
+            raise LockError(old_json_message(path, raw))
+        data = toml_data(path, raw)
         from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
 
         try:
@@ -345,31 +375,3 @@ def _relative(path: str, base: Path | None) -> str:
         return Path(os.path.relpath(path, base)).as_posix()
     except ValueError:  # another drive (Windows)
         return path
-
-
-def _toml(path: str | os.PathLike[str], raw: bytes) -> dict[str, Any]:
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LockError(f"{path} is not a pylock.toml (not valid TOML: {exc})") from None
-
-
-def _old_json(path: str | os.PathLike[str], raw: bytes) -> str:
-    import json
-
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and "lock-version" in data:
-        return (
-            f"{path} is an envstore JSON lock, which envstore no longer reads: lock the env"
-            " it was made from again ('envstore lock ENV' writes a PEP 751 pylock.toml)"
-        )
-    return f"{path} is JSON, not a pylock.toml (PEP 751)"

@@ -25,11 +25,13 @@ _DATA_DIRS = ("scripts", "data", "headers")
 
 
 def web_url(value: object) -> bool:
-    """Whether ``value`` is an http(s) URL with no whitespace or control character: a
-    URL a lock may name (it becomes one line of a requirements file pip reads)."""
+    """Whether ``value`` is an http(s) URL with no whitespace, control character or
+    ``$``: a URL a lock may name (it becomes one line of a requirements file pip reads,
+    and pip expands ``${NAME}`` there from the environment)."""
     return (
         isinstance(value, str)
         and value.startswith(("https://", "http://"))
+        and "$" not in value
         and all(c.isprintable() and not c.isspace() for c in value)
     )
 

@@ -124,21 +124,26 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
         url and not url.startswith(("https://", "http://", "file://"))
     ):
         # Both become lines of the requirements file pip reads: a newline there would
-        # hand pip options the lock chose (another index, -r FILE).
-        return "its url or path is not a plain URL"
+        # hand pip options the lock chose (another index, -r FILE), and pip expands
+        # ${NAME} there from the environment (a secret, sent to the lock's server).
+        return "its url or path is not a plain URL (no whitespace, control character or '$')"
     if path and source is not None and not os.path.isabs(path):
         path = os.path.normpath(source.parent / path)
     version = str(pkg.version) if pkg.version else ""
     if isinstance(dist, PackageVcs):
+        # A full commit hash: a branch or tag name moves, and "-x" would be an option.
         commit = dist.commit_id or ""
-        if dist.type not in ("git", "hg", "svn", "bzr") or not re.fullmatch(
-            r"[0-9A-Za-z_.-]+", commit
-        ):
-            return f"a {dist.type} source needs a commit-id pip can check out"
+        full = {"git": r"[0-9a-f]{40}|[0-9a-f]{64}", "hg": r"[0-9a-f]{40}"}.get(dist.type)
+        if full is None or not re.fullmatch(full, commit):
+            return (
+                f"a {dist.type} source needs a full commit hash as its commit-id (git: 40 or 64"
+                " hex digits, hg: 40; other version control systems are not supported)"
+            )
         where = url or (Path(path).as_uri() if path else "")
-        sub = f"#subdirectory={dist.subdirectory}" if dist.subdirectory else ""
-        if not where or not _plain(sub):
-            return "its vcs source has no plain url or path"
+        sub = dist.subdirectory or ""
+        if not where or not _plain(sub) or not _relative_parts(sub):
+            return "its vcs source has no plain url or path, or its subdirectory is not plain"
+        sub = f"#subdirectory={sub}" if sub else ""
         pip_url = f"{dist.type}+{where}@{commit}{sub}"
         return LockedPackage(pkg.name, version, "", "", requested, None, pip_url, kind="vcs")
     if not isinstance(dist, (PackageWheel, PackageSdist, PackageArchive)):
@@ -163,8 +168,18 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
 
 
 def _plain(value: str | None) -> bool:
-    """No whitespace or control character in ``value`` (None: nothing to check)."""
-    return value is None or all(c.isprintable() and not c.isspace() for c in value)
+    """No whitespace, control character or ``$`` in ``value`` (None: nothing to check)."""
+    return value is None or (
+        "$" not in value and all(c.isprintable() and not c.isspace() for c in value)
+    )
+
+
+def _relative_parts(path: str) -> bool:
+    """``path`` is empty or plain relative components (letters, digits, ``_.+-``): not
+    absolute, no ``..``, nothing pip's URL fragment would read as more."""
+    return not path or all(
+        re.fullmatch(r"[\w.+-]+", part) and part != ".." for part in path.split("/")
+    )
 
 
 def _download_locked(
@@ -310,9 +325,11 @@ def from_lock(
         got = _download_locked(store, request, interp, missing, pip_site())
         resolved.wheels.update(got)
         for p in missing:  # a wheel fetched by its URL: where it came from, for locks
+            # What this run's sources say (wheel_url), never the lock's index: the lock is
+            # untrusted, and entry.json is shared with every later lock of the store.
             fetched = wheel_url(p.url or "", got[p.name].name, sources) if p.name in got else None
             if fetched is not None:
-                resolved.urls[p.name] = (fetched[0], p.index)
+                resolved.urls[p.name] = fetched
         missing = [p for p in missing if p.name not in got]
     where = searched(sources, "the store")
     for p in missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from envstore.errors import LockError
 from envstore.model.interpreter import Interpreter
 from envstore.model.sources import PackageSources
 from envstore.resolve.pip import download, pip_may_run
@@ -26,16 +27,25 @@ def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> 
     local sdist (the lock's ``path`` or ``file:`` URL, else one of that name in
     ``dirs``) is hashed here, before anything is built or ingested; a remote one is
     hashed by pip (``--require-hashes``) before it is built; a VCS commit has no hash."""
+    try:
+        return _source_line(p, dirs, problems)
+    except LockError as exc:
+        problems.append(f"{p.name} {p.version}: {exc}")
+        return None
+
+
+def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> str | None:
+    from envstore.model.lock import requirement_line
     from envstore.store.hashing import sha256_file
 
     if p.kind == "vcs":
-        return p.url
+        return requirement_line(p.url or "")
     what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
     named = named_file(p)
     files = [named] if named is not None else [d / p.wheel for d in dirs]
     files = [f for f in files if f.is_file()]
     if not files and p.url and p.url.startswith(("https://", "http://")):
-        return f"{p.name} @ {p.url} --hash=sha256:{p.sha256}"
+        return requirement_line(f"{p.name} @ {p.url} --hash=sha256:{p.sha256}")
     if not files:
         problems.append(f"{what}: no sdist {p.wheel} at {named or 'the --find-links'}")
         return None
@@ -47,7 +57,7 @@ def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> 
             for f, h in digests.items()
         ]
         return None
-    return f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}"
+    return requirement_line(f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}")
 
 
 def named_file(p: LockedPackage) -> Path | None:

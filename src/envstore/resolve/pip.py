@@ -266,24 +266,27 @@ def _stored(store: Store, name: str, info: dict[str, Any], interp: Interpreter) 
 
 
 def wheel_url(url: str, wheel: str, sources: PackageSources) -> tuple[str, str | None] | None:
-    """Where the downloaded ``wheel`` came from, as a lock may name it: ``url`` (an
-    http(s) URL of that very file, without credentials or fragment) and the index it was
-    found on when that is certain (PyPI for its file host; the one ``--index-url`` when
-    no other index was searched); None for a wheel pip built or a URL of another file."""
+    """Where the downloaded ``wheel`` came from, as a lock may name it: only a wheel from
+    PyPI (the run's index is PyPI's, the file is ``https://files.pythonhosted.org/...``
+    of that very name) gives its URL and ``https://pypi.org/simple``. Any other index's
+    URLs may hold a token in their path (``https://pypi.fury.io/TOKEN/acct/``), which
+    would be written into entry.json and then into committed locks: None, as for a wheel
+    pip built or a URL of another file (a lock then names a local path, or the fix)."""
     from urllib.parse import unquote, urlparse
 
     from envstore.model.records import web_url
 
     url = public_url(url.partition("#")[0])
     parsed = urlparse(url)
-    if not web_url(url) or unquote(parsed.path).rsplit("/", 1)[-1] != wheel:
+    pypi = sources.index_url is None or public_url(sources.index_url).rstrip("/") == _PYPI
+    if not (pypi and web_url(url) and url.startswith("https://files.pythonhosted.org/")):
         return None
-    index = None
-    if sources.index_url and not (sources.extra_index_urls or sources.no_index):
-        index = public_url(sources.index_url).rstrip("/")
-    elif parsed.hostname == "files.pythonhosted.org" and not sources.index_url:
-        index = "https://pypi.org/simple"
-    return (url, index if web_url(index) else None)
+    if unquote(parsed.path).rsplit("/", 1)[-1] != wheel:
+        return None
+    return (url, _PYPI)
+
+
+_PYPI = "https://pypi.org/simple"
 
 
 def _fetchable(info: dict[str, Any]) -> str:
