@@ -352,7 +352,7 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
         cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app").code == 0
     )
     [plain] = _roots(store)
-    (store / "state").rmdir()
+    shutil.rmtree(store / "state")
     (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
     (store / "envstore.db").unlink()  # it was on local disk; now its host keeps its own
     _host(monkeypatch, tmp_path, "alpha")  # the store's filesystem is now shared
@@ -442,3 +442,55 @@ def test_a_shared_env_whose_python_this_host_lacks_is_left_to_the_other_hosts(
     assert (
         json.loads((env / "envstore.json").read_text())["python"]["path"] != data["python"]["path"]
     )
+
+
+def test_state_links_out_of_the_store_are_refused_and_never_followed(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store import hostroots
+
+    (store / "envstore.db").unlink()
+    _host(monkeypatch, tmp_path, "alpha")
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    assert cli("--store", store, "create", tmp_path / "env", *make, "hello-app").code == 0
+    assert all((store / "state" / k).is_dir() for k in ("refs", "gone", "damaged"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep\n")
+    for kind in ("refs", "gone", "damaged"):
+        shutil.rmtree(store / "state" / kind)
+        (store / "state" / kind).symlink_to(outside)
+    (store / "roots" / "precious").symlink_to("/nonexistent/envstore.json")
+    for command in (("verify",), ("gc", "--grace", "0")):
+        res = cli("--store", store, *command)
+        assert res.code == 1 and "state/refs is a symbolic link" in res.err, res.err
+    # Past the layout check (a link planted meanwhile): nothing read, written or
+    # deleted through it, and only a root's name or a damaged object names a file.
+    with pytest.raises(StoreError, match="not a directory of the store's own"):
+        hostroots.forget(store, "0123456789abcdef@alpha")
+    with pytest.raises(StoreError, match="not a directory of the store's own"):
+        hostroots.put_mark(store, "gone", "0123456789abcdef", "1.0")
+    for kind in ("refs", "gone", "damaged"):
+        (store / "state" / kind).unlink()
+        (store / "state" / kind).mkdir()
+    (store / "state" / "gone" / "precious").symlink_to(outside / "precious")
+    hostroots.forget(store, "precious")
+    hostroots.set_damaged(store, ["../x"])
+    assert hostroots.marks(store, "gone") == {} and hostroots.marks(store, "damaged") == {}
+    assert os.listdir(outside) == ["precious"] and (outside / "precious").read_text() == "keep\n"
+
+
+def test_a_migration_checks_the_layout_before_taking_its_lock(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    shutil.rmtree(store / "state")
+    (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(store / "locks")
+    (store / "locks").symlink_to(outside)
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "locks is a symbolic link" in res.err, res.err
+    assert os.listdir(outside) == []  # no gc.lock made through the link

@@ -45,6 +45,8 @@ __all__ = [
 #    layout 1 would take another host's root for a gone env and collect what it uses.
 LAYOUT_VERSION = 2
 _SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels", "state")
+# What every host must see (hostroots): checked and made with the layout.
+_STATE_DIRS = ("state/refs", "state/gone", "state/damaged")
 
 
 def default_store_dir() -> Path:
@@ -264,7 +266,7 @@ class Store:
             )
         if layout is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            for d in _SUBDIRS:
+            for d in (*_SUBDIRS, *_STATE_DIRS):
                 (self.root / d).mkdir(exist_ok=True)
             tmp = self.root / f".store.json.{temp_tag()}"
             tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
@@ -283,9 +285,11 @@ class Store:
         """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
         this host's disk (``hostroots.migrate_roots``); under the exclusive gc lock, so
         no create registers a root meanwhile."""
+        self.check_layout()  # before the lock: locks/ may be a link out too
         with self.gc_lock(shared=False):
             if json.loads(marker.read_text()).get("layout") == 1:
-                (self.root / "state").mkdir(exist_ok=True)
+                for d in ("state", *_STATE_DIRS):
+                    (self.root / d).mkdir(exist_ok=True)
                 self.check_layout()
                 if self.shared:
                     from envstore.store.hostroots import migrate_roots
@@ -298,8 +302,8 @@ class Store:
 
     def check_layout(self) -> None:
         """Refuse a store whose directories are symlinks (or files): everything envstore
-        writes, renames or deletes must stay inside the store. Seven lstats."""
-        for name in _SUBDIRS:
+        writes, renames or deletes must stay inside the store. Ten lstats."""
+        for name in (*_SUBDIRS, *_STATE_DIRS):
             path = f"{self.root}/{name}"
             what = not_a_directory(path)
             if what:
