@@ -354,9 +354,11 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
     [plain] = _roots(store)
     shutil.rmtree(store / "state")
     (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
-    (store / "envstore.db").unlink()  # it was on local disk; now its host keeps its own
     _host(monkeypatch, tmp_path, "alpha")  # the store's filesystem is now shared
     assert cli("--store", store, "list").code == 0
+    # Its layout 1 database is set aside: an older envstore's gc (it never checks the
+    # layout) stops at "database missing" instead of collecting other hosts' entries.
+    assert not (store / "envstore.db").exists() and (store / "envstore.db.layout1").is_file()
     assert json.loads((store / "store.json").read_text()) == {"layout": 2}
     assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
     _host(monkeypatch, tmp_path, "beta")

@@ -46,7 +46,7 @@ __all__ = [
 LAYOUT_VERSION = 2
 _SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels", "state")
 # What every host must see (hostroots): checked and made with the layout.
-_STATE_DIRS = ("state/refs", "state/gone", "state/damaged")
+_STATE_DIRS = ("state/refs", "state/gone", "state/damaged")  # upgrade.py's too
 
 
 def default_store_dir() -> Path:
@@ -282,22 +282,12 @@ class Store:
         self.check_trust()
 
     def _migrate_from_1(self, marker: Path) -> None:
-        """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
-        this host's disk (``hostroots.migrate_roots``); under the exclusive gc lock, so
-        no create registers a root meanwhile."""
+        """Layout 1 to 2 (``upgrade.from_1``), then the layout checked again."""
+        from envstore.store.upgrade import from_1
+
         self.check_layout()  # before the lock: locks/ may be a link out too
         with self.gc_lock(shared=False):
-            if json.loads(marker.read_text()).get("layout") == 1:
-                for d in ("state", *_STATE_DIRS):
-                    (self.root / d).mkdir(exist_ok=True)
-                self.check_layout()
-                if self.shared:
-                    from envstore.store.hostroots import migrate_roots
-
-                    migrate_roots(self.root)
-                tmp = self.root / f".store.json.{temp_tag()}"
-                tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
-                os.replace(tmp, marker)
+            from_1(self.root, self.shared, self.check_layout)
         self.check_layout()
 
     def check_layout(self) -> None:
