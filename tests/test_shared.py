@@ -359,16 +359,16 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
     # Its layout 1 database is set aside: an older envstore's gc (it never checks the
     # layout) stops at "database missing" instead of collecting other hosts' entries.
     assert not (store / "envstore.db").exists() and (store / "envstore.db.layout1").is_file()
-    assert json.loads((store / "store.json").read_text()) == {"layout": 2}
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3, "shared": True}
     assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
     _host(monkeypatch, tmp_path, "beta")
     res = cli("--store", store, "gc", "--grace", "0")
     assert res.code == 0 and f"kept {env} on host alpha" in res.out
     assert "hello-app" in " ".join(entries(store))
     # An envstore of layout 1 refuses the migrated store; one from the future too.
-    (store / "store.json").write_text(json.dumps({"layout": 3}) + "\n")
+    (store / "store.json").write_text(json.dumps({"layout": 4}) + "\n")
     res = cli("--store", store, "list")
-    assert res.code == 1 and "has layout 3; this envstore uses 2" in res.err
+    assert res.code == 1 and "has layout 4; this envstore uses 3" in res.err
 
 
 def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
@@ -496,3 +496,36 @@ def test_a_migration_checks_the_layout_before_taking_its_lock(
     res = cli("--store", store, "list")
     assert res.code == 1 and "locks is a symbolic link" in res.err, res.err
     assert os.listdir(outside) == []  # no gc.lock made through the link
+
+
+def test_shared_mode_is_recorded_in_the_store_and_kept_by_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    # A store of layout 2 (the previous version: no "shared"), used locally: layout 3.
+    (store / "store.json").write_text(json.dumps({"layout": 2}) + "\n")
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3}
+    # The first host in shared mode records it (and sets the store's database aside).
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3, "shared": True}
+    assert not (store / "envstore.db").exists()
+    # The file server sees the store on its local disk: shared mode all the same, so
+    # its local env's root is keyed by its host, and alpha's gc leaves it alone.
+    _host(monkeypatch, tmp_path, "server")
+    monkeypatch.delenv("ENVSTORE_SHARED")
+    env = tmp_path / "local" / "env"
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    [root] = _roots(store)
+    assert root.endswith("@server") and (store / "state" / "refs" / root).is_file()
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "records the store as shared" in res.err, res.err
+    for key, value in alpha.items():
+        monkeypatch.setenv(key, value)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {env} on host server" in res.out, res.out

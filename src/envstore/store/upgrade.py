@@ -1,4 +1,4 @@
-"""Migrations of a store's layout (store-layout.md, "Layout 2"), run by ``Store.ensure``
+"""Migrations of a store's layout (store-layout.md, "Layout 3"), run by ``Store.ensure``
 under the exclusive gc lock, so no create registers a root meanwhile. Imported only
 when a store needs one (never on the warm create path); works on paths.
 """
@@ -15,24 +15,39 @@ from envstore.store.fs import temp_tag
 STATE_DIRS = ("state", "state/refs", "state/gone", "state/damaged")
 
 
-def from_1(root: Path, shared: bool, check_layout: Callable[[], None]) -> None:
-    """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
-    this host's disk (``hostroots.migrate_roots``) and no database of its own
-    (``retire_store_db``). Call with the exclusive gc lock held."""
+def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], None]) -> bool:
+    """Layout 1 or 2 to ``version`` (3), or a store of ``version`` that this host finds
+    ``shared`` but whose ``store.json`` does not say so yet. Returns whether it says so
+    now. Call with the exclusive gc lock held.
+
+    2: ``state/``; 3: ``"shared": true`` in ``store.json`` once any host uses it in
+    shared mode (then every host does, ``Store.shared``). Becoming shared, its roots
+    of envs on this host's disk are keyed by this host (``hostroots.migrate_roots``:
+    until now only hosts that saw it local made roots) and its own database is set
+    aside (``retire_store_db``)."""
     marker = root / "store.json"
-    if json.loads(marker.read_text()).get("layout") != 1:
-        return  # another process migrated it meanwhile
+    data = json.loads(marker.read_text())
+    recorded = data.get("shared") is True
+    if data.get("layout") == version and (recorded or not shared):
+        return recorded  # another process did meanwhile
     for d in STATE_DIRS:
         (root / d).mkdir(exist_ok=True)
     check_layout()
-    if shared:
+    if shared and not recorded:
         from envstore.store.hostroots import migrate_roots
 
         migrate_roots(root)
         retire_store_db(root)
+    write_marker(root, version, recorded or shared)
+    return recorded or shared
+
+
+def write_marker(root: Path, version: int, shared: bool) -> None:
+    """``store.json``, replaced whole by a rename: ``{"layout": N}``, and ``"shared":
+    true`` for a store several hosts use."""
     tmp = root / f".store.json.{temp_tag()}"
-    tmp.write_text(json.dumps({"layout": 2}) + "\n")
-    os.replace(tmp, marker)
+    tmp.write_text(json.dumps({"layout": version, **({"shared": True} if shared else {})}) + "\n")
+    os.replace(tmp, root / "store.json")
 
 
 def retire_store_db(root: Path) -> None:
