@@ -359,6 +359,10 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
     # Its layout 1 database is set aside: an older envstore's gc (it never checks the
     # layout) stops at "database missing" instead of collecting other hosts' entries.
     assert not (store / "envstore.db").exists() and (store / "envstore.db.layout1").is_file()
+    # The migrating command used the database the next ones use (store.json's inode,
+    # part of its identity, changed with the migration): one database, not two.
+    assert cli("--store", store, "list").code == 0
+    assert len(_host_dbs(tmp_path, "alpha")) == 1
     assert json.loads((store / "store.json").read_text()) == {"layout": 3, "shared": True}
     assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
     _host(monkeypatch, tmp_path, "beta")

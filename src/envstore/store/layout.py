@@ -289,6 +289,7 @@ class Store:
             self._recorded_shared = upgrade(
                 self.root, LAYOUT_VERSION, self.shared, self.check_layout
             )
+        self._db_path = None  # its identity has store.json's inode, replaced just now
         self.check_layout()
 
     def check_layout(self) -> None:
