@@ -533,3 +533,22 @@ def test_shared_mode_is_recorded_in_the_store_and_kept_by_every_host(
         monkeypatch.setenv(key, value)
     res = cli("--store", store, "gc", "--grace", "0")
     assert res.code == 0 and f"kept {env} on host server" in res.out, res.out
+
+
+def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    shutil.rmtree(env)  # moved; beta's database (built now) never had its rows
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "gone since" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    assert len(os.listdir(store / "state" / "gone")) == 1  # the clock every host sees
