@@ -552,3 +552,42 @@ def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(
     assert res.code == 0 and "gone since" in res.out, res.out
     assert "hello-app" in " ".join(entries(store))
     assert len(os.listdir(store / "state" / "gone")) == 1  # the clock every host sees
+
+
+def test_a_database_directory_others_could_change_is_refused(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _host(monkeypatch, tmp_path, "alpha")
+    base = tmp_path / "dbs"
+    base.mkdir()
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(base))
+    os.chmod(base, 0o777)  # a /tmp-like directory: anyone could rename files there
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "writable by other users (mode 777)" in res.err, res.err
+    assert "per-host database directory" in res.err and "XDG_RUNTIME_DIR" in res.err
+    os.chmod(base, 0o700)
+    assert cli("--store", store, "list").code == 0
+    [leaf] = os.listdir(base)
+    os.chmod(base / leaf, 0o775)  # made earlier, or by someone else: its mode is checked
+    res = cli("--store", store, "list")
+    assert res.code == 1 and f"{base / leaf}: it is writable" in res.err, res.err
+    os.chmod(base / leaf, 0o700)
+    link = tmp_path / "dblink"
+    link.symlink_to(base)
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(link))
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "it is a symbolic link" in res.err, res.err
+
+
+@pytest.mark.root_only
+def test_a_database_directory_of_another_user_is_refused(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _host(monkeypatch, tmp_path, "alpha")
+    base = tmp_path / "dbs"
+    base.mkdir(mode=0o755)
+    os.chown(base, 65534, -1)  # squatted by "nobody" (as /tmp/$USER could be)
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(base))
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "it belongs to nobody, not to you" in res.err, res.err
+    assert os.listdir(base) == []

@@ -234,6 +234,10 @@ class Store:
         Whoever can write the store can change the code every env runs
         (store-layout.md, "Trust model").
         """
+        if self.shared:  # this host's database directory: always the user's own
+            from envstore.store.hostdb import check_db_dir
+
+            check_db_dir(self.db_path)
         if os.environ.get("ENVSTORE_TRUST_SHARED_STORE") == "1":
             return
         db = str(self.db_path)
