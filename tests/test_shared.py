@@ -352,21 +352,27 @@ def test_a_layout_1_store_is_migrated_to_host_keyed_roots(
         cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "hello-app").code == 0
     )
     [plain] = _roots(store)
-    (store / "state").rmdir()
+    shutil.rmtree(store / "state")
     (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
-    (store / "envstore.db").unlink()  # it was on local disk; now its host keeps its own
     _host(monkeypatch, tmp_path, "alpha")  # the store's filesystem is now shared
     assert cli("--store", store, "list").code == 0
-    assert json.loads((store / "store.json").read_text()) == {"layout": 2}
+    # Its layout 1 database is set aside: an older envstore's gc (it never checks the
+    # layout) stops at "database missing" instead of collecting other hosts' entries.
+    assert not (store / "envstore.db").exists() and (store / "envstore.db.layout1").is_file()
+    # The migrating command used the database the next ones use (store.json's inode,
+    # part of its identity, changed with the migration): one database, not two.
+    assert cli("--store", store, "list").code == 0
+    assert len(_host_dbs(tmp_path, "alpha")) == 1
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3, "shared": True}
     assert _roots(store) == [f"{plain}@alpha"] and (store / "state" / "refs").is_dir()
     _host(monkeypatch, tmp_path, "beta")
     res = cli("--store", store, "gc", "--grace", "0")
     assert res.code == 0 and f"kept {env} on host alpha" in res.out
     assert "hello-app" in " ".join(entries(store))
     # An envstore of layout 1 refuses the migrated store; one from the future too.
-    (store / "store.json").write_text(json.dumps({"layout": 3}) + "\n")
+    (store / "store.json").write_text(json.dumps({"layout": 4}) + "\n")
     res = cli("--store", store, "list")
-    assert res.code == 1 and "has layout 3; this envstore uses 2" in res.err
+    assert res.code == 1 and "has layout 4; this envstore uses 3" in res.err
 
 
 def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
@@ -442,3 +448,146 @@ def test_a_shared_env_whose_python_this_host_lacks_is_left_to_the_other_hosts(
     assert (
         json.loads((env / "envstore.json").read_text())["python"]["path"] != data["python"]["path"]
     )
+
+
+def test_state_links_out_of_the_store_are_refused_and_never_followed(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store import hostroots
+
+    (store / "envstore.db").unlink()
+    _host(monkeypatch, tmp_path, "alpha")
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    assert cli("--store", store, "create", tmp_path / "env", *make, "hello-app").code == 0
+    assert all((store / "state" / k).is_dir() for k in ("refs", "gone", "damaged"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep\n")
+    for kind in ("refs", "gone", "damaged"):
+        shutil.rmtree(store / "state" / kind)
+        (store / "state" / kind).symlink_to(outside)
+    (store / "roots" / "precious").symlink_to("/nonexistent/envstore.json")
+    for command in (("verify",), ("gc", "--grace", "0")):
+        res = cli("--store", store, *command)
+        assert res.code == 1 and "state/refs is a symbolic link" in res.err, res.err
+    # Past the layout check (a link planted meanwhile): nothing read, written or
+    # deleted through it, and only a root's name or a damaged object names a file.
+    with pytest.raises(StoreError, match="not a directory of the store's own"):
+        hostroots.forget(store, "0123456789abcdef@alpha")
+    with pytest.raises(StoreError, match="not a directory of the store's own"):
+        hostroots.put_mark(store, "gone", "0123456789abcdef", "1.0")
+    for kind in ("refs", "gone", "damaged"):
+        (store / "state" / kind).unlink()
+        (store / "state" / kind).mkdir()
+    (store / "state" / "gone" / "precious").symlink_to(outside / "precious")
+    hostroots.forget(store, "precious")
+    hostroots.set_damaged(store, ["../x"])
+    assert hostroots.marks(store, "gone") == {} and hostroots.marks(store, "damaged") == {}
+    assert os.listdir(outside) == ["precious"] and (outside / "precious").read_text() == "keep\n"
+
+
+def test_a_migration_checks_the_layout_before_taking_its_lock(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    shutil.rmtree(store / "state")
+    (store / "store.json").write_text(json.dumps({"layout": 1}) + "\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(store / "locks")
+    (store / "locks").symlink_to(outside)
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "locks is a symbolic link" in res.err, res.err
+    assert os.listdir(outside) == []  # no gc.lock made through the link
+
+
+def test_shared_mode_is_recorded_in_the_store_and_kept_by_every_host(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    # A store of layout 2 (the previous version: no "shared"), used locally: layout 3.
+    (store / "store.json").write_text(json.dumps({"layout": 2}) + "\n")
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3}
+    # The first host in shared mode records it (and sets the store's database aside).
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "list").code == 0
+    assert json.loads((store / "store.json").read_text()) == {"layout": 3, "shared": True}
+    assert not (store / "envstore.db").exists()
+    # The file server sees the store on its local disk: shared mode all the same, so
+    # its local env's root is keyed by its host, and alpha's gc leaves it alone.
+    _host(monkeypatch, tmp_path, "server")
+    monkeypatch.delenv("ENVSTORE_SHARED")
+    env = tmp_path / "local" / "env"
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    [root] = _roots(store)
+    assert root.endswith("@server") and (store / "state" / "refs" / root).is_file()
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "records the store as shared" in res.err, res.err
+    for key, value in alpha.items():
+        monkeypatch.setenv(key, value)
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {env} on host server" in res.out, res.out
+
+
+def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import entries
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make, "hello-app").code == 0
+    shutil.rmtree(env)  # moved; beta's database (built now) never had its rows
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "gc")
+    assert res.code == 0 and "gone since" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    assert len(os.listdir(store / "state" / "gone")) == 1  # the clock every host sees
+
+
+def test_a_database_directory_others_could_change_is_refused(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _host(monkeypatch, tmp_path, "alpha")
+    base = tmp_path / "dbs"
+    base.mkdir()
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(base))
+    os.chmod(base, 0o777)  # a /tmp-like directory: anyone could rename files there
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "writable by other users (mode 777)" in res.err, res.err
+    assert "per-host database directory" in res.err and "XDG_RUNTIME_DIR" in res.err
+    os.chmod(base, 0o700)
+    assert cli("--store", store, "list").code == 0
+    [leaf] = os.listdir(base)
+    os.chmod(base / leaf, 0o775)  # made earlier, or by someone else: its mode is checked
+    res = cli("--store", store, "list")
+    assert res.code == 1 and f"{base / leaf}: it is writable" in res.err, res.err
+    os.chmod(base / leaf, 0o700)
+    link = tmp_path / "dblink"
+    link.symlink_to(base)
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(link))
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "it is a symbolic link" in res.err, res.err
+
+
+@pytest.mark.root_only
+def test_a_database_directory_of_another_user_is_refused(
+    cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _host(monkeypatch, tmp_path, "alpha")
+    base = tmp_path / "dbs"
+    base.mkdir(mode=0o755)
+    os.chown(base, 65534, -1)  # squatted by "nobody" (as /tmp/$USER could be)
+    monkeypatch.setenv("ENVSTORE_DB_DIR", str(base))
+    res = cli("--store", store, "list")
+    assert res.code == 1 and "it belongs to nobody, not to you" in res.err, res.err
+    assert os.listdir(base) == []

@@ -151,12 +151,15 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(trash, a)
 
 
-def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes | None:
-    """The bytes of the regular file ``path``, opened without following a link at its
-    last component, or None if it is not one, cannot be read or holds more than
-    ``limit`` bytes."""
+def read_small(
+    path: str | os.PathLike[str], limit: int = 64 * 1024, *, dir_fd: int | None = None
+) -> bytes | None:
+    """The bytes of the regular file ``path`` (in the directory ``dir_fd``, if given),
+    opened without following a link at its last component, or None if it is not one,
+    cannot be read or holds more than ``limit`` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError:
         return None
     try:

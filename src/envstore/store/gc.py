@@ -114,11 +114,12 @@ def plan_gc(
     for env, root in registered_envs(store).items():
         manifest_path = Path(env) / MANIFEST_NAME
         since = shared_gone.get(root or "", gone_since.get(env))
-        used = refs.get(env) or (
-            hostroots.read_refs(store.root, root) if root and store.shared else None
-        )
+        shared_refs = hostroots.read_refs(store.root, root) if root and store.shared else None
+        used = refs.get(env) or shared_refs
         if not manifest_path.exists():
-            known = env in gone_since or root in shared_gone
+            # Known to have lived: this host's rows, any host's gone clock, or (shared)
+            # its state/refs file, written with its root by the host that made it.
+            known = env in gone_since or root in shared_gone or shared_refs is not None
             if used and known and now - (since or now) < grace:
                 # Maybe moved: keep what it used until relinked or the grace is over.
                 plan.gone_envs.append((env, now if since is None else since))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
-from envstore.errors import BadManifestError, StoreError
+from envstore.errors import BadManifestError, StoreError, user_name
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import Manifest
 from envstore.model.records import EntryRecord
@@ -27,7 +28,7 @@ from envstore.store import index
 from envstore.store.fs import host_name, manifest_links, read_small
 from envstore.store.locks import file_lock
 
-__all__ = ["build_missing", "disk_entries", "fill", "local_db_path"]
+__all__ = ["build_missing", "check_db_dir", "disk_entries", "fill", "local_db_path"]
 
 
 def local_db_path(root: Path) -> Path:
@@ -48,11 +49,36 @@ def local_db_path(root: Path) -> Path:
     return Path(base).absolute() / f"{host_name()}-{ident}" / "envstore.db"
 
 
+def check_db_dir(path: Path) -> None:
+    """Refuse the database ``path`` if its directory, or the one above it (``$ENVSTORE_DB_DIR``
+    or the default), is a symbolic link, another user's, or writable by group or others:
+    whoever can rename files there can swap in a database that names other entries."""
+    for d in (path.parent.parent, path.parent):
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            why = "it is a symbolic link"
+        elif st.st_uid != os.geteuid():
+            why = f"it belongs to {user_name(st.st_uid)}, not to you"
+        elif st.st_mode & 0o022:
+            why = f"it is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
+        else:
+            continue
+        raise StoreError(
+            f"refusing to use the per-host database directory {d}: {why}; set"
+            " ENVSTORE_DB_DIR to a directory of your own (such as"
+            " $XDG_RUNTIME_DIR/envstore-db), or fix it (chmod go-w, or remove it)"
+        )
+
+
 def build_missing(root: Path, path: Path) -> None:
     """Build this host's database ``path`` of the shared store ``root`` from what is on
     disk, unless another process of this host did meanwhile (one at a time: the
     build lock beside it). Built beside it and renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_db_dir(path)  # mkdir's mode applies only to what it made
     with file_lock(path.parent / "build.lock"):
         if path.exists():
             return

@@ -9,13 +9,18 @@ works on paths (``Store`` migrates a store through it).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore.errors import BadManifestError
+from envstore.errors import BadManifestError, StoreError
+from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import index
 from envstore.store.fs import host_name, on_shared_storage, read_small, temp_tag
@@ -42,23 +47,110 @@ DEFAULT_HOST_ROOT_DAYS = 90.0
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 
 
+STATE_KINDS = ("refs", "gone", "damaged")
+# A root's name (registry.root_name): an xxh3_64 hex digest, and ``@<host>``
+# (fs.host_name) for an env on a host's local disk.
+_ROOT_NAME = re.compile(r"[0-9a-f]{16}(?:@[\w.-]{1,64})?\Z")
+_VIEW_MARK = re.compile(r"view/[0-9a-f]{32}\Z")
+
+
 def refs_path(root: Path, name: str) -> Path:
     return root / "state" / "refs" / name
+
+
+def valid_name(kind: str, name: str) -> bool:
+    """Whether ``name`` may name a file in ``state/<kind>``: a root's name (refs, gone),
+    or a damaged object (an entry key or ``view/<key>``). Anything else there (or
+    named by a crafted root link) is never read, written or deleted."""
+    if kind != "damaged":
+        return bool(_ROOT_NAME.match(name))
+    if _VIEW_MARK.match(name):
+        return True
+    try:
+        EntryKey.parse(name)
+    except ValueError:
+        return False
+    return True
+
+
+@contextmanager
+def state_dir(root: Path, kind: str, *, create: bool = False) -> Iterator[int | None]:
+    """``state/<kind>`` opened without following a link at ``state`` or ``<kind>``
+    (a file descriptor for the ``dir_fd`` calls; None if it is missing and not
+    ``create``d): nothing read, written or deleted through it leaves the store."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    base = root / "state"
+    fd = -1
+    try:
+        parent = os.open(base, flags)
+        try:
+            if create:
+                try:
+                    os.mkdir(kind, 0o755, dir_fd=parent)
+                except FileExistsError:
+                    pass
+            fd = os.open(kind, flags, dir_fd=parent)
+        finally:
+            os.close(parent)
+    except FileNotFoundError:
+        if create:
+            raise
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise StoreError(
+            f"{base / kind} is not a directory of the store's own (a symbolic link?);"
+            " envstore works only inside the store. Make it a directory again"
+            f" (mkdir {base / kind})"
+        ) from None
+    try:
+        yield None if fd < 0 else fd
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _write_at(root: Path, kind: str, name: str, text: str) -> None:
+    """``state/<kind>/<name>`` replaced whole by a rename; its temporary made with
+    O_EXCL|O_NOFOLLOW in the directory opened without following links."""
+    file = name.replace("/", "~")
+    with state_dir(root, kind, create=True) as fd:
+        assert fd is not None
+        tmp = f".{file}.{temp_tag()}"
+        try:
+            os.unlink(tmp, dir_fd=fd)  # a leftover of this host and pid
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(tmp, flags, 0o644, dir_fd=fd), "w") as out:
+            out.write(text)
+        os.replace(tmp, file, src_dir_fd=fd, dst_dir_fd=fd)
+
+
+def _unlink_at(root: Path, kind: str, name: str) -> None:
+    if not valid_name(kind, name):
+        return
+    with state_dir(root, kind) as fd:
+        if fd is not None:
+            try:
+                os.unlink(name.replace("/", "~"), dir_fd=fd)
+            except OSError:
+                pass
 
 
 def write_refs(root: Path, name: str, objects: list[str]) -> None:
     """``state/refs/<root name>``: what a host-local env uses, for the other hosts' gc
     (replaced whole by a rename)."""
-    path = refs_path(root, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{name}.{temp_tag()}"
-    tmp.write_text(json.dumps(sorted(set(objects))) + "\n")
-    os.replace(tmp, path)
+    if valid_name("refs", name):
+        _write_at(root, "refs", name, json.dumps(sorted(set(objects))) + "\n")
 
 
 def read_refs(root: Path, name: str) -> list[str] | None:
     """``write_refs``'s list, or None if it is missing or unreadable."""
-    raw = read_small(refs_path(root, name), 4 * 1024 * 1024)
+    if not valid_name("refs", name):
+        return None
+    with state_dir(root, "refs") as fd:
+        raw = None if fd is None else read_small(name, 4 * 1024 * 1024, dir_fd=fd)
     try:
         data = json.loads(raw) if raw is not None else None
     except ValueError:
@@ -69,10 +161,7 @@ def read_refs(root: Path, name: str) -> list[str] | None:
 
 
 def drop_refs(root: Path, name: str) -> None:
-    try:
-        os.unlink(refs_path(root, name))
-    except OSError:
-        pass
+    _unlink_at(root, "refs", name)
 
 
 def migrate_roots(root: Path) -> int:
@@ -169,30 +258,27 @@ def refresh(root: Path, names: list[str], now: float | None = None) -> None:
 
 
 def marks(root: Path, kind: str) -> dict[str, str]:
-    """The marks of ``kind``: name -> the text of its file."""
-    base = root / "state" / kind
+    """The marks of ``kind``: name -> the text of its file (only names ``valid_name``
+    accepts)."""
     out: dict[str, str] = {}
-    for name in sorted(os.listdir(base)) if base.is_dir() else ():
-        raw = read_small(base / name, 4096)
-        if not name.startswith(".") and raw is not None:
-            out[name.replace("~", "/")] = raw.decode("utf-8", "replace").strip()
+    with state_dir(root, kind) as fd:
+        for file in sorted(os.listdir(fd)) if fd is not None else ():
+            name = file.replace("~", "/")
+            if file.startswith(".") or not valid_name(kind, name):
+                continue
+            raw = read_small(file, 4096, dir_fd=fd)
+            if raw is not None:
+                out[name] = raw.decode("utf-8", "replace").strip()
     return out
 
 
 def put_mark(root: Path, kind: str, name: str, text: str = "") -> None:
-    base = root / "state" / kind
-    base.mkdir(parents=True, exist_ok=True)
-    file = name.replace("/", "~")
-    tmp = base / f".{file}.{temp_tag()}"
-    tmp.write_text(text + "\n")
-    os.replace(tmp, base / file)
+    if valid_name(kind, name):
+        _write_at(root, kind, name, text + "\n")
 
 
 def drop_mark(root: Path, kind: str, name: str) -> None:
-    try:
-        os.unlink(root / "state" / kind / name.replace("/", "~"))
-    except OSError:
-        pass
+    _unlink_at(root, kind, name)
 
 
 def set_damaged(root: Path, objects: list[str]) -> None:

@@ -26,8 +26,6 @@ from envstore.store.locks import file_lock
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every CLI start ~3 ms
 if TYPE_CHECKING:
-    pass
-
     from envstore.store.caches import InterpreterFacts
     from envstore.store.upstream import Layers
 
@@ -43,8 +41,13 @@ __all__ = [
 # 2: roots keyed by host and path (``<hash>@<host>`` for an env on a host's local disk
 #    in a shared store; ``state/`` holds what every host must see). An envstore of
 #    layout 1 would take another host's root for a gone env and collect what it uses.
-LAYOUT_VERSION = 2
+# 3: ``"shared": true`` in store.json once any host uses the store in shared mode:
+#    then every host does. An envstore of layout 2 would decide it per host, and a
+#    host that sees the store local would make roots the others take for gone envs.
+LAYOUT_VERSION = 3
 _SUBDIRS = ("entries", "views", "roots", "tmp", "locks", "wheels", "state")
+# What every host must see (hostroots): checked and made with the layout.
+_STATE_DIRS = ("state/refs", "state/gone", "state/damaged")  # upgrade.py's too
 
 
 def default_store_dir() -> Path:
@@ -81,22 +84,50 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._layers: Layers | None = None
         self._shared: bool | None = None
+        self._recorded_shared: bool | None = None  # store.json's "shared"
         self._db_path: Path | None = None
         self._layout_checked = False  # ensure() ran (a layout 1 store is migrated there)
 
     # -- layout -----------------------------------------------------------
     @property
     def shared(self) -> bool:
-        """Whether the store is on a filesystem other hosts may use at once (a network
-        filesystem under it, from ``/proc/self/mountinfo``; ``ENVSTORE_SHARED=1`` or
-        ``0`` decides instead): then its database is this host's, on local disk."""
+        """Whether other hosts may use the store at once: its ``store.json`` says so
+        (then every host does), else a network filesystem is under it (mountinfo);
+        ``ENVSTORE_SHARED=1`` forces it on, ``0`` off (an error if recorded shared)."""
         if self._shared is None:
             forced = os.environ.get("ENVSTORE_SHARED")
-            if forced in ("0", "1"):
+            if self._recorded_shared is None:  # ensure() not run: a bad file is its to report
+                self._recorded_shared = self._read_marker(strict=False)[1]
+            if self._recorded_shared:
+                if forced == "0":
+                    raise StoreError(
+                        f"ENVSTORE_SHARED=0, but {self.root}/store.json records the store as"
+                        " shared by several hosts, so every host must use it in shared mode;"
+                        " unset ENVSTORE_SHARED"
+                    )
+                self._shared = True
+            elif forced in ("0", "1"):
                 self._shared = forced == "1"
             else:
                 self._shared = network_mount(self.root)
         return self._shared
+
+    def _read_marker(self, *, strict: bool = True) -> tuple[int | None, bool]:
+        """``store.json``'s layout (None: no store yet) and whether it records the store
+        shared; unreadable: a StoreError, or (not ``strict``) ``(None, False)``."""
+        marker = self.root / "store.json"
+        try:
+            data = json.loads(marker.read_text())
+            layout, shared = data["layout"], data.get("shared", False)
+            if not isinstance(shared, bool):
+                raise TypeError(f"'shared' is {shared!r}, not true or false")
+        except FileNotFoundError:
+            return None, False
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if not strict:
+                return None, False
+            raise StoreError(f"{marker} is unreadable: {exc}") from exc
+        return layout, shared
 
     @property
     def db_path(self) -> Path:
@@ -203,6 +234,10 @@ class Store:
         Whoever can write the store can change the code every env runs
         (store-layout.md, "Trust model").
         """
+        if self.shared:  # this host's database directory: always the user's own
+            from envstore.store.hostdb import check_db_dir
+
+            check_db_dir(self.db_path)
         if os.environ.get("ENVSTORE_TRUST_SHARED_STORE") == "1":
             return
         db = str(self.db_path)
@@ -213,35 +248,10 @@ class Store:
                 st = os.stat(path) if path == self.root else os.lstat(path)
             except FileNotFoundError:
                 continue
-            if stat.S_ISLNK(st.st_mode):
-                raise StoreError(
-                    f"refusing to use {path}: it is a symbolic link; the store's files must"
-                    " be its own (run 'envstore rebuild-db' after removing it)"
-                )
-            if st.st_uid != os.geteuid():
-                from envstore.errors import user_name
+            if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                from envstore.store.trust import refusal
 
-                owner, me = user_name(st.st_uid), user_name(os.geteuid())
-                sudo = (
-                    f" If it is yours and a command run with sudo made it, give it back:"
-                    f" sudo chown -R {me} {self.root}."
-                    if st.st_uid == 0
-                    else ""
-                )
-                raise StoreError(
-                    f"refusing to use {path}: it belongs to {owner}, not to you ({me}), so"
-                    f" {owner} could change the code your environments run.{sudo} Otherwise"
-                    " use a store of your own (--store DIR or ENVSTORE_HOME), or set"
-                    f" ENVSTORE_TRUST_SHARED_STORE=1 if you trust {owner}"
-                )
-            if st.st_mode & 0o022:
-                raise StoreError(
-                    f"refusing to use {path}: it is writable by other users (mode"
-                    f" {stat.S_IMODE(st.st_mode):o}), so they could change the code your"
-                    f" environments run. Remove their write permission (chmod go-w {path}),"
-                    " or set ENVSTORE_TRUST_SHARED_STORE=1 if everyone who can write it is"
-                    " trusted"
-                )
+                raise refusal(path, st, self.root)
 
     def ensure(self, *, named_by: str | None = None) -> None:
         """Create the layout if needed and check its version and permissions.
@@ -249,57 +259,47 @@ class Store:
         ``named_by``: the file that named this store (an env's manifest). Such a store
         must exist already: a crafted manifest never turns a directory into a store.
         """
-        marker = self.root / "store.json"
         self._layout_checked = True
-        try:
-            layout = json.loads(marker.read_text())["layout"]
-        except FileNotFoundError:
-            layout = None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"{marker} is unreadable: {exc}") from exc
+        layout, self._recorded_shared = self._read_marker()
         if layout is None and named_by is not None:
             raise StoreError(
                 f"{self.root}, the store {named_by} names, is not an envstore store;"
                 " pass --store STORE to name the env's store"
             )
         if layout is None:
+            from envstore.store.upgrade import write_marker
+
             self.root.mkdir(parents=True, exist_ok=True)
-            for d in _SUBDIRS:
+            for d in (*_SUBDIRS, *_STATE_DIRS):
                 (self.root / d).mkdir(exist_ok=True)
-            tmp = self.root / f".store.json.{temp_tag()}"
-            tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
-            os.replace(tmp, marker)
-        elif layout == 1:
-            self._migrate_from_1(marker)
-        elif layout != LAYOUT_VERSION:
+            write_marker(self.root, LAYOUT_VERSION, self.shared)
+        elif layout not in (1, 2, LAYOUT_VERSION):
             raise StoreError(
                 f"the store {self.root} has layout {layout}; this envstore uses {LAYOUT_VERSION}"
             )
+        elif layout != LAYOUT_VERSION or (self.shared and not self._recorded_shared):
+            self._upgrade()
         else:
             self.check_layout()
         self.check_trust()
 
-    def _migrate_from_1(self, marker: Path) -> None:
-        """Layout 1 to 2: ``state/``, and in a shared store host-keyed roots for envs on
-        this host's disk (``hostroots.migrate_roots``); under the exclusive gc lock, so
-        no create registers a root meanwhile."""
-        with self.gc_lock(shared=False):
-            if json.loads(marker.read_text()).get("layout") == 1:
-                (self.root / "state").mkdir(exist_ok=True)
-                self.check_layout()
-                if self.shared:
-                    from envstore.store.hostroots import migrate_roots
+    def _upgrade(self) -> None:
+        """``upgrade.upgrade`` under the exclusive gc lock (no create registers a root
+        meanwhile), the layout checked before the lock is taken (locks/ a link out)."""
+        from envstore.store.upgrade import upgrade
 
-                    migrate_roots(self.root)
-                tmp = self.root / f".store.json.{temp_tag()}"
-                tmp.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
-                os.replace(tmp, marker)
+        self.check_layout()
+        with self.gc_lock(shared=False):
+            self._recorded_shared = upgrade(
+                self.root, LAYOUT_VERSION, self.shared, self.check_layout
+            )
+        self._db_path = None  # its identity has store.json's inode, replaced just now
         self.check_layout()
 
     def check_layout(self) -> None:
         """Refuse a store whose directories are symlinks (or files): everything envstore
-        writes, renames or deletes must stay inside the store. Seven lstats."""
-        for name in _SUBDIRS:
+        writes, renames or deletes must stay inside the store. Ten lstats."""
+        for name in (*_SUBDIRS, *_STATE_DIRS):
             path = f"{self.root}/{name}"
             what = not_a_directory(path)
             if what:
