@@ -260,8 +260,7 @@ def from_lock(
     from packaging.version import Version
 
     from envstore.python.tags import supported_tags
-    from envstore.resolve.locked_sources import build_locked, named_file, source_line
-    from envstore.store.hashing import sha256_file
+    from envstore.resolve.locked_sources import build_locked, matching_file, named_file, source_line
 
     accepted = supported_tags(interp)
     sources = request.sources
@@ -304,13 +303,8 @@ def from_lock(
         if not files:
             missing.append(p)
             continue
-        digests = {f: sha256_file(f) for f in files}
-        match = next((f for f, h in digests.items() if h == p.sha256), None)
+        match = matching_file(files, p.sha256, what, problems)
         if match is None:
-            problems += [
-                f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{p.sha256}"
-                for f, h in digests.items()
-            ]
             continue
         resolved.wheels[p.name] = match
     if request.remote and (missing or resolved.wheels) and not problems:

@@ -36,7 +36,6 @@ def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> 
 
 def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> str | None:
     from envstore.model.lock import requirement_line
-    from envstore.store.hashing import sha256_file
 
     if p.kind == "vcs":
         return requirement_line(p.url or "")
@@ -49,15 +48,27 @@ def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) ->
     if not files:
         problems.append(f"{what}: no sdist {p.wheel} at {named or 'the --find-links'}")
         return None
-    digests = {f: sha256_file(f) for f in files}
-    match = next((f for f, h in digests.items() if h == p.sha256), None)
+    match = matching_file(files, p.sha256, what, problems)
     if match is None:
-        problems += [
-            f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{p.sha256}"
-            for f, h in digests.items()
-        ]
         return None
     return requirement_line(f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}")
+
+
+def matching_file(
+    files: Sequence[Path], sha256: str, what: str, problems: list[str]
+) -> Path | None:
+    """The first of ``files`` whose sha256 is the lock's; else None, each file's
+    mismatch added to ``problems``."""
+    from envstore.store.hashing import sha256_file
+
+    digests = {f: sha256_file(f) for f in files}
+    match = next((f for f, h in digests.items() if h == sha256), None)
+    if match is None:
+        problems += [
+            f"{what}: hash mismatch: {f} has sha256:{h}, the lock says sha256:{sha256}"
+            for f, h in digests.items()
+        ]
+    return match
 
 
 def named_file(p: LockedPackage) -> Path | None:
