@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from envstore.errors import InterpreterError, ProjectError
 from envstore.model.interpreter import Interpreter
 from envstore.model.sources import PackageSources, sources_from
+from envstore.model.toml import loads
 from envstore.store.layout import Store
 
 __all__ = ["ScriptMetadata", "choose_python", "parse_script_metadata", "run_script"]
@@ -43,14 +42,6 @@ class ScriptMetadata:
 
     dependencies: tuple[str, ...] = ()
     requires_python: str | None = None
-
-
-def _load_toml(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
-    return tomllib.loads(text)
 
 
 def parse_script_metadata(text: str, where: str) -> ScriptMetadata:
@@ -70,7 +61,7 @@ def parse_script_metadata(text: str, where: str) -> ScriptMetadata:
         for line in blocks[0].group("content").splitlines(keepends=True)
     )
     try:
-        data = _load_toml(content)
+        data = loads(content)
     except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ProjectError(f"{where}: the '# /// script' block is not valid TOML: {exc}") from None
     deps = data.get("dependencies", [])

@@ -16,7 +16,6 @@ checked exactly as the file's contents are; another digest means parse again.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -129,13 +128,11 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
         ):
             return found["toml"], found  # type: ignore[return-value]
         record = {"digest": digest, "groups": {}}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
+    from envstore.model.toml import loads
+
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is one too
         raise ProjectError(f"{path} is not valid TOML: {exc}") from None
     if cache is not None:
         record["toml"] = data

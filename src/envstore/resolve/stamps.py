@@ -91,18 +91,11 @@ def project_stamp(root: str) -> str:
 
 
 def _toml(data: bytes) -> dict[str, object] | None:
-    import sys
+    from envstore.model.toml import loads
 
-    if sys.version_info >= (3, 11):
-        import tomllib as toml
-    else:  # Python 3.10: tomli, if it is there
-        try:
-            import tomli as toml  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            return None
     try:
-        loaded: dict[str, object] = toml.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        loaded: dict[str, object] = loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one too
         return None  # the backend will say what is wrong with it
     return loaded
 
