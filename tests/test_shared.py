@@ -535,6 +535,47 @@ def test_shared_mode_is_recorded_in_the_store_and_kept_by_every_host(
     assert res.code == 0 and f"kept {env} on host server" in res.out, res.out
 
 
+def test_roots_a_host_made_in_local_mode_stay_its_own_when_another_records_shared(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file server used the store first, in local mode: its roots carry no host. A
+    client recording shared mode cannot see the server's local env: that root goes to an
+    unknown host (kept, with what the store's database said it uses), not to the
+    client's gc; the server's gc claims it. An env the client sees on shared storage stays
+    one for every host."""
+    from conftest import entries, run
+
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    server = _host(monkeypatch, tmp_path, "server")
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")  # the server sees its own disk
+    local, home = tmp_path / "scratch" / "env", tmp_path / "home" / "env"
+    assert cli("--store", store, "create", local, *make, "hello-app").code == 0
+    assert cli("--store", store, "create", home, *make, "solo").code == 0
+    assert all("@" not in r for r in _roots(store))
+    long_ago = time.time() - 100 * 86400  # registered long before the store was shared
+    for name in _roots(store):
+        os.utime(store / "roots" / name, (long_ago, long_ago), follow_symlinks=False)
+    (tmp_path / "scratch").rename(tmp_path / "server-disk")  # not on the client
+    _host(monkeypatch, tmp_path, "client")  # sees the store on NFS: records shared mode
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"kept {local} on host _unknown" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    assert sum("@" not in r for r in _roots(store)) == 1  # home's: shared storage
+    (tmp_path / "server-disk").rename(tmp_path / "scratch")
+    assert run([local / "bin" / "hello"], extra_env=server).returncode == 3
+    # The server (shared mode now, from store.json) claims its root with its next gc.
+    _host(monkeypatch, tmp_path, "server")
+    monkeypatch.delenv("ENVSTORE_SHARED")
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert sorted(r.partition("@")[2] for r in _roots(store)) == ["", "server"]
+    _host(monkeypatch, tmp_path, "client")
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {local} on host server" in res.out, res.out
+    assert run([local / "bin" / "hello"], extra_env=server).returncode == 3
+
+
 def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

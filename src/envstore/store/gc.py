@@ -37,7 +37,7 @@ from envstore.store.db import ensure_gone_since, write
 from envstore.store.fs import OTHER_HOST_TEMP_AGE, rmtree, store_temp_abandoned
 from envstore.store.gc_wheels import Item, unneeded_wheels, unused_editables
 from envstore.store.layout import Store, read_entry_record
-from envstore.store.registry import registered_envs
+from envstore.store.registry import claim_host_roots, registered_envs
 from envstore.store.views import read_view
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "tree_size"]
@@ -308,6 +308,8 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
     if not dry_run:
         ensure_gone_since(conn)
     with store.gc_lock(shared=dry_run):
+        if store.shared and not dry_run:  # roots from before the store was shared
+            claim_host_roots(store)
         plan = plan_gc(store, grace=grace, sizes=dry_run)
         if not dry_run:
             crash_point("gc-planned")
