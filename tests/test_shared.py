@@ -388,6 +388,21 @@ def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
     assert cli("--store", store, "create", env, *make, "hello-app").code == 0
     _host(monkeypatch, tmp_path, "beta")
     assert cli("--store", store, "create", other, *make, "ns-alpha").code == 0  # its database
+    # Damage beta's verify finds in a view is refused by alpha's create (alpha's
+    # database never had that view's rows).
+    [view] = [v for v in (store / "views").iterdir() if "ns-alpha" in (v / "view.json").read_text()]
+    os.chmod(view / "site", 0o755)
+    (view / "site" / "planted.py").write_text("import os\n")
+    assert cli("--store", store, "verify", "--check-contents").code != 0
+    assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]
+    _host(monkeypatch, tmp_path, "alpha")
+    res = cli("--store", store, "create", tmp_path / "home" / "fourth", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store view" in res.err, res.err
+    assert cli("--store", store, "verify").code == 0  # alpha holds no seal of that view
+    assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]  # so it stays
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert os.listdir(store / "state" / "damaged") == []
     # alpha's gc finds env gone (moved?) and starts its clock: beta's gc keeps what it
     # used for the grace period too, though beta's database never had its rows.
     shutil.rmtree(env)

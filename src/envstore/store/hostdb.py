@@ -91,6 +91,8 @@ def build_missing(root: Path, path: Path) -> None:
                 fill(conn, root)
             finally:
                 conn.close()  # the last connection: its WAL is checkpointed into the file
+            for f in _db.database_files(path)[1:]:
+                f.unlink(missing_ok=True)  # a lost database's WAL: never replayed onto this one
             os.replace(tmp, path)
         finally:
             for f in _db.database_files(tmp):

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ __all__ = [
     "drop_refs",
     "forget",
     "gone_marks",
+    "marked",
     "marks",
     "migrate_roots",
     "other_hosts",
@@ -323,6 +324,20 @@ def marks(root: Path, kind: str) -> dict[str, str]:
     return out
 
 
+def marked(root: Path, kind: str, name: str) -> bool:
+    """Whether ``state/<kind>`` holds a mark ``name`` (one lookup, no listing)."""
+    if not valid_name(kind, name):
+        return False
+    with state_dir(root, kind) as fd:
+        if fd is None:
+            return False
+        try:
+            os.stat(name.replace("/", "~"), dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+    return True
+
+
 def put_mark(root: Path, kind: str, name: str, text: str = "") -> None:
     if valid_name(kind, name):
         _write_at(root, kind, name, text + "\n")
@@ -332,13 +347,21 @@ def drop_mark(root: Path, kind: str, name: str) -> None:
     _unlink_at(root, kind, name)
 
 
-def set_damaged(root: Path, objects: list[str]) -> None:
-    """Exactly ``objects`` are damaged now (what a verify found)."""
+def set_damaged(root: Path, objects: list[str], judged: Collection[str] = ()) -> None:
+    """``objects`` are damaged now (what a verify found); of the other marks, those of
+    objects it ``judged`` (held a seal for) or that are gone from the store are dropped,
+    the rest kept (another host's verify found them, with its seals)."""
     old = set(marks(root, "damaged"))
     for obj in sorted(old - set(objects)):
-        drop_mark(root, "damaged", obj)
+        if obj in judged or not os.path.lexists(root / _object_path(obj)):
+            drop_mark(root, "damaged", obj)
     for obj in sorted(set(objects) - old):
         put_mark(root, "damaged", obj)
+
+
+def _object_path(obj: str) -> str:
+    """A damaged mark's object below the store: ``entries/<key>`` or ``views/<key>``."""
+    return f"views/{obj[5:]}" if obj.startswith("view/") else f"entries/{obj}"
 
 
 def gone_marks(root: Path) -> dict[str, float]:
