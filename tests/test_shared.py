@@ -591,6 +591,42 @@ def test_roots_a_host_made_in_local_mode_stay_its_own_when_another_records_share
     assert run([local / "bin" / "hello"], extra_env=server).returncode == 3
 
 
+def test_a_database_built_from_the_store_trusts_sources_its_entries_vouch_for(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host's database built from disk has no manifest digests: an env's recorded
+    sources count as registered when the store's entries came from there (their
+    entry.json's origin), so relink on that host looks there; a place no entry names
+    (a crafted manifest) is still never searched."""
+    import json
+
+    import wheelmaker
+
+    from envstore.store.fs import rmtree
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    for crafted in (False, True):
+        if crafted:
+            wheelmaker.build_wheel(tmp_path / "crafted", "solo", "0.5", files={"solo.py": ""})
+            data = json.loads((env / "envstore.json").read_text())
+            data["sources"]["find_links"] = [str(tmp_path / "crafted")]
+            (env / "envstore.json").write_text(json.dumps(data))
+        _host(monkeypatch, tmp_path, f"beta{int(crafted)}")
+        assert cli("--store", store, "list").code == 0  # its database, built from the store
+        rmtree(next((store / "entries" / "pure" / "solo").iterdir()))  # relink must fetch it
+        res = cli("--store", store, "relink", env, "--offline")
+        if crafted:
+            assert res.code == 1 and "did not register them" in res.err, res.err
+        else:
+            assert res.code == 0, res.err
+
+
 def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(
     cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
