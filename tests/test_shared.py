@@ -388,6 +388,21 @@ def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
     assert cli("--store", store, "create", env, *make, "hello-app").code == 0
     _host(monkeypatch, tmp_path, "beta")
     assert cli("--store", store, "create", other, *make, "ns-alpha").code == 0  # its database
+    # Damage beta's verify finds in a view is refused by alpha's create (alpha's
+    # database never had that view's rows).
+    [view] = [v for v in (store / "views").iterdir() if "ns-alpha" in (v / "view.json").read_text()]
+    os.chmod(view / "site", 0o755)
+    (view / "site" / "planted.py").write_text("import os\n")
+    assert cli("--store", store, "verify", "--check-contents").code != 0
+    assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]
+    _host(monkeypatch, tmp_path, "alpha")
+    res = cli("--store", store, "create", tmp_path / "home" / "fourth", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store view" in res.err, res.err
+    assert cli("--store", store, "verify").code == 0  # alpha holds no seal of that view
+    assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]  # so it stays
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert os.listdir(store / "state" / "damaged") == []
     # alpha's gc finds env gone (moved?) and starts its clock: beta's gc keeps what it
     # used for the grace period too, though beta's database never had its rows.
     shutil.rmtree(env)
@@ -533,6 +548,83 @@ def test_shared_mode_is_recorded_in_the_store_and_kept_by_every_host(
         monkeypatch.setenv(key, value)
     res = cli("--store", store, "gc", "--grace", "0")
     assert res.code == 0 and f"kept {env} on host server" in res.out, res.out
+
+
+def test_roots_a_host_made_in_local_mode_stay_its_own_when_another_records_shared(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file server used the store first, in local mode: its roots carry no host. A
+    client recording shared mode cannot see the server's local env: that root goes to an
+    unknown host (kept, with what the store's database said it uses), not to the
+    client's gc; the server's gc claims it. An env the client sees on shared storage stays
+    one for every host."""
+    from conftest import entries, run
+
+    make = ("--no-index", "-f", wheelhouse, "--without-pip")
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    server = _host(monkeypatch, tmp_path, "server")
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")  # the server sees its own disk
+    local, home = tmp_path / "scratch" / "env", tmp_path / "home" / "env"
+    assert cli("--store", store, "create", local, *make, "hello-app").code == 0
+    assert cli("--store", store, "create", home, *make, "solo").code == 0
+    assert all("@" not in r for r in _roots(store))
+    long_ago = time.time() - 100 * 86400  # registered long before the store was shared
+    for name in _roots(store):
+        os.utime(store / "roots" / name, (long_ago, long_ago), follow_symlinks=False)
+    (tmp_path / "scratch").rename(tmp_path / "server-disk")  # not on the client
+    _host(monkeypatch, tmp_path, "client")  # sees the store on NFS: records shared mode
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert f"kept {local} on host _unknown" in res.out, res.out
+    assert "hello-app" in " ".join(entries(store))
+    assert sum("@" not in r for r in _roots(store)) == 1  # home's: shared storage
+    (tmp_path / "server-disk").rename(tmp_path / "scratch")
+    assert run([local / "bin" / "hello"], extra_env=server).returncode == 3
+    # The server (shared mode now, from store.json) claims its root with its next gc.
+    _host(monkeypatch, tmp_path, "server")
+    monkeypatch.delenv("ENVSTORE_SHARED")
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    assert sorted(r.partition("@")[2] for r in _roots(store)) == ["", "server"]
+    _host(monkeypatch, tmp_path, "client")
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0 and f"kept {local} on host server" in res.out, res.out
+    assert run([local / "bin" / "hello"], extra_env=server).returncode == 3
+
+
+def test_a_database_built_from_the_store_trusts_sources_its_entries_vouch_for(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host's database built from disk has no manifest digests: an env's recorded
+    sources count as registered when the store's entries came from there (their
+    entry.json's origin), so relink on that host looks there; a place no entry names
+    (a crafted manifest) is still never searched."""
+    import json
+
+    import wheelmaker
+
+    from envstore.store.fs import rmtree
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env = tmp_path / "home" / "env"
+    _host(monkeypatch, tmp_path, "alpha")
+    made = cli("--store", store, "create", env, "--without-pip", "--no-index", "-f", wheelhouse,
+               "solo")  # fmt: skip
+    assert made.code == 0, made.err
+    for crafted in (False, True):
+        if crafted:
+            wheelmaker.build_wheel(tmp_path / "crafted", "solo", "0.5", files={"solo.py": ""})
+            data = json.loads((env / "envstore.json").read_text())
+            data["sources"]["find_links"] = [str(tmp_path / "crafted")]
+            (env / "envstore.json").write_text(json.dumps(data))
+        _host(monkeypatch, tmp_path, f"beta{int(crafted)}")
+        assert cli("--store", store, "list").code == 0  # its database, built from the store
+        rmtree(next((store / "entries" / "pure" / "solo").iterdir()))  # relink must fetch it
+        res = cli("--store", store, "relink", env, "--offline")
+        if crafted:
+            assert res.code == 1 and "did not register them" in res.err, res.err
+        else:
+            assert res.code == 0, res.err
 
 
 def test_a_moved_env_gets_its_grace_on_a_host_that_never_registered_it(

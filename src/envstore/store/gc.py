@@ -25,7 +25,6 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,21 +35,14 @@ from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import caches, hostroots, index
 from envstore.store.db import ensure_gone_since, write
 from envstore.store.fs import OTHER_HOST_TEMP_AGE, rmtree, store_temp_abandoned
+from envstore.store.gc_wheels import Item, unneeded_wheels, unused_editables
 from envstore.store.layout import Store, read_entry_record
-from envstore.store.registry import registered_envs
+from envstore.store.registry import claim_host_roots, registered_envs
 from envstore.store.views import read_view
 
 __all__ = ["GcPlan", "apply_plan", "collect", "plan_gc", "tree_size"]
 
 DEFAULT_GRACE = 600.0
-
-
-@dataclass
-class Item:
-    kind: str  # "entry", "view", "wheel", "editable", "temp", "stray"
-    name: str
-    path: Path
-    size: int
 
 
 @dataclass
@@ -173,8 +165,9 @@ def plan_gc(
             continue
         plan.delete.append(Item("entry", key, path, size(path)))
     if not keep_everything:
-        plan.delete += _unneeded_wheels(store, entries, plan, grace, now, size)
-        plan.delete += _unused_editables(store, live, grace, now, size)
+        doomed = {i.name for i in plan.delete if i.kind == "entry"}
+        plan.delete += unneeded_wheels(store, entries, doomed, grace, now, size)
+        plan.delete += unused_editables(store, live, grace, now, size)
     if store.tmp_dir.is_dir():
         for name in sorted(os.listdir(store.tmp_dir)):
             path = store.tmp_dir / name
@@ -185,82 +178,6 @@ def plan_gc(
             if store_temp_abandoned(name, age, max(grace, OTHER_HOST_TEMP_AGE)):
                 plan.delete.append(Item("temp", name, path, size(path)))
     return plan
-
-
-def _unneeded_wheels(
-    store: Store,
-    entries: dict[str, tuple[Path, float]],
-    plan: GcPlan,
-    grace: float,
-    now: float,
-    size: Callable[[Path], int],
-) -> list[Item]:
-    """Wheels in ``wheels/`` that no entry left after this gc was made from (they
-    are kept to repair, lock or rebuild an entry), and older than the grace period."""
-    if not store.wheels_dir.is_dir():
-        return []
-    doomed = {i.name for i in plan.delete if i.kind == "entry"}
-    wheel_of = index.entry_wheels(store.db(create=False))
-    needed: set[str] = set()
-    for key, (path, _) in entries.items():
-        if key in doomed:
-            continue
-        name = wheel_of.get(key)
-        if not name:
-            try:
-                name = read_entry_record(path).wheel
-            except StoreError:
-                return []  # an entry whose wheel is unknown might need any of them
-        needed.add(name)
-    out = []
-    for name in sorted(os.listdir(store.wheels_dir)):
-        path = store.wheels_dir / name
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if name in needed or not stat.S_ISREG(st.st_mode) or not name.endswith(".whl"):
-            continue
-        if now - st.st_mtime >= grace:
-            out.append(Item("wheel", name, path, size(path)))
-    return out
-
-
-def _unused_editables(
-    store: Store, live: set[str], grace: float, now: float, size: Callable[[Path], int]
-) -> list[Item]:
-    """Project directories in ``editables/`` that no live or recently gone env lists
-    as an editable, and whose wheels are all older than the grace period (a create
-    registers its env only after building or finding the wheel; finding one makes
-    it young again). Anything there that is not a directory is a stray."""
-    base = store.root / "editables"
-    if base.is_symlink() or not base.is_dir():
-        return []
-    out = []
-    for name in sorted(os.listdir(base)):
-        path = base / name
-        if path.is_symlink() or not path.is_dir():
-            out.append(Item("stray", f"editables/{name}", path, 0))
-            continue
-        if f"editable/{name}" in live:
-            continue
-        try:  # the project directory's own time too: publish makes it, then renames into it
-            stamps = [path / n for n in os.listdir(path)]
-            newest = max(os.lstat(d).st_mtime for d in [path, *stamps])
-            if now - newest < grace:
-                continue
-            wheels = sorted(
-                w
-                for d in stamps
-                if not d.is_symlink() and d.is_dir()
-                for w in os.listdir(d)
-                if w.endswith(".whl")
-            )
-        except OSError:
-            continue
-        label = f"{name} ({', '.join(wheels)})" if wheels else name
-        out.append(Item("editable", label, path, size(path)))
-    return out
 
 
 def _scan_views(
@@ -391,6 +308,8 @@ def collect(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
     if not dry_run:
         ensure_gone_since(conn)
     with store.gc_lock(shared=dry_run):
+        if store.shared and not dry_run:  # roots from before the store was shared
+            claim_host_roots(store)
         plan = plan_gc(store, grace=grace, sizes=dry_run)
         if not dry_run:
             crash_point("gc-planned")

@@ -28,7 +28,14 @@ from envstore.store import index
 from envstore.store.fs import host_name, manifest_links, read_small
 from envstore.store.locks import file_lock
 
-__all__ = ["build_missing", "check_db_dir", "disk_entries", "fill", "local_db_path"]
+__all__ = [
+    "build_missing",
+    "check_db_dir",
+    "disk_entries",
+    "fill",
+    "local_db_path",
+    "vouched_digest",
+]
 
 
 def local_db_path(root: Path) -> Path:
@@ -91,6 +98,8 @@ def build_missing(root: Path, path: Path) -> None:
                 fill(conn, root)
             finally:
                 conn.close()  # the last connection: its WAL is checkpointed into the file
+            for f in _db.database_files(path)[1:]:
+                f.unlink(missing_ok=True)  # a lost database's WAL: never replayed onto this one
             os.replace(tmp, path)
         finally:
             for f in _db.database_files(tmp):
@@ -102,11 +111,14 @@ def fill(
 ) -> dict[str, int]:
     """Index the entries, views and registered envs of the store at ``root`` into
     ``conn`` (a new database). ``digests``: env -> the manifest digest to keep (else
-    none: a manifest found on disk is not trusted for its sources)."""
+    ``vouched_digest``'s: a manifest found on disk is trusted for its sources only as
+    far as the store's entries vouch for them)."""
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
+    records: dict[str, EntryRecord] = {}
     with _db.write(conn):
         for key, record in disk_entry_records(root):
             index.add_entry(conn, key, record.to_json())
+            records[str(key)] = record
             counts["entries"] += 1
         for view in sorted((root / "views").glob("*/view.json")):
             try:
@@ -137,13 +149,36 @@ def fill(
                 conn,
                 env,
                 root=name,
-                digest=(digests or {}).get(env, ""),
+                digest=(digests or {}).get(env) or vouched_digest(manifest, records),
                 python=manifest.python.version,
                 created=manifest.created,
                 objects=index.env_objects(manifest),
             )
         counts["envs"] += 1
     return counts
+
+
+def vouched_digest(manifest: Manifest, records: dict[str, EntryRecord]) -> str:
+    """The digest to record for a manifest found on disk (untrusted: a cloned repo's, or
+    changed since): its own when the store's entries vouch for every place its sources
+    name, so relink may look there again: each find-links directory held a wheel one of
+    its entries was ingested from (``origin``), its index is the one an entry was
+    downloaded from (``index``), no extra index (an entry records none then). Else ""
+    (relink then trusts none of them). The store is trusted as a whole: whoever can
+    write its ``entry.json`` files can change what every env runs."""
+    import xxhash
+
+    src = manifest.sources
+    if manifest.text is None or src.extra_index_urls:
+        return ""
+    mine = [records[str(k)] for k in manifest.keys if str(k) in records]
+    origins = {os.path.dirname(r.origin) for r in mine if r.origin}
+    indexes = {r.index.rstrip("/") for r in mine if r.index}
+    if any(d not in origins for d in src.find_links):
+        return ""
+    if src.index_url and src.index_url.rstrip("/") not in indexes:
+        return ""
+    return str(xxhash.xxh3_64_hexdigest(manifest.text.encode()))
 
 
 def disk_entries(root: Path) -> list[EntryKey]:

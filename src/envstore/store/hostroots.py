@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +26,14 @@ from envstore.store import index
 from envstore.store.fs import host_name, on_shared_storage, read_small, temp_tag
 
 __all__ = [
+    "UNKNOWN_HOST",
     "OtherHosts",
+    "claim_roots",
     "drop_mark",
     "drop_refs",
     "forget",
     "gone_marks",
+    "marked",
     "marks",
     "migrate_roots",
     "other_hosts",
@@ -44,6 +47,9 @@ __all__ = [
 ]
 
 DEFAULT_HOST_ROOT_DAYS = 90.0
+# The host of a root made before the store was shared whose env this host could not
+# place (``migrate_roots``): "_" is in no DNS host name, so no host is named so.
+UNKNOWN_HOST = "_unknown"
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 
 
@@ -164,10 +170,15 @@ def drop_refs(root: Path, name: str) -> None:
     _unlink_at(root, "refs", name)
 
 
-def migrate_roots(root: Path) -> int:
-    """Layout 1 to 2 in a shared store: every root was this host's (layout 1 stores
-    were on local disk), so a root whose env is not on shared storage becomes
-    ``<hash>@<this host>``, with its ``state/refs`` file. Returns how many."""
+def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> int:
+    """A store becoming shared (``upgrade``): until now a root carried no host whatever
+    disk its env was on (a host that saw the store local, such as the file server,
+    registered its local envs so). A root whose env this host sees, on shared storage,
+    stays one for every host; any other may be another host's local env, so it becomes
+    ``<hash>@_unknown``: kept like another host's root (its age limit counted from now)
+    with what it uses (``old_refs``, env -> objects from the store's own database, else
+    its ``state/refs`` file), until the host that holds it claims it (``claim_roots``;
+    this host right away). Returns how many were re-keyed."""
     moved = 0
     roots = root / "roots"
     for name in sorted(os.listdir(roots)):
@@ -176,18 +187,59 @@ def migrate_roots(root: Path) -> int:
             continue
         target = os.readlink(link)
         env = os.path.dirname(target)
-        if os.path.basename(target) != MANIFEST_NAME or on_shared_storage(env):
+        if os.path.basename(target) != MANIFEST_NAME:
             continue
-        new = f"{name}@{host_name()}"
-        try:
-            objects = index.env_objects(Manifest.load(Path(env)))
-        except BadManifestError:
-            objects = None  # gone or unreadable: its gc judges it as before
+        if os.path.isfile(link) and on_shared_storage(env):
+            continue
+        new = f"{name}@{UNKNOWN_HOST}"
+        objects = old_refs.get(env, read_refs(root, name))
         if objects is not None:
             write_refs(root, new, objects)
         os.replace(link, roots / new)
+        os.utime(roots / new, follow_symlinks=False)  # "seen" now: 90 days from here
+        forget(root, name)
         moved += 1
+    claim_roots(root)
     return moved
+
+
+def claim_roots(root: Path) -> list[tuple[str, str, Manifest]]:
+    """This host's envs among the roots ``<hash>@_unknown`` (``migrate_roots``): the env is
+    alive here on local disk, its manifest names that very path and this store, and it
+    uses nothing the root's ``state/refs`` file does not name (so the same view: the
+    same packages for the same Python; a root whose refs are unknown is claimed on the
+    rest). Such a root becomes ``<hash>@<this host>`` (or is dropped, if this host
+    registered the env anew meanwhile). Returns (env, root name, manifest) of each
+    renamed, for the caller's database."""
+    out: list[tuple[str, str, Manifest]] = []
+    roots, me = root / "roots", host_name()
+    for name in sorted(os.listdir(roots)) if roots.is_dir() else ():
+        base, _, host = name.partition("@")
+        link = roots / name
+        if host != UNKNOWN_HOST or not valid_name("refs", name) or not link.is_symlink():
+            continue
+        env = os.path.dirname(os.readlink(link))
+        try:
+            manifest = Manifest.load(link)
+        except BadManifestError:
+            continue  # not alive here (or unreadable): not this host's to claim
+        if manifest.env != env or on_shared_storage(env):
+            continue
+        if os.path.realpath(manifest.store) != os.path.realpath(root):
+            continue
+        objects = index.env_objects(manifest)
+        refs = read_refs(root, name)
+        if refs is not None and not set(objects) <= set(refs):
+            continue  # another env at that path (another host's, or this one's since)
+        new = f"{base}@{me}"
+        if os.path.lexists(roots / new):
+            link.unlink()  # registered by this host anew already
+        else:
+            write_refs(root, new, objects if refs is None else refs)
+            os.replace(link, roots / new)
+            out.append((env, new, manifest))
+        forget(root, name)
+    return out
 
 
 def host_root_age() -> float:
@@ -272,6 +324,20 @@ def marks(root: Path, kind: str) -> dict[str, str]:
     return out
 
 
+def marked(root: Path, kind: str, name: str) -> bool:
+    """Whether ``state/<kind>`` holds a mark ``name`` (one lookup, no listing)."""
+    if not valid_name(kind, name):
+        return False
+    with state_dir(root, kind) as fd:
+        if fd is None:
+            return False
+        try:
+            os.stat(name.replace("/", "~"), dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+    return True
+
+
 def put_mark(root: Path, kind: str, name: str, text: str = "") -> None:
     if valid_name(kind, name):
         _write_at(root, kind, name, text + "\n")
@@ -281,13 +347,21 @@ def drop_mark(root: Path, kind: str, name: str) -> None:
     _unlink_at(root, kind, name)
 
 
-def set_damaged(root: Path, objects: list[str]) -> None:
-    """Exactly ``objects`` are damaged now (what a verify found)."""
+def set_damaged(root: Path, objects: list[str], judged: Collection[str] = ()) -> None:
+    """``objects`` are damaged now (what a verify found); of the other marks, those of
+    objects it ``judged`` (held a seal for) or that are gone from the store are dropped,
+    the rest kept (another host's verify found them, with its seals)."""
     old = set(marks(root, "damaged"))
     for obj in sorted(old - set(objects)):
-        drop_mark(root, "damaged", obj)
+        if obj in judged or not os.path.lexists(root / _object_path(obj)):
+            drop_mark(root, "damaged", obj)
     for obj in sorted(set(objects) - old):
         put_mark(root, "damaged", obj)
+
+
+def _object_path(obj: str) -> str:
+    """A damaged mark's object below the store: ``entries/<key>`` or ``views/<key>``."""
+    return f"views/{obj[5:]}" if obj.startswith("view/") else f"entries/{obj}"
 
 
 def gone_marks(root: Path) -> dict[str, float]:

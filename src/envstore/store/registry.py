@@ -78,6 +78,28 @@ def register_env(
         )
 
 
+def claim_host_roots(store: Store) -> None:
+    """This host's envs among the roots registered before the store was shared
+    (``hostroots.claim_roots``): keyed by this host, and in its database."""
+    from envstore.store.hostroots import claim_roots
+
+    claimed = claim_roots(store.root)
+    if not claimed:
+        return
+    conn = store.db()
+    with write(conn):
+        for env, name, manifest in claimed:
+            index.put_env(
+                conn,
+                env,
+                root=name,
+                digest="",  # found on disk: relink trusts none of its recorded sources
+                python=manifest.python.version,
+                created=manifest.created,
+                objects=index.env_objects(manifest),
+            )
+
+
 def unregister_env(store: Store, env: Path) -> None:
     """Drop ``env``'s gc root and database rows (its store references)."""
     root = store.roots_dir / root_name(env, store)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], N
 
     2: ``state/``; 3: ``"shared": true`` in ``store.json`` once any host uses it in
     shared mode (then every host does, ``Store.shared``). Becoming shared, its roots
-    of envs on this host's disk are keyed by this host (``hostroots.migrate_roots``:
-    until now only hosts that saw it local made roots) and its own database is set
+    without a host are sorted out (``hostroots.migrate_roots``: until now hosts that saw
+    it local made roots of their local envs without one) and its own database is set
     aside (``retire_store_db``)."""
     marker = root / "store.json"
     data = json.loads(marker.read_text())
@@ -36,7 +37,7 @@ def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], N
     if shared and not recorded:
         from envstore.store.hostroots import migrate_roots
 
-        migrate_roots(root)
+        migrate_roots(root, store_db_refs(root))
         retire_store_db(root)
     write_marker(root, version, recorded or shared)
     return recorded or shared
@@ -48,6 +49,26 @@ def write_marker(root: Path, version: int, shared: bool) -> None:
     tmp = root / f".store.json.{temp_tag()}"
     tmp.write_text(json.dumps({"layout": version, **({"shared": True} if shared else {})}) + "\n")
     os.replace(tmp, root / "store.json")
+
+
+def store_db_refs(root: Path) -> dict[str, list[str]]:
+    """What the store's own database (local mode's, about to be set aside) says each
+    env uses; nothing if it is missing or unreadable (read-only, once)."""
+    from envstore.errors import StoreError
+    from envstore.store import db, index
+
+    path = root / "envstore.db"
+    if path.is_symlink() or not path.is_file():
+        return {}
+    conn = db.open_readonly(path)
+    if conn is None:
+        return {}
+    try:
+        return index.env_refs(conn)
+    except (StoreError, sqlite3.Error):
+        return {}
+    finally:
+        conn.close()
 
 
 def retire_store_db(root: Path) -> None:

@@ -236,7 +236,9 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     if store.shared:  # every host refuses a damaged entry, not only this one
         from envstore.store.hostroots import set_damaged
 
-        set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)])
+        # Another host's marks stay unless this verify could judge them (its seal).
+        judged = {o for o in seals if check_contents or o.startswith("view/")}
+        set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)], judged)
     return problems
 
 

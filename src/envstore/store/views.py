@@ -199,7 +199,12 @@ def check_view_not_damaged(store: Store, vkey: str) -> None:
         raise StoreError(f"store view {vkey} is a symbolic link; run 'envstore verify --repair'")
     from envstore.store import index
 
-    if index.view_damaged(store.db(), vkey):
+    damaged = index.view_damaged(store.db(), vkey)
+    if not damaged and store.shared:  # what any host's verify found (one lookup)
+        from envstore.store.hostroots import marked
+
+        damaged = marked(store.root, "damaged", f"view/{vkey}")
+    if damaged:
         raise StoreError(f"damaged store view {vkey}; run 'envstore verify --repair'")
 
 
