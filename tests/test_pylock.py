@@ -113,7 +113,8 @@ def _version_2(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "option",
     [["--project", "."], ["-p", sys.executable], ["-i", "https://x.invalid/simple"],
-     ["--offline"], ["--no-index"], ["--remote", "file:///nowhere"], ["--push"]],
+     ["--offline"], ["--no-index"], ["--remote", "file:///nowhere"], ["--push"],
+     ["-r", "requirements.txt"]],
 )  # fmt: skip
 def test_lock_env_refuses_the_options_of_a_project_lock(
     cli: CLI, tmp_path: Path, store: Path, locked: Path, option: list[str]
@@ -121,7 +122,9 @@ def test_lock_env_refuses_the_options_of_a_project_lock(
     """``lock ENV`` reads the manifest and the store: what it would ignore is refused."""
     res = cli("--store", store, "lock", tmp_path / "env", "-o", "-", *option)
     assert res.code == 1 and "only apply to a project's lock" in res.err and not res.out
-    assert {"-p": "--python", "-i": "--index-url"}.get(option[0], option[0]) in res.err
+    assert {"-p": "--python", "-i": "--index-url", "-r": "--requirement"}.get(
+        option[0], option[0]
+    ) in res.err
     assert len(res.err.strip().splitlines()) == 1
 
 

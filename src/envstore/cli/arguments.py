@@ -276,9 +276,11 @@ def _portable(sub: Subcommands) -> None:
         " environments). Reads only the manifest and the store; the env's Python is not"
         " started. Without ENV, in a project: its dependencies, every extra and dependency"
         " group (marked) and the project itself, resolved once, into PROJECT/pylock.toml"
-        " with a digest of pyproject.toml's inputs ('sync --locked' checks it). With ENV,"
-        " only -f DIR applies (where its wheels are); --project, -p and the other index and"
-        " remote options are for a project's lock and refused.",
+        " with a digest of pyproject.toml's inputs ('sync --locked' checks it). With -r"
+        " FILE: those requirements. Several -p: resolved for each (interpreters found here),"
+        " merged into one lock with a marker on each version that differs. With ENV,"
+        " only -f DIR applies (where its wheels are); --project, -r, -p and the other index"
+        " and remote options are for a new lock and refused.",
     )
     p.add_argument(
         "env", metavar="ENV", nargs="?", help="the environment directory (none: the project)"
@@ -293,7 +295,18 @@ def _portable(sub: Subcommands) -> None:
         "-p",
         "--python",
         metavar="PYTHON",
-        help="without ENV: the interpreter to resolve for (default: as 'sync' in the project)",
+        action="append",
+        help="without ENV: an interpreter to resolve for (repeatable: one lock for each"
+        " Python given; default: as 'sync' in the project, or the default Python)",
+    )
+    p.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="without ENV: lock the requirements of FILE, not a project's (repeatable)",
     )
     p.add_argument(
         "-o",

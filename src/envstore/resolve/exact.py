@@ -116,7 +116,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     with it: a wheel, an sdist or archive (built into a wheel by pip), a VCS commit."""
     from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
 
-    from envstore.model.lock import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
+    from envstore.model.lock_records import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
     from envstore.model.records import web_url
 
     url, path = dist.url, getattr(dist, "path", None)
