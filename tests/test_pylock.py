@@ -553,10 +553,15 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     cli: CLI, tmp_path: Path, store: Path
 ) -> None:
     """A locked sdist (its sha256 checked first) and a git commit are built into wheels
-    by pip (offline: the projects' backend needs nothing), then stored."""
+    by pip (offline: the projects' backend needs nothing), then stored; the next env
+    from the lock takes what they were built into, building nothing (no pip: offline)."""
     from projectmaker import make_project
 
     make_project(tmp_path / "srcpkg", "srcpkg")
+    backend = tmp_path / "srcpkg" / "_backend" / "envstore_test_backend.py"
+    log = tmp_path / "builds.log"  # the sdist is built unpacked elsewhere: log outside it
+    backend.write_text(backend.read_text().replace('os.path.join(_HERE, "builds.log")',
+                                                   repr(str(log))))  # fmt: skip
     (tmp_path / "dist").mkdir()
     made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
                 " import envstore_test_backend as b; b.build_sdist('../dist')"],
@@ -583,6 +588,11 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     res = cli("--store", store, "create", tmp_path / "env", "--from", lock, "--no-index")
     assert res.code == 0, res.err
     assert _set(tmp_path / "env") == {("srcpkg", "0.1"), ("vcspkg", "0.1")}
+    assert log.read_text().split() == ["sdist", "wheel"]
+    res = cli("--store", store, "create", tmp_path / "again", "--from", lock, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "again") == _set(tmp_path / "env")
+    assert log.read_text().split() == ["sdist", "wheel"]  # not built again
 
     data["packages"][0]["sdist"]["hashes"]["sha256"] = "0" * 64
     lock.write_text(tomli_w.dumps(data))

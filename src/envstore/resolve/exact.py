@@ -260,7 +260,13 @@ def from_lock(
     from packaging.version import Version
 
     from envstore.python.tags import supported_tags
-    from envstore.resolve.locked_sources import build_locked, matching_file, named_file, source_line
+    from envstore.resolve.locked_sources import (
+        build_locked,
+        built_before,
+        matching_file,
+        named_file,
+        source_line,
+    )
 
     accepted = supported_tags(interp)
     sources = request.sources
@@ -272,6 +278,10 @@ def from_lock(
     builds: list[tuple[LockedPackage, str]] = []  # sdists and VCS commits
     for p in request.locked:
         if p.kind != "wheel":
+            before = built_before(store, p, interp)
+            if before is not None:  # built from this very source already
+                resolved.keys[p.name] = before
+                continue
             line = source_line(p, dirs, problems)
             if line is not None:
                 builds.append((p, line))
