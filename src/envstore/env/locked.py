@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from envstore.errors import InterpreterError, LockError
 from envstore.model.interpreter import Interpreter
-from envstore.model.lock import Lock, LockedDirectory
+from envstore.model.lock import Lock, LockedDirectory, LockedPackage
 from envstore.python.interpreters import find_interpreter
 from envstore.store.layout import Store
 
@@ -40,20 +40,28 @@ def selected(
     chosen = select_locked(
         lock, interp, extras=extras, groups=list(groups) or None, directories=trees
     )
-    return replace(lock, packages=chosen, directories=trees)
+    # A source tree not marked editable is built into a wheel by pip, as it is now.
+    requested = lock.requested()
+    chosen += [
+        LockedPackage(
+            d.name,
+            "",
+            "",
+            "",
+            requested is None or d.name in requested,
+            path=d.path,
+            kind="directory",
+        )
+        for d in trees
+        if not d.editable
+    ]
+    return replace(lock, packages=chosen, directories=[d for d in trees if d.editable])
 
 
 def lock_editables(lock: Lock) -> list[str]:
-    """The source trees a lock chose (``selected``), as editable projects to install:
-    PEP 751 ``directory`` packages marked ``editable`` (a project lock's project)."""
-    plain = [d for d in lock.directories if not d.editable]
-    if plain:
-        raise LockError(
-            f"{lock.source}: source trees to install non-editable are not supported yet: "
-            + ", ".join(f"{d.name} ({d.path})" for d in plain)
-            + "; lock them as wheels, or mark them editable"
-        )
-    return [d.path for d in lock.directories]
+    """The source trees a lock chose (``selected``) to install editable: PEP 751
+    ``directory`` packages marked ``editable`` (a project lock's project)."""
+    return [d.path for d in lock.directories if d.editable]
 
 
 def check_lock_python(lock: Lock, interp: Interpreter) -> None:

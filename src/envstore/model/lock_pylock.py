@@ -62,7 +62,7 @@ def build_pylock(lock: LockParts, base: Path | None) -> Any:
 
     from envstore._version import __version__
 
-    unknown = [p for p in lock.packages if not (p.path or p.url)]
+    unknown = [p for p in lock.packages if not (p.path or p.url)]  # a VCS one has its url
     if unknown:
         pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
         raise LockError(
@@ -81,10 +81,10 @@ def build_pylock(lock: LockParts, base: Path | None) -> Any:
     packages = [
         Package(
             name=canonicalize_name(same[0].name),
-            version=Version(same[0].version),
+            version=Version(same[0].version) if same[0].version else None,
             index=same[0].index,
             marker=Marker(same[0].marker) if same[0].marker else None,
-            wheels=_wheels(same, base),
+            **_sources(same, base),
         )
         for same in grouped.values()
     ]
@@ -100,7 +100,12 @@ def build_pylock(lock: LockParts, base: Path | None) -> Any:
         **lock.tool,
         "version": __version__,
         "requirements": list(lock.requirements),
-        "requested": list(dict.fromkeys(p.name for p in lock.packages if p.requested)),
+        "requested": list(
+            dict.fromkeys(
+                [p.name for p in lock.packages if p.requested]
+                + [d.name for d in lock.directories if not d.editable]
+            )
+        ),
     }
     pythons = lock.pythons()
     if lock.python is not None:
@@ -125,9 +130,30 @@ def build_pylock(lock: LockParts, base: Path | None) -> Any:
     return made
 
 
+def _sources(same: list[LockedPackage], base: Path | None) -> dict[str, Any]:
+    """Where one version is, as ``Package`` fields: its wheels (several for a lock of
+    several interpreters, each file once), else the sdist, source archive or VCS commit
+    it was built from (``LockedPackage.kind``)."""
+    from packaging.pylock import PackageArchive, PackageSdist, PackageVcs
+
+    p = same[0]
+    path = _relative(p.path, base) if p.path else None
+    url = None if p.path else p.url
+    if p.kind == "vcs":  # pip's form: type+URL@commit[#subdirectory=SUB]
+        kind, _, rest = (p.url or "").partition("+")
+        rest, _, fragment = rest.partition("#")
+        repo, _, commit = rest.rpartition("@")
+        sub = fragment.removeprefix("subdirectory=") or None
+        return {"vcs": PackageVcs(type=kind, url=repo, commit_id=commit, subdirectory=sub)}
+    hashes = {"sha256": p.sha256}
+    if p.kind == "sdist":
+        return {"sdist": PackageSdist(name=p.wheel, path=path, url=url, hashes=hashes)}
+    if p.kind == "archive":
+        return {"archive": PackageArchive(path=path, url=url, hashes=hashes)}
+    return {"wheels": _wheels(same, base)}
+
+
 def _wheels(same: list[LockedPackage], base: Path | None) -> list[Any]:
-    """The wheels of one version (several for a lock of several interpreters), each
-    file once."""
     from packaging.pylock import PackageWheel
 
     seen: dict[str, LockedPackage] = {}

@@ -40,8 +40,10 @@ class LockedPackage:
     url: str | None = None
     index: str | None = None  # the package index (PEP 503 base URL) the wheel is on
     marker: str | None = None  # PEP 751: when it is installed (extras, dependency groups)
-    # "wheel"; "sdist" (an sdist or source archive: ``wheel`` is its file name, pip
-    # builds it); "vcs" (``url`` is pip's ``git+URL@commit``, no file, no hash)
+    # "wheel"; "sdist" or "archive" (an sdist or other source archive: ``wheel`` is
+    # its file name, pip builds it); "vcs" (``url`` is pip's ``git+URL@commit``, no
+    # file, no hash); "directory" (a source tree at ``path`` installed as a wheel pip
+    # builds: no version, no hash)
     kind: str = "wheel"
 
     def pip_line(self) -> str:

@@ -45,6 +45,8 @@ def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) ->
 
     if p.kind == "vcs":
         return requirement_line(p.url or "")
+    if p.kind == "directory":  # a source tree: no hash to check, built as it is now
+        return requirement_line(f"{p.name} @ {Path(p.path or '').resolve().as_uri()}")
     what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
     named = named_file(p)
     files = [named] if named is not None else [d / p.wheel for d in dirs]
@@ -96,9 +98,12 @@ def _built_key(p: LockedPackage, interp: Interpreter) -> str:
 
 
 def built_before(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
-    """The store entry the locked source ``p`` was built into for ``interp`` before, if
-    it is still there."""
+    """The store entry the locked source ``p`` (an sdist, archive or VCS commit) was
+    built into for ``interp`` before, if it is still there."""
     from envstore.store import caches
+
+    if p.kind == "directory":
+        return None
 
     items = caches.resolution(store.db(), _built_key(p, interp))
     try:
@@ -132,8 +137,8 @@ def build_locked(
         return {}
     if progress:
         progress(f"building {len(todo)} locked packages from source")
-    hashed = [line for p, line in todo if p.kind != "vcs"]
-    plain = [line for p, line in todo if p.kind == "vcs"]
+    hashed = [line for p, line in todo if p.kind in ("sdist", "archive")]
+    plain = [line for p, line in todo if p.kind not in ("sdist", "archive")]
     got: list[Path] = []
     site = pip_site()
     if hashed:
@@ -142,7 +147,13 @@ def build_locked(
         )
     if plain:
         got += download(
-            store, interp, site, sources, plain, "build the locked VCS sources", build=True
+            store,
+            interp,
+            site,
+            sources,
+            plain,
+            "build the locked VCS sources and source trees",
+            build=True,
         )
     built: dict[str, tuple[Version, Path]] = {}
     for wheel in got:
@@ -159,8 +170,9 @@ def build_locked(
             )
         else:
             out[p.name] = found[1]
-    if out and not problems:
-        _remember(store, interp, [(p, out[p.name]) for p, _ in todo], progress)
+    if out and not problems:  # a source tree may change: built again every time
+        fixed = [(p, out[p.name]) for p, _ in todo if p.kind != "directory"]
+        _remember(store, interp, fixed, progress)
     return out
 
 
@@ -176,6 +188,8 @@ def _remember(
     from envstore.store.db import write
     from envstore.store.ingest import ingest_wheels
 
+    if not built:
+        return
     keys = ingest_wheels(store, [wheel for _, wheel in built], interp, progress)
     with write(store.db()) as conn:
         for p, wheel in built:
