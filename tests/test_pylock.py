@@ -490,6 +490,18 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
         return {p["name"] for p in manifest["packages"]}
 
     assert synced() == {"dep-one", "lib-dep", "test-dep", "lint-dep"}
+    # uv installs the same lock (the project built from its directory) into a plain venv.
+    uv = [sys.executable, "-m", "uv"]
+    uv_env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_OFFLINE": "1"}
+    plain, python = tmp_path / "plain", Manifest.load(proj / ".venv").python.path
+    assert run([python, "-m", "venv", "--without-pip", plain]).returncode == 0
+    made = run([*uv, "pip", "install", "--python", plain / "bin" / "python", "-r",
+                proj / "pylock.toml", "--extra", "x"], extra_env=uv_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    freeze = run([*uv, "pip", "list", "--python", plain / "bin" / "python", "--format", "json"],
+                 extra_env=uv_env)  # fmt: skip
+    got = {d["name"] for d in json.loads(freeze.stdout)}
+    assert got == {"dep-one", "lib-dep", "test-dep", "lint-dep", "extra-dep", "sample"}
     assert synced("--no-dev", "--extra", "x") == {"dep-one", "lib-dep", "extra-dep"}
     # Any env from the lock: its directory package is the project, installed editable.
     res = cli("--store", store, "create", tmp_path / "e", "--from", proj / "pylock.toml",

@@ -76,6 +76,14 @@ def test_a_lock_for_two_pythons_installs_each_its_own_versions(
         assert {p["name"]: p["version"] for p in packages} == want
         got = run([env / "bin" / "python", "-c", "import modern; print(modern.V)"])
         assert got.stdout.strip() == want["modern"], got.stderr
+    # uv reads the same markers: the older Python gets the older version.
+    uv_env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_OFFLINE": "1"}
+    plain = tmp_path / "plain"
+    assert run([PYTHONS[old], "-m", "venv", "--without-pip", plain]).returncode == 0
+    made = run([sys.executable, "-m", "uv", "pip", "install", "--python", plain / "bin" / "python",
+                "-r", lock], extra_env=uv_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "modern==1.0" in made.stderr and "oldonly==1.0" in made.stderr
     other = [m for m in ("3.10", "3.11", "3.12", "3.13") if PYTHONS.get(m) and m not in TWO]
     if other:  # a Python the lock is not for: refused, naming the ones it is for
         res = cli("--store", fresh, "create", tmp_path / "no", "--from", lock, "-p",
