@@ -228,6 +228,32 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
     assert len(recorded) >= 2 and not any("attacker" in str(e.get("index")) for e in recorded)
 
 
+def test_a_wheel_not_at_its_path_is_fetched_from_its_index(
+    cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PEP 751 ``index`` with no ``url`` (and a ``path`` not here: a lock made on
+    another machine): pip looks there (its hash checked)."""
+    served = tmp_path / "served"
+    (served / "simple").mkdir(parents=True)
+    for name in ("alpha", "beta"):
+        (served / "simple" / name).mkdir()
+        for wheel in (tmp_path / "wh").glob(f"{name}-*.whl"):
+            shutil.copy(wheel, served / "simple" / name)
+    shutil.rmtree(tmp_path / "wh")
+    fresh = tmp_path / "fresh-store"
+    shutil.copytree(_template_store, fresh, symlinks=True)
+    with _served(served, monkeypatch) as base:
+
+        def to_index(data: dict[str, Any]) -> None:
+            for p in data["packages"]:
+                p["index"] = base + "simple/"
+
+        res = cli("--store", fresh, "create", tmp_path / "new", "--from",
+                  _edited(locked, to_index))  # fmt: skip
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
+
+
 def test_a_wheel_from_another_index_than_pypi_records_no_url(
     cli: CLI, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
