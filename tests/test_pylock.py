@@ -587,30 +587,38 @@ def test_a_vcs_package_needs_a_full_commit_and_a_plain_subdirectory(
     assert got.url == f"{ok['type']}+https://x.invalid/foo.git@{'a' * 40}#subdirectory=pkgs/foo"
 
 
+def _sources(tmp_path: Path, log: Path | None = None) -> tuple[Path, Path, str]:
+    """``dist/srcpkg-0.1.tar.gz`` (its backend logging each build to ``log``: pip builds
+    it unpacked elsewhere) and the git repository ``vcsrepo`` of ``vcspkg``, with its
+    commit."""
+    from projectmaker import make_project
+
+    make_project(tmp_path / "srcpkg", "srcpkg")
+    if log is not None:
+        backend = tmp_path / "srcpkg" / "_backend" / "envstore_test_backend.py"
+        backend.write_text(backend.read_text().replace('os.path.join(_HERE, "builds.log")',
+                                                       repr(str(log))))  # fmt: skip
+    (tmp_path / "dist").mkdir()
+    made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
+                " import envstore_test_backend as b; b.build_sdist('../dist')"],
+               cwd=tmp_path / "srcpkg")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    repo = make_project(tmp_path / "vcsrepo", "vcspkg")
+    git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v"]):
+        assert run([*git, *step]).returncode == 0
+    commit = run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    return tmp_path / "dist" / "srcpkg-0.1.tar.gz", repo, commit
+
+
 def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     cli: CLI, tmp_path: Path, store: Path
 ) -> None:
     """A locked sdist (its sha256 checked first) and a git commit are built into wheels
     by pip (offline: the projects' backend needs nothing), then stored; the next env
     from the lock takes what they were built into, building nothing (no pip: offline)."""
-    from projectmaker import make_project
-
-    make_project(tmp_path / "srcpkg", "srcpkg")
-    backend = tmp_path / "srcpkg" / "_backend" / "envstore_test_backend.py"
-    log = tmp_path / "builds.log"  # the sdist is built unpacked elsewhere: log outside it
-    backend.write_text(backend.read_text().replace('os.path.join(_HERE, "builds.log")',
-                                                   repr(str(log))))  # fmt: skip
-    (tmp_path / "dist").mkdir()
-    made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
-                " import envstore_test_backend as b; b.build_sdist('../dist')"],
-               cwd=tmp_path / "srcpkg")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    sdist = tmp_path / "dist" / "srcpkg-0.1.tar.gz"
-    repo = make_project(tmp_path / "vcsrepo", "vcspkg")
-    git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
-    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v"]):
-        assert run([*git, *step]).returncode == 0
-    commit = run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    log = tmp_path / "builds.log"
+    sdist, _, commit = _sources(tmp_path, log)
     data: dict[str, Any] = {
         "lock-version": "1.0",
         "created-by": "hand",
@@ -637,3 +645,46 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     res = cli("--store", store, "create", tmp_path / "bad", "--from", lock, "--no-index")
     assert res.code == 1 and "srcpkg 0.1 (srcpkg-0.1.tar.gz): hash mismatch" in res.err
     assert not (tmp_path / "bad").exists()
+
+
+def test_packages_built_from_source_are_locked_as_their_source(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """``lock ENV``: the sdist, git commit and project directory the env's requirements
+    name are written as PEP 751 names them, its editable project as an editable
+    ``directory``; ``--from`` the lock builds the same set again."""
+    from projectmaker import make_project
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "dep", "1.0")
+    sdist, repo, commit = _sources(tmp_path)
+    dirpkg = make_project(tmp_path / "dirpkg", "dirpkg", dependencies=["dep"])
+    editpkg = make_project(tmp_path / "editpkg", "editpkg")
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, sdist, dirpkg, f"vcspkg @ git+file://localhost{repo}@{commit}",
+              "-e", editpkg, "--no-index", "-f", wh, "--without-pip")  # fmt: skip
+    assert res.code == 0, res.err
+
+    lock = tmp_path / "pylock.toml"
+    res = cli("--store", store, "lock", env, "-o", lock)
+    assert res.code == 0, res.err
+    data = tomllib.loads(lock.read_text())
+    Pylock.from_dict(data).validate()
+    packages = {p["name"]: p for p in data["packages"]}
+    assert packages["srcpkg"]["sdist"] == {
+        "name": "srcpkg-0.1.tar.gz",
+        "path": "dist/srcpkg-0.1.tar.gz",
+        "hashes": {"sha256": hashlib.sha256(sdist.read_bytes()).hexdigest()},
+    }
+    assert packages["vcspkg"]["vcs"] == {"type": "git", "url": f"file://localhost{repo}",
+                                         "commit-id": commit}  # fmt: skip
+    assert packages["dirpkg"]["directory"] == {"path": "dirpkg", "editable": False}
+    assert packages["editpkg"]["directory"] == {"path": "editpkg", "editable": True}
+    assert "wheels" in packages["dep"]
+
+    again = tmp_path / "again"
+    res = cli("--store", tmp_path / "fresh", "create", again, "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    want = {(p.name, p.version) for p in Manifest.load(env).packages}
+    assert {(p.name, p.version) for p in Manifest.load(again).packages} == want
+    assert [e.name for e in Manifest.load(again).editables] == ["editpkg"]

@@ -48,7 +48,7 @@ def add_commands(sub: Subcommands) -> None:
     add_remote_commands(sub)
 
 
-def _requirement_files(p: Any) -> None:
+def _requirement_files(p: Any, help: str = "install from a requirements file") -> None:
     p.add_argument(
         "-r",
         "--requirement",
@@ -56,7 +56,7 @@ def _requirement_files(p: Any) -> None:
         metavar="FILE",
         action="append",
         default=[],
-        help="install from a requirements file",
+        help=help,
     )
 
 
@@ -299,15 +299,7 @@ def _portable(sub: Subcommands) -> None:
         help="without ENV: an interpreter to resolve for (repeatable: one lock for each"
         " Python given; default: as 'sync' in the project, or the default Python)",
     )
-    p.add_argument(
-        "-r",
-        "--requirement",
-        dest="requirement_files",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="without ENV: lock the requirements of FILE, not a project's (repeatable)",
-    )
+    _requirement_files(p, "without ENV: lock the requirements of FILE, not a project's")
     p.add_argument(
         "-o",
         "--output",
