@@ -175,14 +175,14 @@ def test_remove_sync_and_relink_keep_working_with_editables(
     assert not moved.exists()
 
 
-def test_lock_and_export_refuse_editables(
+def test_export_refuses_editables_and_lock_names_them_editable_directories(
     cli: CLI, tmp_path: Path, store: Path, wheels: Path
 ) -> None:
     proj = sample(tmp_path / "proj")
     env = tmp_path / "env"
     assert cli("create", env, "-e", proj, *offline(wheels, store)).code == 0
-    r = cli("lock", env, "--store", store)
-    assert r.code == 1 and "editable projects (sample" in r.err
+    r = cli("lock", env, "--store", store, "-o", "-")
+    assert r.code == 0 and f'path = "{proj}"\neditable = true' in r.out, r.err
     r = cli("export", env, tmp_path / "out", "--store", store)
     assert r.code == 1 and "editable projects (sample" in r.err
 

@@ -113,7 +113,8 @@ def _version_2(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "option",
     [["--project", "."], ["-p", sys.executable], ["-i", "https://x.invalid/simple"],
-     ["--offline"], ["--no-index"], ["--remote", "file:///nowhere"], ["--push"]],
+     ["--offline"], ["--no-index"], ["--remote", "file:///nowhere"], ["--push"],
+     ["-r", "requirements.txt"]],
 )  # fmt: skip
 def test_lock_env_refuses_the_options_of_a_project_lock(
     cli: CLI, tmp_path: Path, store: Path, locked: Path, option: list[str]
@@ -121,7 +122,9 @@ def test_lock_env_refuses_the_options_of_a_project_lock(
     """``lock ENV`` reads the manifest and the store: what it would ignore is refused."""
     res = cli("--store", store, "lock", tmp_path / "env", "-o", "-", *option)
     assert res.code == 1 and "only apply to a project's lock" in res.err and not res.out
-    assert {"-p": "--python", "-i": "--index-url"}.get(option[0], option[0]) in res.err
+    assert {"-p": "--python", "-i": "--index-url", "-r": "--requirement"}.get(
+        option[0], option[0]
+    ) in res.err
     assert len(res.err.strip().splitlines()) == 1
 
 
@@ -223,6 +226,32 @@ def test_wheels_at_an_http_url_are_downloaded_with_their_hashes(
     # store (entry.json), whence every later lock of these wheels would name it.
     recorded = [json.loads(e.read_text()) for e in (fresh / "entries").glob("*/*/*/entry.json")]
     assert len(recorded) >= 2 and not any("attacker" in str(e.get("index")) for e in recorded)
+
+
+def test_a_wheel_not_at_its_path_is_fetched_from_its_index(
+    cli: CLI, tmp_path: Path, locked: Path, _template_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PEP 751 ``index`` with no ``url`` (and a ``path`` not here: a lock made on
+    another machine): pip looks there (its hash checked)."""
+    served = tmp_path / "served"
+    (served / "simple").mkdir(parents=True)
+    for name in ("alpha", "beta"):
+        (served / "simple" / name).mkdir()
+        for wheel in (tmp_path / "wh").glob(f"{name}-*.whl"):
+            shutil.copy(wheel, served / "simple" / name)
+    shutil.rmtree(tmp_path / "wh")
+    fresh = tmp_path / "fresh-store"
+    shutil.copytree(_template_store, fresh, symlinks=True)
+    with _served(served, monkeypatch) as base:
+
+        def to_index(data: dict[str, Any]) -> None:
+            for p in data["packages"]:
+                p["index"] = base + "simple/"
+
+        res = cli("--store", fresh, "create", tmp_path / "new", "--from",
+                  _edited(locked, to_index))  # fmt: skip
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "new") == {("alpha", "1.0"), ("beta", "2.1")}
 
 
 def test_a_wheel_from_another_index_than_pypi_records_no_url(
@@ -487,6 +516,18 @@ def test_a_project_lock_with_extras_and_groups_and_its_staleness(
         return {p["name"] for p in manifest["packages"]}
 
     assert synced() == {"dep-one", "lib-dep", "test-dep", "lint-dep"}
+    # uv installs the same lock (the project built from its directory) into a plain venv.
+    uv = [sys.executable, "-m", "uv"]
+    uv_env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_OFFLINE": "1"}
+    plain, python = tmp_path / "plain", Manifest.load(proj / ".venv").python.path
+    assert run([python, "-m", "venv", "--without-pip", plain]).returncode == 0
+    made = run([*uv, "pip", "install", "--python", plain / "bin" / "python", "-r",
+                proj / "pylock.toml", "--extra", "x"], extra_env=uv_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    freeze = run([*uv, "pip", "list", "--python", plain / "bin" / "python", "--format", "json"],
+                 extra_env=uv_env)  # fmt: skip
+    got = {d["name"] for d in json.loads(freeze.stdout)}
+    assert got == {"dep-one", "lib-dep", "test-dep", "lint-dep", "extra-dep", "sample"}
     assert synced("--no-dev", "--extra", "x") == {"dep-one", "lib-dep", "extra-dep"}
     # Any env from the lock: its directory package is the project, installed editable.
     res = cli("--store", store, "create", tmp_path / "e", "--from", proj / "pylock.toml",
@@ -546,25 +587,38 @@ def test_a_vcs_package_needs_a_full_commit_and_a_plain_subdirectory(
     assert got.url == f"{ok['type']}+https://x.invalid/foo.git@{'a' * 40}#subdirectory=pkgs/foo"
 
 
-def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
-    cli: CLI, tmp_path: Path, store: Path
-) -> None:
-    """A locked sdist (its sha256 checked first) and a git commit are built into wheels
-    by pip (offline: the projects' backend needs nothing), then stored."""
+def _sources(tmp_path: Path, log: Path | None = None) -> tuple[Path, Path, str]:
+    """``dist/srcpkg-0.1.tar.gz`` (its backend logging each build to ``log``: pip builds
+    it unpacked elsewhere) and the git repository ``vcsrepo`` of ``vcspkg``, with its
+    commit."""
     from projectmaker import make_project
 
     make_project(tmp_path / "srcpkg", "srcpkg")
+    if log is not None:
+        backend = tmp_path / "srcpkg" / "_backend" / "envstore_test_backend.py"
+        backend.write_text(backend.read_text().replace('os.path.join(_HERE, "builds.log")',
+                                                       repr(str(log))))  # fmt: skip
     (tmp_path / "dist").mkdir()
     made = run([sys.executable, "-c", "import sys; sys.path.insert(0, '_backend');"
                 " import envstore_test_backend as b; b.build_sdist('../dist')"],
                cwd=tmp_path / "srcpkg")  # fmt: skip
     assert made.returncode == 0, made.stderr
-    sdist = tmp_path / "dist" / "srcpkg-0.1.tar.gz"
     repo = make_project(tmp_path / "vcsrepo", "vcspkg")
     git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v"]):
         assert run([*git, *step]).returncode == 0
     commit = run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    return tmp_path / "dist" / "srcpkg-0.1.tar.gz", repo, commit
+
+
+def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """A locked sdist (its sha256 checked first) and a git commit are built into wheels
+    by pip (offline: the projects' backend needs nothing), then stored; the next env
+    from the lock takes what they were built into, building nothing (no pip: offline)."""
+    log = tmp_path / "builds.log"
+    sdist, _, commit = _sources(tmp_path, log)
     data: dict[str, Any] = {
         "lock-version": "1.0",
         "created-by": "hand",
@@ -580,9 +634,57 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     res = cli("--store", store, "create", tmp_path / "env", "--from", lock, "--no-index")
     assert res.code == 0, res.err
     assert _set(tmp_path / "env") == {("srcpkg", "0.1"), ("vcspkg", "0.1")}
+    assert log.read_text().split() == ["sdist", "wheel"]
+    res = cli("--store", store, "create", tmp_path / "again", "--from", lock, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "again") == _set(tmp_path / "env")
+    assert log.read_text().split() == ["sdist", "wheel"]  # not built again
 
     data["packages"][0]["sdist"]["hashes"]["sha256"] = "0" * 64
     lock.write_text(tomli_w.dumps(data))
     res = cli("--store", store, "create", tmp_path / "bad", "--from", lock, "--no-index")
     assert res.code == 1 and "srcpkg 0.1 (srcpkg-0.1.tar.gz): hash mismatch" in res.err
     assert not (tmp_path / "bad").exists()
+
+
+def test_packages_built_from_source_are_locked_as_their_source(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """``lock ENV``: the sdist, git commit and project directory the env's requirements
+    name are written as PEP 751 names them, its editable project as an editable
+    ``directory``; ``--from`` the lock builds the same set again."""
+    from projectmaker import make_project
+
+    wh = tmp_path / "wh"
+    wheelmaker.build_wheel(wh, "dep", "1.0")
+    sdist, repo, commit = _sources(tmp_path)
+    dirpkg = make_project(tmp_path / "dirpkg", "dirpkg", dependencies=["dep"])
+    editpkg = make_project(tmp_path / "editpkg", "editpkg")
+    env = tmp_path / "env"
+    res = cli("--store", store, "create", env, sdist, dirpkg, f"vcspkg @ git+file://localhost{repo}@{commit}",
+              "-e", editpkg, "--no-index", "-f", wh, "--without-pip")  # fmt: skip
+    assert res.code == 0, res.err
+
+    lock = tmp_path / "pylock.toml"
+    res = cli("--store", store, "lock", env, "-o", lock)
+    assert res.code == 0, res.err
+    data = tomllib.loads(lock.read_text())
+    Pylock.from_dict(data).validate()
+    packages = {p["name"]: p for p in data["packages"]}
+    assert packages["srcpkg"]["sdist"] == {
+        "name": "srcpkg-0.1.tar.gz",
+        "path": "dist/srcpkg-0.1.tar.gz",
+        "hashes": {"sha256": hashlib.sha256(sdist.read_bytes()).hexdigest()},
+    }
+    assert packages["vcspkg"]["vcs"] == {"type": "git", "url": f"file://localhost{repo}",
+                                         "commit-id": commit}  # fmt: skip
+    assert packages["dirpkg"]["directory"] == {"path": "dirpkg", "editable": False}
+    assert packages["editpkg"]["directory"] == {"path": "editpkg", "editable": True}
+    assert "wheels" in packages["dep"]
+
+    again = tmp_path / "again"
+    res = cli("--store", tmp_path / "fresh", "create", again, "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    want = {(p.name, p.version) for p in Manifest.load(env).packages}
+    assert {(p.name, p.version) for p in Manifest.load(again).packages} == want
+    assert [e.name for e in Manifest.load(again).editables] == ["editpkg"]

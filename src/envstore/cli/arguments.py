@@ -48,7 +48,7 @@ def add_commands(sub: Subcommands) -> None:
     add_remote_commands(sub)
 
 
-def _requirement_files(p: Any) -> None:
+def _requirement_files(p: Any, help: str = "install from a requirements file") -> None:
     p.add_argument(
         "-r",
         "--requirement",
@@ -56,7 +56,7 @@ def _requirement_files(p: Any) -> None:
         metavar="FILE",
         action="append",
         default=[],
-        help="install from a requirements file",
+        help=help,
     )
 
 
@@ -276,9 +276,11 @@ def _portable(sub: Subcommands) -> None:
         " environments). Reads only the manifest and the store; the env's Python is not"
         " started. Without ENV, in a project: its dependencies, every extra and dependency"
         " group (marked) and the project itself, resolved once, into PROJECT/pylock.toml"
-        " with a digest of pyproject.toml's inputs ('sync --locked' checks it). With ENV,"
-        " only -f DIR applies (where its wheels are); --project, -p and the other index and"
-        " remote options are for a project's lock and refused.",
+        " with a digest of pyproject.toml's inputs ('sync --locked' checks it). With -r"
+        " FILE: those requirements. Several -p: resolved for each (interpreters found here),"
+        " merged into one lock with a marker on each version that differs. With ENV,"
+        " only -f DIR applies (where its wheels are); --project, -r, -p and the other index"
+        " and remote options are for a new lock and refused.",
     )
     p.add_argument(
         "env", metavar="ENV", nargs="?", help="the environment directory (none: the project)"
@@ -293,8 +295,11 @@ def _portable(sub: Subcommands) -> None:
         "-p",
         "--python",
         metavar="PYTHON",
-        help="without ENV: the interpreter to resolve for (default: as 'sync' in the project)",
+        action="append",
+        help="without ENV: an interpreter to resolve for (repeatable: one lock for each"
+        " Python given; default: as 'sync' in the project, or the default Python)",
     )
+    _requirement_files(p, "without ENV: lock the requirements of FILE, not a project's")
     p.add_argument(
         "-o",
         "--output",

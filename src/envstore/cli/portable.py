@@ -39,7 +39,7 @@ def lock(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
                 " recognize it by that name); pass such a -o"
             )
     if args.env is None:
-        return _lock_project(args, progress, output, requirements)
+        return _lock_new(args, progress, output, requirements)
     _refuse_project_options(args)
     found = lock_env(args.env, store=args.store, find_links=args.find_links)
     if output in (None, "-"):
@@ -55,6 +55,7 @@ def _refuse_project_options(args: argparse.Namespace) -> None:
     project, a Python or where to resolve from would be silently ignored."""
     ignored = {
         "--project": args.project,
+        "--requirement": args.requirement_files,
         "--python": args.python,
         "--index-url": args.index_url,
         "--extra-index-url": args.extra_index_urls,
@@ -74,21 +75,42 @@ def _refuse_project_options(args: argparse.Namespace) -> None:
         )
 
 
-def _lock_project(
+def _lock_new(
     args: argparse.Namespace, progress: Callable[[str], None], output: str | None, pip: bool
 ) -> int:
+    """A lock resolved here: of ``-r`` files, else of the project."""
     import sys
 
-    from envstore.env.lock_project import lock_project
+    pythons = args.python or [None]
+    if args.requirement_files:
+        from envstore.env.lock_requirements import lock_requirements
 
-    found = lock_project(
-        args.project, python=args.python, store=args.store, **index_options(args), progress=progress
-    )
+        if args.project:
+            from envstore.errors import LockError
+
+            raise LockError("lock: -r FILE locks those requirements; drop --project, or -r")
+        found = lock_requirements(
+            requirement_files=args.requirement_files,
+            pythons=pythons,
+            store=args.store,
+            **index_options(args),
+            progress=progress,
+        )
+    else:
+        from envstore.env.lock_project import lock_project
+
+        found = lock_project(
+            args.project,
+            pythons=pythons,
+            store=args.store,
+            **index_options(args),
+            progress=progress,
+        )
     if output in (None, "-"):
         sys.stdout.write(found.pip_requirements() if pip else found.dumps())
         return 0
     # The default is the project's own (where 'envstore sync' in it looks).
-    target = str(args.output or found.source)
+    target = str(args.output or found.source or output)
     found.save(target, pip_requirements=pip)
     progress(f"locked {len(found.packages)} packages into {target}")
     return 0

@@ -8,6 +8,11 @@ the same hash; uv's re-installs of store packages are such), in place of the sto
 package it shadows. Anything else (a wheel the store does not hold, an editable
 install) makes the lock fail, naming each and the fix: a lock that left them out
 would rebuild another env than this one.
+
+A package built from source has no wheel file a lock can name; it is locked as its
+source where the env's requirements name it (``envstore.env.lock_sources``: an
+sdist, archive, VCS commit or project directory), and the env's editable projects as
+``directory`` packages marked editable.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 from envstore.env.pipstate import RECORD_LIMIT, SiteDist, foreign_dists
 from envstore.errors import BadManifestError, LockError
 from envstore.model.keys import EntryKey
-from envstore.model.lock import Lock, LockedPackage, LockedPython
+from envstore.model.lock import Lock, LockedDirectory, LockedPackage, LockedPython
 from envstore.model.manifest import Manifest, Package
 from envstore.store.entries import entry_sha256
 from envstore.store.fs import read_small
@@ -41,19 +46,14 @@ def lock_env(
     """The lock of the env at ``path``, from its manifest and the store (no interpreter
     run). Each wheel's file is located for ``Lock.save`` (a ``pylock.toml``): where it was
     ingested from, or a file of its name and sha256 in the env's ``--find-links``
-    directories or ``find_links``; a wheel found nowhere is named when the lock is
-    written (``Lock.save``) but the lock still rebuilds the env (``create_env(lock=)``)."""
+    directories or ``find_links``; else the source it was built from, when known (see
+    the module docstring); a wheel found nowhere is named when the lock is written
+    (``Lock.save``) but the lock still rebuilds the env (``create_env(lock=)``)."""
     env = Path(os.path.abspath(path))
     try:
         manifest = Manifest.load(env)
     except BadManifestError as exc:
         raise LockError(f"cannot lock: {exc}") from None
-    if manifest.editables:
-        names = ", ".join(f"{e.name} ({e.path})" for e in manifest.editables)
-        raise LockError(
-            f"cannot lock {manifest.env}: it has editable projects ({names}), which are"
-            " source directories, not wheels a lock can name; lock an env without them"
-        )
     st = store if isinstance(store, Store) else Store(store or manifest.store)
     chosen = {p.name: (p.key, p.wheel, p.requested) for p in manifest.packages}
     unlockable = []
@@ -77,8 +77,32 @@ def lock_env(
     recorded = [d for d in manifest.sources.find_links if "://" not in d]
     dirs = [*recorded, *(os.path.abspath(d) for d in find_links)]
     keys = [p.key for p in packages]  # manifest_lock keeps their order
-    lock.packages = [_located(st, k, p, dirs) for k, p in zip(keys, lock.packages, strict=True)]
+    located = [_located(st, k, p, dirs) for k, p in zip(keys, lock.packages, strict=True)]
+    _from_sources(st, manifest, lock, located)
     return lock
+
+
+def _from_sources(st: Store, manifest: Manifest, lock: Lock, located: list[LockedPackage]) -> None:
+    """``lock``'s packages: ``located``, where a wheel's file is known; else what it was
+    built from where the env's requirements say (``lock_sources``): an sdist, archive
+    or VCS commit, or a project directory (a PEP 751 ``directory``); and the env's
+    editable projects as ``directory`` packages marked editable."""
+    from dataclasses import replace
+
+    from envstore.env.lock_sources import built_sources
+
+    unknown = [p for p in located if not (p.path or p.url)]
+    sources = built_sources(st, manifest) if unknown else {}
+    lock.packages, lock.directories = [], []
+    for p in located:
+        src = sources.get(p.name) if not (p.path or p.url) else None
+        if isinstance(src, LockedDirectory):
+            lock.directories.append(src)
+        elif src is not None:
+            lock.packages.append(replace(src, requested=p.requested))
+        else:
+            lock.packages.append(p)
+    lock.directories += [LockedDirectory(e.name, e.path, editable=True) for e in manifest.editables]
 
 
 def _located(st: Store, key: EntryKey, p: LockedPackage, dirs: Sequence[str]) -> LockedPackage:

@@ -1,8 +1,9 @@
 """``envstore lock`` in a project: one ``pylock.toml`` for its dependencies, every
 extra and every dependency group, and the project itself.
 
-The union of all of them is resolved once, for one interpreter (chosen as a project
-sync chooses it), in a throwaway env: one version per package. Each package is then
+The union of all of them is resolved once per interpreter (default: the one a project
+sync chooses), in a throwaway env: one version per package and interpreter, the
+interpreters' locks merged into one (``envstore.model.lock_merge``). Each package is then
 marked (PEP 751 ``marker``) with what needs it, from the dependency graph of the
 store's entry records (``Requires-Dist``, evaluated for that interpreter): nothing
 for what the dependencies need, else ``'NAME' in extras`` and ``'NAME' in
@@ -15,14 +16,11 @@ it, as ``envstore sync`` installs it by default), the project as an editable
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from envstore.env.lifecycle import create_env
-from envstore.env.lock import lock_env
 from envstore.env.lock_inputs import LOCK_NAME, inputs_digest
+from envstore.env.lock_requirements import resolved_lock
 from envstore.env.project import choose_python
-from envstore.env.remove import remove_env
 from envstore.model.keys import canonical_name
 from envstore.model.lock import Lock, LockedDirectory, LockedPackage
 from envstore.model.manifest import Manifest
@@ -37,15 +35,16 @@ __all__ = ["lock_project"]
 def lock_project(
     project: str | os.PathLike[str] | None = None,
     *,
-    python: str | None = None,
+    pythons: Sequence[str | None] = (None,),
     store: Store | str | os.PathLike[str] | None = None,
     sources: PackageSources | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Lock:
     """The lock of the project at or above ``project`` (default: the cwd); see the
-    module docstring. ``Lock.save(lock.source)`` writes it where a project sync reads
-    it (``PROJECT/pylock.toml``)."""
-    import tempfile
+    module docstring. Several ``pythons``: resolved for each, merged
+    (``envstore.model.lock_merge``). ``Lock.save(lock.source)`` writes it where a project
+    sync reads it (``PROJECT/pylock.toml``)."""
+    from envstore.model.lock_merge import merged
 
     root = find_project(project if project is not None else os.getcwd())
     st = store if isinstance(store, Store) else Store(store)
@@ -53,29 +52,20 @@ def lock_project(
     proj = load_project(root, EditableCache(st))
     roots = _roots(proj)
     wanted = list(dict.fromkeys(r for reqs in roots.values() for r in reqs))
-    chosen = choose_python(proj, root / ".venv", python, st)
-    with tempfile.TemporaryDirectory(prefix="envstore-lock-") as tmp:
-        env = Path(tmp) / "env"
-        manifest = create_env(
-            env,
-            wanted,
-            python=chosen,
-            store=st,
-            sources=sources,
-            with_pip=False,
-            progress=progress,
-        )
-        try:
-            lock = lock_env(env, store=st)
-        finally:
-            remove_env(env, store=st)
-    needs = _needs(st, manifest, roots)
-    base = needs.pop("")
-    marked = []
-    for p in lock.packages:
-        why = [] if p.name in base else [cond for cond, names in needs.items() if p.name in names]
-        marked.append(_with_marker(p, " or ".join(why) or None))
-    lock.packages = marked
+    locks = []
+    for python in dict.fromkeys(pythons or (None,)):
+        chosen = choose_python(proj, root / ".venv", python, st)
+        one, manifest = resolved_lock(st, chosen, wanted, sources=sources, progress=progress)
+        needs = _needs(st, manifest, roots)
+        base = needs.pop("")
+        one.packages = [
+            _with_marker(p, " or ".join(c for c, names in needs.items() if p.name in names) or None)
+            if p.name not in base
+            else p
+            for p in one.packages
+        ]
+        locks.append(one)
+    lock = merged(locks)
     lock.requirements = list(proj.dependencies)
     lock.extras = list(proj.optional)
     lock.groups = list(proj.groups)

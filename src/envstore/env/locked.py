@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from envstore.errors import InterpreterError, LockError
 from envstore.model.interpreter import Interpreter
-from envstore.model.lock import Lock, LockedDirectory
+from envstore.model.lock import Lock, LockedDirectory, LockedPackage
 from envstore.python.interpreters import find_interpreter
 from envstore.store.layout import Store
 
@@ -40,53 +40,68 @@ def selected(
     chosen = select_locked(
         lock, interp, extras=extras, groups=list(groups) or None, directories=trees
     )
-    return replace(lock, packages=chosen, directories=trees)
+    # A source tree not marked editable is built into a wheel by pip, as it is now.
+    requested = lock.requested()
+    chosen += [
+        LockedPackage(
+            d.name,
+            "",
+            "",
+            "",
+            requested is None or d.name in requested,
+            path=d.path,
+            kind="directory",
+        )
+        for d in trees
+        if not d.editable
+    ]
+    return replace(lock, packages=chosen, directories=[d for d in trees if d.editable])
 
 
 def lock_editables(lock: Lock) -> list[str]:
-    """The source trees a lock chose (``selected``), as editable projects to install:
-    PEP 751 ``directory`` packages marked ``editable`` (a project lock's project)."""
-    plain = [d for d in lock.directories if not d.editable]
-    if plain:
-        raise LockError(
-            f"{lock.source}: source trees to install non-editable are not supported yet: "
-            + ", ".join(f"{d.name} ({d.path})" for d in plain)
-            + "; lock them as wheels, or mark them editable"
-        )
-    return [d.path for d in lock.directories]
+    """The source trees a lock chose (``selected``) to install editable: PEP 751
+    ``directory`` packages marked ``editable`` (a project lock's project)."""
+    return [d.path for d in lock.directories if d.editable]
 
 
 def check_lock_python(lock: Lock, interp: Interpreter) -> None:
-    """A lock envstore made names its interpreter; a pylock.toml from elsewhere is
+    """A lock envstore made names its interpreters; a pylock.toml from elsewhere is
     checked against ``interp`` when its packages are chosen (``select_locked``)."""
-    want = lock.python
-    if want is None:
+    wants = lock.pythons()
+    if not wants or any(
+        interp.implementation == w.implementation and interp.minor == w.minor for w in wants
+    ):
         return
-    if interp.implementation != want.implementation or interp.minor != want.minor:
-        raise InterpreterError(
-            f"the lock is for {want.implementation} {want.minor} ({want.abi_tag},"
-            f" {want.platform}), but {interp.path} is {interp.implementation} {interp.version};"
-            f" pass -p {want.minor}"
-        )
+    made_for = ", ".join(f"{w.implementation} {w.minor} ({w.abi_tag}, {w.platform})" for w in wants)
+    raise InterpreterError(
+        f"the lock is for {made_for}, but {interp.path} is {interp.implementation}"
+        f" {interp.version}; pass -p {' or -p '.join(w.minor for w in wants)}"
+    )
 
 
 def interpreter_for_lock(lock: Lock, python: str | None, store: Store) -> Interpreter:
-    """``python`` if given, else the default Python if it is the lock's minor version,
-    else a search for that version (the lock's minor: envstore's own record of it, or
-    a ``requires-python`` of one minor, ``==3.12.*``)."""
+    """``python`` if given, else the default Python if it is one the lock was made for,
+    else a search for such a version (the lock's minors: envstore's own record of them,
+    or a ``requires-python`` of one minor, ``==3.12.*``), the first found."""
     interp = find_interpreter(python, store.facts_cache())
-    minor = _lock_minor(lock)
-    if python is None and minor is not None and interp.minor != minor:
-        interp = find_interpreter(minor, store.facts_cache())
+    minors = _lock_minors(lock)
+    if python is None and minors and interp.minor not in minors:
+        for i, minor in enumerate(minors):
+            try:
+                interp = find_interpreter(minor, store.facts_cache())
+                break
+            except InterpreterError:
+                if i == len(minors) - 1:
+                    raise
     check_lock_python(lock, interp)
     return interp
 
 
-def _lock_minor(lock: Lock) -> str | None:
+def _lock_minors(lock: Lock) -> list[str]:
     import re
 
-    if lock.python is not None:  # checked when read: digits only (a search runs it)
-        return lock.python.minor if re.fullmatch(r"\d+\.\d+", lock.python.minor) else None
+    if lock.pythons():  # checked when read: digits only (a search runs it)
+        return [py.minor for py in lock.pythons() if re.fullmatch(r"\d+\.\d+", py.minor)]
     spec = str(lock.pylock.requires_python or "") if lock.pylock is not None else ""
     one = re.fullmatch(r"==\s*(3\.\d+)(?:\.\*)?", spec)
-    return one.group(1) if one else None
+    return [one.group(1)] if one else []

@@ -37,12 +37,18 @@ locks of envstore before PEP 751 are refused with the way to re-lock.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envstore.errors import LockError
+from envstore.model.lock_records import (
+    LOCK_VERSION,
+    LockedDirectory,
+    LockedPackage,
+    LockedPython,
+    requirement_line,
+)
 
 __all__ = [
     "LOCK_VERSION",
@@ -52,126 +58,6 @@ __all__ = [
     "LockedPython",
     "requirement_line",
 ]
-
-LOCK_VERSION = "1.0"  # PEP 751's lock-version
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-WHEEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.whl$")
-SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.(tar\.gz|tgz|tar\.bz2|tar\.xz|zip)$")
-
-
-@dataclass(frozen=True)
-class LockedPackage:
-    """One package of a lock: exactly this wheel file, with this sha256, and where the
-    file is when known (``path``: absolute, or relative to the lock file; ``url``)."""
-
-    name: str  # normalized (PEP 503)
-    version: str
-    wheel: str  # file name, no directory
-    sha256: str  # 64 hex digits
-    requested: bool
-    path: str | None = None
-    url: str | None = None
-    index: str | None = None  # the package index (PEP 503 base URL) the wheel is on
-    marker: str | None = None  # PEP 751: when it is installed (extras, dependency groups)
-    # "wheel"; "sdist" (an sdist or source archive: ``wheel`` is its file name, pip
-    # builds it); "vcs" (``url`` is pip's ``git+URL@commit``, no file, no hash)
-    kind: str = "wheel"
-
-    def pip_line(self) -> str:
-        """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it
-        (``name @ URL --hash=...`` when the lock names the wheel's http(s) URL)."""
-        if self.url and self.url.startswith(("https://", "http://")):
-            return requirement_line(f"{self.name} @ {self.url} --hash=sha256:{self.sha256}")
-        return requirement_line(f"{self.name}=={self.version} --hash=sha256:{self.sha256}")
-
-
-def requirement_line(line: str) -> str:
-    """``line``, checked as one line of a requirements file handed to pip: pip reads
-    ``${NAME}`` there as an environment variable (before it checks any hash), and a line
-    break or control character as more lines. A lock's URLs are refused before this; it
-    is the last check, so LockError names the line and the fix."""
-    if "$" in line or not all(c.isprintable() for c in line):
-        raise LockError(
-            f"refusing to hand pip the requirement line {line!r}: a '$' (pip expands"
-            " ${NAME} from the environment) or a control character is not a plain URL;"
-            " lock again from a plain source"
-        )
-    return line
-
-
-@dataclass(frozen=True)
-class LockedDirectory:
-    """A package of a lock that is a source tree (PEP 751 ``directory``): a project,
-    installed editable when ``editable``; ``path`` absolute, or relative to the lock."""
-
-    name: str
-    path: str
-    editable: bool
-    marker: str | None = None
-
-
-@dataclass(frozen=True)
-class LockedPython:
-    """What the lock was resolved for; a rebuild needs the same implementation and minor."""
-
-    implementation: str
-    version: str
-    abi_tag: str
-    soabi: str
-    platform: str
-    sys_platform: str = ""
-    machine: str = ""  # platform_machine
-
-    @property
-    def minor(self) -> str:
-        return ".".join(self.version.split(".")[:2])
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "implementation": self.implementation,
-            "version": self.version,
-            "abi_tag": self.abi_tag,
-            "soabi": self.soabi,
-            "platform": self.platform,
-            "sys_platform": self.sys_platform,
-            "platform_machine": self.machine,
-        }
-
-    def environment(self) -> str:
-        """The PEP 751 ``environments`` marker this lock was made for."""
-        parts = [
-            f"implementation_name == '{self.implementation}'",
-            f"python_version == '{self.minor}'",
-        ]
-        if self.sys_platform:
-            parts.append(f"sys_platform == '{self.sys_platform}'")
-        if self.machine:
-            parts.append(f"platform_machine == '{self.machine}'")
-        return " and ".join(parts)
-
-    @classmethod
-    def from_json(cls, data: object) -> LockedPython | None:
-        """The lock's record of its Python, or None when it is not one: the version is
-        data from a file, and a Python of its minor version is searched for (a path or a
-        program name there would be run)."""
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            return None
-        if not re.fullmatch(r"\d+\.\d+\.\d+[a-z0-9.+]*", data.get("version", "")):
-            return None
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", data.get("implementation", "")):
-            return None
-        try:
-            return cls(
-                data["implementation"],
-                data["version"],
-                data["abi_tag"],
-                data["soabi"],
-                data["platform"],
-                data.get("sys_platform", ""),
-                data.get("platform_machine", ""),
-            )
-        except KeyError:
-            return None
 
 
 @dataclass
@@ -193,6 +79,13 @@ class Lock:
     default_groups: list[str] = field(default_factory=list)
     directories: list[LockedDirectory] = field(default_factory=list)
     tool: dict[str, Any] = field(default_factory=dict)  # more of [tool.envstore]
+    # A lock made for several interpreters (``python`` None): one each, by minor version
+    # (``envstore.model.lock_merge``); [tool.envstore] pythons when read.
+    targets: list[LockedPython] = field(default_factory=list)
+
+    def pythons(self) -> list[LockedPython]:
+        """The interpreters the lock was made for: ``python``, else ``targets``."""
+        return [self.python] if self.python is not None else list(self.targets)
 
     def to_pylock(self, base: Path | None = None) -> Any:
         """The validated ``packaging.pylock.Pylock`` of this lock; local ``path``s are
@@ -200,83 +93,9 @@ class Lock:
         LockError naming every wheel whose file is known neither by path nor URL."""
         if self.pylock is not None:
             return self.pylock
-        from packaging.markers import Marker
-        from packaging.pylock import (
-            Package,
-            PackageDirectory,
-            PackageWheel,
-            Pylock,
-            PylockValidationError,
-        )
-        from packaging.specifiers import SpecifierSet
-        from packaging.utils import canonicalize_name
-        from packaging.version import Version
+        from envstore.model.lock_pylock import build_pylock
 
-        from envstore._version import __version__
-
-        unknown = [p for p in self.packages if not (p.path or p.url)]
-        if unknown:
-            pins = " ".join(f"{p.name}=={p.version}" for p in unknown)
-            raise LockError(
-                "cannot write a pylock.toml: where these wheels can be fetched from is not"
-                " known (from an index other than PyPI, whose URLs are not recorded; stored"
-                " before envstore recorded download URLs; or from a directory they have"
-                " left): "
-                + ", ".join(p.wheel for p in unknown)
-                + "; put the wheel files into a directory ('pip download --no-deps"
-                f" --only-binary=:all: -d DIR {pins}') and pass it to 'envstore lock ENV -f"
-                " DIR', or write '--format requirements' (hashes only)"
-            )
-        packages = [
-            Package(
-                name=canonicalize_name(p.name),
-                version=Version(p.version),
-                index=p.index,
-                marker=Marker(p.marker) if p.marker else None,
-                wheels=[
-                    PackageWheel(
-                        name=p.wheel,
-                        path=_relative(p.path, base) if p.path else None,
-                        url=None if p.path else p.url,
-                        hashes={"sha256": p.sha256},
-                    )
-                ],
-            )
-            for p in self.packages
-        ]
-        packages += [
-            Package(
-                name=canonicalize_name(d.name),
-                marker=Marker(d.marker) if d.marker else None,
-                directory=PackageDirectory(path=_relative(d.path, base), editable=d.editable),
-            )
-            for d in self.directories
-        ]
-        tool: dict[str, Any] = {
-            **self.tool,
-            "version": __version__,
-            "requirements": list(self.requirements),
-            "requested": [p.name for p in self.packages if p.requested],
-        }
-        py = self.python
-        if py is not None:
-            tool["python"] = py.to_json()
-        made = Pylock(
-            lock_version=Version(LOCK_VERSION),
-            environments=[Marker(py.environment())] if py else None,
-            requires_python=SpecifierSet(f"=={py.minor}.*") if py else None,
-            created_by="envstore",
-            extras=[canonicalize_name(e) for e in self.extras] or None,
-            dependency_groups=[canonicalize_name(g) for g in self.groups] or None,
-            default_groups=[canonicalize_name(g) for g in self.default_groups] or None,
-            packages=packages,
-            tool={"envstore": tool},
-        )
-        try:
-            made.validate()
-        except PylockValidationError as exc:  # a bug of ours, said plainly
-            raise LockError(f"cannot write a valid pylock.toml: {exc}") from None
-        return made
+        return build_pylock(self, base)
 
     def dumps(self, base: Path | None = None) -> str:
         """The lock as ``pylock.toml`` text (see ``to_pylock``)."""
@@ -287,6 +106,8 @@ class Lock:
     def pip_requirements(self) -> str:
         """The lock as a pip requirements file (``pip install --no-deps --require-hashes -r``)."""
         py = self.python
+        if py is None and self.targets:  # several Pythons: each version with its marker
+            return _pip_requirements_for(self.targets, self.packages)
         head = (
             f"# envstore lock for Python {py.version} ({py.abi_tag}, {py.platform})\n" if py else ""
         )
@@ -343,12 +164,17 @@ class Lock:
         requirements = tool.get("requirements")
         if not (isinstance(requirements, list) and all(isinstance(r, str) for r in requirements)):
             requirements = []
+        several = tool.get("pythons")
+        targets = (
+            [LockedPython.from_json(t) for t in several or ()] if isinstance(several, list) else []
+        )
         return cls(
             python=LockedPython.from_json(tool.get("python")),
             packages=[],
             requirements=requirements,
             pylock=pylock,
             source=source,
+            targets=[t for t in targets if t is not None],
         )
 
     def recorded(self, name: str) -> str | None:
@@ -368,10 +194,17 @@ class Lock:
         return None
 
 
-def _relative(path: str, base: Path | None) -> str:
-    if base is None or not os.path.isabs(path):
-        return path
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # another drive (Windows)
-        return path
+def _pip_requirements_for(pythons: list[LockedPython], packages: list[LockedPackage]) -> str:
+    """A requirements file of a lock of several ``pythons``: one line per version, with
+    the hash of each of its wheels and its marker (the Pythons it is for)."""
+    which = ", ".join(py.minor for py in pythons)
+    head = f"# envstore lock for Python {which} ({pythons[0].platform})\n"
+    grouped: dict[tuple[str, str], list[LockedPackage]] = {}
+    for p in packages:
+        grouped.setdefault((p.name, p.version), []).append(p)
+    lines = []
+    for (name, version), same in grouped.items():
+        marker = f" ; {same[0].marker}" if same[0].marker else ""
+        hashes = "".join(f" --hash=sha256:{h}" for h in dict.fromkeys(p.sha256 for p in same))
+        lines.append(requirement_line(f"{name}=={version}{marker}{hashes}") + "\n")
+    return head + "".join(lines)

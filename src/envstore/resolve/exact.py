@@ -116,7 +116,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     with it: a wheel, an sdist or archive (built into a wheel by pip), a VCS commit."""
     from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
 
-    from envstore.model.lock import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
+    from envstore.model.lock_records import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
     from envstore.model.records import web_url
 
     url, path = dist.url, getattr(dist, "path", None)
@@ -190,7 +190,10 @@ def _download_locked(
     pip_site: Path,
 ) -> dict[str, Path]:
     """pip downloads exactly the locked wheels (``--require-hashes``, no deps, no sdists);
-    those whose sha256 the lock names are kept (name -> wheel in ``wheels/``)."""
+    those whose sha256 the lock names are kept (name -> wheel in ``wheels/``). A wheel
+    the lock names by its package's ``index`` alone (no url) is looked for there, the
+    run's index options after it (not with ``--no-index``): the hash decides, as for a
+    lock's url."""
     from envstore.store.hashing import sha256_file
 
     wanted = {p.sha256: p.name for p in missing}
@@ -202,17 +205,25 @@ def _download_locked(
             names[wheel.name] = name
         return name is not None
 
-    lines = [p.pip_line() for p in missing]
-    got = download(
-        store,
-        interp,
-        pip_site,
-        request.sources,
-        lines,
-        "download the locked wheels",
-        hashed=True,
-        keep=locked,
-    )
+    sources = request.sources
+    by_index: dict[str | None, list[LockedPackage]] = {}
+    for p in missing:
+        on = p.index if p.index and not p.url and not sources.no_index else None
+        by_index.setdefault(on, []).append(p)
+    got: list[Path] = []
+    for index, todo in by_index.items():
+        where = sources
+        if index is not None:
+            from envstore.model.sources import PackageSources
+
+            others = [u for u in (sources.index_url, *sources.extra_index_urls) if u]
+            others = [u for u in others if u.rstrip("/") != index.rstrip("/")]
+            where = PackageSources(sources.find_links, index, False, sources.offline, others)
+        lines = [p.pip_line() for p in todo]
+        got += download(
+            store, interp, pip_site, where, lines, "download the locked wheels", hashed=True,
+            keep=locked,
+        )  # fmt: skip
     return {names[w.name]: w for w in got}
 
 
@@ -260,7 +271,13 @@ def from_lock(
     from packaging.version import Version
 
     from envstore.python.tags import supported_tags
-    from envstore.resolve.locked_sources import build_locked, matching_file, named_file, source_line
+    from envstore.resolve.locked_sources import (
+        build_locked,
+        built_before,
+        matching_file,
+        named_file,
+        source_line,
+    )
 
     accepted = supported_tags(interp)
     sources = request.sources
@@ -272,6 +289,10 @@ def from_lock(
     builds: list[tuple[LockedPackage, str]] = []  # sdists and VCS commits
     for p in request.locked:
         if p.kind != "wheel":
+            before = built_before(store, p, interp)
+            if before is not None:  # built from this very source already
+                resolved.keys[p.name] = before
+                continue
             line = source_line(p, dirs, problems)
             if line is not None:
                 builds.append((p, line))

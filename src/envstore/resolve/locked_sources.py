@@ -2,6 +2,11 @@
 the lock gives, or a VCS commit; pip builds each into a wheel (``pip wheel --no-deps``,
 in its own isolated build env, whose build requirements it resolves from the sources
 given), which is then ingested like any other.
+
+What a source was built into is remembered in the resolution cache (``built_key`` of
+the sdist's ``sha256:<hex>``, or of the VCS URL with its full commit, for the
+interpreter's ABI): the next env from a lock naming the same source takes that entry,
+without building it again (or running pip at all: also ``--offline``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pathlib import Path
 
 from envstore.errors import LockError
 from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
 from envstore.model.sources import PackageSources
 from envstore.resolve.pip import download, pip_may_run
 from envstore.store.layout import Store
@@ -19,7 +25,7 @@ TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
     from envstore.model.lock import LockedPackage
 
-__all__ = ["build_locked", "named_file", "source_line"]
+__all__ = ["build_locked", "built_before", "named_file", "source_line"]
 
 
 def source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) -> str | None:
@@ -39,6 +45,8 @@ def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) ->
 
     if p.kind == "vcs":
         return requirement_line(p.url or "")
+    if p.kind == "directory":  # a source tree: no hash to check, built as it is now
+        return requirement_line(f"{p.name} @ {Path(p.path or '').resolve().as_uri()}")
     what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
     named = named_file(p)
     files = [named] if named is not None else [d / p.wheel for d in dirs]
@@ -82,6 +90,31 @@ def named_file(p: LockedPackage) -> Path | None:
     return None
 
 
+def _built_key(p: LockedPackage, interp: Interpreter) -> str:
+    from envstore.resolve.cache import built_key
+
+    ident = (p.url or "") if p.kind == "vcs" else f"sha256:{p.sha256}"
+    return built_key(ident, "locked", interp)
+
+
+def built_before(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
+    """The store entry the locked source ``p`` (an sdist, archive or VCS commit) was
+    built into for ``interp`` before, if it is still there."""
+    from envstore.store import caches
+
+    if p.kind == "directory":
+        return None
+
+    items = caches.resolution(store.db(), _built_key(p, interp))
+    try:
+        key = EntryKey.parse(str(items[0]["key"])) if items else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if key is None or key.name != p.name or not store.has_entry(key):
+        return None  # the database is data from disk: the entry must be of this package
+    return key if not p.version or key.version == p.version else None
+
+
 def build_locked(
     store: Store,
     interp: Interpreter,
@@ -104,8 +137,8 @@ def build_locked(
         return {}
     if progress:
         progress(f"building {len(todo)} locked packages from source")
-    hashed = [line for p, line in todo if p.kind != "vcs"]
-    plain = [line for p, line in todo if p.kind == "vcs"]
+    hashed = [line for p, line in todo if p.kind in ("sdist", "archive")]
+    plain = [line for p, line in todo if p.kind not in ("sdist", "archive")]
     got: list[Path] = []
     site = pip_site()
     if hashed:
@@ -114,7 +147,13 @@ def build_locked(
         )
     if plain:
         got += download(
-            store, interp, site, sources, plain, "build the locked VCS sources", build=True
+            store,
+            interp,
+            site,
+            sources,
+            plain,
+            "build the locked VCS sources and source trees",
+            build=True,
         )
     built: dict[str, tuple[Version, Path]] = {}
     for wheel in got:
@@ -131,4 +170,28 @@ def build_locked(
             )
         else:
             out[p.name] = found[1]
+    if out and not problems:  # a source tree may change: built again every time
+        fixed = [(p, out[p.name]) for p, _ in todo if p.kind != "directory"]
+        _remember(store, interp, fixed, progress)
     return out
+
+
+def _remember(
+    store: Store,
+    interp: Interpreter,
+    built: Sequence[tuple[LockedPackage, Path]],
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Ingest what was built (the caller's ingest then finds the entries there) and
+    remember which entry each source became (``built_before``)."""
+    from envstore.store import caches
+    from envstore.store.db import write
+    from envstore.store.ingest import ingest_wheels
+
+    if not built:
+        return
+    keys = ingest_wheels(store, [wheel for _, wheel in built], interp, progress)
+    with write(store.db()) as conn:
+        for p, wheel in built:
+            item = {"key": str(keys[wheel]), "requested": p.requested}
+            caches.put_resolution(conn, _built_key(p, interp), [item], 0)
