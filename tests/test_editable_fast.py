@@ -216,3 +216,53 @@ def test_a_fifo_in_the_cache_is_not_waited_on(tmp_path: Path, store: Path, wheel
         os.mkfifo(cache)
         r = run([*cmd, "-U"])  # -U: the editable wheel is built anew too
         assert r.returncode == 0, r.stderr
+
+
+def _registrations(store: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return sorted(row[0] for row in conn.execute("SELECT path FROM envs"))
+
+
+def test_a_sync_into_a_removed_env_retires_and_registers_in_one_transaction(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from envstore.store import index
+
+    proj = _project(tmp_path / "proj")
+    env = proj / ".venv"
+    args = ("--no-index", "-f", wheels, "--store", store, "--without-pip")
+    assert cli("sync", "--project", proj, *args).code == 0
+    root = next(p for p in (store / "roots").iterdir() if os.readlink(p) == f"{env}/envstore.json")
+    inode = os.lstat(root).st_ino
+    shutil.rmtree(env)  # as `rm -rf .venv && envstore sync`
+
+    def fails(*a: object, **k: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index, "put_env", fails)
+    assert cli("sync", "--project", proj, *args).code != 0
+    # Nothing committed: the registration is still the old env's, not retired.
+    assert _registrations(store) == [str(env)]
+    monkeypatch.undo()
+    assert cli("sync", "--project", proj, *args).code == 0
+    new, old = _registrations(store)  # sorted: the path, then "path (earlier env, ...)"
+    assert new == str(env) and old.startswith(f"{env} (earlier env, replaced ")
+    # The env's gc root already named its manifest: kept, not made again.
+    assert os.lstat(root).st_ino == inode and os.readlink(root) == f"{env}/envstore.json"
+
+
+def test_activation_scripts_of_each_env_in_one_process(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """The rendered scripts are kept per process: each env still gets its own."""
+    args = ("--no-index", "-f", wheels, "--store", store, "--without-pip", "dep-one")
+    for env, prompt in ((tmp_path / "a", "one"), (tmp_path / "a", "two"), (tmp_path / "b", "two")):
+        assert cli("create", env, "--clear", "--prompt", prompt, *args).code == 0
+        for script in ("activate", "activate.fish", "activate.csh"):
+            text = (env / "bin" / script).read_text()
+            assert f"({prompt})" in text and str(env) in text, (env, prompt, script)
+            assert str(tmp_path / ("b" if env.name == "a" else "a")) not in text

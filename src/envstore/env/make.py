@@ -32,7 +32,6 @@ from envstore.resolve.forms import absolute
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
 from envstore.store import index
-from envstore.store.db import write
 from envstore.store.fs import exchange, rmtree, temp_abandoned, temp_tag
 from envstore.store.layout import Store
 from envstore.store.locks import env_lock
@@ -181,10 +180,10 @@ def make_env(
                 text = manifest.save(tmp)
             # Replacing: a relink of the old env would register it again; take turns.
             with env_lock(final) if replacing else nullcontext():
-                if not replacing:
-                    _retire_registration(st, final)
                 # Same path, same root: the old env's references are replaced by the new.
-                register_env(st, manifest, final, text)
+                # A new env retires the registration left at its path (one transaction).
+                alias = None if replacing else _retiring_alias(st, final)
+                register_env(st, manifest, final, text, retire_as=alias)
                 crash_point("create-registered")
                 if replacing and final.is_dir():
                     exchange(tmp, final)  # the old env is now at tmp, deleted below
@@ -222,22 +221,21 @@ def push_ingested(
     say(f"pushed {len(report.pushed)} entries ({len(report.present)} were there already)")
 
 
-def _retire_registration(store: Store, final: Path) -> None:
+def _retiring_alias(store: Store, final: Path) -> str | None:
     """A new env at ``final`` takes over its path's registration. One left there by an
-    env moved away (``mv``, not yet relinked) or deleted is kept under another name as a
-    gone env's: gc keeps what it used for the grace period, as for any env moved away."""
+    env moved away (``mv``, not yet relinked) or deleted is kept under the name this
+    returns (None: there is none), as a gone env's: gc keeps what it used for the grace
+    period, as for any env moved away. ``register_env`` retires it and registers the
+    new env in one transaction."""
     if not store.db_path.exists():
-        return
+        return None
     conn = store.db()
     if not index.env_known(conn, str(final)):
-        return
+        return None
     from envstore.store.db import ensure_gone_since
 
     ensure_gone_since(conn)
-    now = time.time()
-    alias = f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
-    with write(conn):
-        index.retire_env(conn, str(final), alias, now)
+    return f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
 
 
 def _publish(store: Store, tmp: Path, final: Path) -> None:
