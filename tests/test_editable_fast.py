@@ -266,3 +266,23 @@ def test_activation_scripts_of_each_env_in_one_process(
             text = (env / "bin" / script).read_text()
             assert f"({prompt})" in text and str(env) in text, (env, prompt, script)
             assert str(tmp_path / ("b" if env.name == "a" else "a")) not in text
+
+
+def test_a_view_is_read_again_when_its_file_changes(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """make_env keeps the views it read (by file identity): another file is read anew."""
+    from envstore.env import make
+
+    env = tmp_path / "env"
+    assert cli("create", env, "--no-index", "-f", wheels, "--store", store, "dep-one").code == 0
+    vpath = store / "views" / json.loads((env / "envstore.json").read_text())["view"]
+    first = make._read_view(vpath)
+    assert make._read_view(vpath) is first  # kept
+    data = json.loads((vpath / "view.json").read_text())
+    data["wheels"] = {}
+    vpath.chmod(0o755)
+    (vpath / "view.json.new").write_text(json.dumps(data))
+    os.replace(vpath / "view.json.new", vpath / "view.json")
+    again = make._read_view(vpath)
+    assert again is not first and again.wheels == {} and first.wheels
