@@ -286,3 +286,26 @@ def test_a_view_is_read_again_when_its_file_changes(
     os.replace(vpath / "view.json.new", vpath / "view.json")
     again = make._read_view(vpath)
     assert again is not first and again.wheels == {} and first.wheels
+
+
+def test_a_wheel_json_is_read_again_when_it_changes(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """editable_meta keeps what it read (by wheel.json's identity): a new file is read."""
+    from envstore.env.editable_meta import editable_meta
+    from envstore.store.editables import EditableCache
+    from envstore.store.layout import Store
+
+    proj = _project(tmp_path / "proj")
+    args = ("-e", proj, "--no-index", "-f", wheels, "--store", store)
+    assert cli("create", tmp_path / "env", *args).code == 0
+    (meta_path,) = _metas(store)
+    wheel = next(meta_path.parent.glob("*.whl"))
+    cache = EditableCache(Store(store))
+    first = editable_meta(cache, wheel)
+    assert editable_meta(cache, wheel) is first
+    data = json.loads(meta_path.read_text())
+    data["version"] = "9.9"
+    meta_path.with_suffix(".new").write_text(json.dumps(data))
+    os.replace(meta_path.with_suffix(".new"), meta_path)
+    assert editable_meta(cache, wheel).version == "9.9" and first.version == "0.1"
