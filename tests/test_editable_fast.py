@@ -216,3 +216,96 @@ def test_a_fifo_in_the_cache_is_not_waited_on(tmp_path: Path, store: Path, wheel
         os.mkfifo(cache)
         r = run([*cmd, "-U"])  # -U: the editable wheel is built anew too
         assert r.returncode == 0, r.stderr
+
+
+def _registrations(store: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(store / "envstore.db") as conn:
+        return sorted(row[0] for row in conn.execute("SELECT path FROM envs"))
+
+
+def test_a_sync_into_a_removed_env_retires_and_registers_in_one_transaction(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from envstore.store import index
+
+    proj = _project(tmp_path / "proj")
+    env = proj / ".venv"
+    args = ("--no-index", "-f", wheels, "--store", store, "--without-pip")
+    assert cli("sync", "--project", proj, *args).code == 0
+    root = next(p for p in (store / "roots").iterdir() if os.readlink(p) == f"{env}/envstore.json")
+    inode = os.lstat(root).st_ino
+    shutil.rmtree(env)  # as `rm -rf .venv && envstore sync`
+
+    def fails(*a: object, **k: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index, "put_env", fails)
+    assert cli("sync", "--project", proj, *args).code != 0
+    # Nothing committed: the registration is still the old env's, not retired.
+    assert _registrations(store) == [str(env)]
+    monkeypatch.undo()
+    assert cli("sync", "--project", proj, *args).code == 0
+    new, old = _registrations(store)  # sorted: the path, then "path (earlier env, ...)"
+    assert new == str(env) and old.startswith(f"{env} (earlier env, replaced ")
+    # The env's gc root already named its manifest: kept, not made again.
+    assert os.lstat(root).st_ino == inode and os.readlink(root) == f"{env}/envstore.json"
+
+
+def test_activation_scripts_of_each_env_in_one_process(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """The rendered scripts are kept per process: each env still gets its own."""
+    args = ("--no-index", "-f", wheels, "--store", store, "--without-pip", "dep-one")
+    for env, prompt in ((tmp_path / "a", "one"), (tmp_path / "a", "two"), (tmp_path / "b", "two")):
+        assert cli("create", env, "--clear", "--prompt", prompt, *args).code == 0
+        for script in ("activate", "activate.fish", "activate.csh"):
+            text = (env / "bin" / script).read_text()
+            assert f"({prompt})" in text and str(env) in text, (env, prompt, script)
+            assert str(tmp_path / ("b" if env.name == "a" else "a")) not in text
+
+
+def test_a_view_is_read_again_when_its_file_changes(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """make_env keeps the views it read (by file identity): another file is read anew."""
+    from envstore.env import make
+
+    env = tmp_path / "env"
+    assert cli("create", env, "--no-index", "-f", wheels, "--store", store, "dep-one").code == 0
+    vpath = store / "views" / json.loads((env / "envstore.json").read_text())["view"]
+    first = make._read_view(vpath)
+    assert make._read_view(vpath) is first  # kept
+    data = json.loads((vpath / "view.json").read_text())
+    data["wheels"] = {}
+    vpath.chmod(0o755)
+    (vpath / "view.json.new").write_text(json.dumps(data))
+    os.replace(vpath / "view.json.new", vpath / "view.json")
+    again = make._read_view(vpath)
+    assert again is not first and again.wheels == {} and first.wheels
+
+
+def test_a_wheel_json_is_read_again_when_it_changes(
+    cli: CLI, tmp_path: Path, store: Path, wheels: Path
+) -> None:
+    """editable_meta keeps what it read (by wheel.json's identity): a new file is read."""
+    from envstore.env.editable_meta import editable_meta
+    from envstore.store.editables import EditableCache
+    from envstore.store.layout import Store
+
+    proj = _project(tmp_path / "proj")
+    args = ("-e", proj, "--no-index", "-f", wheels, "--store", store)
+    assert cli("create", tmp_path / "env", *args).code == 0
+    (meta_path,) = _metas(store)
+    wheel = next(meta_path.parent.glob("*.whl"))
+    cache = EditableCache(Store(store))
+    first = editable_meta(cache, wheel)
+    assert editable_meta(cache, wheel) is first
+    data = json.loads(meta_path.read_text())
+    data["version"] = "9.9"
+    meta_path.with_suffix(".new").write_text(json.dumps(data))
+    os.replace(meta_path.with_suffix(".new"), meta_path)
+    assert editable_meta(cache, wheel).version == "9.9" and first.version == "0.1"

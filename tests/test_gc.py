@@ -127,8 +127,10 @@ def test_a_create_that_loses_the_race_for_its_path_leaves_the_winner_registered(
     env = tmp_path / "env"
     register = envs.register_env
 
-    def other_create_wins(st: Store, manifest: object, final: Path, *args: object) -> None:
-        register(st, manifest, final, *args)  # type: ignore[arg-type]
+    def other_create_wins(
+        st: Store, manifest: object, final: Path, *args: object, **kwargs: object
+    ) -> None:
+        register(st, manifest, final, *args, **kwargs)  # type: ignore[arg-type]
         if final == env and not env.exists():  # both registered; the other renames first
             other = [*envstore_cmd(), "--store", store, "create", env, "--no-index"]
             done = run([*other, "-f", many_wheels, "--without-pip", "p05"])

@@ -94,11 +94,12 @@ def _gone_check(name: str, final: Path, interp: Interpreter, landmark: str) -> s
     return ""
 
 
-def _stdlib_landmark(interp: Interpreter) -> str:
-    """The ``os.py`` of the stdlib that pyvenv.cfg's home leads to: gone when a
-    relocatable install behind a link is replaced by a new patch release (bin/python
-    still runs, then dies)."""
-    stdlib = home_stdlib(venv_home(interp), os.path.join(*Path(interp.stdlib).parts[-2:]))
+def _stdlib_landmark(interp: Interpreter, home: str | None = None) -> str:
+    """The ``os.py`` of the stdlib that pyvenv.cfg's home (``home``, if the caller has
+    it) leads to: gone when a relocatable install behind a link is replaced by a new
+    patch release (bin/python still runs, then dies)."""
+    sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
+    stdlib = home_stdlib(home or venv_home(interp), sub)
     landmark = os.path.join(stdlib or interp.stdlib, "os.py")
     if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
         landmark += "c"
@@ -124,6 +125,9 @@ _HERE = {
 
 
 _TEMPLATES: dict[str, list[tuple[str, str, str]]] = {}
+# The scripts as written, by everything they are made from (a warm process, as tox or
+# an IDE, makes the same env again and again): rendering them costs ~0.3 ms an env.
+_RENDERED: dict[tuple[object, ...], list[tuple[str, bytes]]] = {}
 
 
 def _activation_templates(stdlib: str) -> list[tuple[str, str, str]]:
@@ -177,10 +181,29 @@ def write_activation_scripts(
     *,
     check: bool = True,
     relocatable: bool = False,
+    home: str | None = None,
 ) -> None:
     """``bin/activate*`` from the interpreter's own venv templates, plus the check above
     (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
-    location (csh keeps the absolute path; Activate.ps1 always finds it itself)."""
+    location (csh keeps the absolute path; Activate.ps1 always finds it itself).
+    ``home``: ``venv_home(interp)``, when the caller has it."""
+    landmark = _stdlib_landmark(interp, home) if check else ""
+    key: tuple[object, ...] = (interp.stdlib, interp.minor, interp.version, interp.path)
+    key += (str(final), prompt, landmark, check, relocatable)
+    scripts = _RENDERED.get(key)
+    if scripts is None:
+        scripts = _render(interp, final, prompt, landmark, check, relocatable)
+        if len(_RENDERED) >= 64:  # a process making many envs: bounded
+            _RENDERED.clear()
+        _RENDERED[key] = scripts
+    for name, data in scripts:
+        write_file(f"{env}/bin/{name}", data)
+
+
+def _render(
+    interp: Interpreter, final: Path, prompt: str, landmark: str, check: bool, relocatable: bool
+) -> list[tuple[str, bytes]]:
+    """The activation scripts' names and bytes (see write_activation_scripts)."""
     # 3.9-3.12 templates expect "(name) " for the prompt, 3.13+ add the parentheses.
     shown = prompt if tuple(map(int, interp.minor.split("."))) >= (3, 13) else f"({prompt}) "
     values = {
@@ -190,7 +213,7 @@ def write_activation_scripts(
         "__VENV_BIN_NAME__": "bin",
         "__VENV_PYTHON__": f"{final}/bin/python",
     }
-    landmark = _stdlib_landmark(interp) if check else ""
+    scripts = []
     for name, head, body in _activation_templates(interp.stdlib):
         # Templates since the fix for CVE-2024-9287 (3.9.21, 3.10.16, 3.11.11, 3.12.8,
         # 3.13.1, and distributions' backports such as Debian 12's 3.11.2) leave the
@@ -206,4 +229,5 @@ def write_activation_scripts(
                     text = text.replace(placeholder, quote(value))
             parts.append(text)
         block = _gone_check(name, final, interp, landmark) if check else ""
-        write_file(f"{env}/bin/{name}", (parts[0] + block + parts[1]).encode())
+        scripts.append((name, (parts[0] + block + parts[1]).encode()))
+    return scripts

@@ -42,10 +42,6 @@ from envstore.store.fs import rmtree
 from envstore.store.hashing import sha256
 from envstore.store.layout import Store
 
-TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
-if TYPE_CHECKING:
-    import hashlib
-
 __all__ = [
     "CACHE_KEYS",
     "EditableSpec",
@@ -97,28 +93,29 @@ def parse_editable(text: str, base: str | os.PathLike[str] | None = None) -> Edi
     return EditableSpec(path, extras)
 
 
-def stamp(project: Path, interp: Interpreter) -> str:
+def stamp(project: Path, interp: Interpreter, keys: bytes | None = None) -> str:
     """What an editable wheel of ``project`` for ``interp`` is cached under (see the
-    module docstring for the rule and its limits)."""
+    module docstring for the rule and its limits). ``keys``: ``_key_digests(project)``,
+    when the caller has it."""
     h = sha256()
     for part in (interp.soabi, interp.cache_tag, str(project)):
         h.update(part.encode() + b"\0")
-    _add_keys(h, project)
+    h.update(_key_digests(project) if keys is None else keys)
     return h.hexdigest()[:32]
 
 
-def project_stamp(project: Path) -> str:
+def project_stamp(project: Path, keys: bytes | None = None) -> str:
     """The project's part of its stamp (path and cache-key files, no interpreter): what
     an env's manifest records, so doctor can tell the project changed since its wheel
     was built, and a relink to another Python does not look like a change."""
     h = sha256(str(project).encode() + b"\0")
-    _add_keys(h, project)
+    h.update(_key_digests(project) if keys is None else keys)
     return h.hexdigest()[:32]
 
 
-def _add_keys(h: hashlib._Hash, project: Path) -> None:
-    for name in CACHE_KEYS:
-        h.update(name.encode() + b"\0" + _file_digest(project / name))
+def _key_digests(project: Path) -> bytes:
+    """What both stamps hash of the project's cache-key files (each read once)."""
+    return b"".join(name.encode() + b"\0" + _file_digest(project / name) for name in CACHE_KEYS)
 
 
 def _file_digest(path: Path) -> bytes:
@@ -162,7 +159,8 @@ def prepare_editables(
         merged[spec.path] = tuple(dict.fromkeys((*merged.get(spec.path, ()), *spec.extras)))
     prepared = []
     for path, extras in merged.items():
-        key, own = stamp(path, interp), project_stamp(path)  # before a build reads them
+        keys = _key_digests(path)  # before a build reads them
+        key, own = stamp(path, interp, keys), project_stamp(path, keys)
         wheel = None if rebuild else cache.lookup(path, key)
         if wheel is None:
             if progress:

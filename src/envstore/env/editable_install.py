@@ -20,7 +20,7 @@ from binascii import b2a_base64
 from pathlib import Path
 
 from envstore.env.scripts import console_script
-from envstore.env.venv import shebang
+from envstore.env.venv import shebang, write_all
 from envstore.errors import BuildError
 from envstore.model.interpreter import Interpreter
 from envstore.store.hashing import sha256
@@ -140,8 +140,9 @@ def _install_files(
     for name, data in _metadata(editable).items():
         todo[f"{dist_info}/{name}"] = data
     rows = []
+    made: set[str] = set()  # directories made already (the dist-info): one mkdir each
     for name, data in todo.items():
-        _create(site, name, data, 0o644, editable)
+        _create(site, name, data, 0o644, editable, made)
         rows.append(_row(name, data))
     bang = shebang(str(final / "bin" / "python"))
     up = os.path.relpath(f"{env}/bin", site)
@@ -150,16 +151,26 @@ def _install_files(
         _create(f"{env}/bin", script, data, 0o755, editable)
         rows.append(_row(f"{up}/{script}", data))
     rows.append(f"{dist_info}/RECORD,,\n")
-    _create(site, f"{dist_info}/RECORD", "".join(rows).encode(), 0o644, editable)
+    _create(site, f"{dist_info}/RECORD", "".join(rows).encode(), 0o644, editable, made)
 
 
-def _create(root: str, name: str, data: bytes, mode: int, editable: PreparedEditable) -> None:
-    """``root/name`` made new (its directories too): a file already there is an error,
-    and no link is followed (``name`` was checked to be a plain relative path)."""
+def _create(
+    root: str,
+    name: str,
+    data: bytes,
+    mode: int,
+    editable: PreparedEditable,
+    made: set[str] | None = None,
+) -> None:
+    """``root/name`` made new (its directories too, unless in ``made``, which gets
+    them): a file already there is an error, and no link is followed (``name`` was
+    checked to be a plain relative path)."""
     path = f"{root}/{name}"
     parent = os.path.dirname(path)
-    if parent != root:
+    if parent != root and (made is None or parent not in made):
         os.makedirs(parent, exist_ok=True)
+        if made is not None:
+            made.add(parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, mode)
@@ -168,8 +179,7 @@ def _create(root: str, name: str, data: bytes, mode: int, editable: PreparedEdit
             f"the editable wheel of {editable.path} would replace {path}, which the env"
             " already has; nothing was changed"
         ) from None
-    with open(fd, "wb") as f:
-        f.write(data)
+    write_all(fd, data)
 
 
 def _row(name: str, data: bytes) -> str:

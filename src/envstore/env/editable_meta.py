@@ -8,7 +8,9 @@ of a warm sync).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from envstore.errors import BuildError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import canonical_name
 from envstore.model.members import plain_member
-from envstore.store.editables import EditableCache
+from envstore.store.editables import META_NAME, EditableCache
 from envstore.store.hashing import sha256
 
 __all__ = ["EditableMeta", "cached_requirements", "editable_meta", "requirements"]
@@ -84,9 +86,39 @@ class EditableMeta:
         self.data: dict[str, object] = {}  # its wheel.json, as read or written
 
 
+# What a process has read, by wheel.json's identity: a warm process (tox, an IDE)
+# syncs the same project again and again, and checking every file name of the wheel
+# again cost ~0.1 ms a sync. A wheel.json written anew (a rebuild, requirements for
+# another interpreter) is another file, read again.
+_METAS: dict[tuple[object, ...], EditableMeta] = {}
+
+
+def _meta_key(wheel: Path) -> tuple[object, ...] | None:
+    try:
+        st = os.stat(wheel.parent / META_NAME, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (str(wheel), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
 def editable_meta(cache: EditableCache, wheel: Path) -> EditableMeta:
     """The wheel's ``EditableMeta``, from its ``wheel.json`` when that is whole and sound,
     else read from the wheel (and written there for the next sync)."""
+    key = _meta_key(wheel)
+    meta = _METAS.get(key) if key is not None else None
+    if meta is None:
+        meta = _editable_meta(cache, wheel)
+        key = _meta_key(wheel)  # after: it may have written wheel.json
+        if key is not None:
+            if len(_METAS) >= 64:  # a process syncing many projects: bounded
+                _METAS.clear()
+            _METAS[key] = meta
+    return meta
+
+
+def _editable_meta(cache: EditableCache, wheel: Path) -> EditableMeta:
     data = cache.read_meta(wheel)
     if data is not None and data.get("wheel") == wheel.name:
         try:

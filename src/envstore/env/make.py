@@ -32,7 +32,6 @@ from envstore.resolve.forms import absolute
 from envstore.resolve.request import Request
 from envstore.resolve.resolver import resolve
 from envstore.store import index
-from envstore.store.db import write
 from envstore.store.fs import exchange, rmtree, temp_abandoned, temp_tag
 from envstore.store.layout import Store
 from envstore.store.locks import env_lock
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from envstore.env.editable_install import PreparedEditable
     from envstore.model.keys import EntryKey
     from envstore.model.lock import Lock
+    from envstore.model.records import ViewRecord
     from envstore.model.sources import PackageSources
     from envstore.store.ingest import Progress
 
@@ -105,7 +105,7 @@ def make_env(
         for e in editables:  # the project itself is the editable, never a store copy
             keys.pop(canonical_name(e.name), None)
         vkey, vpath = ensure_view(st, list(keys.values()), interp)
-        view = read_view(vpath)
+        view = _read_view(vpath)
         wheels = view.wheels
         # As recorded (manifest, pyvenv.cfg): URLs without credentials, local paths
         # absolute (what install and relink resolve again runs elsewhere).
@@ -181,10 +181,10 @@ def make_env(
                 text = manifest.save(tmp)
             # Replacing: a relink of the old env would register it again; take turns.
             with env_lock(final) if replacing else nullcontext():
-                if not replacing:
-                    _retire_registration(st, final)
                 # Same path, same root: the old env's references are replaced by the new.
-                register_env(st, manifest, final, text)
+                # A new env retires the registration left at its path (one transaction).
+                alias = None if replacing else _retiring_alias(st, final)
+                register_env(st, manifest, final, text, retire_as=alias)
                 crash_point("create-registered")
                 if replacing and final.is_dir():
                     exchange(tmp, final)  # the old env is now at tmp, deleted below
@@ -193,6 +193,29 @@ def make_env(
         finally:
             rmtree(tmp)
     return manifest
+
+
+# The views a process has read, by path and file identity: view.json is written once
+# (a view's key names its content) and read-only, and a warm process (tox, an IDE)
+# makes envs of the same view again and again: parsing and checking it cost ~0.2 ms.
+_VIEWS: dict[tuple[object, ...], ViewRecord] = {}
+
+
+def _read_view(vpath: Path) -> ViewRecord:
+    """``read_view(vpath)``, once per process while its view.json is the same file."""
+    try:
+        st = os.stat(f"{vpath}/view.json")
+    except OSError:
+        return read_view(vpath)  # its error
+    key: tuple[object, ...] = (str(vpath), os.environ.get("ENVSTORE_UPSTREAM"), st.st_dev)
+    key += (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    view = _VIEWS.get(key)
+    if view is None:
+        view = read_view(vpath)
+        if len(_VIEWS) >= 32:  # a process making many envs: bounded
+            _VIEWS.clear()
+        _VIEWS[key] = view
+    return view
 
 
 def _editable_arg(e: PreparedEditable) -> str:
@@ -222,22 +245,21 @@ def push_ingested(
     say(f"pushed {len(report.pushed)} entries ({len(report.present)} were there already)")
 
 
-def _retire_registration(store: Store, final: Path) -> None:
+def _retiring_alias(store: Store, final: Path) -> str | None:
     """A new env at ``final`` takes over its path's registration. One left there by an
-    env moved away (``mv``, not yet relinked) or deleted is kept under another name as a
-    gone env's: gc keeps what it used for the grace period, as for any env moved away."""
+    env moved away (``mv``, not yet relinked) or deleted is kept under the name this
+    returns (None: there is none), as a gone env's: gc keeps what it used for the grace
+    period, as for any env moved away. ``register_env`` retires it and registers the
+    new env in one transaction."""
     if not store.db_path.exists():
-        return
+        return None
     conn = store.db()
     if not index.env_known(conn, str(final)):
-        return
+        return None
     from envstore.store.db import ensure_gone_since
 
     ensure_gone_since(conn)
-    now = time.time()
-    alias = f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
-    with write(conn):
-        index.retire_env(conn, str(final), alias, now)
+    return f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
 
 
 def _publish(store: Store, tmp: Path, final: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from envstore.env.activation import write_activation_scripts
 from envstore.env.scripts import write_scripts
-from envstore.env.venv import write_file, write_interpreter_links
+from envstore.env.venv import venv_home, write_file, write_interpreter_links
 from envstore.model.interpreter import Interpreter
 from envstore.store.views import link_tree
 
@@ -107,13 +107,20 @@ def write_env(
     """Fill the empty directory ``env`` (to be renamed to ``final``) with the environment."""
     # No include/ (uv makes none either): a directory costs a block and ~0.3 ms
     # here; write_data_links and pip make include/site/... when a wheel has headers.
-    (env / "bin").mkdir()
+    # ``env`` is new and empty: each directory is made with one mkdir, nothing is
+    # checked first.
+    os.mkdir(f"{env}/bin")
+    parts = Path(interp.purelib).parts
+    made = str(env)
+    for part in parts:
+        made = f"{made}/{part}"
+        os.mkdir(made)
     site = env / interp.purelib
-    site.mkdir(parents=True)
-    if (env / "lib").is_dir() and not (env / "lib64").exists():
-        os.symlink("lib", env / "lib64")
-    write_interpreter_links(env, interp, command, prompt=prompt)
-    write_activation_scripts(env, interp, final, prompt or final.name)
+    if parts[0] == "lib":  # lib/ is a directory: lib64 -> lib, as venv makes it
+        os.symlink("lib", f"{env}/lib64")
+    home = venv_home(interp)
+    write_interpreter_links(env, interp, command, prompt=prompt, home=home)
+    write_activation_scripts(env, interp, final, prompt or final.name, home=home)
     write_site(site, view_site, view, atomic=False)
     write_scripts(env, final, view, interp)
     write_data_links(env, view, interp)

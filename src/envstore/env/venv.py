@@ -28,6 +28,7 @@ __all__ = [
     "read_pyvenv_cfg",
     "venv_home",
     "version_info",
+    "write_all",
     "write_env_markers",
     "write_file",
     "write_interpreter_links",
@@ -137,6 +138,9 @@ def read_pyvenv_cfg(env: Path) -> dict[str, str]:
     return values
 
 
+_PYTHON_LINK = re.compile(r"^python(\d+(\.\d+t?)?)?$")
+
+
 def write_interpreter_links(
     env: Path,
     interp: Interpreter,
@@ -145,20 +149,22 @@ def write_interpreter_links(
     prompt: str | None = None,
     envstore_marker: bool = True,
     markers: bool = True,
+    home: str | None = None,
 ) -> None:
     """(Re)write ``bin/python*`` and ``pyvenv.cfg`` for ``interp``; with the activation
     scripts' check, the only files that name the base interpreter, so a relink to an
     interpreter of the same ABI touches just these. ``markers``: also write the env's
-    ``.gitignore`` and ``CACHEDIR.TAG`` (``write_env_markers``)."""
-    bindir = env / "bin"
+    ``.gitignore`` and ``CACHEDIR.TAG`` (``write_env_markers``). ``home``:
+    ``venv_home(interp)``, when the caller has it."""
+    bindir = f"{env}/bin"
     for name in os.listdir(bindir):
-        if re.match(r"^python(\d+(\.\d+t?)?)?$", name):
-            os.unlink(bindir / name)
-    os.symlink(interp.path, bindir / "python")
-    os.symlink("python", bindir / "python3")
-    os.symlink("python", bindir / f"python{interp.minor}")
+        if _PYTHON_LINK.match(name):
+            os.unlink(f"{bindir}/{name}")
+    os.symlink(interp.path, f"{bindir}/python")
+    os.symlink("python", f"{bindir}/python3")
+    os.symlink("python", f"{bindir}/python{interp.minor}")
     lines = [
-        f"home = {venv_home(interp)}",
+        f"home = {home or venv_home(interp)}",
         f"implementation = {implementation_name(interp)}",
         "include-system-site-packages = false",
         f"version = {interp.version}",
@@ -232,8 +238,18 @@ def write_file(path: str, data: bytes, mode: int = 0o666) -> None:
     except FileExistsError:
         os.unlink(path)
         fd = os.open(path, flags, mode)
-    with open(fd, "wb") as f:
-        f.write(data)
+    write_all(fd, data)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to the new file ``fd`` and close it: bare ``os.write`` calls, no
+    file object (whose set-up costs an fstat, an ioctl and an lseek per file)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def symlink(target: str, path: str) -> None:

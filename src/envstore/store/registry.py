@@ -5,6 +5,7 @@ rows of the database.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,24 +41,30 @@ def register_env(
     text: str | None = None,
     also: Sequence[str] = (),
     digest: str | None = None,
+    retire_as: str | None = None,
 ) -> None:
     """Record ``final`` as a live env: its gc root on disk and its rows in the database.
     ``text``: the manifest as saved, when the caller has it (saves encoding it again).
     ``also``: more objects to reference (what the env uses until a switch completes).
     ``digest``: the manifest digest to record instead of the text's (``""`` for a
     manifest found on disk, not written by envstore: relink then trusts none of its
-    recorded sources)."""
+    recorded sources). ``retire_as``: first keep a registration already at ``final``
+    under this name (a gone env's: ``index.retire_env``), in the same transaction."""
     import xxhash
 
     root = store.roots_dir / root_name(final, store)
+    target = str(final / MANIFEST_NAME)
     try:
-        os.symlink(final / MANIFEST_NAME, root)
+        os.symlink(target, root)
     except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
-        tmp_link = store.roots_dir / f".{root.name}.{temp_tag()}"
-        if tmp_link.is_symlink():
-            tmp_link.unlink()
-        os.symlink(final / MANIFEST_NAME, tmp_link)
-        os.replace(tmp_link, root)
+        # The same link (an env made again) is kept, but not in a shared store, where
+        # the link's mtime is when this host last saw its env (hostroots): made anew.
+        if store.shared or _link_target(root) != target:
+            tmp_link = store.roots_dir / f".{root.name}.{temp_tag()}"
+            if tmp_link.is_symlink():
+                tmp_link.unlink()
+            os.symlink(target, tmp_link)
+            os.replace(tmp_link, root)
     if digest is None:
         digest = xxhash.xxh3_64_hexdigest((text or manifest.dumps()).encode())
     objects = index.env_objects(manifest, also)  # editables: gc keeps their cached wheels
@@ -67,6 +74,8 @@ def register_env(
         write_refs(store.root, root.name, objects)
     conn = store.db()
     with write(conn):
+        if retire_as is not None:
+            index.retire_env(conn, str(final), retire_as, time.time())
         index.put_env(
             conn,
             str(final),
@@ -98,6 +107,13 @@ def claim_host_roots(store: Store) -> None:
                 created=manifest.created,
                 objects=index.env_objects(manifest),
             )
+
+
+def _link_target(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:  # not a link (a file or directory put there): replaced
+        return None
 
 
 def unregister_env(store: Store, env: Path) -> None:
