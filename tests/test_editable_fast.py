@@ -255,6 +255,28 @@ def test_a_sync_into_a_removed_env_retires_and_registers_in_one_transaction(
     assert os.lstat(root).st_ino == inode and os.readlink(root) == f"{env}/envstore.json"
 
 
+def test_in_a_shared_store_a_sync_makes_the_gc_root_anew(
+    cli: CLI, tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a shared store a root link's mtime is when its host last saw the env (other
+    hosts drop a local root unseen for long): registering makes it anew, not kept."""
+    import shutil
+
+    monkeypatch.setenv("ENVSTORE_SHARED", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = tmp_path / "shared-store"
+    proj = _project(tmp_path / "proj")
+    env = proj / ".venv"
+    args = ("--no-index", "-f", wheels, "--store", store, "--without-pip")
+    assert cli("sync", "--project", proj, *args).code == 0
+    (root,) = (p for p in (store / "roots").iterdir() if p.is_symlink())
+    inode = os.lstat(root).st_ino
+    shutil.rmtree(env)
+    assert cli("sync", "--project", proj, *args).code == 0
+    assert os.readlink(root) == f"{env}/envstore.json"
+    assert os.lstat(root).st_ino != inode
+
+
 def test_activation_scripts_of_each_env_in_one_process(
     cli: CLI, tmp_path: Path, store: Path, wheels: Path
 ) -> None:
