@@ -12,15 +12,11 @@ __all__ = ["old_json_message", "toml_data"]
 
 
 def toml_data(path: str | os.PathLike[str], raw: bytes) -> dict[str, Any]:
-    import sys
+    from envstore.model.toml import loads
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
     try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
         raise LockError(f"{path} is not a pylock.toml (not valid TOML: {exc})") from None
 
 
