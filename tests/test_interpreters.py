@@ -259,6 +259,47 @@ def test_candidates_and_same_abi_search(
     assert find_same_abi("cpython-00-nowhere", cache) is None
 
 
+def test_a_python_added_to_a_searched_directory_is_found_next_time(
+    tmp_path: Path, search: list[str]
+) -> None:
+    """candidates() keeps a directory's names per process while its mtime is the same:
+    a new interpreter there is listed at once, a removed one is gone."""
+    real = _real()
+    found = tmp_path / "found"
+    _link(found / "python3.97", real)
+    search.append(str(found))
+    assert candidates() == [str(found / "python3.97")]
+    os.utime(found, ns=(0, 0))  # a later change must show even where mtimes are coarse
+    _link(found / "python3.98", real)
+    assert candidates() == [str(found / "python3.98"), str(found / "python3.97")]
+    (found / "python3.97").unlink()
+    assert candidates() == [str(found / "python3.98")]
+
+
+def test_the_newest_python_is_described_alone(
+    tmp_path: Path, cache: InterpreterFacts, search: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """newest_installed ranks interpreters by their cached facts and describes (follows
+    links, pins the path: the costly part) only until one is accepted: a project sync in
+    a warm process (an IDE, tox) pays for one interpreter, not every one installed."""
+    real = _real()
+    minor = _minor(real)
+    for d in ("a", "b", "c"):
+        _link(tmp_path / d / f"python{minor}", real)
+        search.append(str(tmp_path / d))
+    described: list[str] = []
+    describe_ = _interpreters.describe
+
+    def counting(requested: str, path: str, c: object = None) -> object:
+        described.append(path)
+        return describe_(requested, path, c)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_interpreters, "describe", counting)
+    newest = _interpreters.newest_installed(lambda i: True, cache)
+    assert newest is not None and newest.path == str(tmp_path / "a" / f"python{minor}")
+    assert described == [str(tmp_path / "a" / f"python{minor}")]
+
+
 def test_python_list_marks_venvs(cli: CLI, tmp_path: Path, search: list[str]) -> None:
     real = _real()
     venv = tmp_path / "venv"

@@ -214,24 +214,45 @@ def _search_dirs() -> list[str]:
 def candidates() -> list[str]:
     """Interpreter executables on this machine, in preference order, without running them."""
     found: list[str] = []
-    names = re.compile(r"^python3(\.\d+t?)?$")
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()
     for d in _search_dirs():
-        # A directory once, by its real path: with a merged /usr, /bin is /usr/bin, and
-        # each interpreter would be listed (and suggested) twice.
-        real = os.path.realpath(d)
-        if real in seen or os.path.basename(d.rstrip("/")) == "shims":  # pyenv shims: scripts
+        if os.path.basename(d.rstrip("/")) == "shims":  # pyenv shims: scripts
             continue
-        seen.add(real)
         try:
-            entries = sorted(os.listdir(d), key=lambda n: (len(n), n), reverse=True)
+            st = os.stat(d)
         except OSError:
             continue
-        for name in entries:
+        # A directory once: with a merged /usr, /bin is /usr/bin, and each interpreter
+        # would be listed (and suggested) twice.
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for name in _python_names(d, st.st_mtime_ns):
             full = os.path.join(d, name)
-            if names.match(name) and os.access(full, os.X_OK) and full not in found:
+            if full not in found and os.access(full, os.X_OK):
                 found.append(full)
     return found
+
+
+_PYTHON_NAME = re.compile(r"^python3(\.\d+t?)?$")
+# Per process: a directory's python3* names, kept while its mtime is the same (a name
+# added, removed or renamed changes it). /usr/bin alone lists ~1,500 names, and a
+# library caller (an IDE, tox) finds interpreters on every project sync.
+_NAMES: dict[str, tuple[int, list[str]]] = {}
+
+
+def _python_names(directory: str, mtime_ns: int) -> list[str]:
+    known = _NAMES.get(directory)
+    if known is not None and known[0] == mtime_ns:
+        return known[1]
+    try:
+        names = [n for n in os.listdir(directory) if _PYTHON_NAME.match(n)]
+    except OSError:
+        return []
+    names.sort(key=lambda n: (len(n), n), reverse=True)
+    if len(_NAMES) < 256:
+        _NAMES[directory] = (mtime_ns, names)
+    return names
 
 
 def _file_identity(path: str) -> tuple[int, int, str | None] | None:
@@ -315,10 +336,25 @@ def newest_installed(
 ) -> Interpreter | None:
     """The newest (by version) of the installed interpreters ``accept`` takes, or None:
     what a project's or a script's ``requires-python`` picks when nothing else does."""
-    fits = [i for i in installed(cache) if accept(i)]
-    if not fits:
-        return None
-    return max(fits, key=lambda i: [int(x) for x in re.findall(r"\d+", i.version)[:3]])
+    # By the version each candidate's (cached) facts give, newest first, ties in
+    # candidates() order; then described (the costly part: links followed, the path
+    # pinned) one at a time until ``accept`` takes one, not every interpreter found.
+    ranked = []
+    for n, cand in enumerate(candidates()):
+        try:
+            version = str(query_interpreter(cand, cache)["version"])
+        except (InterpreterError, KeyError):
+            continue
+        ranked.append(([int(x) for x in re.findall(r"\d+", version)[:3]], -n, cand))
+    ranked.sort(reverse=True)
+    for _key, _n, cand in ranked:
+        try:
+            interp = describe("", cand, cache)
+        except InterpreterError:
+            continue
+        if accept(interp):
+            return interp
+    return None
 
 
 def find_same_abi(soabi: str, cache: FactsCache | None = None) -> Interpreter | None:
