@@ -272,11 +272,12 @@ def _index(source: BinaryIO) -> list[tuple[str, str, int]]:
     return [(m[0], m[1], m[2]) for m in index]
 
 
-def _unpack_pack(archive: Path, writer: Writer) -> None:
+def _unpack_pack(raw: BinaryIO, writer: Writer) -> None:
     import zstandard
 
-    with open(archive, "rb") as raw:
-        source = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    with zstandard.ZstdDecompressor().stream_reader(
+        raw, read_size=_CHUNK, read_across_frames=True, closefd=False
+    ) as source:
         index = _index(source)
         for name, kind, size in index:  # every member checked before one is written
             writer.check(name, kind == DIR, size)
@@ -291,11 +292,11 @@ def _unpack_pack(archive: Path, writer: Writer) -> None:
             writer.problems.append("it has bytes after its last member")
 
 
-def _unpack_tar(archive: Path, writer: Writer) -> None:
+def _unpack_tar(raw: BinaryIO, writer: Writer) -> None:
     """Layout 1: feed the members of a tar.gz to ``writer``, each checked first."""
     import tarfile
 
-    with tarfile.open(archive, mode="r:gz") as tar:
+    with tarfile.open(fileobj=raw, mode="r|gz") as tar:
         for member in tar:
             name = member.name.rstrip("/") if member.isdir() else member.name
             if not (member.isreg() or member.isdir()):
@@ -314,10 +315,14 @@ def _unpack_tar(archive: Path, writer: Writer) -> None:
                 )
 
 
-def unpack_entry(archive: Path, dest: Path, *, layout: int = 2) -> Unpacked:
-    """Unpack ``archive`` (of remote layout ``layout``) into the empty directory ``dest``
-    and make it read-only; what was written, hashed. RemoteError naming every refused
-    member (``dest`` is then the caller's to delete)."""
+def unpack_entry(archive: Path | BinaryIO, dest: Path, *, layout: int = 2) -> Unpacked:
+    """Unpack ``archive`` (a file, or a stream being downloaded, of remote layout
+    ``layout``) into the empty directory ``dest`` and make it read-only; what was
+    written, hashed. RemoteError naming every refused member (``dest`` is then the
+    caller's to delete)."""
+    if isinstance(archive, Path):
+        with open(archive, "rb") as f:
+            return unpack_entry(f, dest, layout=layout)
     import zlib
 
     import zstandard

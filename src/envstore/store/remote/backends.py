@@ -1,17 +1,19 @@
 """Where a remote cache's objects are: a shared directory, an S3 bucket, a web server.
 
-Each backend reads and writes named objects (``v1/meta/...``, ``v1/archives/...``).
-A missing object is ``None`` or ``False``; anything else that goes wrong is a
-``RemoteError`` naming the object (never a credential). Reads are bounded: an
-object larger than its caller's limit is refused. Writes are atomic per object
+Each backend reads and writes named objects (``v3/entries/...``, ``v2/meta/...``,
+``v2/archives/...``), and opens one as a stream (``open``: a pull unpacks as it
+downloads, one GET per entry). A missing object is ``None`` or ``False``; anything
+else that goes wrong is a ``RemoteError`` naming the object (never a credential).
+Reads are bounded: an object larger than its caller's limit is refused. Writes are atomic per object
 (a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from envstore.errors import RemoteError
 from envstore.model.sources import public_url
@@ -23,6 +25,7 @@ __all__ = [
     "FileBackend",
     "HttpBackend",
     "RemoteUnreachable",
+    "Stream",
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds; a remote that does not answer costs little
@@ -35,11 +38,46 @@ class RemoteUnreachable(RemoteError):
     not worth asking again in this run."""
 
 
+class Stream:
+    """An object being read: ``read`` as a file's, its failures a RemoteError
+    (``failed``); closed by the caller (``with``)."""
+
+    def __init__(
+        self,
+        raw: Any,
+        errors: tuple[type[BaseException], ...],
+        failed: Callable[[BaseException], RemoteError],
+    ) -> None:
+        self.raw, self.errors, self.failed = raw, errors, failed
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size)  # type: ignore[no-any-return]
+        except self.errors as exc:
+            raise self.failed(exc) from None
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:  # closing early (a refused head) may fail: nothing to keep
+            pass
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Backend(Protocol):
     url: str  # as shown in messages: no credentials
     writable: bool
 
     def read(self, name: str, limit: int) -> bytes | None: ...
+
+    def open(self, name: str) -> Stream | None:
+        """The object as a stream, or None if it is not there."""
+        ...
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool: ...
 
@@ -96,6 +134,18 @@ class FileBackend:
         except OSError as exc:
             raise RemoteError(f"cannot read {self.url}/{name}: {exc.strerror}") from None
         return True
+
+    def open(self, name: str) -> Stream | None:
+        what = f"{self.url}/{name}"
+        try:
+            f = open(self._path(name), "rb")  # noqa: SIM115 (the Stream closes it)
+        except FileNotFoundError:
+            if not self.root.is_dir():
+                raise RemoteUnreachable(f"{self.url} is not a directory") from None
+            return None
+        except OSError as exc:
+            raise RemoteError(f"cannot read {what}: {exc.strerror}") from None
+        return Stream(f, (OSError,), lambda exc: RemoteError(f"cannot read {what}: {exc}"))
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -169,6 +219,35 @@ class HttpBackend:
         netloc = parts.netloc.rpartition("@")[2]
         self._base = parts._replace(netloc=netloc).geturl()
         self.url = public_url(self._base)
+
+    def open(self, name: str) -> Stream | None:
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        what = f"{self.url}/{name}"
+        for attempt in range(ATTEMPTS):
+            try:
+                request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
+                r = urllib.request.urlopen(request, timeout=READ_TIMEOUT)
+            except urllib.error.HTTPError as exc:
+                if exc.code in (403, 404, 410):  # a static server says 403 for absent keys too
+                    return None
+                if attempt + 1 == ATTEMPTS or exc.code < 500:
+                    raise RemoteError(f"cannot get {what}: HTTP {exc.code}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt + 1 == ATTEMPTS:
+                    reason = getattr(exc, "reason", exc)
+                    raise RemoteUnreachable(f"{self.url} is unreachable ({reason})") from None
+            else:
+
+                def failed(exc: BaseException) -> RemoteError:
+                    if isinstance(exc, (TimeoutError, ConnectionError)):
+                        return RemoteUnreachable(f"{self.url} is unreachable ({exc})")
+                    return RemoteError(f"cannot get {what}: {type(exc).__name__}")
+
+                return Stream(r, (OSError, http.client.HTTPException), failed)
+        return None
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
         import urllib.error

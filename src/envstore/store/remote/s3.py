@@ -19,6 +19,7 @@ from envstore.store.remote.backends import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     RemoteUnreachable,
+    Stream,
 )
 
 __all__ = ["S3Backend"]
@@ -102,6 +103,20 @@ class S3Backend:
         except BotoCoreError as exc:
             raise self._failed(name, exc) from None
         return True
+
+    def open(self, name: str) -> Stream | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            got = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._failed(name, exc) from None
+        except BotoCoreError as exc:
+            raise self._failed(name, exc) from None
+        body = got["Body"]
+        return Stream(body, (BotoCoreError, OSError), lambda exc: self._failed(name, exc))  # type: ignore[arg-type]
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO
