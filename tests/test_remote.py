@@ -758,3 +758,43 @@ def test_the_download_threads_share_one_s3_client(monkeypatch: pytest.MonkeyPatc
     for t in threads:
         t.join()
     assert len(made) == 1 and all(c is made[0] for c in got)
+
+
+@pytest.mark.parametrize("where", ["index", "find-links"])
+def test_wheels_pip_reports_with_their_sha256_come_from_the_remote(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    where: str,
+    http_dir: tuple[Path, str],
+) -> None:
+    """Without a lock: the index's hashes in pip's report, or a local wheel's own, are
+    looked up in the remote before anything is downloaded or unpacked."""
+    remote = (tmp_path / "shared").as_uri()
+    _runner_a(cli, store, wheelhouse, tmp_path, remote)
+    if where == "index":
+        served, url = http_dir
+        for whl in wheelhouse.glob("*.whl"):
+            name = whl.name.split("-")[0].replace("_", "-").lower()
+            (served / name).mkdir(exist_ok=True)
+            (served / name / whl.name).write_bytes(whl.read_bytes())
+            sha = hashlib.sha256(whl.read_bytes()).hexdigest()
+            link = f'<a href="{whl.name}#sha256={sha}">{whl.name}</a>\n'
+            with open(served / name / "index.html", "a") as f:
+                f.write(link)
+        sources = ["--index-url", url.replace("ci:secret@", "").removesuffix("/cache") + "/"]
+    else:
+        sources = ["--no-index", "-f", str(wheelhouse)]
+    store_b, env = tmp_path / "store-b", tmp_path / "env-b"
+    res = cli("--store", store_b, "create", env, "hello-app", "--without-pip", "--remote",
+              remote, *sources)  # fmt: skip
+    assert res.code == 0 and "warning" not in res.err, res.err
+    out = run([env / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+    found = [e for e in entries(store_b) if e.split("/")[1] in ("dep-one", "hello-app")]
+    assert len(found) == 2
+    for e in found:
+        assert json.loads((store_b / "entries" / e / "entry.json").read_text())["origin"] == remote
+    assert not list((store_b / "wheels").iterdir())

@@ -110,6 +110,10 @@ def resolve(
         resolved.resolved_at = started
         resolved.index_note = why
     resolved.cache_key, resolved.alias_key = key, alias
+    if request.remote and resolved.wheels:  # local wheels: their entries may be cached
+        from envstore.resolve.remote_first import ask_for_local_wheels
+
+        ask_for_local_wheels(store, request, interp, resolved, progress)
     return resolved
 
 
