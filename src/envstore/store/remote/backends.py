@@ -26,6 +26,7 @@ __all__ = [
     "HttpBackend",
     "RemoteUnreachable",
     "Stream",
+    "download",
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds; a remote that does not answer costs little
@@ -105,6 +106,16 @@ def _copy(source: BinaryIO, dest: BinaryIO, limit: int, what: str) -> None:
         dest.write(chunk)
 
 
+def download(backend: Backend, name: str, dest: BinaryIO, limit: int) -> bool:
+    """Copy the object ``name`` into ``dest``; False if it is not there."""
+    stream = backend.open(name)
+    if stream is None:
+        return False
+    with stream:
+        _copy(stream, dest, limit, f"{backend.url}/{name}")  # type: ignore[arg-type]
+    return True
+
+
 class FileBackend:
     """``file:///path``: a directory, on any shared filesystem."""
 
@@ -124,16 +135,7 @@ class FileBackend:
         return buf.getvalue() if self.download(name, buf, limit) else None
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
-        try:
-            with open(self._path(name), "rb") as f:
-                _copy(f, dest, limit, f"{self.url}/{name}")
-        except FileNotFoundError:
-            if not self.root.is_dir():
-                raise RemoteUnreachable(f"{self.url} is not a directory") from None
-            return False
-        except OSError as exc:
-            raise RemoteError(f"cannot read {self.url}/{name}: {exc.strerror}") from None
-        return True
+        return download(self, name, dest, limit)
 
     def open(self, name: str) -> Stream | None:
         what = f"{self.url}/{name}"
@@ -250,28 +252,7 @@ class HttpBackend:
         return None
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
-        import urllib.error
-        import urllib.request
-
-        what = f"{self.url}/{name}"
-        for attempt in range(ATTEMPTS):
-            try:
-                request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
-                with urllib.request.urlopen(request, timeout=READ_TIMEOUT) as r:
-                    _copy(r, dest, limit, what)
-                return True
-            except urllib.error.HTTPError as exc:
-                if exc.code in (403, 404, 410):  # a static server says 403 for absent keys too
-                    return False
-                if attempt + 1 == ATTEMPTS or exc.code < 500:
-                    raise RemoteError(f"cannot get {what}: HTTP {exc.code}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                if attempt + 1 == ATTEMPTS:
-                    reason = getattr(exc, "reason", exc)
-                    raise RemoteUnreachable(f"{self.url} is unreachable ({reason})") from None
-            dest.seek(0)
-            dest.truncate()
-        return False
+        return download(self, name, dest, limit)
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO
