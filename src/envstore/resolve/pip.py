@@ -224,10 +224,10 @@ def from_pip(
             resolved.wheels[name] = Path(unquote(urlparse(url).path))
         else:
             remote[name] = url
-        if request.remote and name in remote:  # local wheels: asked by resolve()
+        if request.remote and known is None:
             from envstore.resolve.remote_first import report_wheel
 
-            found = report_wheel(url, item["download_info"])
+            found = report_wheel(url, item["download_info"], resolved.wheels.get(name))
             if found is not None:
                 hashed[name] = found
     if hashed:

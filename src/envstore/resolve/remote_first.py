@@ -1,12 +1,14 @@
 """Asking the remote cache first, for wheels whose sha256 is known before they are
 fetched or unpacked (issue #26, "Lookup"): the index's hashes in pip's ``--report``
-(``pip.from_pip``, before it downloads) and local wheels (``resolver.resolve``, by
-whichever route it found them), as for a lock's (``exact.from_lock``). What the remote
-has and verifies becomes an entry; the rest takes the wheel path."""
+and the local wheels it chose (``pip.from_pip``, before it downloads), the local
+wheels the store resolver or the resolution cache chose (``resolver.resolve``), as
+for a lock's (``exact.from_lock``). What the remote has and verifies becomes an
+entry; the rest takes the wheel path."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from envstore.model.interpreter import Interpreter
 from envstore.resolve.request import Request, Resolved
@@ -59,14 +61,22 @@ def ask_remote(
     return set(pulled)
 
 
-def report_wheel(url: str, info: dict[str, object]) -> tuple[str, str] | None:
-    """(wheel file name, sha256) of an item of pip's report whose index gave its
-    sha256; None for anything else (no hash, an sdist, a directory)."""
+def report_wheel(url: str, info: dict[str, object], local: Path | None) -> tuple[str, str] | None:
+    """(wheel file name, sha256) of an item of pip's report whose sha256 is known
+    before it is fetched: the index gave it, or the wheel is the local file ``local``
+    (hashed here if the report has no hash); None for anything else (no hash, an
+    sdist, a directory)."""
     from urllib.parse import unquote, urlsplit
 
     wheel = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    if not wheel.endswith(".whl"):
+        return None
     sha256 = report_sha256(info)
-    return (wheel, sha256) if sha256 is not None and wheel.endswith(".whl") else None
+    if sha256 is None and local is not None:
+        from envstore.store.hashing import sha256_file
+
+        sha256 = sha256_file(local)
+    return (wheel, sha256) if sha256 is not None else None
 
 
 def ask_for_local_wheels(

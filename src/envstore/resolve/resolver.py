@@ -94,6 +94,10 @@ def resolve(
         store.check_not_damaged(list(resolved.keys.values()))
         if progress:
             progress(f"index not consulted: {resolved.index_note}")
+        if request.remote and resolved.wheels:  # local wheels (from_pip asks for its own)
+            from envstore.resolve.remote_first import ask_for_local_wheels
+
+            ask_for_local_wheels(store, request, interp, resolved, progress)
     else:
         from envstore.resolve import pip
 
@@ -110,10 +114,6 @@ def resolve(
         resolved.resolved_at = started
         resolved.index_note = why
     resolved.cache_key, resolved.alias_key = key, alias
-    if request.remote and resolved.wheels:  # local wheels: their entries may be cached
-        from envstore.resolve.remote_first import ask_for_local_wheels
-
-        ask_for_local_wheels(store, request, interp, resolved, progress)
     return resolved
 
 
