@@ -798,3 +798,124 @@ def test_wheels_pip_reports_with_their_sha256_come_from_the_remote(
     for e in found:
         assert json.loads((store_b / "entries" / e / "entry.json").read_text())["origin"] == remote
     assert not list((store_b / "wheels").iterdir())
+
+
+# Hostile objects served to pull_entries directly (no CLI): what a writer to the remote,
+# or someone in the path of http://, may put at an entry's name.
+
+WHEEL, WHEEL_SHA = "foo-1.0-py3-none-any.whl", "a" * 64
+
+
+def _hostile_remote(
+    tmp_path: Path, pack: bytes, *, signed_sha: str | None = None, head: bytes | None = None
+) -> tuple[Any, Any, list[Any], list[Any]]:
+    """(store, backend, trusted keys, wanted) for a file:// remote holding one entry
+    object: ``head`` (default: metadata signed by a trusted key, for ``pack`` unless
+    ``signed_sha`` says another sha256), then ``pack``."""
+    from envstore.model.keys import PURE, EntryKey
+    from envstore.model.remote import RemoteMeta, SignedMeta, meta_name
+    from envstore.store.layout import Store
+    from envstore.store.remote.backends import FileBackend
+    from envstore.store.remote.keys import SecretKey
+    from envstore.store.remote.pull import Wanted
+
+    signer = SecretKey("k1", b"\x01" * 32)
+    if head is None:
+        seal = {"entry.json": "0" * 32, "RECORD": "0" * 32, "pyc": {}}
+        sha = signed_sha or hashlib.sha256(pack).hexdigest()
+        key = EntryKey.parse(f"pure/foo/1.0-{'c' * 32}")
+        meta = RemoteMeta(key, WHEEL, WHEEL_SHA, sha, len(pack), (), seal)
+        doc = SignedMeta(meta, "k1", signer.sign(meta.signed_bytes())).dumps().encode()
+        head = entry_head(doc)
+    obj = tmp_path / "remote" / meta_name(WHEEL_SHA, PURE)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(head + pack)
+    store = Store(tmp_path / "store")
+    store.ensure()
+    return (
+        store,
+        FileBackend(tmp_path / "remote"),
+        [signer.public()],
+        [Wanted("foo", WHEEL, WHEEL_SHA, PURE)],
+    )
+
+
+def _pack_bytes(tmp_path: Path, members: list[tuple[str, str, bytes]] = OK) -> bytes:
+    _write_pack(members, tmp_path / "p.zst")
+    return (tmp_path / "p.zst").read_bytes()
+
+
+def _pull_refused(tmp_path: Path, *args: Any, **kwargs: Any) -> str:
+    """The one warning of pulling the hostile object (refused, nothing left in tmp/)."""
+    from envstore.store.remote.pull import pull_entries
+
+    store, backend, trusted, wanted = _hostile_remote(tmp_path, *args, **kwargs)
+    warnings: list[str] = []
+    assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
+    assert len(warnings) == 1 and "/v3/entries/" in warnings[0], warnings
+    assert not list(store.tmp_dir.iterdir())
+    return warnings[0]
+
+
+def test_nothing_unverified_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real signed head replayed before another body: refused on its sha256 before
+    a byte of it is unpacked (even into tmp/)."""
+    pull = sys.modules["envstore.store.remote.pull"]
+    unpacked: list[object] = []
+    monkeypatch.setattr(pull, "unpack_entry", lambda *a, **k: unpacked.append(a))
+    monkeypatch.setattr(pull, "_SPOOL", 1, raising=False)  # downloaded into a file in tmp/
+    warning = _pull_refused(tmp_path, _pack_bytes(tmp_path), signed_sha="b" * 64)
+    assert "does not match its signed sha256" in warning and unpacked == []
+
+
+def test_a_surprise_while_unpacking_is_one_objects_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pull = sys.modules["envstore.store.remote.pull"]
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ValueError("a library's surprise")
+
+    monkeypatch.setattr(pull, "unpack_entry", boom)
+    assert "pure.entry refused: ValueError" in _pull_refused(tmp_path, _pack_bytes(tmp_path))
+
+
+def test_a_deeply_nested_head_is_refused(tmp_path: Path) -> None:
+    doc = b"[" * 200_000  # a RecursionError in json, before the signature is checked
+    warning = _pull_refused(tmp_path, b"", head=ENTRY_MAGIC + len(doc).to_bytes(8, "big") + doc)
+    assert "not JSON (nested too deeply)" in warning
+
+
+def _raw_pack(raw: bytes, dest: Path, **params: int) -> Path:
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(
+        compression_params=zstandard.ZstdCompressionParameters.from_level(3, **params)
+    )
+    with open(dest, "wb") as f, compressor.stream_writer(f, closefd=False) as out:
+        out.write(raw)  # no content size in the frame: the window is as asked
+    return dest
+
+
+@pytest.mark.parametrize("case", ["nested-index", "many-members", "large-window"])
+def test_a_pack_is_bounded_before_it_is_parsed(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store.remote import archive
+
+    index, params = b'[["entry.json","f",0],["site","d",0]]', {}
+    if case == "nested-index":  # fewer brackets than members allowed, too deep to parse
+        index = b"[" * 200_000
+    elif case == "many-members":  # parsed whole, this is 11 lists
+        monkeypatch.setattr(archive, "MAX_MEMBERS", 10)
+        index = b"[" + b",".join([b"[]"] * 11) + b"]"
+    else:  # what a level-3 pack needs is 2 MiB; a frame may ask for 128 MiB
+        params = {"window_log": 24}
+    raw = b"envstore-pack 2\n" + len(index).to_bytes(8, "big") + index + b"x" * (1 << 16)
+    dest = tmp_path / "entry"
+    dest.mkdir()
+    with pytest.raises(RemoteError) as refused:
+        unpack_entry(_raw_pack(raw, tmp_path / "a.pack.zst", **params), dest)
+    expected = {"nested-index": "not JSON", "many-members": "lists more than 10 members"}
+    assert expected.get(case, "cannot be unpacked") in str(refused.value)
+    assert not list(dest.iterdir())

@@ -76,7 +76,7 @@ def archive_named(document: bytes) -> str | None:
     try:
         signed = json.loads(document)["signed"]
         digest, layout = signed["archive_sha256"], signed.get("layout")
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     if layout not in _SUFFIX or not isinstance(digest, str) or not _HEX64.match(digest):
         return None
@@ -198,6 +198,8 @@ def parse_document(text: bytes) -> tuple[object, str, bytes]:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"not JSON ({exc})") from None
+    except RecursionError:  # nested deeper than Python's stack: not a document
+        raise ValueError("not JSON (nested too deeply)") from None
     if not isinstance(data, dict) or "signed" not in data:
         raise ValueError("not a metadata document")
     sig = data.get("signature")

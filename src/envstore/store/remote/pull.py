@@ -3,17 +3,19 @@
 For each wanted wheel (its sha256 known: a lock, pip's report, a local wheel), in
 parallel, one GET (remote layout 3): the head of the entry object is read and its
 signed metadata checked against the trusted keys before anything else; the archive
-that follows is unpacked as it arrives into a new directory in ``tmp/``, hashed as
-it is read, no further than the signed size (``archive.unpack_entry``: the pack's
-whole index checked first; plain names, regular files and directories only); then
-its sha256 and size are compared, and the entry is checked as ``verify
---check-contents`` checks one (every file against RECORD, nothing else but sealed
-bytecode, ``entry.json`` and markers) and against the signed seal. Layouts 2 and 1
-are read too: their metadata, then the archive it names. What passes is published
-like an ingested entry, its ``entry.json`` saying the remote is its ``origin`` (so
-``verify --repair`` can fetch it again: ``fetch_entry``); anything else is a
-warning naming the object, ``tmp/`` is cleaned, and the caller uses the wheel
-instead. Nothing unverified reaches ``entries/``.
+that follows is downloaded, hashed as it is read and no further than the signed
+size, into a temporary file (in memory while small, else an unnamed file in
+``tmp/``), and its sha256 and size compared. Only then is it unpacked into a new
+directory in ``tmp/`` (``archive.unpack_entry``: the pack's whole index checked
+first; plain names, regular files and directories only) and the entry checked as
+``verify --check-contents`` checks one (every file against RECORD, nothing else
+but sealed bytecode, ``entry.json`` and markers) and against the signed seal.
+Layouts 2 and 1 are read too: their metadata, then the archive it names. What
+passes is published like an ingested entry, its ``entry.json`` saying the remote
+is its ``origin`` (so ``verify --repair`` can fetch it again: ``fetch_entry``);
+anything else is a warning naming the object, ``tmp/`` is cleaned, and the caller
+uses the wheel instead. Nothing unverified is unpacked, and nothing unchecked
+reaches ``entries/``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from envstore.errors import EnvstoreError, RemoteError
 from envstore.model.keys import PURE, EntryKey
@@ -47,6 +50,7 @@ from envstore.store.verify import verify_entry
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
 
 _CHUNK = 1 << 20
+_SPOOL = 4 << 20  # archive bytes kept in memory while downloading; beyond, a file in tmp/
 _THREADS = 16  # parallel fetches (s3.py's max_pool_connections matches it)
 
 
@@ -82,48 +86,45 @@ def wanted_for(name: str, wheel: str, sha256: str, soabi: str) -> Wanted:
 
 class _Hashing:
     """The archive part of a stream, read no further than its signed size and hashed as
-    it is read. A failure of the stream itself is kept (``error``) and reads as the end
-    of the archive, so the unpacker's refusal does not hide it."""
+    it is read."""
 
     def __init__(self, stream: Stream, size: int) -> None:
         self.stream, self.left = stream, size
         self.h = hashlib.sha256()
         self.size = 0
-        self.error: RemoteError | None = None
 
-    def read(self, n: int = -1) -> bytes:
-        if self.left <= 0 or self.error is not None:
+    def read(self, n: int) -> bytes:
+        if self.left <= 0:
             return b""
-        try:
-            data = self.stream.read(self.left if n is None or n < 0 else min(n, self.left))
-        except RemoteError as exc:
-            self.error = exc
-            return b""
+        data = self.stream.read(min(n, self.left))
         self.h.update(data)
         self.size += len(data)
         self.left -= len(data)
         return data
 
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
+
+def _read(stream: Stream, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``: fewer only at its end (a read may return
+    what has arrived so far)."""
+    parts, left = [], size
+    while left and (chunk := stream.read(left)):
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 def _read_head(stream: Stream, what: str) -> bytes:
     """The signed metadata document at the head of a layout 3 entry object."""
-    head = stream.read(len(ENTRY_MAGIC) + 8)
+    head = _read(stream, len(ENTRY_MAGIC) + 8)
     if len(head) != len(ENTRY_MAGIC) + 8 or not head.startswith(ENTRY_MAGIC):
         raise RemoteError(f"{what} refused: not an envstore entry object (layout 3)")
     length = int.from_bytes(head[len(ENTRY_MAGIC) :], "big")
     if length > META_LIMIT:
         raise RemoteError(f"{what} refused: its metadata is larger than {META_LIMIT} bytes")
-    parts, left = [], length
-    while left and (chunk := stream.read(left)):
-        parts.append(chunk)
-        left -= len(chunk)
-    if left:
+    document = _read(stream, length)
+    if len(document) != length:
         raise RemoteError(f"{what} refused: it ends inside its metadata")
-    return b"".join(parts)
+    return document
 
 
 def _checked_meta(
@@ -199,44 +200,59 @@ def fetch_entry(
     return None
 
 
-def _unpack_checked(
-    store: Store, meta: RemoteMeta, stream: Stream, what: str, origin: str
-) -> Pulled:
-    """Unpack the archive as it is downloaded from ``stream`` into a new directory in
-    ``tmp/``, then check its sha256 and size against the signed metadata, the entry as
-    ``verify --check-contents`` would, and against the signed seal: a ``Pulled``
-    (its origin set). RemoteError says why it was refused (nothing is left then).
+def _download(store: Store, meta: RemoteMeta, stream: Stream, what: str) -> BinaryIO:
+    """The archive read from ``stream`` (no further than its signed size) into a
+    temporary file, once its sha256 and size match the signed metadata: in memory up to
+    ``_SPOOL``, beyond it an unnamed file in ``tmp/`` (bounded by the signed size).
+    Nothing is unpacked before that. RemoteError says why it was refused."""
+    import tempfile
 
-    In the download threads, not worker processes: measured on big (2 cores), worker
-    processes cost 0.4 s more CPU (starting, importing) for no shorter wall time; the
-    heavy parts (zstd, hashing, os.write, file creation) release the GIL."""
-    # The new directory is the entry itself: publishing renames it away, leaving no
-    # directory to remove (an rmdir per entry cost a pull of big 0.5 s, serialized).
-    root = work = store.mkdtemp(f"pull-{meta.key.name}")
+    body = _Hashing(stream, meta.archive_size)
+    spool = tempfile.SpooledTemporaryFile(_SPOOL, dir=str(store.tmp_dir))  # noqa: SIM115
     try:
-        body = _Hashing(stream, meta.archive_size)
-        try:
-            unpacked: Unpacked | RemoteError = unpack_entry(body, root, layout=meta.layout)  # type: ignore[arg-type]
-        except RemoteError as exc:
-            unpacked = exc
-        body.drain()
-        if body.error is not None:
-            raise body.error
+        while chunk := body.read(_CHUNK):
+            spool.write(chunk)
         if body.size != meta.archive_size or body.h.hexdigest() != meta.archive_sha256:
             raise RemoteError(f"{what} refused: it does not match its signed sha256 and size")
         if stream.read(1):
             raise RemoteError(f"{what} refused: it has bytes after its signed size")
-        if isinstance(unpacked, RemoteError):
-            raise RemoteError(f"{what} refused: {unpacked}") from None
-        record = _checked(store, meta, root, what, unpacked)
-        record.origin = origin  # where repair finds it again (no credentials)
-        _rewrite_record(root, record)
-        return Pulled(
-            record, work, root, {**meta.seal, "entry.json": file_digest(root / "entry.json")}
-        )
+        spool.seek(0)
     except BaseException:
-        rmtree(work)
+        spool.close()
         raise
+    return spool  # type: ignore[return-value]
+
+
+def _unpack_checked(
+    store: Store, meta: RemoteMeta, stream: Stream, what: str, origin: str
+) -> Pulled:
+    """Download the archive from ``stream`` and check its sha256 and size against the
+    signed metadata (``_download``), then unpack it into a new directory in ``tmp/``
+    and check the entry as ``verify --check-contents`` would, and against the signed
+    seal: a ``Pulled`` (its origin set). RemoteError says why it was refused (nothing
+    is left then).
+
+    In the download threads, not worker processes: measured on big (2 cores), worker
+    processes cost 0.4 s more CPU (starting, importing) for no shorter wall time; the
+    heavy parts (zstd, hashing, os.write, file creation) release the GIL."""
+    with _download(store, meta, stream, what) as archive:
+        # The new directory is the entry itself: publishing renames it away, leaving no
+        # directory to remove (an rmdir per entry cost a pull of big 0.5 s, serialized).
+        root = work = store.mkdtemp(f"pull-{meta.key.name}")
+        try:
+            try:
+                unpacked = unpack_entry(archive, root, layout=meta.layout)
+            except RemoteError as exc:
+                raise RemoteError(f"{what} refused: {exc}") from None
+            record = _checked(store, meta, root, what, unpacked)
+            record.origin = origin  # where repair finds it again (no credentials)
+            _rewrite_record(root, record)
+            return Pulled(
+                record, work, root, {**meta.seal, "entry.json": file_digest(root / "entry.json")}
+            )
+        except BaseException:
+            rmtree(work)
+            raise
 
 
 def _rewrite_record(entry: Path, record: EntryRecord) -> None:
@@ -301,6 +317,9 @@ def pull_entries(
             unreachable.append(str(exc))
         except RemoteError as exc:
             return exc
+        except Exception as exc:  # a bug's or a library's surprise: still one object's
+            name = meta_name(want.sha256, want.abi)
+            return RemoteError(f"{backend.url}/{name} refused: {type(exc).__name__}")
         return None
 
     results: list[object] = [None] * len(wanted)
