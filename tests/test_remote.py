@@ -919,3 +919,84 @@ def test_a_pack_is_bounded_before_it_is_parsed(
     expected = {"nested-index": "not JSON", "many-members": "lists more than 10 members"}
     assert expected.get(case, "cannot be unpacked") in str(refused.value)
     assert not list(dest.iterdir())
+
+
+class _Trickle(SimpleHTTPRequestHandler):
+    """Every GET: a 1000-byte object, one byte every 50 ms (a server that never lets a
+    read time out)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for byte in (ENTRY_MAGIC + b"\0" * 1000)[:1000]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Redirect(_QuietHandler):
+    """Records each request's Authorization header; /cache/... redirects to ``to``."""
+
+    to = ""
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/cache/"):
+            self.send_response(302)
+            self.send_header("Location", self.to + "/moved" + self.path)
+            self.end_headers()
+        else:
+            self.send_error(404)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[type[SimpleHTTPRequestHandler]], str]]:
+    """Start HTTP servers on 127.0.0.1 with a handler class: each one's http://ci:secret@ URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(handler: type[SimpleHTTPRequestHandler]) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://ci:secret@127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_server_is_given_up_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve: Callable[[type[Any]], str]
+) -> None:
+    """No read ever waits long enough to time out, but the request has a deadline."""
+    from envstore.store.remote import backends
+    from envstore.store.remote.pull import pull_entries
+
+    monkeypatch.setattr(backends, "REQUEST_SECONDS", 0.2)
+    store, _backend, trusted, wanted = _hostile_remote(tmp_path, b"")
+    warnings: list[str] = []
+    backend = backends.HttpBackend(serve(_Trickle) + "/cache")
+    assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
+    assert len(warnings) == 1 and "is too slow" in warnings[0], warnings
+
+
+def test_the_password_does_not_follow_a_redirect_to_another_host(
+    serve: Callable[[type[Any]], str],
+) -> None:
+    from envstore.store.remote.backends import HttpBackend
+
+    _Redirect.seen = []
+    _Redirect.to = serve(_Redirect).replace("ci:secret@", "")  # another port: another origin
+    assert HttpBackend(serve(_Redirect) + "/cache").open("v3/x.entry") is None
+    (first, auth), (second, after) = _Redirect.seen
+    assert (first, second) == ("/cache/v3/x.entry", "/moved/cache/v3/x.entry")
+    assert auth == "Basic " + base64.b64encode(b"ci:secret").decode() and after is None

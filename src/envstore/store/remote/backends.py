@@ -11,6 +11,7 @@ Reads are bounded: an object larger than its caller's limit is refused. Writes a
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -30,8 +31,12 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds; a remote that does not answer costs little
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0  # seconds of silence in a response
 ATTEMPTS = 2  # one retry of a failed request
+# A whole request (an object read start to end) may take the longer of these: a
+# server trickling bytes slower than every READ_TIMEOUT cannot hold a create forever.
+REQUEST_SECONDS = 30.0
+REQUEST_RATE = 1 << 20  # bytes per second
 
 
 class RemoteUnreachable(RemoteError):
@@ -41,19 +46,32 @@ class RemoteUnreachable(RemoteError):
 
 class Stream:
     """An object being read: ``read`` as a file's, its failures a RemoteError
-    (``failed``); closed by the caller (``with``)."""
+    (``failed``); closed by the caller (``with``). A read past the request's deadline
+    (``REQUEST_SECONDS``, or ``size`` bytes at ``REQUEST_RATE`` if longer) closes it
+    and raises RemoteUnreachable. ``read1``, if given, is what reads: one that returns
+    what has arrived (not waiting for a whole chunk), so the deadline is checked often."""
 
     def __init__(
         self,
         raw: Any,
         errors: tuple[type[BaseException], ...],
         failed: Callable[[BaseException], RemoteError],
+        *,
+        what: str = "the remote",
+        size: int | None = None,
+        read1: Callable[[int], bytes] | None = None,
     ) -> None:
-        self.raw, self.errors, self.failed = raw, errors, failed
+        self.raw, self.errors, self.failed, self.what = raw, errors, failed, what
+        self.seconds = max(REQUEST_SECONDS, (size or 0) / REQUEST_RATE)
+        self.deadline = time.monotonic() + self.seconds
+        self._read: Callable[[int], bytes] = read1 or raw.read
 
     def read(self, size: int = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            self.close()
+            raise RemoteUnreachable(f"{self.what} is too slow (not read in {self.seconds:.0f} s)")
         try:
-            return self.raw.read(size)  # type: ignore[no-any-return]
+            return self._read(size)
         except self.errors as exc:
             raise self.failed(exc) from None
 
@@ -147,7 +165,8 @@ class FileBackend:
             return None
         except OSError as exc:
             raise RemoteError(f"cannot read {what}: {exc.strerror}") from None
-        return Stream(f, (OSError,), lambda exc: RemoteError(f"cannot read {what}: {exc}"))
+        failed = lambda exc: RemoteError(f"cannot read {what}: {exc}")  # noqa: E731
+        return Stream(f, (OSError,), failed, what=what)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -221,6 +240,7 @@ class HttpBackend:
         netloc = parts.netloc.rpartition("@")[2]
         self._base = parts._replace(netloc=netloc).geturl()
         self.url = public_url(self._base)
+        self._opener = _opener()
 
     def open(self, name: str) -> Stream | None:
         import http.client
@@ -231,7 +251,7 @@ class HttpBackend:
         for attempt in range(ATTEMPTS):
             try:
                 request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
-                r = urllib.request.urlopen(request, timeout=READ_TIMEOUT)
+                r = self._opener.open(request, timeout=CONNECT_TIMEOUT)  # then READ_TIMEOUT
             except urllib.error.HTTPError as exc:
                 if exc.code in (403, 404, 410):  # a static server says 403 for absent keys too
                     return None
@@ -248,7 +268,8 @@ class HttpBackend:
                         return RemoteUnreachable(f"{self.url} is unreachable ({exc})")
                     return RemoteError(f"cannot get {what}: {type(exc).__name__}")
 
-                return Stream(r, (OSError, http.client.HTTPException), failed)
+                errors = (OSError, http.client.HTTPException)
+                return Stream(r, errors, failed, what=what, size=r.length, read1=r.read1)
         return None
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
@@ -274,3 +295,46 @@ class HttpBackend:
 
     def delete(self, name: str) -> None:
         raise RemoteError(f"{self.url} is read-only (http): prune its s3:// or file:// side")
+
+
+def _opener() -> Any:
+    """A urllib opener whose connections wait ``CONNECT_TIMEOUT`` to connect, then
+    ``READ_TIMEOUT`` per read, and whose redirects carry the Authorization header only
+    to the same scheme, host and port (urllib would send the password anywhere)."""
+    import http.client
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    class Timeouts:
+        sock: Any
+
+        def connect(self) -> None:
+            super().connect()  # type: ignore[misc]  # under CONNECT_TIMEOUT (https: and TLS)
+            self.sock.settimeout(READ_TIMEOUT)
+
+    class Http(Timeouts, http.client.HTTPConnection):
+        pass
+
+    class Https(Timeouts, http.client.HTTPSConnection):
+        pass
+
+    class HttpHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(Http, req)
+
+    class HttpsHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(Https, req, context=self._context)  # type: ignore[attr-defined]
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None:
+                old, to = urlsplit(req.full_url), urlsplit(new.full_url)
+                if (old.scheme, old.hostname, old.port) != (to.scheme, to.hostname, to.port):
+                    new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(HttpHandler, HttpsHandler, Redirects)

@@ -97,8 +97,13 @@ class S3Backend:
             raise self._failed(name, exc) from None
         except BotoCoreError as exc:
             raise self._failed(name, exc) from None
-        body = got["Body"]
-        return Stream(body, (BotoCoreError, OSError), lambda exc: self._failed(name, exc))  # type: ignore[arg-type]
+        return Stream(
+            got["Body"],
+            (BotoCoreError, OSError),
+            lambda exc: self._failed(name, exc),  # type: ignore[arg-type]
+            what=f"{self.url}/{name}",
+            size=got.get("ContentLength"),
+        )
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO
