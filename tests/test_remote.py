@@ -1000,3 +1000,15 @@ def test_the_password_does_not_follow_a_redirect_to_another_host(
     (first, auth), (second, after) = _Redirect.seen
     assert (first, second) == ("/cache/v3/x.entry", "/moved/cache/v3/x.entry")
     assert auth == "Basic " + base64.b64encode(b"ci:secret").decode() and after is None
+
+
+def test_a_sha256_from_pips_report_is_only_ever_a_digest() -> None:
+    from envstore.resolve.remote_first import report_sha256
+
+    def report(sha256: str) -> dict[str, object]:
+        return {"archive_info": {"hashes": {"sha256": sha256}}}
+
+    assert report_sha256(report("AB" * 32)) == "ab" * 32
+    for bad in ("../../x", "ab" * 32 + "/..", "ab" * 31, "g" * 64):
+        assert report_sha256(report(bad)) is None
+    assert report_sha256({"archive_info": {"hash": "sha256=../../v3"}}) is None
