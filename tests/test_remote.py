@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from conftest import CLI, entries, run
@@ -155,9 +155,18 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
     assert "secret" not in err + (tmp_path / "env-b" / "envstore.json").read_text()
     assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
-    # A second push has nothing to do.
+    # A second push has nothing to do, but replaces an object whose head is not its.
+    bad = 0
+    if kind != "s3":
+        obj = _objects(Path(push_to.removeprefix("file://")))[0]
+        doc, pack = _split(obj)
+        doc["signed"]["cache_tags"] = ["forged"]
+        _join(obj, doc, pack)
+        bad = 1
     again = cli("--store", store, "push", tmp_path / "env-a", "--remote", push_to)
-    assert again.code == 0 and "pushed 0 of 2 entries" in again.out, again.err
+    assert again.code == 0 and f"pushed {bad} of 2 entries" in again.out, again.err
+    if bad:
+        assert _split(obj)[0]["signed"]["cache_tags"] != ["forged"]
     # It refreshed them: nothing is an hour old; at 0 everything is.
     kept = cli("remote", "prune", "--older-than", "1h", "--remote", push_to)
     assert kept.code == 0 and "deleted 0 objects (0 entries)" in kept.out, kept.err
@@ -945,7 +954,7 @@ class _Redirect(_QuietHandler):
     """Records each request's Authorization header; /cache/... redirects to ``to``."""
 
     to = ""
-    seen: list[tuple[str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Authorization")))

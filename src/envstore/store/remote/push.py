@@ -7,8 +7,10 @@ remote layout 3) written in one atomic write (file: a temporary name renamed; S3
 one PUT), so a reader sees one whole pushed entry or none; two pushers of one
 entry each write a whole object and the last one wins.
 
-A pusher that finds the entry's object present refreshes it (``remote prune``
-keeps what pushes still use) and uploads nothing.
+A pusher that finds the entry's object present, its head signed by the pusher's
+own key for that entry, refreshes it (``remote prune`` keeps what pushes still use)
+and uploads nothing; anything else at that name (damaged, forged, signed by another
+key) is overwritten.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from dataclasses import dataclass, field
 
 from envstore.errors import RemoteError
 from envstore.model.keys import EntryKey
+from envstore.model.records import EntryRecord
 from envstore.model.remote import RemoteMeta, SignedMeta, entry_head, meta_name
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 from envstore.store.remote.archive import pack_entry
 from envstore.store.remote.backends import Backend
 from envstore.store.remote.keys import SecretKey
+from envstore.store.remote.pull import Wanted, _checked_meta, _read_head
 from envstore.store.seal import check_entry
 
 __all__ = ["PushReport", "push_entries"]
@@ -49,6 +53,27 @@ def _sha256(path: object) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def _present(
+    backend: Backend, signer: SecretKey, key: EntryKey, record: EntryRecord, name: str
+) -> bool:
+    """Whether the remote has ``key``'s object with a head signed by ``signer`` for that
+    entry (anything else there is overwritten: a damaged or forged object, or one an
+    older pusher wrote with another key)."""
+    what = f"{backend.url}/{name}"
+    assert record.sha256 is not None
+    want = Wanted(key.name, record.wheel, record.sha256, key.abi)
+    try:
+        stream = backend.open(name)
+        if stream is None:
+            return False
+        with stream:
+            head = _read_head(stream, what)
+        meta = _checked_meta(backend, [signer.public()], want, head, name, 3)
+    except RemoteError:  # unreadable (a new file:// remote is not a directory yet)
+        return False
+    return meta.key == key
+
+
 def _push_one(
     store: Store, backend: Backend, signer: SecretKey, key: EntryKey, seal_text: str | None
 ) -> bool:
@@ -57,8 +82,8 @@ def _push_one(
     if record.sha256 is None:
         raise RemoteError(f"{key}: its entry.json predates sha256; recreate it to push it")
     name = meta_name(record.sha256, key.abi)
-    if backend.touch(name):  # present, and now fresh for prune
-        return False
+    if _present(backend, signer, key, record, name) and backend.touch(name):
+        return False  # present and signed, and now fresh for prune
     if seal_text is None:
         raise RemoteError(f"{key} has no seal; run 'envstore verify --check-contents' first")
     seal = json.loads(seal_text)
