@@ -1,11 +1,12 @@
 """Where a remote cache's objects are: a shared directory, an S3 bucket, a web server.
 
 Each backend reads and writes named objects (``v3/entries/...``, ``v2/meta/...``,
-``v2/archives/...``), and opens one as a stream (``open``: a pull unpacks as it
-downloads, one GET per entry). A missing object is ``None`` or ``False``; anything
-else that goes wrong is a ``RemoteError`` naming the object (never a credential).
-Reads are bounded: an object larger than its caller's limit is refused. Writes are atomic per object
-(a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
+``v2/archives/...``), and opens one as a stream (``open``: a pull reads an entry
+object's head, then downloads its archive, one GET per entry). A missing object is
+``None`` or ``False``; anything else that goes wrong is a ``RemoteError`` naming the
+object (never a credential). A request has a deadline (``Stream``). Reads are
+bounded: an object larger than its caller's limit is refused. Writes are atomic per
+object (a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class FileBackend:
         except OSError as exc:
             raise RemoteError(f"cannot read {what}: {exc.strerror}") from None
         failed = lambda exc: RemoteError(f"cannot read {what}: {exc}")  # noqa: E731
-        return Stream(f, (OSError,), failed, what=what)
+        return Stream(f, (OSError,), failed, what=what, size=os.fstat(f.fileno()).st_size)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
