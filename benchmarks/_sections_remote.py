@@ -67,6 +67,8 @@ class _SlowProxy:
 
     def __init__(self, target: int, delay: float) -> None:
         self.target, self.delay = target, delay
+        self.received = 0  # bytes passed from the server to clients: what was transferred
+        self._count = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         threading.Thread(target=self._serve, daemon=True).start()
@@ -86,6 +88,9 @@ class _SlowProxy:
             while data := src.recv(1 << 16):
                 if slow:
                     time.sleep(self.delay)
+                else:
+                    with self._count:
+                        self.received += len(data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -115,7 +120,7 @@ def _bucket_bytes(ctx: Ctx, env: dict[str, str]) -> int:
     code = (
         "import boto3\n"
         f"objs = boto3.client('s3').list_objects_v2(Bucket='{_BUCKET}').get('Contents', [])\n"
-        "print(sum(o['Size'] for o in objs if '/archives/' in o['Key']))\n"
+        "print(sum(o['Size'] for o in objs if '/entries/' in o['Key']))\n"
     )
     got = subprocess.run(
         [ctx.es.python, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -123,7 +128,7 @@ def _bucket_bytes(ctx: Ctx, env: dict[str, str]) -> int:
     return int(got.stdout)
 
 
-def _one(ctx: Ctx, wl: Workload, d: Path, port: int, proxy: int) -> list[Result]:
+def _one(ctx: Ctx, wl: Workload, d: Path, port: int, slow: _SlowProxy) -> list[Result]:
     es = ctx.es
     env = es.env(**_s3_env(port))
     url = f"s3://{_BUCKET}/{wl.name}"
@@ -139,7 +144,7 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int, proxy: int) -> list[Result]
     run(es.cmd(seed, "lock", seed / "env", "-o", lock), env=env)
     shared = (d / "shared").as_uri()
     run(es.cmd(seed, "-q", "push", "--all", "--remote", shared), env=env)
-    slow_env = {**env, **_s3_env(proxy)}
+    slow_env = {**env, **_s3_env(slow.port)}
     locked = tomllib.loads(lock.read_text())["packages"]
     wheels = sum((wl.wheelhouse / p["wheels"][0]["name"]).stat().st_size for p in locked)
     fresh = Fresh(d / "trials", ctx.pause)
@@ -168,9 +173,11 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int, proxy: int) -> list[Result]
         )
     )
     pulled = _bucket_bytes(ctx, env)
+    per_create = slow.received / max(1, ctx.reps)  # through the proxy: bodies and headers
     out[0].note = (
-        f"{len(locked)} entries, {2 * len(locked)} requests; archives {pulled / 1e6:.1f} MB"
-        f" transferred vs wheels {wheels / 1e6:.1f} MB ({pulled / wheels:.2f}x)"
+        f"{len(locked)} entries, one GET each (remote layout 3); entry objects"
+        f" {pulled / 1e6:.1f} MB, {per_create / 1e6:.1f} MB received per create"
+        f" vs wheels {wheels / 1e6:.1f} MB ({per_create / wheels:.2f}x)"
     )
     return out
 
@@ -193,7 +200,7 @@ def sec_remote(ctx: Ctx) -> list[Result]:
         server = _moto(ctx, port)
         proxy = _SlowProxy(port, LATENCY_S)
         try:
-            out += _one(ctx, wl, d, port, proxy.port)
+            out += _one(ctx, wl, d, port, proxy)
         except Exception as exc:  # a failing section is a row, not an abort
             out.append(TimingResult("remote", wl.name, "envstore, warm S3 remote", [],
                                     error=f"failed: {exc}"))  # fmt: skip

@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from conftest import CLI, entries, run
 
 from envstore.errors import RemoteError
-from envstore.model.remote import signed_bytes
+from envstore.model.remote import ENTRY_MAGIC, entry_head, signed_bytes
 from envstore.store.remote.archive import pack_members, unpack_entry
 from envstore.store.remote.keys import load_secret_key
 
@@ -155,59 +155,90 @@ def test_runner_b_creates_from_the_lock_using_only_the_remote(
     assert "secret" not in err + (tmp_path / "env-b" / "envstore.json").read_text()
     assert [e.split("/")[1] for e in entries(store_b)] == ["dep-one", "hello-app"]
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
-    # A second push has nothing to do.
+    # A second push has nothing to do, but replaces an object whose head is not its.
+    bad = 0
+    if kind != "s3":
+        obj = _objects(Path(push_to.removeprefix("file://")))[0]
+        doc, pack = _split(obj)
+        doc["signed"]["cache_tags"] = ["forged"]
+        _join(obj, doc, pack)
+        bad = 1
     again = cli("--store", store, "push", tmp_path / "env-a", "--remote", push_to)
-    assert again.code == 0 and "pushed 0 of 2 entries" in again.out, again.err
+    assert again.code == 0 and f"pushed {bad} of 2 entries" in again.out, again.err
+    if bad:
+        assert _split(obj)[0]["signed"]["cache_tags"] != ["forged"]
     # It refreshed them: nothing is an hour old; at 0 everything is.
     kept = cli("remote", "prune", "--older-than", "1h", "--remote", push_to)
     assert kept.code == 0 and "deleted 0 objects (0 entries)" in kept.out, kept.err
     gone = cli("remote", "prune", "--older-than", "0", "--remote", push_to)
-    assert gone.code == 0 and "deleted 4 objects (2 entries)" in gone.out, gone.err
+    assert gone.code == 0 and "deleted 2 objects (2 entries)" in gone.out, gone.err
+
+
+def _objects(root: Path) -> list[Path]:
+    """The entry objects of a remote (layout 3)."""
+    return sorted((root / "v3" / "entries").rglob("*.entry"))
+
+
+def _split(path: Path) -> tuple[dict[str, Any], bytes]:
+    """(metadata document, pack) of an entry object."""
+    data = path.read_bytes()
+    assert data.startswith(ENTRY_MAGIC)
+    length = int.from_bytes(data[len(ENTRY_MAGIC) : len(ENTRY_MAGIC) + 8], "big")
+    start = len(ENTRY_MAGIC) + 8
+    return json.loads(data[start : start + length]), data[start + length :]
+
+
+def _join(path: Path, doc: dict[str, Any], pack: bytes) -> None:
+    path.write_bytes(entry_head(json.dumps(doc).encode()) + pack)
 
 
 def _flip_archives(root: Path) -> None:
-    for archive in (root / "v2" / "archives").iterdir():
-        data = bytearray(archive.read_bytes())
+    for obj in _objects(root):
+        doc, pack = _split(obj)
+        data = bytearray(pack)
         data[len(data) // 2] ^= 0xFF
-        archive.write_bytes(bytes(data))
+        _join(obj, doc, bytes(data))
 
 
 def _unsign(root: Path) -> None:
-    for meta in (root / "v2" / "meta").rglob("*.json"):
-        doc = json.loads(meta.read_text())
+    for obj in _objects(root):
+        doc, pack = _split(obj)
         del doc["signature"]
-        meta.write_text(json.dumps(doc))
+        _join(obj, doc, pack)
 
 
 def _resign_with_another_key(root: Path, cli: CLI, tmp_path: Path) -> None:
     """Same key name, another key: the signature no longer verifies."""
     cli("key", "generate", "ci-1", tmp_path / "evil.key", tmp_path / "evil.pub")
     evil = load_secret_key(tmp_path / "evil.key")
-    for meta in (root / "v2" / "meta").rglob("*.json"):
-        doc = json.loads(meta.read_text())
+    for obj in _objects(root):
+        doc, pack = _split(obj)
         doc["signed"]["cache_tags"] = []  # what a forger would change
         signature = evil.sign(signed_bytes(doc["signed"]))
         doc["signature"]["ed25519"] = base64.b64encode(signature).decode()
-        meta.write_text(json.dumps(doc))
+        _join(obj, doc, pack)
 
 
-def _resign(root: Path, secret: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    """Change each metadata document and sign it again with ``secret``."""
+def _resign(
+    root: Path, secret: Path, change: Callable[[dict[str, Any], bytes], bytes | None]
+) -> None:
+    """Change each entry object's metadata (and pack, if ``change`` returns one) and
+    sign it again with ``secret``."""
     signer = load_secret_key(secret)
-    for meta in (root / "v2" / "meta").rglob("*.json"):
-        doc = json.loads(meta.read_text())
-        change(doc["signed"])
+    for obj in _objects(root):
+        doc, pack = _split(obj)
+        pack = change(doc["signed"], pack) or pack
         signature = signer.sign(signed_bytes(doc["signed"]))
         doc["signature"] = {"key": signer.name, "ed25519": base64.b64encode(signature).decode()}
-        meta.write_text(json.dumps(doc))
+        _join(obj, doc, pack)
 
 
 def _swap_metadata(root: Path) -> None:
-    """Each wheel's place holds the other wheel's (validly signed) metadata."""
-    a, b = sorted((root / "v2" / "meta").rglob("*.json"))
-    text_a = a.read_text()
-    a.write_text(b.read_text())
-    b.write_text(text_a)
+    """Each wheel's place holds the other wheel's (validly signed) entry."""
+    a, b = _objects(root)
+    data_a = a.read_bytes()
+    a.write_bytes(b.read_bytes())
+    b.write_bytes(data_a)
 
 
 def _record_line(name: str, data: bytes) -> bytes:
@@ -215,11 +246,11 @@ def _record_line(name: str, data: bytes) -> bytes:
     return f"{name},sha256={digest},{len(data)}\n".encode()
 
 
-def _read_pack(path: Path) -> list[tuple[str, str, bytes]]:
-    """(name, kind, bytes) of every member of a layout 2 pack."""
+def _read_pack(pack: bytes) -> list[tuple[str, str, bytes]]:
+    """(name, kind, bytes) of every member of a pack."""
     import zstandard
 
-    data = zstandard.ZstdDecompressor().stream_reader(path.read_bytes()).read()
+    data = zstandard.ZstdDecompressor().stream_reader(pack).read()
     length = int.from_bytes(data[16:24], "big")
     index, pos, members = json.loads(data[24 : 24 + length]), 24 + length, []
     for name, kind, size in index:
@@ -237,10 +268,9 @@ def _repack(
 ) -> None:
     """A signer packs archives whose module differs from what it sealed (and, with
     ``record``, a RECORD rewritten to match), with the right sha256 and size."""
-    archives = {}
-    for meta in (root / "v2" / "meta").rglob("*.json"):
-        signed = json.loads(meta.read_text())["signed"]
-        members = _read_pack(root / "v2" / "archives" / f"{signed['archive_sha256']}.pack.zst")
+
+    def change(signed: dict[str, Any], pack: bytes) -> bytes:
+        members = _read_pack(pack)
         changed = {}
         for name, _kind, data in members:
             if name.endswith("/__init__.py") and name.count("/") == 2:
@@ -258,12 +288,11 @@ def _repack(
                     changed[name] = b"".join(lines)
         new = root / "new.pack.zst"
         _write_pack([(n, k, changed.get(n, d)) for n, k, d in members], new)
-        digest = hashlib.sha256(new.read_bytes()).hexdigest()
-        archives[signed["wheel_sha256"]] = (digest, new.stat().st_size)
-        new.rename(root / "v2" / "archives" / f"{digest}.pack.zst")
-
-    def change(signed: dict[str, Any]) -> None:
-        signed["archive_sha256"], signed["archive_size"] = archives[signed["wheel_sha256"]]
+        pack = new.read_bytes()
+        new.unlink()
+        signed["archive_sha256"] = hashlib.sha256(pack).hexdigest()
+        signed["archive_size"] = len(pack)
+        return pack
 
     _resign(root, secret, change)
 
@@ -278,6 +307,7 @@ def _same_size(data: bytes) -> bytes:
 
 DAMAGE = {
     "tampered-archive": "does not match its signed sha256",
+    "truncated": "does not match its signed sha256",
     "unsigned": "refused: unsigned",
     "wrong-key": "signature does not verify",
     "untrusted-key": "signed by 'stranger-1', not a trusted key",
@@ -307,13 +337,16 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     remote = shared.as_uri()
     if damage == "tampered-archive":
         _flip_archives(shared)
+    elif damage == "truncated":
+        for obj in _objects(shared):
+            obj.write_bytes(obj.read_bytes()[:-100])
     elif damage == "unsigned":
         _unsign(shared)
     elif damage == "wrong-key":
         _resign_with_another_key(shared, cli, tmp_path)
     elif damage == "untrusted-key":  # a valid signature, by a key nobody listed
         cli("key", "generate", "stranger-1", tmp_path / "s.key", tmp_path / "s.pub")
-        _resign(shared, tmp_path / "s.key", lambda signed: None)
+        _resign(shared, tmp_path / "s.key", lambda signed, pack: None)
     elif damage == "other-wheel":
         _swap_metadata(shared)
     elif damage.startswith("contents-"):  # the trusted key signs what it should not
@@ -332,7 +365,7 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
     assert "secret" not in err
     assert warnings and all(expected in w for w in warnings), err
     if damage not in ("closed-port", "no-zstandard"):  # one line per object, naming it
-        assert len(warnings) == 2 and all("/v2/" in w for w in warnings), err
+        assert len(warnings) == 2 and all("/v3/entries/" in w for w in warnings), err
     else:
         assert len(warnings) == 1, err
     # Nothing unverified was unpacked: B's entries are made from the wheels.
@@ -445,44 +478,54 @@ def test_a_pack_unpacks_read_only_with_its_digests(tmp_path: Path) -> None:
     assert modes["site/pkg"] == modes["data/scripts"] == 0o555
 
 
-def _as_layout_1(root: Path, secret: Path) -> None:
-    """Turn the pushed remote into what an envstore of remote layout 1 pushed: tar.gz
-    archives and metadata under ``v1/``, signed for layout 1; nothing left in ``v2/``."""
+def _as_layout(root: Path, secret: Path, layout: int) -> None:
+    """Turn the pushed remote into what an envstore of remote layout 2 (the pack and its
+    metadata as two objects) or 1 (a tar.gz archive) pushed, signed for that layout;
+    nothing left in ``v3/``."""
     signer = load_secret_key(secret)
-    for meta in (root / "v2" / "meta").rglob("*.json"):
-        signed = json.loads(meta.read_text())["signed"]
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-            archive = root / "v2" / "archives" / f"{signed['archive_sha256']}.pack.zst"
-            for name, kind, data in _read_pack(archive):
-                info = tarfile.TarInfo(name)
-                info.type = tarfile.DIRTYPE if kind == "d" else tarfile.REGTYPE
-                info.mode, info.size = 0o555 if kind != "f" else 0o444, len(data)
-                tar.addfile(info, io.BytesIO(data) if kind != "d" else None)
-        digest = hashlib.sha256(buf.getvalue()).hexdigest()
-        (root / "v1" / "archives").mkdir(parents=True, exist_ok=True)
-        (root / "v1" / "archives" / f"{digest}.tar.gz").write_bytes(buf.getvalue())
-        signed.update(layout=1, archive_sha256=digest, archive_size=len(buf.getvalue()))
-        sig = base64.b64encode(signer.sign(signed_bytes(signed, 1))).decode()
-        old = root / "v1" / meta.relative_to(root / "v2")
-        old.parent.mkdir(parents=True, exist_ok=True)
-        old.write_text(json.dumps({"signed": signed, "signature": {"key": "ci-1", "ed25519": sig}}))
+    for obj in _objects(root):
+        doc, pack = _split(obj)
+        signed, archive = doc["signed"], pack
+        if layout == 1:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+                for name, kind, data in _read_pack(pack):
+                    info = tarfile.TarInfo(name)
+                    info.type = tarfile.DIRTYPE if kind == "d" else tarfile.REGTYPE
+                    info.mode, info.size = 0o555 if kind != "f" else 0o444, len(data)
+                    tar.addfile(info, io.BytesIO(data) if kind != "d" else None)
+            archive = buf.getvalue()
+        digest = hashlib.sha256(archive).hexdigest()
+        suffix = ".tar.gz" if layout == 1 else ".pack.zst"
+        (root / f"v{layout}" / "archives").mkdir(parents=True, exist_ok=True)
+        (root / f"v{layout}" / "archives" / f"{digest}{suffix}").write_bytes(archive)
+        signed.update(layout=layout, archive_sha256=digest, archive_size=len(archive))
+        sig = base64.b64encode(signer.sign(signed_bytes(signed, layout))).decode()
+        meta = root / f"v{layout}" / "meta" / obj.parent.name / f"{obj.stem}.json"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(
+            json.dumps({"signed": signed, "signature": {"key": "ci-1", "ed25519": sig}})
+        )
     import shutil
 
-    shutil.rmtree(root / "v2")
+    shutil.rmtree(root / "v3")
 
 
-def test_a_remote_filled_by_layout_1_is_still_read(
-    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path
+@pytest.mark.parametrize("layout", [2, 1])
+def test_a_remote_filled_by_an_older_layout_is_still_read(
+    cli: CLI, store: Path, wheelhouse: Path, tmp_path: Path, keys: Path, layout: int
 ) -> None:
-    """Runners of an older envstore pushed tar.gz archives (layout 1): read, verified the
-    same way; signed for layout 1, such metadata never verifies as layout 2."""
+    """Runners of an older envstore pushed metadata and archives as separate objects
+    (layout 2: a pack; layout 1: a tar.gz): read, verified the same way; signed for
+    layout 1, such metadata never verifies as layout 2."""
     shared = tmp_path / "shared"
     lock = _runner_a(cli, store, wheelhouse, tmp_path, shared.as_uri())
-    _as_layout_1(shared, tmp_path / "ci.key")
+    _as_layout(shared, tmp_path / "ci.key", layout)
     store_b, err = _runner_b(cli, tmp_path, lock, shared.as_uri())
     assert "warning" not in err, err
     assert not list((store_b / "wheels").iterdir())  # nothing came from a wheel
+    if layout == 2:
+        return
     for meta in (shared / "v1" / "meta").rglob("*.json"):  # moved where layout 2 is read
         (shared / "v2" / meta.relative_to(shared / "v1")).parent.mkdir(parents=True)
         meta.rename(shared / "v2" / meta.relative_to(shared / "v1"))
@@ -531,9 +574,8 @@ def test_two_runners_pushing_the_same_entries_at_once_leave_one_valid_copy(
         t.join()
     assert len(reports) == 2 and not any(r.skipped for r in reports)  # type: ignore[attr-defined]
     if kind == "file":  # whole objects only: no temporary names left
-        shared = tmp_path / "shared" / "v2"
-        assert len(list((shared / "meta").rglob("*.json"))) == 2
-        assert not [p for p in shared.rglob(".*")]
+        assert len(_objects(tmp_path / "shared")) == 2
+        assert not [p for p in (tmp_path / "shared").rglob(".*")]
     lock = tmp_path / "pylock.toml"
     assert cli("--store", store, "lock", tmp_path / "env-a", "-o", lock).code == 0
     _, err = _runner_b(cli, tmp_path, lock, url)
@@ -553,17 +595,17 @@ def test_an_s3_server_stopped_mid_run_falls_back_to_the_wheels(
 
     server, url = moto
     lock = _runner_a(cli, store, wheelhouse, tmp_path, url)
-    download = S3Backend.download
+    opened = S3Backend.open
 
-    def stop_at_the_first_archive(self: S3Backend, name: str, dest: Any, limit: int) -> bool:
+    def stop_at_the_first_entry(self: S3Backend, name: str) -> Any:
         http = server._server
-        if "/archives/" in name and http is not None:
+        if http is not None:
             server.stop()
             http.server_close()  # stop() leaves the port accepting, unanswered
             server._server = None
-        return download(self, name, dest, limit)
+        return opened(self, name)
 
-    monkeypatch.setattr(S3Backend, "download", stop_at_the_first_archive)
+    monkeypatch.setattr(S3Backend, "open", stop_at_the_first_entry)
     store_b, err = _runner_b(cli, tmp_path, lock, url, "-f", str(wheelhouse))
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "unreachable" in warnings[0], err
@@ -624,7 +666,7 @@ def test_run_pushes_and_the_library_syncs_from_the_remote(
     res = cli("--store", store, "run", "--with", "hello-app", "--no-index", "-f", wheelhouse,
               "-v", "--", "hello")  # fmt: skip
     assert res.code == 3 and "pushed 2 entries" in res.err, res.err
-    assert len(list((shared / "v2" / "meta").rglob("*.json"))) == 2
+    assert len(_objects(shared)) == 2
     monkeypatch.delenv("ENVSTORE_REMOTE")
     monkeypatch.delenv("ENVSTORE_PUSH")
     env_a, lock = tmp_path / "env-a", tmp_path / "pylock.toml"
@@ -673,30 +715,27 @@ def test_prune_drops_what_no_push_touched_for_that_long(
     shared = tmp_path / "shared"
     url = shared.as_uri()
     _runner_a(cli, store, wheelhouse, tmp_path, url)
-    leftover = shared / "v2" / "archives" / ".x.pack.zst.crashed"
+    leftover = shared / "v3" / "entries" / ".x.entry.crashed"
     leftover.write_bytes(b"half")
     old = time.time() - 10 * 86400
     for p in shared.rglob("*"):
         if p.is_file():
             os.utime(p, (old, old))
-    # A push of an env that uses dep-one refreshes its metadata and archive.
+    # A push of an env that uses dep-one refreshes its entry object.
     res = cli("--store", store, "create", tmp_path / "env-dep", "dep-one", "--without-pip",
               "--no-index", "-f", wheelhouse)  # fmt: skip
     assert res.code == 0, res.err
     res = cli("--store", store, "push", tmp_path / "env-dep", "--remote", url)
     assert res.code == 0 and "pushed 0 of 1 entries" in res.out, res.out + res.err
-    metas = {p.parent.name: p for p in (shared / "v2" / "meta").rglob("*.json")}
-    docs = {sha: json.loads(p.read_text())["signed"] for sha, p in metas.items()}
-    (dep,) = [sha for sha, doc in docs.items() if doc["key"].startswith("pure/dep-one/")]
-    dep_archive = shared / "v2" / "archives" / f"{docs[dep]['archive_sha256']}.pack.zst"
-    os.utime(dep_archive, (old, old))  # old, but named by young metadata: kept
+    (dep,) = [
+        p for p in _objects(shared) if _split(p)[0]["signed"]["key"].startswith("pure/dep-one/")
+    ]
     dry = cli("remote", "prune", "--older-than", "7d", "--remote", url, "--dry-run")
-    assert dry.code == 0 and "would delete 3 objects (1 entries)" in dry.out, dry.out + dry.err
-    assert len(list(shared.rglob("*.json"))) == 2
+    assert dry.code == 0 and "would delete 2 objects (1 entries)" in dry.out, dry.out + dry.err
+    assert len(_objects(shared)) == 2
     res = cli("remote", "prune", "--older-than", "7d", "--remote", url)
-    assert res.code == 0 and "deleted 3 objects (1 entries)" in res.out, res.out + res.err
-    left = sorted(p for p in shared.rglob("*") if p.is_file())
-    assert left == sorted([metas[dep], dep_archive])
+    assert res.code == 0 and "deleted 2 objects (1 entries)" in res.out, res.out + res.err
+    assert sorted(p for p in shared.rglob("*") if p.is_file()) == [dep]
 
 
 def test_the_download_threads_share_one_s3_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -728,3 +767,257 @@ def test_the_download_threads_share_one_s3_client(monkeypatch: pytest.MonkeyPatc
     for t in threads:
         t.join()
     assert len(made) == 1 and all(c is made[0] for c in got)
+
+
+@pytest.mark.parametrize("where", ["index", "find-links"])
+def test_wheels_pip_reports_with_their_sha256_come_from_the_remote(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    where: str,
+    http_dir: tuple[Path, str],
+) -> None:
+    """Without a lock: the index's hashes in pip's report, or a local wheel's own, are
+    looked up in the remote before anything is downloaded or unpacked."""
+    remote = (tmp_path / "shared").as_uri()
+    _runner_a(cli, store, wheelhouse, tmp_path, remote)
+    if where == "index":
+        served, url = http_dir
+        for whl in wheelhouse.glob("*.whl"):
+            name = whl.name.split("-")[0].replace("_", "-").lower()
+            (served / name).mkdir(exist_ok=True)
+            (served / name / whl.name).write_bytes(whl.read_bytes())
+            sha = hashlib.sha256(whl.read_bytes()).hexdigest()
+            link = f'<a href="{whl.name}#sha256={sha}">{whl.name}</a>\n'
+            with open(served / name / "index.html", "a") as f:
+                f.write(link)
+        sources = ["--index-url", url.replace("ci:secret@", "").removesuffix("/cache") + "/"]
+    else:
+        sources = ["--no-index", "-f", str(wheelhouse)]
+    store_b, env = tmp_path / "store-b", tmp_path / "env-b"
+    res = cli("--store", store_b, "create", env, "hello-app", "--without-pip", "--remote",
+              remote, *sources)  # fmt: skip
+    assert res.code == 0 and "warning" not in res.err, res.err
+    out = run([env / "bin" / "python", "-c", CHECK])
+    assert out.returncode == 0 and out.stdout.split() == ["1.2"], out.stderr
+    found = [e for e in entries(store_b) if e.split("/")[1] in ("dep-one", "hello-app")]
+    assert len(found) == 2
+    for e in found:
+        assert json.loads((store_b / "entries" / e / "entry.json").read_text())["origin"] == remote
+    assert not list((store_b / "wheels").iterdir())
+
+
+# Hostile objects served to pull_entries directly (no CLI): what a writer to the remote,
+# or someone in the path of http://, may put at an entry's name.
+
+WHEEL, WHEEL_SHA = "foo-1.0-py3-none-any.whl", "a" * 64
+
+
+def _hostile_remote(
+    tmp_path: Path, pack: bytes, *, signed_sha: str | None = None, head: bytes | None = None
+) -> tuple[Any, Any, list[Any], list[Any]]:
+    """(store, backend, trusted keys, wanted) for a file:// remote holding one entry
+    object: ``head`` (default: metadata signed by a trusted key, for ``pack`` unless
+    ``signed_sha`` says another sha256), then ``pack``."""
+    from envstore.model.keys import PURE, EntryKey
+    from envstore.model.remote import RemoteMeta, SignedMeta, meta_name
+    from envstore.store.layout import Store
+    from envstore.store.remote.backends import FileBackend
+    from envstore.store.remote.keys import SecretKey
+    from envstore.store.remote.pull import Wanted
+
+    signer = SecretKey("k1", b"\x01" * 32)
+    if head is None:
+        seal = {"entry.json": "0" * 32, "RECORD": "0" * 32, "pyc": {}}
+        sha = signed_sha or hashlib.sha256(pack).hexdigest()
+        key = EntryKey.parse(f"pure/foo/1.0-{'c' * 32}")
+        meta = RemoteMeta(key, WHEEL, WHEEL_SHA, sha, len(pack), (), seal)
+        doc = SignedMeta(meta, "k1", signer.sign(meta.signed_bytes())).dumps().encode()
+        head = entry_head(doc)
+    obj = tmp_path / "remote" / meta_name(WHEEL_SHA, PURE)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(head + pack)
+    store = Store(tmp_path / "store")
+    store.ensure()
+    return (
+        store,
+        FileBackend(tmp_path / "remote"),
+        [signer.public()],
+        [Wanted("foo", WHEEL, WHEEL_SHA, PURE)],
+    )
+
+
+def _pack_bytes(tmp_path: Path, members: list[tuple[str, str, bytes]] = OK) -> bytes:
+    _write_pack(members, tmp_path / "p.zst")
+    return (tmp_path / "p.zst").read_bytes()
+
+
+def _pull_refused(tmp_path: Path, *args: Any, **kwargs: Any) -> str:
+    """The one warning of pulling the hostile object (refused, nothing left in tmp/)."""
+    from envstore.store.remote.pull import pull_entries
+
+    store, backend, trusted, wanted = _hostile_remote(tmp_path, *args, **kwargs)
+    warnings: list[str] = []
+    assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
+    assert len(warnings) == 1 and "/v3/entries/" in warnings[0], warnings
+    assert not list(store.tmp_dir.iterdir())
+    return warnings[0]
+
+
+def test_nothing_unverified_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real signed head replayed before another body: refused on its sha256 before
+    a byte of it is unpacked (even into tmp/)."""
+    pull = sys.modules["envstore.store.remote.pull"]
+    unpacked: list[object] = []
+    monkeypatch.setattr(pull, "unpack_entry", lambda *a, **k: unpacked.append(a))
+    monkeypatch.setattr(pull, "_SPOOL", 1, raising=False)  # downloaded into a file in tmp/
+    warning = _pull_refused(tmp_path, _pack_bytes(tmp_path), signed_sha="b" * 64)
+    assert "does not match its signed sha256" in warning and unpacked == []
+
+
+def test_a_surprise_while_unpacking_is_one_objects_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pull = sys.modules["envstore.store.remote.pull"]
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ValueError("a library's surprise")
+
+    monkeypatch.setattr(pull, "unpack_entry", boom)
+    assert "pure.entry refused: ValueError" in _pull_refused(tmp_path, _pack_bytes(tmp_path))
+
+
+def test_a_deeply_nested_head_is_refused(tmp_path: Path) -> None:
+    doc = b"[" * 200_000  # a RecursionError in json, before the signature is checked
+    warning = _pull_refused(tmp_path, b"", head=ENTRY_MAGIC + len(doc).to_bytes(8, "big") + doc)
+    assert "not JSON (nested too deeply)" in warning
+
+
+def _raw_pack(raw: bytes, dest: Path, **params: int) -> Path:
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(
+        compression_params=zstandard.ZstdCompressionParameters.from_level(3, **params)
+    )
+    with open(dest, "wb") as f, compressor.stream_writer(f, closefd=False) as out:
+        out.write(raw)  # no content size in the frame: the window is as asked
+    return dest
+
+
+@pytest.mark.parametrize("case", ["nested-index", "many-members", "large-window"])
+def test_a_pack_is_bounded_before_it_is_parsed(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstore.store.remote import archive
+
+    index, params = b'[["entry.json","f",0],["site","d",0]]', {}
+    if case == "nested-index":  # fewer brackets than members allowed, too deep to parse
+        index = b"[" * 200_000
+    elif case == "many-members":  # parsed whole, this is 11 lists
+        monkeypatch.setattr(archive, "MAX_MEMBERS", 10)
+        index = b"[" + b",".join([b"[]"] * 11) + b"]"
+    else:  # what a level-3 pack needs is 2 MiB; a frame may ask for 128 MiB
+        params = {"window_log": 24}
+    raw = b"envstore-pack 2\n" + len(index).to_bytes(8, "big") + index + b"x" * (1 << 16)
+    dest = tmp_path / "entry"
+    dest.mkdir()
+    with pytest.raises(RemoteError) as refused:
+        unpack_entry(_raw_pack(raw, tmp_path / "a.pack.zst", **params), dest)
+    expected = {"nested-index": "not JSON", "many-members": "lists more than 10 members"}
+    assert expected.get(case, "cannot be unpacked") in str(refused.value)
+    assert not list(dest.iterdir())
+
+
+class _Trickle(SimpleHTTPRequestHandler):
+    """Every GET: a 1000-byte object, one byte every 50 ms (a server that never lets a
+    read time out)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for byte in (ENTRY_MAGIC + b"\0" * 1000)[:1000]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Redirect(_QuietHandler):
+    """Records each request's Authorization header; /cache/... redirects to ``to``."""
+
+    to = ""
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/cache/"):
+            self.send_response(302)
+            self.send_header("Location", self.to + "/moved" + self.path)
+            self.end_headers()
+        else:
+            self.send_error(404)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[type[SimpleHTTPRequestHandler]], str]]:
+    """Start HTTP servers on 127.0.0.1 with a handler class: each one's http://ci:secret@ URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(handler: type[SimpleHTTPRequestHandler]) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://ci:secret@127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_server_is_given_up_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve: Callable[[type[Any]], str]
+) -> None:
+    """No read ever waits long enough to time out, but the request has a deadline."""
+    from envstore.store.remote import backends
+    from envstore.store.remote.pull import pull_entries
+
+    monkeypatch.setattr(backends, "REQUEST_SECONDS", 0.2)
+    store, _backend, trusted, wanted = _hostile_remote(tmp_path, b"")
+    warnings: list[str] = []
+    backend = backends.HttpBackend(serve(_Trickle) + "/cache")
+    assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
+    assert len(warnings) == 1 and "is too slow" in warnings[0], warnings
+
+
+def test_the_password_does_not_follow_a_redirect_to_another_host(
+    serve: Callable[[type[Any]], str],
+) -> None:
+    from envstore.store.remote.backends import HttpBackend
+
+    _Redirect.seen = []
+    _Redirect.to = serve(_Redirect).replace("ci:secret@", "")  # another port: another origin
+    assert HttpBackend(serve(_Redirect) + "/cache").open("v3/x.entry") is None
+    (first, auth), (second, after) = _Redirect.seen
+    assert (first, second) == ("/cache/v3/x.entry", "/moved/cache/v3/x.entry")
+    assert auth == "Basic " + base64.b64encode(b"ci:secret").decode() and after is None
+
+
+def test_a_sha256_from_pips_report_is_only_ever_a_digest() -> None:
+    from envstore.resolve.remote_first import report_sha256
+
+    def report(sha256: str) -> dict[str, object]:
+        return {"archive_info": {"hashes": {"sha256": sha256}}}
+
+    assert report_sha256(report("AB" * 32)) == "ab" * 32
+    for bad in ("../../x", "ab" * 32 + "/..", "ab" * 31, "g" * 64):
+        assert report_sha256(report(bad)) is None
+    assert report_sha256({"archive_info": {"hash": "sha256=../../v3"}}) is None

@@ -1,8 +1,11 @@
 """The signed metadata of a store entry in a remote cache (store-layout.md, "Remote cache").
 
-Remote layout 2 (``v2/``) names an envstore pack (a zstd frame with a member index)
-as the archive; layout 1 (``v1/``, a tar.gz) is what older envstores pushed, still
-read. One JSON document per (layout, wheel sha256, ABI subtree): ``{"signed": {...}, "signature":
+Remote layout 3 (``v3/``) keeps an entry in one object: a head (magic line, the
+length of the metadata, the signed metadata) followed by its archive, an envstore
+pack (a zstd frame with a member index), so a hit costs one GET. Layout 2
+(``v2/``: the same pack, its metadata a separate object) and layout 1 (``v1/``, a
+tar.gz) are what older envstores pushed, still read. One JSON document per
+(layout, wheel sha256, ABI subtree): ``{"signed": {...}, "signature":
 {"key": NAME, "ed25519": BASE64}}``. The signature covers the canonical form of
 ``signed`` (sorted keys, no spaces, ASCII) after a domain prefix, so a signature
 over any other envstore document (or another layout version) never verifies as
@@ -25,26 +28,45 @@ __all__ = [
     "SignedMeta",
     "archive_name",
     "archive_named",
+    "entry_head",
     "meta_name",
+    "meta_prefix",
     "parse_document",
     "signed_bytes",
 ]
 
-REMOTE_LAYOUT = 2  # what is pushed
-LAYOUTS = (2, 1)  # what is read, in the order looked for
-_SUFFIX = {1: ".tar.gz", 2: ".pack.zst"}
+REMOTE_LAYOUT = 3  # what is pushed
+LAYOUTS = (3, 2, 1)  # what is read, in the order looked for
+_SUFFIX = {1: ".tar.gz", 2: ".pack.zst"}  # separate archives (layouts 1 and 2)
+ENTRY_MAGIC = b"envstore-remote 3\n"  # the head of a layout 3 entry object
+META_LIMIT = 4 << 20  # bytes of metadata (a seal lists every pyc)
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{32}\Z")
 _TAG = re.compile(r"[a-z0-9_.-]{1,64}\Z")
 
 
 def meta_name(wheel_sha256: str, abi: str, layout: int = REMOTE_LAYOUT) -> str:
-    """Where the metadata of the entry made from that wheel for that ABI subtree lives."""
+    """Where the metadata of the entry made from that wheel for that ABI subtree lives
+    (layout 3: the one object holding the metadata and then the archive)."""
+    if layout >= 3:
+        return f"v{layout}/entries/{wheel_sha256}/{abi}.entry"
     return f"v{layout}/meta/{wheel_sha256}/{abi}.json"
 
 
-def archive_name(archive_sha256: str, layout: int = REMOTE_LAYOUT) -> str:
-    """Where an archive lives: named by its own sha256 (content-addressed)."""
+def meta_prefix(layout: int) -> str:
+    """The directory of ``layout``'s metadata (layout 3: its entry objects)."""
+    return f"v{layout}/entries/" if layout >= 3 else f"v{layout}/meta/"
+
+
+def entry_head(document: bytes) -> bytes:
+    """What a layout 3 entry object starts with: the magic line, the document's
+    length (8 bytes, big-endian), the signed metadata document; the archive follows."""
+    return ENTRY_MAGIC + len(document).to_bytes(8, "big") + document
+
+
+def archive_name(archive_sha256: str, layout: int = 2) -> str:
+    """Where an archive of layout 1 or 2 lives: named by its own sha256 (content-addressed);
+    layout 3 has none (the archive is in the entry object)."""
     return f"v{layout}/archives/{archive_sha256}{_SUFFIX[layout]}"
 
 
@@ -54,9 +76,9 @@ def archive_named(document: bytes) -> str | None:
     try:
         signed = json.loads(document)["signed"]
         digest, layout = signed["archive_sha256"], signed.get("layout")
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError):
         return None
-    if layout not in LAYOUTS or not isinstance(digest, str) or not _HEX64.match(digest):
+    if layout not in _SUFFIX or not isinstance(digest, str) or not _HEX64.match(digest):
         return None
     return archive_name(digest, layout)
 
@@ -75,8 +97,9 @@ class RemoteMeta:
     layout: int = REMOTE_LAYOUT
 
     @property
-    def archive(self) -> str:
-        return archive_name(self.archive_sha256, self.layout)
+    def archive(self) -> str | None:
+        """The separate archive object it names (layouts 1 and 2), else None."""
+        return archive_name(self.archive_sha256, self.layout) if self.layout < 3 else None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -175,6 +198,8 @@ def parse_document(text: bytes) -> tuple[object, str, bytes]:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"not JSON ({exc})") from None
+    except RecursionError:  # nested deeper than Python's stack: not a document
+        raise ValueError("not JSON (nested too deeply)") from None
     if not isinstance(data, dict) or "signed" not in data:
         raise ValueError("not a metadata document")
     sig = data.get("signature")

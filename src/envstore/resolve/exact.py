@@ -238,22 +238,11 @@ def _from_remote(
     """Ask the remote cache for the locked wheels the store lacks (before any wheel is
     fetched or unpacked); what it has and verifies becomes an entry, the rest is left to
     the wheel path. Warnings go to ``progress`` as ``warning: ...``."""
-    from envstore.store.remote import pull, wanted_for
+    from envstore.resolve.remote_first import ask_remote
 
-    assert request.remote is not None
     todo = [p for p in request.locked if p in missing or p.name in resolved.wheels]
-    wanted = [wanted_for(p.name, p.wheel, p.sha256, interp.soabi) for p in todo]
-    if progress:
-        progress(f"asking the remote cache for {len(wanted)} entries")
-
-    def warn(message: str) -> None:
-        if progress:
-            progress(f"warning: {message}")
-
-    pulled = pull(store, request.remote, wanted, warn, offline=request.sources.offline)
-    for name, key in pulled.items():
-        resolved.keys[name] = key
-        resolved.wheels.pop(name, None)
+    known = {p.name: (p.wheel, p.sha256) for p in todo}
+    ask_remote(store, request, interp, known, resolved, progress)
 
 
 def from_lock(

@@ -206,6 +206,7 @@ def from_pip(
 
     resolved = Resolved()
     remote: dict[str, str] = {}
+    hashed: dict[str, tuple[str, str]] = {}  # what the remote cache may have: by sha256
     for item in data.get("install", []):
         name = canonicalize_name(item["metadata"]["name"])
         if item.get("requested"):
@@ -223,6 +224,17 @@ def from_pip(
             resolved.wheels[name] = Path(unquote(urlparse(url).path))
         else:
             remote[name] = url
+        if request.remote and known is None:
+            from envstore.resolve.remote_first import report_wheel
+
+            found = report_wheel(url, item["download_info"], resolved.wheels.get(name))
+            if found is not None:
+                hashed[name] = found
+    if hashed:
+        from envstore.resolve.remote_first import ask_remote
+
+        for hit in ask_remote(store, request, interp, hashed, resolved, progress):
+            remote.pop(hit, None)
     if remote:
         if progress:
             progress(f"downloading or building {len(remote)} wheels")
@@ -252,17 +264,12 @@ def from_pip(
 def _stored(store: Store, name: str, info: dict[str, Any], interp: Interpreter) -> EntryKey | None:
     """The store entry made from the wheel pip chose, if the index gave its sha256
     (PEP 503's ``#sha256=``, in the report's ``archive_info``) and one was."""
-    archive = info.get("archive_info")
-    url = str(info.get("url", ""))
-    if not isinstance(archive, dict) or not url.split("#", 1)[0].endswith(".whl"):
+    from envstore.resolve.remote_first import report_sha256
+
+    sha256 = report_sha256(info)
+    if sha256 is None or not str(info.get("url", "")).split("#", 1)[0].endswith(".whl"):
         return None
-    hashes = archive.get("hashes")
-    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if sha256 is None and str(archive.get("hash", "")).startswith("sha256="):
-        sha256 = str(archive["hash"])[len("sha256=") :]
-    if not isinstance(sha256, str):
-        return None
-    return entry_with_sha256(store, name, sha256.lower(), interp)
+    return entry_with_sha256(store, name, sha256, interp)
 
 
 def wheel_url(url: str, wheel: str, sources: PackageSources) -> tuple[str, str | None] | None:

@@ -94,6 +94,10 @@ def resolve(
         store.check_not_damaged(list(resolved.keys.values()))
         if progress:
             progress(f"index not consulted: {resolved.index_note}")
+        if request.remote and resolved.wheels:  # local wheels (from_pip asks for its own)
+            from envstore.resolve.remote_first import ask_for_local_wheels
+
+            ask_for_local_wheels(store, request, interp, resolved, progress)
     else:
         from envstore.resolve import pip
 

@@ -38,11 +38,14 @@ from envstore.errors import RemoteError
 from envstore.model.keys import plain_name
 from envstore.store.seal import FOREIGN_CACHE
 
-__all__ = ["MAX_UNPACKED", "Unpacked", "pack_entry", "pack_members", "unpack_entry"]
+__all__ = ["MAX_UNPACKED", "MAX_WINDOW", "Unpacked", "pack_entry", "pack_members", "unpack_entry"]
 
 MAX_UNPACKED = 8 << 30  # bytes an archive may unpack to
 MAX_MEMBERS = 500_000
 _MAX_INDEX = 64 << 20  # bytes of a pack's member index
+# What a pack's zstd frame may ask the decompressor to keep: packs are written at level
+# 3 (a 2 MiB window, zstd's windowLog 21 for inputs of unknown size); 4x that as margin.
+MAX_WINDOW = 8 << 20
 _MAGIC = b"envstore-pack 2\n"
 _TOPS = ("site", "data")
 _CHUNK = 1 << 20
@@ -253,9 +256,13 @@ def _index(source: BinaryIO) -> list[tuple[str, str, int]]:
     if length > _MAX_INDEX:
         raise RemoteError(f"its member index is larger than {_MAX_INDEX} bytes")
     raw = b"".join(_read_exactly(source, length))
+    # Bounded before it is parsed whole: a member is one list of three values (one
+    # "[" and three ","s), so these bound what json.loads may build.
+    if raw.count(b"[") + raw.count(b"{") > MAX_MEMBERS + 1 or raw.count(b",") > 3 * MAX_MEMBERS:
+        raise RemoteError(f"its member index lists more than {MAX_MEMBERS} members")
     try:
         index = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise RemoteError("its member index is not JSON") from None
     ok = isinstance(index, list) and all(
         isinstance(m, list)
@@ -272,11 +279,12 @@ def _index(source: BinaryIO) -> list[tuple[str, str, int]]:
     return [(m[0], m[1], m[2]) for m in index]
 
 
-def _unpack_pack(archive: Path, writer: Writer) -> None:
+def _unpack_pack(raw: BinaryIO, writer: Writer) -> None:
     import zstandard
 
-    with open(archive, "rb") as raw:
-        source = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    with zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_reader(
+        raw, read_size=_CHUNK, read_across_frames=True, closefd=False
+    ) as source:
         index = _index(source)
         for name, kind, size in index:  # every member checked before one is written
             writer.check(name, kind == DIR, size)
@@ -291,11 +299,11 @@ def _unpack_pack(archive: Path, writer: Writer) -> None:
             writer.problems.append("it has bytes after its last member")
 
 
-def _unpack_tar(archive: Path, writer: Writer) -> None:
+def _unpack_tar(raw: BinaryIO, writer: Writer) -> None:
     """Layout 1: feed the members of a tar.gz to ``writer``, each checked first."""
     import tarfile
 
-    with tarfile.open(archive, mode="r:gz") as tar:
+    with tarfile.open(fileobj=raw, mode="r|gz") as tar:
         for member in tar:
             name = member.name.rstrip("/") if member.isdir() else member.name
             if not (member.isreg() or member.isdir()):
@@ -314,10 +322,14 @@ def _unpack_tar(archive: Path, writer: Writer) -> None:
                 )
 
 
-def unpack_entry(archive: Path, dest: Path, *, layout: int = 2) -> Unpacked:
-    """Unpack ``archive`` (of remote layout ``layout``) into the empty directory ``dest``
-    and make it read-only; what was written, hashed. RemoteError naming every refused
-    member (``dest`` is then the caller's to delete)."""
+def unpack_entry(archive: Path | BinaryIO, dest: Path, *, layout: int = 2) -> Unpacked:
+    """Unpack ``archive`` (a file of remote layout ``layout``, downloaded and its
+    sha256 checked) into the empty directory ``dest`` and make it read-only; what was
+    written, hashed. RemoteError naming every refused member (``dest`` is then the
+    caller's to delete)."""
+    if isinstance(archive, Path):
+        with open(archive, "rb") as f:
+            return unpack_entry(f, dest, layout=layout)
     import zlib
 
     import zstandard

@@ -1,17 +1,21 @@
 """Where a remote cache's objects are: a shared directory, an S3 bucket, a web server.
 
-Each backend reads and writes named objects (``v1/meta/...``, ``v1/archives/...``).
-A missing object is ``None`` or ``False``; anything else that goes wrong is a
-``RemoteError`` naming the object (never a credential). Reads are bounded: an
-object larger than its caller's limit is refused. Writes are atomic per object
-(a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
+Each backend reads and writes named objects (``v3/entries/...``, ``v2/meta/...``,
+``v2/archives/...``), and opens one as a stream (``open``: a pull reads an entry
+object's head, then downloads its archive, one GET per entry). A missing object is
+``None`` or ``False``; anything else that goes wrong is a ``RemoteError`` naming the
+object (never a credential). A request has a deadline (``Stream``). Reads are
+bounded: an object larger than its caller's limit is refused. Writes are atomic per
+object (a temporary name renamed, or one S3 PUT), so a reader never sees half of one.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from envstore.errors import RemoteError
 from envstore.model.sources import public_url
@@ -23,11 +27,17 @@ __all__ = [
     "FileBackend",
     "HttpBackend",
     "RemoteUnreachable",
+    "Stream",
+    "download",
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds; a remote that does not answer costs little
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0  # seconds of silence in a response
 ATTEMPTS = 2  # one retry of a failed request
+# A whole request (an object read start to end) may take the longer of these: a
+# server trickling bytes slower than every READ_TIMEOUT cannot hold a create forever.
+REQUEST_SECONDS = 30.0
+REQUEST_RATE = 1 << 20  # bytes per second
 
 
 class RemoteUnreachable(RemoteError):
@@ -35,11 +45,59 @@ class RemoteUnreachable(RemoteError):
     not worth asking again in this run."""
 
 
+class Stream:
+    """An object being read: ``read`` as a file's, its failures a RemoteError
+    (``failed``); closed by the caller (``with``). A read past the request's deadline
+    (``REQUEST_SECONDS``, or ``size`` bytes at ``REQUEST_RATE`` if longer) closes it
+    and raises RemoteUnreachable. ``read1``, if given, is what reads: one that returns
+    what has arrived (not waiting for a whole chunk), so the deadline is checked often."""
+
+    def __init__(
+        self,
+        raw: Any,
+        errors: tuple[type[BaseException], ...],
+        failed: Callable[[BaseException], RemoteError],
+        *,
+        what: str = "the remote",
+        size: int | None = None,
+        read1: Callable[[int], bytes] | None = None,
+    ) -> None:
+        self.raw, self.errors, self.failed, self.what = raw, errors, failed, what
+        self.seconds = max(REQUEST_SECONDS, (size or 0) / REQUEST_RATE)
+        self.deadline = time.monotonic() + self.seconds
+        self._read: Callable[[int], bytes] = read1 or raw.read
+
+    def read(self, size: int = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            self.close()
+            raise RemoteUnreachable(f"{self.what} is too slow (not read in {self.seconds:.0f} s)")
+        try:
+            return self._read(size)
+        except self.errors as exc:
+            raise self.failed(exc) from None
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:  # closing early (a refused head) may fail: nothing to keep
+            pass
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Backend(Protocol):
     url: str  # as shown in messages: no credentials
     writable: bool
 
     def read(self, name: str, limit: int) -> bytes | None: ...
+
+    def open(self, name: str) -> Stream | None:
+        """The object as a stream, or None if it is not there."""
+        ...
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool: ...
 
@@ -67,6 +125,16 @@ def _copy(source: BinaryIO, dest: BinaryIO, limit: int, what: str) -> None:
         dest.write(chunk)
 
 
+def download(backend: Backend, name: str, dest: BinaryIO, limit: int) -> bool:
+    """Copy the object ``name`` into ``dest``; False if it is not there."""
+    stream = backend.open(name)
+    if stream is None:
+        return False
+    with stream:
+        _copy(stream, dest, limit, f"{backend.url}/{name}")  # type: ignore[arg-type]
+    return True
+
+
 class FileBackend:
     """``file:///path``: a directory, on any shared filesystem."""
 
@@ -86,16 +154,20 @@ class FileBackend:
         return buf.getvalue() if self.download(name, buf, limit) else None
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        return download(self, name, dest, limit)
+
+    def open(self, name: str) -> Stream | None:
+        what = f"{self.url}/{name}"
         try:
-            with open(self._path(name), "rb") as f:
-                _copy(f, dest, limit, f"{self.url}/{name}")
+            f = open(self._path(name), "rb")  # noqa: SIM115 (the Stream closes it)
         except FileNotFoundError:
             if not self.root.is_dir():
                 raise RemoteUnreachable(f"{self.url} is not a directory") from None
-            return False
+            return None
         except OSError as exc:
-            raise RemoteError(f"cannot read {self.url}/{name}: {exc.strerror}") from None
-        return True
+            raise RemoteError(f"cannot read {what}: {exc.strerror}") from None
+        failed = lambda exc: RemoteError(f"cannot read {what}: {exc}")  # noqa: E731
+        return Stream(f, (OSError,), failed, what=what, size=os.fstat(f.fileno()).st_size)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -169,8 +241,10 @@ class HttpBackend:
         netloc = parts.netloc.rpartition("@")[2]
         self._base = parts._replace(netloc=netloc).geturl()
         self.url = public_url(self._base)
+        self._opener = _opener()
 
-    def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+    def open(self, name: str) -> Stream | None:
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -178,21 +252,29 @@ class HttpBackend:
         for attempt in range(ATTEMPTS):
             try:
                 request = urllib.request.Request(f"{self._base}/{name}", headers=self._headers)
-                with urllib.request.urlopen(request, timeout=READ_TIMEOUT) as r:
-                    _copy(r, dest, limit, what)
-                return True
+                r = self._opener.open(request, timeout=CONNECT_TIMEOUT)  # then READ_TIMEOUT
             except urllib.error.HTTPError as exc:
                 if exc.code in (403, 404, 410):  # a static server says 403 for absent keys too
-                    return False
+                    return None
                 if attempt + 1 == ATTEMPTS or exc.code < 500:
                     raise RemoteError(f"cannot get {what}: HTTP {exc.code}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt + 1 == ATTEMPTS:
                     reason = getattr(exc, "reason", exc)
                     raise RemoteUnreachable(f"{self.url} is unreachable ({reason})") from None
-            dest.seek(0)
-            dest.truncate()
-        return False
+            else:
+
+                def failed(exc: BaseException) -> RemoteError:
+                    if isinstance(exc, (TimeoutError, ConnectionError)):
+                        return RemoteUnreachable(f"{self.url} is unreachable ({exc})")
+                    return RemoteError(f"cannot get {what}: {type(exc).__name__}")
+
+                errors = (OSError, http.client.HTTPException)
+                return Stream(r, errors, failed, what=what, size=r.length, read1=r.read1)
+        return None
+
+    def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        return download(self, name, dest, limit)
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO
@@ -214,3 +296,46 @@ class HttpBackend:
 
     def delete(self, name: str) -> None:
         raise RemoteError(f"{self.url} is read-only (http): prune its s3:// or file:// side")
+
+
+def _opener() -> Any:
+    """A urllib opener whose connections wait ``CONNECT_TIMEOUT`` to connect, then
+    ``READ_TIMEOUT`` per read, and whose redirects carry the Authorization header only
+    to the same scheme, host and port (urllib would send the password anywhere)."""
+    import http.client
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    class Timeouts:
+        sock: Any
+
+        def connect(self) -> None:
+            super().connect()  # type: ignore[misc]  # under CONNECT_TIMEOUT (https: and TLS)
+            self.sock.settimeout(READ_TIMEOUT)
+
+    class Http(Timeouts, http.client.HTTPConnection):
+        pass
+
+    class Https(Timeouts, http.client.HTTPSConnection):
+        pass
+
+    class HttpHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(Http, req)
+
+    class HttpsHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(Https, req, context=self._context)  # type: ignore[attr-defined]
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None:
+                old, to = urlsplit(req.full_url), urlsplit(new.full_url)
+                if (old.scheme, old.hostname, old.port) != (to.scheme, to.hostname, to.port):
+                    new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(HttpHandler, HttpsHandler, Redirects)

@@ -1,7 +1,8 @@
 """``envstore remote prune``: drop what no push has touched for a while.
 
 Pushers refresh the objects they find present (``push.py``), so an object's age is
-the time since a push last wanted it. The plan is computed first (a pure function
+the time since a push last wanted it. A layout 3 entry object holds its metadata
+and archive: it goes whole. The plan is computed first (a pure function
 of the listing and the surviving metadata), then carried out: old metadata goes
 first, so a reader never finds metadata whose archive was pruned before it; then
 old archives no surviving metadata names; then other old leftovers (a crashed
@@ -18,12 +19,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from envstore.model.remote import LAYOUTS, archive_named
+from envstore.model.remote import LAYOUTS, META_LIMIT, archive_named, meta_prefix
 from envstore.store.remote.backends import Backend
 
 __all__ = ["PrunePlan", "plan_prune", "prune"]
-
-_META_LIMIT = 4 << 20
 
 
 @dataclass
@@ -40,7 +39,7 @@ def plan_prune(
     """What to delete: objects last touched before ``cutoff``, except archives named
     (``names``: young metadata -> the archive it names) by metadata that stays."""
     plan = PrunePlan()
-    meta_dirs = tuple(f"v{layout}/meta/" for layout in LAYOUTS)
+    meta_dirs = tuple(meta_prefix(layout) for layout in LAYOUTS)  # v3: whole entries
     archive_dirs = tuple(f"v{layout}/archives/" for layout in LAYOUTS)
     named = {a for a in names.values() if a}
     for name, touched in sorted(listing):
@@ -68,7 +67,7 @@ def prune(backend: Backend, older_than: float, *, dry_run: bool = False) -> Prun
     young = [n for n, t in listing if t >= cutoff and n.endswith(".json") and "/meta/" in n]
 
     def named_by(meta: str) -> str | None:
-        text = backend.read(meta, _META_LIMIT)
+        text = backend.read(meta, META_LIMIT)
         return archive_named(text) if text is not None else None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -1,16 +1,21 @@
 """Entries from a remote cache: found by their wheel's sha256, verified, then published.
 
-For each wanted wheel (its sha256 known, from a lock), in parallel: the signed
-metadata is read and its signature checked against the trusted keys; the archive
-it names is downloaded into ``tmp/``, no larger than the metadata says, and its
-sha256 compared; only then is it unpacked (``archive.unpack_entry``: plain names,
-regular files and directories only) and checked as ``verify --check-contents``
-checks an entry (every file against RECORD, nothing else but sealed bytecode,
-``entry.json`` and markers) and against the signed seal. What passes is published
-like an ingested entry, its ``entry.json`` saying the remote is its ``origin``
-(so ``verify --repair`` can fetch it again: ``fetch_entry``); anything else is a
-warning naming the object, and the caller uses the wheel instead. Nothing
-unverified reaches ``entries/``.
+For each wanted wheel (its sha256 known: a lock, pip's report, a local wheel), in
+parallel, one GET (remote layout 3): the head of the entry object is read and its
+signed metadata checked against the trusted keys before anything else; the archive
+that follows is downloaded, hashed as it is read and no further than the signed
+size, into a temporary file (in memory while small, else an unnamed file in
+``tmp/``), and its sha256 and size compared. Only then is it unpacked into a new
+directory in ``tmp/`` (``archive.unpack_entry``: the pack's whole index checked
+first; plain names, regular files and directories only) and the entry checked as
+``verify --check-contents`` checks one (every file against RECORD, nothing else
+but sealed bytecode, ``entry.json`` and markers) and against the signed seal.
+Layouts 2 and 1 are read too: their metadata, then the archive it names. What
+passes is published like an ingested entry, its ``entry.json`` saying the remote
+is its ``origin`` (so ``verify --repair`` can fetch it again: ``fetch_entry``);
+anything else is a warning naming the object, ``tmp/`` is cleaned, and the caller
+uses the wheel instead. Nothing unverified is unpacked, and nothing unchecked
+reaches ``entries/``.
 """
 
 from __future__ import annotations
@@ -20,22 +25,33 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from envstore.errors import EnvstoreError, RemoteError
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.records import EntryRecord
-from envstore.model.remote import LAYOUTS, RemoteMeta, meta_name, parse_document, signed_bytes
+from envstore.model.remote import (
+    ENTRY_MAGIC,
+    LAYOUTS,
+    META_LIMIT,
+    RemoteMeta,
+    meta_name,
+    parse_document,
+    signed_bytes,
+)
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.remote.archive import Unpacked, unpack_entry
-from envstore.store.remote.backends import Backend, RemoteUnreachable
+from envstore.store.remote.backends import Backend, RemoteUnreachable, Stream
 from envstore.store.remote.keys import PublicKey
 from envstore.store.seal import check_entry, file_digest
 from envstore.store.verify import verify_entry
 
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
 
-_META_LIMIT = 4 << 20  # bytes of metadata (a seal lists every pyc)
+_CHUNK = 1 << 20
+_SPOOL = 4 << 20  # archive bytes kept in memory while downloading; beyond, a file in tmp/
+_THREADS = 16  # parallel fetches (s3.py's max_pool_connections matches it)
 
 
 @dataclass(frozen=True)
@@ -54,8 +70,8 @@ class Pulled:
     ``work``."""
 
     record: EntryRecord
-    work: Path  # tmp/<pid>-pull-...: the archive and the unpacked entry
-    entry: Path
+    work: Path  # tmp/<pid>-pull-...: what to delete if it is not published
+    entry: Path  # the unpacked entry (``work`` itself)
     seal: dict[str, object]  # what it was checked against, with its new entry.json
 
 
@@ -69,36 +85,46 @@ def wanted_for(name: str, wheel: str, sha256: str, soabi: str) -> Wanted:
 
 
 class _Hashing:
-    """A file that hashes what is written to it."""
+    """The archive part of a stream, read no further than its signed size and hashed as
+    it is read."""
 
-    def __init__(self, f: object) -> None:
-        self.f = f
+    def __init__(self, stream: Stream, size: int) -> None:
+        self.stream, self.left = stream, size
         self.h = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def read(self, n: int) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.stream.read(min(n, self.left))
         self.h.update(data)
         self.size += len(data)
-        return self.f.write(data)  # type: ignore[attr-defined,no-any-return]
-
-    def seek(self, pos: int) -> int:  # a retried download starts over
-        self.h, self.size = hashlib.sha256(), 0
-        return self.f.seek(pos)  # type: ignore[attr-defined,no-any-return]
-
-    def truncate(self) -> int:
-        return self.f.truncate()  # type: ignore[attr-defined,no-any-return]
+        self.left -= len(data)
+        return data
 
 
-def _verified_meta(
-    backend: Backend, trusted: Sequence[PublicKey], want: Wanted
-) -> RemoteMeta | None:
-    """The signed metadata of the newest layout the remote has for ``want``."""
-    for layout in LAYOUTS:
-        name = meta_name(want.sha256, want.abi, layout)
-        text = backend.read(name, _META_LIMIT)
-        if text is not None:
-            return _checked_meta(backend, trusted, want, text, name, layout)
-    return None
+def _read(stream: Stream, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``: fewer only at its end (a read may return
+    what has arrived so far)."""
+    parts, left = [], size
+    while left and (chunk := stream.read(left)):
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_head(stream: Stream, what: str) -> bytes:
+    """The signed metadata document at the head of a layout 3 entry object."""
+    head = _read(stream, len(ENTRY_MAGIC) + 8)
+    if len(head) != len(ENTRY_MAGIC) + 8 or not head.startswith(ENTRY_MAGIC):
+        raise RemoteError(f"{what} refused: not an envstore entry object (layout 3)")
+    length = int.from_bytes(head[len(ENTRY_MAGIC) :], "big")
+    if length > META_LIMIT:
+        raise RemoteError(f"{what} refused: its metadata is larger than {META_LIMIT} bytes")
+    document = _read(stream, length)
+    if len(document) != length:
+        raise RemoteError(f"{what} refused: it ends inside its metadata")
+    return document
 
 
 def _checked_meta(
@@ -142,50 +168,91 @@ def fetch_entry(
     again: bool,
 ) -> object:
     """The entry's key if the store has it now (unless ``again``: repair replaces it),
-    a ``Pulled`` to publish, or None (a miss). RemoteError says why it was refused."""
-    meta = _verified_meta(backend, trusted, want)
-    if meta is None:
-        return None
-    if store.entry_path(meta.key).is_dir() and not again:
-        return meta.key
-    what = f"{backend.url}/{meta.archive}"
-    work = store.mkdtemp(f"pull-{meta.key.name}")
+    a ``Pulled`` to publish, or None (a miss). RemoteError says why it was refused.
+
+    Layout 3: one GET, the signature checked on the head before the archive is read.
+    Layouts 2 and 1: the metadata, then the archive it names."""
+    for layout in LAYOUTS:
+        name = meta_name(want.sha256, want.abi, layout)
+        what = f"{backend.url}/{name}"
+        if layout >= 3:
+            stream = backend.open(name)
+            if stream is None:
+                continue
+            with stream:
+                meta = _checked_meta(backend, trusted, want, _read_head(stream, what), name, 3)
+                if store.entry_path(meta.key).is_dir() and not again:
+                    return meta.key
+                return _unpack_checked(store, meta, stream, what, backend.url)
+        text = backend.read(name, META_LIMIT)
+        if text is None:
+            continue
+        meta = _checked_meta(backend, trusted, want, text, name, layout)
+        if store.entry_path(meta.key).is_dir() and not again:
+            return meta.key
+        assert meta.archive is not None  # layouts 1 and 2 name their archive
+        what = f"{backend.url}/{meta.archive}"
+        stream = backend.open(meta.archive)
+        if stream is None:
+            raise RemoteError(f"{what} is missing (its metadata names it)")
+        with stream:
+            return _unpack_checked(store, meta, stream, what, backend.url)
+    return None
+
+
+def _download(store: Store, meta: RemoteMeta, stream: Stream, what: str) -> BinaryIO:
+    """The archive read from ``stream`` (no further than its signed size) into a
+    temporary file, once its sha256 and size match the signed metadata: in memory up to
+    ``_SPOOL``, beyond it an unnamed file in ``tmp/`` (bounded by the signed size).
+    Nothing is unpacked before that. RemoteError says why it was refused."""
+    import tempfile
+
+    body = _Hashing(stream, meta.archive_size)
+    spool = tempfile.SpooledTemporaryFile(_SPOOL, dir=str(store.tmp_dir))  # noqa: SIM115
     try:
-        archive = work / "archive"
-        with open(archive, "wb") as f:
-            out = _Hashing(f)
-            if not backend.download(meta.archive, out, meta.archive_size):  # type: ignore[arg-type]
-                raise RemoteError(f"{what} is missing (its metadata names it)")
-        if out.size != meta.archive_size or out.h.hexdigest() != meta.archive_sha256:
+        while chunk := body.read(_CHUNK):
+            spool.write(chunk)
+        if body.size != meta.archive_size or body.h.hexdigest() != meta.archive_sha256:
             raise RemoteError(f"{what} refused: it does not match its signed sha256 and size")
-        entry = work / "entry"
-        record, seal = _unpack_checked(store, meta, archive, entry, what, backend.url)
-        return Pulled(record, work, entry, seal)
+        if stream.read(1):
+            raise RemoteError(f"{what} refused: it has bytes after its signed size")
+        spool.seek(0)
     except BaseException:
-        rmtree(work)
+        spool.close()
         raise
+    return spool  # type: ignore[return-value]
 
 
 def _unpack_checked(
-    store: Store, meta: RemoteMeta, archive: Path, root: Path, what: str, origin: str
-) -> tuple[EntryRecord, dict[str, object]]:
-    """Unpack the downloaded, verified ``archive`` into ``root`` (a new directory) and
-    check it as ``verify --check-contents`` would and against the signed seal; its record
-    (its origin set) and seal. RemoteError says why it was refused.
+    store: Store, meta: RemoteMeta, stream: Stream, what: str, origin: str
+) -> Pulled:
+    """Download the archive from ``stream`` and check its sha256 and size against the
+    signed metadata (``_download``), then unpack it into a new directory in ``tmp/``
+    and check the entry as ``verify --check-contents`` would, and against the signed
+    seal: a ``Pulled`` (its origin set). RemoteError says why it was refused (nothing
+    is left then).
 
     In the download threads, not worker processes: measured on big (2 cores), worker
     processes cost 0.4 s more CPU (starting, importing) for no shorter wall time; the
     heavy parts (zstd, hashing, os.write, file creation) release the GIL."""
-    root.mkdir()
-    try:
-        unpacked = unpack_entry(archive, root, layout=meta.layout)
-    except RemoteError as exc:
-        raise RemoteError(f"{what} refused: {exc}") from None
-    archive.unlink()
-    record = _checked(store, meta, root, what, unpacked)
-    record.origin = origin  # where repair finds it again (no credentials)
-    _rewrite_record(root, record)
-    return record, {**meta.seal, "entry.json": file_digest(root / "entry.json")}
+    with _download(store, meta, stream, what) as archive:
+        # The new directory is the entry itself: publishing renames it away, leaving no
+        # directory to remove (an rmdir per entry cost a pull of big 0.5 s, serialized).
+        root = work = store.mkdtemp(f"pull-{meta.key.name}")
+        try:
+            try:
+                unpacked = unpack_entry(archive, root, layout=meta.layout)
+            except RemoteError as exc:
+                raise RemoteError(f"{what} refused: {exc}") from None
+            record = _checked(store, meta, root, what, unpacked)
+            record.origin = origin  # where repair finds it again (no credentials)
+            _rewrite_record(root, record)
+            return Pulled(
+                record, work, root, {**meta.seal, "entry.json": file_digest(root / "entry.json")}
+            )
+        except BaseException:
+            rmtree(work)
+            raise
 
 
 def _rewrite_record(entry: Path, record: EntryRecord) -> None:
@@ -250,10 +317,15 @@ def pull_entries(
             unreachable.append(str(exc))
         except RemoteError as exc:
             return exc
+        except Exception as exc:  # a bug's or a library's surprise: still one object's
+            name = meta_name(want.sha256, want.abi)
+            return RemoteError(f"{backend.url}/{name} refused: {type(exc).__name__}")
         return None
 
     results: list[object] = [None] * len(wanted)
-    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+    # Most of a fetch waits on the remote (a request's latency, ~30 ms from an object
+    # store) or the disk: more threads than cores, as many as the S3 client's pool.
+    with ThreadPoolExecutor(max_workers=min(_THREADS, len(wanted))) as pool:
         futures = {pool.submit(one, want): i for i, want in enumerate(wanted)}
         try:  # each published as it comes, while the others are still unpacked
             for future in as_completed(futures):

@@ -1,30 +1,36 @@
-"""Entries to a remote cache: archive first, signed metadata last.
+"""Entries to a remote cache: one object per entry, its signed metadata at its head.
 
 An entry is pushed only while it matches its seal (the store's own record of what
-was written), under its entry lock (no bytecode is added meanwhile). The archive
-is content-addressed, so two pushers of one entry write the same name or two
-names; each writes its own metadata last, naming its own archive, so a reader
-sees one whole pushed entry or none, whichever pusher won.
+was written), under its entry lock (no bytecode is added meanwhile). It is packed
+in ``tmp/`` and hashed, its metadata signed, and the object (head, then archive:
+remote layout 3) written in one atomic write (file: a temporary name renamed; S3:
+one PUT), so a reader sees one whole pushed entry or none; two pushers of one
+entry each write a whole object and the last one wins.
 
-A pusher that finds an entry's metadata (or an archive) present refreshes it, and
-the archive the metadata names, so ``remote prune`` keeps what pushes still use.
+A pusher that finds the entry's object present, its head signed by the pusher's
+own key for that entry, refreshes it (``remote prune`` keeps what pushes still use)
+and uploads nothing; anything else at that name (damaged, forged, signed by another
+key) is overwritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from envstore.errors import RemoteError
 from envstore.model.keys import EntryKey
-from envstore.model.remote import RemoteMeta, SignedMeta, archive_name, meta_name
+from envstore.model.records import EntryRecord
+from envstore.model.remote import RemoteMeta, SignedMeta, entry_head, meta_name
 from envstore.store.fs import rmtree
 from envstore.store.layout import Store
 from envstore.store.remote.archive import pack_entry
 from envstore.store.remote.backends import Backend
 from envstore.store.remote.keys import SecretKey
+from envstore.store.remote.pull import Wanted, _checked_meta, _read_head
 from envstore.store.seal import check_entry
 
 __all__ = ["PushReport", "push_entries"]
@@ -47,14 +53,25 @@ def _sha256(path: object) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _touch_archive(backend: Backend, meta: str) -> None:
-    """Refresh the archive the metadata ``meta`` names (unverified: it is only touched)."""
-    from envstore.model.remote import archive_named
-
-    text = backend.read(meta, 4 << 20)
-    archive = archive_named(text) if text is not None else None
-    if archive is not None:
-        backend.touch(archive)
+def _present(
+    backend: Backend, signer: SecretKey, key: EntryKey, record: EntryRecord, name: str
+) -> bool:
+    """Whether the remote has ``key``'s object with a head signed by ``signer`` for that
+    entry (anything else there is overwritten: a damaged or forged object, or one an
+    older pusher wrote with another key)."""
+    what = f"{backend.url}/{name}"
+    assert record.sha256 is not None
+    want = Wanted(key.name, record.wheel, record.sha256, key.abi)
+    try:
+        stream = backend.open(name)
+        if stream is None:
+            return False
+        with stream:
+            head = _read_head(stream, what)
+        meta = _checked_meta(backend, [signer.public()], want, head, name, 3)
+    except RemoteError:  # unreadable (a new file:// remote is not a directory yet)
+        return False
+    return meta.key == key
 
 
 def _push_one(
@@ -65,9 +82,8 @@ def _push_one(
     if record.sha256 is None:
         raise RemoteError(f"{key}: its entry.json predates sha256; recreate it to push it")
     name = meta_name(record.sha256, key.abi)
-    if backend.touch(name):  # present, and now fresh for prune
-        _touch_archive(backend, name)
-        return False
+    if _present(backend, signer, key, record, name) and backend.touch(name):
+        return False  # present and signed, and now fresh for prune
     if seal_text is None:
         raise RemoteError(f"{key} has no seal; run 'envstore verify --check-contents' first")
     seal = json.loads(seal_text)
@@ -82,12 +98,13 @@ def _push_one(
             tags = sorted(p.name.removeprefix("compiled-") for p in root.glob("compiled-*"))
             pack_entry(root, archive)
         digest, size = _sha256(archive)
-        if not backend.touch(archive_name(digest)):
-            backend.write(archive_name(digest), archive)
         meta = RemoteMeta(key, record.wheel, record.sha256, digest, size, tuple(tags), seal)
         doc = SignedMeta(meta, signer.name, signer.sign(meta.signed_bytes()))
-        (work / "meta.json").write_text(doc.dumps())
-        backend.write(name, work / "meta.json")  # last: the entry is now visible
+        obj = work / "entry"
+        with open(obj, "wb") as out, open(archive, "rb") as f:
+            out.write(entry_head(doc.dumps().encode()))
+            shutil.copyfileobj(f, out, 1 << 20)
+        backend.write(name, obj)  # one object: the entry is visible whole or not at all
     finally:
         rmtree(work)
     return True

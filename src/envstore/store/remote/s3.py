@@ -19,6 +19,8 @@ from envstore.store.remote.backends import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     RemoteUnreachable,
+    Stream,
+    download,
 )
 
 __all__ = ["S3Backend"]
@@ -82,26 +84,26 @@ class S3Backend:
         return RemoteError(f"cannot use {what}: {type(exc).__name__}")
 
     def download(self, name: str, dest: BinaryIO, limit: int) -> bool:
+        return download(self, name, dest, limit)
+
+    def open(self, name: str) -> Stream | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             got = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
-            if got.get("ContentLength", 0) > limit:
-                raise RemoteError(f"{self.url}/{name} is larger than {limit} bytes")
-            body = got["Body"]
-            copied = 0
-            for chunk in body.iter_chunks(1 << 20):
-                copied += len(chunk)
-                if copied > limit:
-                    raise RemoteError(f"{self.url}/{name} is larger than {limit} bytes")
-                dest.write(chunk)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return False
+                return None
             raise self._failed(name, exc) from None
         except BotoCoreError as exc:
             raise self._failed(name, exc) from None
-        return True
+        return Stream(
+            got["Body"],
+            (BotoCoreError, OSError),
+            lambda exc: self._failed(name, exc),  # type: ignore[arg-type]
+            what=f"{self.url}/{name}",
+            size=got.get("ContentLength"),
+        )
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO
