@@ -302,7 +302,7 @@ def test_requires_python_is_read_without_packaging_as_packaging_reads_it(spec: s
     packaging (~5 ms), with packaging's answer; the rest by packaging itself."""
     from packaging.specifiers import SpecifierSet
 
-    from envstore.python.interpreters import fits_requires_python
+    from envstore.python.requires_python import fits_requires_python
 
     for version in ["3", "3.9.0", "3.10", "3.11", "3.11.0", "3.11.7", "3.11.7.0", "3.13.1", "4"]:
         want = SpecifierSet(spec).contains(version, prereleases=True)
@@ -312,7 +312,7 @@ def test_requires_python_is_read_without_packaging_as_packaging_reads_it(spec: s
 def test_a_plain_requires_python_imports_no_packaging() -> None:
     _python_says(
         "import sys",
-        "from envstore.python.interpreters import fits_requires_python as fits",
+        "from envstore.python.requires_python import fits_requires_python as fits",
         "assert fits('>=3.9, <4', '3.11.7') and not fits('>=3.12', '3.11.7') and fits('', '3')",
         "assert 'packaging' not in sys.modules",
     )

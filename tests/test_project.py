@@ -460,7 +460,7 @@ def test_sync_env_alone_is_still_a_mistake_inside_a_project(
 def test_requires_python_takes_a_development_build() -> None:
     """A development build's version (3.14.0a1+) is no PEP 440 version: project sync
     and PEP 723 scripts, which share the rule, take it as 3.14.0a1."""
-    from envstore.python.interpreters import fits_requires_python
+    from envstore.python.requires_python import fits_requires_python
 
     assert fits_requires_python(">=3.13", "3.14.0a1+")
     assert not fits_requires_python("<3.14", "3.14.0a1+")

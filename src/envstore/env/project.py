@@ -22,7 +22,8 @@ from envstore.errors import BadManifestError, InterpreterError, ProjectError
 from envstore.model.keys import canonical_name
 from envstore.model.manifest import Manifest
 from envstore.model.sources import PackageSources
-from envstore.python.interpreters import fits_requires_python, newest_installed
+from envstore.python.interpreters import newest_installed
+from envstore.python.requires_python import fits_requires_python
 from envstore.resolve.project import Project, find_project, group_requirements, load_project
 from envstore.store.editables import EditableCache
 from envstore.store.layout import Store

@@ -107,7 +107,7 @@ def read_script_metadata(path: str) -> ScriptMetadata:
 
 
 def _fits(spec: str, interp: Interpreter) -> bool:
-    from envstore.python.interpreters import fits_requires_python
+    from envstore.python.requires_python import fits_requires_python
 
     return fits_requires_python(spec, interp.version)
 

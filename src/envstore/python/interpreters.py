@@ -56,7 +56,6 @@ __all__ = [
     "distinct",
     "find_interpreter",
     "find_same_abi",
-    "fits_requires_python",
     "installed",
     "interpreter_at",
     "link_chain",
@@ -234,7 +233,6 @@ def candidates() -> list[str]:
     return found
 
 
-_PYTHON_NAME = re.compile(r"^python3(\.\d+t?)?$")
 # Per process: a directory's python3* names, kept while its mtime is the same (a name
 # added, removed or renamed changes it). /usr/bin alone lists ~1,500 names, and a
 # library caller (an IDE, tox) finds interpreters on every project sync.
@@ -246,9 +244,11 @@ def _python_names(directory: str, mtime_ns: int) -> list[str]:
     if known is not None and known[0] == mtime_ns:
         return known[1]
     try:
-        names = [n for n in os.listdir(directory) if _PYTHON_NAME.match(n)]
+        listed = os.listdir(directory)
     except OSError:
         return []
+    pattern = re.compile(r"^python3(\.\d+t?)?$")  # not at import: the warm path lists none
+    names = [n for n in listed if pattern.match(n)]
     names.sort(key=lambda n: (len(n), n), reverse=True)
     if len(_NAMES) < 256:
         _NAMES[directory] = (mtime_ns, names)
@@ -293,42 +293,6 @@ def installed(cache: FactsCache | None = None) -> list[Interpreter]:
             continue
         result.setdefault(interp.path, interp)
     return list(result.values())
-
-
-def fits_requires_python(spec: str, version: str) -> bool:
-    """Whether a Python of ``version`` satisfies the ``requires-python`` ``spec`` (an
-    invalid spec raises packaging's InvalidSpecifier). Pre-releases count, and a
-    development build's ``3.14.0a1+``, which is no PEP 440 version, as ``3.14.0a1``."""
-    simple = _fits_simply(spec, version)
-    if simple is not None:
-        return simple
-    from packaging.specifiers import SpecifierSet
-
-    return SpecifierSet(spec).contains(version.rstrip("+"), prereleases=True)
-
-
-_CLAUSE = r"\s*(>=|<=|<|>|==|!=)\s*(\d+(?:\.\d+)*)\s*"
-_RELEASE = r"\d+(?:\.\d+)*"
-
-
-def _fits_simply(spec: str, version: str) -> bool | None:
-    """``fits_requires_python`` without packaging (~5 ms to import) for what projects
-    write (``>=3.10``, ``>=3.9,<4``, none) and a final release: PEP 440's ordering of
-    release numbers, shorter ones padded with zeros. None for anything else (``~=``,
-    ``==3.*``, a pre-release): packaging decides."""
-    if not re.fullmatch(_RELEASE, version):
-        return None
-    clauses = [re.fullmatch(_CLAUSE, c) for c in spec.split(",")] if spec.strip() else []
-    if not all(clauses):
-        return None
-    have = [int(x) for x in version.split(".")]
-    for m in clauses:
-        op, want = m.group(1), [int(x) for x in m.group(2).split(".")]  # type: ignore[union-attr]
-        width = max(len(have), len(want))
-        a, b = have + [0] * (width - len(have)), want + [0] * (width - len(want))
-        if not {">=": a >= b, "<=": a <= b, "<": a < b, ">": a > b, "==": a == b, "!=": a != b}[op]:
-            return False
-    return True
 
 
 def newest_installed(
