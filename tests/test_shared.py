@@ -683,3 +683,59 @@ def test_a_database_directory_of_another_user_is_refused(
     res = cli("--store", store, "list")
     assert res.code == 1 and "it belongs to nobody, not to you" in res.err, res.err
     assert os.listdir(base) == []
+
+
+def _tamper(pyc: Path) -> None:
+    """Change a store pyc in place (its directory stays the one sealed)."""
+    os.chmod(pyc.parent, 0o755)
+    pyc.chmod(0o644)
+    pyc.write_bytes(pyc.read_bytes()[:16] + b"tampered")
+    pyc.chmod(0o444)
+    os.chmod(pyc.parent, 0o555)
+
+
+def test_a_repair_on_one_host_is_not_damage_on_another(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seals are per host: a repair re-publishes the entry (its bytecode compiled anew),
+    which another host's seal must not take for damage; an edit in place still is."""
+    from conftest import run
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    env, other = tmp_path / "home" / "env", tmp_path / "home" / "other"
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make).code == 0
+    beta = _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", other, *make).code == 0
+    sealed = cli("--store", store, "verify", "--check-contents")  # beta's seal of it
+    assert sealed.code == 0 and "sealed as found now" in sealed.out, sealed.out
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    _host(monkeypatch, tmp_path, "alpha")
+    found = cli("--store", store, "verify", "--check-contents", "--repair")
+    assert found.code == 0 and "does not match what was compiled" in found.out, found.out
+    assert os.listdir(store / "state" / "damaged") == []
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0, res.out
+    assert "published again since this host sealed it" in res.out  # a note, not damage
+    assert os.listdir(store / "state" / "damaged") == []
+    again = cli("--store", store, "verify", "--check-contents")
+    assert again.code == 0 and "published again" not in again.out, again.out
+    code = "import solo; print(solo.X)"
+    for name, host in (("alpha", alpha), ("beta", beta)):
+        _host(monkeypatch, tmp_path, name)
+        made = cli("--store", store, "create", tmp_path / "home" / f"new-{name}", *make)
+        assert made.code == 0, made.err
+        got = run(
+            [tmp_path / "home" / f"new-{name}" / "bin" / "python", "-c", code], extra_env=host
+        )
+        assert got.stdout.strip() == "5", got
+    # An edit in place of what beta sealed after the repair is still found by beta.
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1 and "does not match what was compiled" in res.out, res.out
+    assert len(os.listdir(store / "state" / "damaged")) == 1

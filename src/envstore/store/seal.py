@@ -27,9 +27,13 @@ __all__ = [
     "FOREIGN_CACHE",
     "check_entry",
     "check_view",
+    "contents",
+    "dir_identity",
     "entry_seal",
     "file_digest",
     "pycs",
+    "republished",
+    "stamped",
     "view_seal",
 ]
 
@@ -60,13 +64,47 @@ def pycs(root: Path) -> list[str]:
     return found
 
 
+def dir_identity(root: Path) -> int:
+    """Which directory the entry at ``root`` is: its inode number. A publish or a repair
+    renames a new directory into place; an edit of its files leaves it the same. Not
+    its device: a network filesystem's device number changes from one mount to the next."""
+    return os.lstat(root).st_ino
+
+
+def republished(root: Path, seal: Mapping[str, object]) -> bool:
+    """Whether the entry at ``root`` is another directory than the one ``seal`` was taken
+    of (a repair or a new copy published since, by any host); False for a seal from
+    before seals named their directory."""
+    if "dir" not in seal:
+        return False
+    try:
+        return dir_identity(root) != seal["dir"]
+    except OSError:
+        return False  # gone or unreadable: what the comparison then says
+
+
+def stamped(seal: Mapping[str, object], root: Path) -> dict[str, object]:
+    """``seal``, taken of the entry at ``root``, naming that directory."""
+    return {**seal, "dir": dir_identity(root)}
+
+
+def contents(seal: Mapping[str, object]) -> dict[str, object]:
+    """The digests of ``seal`` without the directory it names (a remote cache's seal: an
+    inode number means nothing on another machine)."""
+    return {k: v for k, v in seal.items() if k != "dir"}
+
+
 def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, object]:
-    """The seal of the entry at ``root``: the digest of its ``entry.json`` and of each
-    bytecode file. ``old``: a seal whose bytecode digests are kept (adding bytecode for
-    another interpreter digests only the new files)."""
-    known: dict[str, str] = dict(old.get("pyc", {})) if old else {}  # type: ignore[call-overload]
+    """The seal of the entry at ``root``: the directory, the digest of its ``entry.json``
+    and of each bytecode file. ``old``: a seal whose bytecode digests are kept (adding
+    bytecode for another interpreter digests only the new files), unless it was taken
+    of another directory."""
+    ident = dir_identity(root)
+    same = old is not None and old.get("dir", ident) == ident
+    known: dict[str, str] = dict(old.get("pyc", {})) if old and same else {}  # type: ignore[call-overload]
     pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in pycs(root)}
-    return {"entry.json": file_digest(root / "entry.json"), "RECORD": _record(root), "pyc": pyc}
+    digest = file_digest(root / "entry.json")
+    return {"dir": ident, "entry.json": digest, "RECORD": _record(root), "pyc": pyc}
 
 
 def _record(root: Path) -> str:

@@ -29,7 +29,17 @@ from envstore.store import hostdb, index
 from envstore.store.fs import make_readonly
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
-from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
+from envstore.store.seal import (
+    FOREIGN_CACHE,
+    check_entry,
+    check_view,
+    contents,
+    entry_seal,
+    pycs,
+    republished,
+    stamped,
+    view_seal,
+)
 from envstore.store.seal import dumps as seal_dumps
 
 __all__ = [
@@ -187,19 +197,30 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     damaged: list[str] = []
     seals = index.seals(conn)
     unsealed: dict[str, str] = {}
+    anew: set[str] = set()  # entries published again since this host sealed them
     for key in disk:
         notes: list[str] = []
+        root = store.entry_path(key)
         seal_text = seals.get(str(key))
-        if _finish_interrupted(store, key, json.loads(seal_text) if seal_text else None):
+        old = json.loads(seal_text) if seal_text else None
+        seal = None if old is None or republished(root, old) else old
+        if old is not None and seal is None:
+            anew.add(str(key))
+        if _finish_interrupted(store, key, seal):
             notes.append(_FINISHED)
         found = verify_entry(store, key, check_contents=check_contents, notes=notes)
         if check_contents and not found:
-            seal = seals.get(str(key))
-            if seal:
-                found = check_entry(store.entry_path(key), json.loads(seal))
-            else:  # from before seals, or a rebuilt database: sealed as found now
-                unsealed[str(key)] = seal_dumps(entry_seal(store.entry_path(key)))
-                notes.append(_SEALED_NOW)
+            if seal is not None:
+                found = check_entry(root, seal)
+                if not found and "dir" not in seal:  # from before seals named it
+                    unsealed[str(key)] = seal_dumps(stamped(seal, root))
+            else:  # from before seals, a rebuilt database, or published again since:
+                new = entry_seal(root)  # sealed as found now, as another host's entry
+                unsealed[str(key)] = seal_dumps(new)
+                if old is None:
+                    notes.append(_SEALED_NOW)
+                elif contents(old) != contents(new):
+                    notes.append(_REPUBLISHED)
         problems += [Finding(str(key), m) for m in found]
         problems += [Finding(str(key), m, note=True) for m in notes]
         if found:
@@ -236,8 +257,9 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     if store.shared:  # every host refuses a damaged entry, not only this one
         from envstore.store.hostroots import set_damaged
 
-        # Another host's marks stay unless this verify could judge them (its seal).
-        judged = {o for o in seals if check_contents or o.startswith("view/")}
+        # Another host's marks stay unless this verify could judge them (its seal, of
+        # the directory there now).
+        judged = {o for o in seals if check_contents or o.startswith("view/")} - anew
         set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)], judged)
     return problems
 
@@ -279,6 +301,10 @@ def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None
 _VIEW_SEALED_NOW = (
     "had no seal (built by an envstore before seals, or the database was rebuilt): its"
     " links and view.json are sealed as found now"
+)
+_REPUBLISHED = (
+    "was published again since this host sealed it (a repair, or a new copy, by this or"
+    " another host): its bytecode and entry.json are sealed as found now"
 )
 _SEALED_NOW = (
     "had no seal (written by an envstore before seals, or the database was rebuilt):"

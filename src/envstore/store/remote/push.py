@@ -25,7 +25,7 @@ from envstore.store.layout import Store
 from envstore.store.remote.archive import pack_entry
 from envstore.store.remote.backends import Backend
 from envstore.store.remote.keys import SecretKey
-from envstore.store.seal import check_entry
+from envstore.store.seal import check_entry, contents
 
 __all__ = ["PushReport", "push_entries"]
 
@@ -70,7 +70,7 @@ def _push_one(
         return False
     if seal_text is None:
         raise RemoteError(f"{key} has no seal; run 'envstore verify --check-contents' first")
-    seal = json.loads(seal_text)
+    seal = contents(json.loads(seal_text))  # without this host's directory identity
     root = store.entry_path(key)
     work = store.mkdtemp(f"push-{key.name}")
     try:
