@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -739,3 +740,70 @@ def test_a_repair_on_one_host_is_not_damage_on_another(
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 1 and "does not match what was compiled" in res.out, res.out
     assert len(os.listdir(store / "state" / "damaged")) == 1
+
+
+def _compile_for_another_python(store: Path, entry: Path, tag: str) -> None:
+    """What this host's ``ensure_compiled`` leaves for a Python of cache tag ``tag``
+    (its bytecode, resealed in this host's database, then the marker): this machine
+    has one Python, so its pycs stand in for the other's."""
+    from envstore.model.keys import EntryKey
+    from envstore.store.fs import make_readonly, make_writable_dirs
+    from envstore.store.layout import Store
+    from envstore.store.publish import _reseal
+
+    key = EntryKey.parse(str(entry.relative_to(store / "entries")))
+    st = Store(store)
+    make_writable_dirs(entry)
+    try:
+        for pyc in list(entry.glob("site/**/__pycache__/*.pyc")):
+            module = pyc.name.partition(".")[0]
+            shutil.copyfile(pyc, pyc.with_name(f"{module}.{tag}.pyc"))
+        _reseal(st, key)
+        (entry / f"compiled-{tag}").touch()
+    finally:
+        make_readonly(entry)
+        st.close()
+
+
+def test_bytecode_another_hosts_python_added_is_not_damage(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hosts of a cluster run other Python minors: bytecode one host's Python added to a
+    shared entry (with its marker) is sealed as found by another host; bytecode added or
+    changed for a Python it sealed is still damage."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make).code == 0
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # beta's seal
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", tmp_path / "a", *make).code == 0
+    (entry,) = (store / "entries" / "pure" / "solo").iterdir()
+    _compile_for_another_python(store, entry, "cpython-399")
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # alpha sealed it
+    # Then a third host's compile for yet another Python is killed half way (its
+    # marker unwritten, the entry left writable).
+    pycache = entry / "site" / "__pycache__"
+    os.chmod(entry, 0o755)
+    os.chmod(pycache, 0o755)
+    shutil.copyfile(pycache / "solo.cpython-399.pyc", pycache / "solo.cpython-398.pyc")
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0, res.out
+    assert "bytecode for cpython-399 was added" in res.out  # a note, not damage
+    assert "left writable by a process killed" in res.out
+    assert sorted(p.name for p in pycache.iterdir()) == [
+        f"solo.{t}.pyc" for t in sorted((sys.implementation.cache_tag, "cpython-399"))
+    ]
+    assert os.listdir(store / "state" / "damaged") == []
+    assert "cpython-399" not in cli("--store", store, "verify", "--check-contents").out
+    # Added for a Python beta sealed, or for one no envstore compiled for (no marker):
+    # damage (an interpreter loads a pyc without asking for a marker).
+    os.chmod(pycache, 0o755)
+    for tag in (sys.implementation.cache_tag, "cpython-398"):
+        shutil.copyfile(pycache / "solo.cpython-399.pyc", pycache / f"planted.{tag}.pyc")
+        os.chmod(pycache / f"planted.{tag}.pyc", 0o444)
+    os.chmod(pycache, 0o555)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1, res.out
+    assert res.out.count("was added after the entry was sealed") == 2, res.out

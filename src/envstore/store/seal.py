@@ -31,6 +31,8 @@ __all__ = [
     "dir_identity",
     "entry_seal",
     "file_digest",
+    "new_tag_pycs",
+    "pyc_tag",
     "pycs",
     "republished",
     "stamped",
@@ -62,6 +64,27 @@ def pycs(root: Path) -> list[str]:
             rel = os.path.relpath(dirpath, root)
             found += [f"{rel}/{n}" for n in sorted(filenames) if n.endswith(".pyc")]
     return found
+
+
+def new_tag_pycs(root: Path, seal: Mapping[str, object]) -> list[str]:
+    """The bytecode files of ``root`` for cache tags that ``seal`` has none of while the
+    entry has their ``compiled-<tag>`` marker: what another host's envstore compiled for
+    its Python (another minor) in a shared store after this host sealed the entry (it
+    sealed them in its own database, then wrote the marker). An interpreter never writes
+    a marker: bytecode without one, or for a tag the seal has, is not among them."""
+    sealed = {pyc_tag(rel) for rel in seal.get("pyc") or {}}  # type: ignore[attr-defined]
+    try:
+        marked = {n[len("compiled-") :] for n in os.listdir(root) if n.startswith("compiled-")}
+    except OSError:
+        return []
+    new = marked - sealed
+    return [rel for rel in pycs(root) if pyc_tag(rel) in new] if new else []
+
+
+def pyc_tag(rel: str) -> str:
+    """The cache tag of a bytecode file (``mod.cpython-312[.opt-1].pyc``: ``cpython-312``)."""
+    parts = os.path.basename(rel).split(".")
+    return parts[1] if len(parts) > 2 else ""
 
 
 def dir_identity(root: Path) -> int:

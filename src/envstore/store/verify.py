@@ -35,6 +35,9 @@ from envstore.store.seal import (
     check_view,
     contents,
     entry_seal,
+    file_digest,
+    new_tag_pycs,
+    pyc_tag,
     pycs,
     republished,
     stamped,
@@ -211,8 +214,14 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
         found = verify_entry(store, key, check_contents=check_contents, notes=notes)
         if check_contents and not found:
             if seal is not None:
+                added = new_tag_pycs(root, seal) if store.shared else []
+                if added:  # another host's Python compiled them: sealed as found now
+                    digests = {rel: file_digest(root / rel) for rel in added}
+                    seal = {**seal, "pyc": {**seal["pyc"], **digests}}
+                    tags = sorted({pyc_tag(rel) for rel in added})
+                    notes.append(_ADDED_TAGS.format(", ".join(tags)))
                 found = check_entry(root, seal)
-                if not found and "dir" not in seal:  # from before seals named it
+                if not found and (added or "dir" not in seal):  # "dir": from before
                     unsealed[str(key)] = seal_dumps(stamped(seal, root))
             else:  # from before seals, a rebuilt database, or published again since:
                 new = entry_seal(root)  # sealed as found now, as another host's entry
@@ -289,6 +298,8 @@ def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None
         with file_lock(store.locks_dir / f"entry-{key.hash}.lock", timeout=0):
             if seal is not None:  # an entry without one is sealed as found later
                 sealed = set(seal.get("pyc", {}))
+                if store.shared:  # another host's finished compile for its Python
+                    sealed |= set(new_tag_pycs(root, seal))
                 for rel in pycs(root):
                     if rel not in sealed:
                         os.unlink(root / rel)
@@ -305,6 +316,10 @@ _VIEW_SEALED_NOW = (
 _REPUBLISHED = (
     "was published again since this host sealed it (a repair, or a new copy, by this or"
     " another host): its bytecode and entry.json are sealed as found now"
+)
+_ADDED_TAGS = (
+    "bytecode for {} was added since this host sealed the entry (another host's envstore"
+    " compiled it for its Python, and marked it so): sealed as found now"
 )
 _SEALED_NOW = (
     "had no seal (written by an envstore before seals, or the database was rebuilt):"
