@@ -22,6 +22,7 @@ from conftest import CLI
 from envstore.errors import StoreError
 from envstore.store import locks
 from envstore.store.fs import store_temp_abandoned, temp_abandoned
+from envstore.store.hostroots import drop_mark, marks, put_mark
 
 
 def test_lock_code_locks_only_regular_files_opened_read_write(tmp_path: Path) -> None:
@@ -719,10 +720,13 @@ def test_a_repair_on_one_host_is_not_damage_on_another(
     assert found.code == 0 and "does not match what was compiled" in found.out, found.out
     assert os.listdir(store / "state" / "damaged") == []
     _host(monkeypatch, tmp_path, "beta")
+    key = str(pyc.relative_to(store / "entries")).split("/site/")[0]
+    put_mark(store, "damaged", key)  # as if a host that sealed the new copy found damage
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 0, res.out
     assert "published again since this host sealed it" in res.out  # a note, not damage
-    assert os.listdir(store / "state" / "damaged") == []
+    assert list(marks(store, "damaged")) == [key]  # beta sealed it as found: could not judge
+    drop_mark(store, "damaged", key)
     again = cli("--store", store, "verify", "--check-contents")
     assert again.code == 0 and "published again" not in again.out, again.out
     code = "import solo; print(solo.X)"
@@ -787,11 +791,16 @@ def test_bytecode_another_hosts_python_added_is_not_damage(
     os.chmod(entry, 0o755)
     os.chmod(pycache, 0o755)
     shutil.copyfile(pycache / "solo.cpython-399.pyc", pycache / "solo.cpython-398.pyc")
+    # (And a host of that Python found damage in its bytecode, which beta cannot judge.)
+    key = str(entry.relative_to(store / "entries"))
+    put_mark(store, "damaged", key)
     _host(monkeypatch, tmp_path, "beta")
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 0, res.out
     assert "bytecode for cpython-399 was added" in res.out  # a note, not damage
     assert "left writable by a process killed" in res.out
+    assert list(marks(store, "damaged")) == [key]  # kept
+    drop_mark(store, "damaged", key)
     assert sorted(p.name for p in pycache.iterdir()) == [
         f"solo.{t}.pyc" for t in sorted((sys.implementation.cache_tag, "cpython-399"))
     ]

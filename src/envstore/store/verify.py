@@ -200,15 +200,15 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     damaged: list[str] = []
     seals = index.seals(conn)
     unsealed: dict[str, str] = {}
-    anew: set[str] = set()  # entries published again since this host sealed them
+    unjudged: set[str] = set()  # sealed here in part or whole as found, not judged
     for key in disk:
         notes: list[str] = []
         root = store.entry_path(key)
         seal_text = seals.get(str(key))
         old = json.loads(seal_text) if seal_text else None
         seal = None if old is None or republished(root, old) else old
-        if old is not None and seal is None:
-            anew.add(str(key))
+        if old is not None and seal is None:  # published again since this host sealed it
+            unjudged.add(str(key))
         if _finish_interrupted(store, key, seal):
             notes.append(_FINISHED)
         found = verify_entry(store, key, check_contents=check_contents, notes=notes)
@@ -220,6 +220,7 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
                     seal = {**seal, "pyc": {**seal["pyc"], **digests}}
                     tags = sorted({pyc_tag(rel) for rel in added})
                     notes.append(_ADDED_TAGS.format(", ".join(tags)))
+                    unjudged.add(str(key))  # another host's mark may be about those
                 found = check_entry(root, seal)
                 if not found and (added or "dir" not in seal):  # "dir": from before
                     unsealed[str(key)] = seal_dumps(stamped(seal, root))
@@ -267,8 +268,8 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
         from envstore.store.hostroots import set_damaged
 
         # Another host's marks stay unless this verify could judge them (its seal, of
-        # the directory there now).
-        judged = {o for o in seals if check_contents or o.startswith("view/")} - anew
+        # the directory there now, covering all its bytecode).
+        judged = {o for o in seals if check_contents or o.startswith("view/")} - unjudged
         set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)], judged)
     return problems
 
