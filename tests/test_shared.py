@@ -400,7 +400,8 @@ def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
     _host(monkeypatch, tmp_path, "alpha")
     res = cli("--store", store, "create", tmp_path / "home" / "fourth", *make, "ns-alpha")
     assert res.code == 1 and "damaged store view" in res.err, res.err
-    assert cli("--store", store, "verify").code == 0  # alpha holds no seal of that view
+    res = cli("--store", store, "verify")  # alpha holds no seal of that view: cannot judge
+    assert res.code == 1 and "this verify cannot judge it" in res.out, res.out
     assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]  # so it stays
     _host(monkeypatch, tmp_path, "beta")
     assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
@@ -722,11 +723,12 @@ def test_a_repair_on_one_host_is_not_damage_on_another(
     _host(monkeypatch, tmp_path, "beta")
     key = str(pyc.relative_to(store / "entries")).split("/site/")[0]
     put_mark(store, "damaged", key)  # as if a host that sealed the new copy found damage
-    res = cli("--store", store, "verify", "--check-contents")
-    assert res.code == 0, res.out
-    assert "published again since this host sealed it" in res.out  # a note, not damage
-    assert list(marks(store, "damaged")) == [key]  # beta sealed it as found: could not judge
+    res = cli("--store", store, "verify", "--check-contents")  # cannot judge, never seals
+    assert res.code == 1 and "published again since this host sealed it" in res.out, res.out
+    assert list(marks(store, "damaged")) == [key]
     drop_mark(store, "damaged", key)
+    again = cli("--store", store, "verify", "--check-contents")  # sealed as found now
+    assert again.code == 0 and "published again since this host" in again.out, again.out
     again = cli("--store", store, "verify", "--check-contents")
     assert again.code == 0 and "published again" not in again.out, again.out
     code = "import solo; print(solo.X)"
@@ -796,11 +798,13 @@ def test_bytecode_another_hosts_python_added_is_not_damage(
     put_mark(store, "damaged", key)
     _host(monkeypatch, tmp_path, "beta")
     res = cli("--store", store, "verify", "--check-contents")
-    assert res.code == 0, res.out
-    assert "bytecode for cpython-399 was added" in res.out  # a note, not damage
+    assert res.code == 1, res.out
+    assert "holds bytecode for cpython-399, which this host never sealed" in res.out
     assert "left writable by a process killed" in res.out
     assert list(marks(store, "damaged")) == [key]  # kept
     drop_mark(store, "damaged", key)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0 and "bytecode for cpython-399 was added" in res.out, res.out
     assert sorted(p.name for p in pycache.iterdir()) == [
         f"solo.{t}.pyc" for t in sorted((sys.implementation.cache_tag, "cpython-399"))
     ]
@@ -816,3 +820,41 @@ def test_bytecode_another_hosts_python_added_is_not_damage(
     res = cli("--store", store, "verify", "--check-contents")
     assert res.code == 1, res.out
     assert res.out.count("was added after the entry was sealed") == 2, res.out
+
+
+def _plant(view: Path) -> None:
+    """Add a module to a store view (a files-only change its seal finds)."""
+    os.chmod(view / "site", 0o755)
+    (view / "site" / "planted.py").write_text("import os\n")
+    os.chmod(view / "site", 0o555)
+
+
+def test_a_host_that_never_saw_an_object_whole_never_clears_its_damage_mark(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new node (its database built from the store, no seals) must not seal a marked
+    view or entry as found and then count that seal as having judged it: the mark
+    stays (reported as damage it cannot judge) until a repair, which any host can do."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo", "ns-alpha")
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make).code == 0  # beta's seals
+    (view,) = (store / "views").iterdir()
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _plant(view)
+    _tamper(pyc)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    key = str(pyc.relative_to(store / "entries")).split("/site/")[0]
+    both = sorted([key, f"view/{view.name}"])
+    assert sorted(marks(store, "damaged")) == both
+    _host(monkeypatch, tmp_path, "gamma")  # a new node
+    for _ in range(2):
+        res = cli("--store", store, "verify", "--check-contents")
+        assert res.code == 1 and res.out.count("this verify cannot judge it") == 2, res.out
+        assert sorted(marks(store, "damaged")) == both, res.out
+    res = cli("--store", store, "create", tmp_path / "g", *make)
+    assert res.code == 1 and "damaged store" in res.err, res.err
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert marks(store, "damaged") == {}
+    assert cli("--store", store, "create", tmp_path / "g", *make).code == 0
+
