@@ -858,3 +858,45 @@ def test_a_host_that_never_saw_an_object_whole_never_clears_its_damage_mark(
     assert marks(store, "damaged") == {}
     assert cli("--store", store, "create", tmp_path / "g", *make).code == 0
 
+
+def test_a_repair_on_another_host_frees_what_this_host_found_damaged(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host that found damage first refuses it by its own database's flag too; a
+    repair on another host (the mark gone, the entry published again, the view whole
+    again) frees it without a verify here. A mark deleted by hand frees nothing."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", tmp_path / "a", *make).code == 0
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make, "ns-alpha").code == 0
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # beta's seal
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    views = (store / "views").iterdir()
+    (view,) = [v for v in views if "ns-alpha" in (v / "view.json").read_text()]
+    _tamper(pyc)
+    _plant(view)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    assert len(marks(store, "damaged")) == 2
+    _host(monkeypatch, tmp_path, "alpha")  # holds the entry's seal; not the view's
+    res = cli("--store", store, "verify", "--check-contents", "--repair")
+    assert res.code == 0 and res.out.count("repaired") == 2, res.out
+    assert marks(store, "damaged") == {}
+    _host(monkeypatch, tmp_path, "beta")  # no verify since
+    res = cli("--store", store, "create", tmp_path / "b2", *make, "ns-alpha")
+    assert res.code == 0, res.err
+    # Damage beta finds stays refused by beta when only its mark is deleted.
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # the new copy
+    _plant(view)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    drop_mark(store, "damaged", f"view/{view.name}")
+    res = cli("--store", store, "create", tmp_path / "b3", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store view" in res.err, res.err
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    for obj in list(marks(store, "damaged")):
+        drop_mark(store, "damaged", obj)
+    res = cli("--store", store, "create", tmp_path / "b4", *make)
+    assert res.code == 1 and "damaged store entries" in res.err, res.err

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from envstore.errors import StoreError
+from envstore.store.damage import dir_identity, republished
 
 __all__ = [
     "FOREIGN_CACHE",
@@ -85,25 +86,6 @@ def pyc_tag(rel: str) -> str:
     """The cache tag of a bytecode file (``mod.cpython-312[.opt-1].pyc``: ``cpython-312``)."""
     parts = os.path.basename(rel).split(".")
     return parts[1] if len(parts) > 2 else ""
-
-
-def dir_identity(root: Path) -> int:
-    """Which directory the entry at ``root`` is: its inode number. A publish or a repair
-    renames a new directory into place; an edit of its files leaves it the same. Not
-    its device: a network filesystem's device number changes from one mount to the next."""
-    return os.lstat(root).st_ino
-
-
-def republished(root: Path, seal: Mapping[str, object]) -> bool:
-    """Whether the entry at ``root`` is another directory than the one ``seal`` was taken
-    of (a repair or a new copy published since, by any host); False for a seal from
-    before seals named their directory."""
-    if "dir" not in seal:
-        return False
-    try:
-        return dir_identity(root) != seal["dir"]
-    except OSError:
-        return False  # gone or unreadable: what the comparison then says
 
 
 def stamped(seal: Mapping[str, object], root: Path) -> dict[str, object]:
