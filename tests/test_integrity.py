@@ -18,6 +18,7 @@ import wheelmaker
 from conftest import Result, entries, run
 
 from envstore.cli.main import main
+from envstore.store.fs import rmtree
 
 Cmd = Callable[..., Result]
 
@@ -180,6 +181,75 @@ def test_verify_catches_a_replaced_pyc(
     assert "pure/solo/" in res.out
     again = create(cmd, store, tmp_path / "env2", [wheelhouse], "solo")
     assert_refused(again, "verify --repair")
+
+
+def _seal_of(store: Path, key: str) -> dict[str, object]:
+    import sqlite3
+
+    with sqlite3.connect(store / "envstore.db") as conn:
+        (text,) = conn.execute("SELECT seal FROM seals WHERE object = ?", (key,)).fetchone()
+    conn.close()
+    return dict(json.loads(text))
+
+
+def _put_seal(store: Path, key: str, seal: dict[str, object]) -> None:
+    import sqlite3
+
+    with sqlite3.connect(store / "envstore.db") as conn:
+        conn.execute("UPDATE seals SET seal = ? WHERE object = ?", (json.dumps(seal), key))
+    conn.close()
+
+
+def _publish_copy(entry: Path, pyc_source: str | None, tmp: Path) -> None:
+    """Swap in a copy of ``entry`` (another directory, as a repair publishes), with its
+    ``solo`` pyc compiled from ``pyc_source`` if given."""
+    import shutil
+
+    copy = entry.with_name(entry.name + ".new")
+    shutil.copytree(entry, copy, symlinks=True)
+    if pyc_source is not None:
+        (pyc,) = (copy / "site" / "__pycache__").glob(f"solo.{TAG}.pyc")
+        with writable(pyc.parent):
+            pyc.unlink()
+            add_file(pyc, pyc_of(pyc_source, tmp))
+            pyc.chmod(0o444)
+    entry.rename(entry.with_name(entry.name + ".old"))
+    copy.rename(entry)
+    rmtree(entry.with_name(entry.name + ".old"))
+
+
+def test_a_seal_names_the_directory_it_was_taken_of(
+    cmd: Cmd, store: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """An entry published again (another directory: a repair, maybe by another host) is
+    sealed as found, not damage; a seal from before seals named their directory is
+    compared as before, and names it once it matched."""
+    assert create(cmd, store, tmp_path / "env", [wheelhouse], "solo").code == 0
+    entry = entry_of(store, "solo")
+    key = str(entry.relative_to(store / "entries"))
+    assert _seal_of(store, key)["dir"] == os.lstat(entry).st_ino
+    # The same files in another directory: the seal names the new one, nothing said.
+    _publish_copy(entry, None, tmp_path)
+    res = verify(cmd, store, "--check-contents")
+    assert res.code == 0 and "note" not in res.out, res.out
+    assert _seal_of(store, key)["dir"] == os.lstat(entry).st_ino
+    # Other bytecode in another directory: sealed as found now, said in a note.
+    _publish_copy(entry, "X = 5\n# compiled again\n", tmp_path)
+    res = verify(cmd, store, "--check-contents")
+    assert res.code == 0 and "published again since this host sealed it" in res.out, res.out
+    assert verify(cmd, store, "--check-contents").out.strip() == "no problems found"
+    # A seal from before: compared as before, whatever the directory, ...
+    old = _seal_of(store, key)
+    del old["dir"]
+    _put_seal(store, key, old)
+    _publish_copy(entry, "X = 666\n", tmp_path)
+    res = verify(cmd, store, "--check-contents")
+    assert res.code == 1 and "does not match what was compiled" in res.out, res.out
+    # ... and once it matches, it names its directory.
+    assert verify(cmd, store, "--check-contents", "--repair").code == 0
+    _put_seal(store, key, {k: v for k, v in _seal_of(store, key).items() if k != "dir"})
+    assert verify(cmd, store, "--check-contents").code == 0
+    assert _seal_of(store, key)["dir"] == os.lstat(entry).st_ino
 
 
 def test_verify_catches_edited_entry_points(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from conftest import CLI
 from envstore.errors import StoreError
 from envstore.store import locks
 from envstore.store.fs import store_temp_abandoned, temp_abandoned
+from envstore.store.hostroots import drop_mark, marks, put_mark
 
 
 def test_lock_code_locks_only_regular_files_opened_read_write(tmp_path: Path) -> None:
@@ -398,7 +400,8 @@ def test_gone_clocks_and_damage_marks_are_seen_by_every_host(
     _host(monkeypatch, tmp_path, "alpha")
     res = cli("--store", store, "create", tmp_path / "home" / "fourth", *make, "ns-alpha")
     assert res.code == 1 and "damaged store view" in res.err, res.err
-    assert cli("--store", store, "verify").code == 0  # alpha holds no seal of that view
+    res = cli("--store", store, "verify")  # alpha holds no seal of that view: cannot judge
+    assert res.code == 1 and "this verify cannot judge it" in res.out, res.out
     assert os.listdir(store / "state" / "damaged") == [f"view~{view.name}"]  # so it stays
     _host(monkeypatch, tmp_path, "beta")
     assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
@@ -683,3 +686,217 @@ def test_a_database_directory_of_another_user_is_refused(
     res = cli("--store", store, "list")
     assert res.code == 1 and "it belongs to nobody, not to you" in res.err, res.err
     assert os.listdir(base) == []
+
+
+def _tamper(pyc: Path) -> None:
+    """Change a store pyc in place (its directory stays the one sealed)."""
+    os.chmod(pyc.parent, 0o755)
+    pyc.chmod(0o644)
+    pyc.write_bytes(pyc.read_bytes()[:16] + b"tampered")
+    pyc.chmod(0o444)
+    os.chmod(pyc.parent, 0o555)
+
+
+def test_a_repair_on_one_host_is_not_damage_on_another(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seals are per host: a repair re-publishes the entry (its bytecode compiled anew),
+    which another host's seal must not take for damage; an edit in place still is."""
+    from conftest import run
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    env, other = tmp_path / "home" / "env", tmp_path / "home" / "other"
+    alpha = _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", env, *make).code == 0
+    beta = _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", other, *make).code == 0
+    sealed = cli("--store", store, "verify", "--check-contents")  # beta's seal of it
+    assert sealed.code == 0 and "sealed as found now" in sealed.out, sealed.out
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    _host(monkeypatch, tmp_path, "alpha")
+    found = cli("--store", store, "verify", "--check-contents", "--repair")
+    assert found.code == 0 and "does not match what was compiled" in found.out, found.out
+    assert os.listdir(store / "state" / "damaged") == []
+    _host(monkeypatch, tmp_path, "beta")
+    key = str(pyc.relative_to(store / "entries")).split("/site/")[0]
+    put_mark(store, "damaged", key)  # as if a host that sealed the new copy found damage
+    res = cli("--store", store, "verify", "--check-contents")  # cannot judge, never seals
+    assert res.code == 1 and "published again since this host sealed it" in res.out, res.out
+    assert list(marks(store, "damaged")) == [key]
+    drop_mark(store, "damaged", key)
+    again = cli("--store", store, "verify", "--check-contents")  # sealed as found now
+    assert again.code == 0 and "published again since this host" in again.out, again.out
+    again = cli("--store", store, "verify", "--check-contents")
+    assert again.code == 0 and "published again" not in again.out, again.out
+    code = "import solo; print(solo.X)"
+    for name, host in (("alpha", alpha), ("beta", beta)):
+        _host(monkeypatch, tmp_path, name)
+        made = cli("--store", store, "create", tmp_path / "home" / f"new-{name}", *make)
+        assert made.code == 0, made.err
+        got = run(
+            [tmp_path / "home" / f"new-{name}" / "bin" / "python", "-c", code], extra_env=host
+        )
+        assert got.stdout.strip() == "5", got
+    # An edit in place of what beta sealed after the repair is still found by beta.
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1 and "does not match what was compiled" in res.out, res.out
+    assert len(os.listdir(store / "state" / "damaged")) == 1
+
+
+def _compile_for_another_python(store: Path, entry: Path, tag: str) -> None:
+    """What this host's ``ensure_compiled`` leaves for a Python of cache tag ``tag``
+    (its bytecode, resealed in this host's database, then the marker): this machine
+    has one Python, so its pycs stand in for the other's."""
+    from envstore.model.keys import EntryKey
+    from envstore.store.fs import make_readonly, make_writable_dirs
+    from envstore.store.layout import Store
+    from envstore.store.publish import _reseal
+
+    key = EntryKey.parse(str(entry.relative_to(store / "entries")))
+    st = Store(store)
+    make_writable_dirs(entry)
+    try:
+        for pyc in list(entry.glob("site/**/__pycache__/*.pyc")):
+            module = pyc.name.partition(".")[0]
+            shutil.copyfile(pyc, pyc.with_name(f"{module}.{tag}.pyc"))
+        _reseal(st, key)
+        (entry / f"compiled-{tag}").touch()
+    finally:
+        make_readonly(entry)
+        st.close()
+
+
+def test_bytecode_another_hosts_python_added_is_not_damage(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hosts of a cluster run other Python minors: bytecode one host's Python added to a
+    shared entry (with its marker) is sealed as found by another host; bytecode added or
+    changed for a Python it sealed is still damage."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make).code == 0
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # beta's seal
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", tmp_path / "a", *make).code == 0
+    (entry,) = (store / "entries" / "pure" / "solo").iterdir()
+    _compile_for_another_python(store, entry, "cpython-399")
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # alpha sealed it
+    # Then a third host's compile for yet another Python is killed half way (its
+    # marker unwritten, the entry left writable).
+    pycache = entry / "site" / "__pycache__"
+    os.chmod(entry, 0o755)
+    os.chmod(pycache, 0o755)
+    shutil.copyfile(pycache / "solo.cpython-399.pyc", pycache / "solo.cpython-398.pyc")
+    # (And a host of that Python found damage in its bytecode, which beta cannot judge.)
+    key = str(entry.relative_to(store / "entries"))
+    put_mark(store, "damaged", key)
+    _host(monkeypatch, tmp_path, "beta")
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1, res.out
+    assert "holds bytecode for cpython-399, which this host never sealed" in res.out
+    assert "left writable by a process killed" in res.out
+    assert list(marks(store, "damaged")) == [key]  # kept
+    drop_mark(store, "damaged", key)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 0 and "bytecode for cpython-399 was added" in res.out, res.out
+    assert sorted(p.name for p in pycache.iterdir()) == [
+        f"solo.{t}.pyc" for t in sorted((sys.implementation.cache_tag, "cpython-399"))
+    ]
+    assert os.listdir(store / "state" / "damaged") == []
+    assert "cpython-399" not in cli("--store", store, "verify", "--check-contents").out
+    # Added for a Python beta sealed, or for one no envstore compiled for (no marker):
+    # damage (an interpreter loads a pyc without asking for a marker).
+    os.chmod(pycache, 0o755)
+    for tag in (sys.implementation.cache_tag, "cpython-398"):
+        shutil.copyfile(pycache / "solo.cpython-399.pyc", pycache / f"planted.{tag}.pyc")
+        os.chmod(pycache / f"planted.{tag}.pyc", 0o444)
+    os.chmod(pycache, 0o555)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1, res.out
+    assert res.out.count("was added after the entry was sealed") == 2, res.out
+
+
+def _plant(view: Path) -> None:
+    """Add a module to a store view (a files-only change its seal finds)."""
+    os.chmod(view / "site", 0o755)
+    (view / "site" / "planted.py").write_text("import os\n")
+    os.chmod(view / "site", 0o555)
+
+
+def test_a_host_that_never_saw_an_object_whole_never_clears_its_damage_mark(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new node (its database built from the store, no seals) must not seal a marked
+    view or entry as found and then count that seal as having judged it: the mark
+    stays (reported as damage it cannot judge) until a repair, which any host can do."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo", "ns-alpha")
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make).code == 0  # beta's seals
+    (view,) = (store / "views").iterdir()
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _plant(view)
+    _tamper(pyc)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    key = str(pyc.relative_to(store / "entries")).split("/site/")[0]
+    both = sorted([key, f"view/{view.name}"])
+    assert sorted(marks(store, "damaged")) == both
+    _host(monkeypatch, tmp_path, "gamma")  # a new node
+    for _ in range(2):
+        res = cli("--store", store, "verify", "--check-contents")
+        assert res.code == 1 and res.out.count("this verify cannot judge it") == 2, res.out
+        assert sorted(marks(store, "damaged")) == both, res.out
+    res = cli("--store", store, "create", tmp_path / "g", *make)
+    assert res.code == 1 and "damaged store" in res.err, res.err
+    assert cli("--store", store, "verify", "--check-contents", "--repair").code == 0
+    assert marks(store, "damaged") == {}
+    assert cli("--store", store, "create", tmp_path / "g", *make).code == 0
+
+
+def test_a_repair_on_another_host_frees_what_this_host_found_damaged(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host that found damage first refuses it by its own database's flag too; a
+    repair on another host (the mark gone, the entry published again, the view whole
+    again) frees it without a verify here. A mark deleted by hand frees nothing."""
+    (store / "envstore.db").unlink()
+    make = ("--no-index", "-f", wheelhouse, "--without-pip", "solo")
+    _host(monkeypatch, tmp_path, "alpha")
+    assert cli("--store", store, "create", tmp_path / "a", *make).code == 0
+    _host(monkeypatch, tmp_path, "beta")
+    assert cli("--store", store, "create", tmp_path / "b", *make, "ns-alpha").code == 0
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # beta's seal
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    views = (store / "views").iterdir()
+    (view,) = [v for v in views if "ns-alpha" in (v / "view.json").read_text()]
+    _tamper(pyc)
+    _plant(view)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    assert len(marks(store, "damaged")) == 2
+    _host(monkeypatch, tmp_path, "alpha")  # holds the entry's seal; not the view's
+    res = cli("--store", store, "verify", "--check-contents", "--repair")
+    assert res.code == 0 and res.out.count("repaired") == 2, res.out
+    assert marks(store, "damaged") == {}
+    _host(monkeypatch, tmp_path, "beta")  # no verify since
+    res = cli("--store", store, "create", tmp_path / "b2", *make, "ns-alpha")
+    assert res.code == 0, res.err
+    # Damage beta finds stays refused by beta when only its mark is deleted.
+    assert cli("--store", store, "verify", "--check-contents").code == 0  # the new copy
+    _plant(view)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    drop_mark(store, "damaged", f"view/{view.name}")
+    res = cli("--store", store, "create", tmp_path / "b3", *make, "ns-alpha")
+    assert res.code == 1 and "damaged store view" in res.err, res.err
+    (pyc,) = (store / "entries" / "pure" / "solo").glob("*/site/__pycache__/solo.*.pyc")
+    _tamper(pyc)
+    assert cli("--store", store, "verify", "--check-contents").code == 1
+    for obj in list(marks(store, "damaged")):
+        drop_mark(store, "damaged", obj)
+    res = cli("--store", store, "create", tmp_path / "b4", *make)
+    assert res.code == 1 and "damaged store entries" in res.err, res.err

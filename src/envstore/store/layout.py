@@ -20,7 +20,6 @@ from envstore.errors import StoreError
 from envstore.model.keys import EntryKey, plain_name
 from envstore.model.records import EntryRecord
 from envstore.store import db as _db
-from envstore.store import index
 from envstore.store.fs import network_mount, not_a_directory, temp_tag
 from envstore.store.locks import file_lock
 
@@ -355,13 +354,11 @@ class Store:
             self._conn = None
 
     def check_not_damaged(self, keys: list[EntryKey]) -> None:
-        """Refuse to link entries that ``verify`` found damaged (until repaired)."""
-        damaged = index.damaged_entries(self.db())
-        if self.shared:  # what any host's verify found (one listdir)
-            from envstore.store.hostroots import marks
+        """Refuse to link entries that ``verify`` found damaged (until repaired; in shared
+        mode see ``envstore.store.damage``)."""
+        from envstore.store.damage import refused_entries
 
-            damaged |= set(marks(self.root, "damaged"))
-        bad = sorted(damaged & {str(k) for k in keys})
+        bad = refused_entries(self.root, self.db(), self.shared, [str(k) for k in keys])
         if bad:
             raise StoreError(
                 f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"

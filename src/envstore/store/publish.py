@@ -25,7 +25,7 @@ from envstore.store.bytecode import compile_site
 from envstore.store.fs import make_readonly, make_writable_dirs, publish_dir, rmtree
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.seal import dumps as seal_dumps
-from envstore.store.seal import entry_seal
+from envstore.store.seal import entry_seal, stamped
 
 __all__ = ["Pending", "ensure_compiled", "index_entries", "publish", "publish_unpacked"]
 
@@ -77,7 +77,7 @@ def index_entries(
 
     keyed = {EntryKey.parse(str(m["key"])): m for m in metas}
     known = known or {}
-    seals = [(str(k), seal_dumps(known.get(k) or entry_seal(store.entry_path(k)))) for k in keyed]
+    seals = [(str(k), seal_dumps(_seal(store.entry_path(k), known.get(k)))) for k in keyed]
     conn = store.db()
     with write(conn):
         for key, meta in keyed.items():
@@ -85,6 +85,12 @@ def index_entries(
         # Replacing: a seal left by an entry of the same key deleted since (a killed gc)
         # would name other files; this one was taken from what is published now.
         index.put_seals(conn, seals)
+
+
+def _seal(root: Path, known: dict[str, object] | None) -> dict[str, object]:
+    """The seal of the published entry at ``root``: ``known`` (its digests, checked as
+    they were written) naming the directory, else taken now."""
+    return stamped(known, root) if known else entry_seal(root)
 
 
 def _reseal(store: Store, key: EntryKey) -> None:

@@ -125,11 +125,17 @@ def _from_remote(store: Store, key: EntryKey, old: EntryRecord, root: Path) -> N
 
 def _repair_view(store: Store, vkey: str) -> None:
     """Build a damaged view again from what the database says it holds, and swap it in."""
-    from envstore.store.views import build_view, upstream_layers, view_key
+    from envstore.store.views import build_view, read_view, upstream_layers, view_key
 
     conn = store.db(create=False)
     row = index.view_source(conn, vkey)
     final = store.view_path(vkey)
+    if row is None and store.shared:  # built by another host since this database was
+        try:  # (what view.json says is taken only if it makes the view's name, below)
+            meta = read_view(final)
+            row = (meta.cache_tag, json.dumps(meta.entries))
+        except (StoreError, TypeError):
+            row = None
     if row is None or not store.owns(final):
         raise StoreError(
             f"cannot repair view {vkey}: the database does not know it; recreate the envs"

@@ -22,14 +22,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from envstore.errors import StoreError
+from envstore.store.damage import dir_identity, republished
 
 __all__ = [
     "FOREIGN_CACHE",
     "check_entry",
     "check_view",
+    "contents",
+    "dir_identity",
     "entry_seal",
     "file_digest",
+    "new_tag_pycs",
+    "pyc_tag",
     "pycs",
+    "republished",
+    "stamped",
     "view_seal",
 ]
 
@@ -60,13 +67,49 @@ def pycs(root: Path) -> list[str]:
     return found
 
 
+def new_tag_pycs(root: Path, seal: Mapping[str, object]) -> list[str]:
+    """The bytecode files of ``root`` for cache tags that ``seal`` has none of while the
+    entry has their ``compiled-<tag>`` marker: what another host's envstore compiled for
+    its Python (another minor) in a shared store after this host sealed the entry (it
+    sealed them in its own database, then wrote the marker). An interpreter never writes
+    a marker: bytecode without one, or for a tag the seal has, is not among them."""
+    sealed = {pyc_tag(rel) for rel in seal.get("pyc") or {}}  # type: ignore[attr-defined]
+    try:
+        marked = {n[len("compiled-") :] for n in os.listdir(root) if n.startswith("compiled-")}
+    except OSError:
+        return []
+    new = marked - sealed
+    return [rel for rel in pycs(root) if pyc_tag(rel) in new] if new else []
+
+
+def pyc_tag(rel: str) -> str:
+    """The cache tag of a bytecode file (``mod.cpython-312[.opt-1].pyc``: ``cpython-312``)."""
+    parts = os.path.basename(rel).split(".")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def stamped(seal: Mapping[str, object], root: Path) -> dict[str, object]:
+    """``seal``, taken of the entry at ``root``, naming that directory."""
+    return {**seal, "dir": dir_identity(root)}
+
+
+def contents(seal: Mapping[str, object]) -> dict[str, object]:
+    """The digests of ``seal`` without the directory it names (a remote cache's seal: an
+    inode number means nothing on another machine)."""
+    return {k: v for k, v in seal.items() if k != "dir"}
+
+
 def entry_seal(root: Path, old: dict[str, object] | None = None) -> dict[str, object]:
-    """The seal of the entry at ``root``: the digest of its ``entry.json`` and of each
-    bytecode file. ``old``: a seal whose bytecode digests are kept (adding bytecode for
-    another interpreter digests only the new files)."""
-    known: dict[str, str] = dict(old.get("pyc", {})) if old else {}  # type: ignore[call-overload]
+    """The seal of the entry at ``root``: the directory, the digest of its ``entry.json``
+    and of each bytecode file. ``old``: a seal whose bytecode digests are kept (adding
+    bytecode for another interpreter digests only the new files), unless it was taken
+    of another directory."""
+    ident = dir_identity(root)
+    same = old is not None and old.get("dir", ident) == ident
+    known: dict[str, str] = dict(old.get("pyc", {})) if old and same else {}  # type: ignore[call-overload]
     pyc = {rel: known.get(rel) or file_digest(root / rel) for rel in pycs(root)}
-    return {"entry.json": file_digest(root / "entry.json"), "RECORD": _record(root), "pyc": pyc}
+    digest = file_digest(root / "entry.json")
+    return {"dir": ident, "entry.json": digest, "RECORD": _record(root), "pyc": pyc}
 
 
 def _record(root: Path) -> str:

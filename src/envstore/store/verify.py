@@ -29,8 +29,20 @@ from envstore.store import hostdb, index
 from envstore.store.fs import make_readonly
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
-from envstore.store.seal import FOREIGN_CACHE, check_entry, check_view, entry_seal, pycs, view_seal
+from envstore.store.seal import (
+    FOREIGN_CACHE,
+    check_entry,
+    contents,
+    entry_seal,
+    file_digest,
+    new_tag_pycs,
+    pyc_tag,
+    pycs,
+    republished,
+    stamped,
+)
 from envstore.store.seal import dumps as seal_dumps
+from envstore.store.verify_views import verify_views
 
 __all__ = [
     "Finding",
@@ -187,24 +199,60 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     damaged: list[str] = []
     seals = index.seals(conn)
     unsealed: dict[str, str] = {}
+    marked = _marked(store)  # never sealed as found: a host that never saw it whole
+    judged: set[str] = set()  # checked against a seal this host held before this run
+    why: dict[str, str] = {}  # why a marked entry this verify did not judge stays marked
     for key in disk:
         notes: list[str] = []
+        root = store.entry_path(key)
         seal_text = seals.get(str(key))
-        if _finish_interrupted(store, key, json.loads(seal_text) if seal_text else None):
+        old = json.loads(seal_text) if seal_text else None
+        seal = None if old is None or republished(root, old) else old
+        if _finish_interrupted(store, key, seal):
             notes.append(_FINISHED)
         found = verify_entry(store, key, check_contents=check_contents, notes=notes)
-        if check_contents and not found:
-            seal = seals.get(str(key))
-            if seal:
-                found = check_entry(store.entry_path(key), json.loads(seal))
-            else:  # from before seals, or a rebuilt database: sealed as found now
-                unsealed[str(key)] = seal_dumps(entry_seal(store.entry_path(key)))
+        is_marked = str(key) in marked
+        if not check_contents:
+            why[str(key)] = "entries are judged only with --check-contents"
+        elif not found and seal is not None:
+            added = new_tag_pycs(root, seal) if store.shared else []
+            if added:  # another host's Python compiled them: sealed as found now
+                digests = {rel: file_digest(root / rel) for rel in added}
+                seal = {**seal, "pyc": {**seal["pyc"], **digests}}
+                tags = ", ".join(sorted({pyc_tag(rel) for rel in added}))
+                if not is_marked:
+                    notes.append(_ADDED_TAGS.format(tags))
+                why[str(key)] = f"it holds bytecode for {tags}, which this host never sealed"
+            else:
+                judged.add(str(key))
+            found = check_entry(root, seal)
+            if not found and (added or "dir" not in seal) and not (added and is_marked):
+                unsealed[str(key)] = seal_dumps(stamped(seal, root))  # "dir": from before
+        elif not found and is_marked:  # not sealed as found: it may be what was marked
+            why[str(key)] = _NO_SEAL if old is None else _PUBLISHED_SINCE
+        elif not found:  # from before seals, a rebuilt database, or published again since:
+            new = entry_seal(root)  # sealed as found now, as another host's entry
+            unsealed[str(key)] = seal_dumps(new)
+            if old is None:
                 notes.append(_SEALED_NOW)
+            elif contents(old) != contents(new):
+                notes.append(_REPUBLISHED)
         problems += [Finding(str(key), m) for m in found]
         problems += [Finding(str(key), m, note=True) for m in notes]
         if found:
             damaged.append(str(key))
-    damaged_views = _verify_views(store, problems)
+    views = verify_views(store, marked)
+    problems += [Finding(f"view/{k}", m, note=n) for k, m, n in views.problems]
+    damaged_views = views.damaged
+    judged |= {f"view/{k}" for k in views.judged}
+    why |= {f"view/{k}": _NO_SEAL for k in views.unsealed}
+    for obj in sorted(marked - judged - set(damaged) - {f"view/{k}" for k in damaged_views}):
+        if obj in why:  # there, and not judged: another verify's finding stands
+            problems.append(Finding(obj, _UNJUDGED.format(why[obj])))
+            if obj.startswith("view/"):
+                damaged_views.append(obj[5:])
+            else:
+                damaged.append(obj)
     on_disk = {str(k) for k in disk}
     upstream: set[EntryKey] = set()  # entries envs use from upstream stores
     for env in sorted(registered_envs(store)):
@@ -236,10 +284,28 @@ def verify(store: Store, *, check_contents: bool = False) -> list[Finding]:
     if store.shared:  # every host refuses a damaged entry, not only this one
         from envstore.store.hostroots import set_damaged
 
-        # Another host's marks stay unless this verify could judge them (its seal).
-        judged = {o for o in seals if check_contents or o.startswith("view/")}
+        # Another verify's marks stay unless this one judged the object (against a
+        # seal this host held before, of the directory there now, covering it whole).
         set_damaged(store.root, [*damaged, *(f"view/{v}" for v in damaged_views)], judged)
     return problems
+
+
+def _marked(store: Store) -> set[str]:
+    """What is marked damaged for every host (``state/damaged/``; none outside shared
+    mode)."""
+    if not store.shared:
+        return set()
+    from envstore.store.hostroots import marks
+
+    return set(marks(store.root, "damaged"))
+
+
+_NO_SEAL = "this host holds no seal of it from before (it never saw it whole)"
+_PUBLISHED_SINCE = "it was published again since this host sealed it"
+_UNJUDGED = (
+    "is marked damaged (state/damaged/, by an earlier verify on this or another host)"
+    " and this verify cannot judge it: {}; 'envstore verify --repair' rebuilds it"
+)
 
 
 _FINISHED = (
@@ -267,6 +333,8 @@ def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None
         with file_lock(store.locks_dir / f"entry-{key.hash}.lock", timeout=0):
             if seal is not None:  # an entry without one is sealed as found later
                 sealed = set(seal.get("pyc", {}))
+                if store.shared:  # another host's finished compile for its Python
+                    sealed |= set(new_tag_pycs(root, seal))
                 for rel in pycs(root):
                     if rel not in sealed:
                         os.unlink(root / rel)
@@ -276,72 +344,15 @@ def _finish_interrupted(store: Store, key: EntryKey, seal: dict[str, Any] | None
     return True
 
 
-_VIEW_SEALED_NOW = (
-    "had no seal (built by an envstore before seals, or the database was rebuilt): its"
-    " links and view.json are sealed as found now"
+_REPUBLISHED = (
+    "was published again since this host sealed it (a repair, or a new copy, by this or"
+    " another host): its bytecode and entry.json are sealed as found now"
+)
+_ADDED_TAGS = (
+    "bytecode for {} was added since this host sealed the entry (another host's envstore"
+    " compiled it for its Python, and marked it so): sealed as found now"
 )
 _SEALED_NOW = (
     "had no seal (written by an envstore before seals, or the database was rebuilt):"
     " its bytecode and entry.json are sealed as found now"
 )
-
-
-def _unlisted_upstreams(store: Store, view: Path) -> str:
-    """Why a view that links into upstream stores no longer listed in
-    ``ENVSTORE_UPSTREAM`` cannot be read now ("" if that is not so)."""
-    from envstore.store.upstream import upstream_roots, view_layers
-
-    listed = {str(r) for r in upstream_roots(store.root)}
-    unlisted = sorted(set(view_layers(view, store.root)) - listed)
-    if not unlisted:
-        return ""
-    return (
-        f"links into the upstream store {', '.join(unlisted)}, not in ENVSTORE_UPSTREAM"
-        " now; 'envstore doctor' names the envs that use it and 'envstore relink ENV'"
-        " moves each to this store"
-    )
-
-
-def _verify_views(store: Store, problems: list[Finding]) -> list[str]:
-    """Check every view against its seal (sealing those that have none); the damaged."""
-    from envstore.store.views import read_view
-
-    conn = store.db(create=False)
-    known = index.view_keys(conn)
-    seals = index.seals(conn, views_only=True)
-    damaged: list[str] = []
-    unsealed: dict[str, str] = {}
-    try:
-        names = sorted(os.listdir(store.views_dir))
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        path = store.view_path(name)
-        if path.is_symlink() or not path.is_dir():
-            problems.append(Finding(f"view/{name}", "is not a directory"))
-            damaged.append(name)
-            continue
-        try:
-            read_view(path)
-        except (OSError, ValueError, StoreError) as exc:
-            found = [f"view.json is unreadable or invalid ({exc})"]
-            gone = _unlisted_upstreams(store, path)
-            if gone:  # not damage: the envs using it are doctor's and relink's business
-                problems.append(Finding(f"view/{name}", gone, note=True))
-                continue
-        else:
-            seal = seals.get(f"view/{name}")
-            if seal:
-                found = check_view(path, seal)
-            else:
-                found = []
-                if name in known:  # a view from before seals (or a rebuilt database)
-                    unsealed[f"view/{name}"] = view_seal(path)
-                    problems.append(Finding(f"view/{name}", _VIEW_SEALED_NOW, note=True))
-        problems += [Finding(f"view/{name}", m) for m in found]
-        if found:
-            damaged.append(name)
-    if unsealed:
-        with _db.write(conn):
-            index.put_seals(conn, unsealed.items())
-    return damaged

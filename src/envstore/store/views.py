@@ -200,12 +200,24 @@ def check_view_not_damaged(store: Store, vkey: str) -> None:
     from envstore.store import index
 
     damaged = index.view_damaged(store.db(), vkey)
-    if not damaged and store.shared:  # what any host's verify found (one lookup)
+    if store.shared:  # the mark every host sees (one lookup), or this host's own flag
         from envstore.store.hostroots import marked
 
-        damaged = marked(store.root, "damaged", f"view/{vkey}")
+        shown = marked(store.root, "damaged", f"view/{vkey}")
+        damaged = shown or (damaged and _flag_holds(store, vkey))
     if damaged:
         raise StoreError(f"damaged store view {vkey}; run 'envstore verify --repair'")
+
+
+def _flag_holds(store: Store, vkey: str) -> bool:
+    """Whether this host's flag on a view whose shared mark is gone (a repair on some
+    host) still holds: a seal of this host is behind it and the view does not match it
+    (see ``envstore.store.damage``)."""
+    from envstore.store import index
+    from envstore.store.seal import check_view
+
+    seal = index.seal_of(store.db(), f"view/{vkey}")
+    return seal is not None and bool(check_view(store.view_path(vkey), seal))
 
 
 def build_view(store: Store, keys: list[EntryKey], cache_tag: str) -> Path:

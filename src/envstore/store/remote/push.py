@@ -31,7 +31,7 @@ from envstore.store.remote.archive import pack_entry
 from envstore.store.remote.backends import Backend
 from envstore.store.remote.keys import SecretKey
 from envstore.store.remote.pull import Wanted, _checked_meta, _read_head
-from envstore.store.seal import check_entry
+from envstore.store.seal import check_entry, contents
 
 __all__ = ["PushReport", "push_entries"]
 
@@ -86,7 +86,7 @@ def _push_one(
         return False  # present and signed, and now fresh for prune
     if seal_text is None:
         raise RemoteError(f"{key} has no seal; run 'envstore verify --check-contents' first")
-    seal = json.loads(seal_text)
+    seal = contents(json.loads(seal_text))  # without this host's directory identity
     root = store.entry_path(key)
     work = store.mkdtemp(f"push-{key.name}")
     try:
