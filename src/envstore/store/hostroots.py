@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from envstore.errors import BadManifestError, StoreError
 from envstore.model.keys import EntryKey
@@ -27,6 +28,7 @@ from envstore.store.fs import host_name, on_shared_storage, read_small, temp_tag
 
 __all__ = [
     "UNKNOWN_HOST",
+    "Claim",
     "OtherHosts",
     "claim_roots",
     "drop_mark",
@@ -48,7 +50,7 @@ __all__ = [
 
 DEFAULT_HOST_ROOT_DAYS = 90.0
 # The host of a root made before the store was shared whose env this host could not
-# place (``migrate_roots``): "_" is in no DNS host name, so no host is named so.
+# place (``migrate_roots``): no host is named so (``fs.host_name`` never starts with "_").
 UNKNOWN_HOST = "_unknown"
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 
@@ -170,16 +172,16 @@ def drop_refs(root: Path, name: str) -> None:
     _unlink_at(root, "refs", name)
 
 
-def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> int:
+def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> list[Claim]:
     """A store becoming shared (``upgrade``): until now a root carried no host whatever
     disk its env was on (a host that saw the store local, such as the file server,
     registered its local envs so). A root whose env this host sees, on shared storage,
     stays one for every host; any other may be another host's local env, so it becomes
-    ``<hash>@_unknown``: kept like another host's root (its age limit counted from now)
-    with what it uses (``old_refs``, env -> objects from the store's own database, else
-    its ``state/refs`` file), until the host that holds it claims it (``claim_roots``;
-    this host right away). Returns how many were re-keyed."""
-    moved = 0
+    the placeholder ``<hash>@_unknown``: kept like another host's root, but never for
+    its age alone (``other_hosts``), with what it uses (``old_refs``, env -> objects
+    from the store's own database, else its ``state/refs`` file), claimed by each host
+    that holds the env (``claim_roots``; this host right away). Returns this host's
+    claims, for its database (``hostdb.record_claims``)."""
     roots = root / "roots"
     for name in sorted(os.listdir(roots)):
         link = roots / name
@@ -196,22 +198,31 @@ def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> int:
         if objects is not None:
             write_refs(root, new, objects)
         os.replace(link, roots / new)
-        os.utime(roots / new, follow_symlinks=False)  # "seen" now: 90 days from here
+        os.utime(roots / new, follow_symlinks=False)
         forget(root, name)
-        moved += 1
-    claim_roots(root)
-    return moved
+    return claim_roots(root)
 
 
-def claim_roots(root: Path) -> list[tuple[str, str, Manifest]]:
-    """This host's envs among the roots ``<hash>@_unknown`` (``migrate_roots``): the env is
-    alive here on local disk, its manifest names that very path and this store, and it
-    uses nothing the root's ``state/refs`` file does not name (so the same view: the
-    same packages for the same Python; a root whose refs are unknown is claimed on the
-    rest). Such a root becomes ``<hash>@<this host>`` (or is dropped, if this host
-    registered the env anew meanwhile). Returns (env, root name, manifest) of each
-    renamed, for the caller's database."""
-    out: list[tuple[str, str, Manifest]] = []
+class Claim(NamedTuple):
+    """A placeholder root this host claimed: the env, its root's new name, its manifest
+    (found on disk: the database records it with no trusted sources)."""
+
+    env: str
+    root: str
+    manifest: Manifest
+
+
+def claim_roots(root: Path) -> list[Claim]:
+    """Claim the placeholders ``<hash>@_unknown`` (``migrate_roots``) of envs alive here:
+    the manifest names that very path and this store, and the env uses nothing the
+    placeholder's ``state/refs`` file does not name (so the same view: the same
+    packages for the same Python; a placeholder whose refs are unknown is claimed on
+    the rest). An env on shared storage is every host's: the placeholder is renamed
+    the bare ``<hash>``. An env on this host's local disk gets its own root
+    ``<hash>@<this host>`` (unless it has one) beside the placeholder, which stays for
+    the other hosts with an env at that path (``other_hosts``). Returns what became
+    this host's (or every host's), for the caller's database."""
+    out: list[Claim] = []
     roots, me = root / "roots", host_name()
     for name in sorted(os.listdir(roots)) if roots.is_dir() else ():
         base, _, host = name.partition("@")
@@ -223,7 +234,7 @@ def claim_roots(root: Path) -> list[tuple[str, str, Manifest]]:
             manifest = Manifest.load(link)
         except BadManifestError:
             continue  # not alive here (or unreadable): not this host's to claim
-        if manifest.env != env or on_shared_storage(env):
+        if manifest.env != env:
             continue
         if os.path.realpath(manifest.store) != os.path.realpath(root):
             continue
@@ -231,14 +242,15 @@ def claim_roots(root: Path) -> list[tuple[str, str, Manifest]]:
         refs = read_refs(root, name)
         if refs is not None and not set(objects) <= set(refs):
             continue  # another env at that path (another host's, or this one's since)
-        new = f"{base}@{me}"
-        if os.path.lexists(roots / new):
-            link.unlink()  # registered by this host anew already
-        else:
-            write_refs(root, new, objects if refs is None else refs)
-            os.replace(link, roots / new)
-            out.append((env, new, manifest))
-        forget(root, name)
+        shared = on_shared_storage(env)
+        new = base if shared else f"{base}@{me}"
+        if not os.path.lexists(roots / new):  # else registered by a host anew already
+            write_refs(root, new, objects if refs is None else refs)  # before its root
+            os.symlink(os.readlink(link), roots / new)
+            out.append(Claim(env, new, manifest))
+        if shared:  # one env for every host, judged by every host from now on
+            link.unlink()
+            forget(root, name)
     return out
 
 
@@ -263,7 +275,10 @@ class OtherHosts:
 
 def other_hosts(root: Path, now: float) -> OtherHosts:
     """The roots ``<hash>@<host>`` of other hosts: kept (with what their ``state/refs``
-    file says they use) until not seen for ``host_root_age``, then dropped."""
+    file says they use) until not seen for ``host_root_age``, then dropped. A
+    placeholder ``<hash>@_unknown`` is never dropped for its age (no host refreshes it,
+    and a host that holds its env may never run gc): claimed for shared storage, or
+    removed by hand (store-layout.md), it is kept and reported."""
     out = OtherHosts()
     limit, me = host_root_age(), host_name()
     roots = root / "roots"
@@ -279,13 +294,18 @@ def other_hosts(root: Path, now: float) -> OtherHosts:
         env = os.path.dirname(target)
         if os.path.basename(target) != MANIFEST_NAME:
             continue
-        if now - seen > limit:
+        if now - seen > limit and host != UNKNOWN_HOST:
             out.dropped.append((host, env, name))
             continue
         out.kept.append((host, env, seen))
         used = read_refs(root, name)
         if used is None:
-            out.unknown.append(f"{env} on {host}: {refs_path(root, name)} is missing")
+            fix = (
+                f"; once no host has a live env at {env}, remove {roots / name}"
+                if host == UNKNOWN_HOST
+                else ""
+            )
+            out.unknown.append(f"{env} on {host}: {refs_path(root, name)} is missing{fix}")
         else:
             out.used.update(used)
     return out

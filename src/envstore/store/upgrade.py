@@ -34,12 +34,17 @@ def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], N
     for d in STATE_DIRS:
         (root / d).mkdir(exist_ok=True)
     check_layout()
+    claims = []
     if shared and not recorded:
         from envstore.store.hostroots import migrate_roots
 
-        migrate_roots(root, store_db_refs(root))
+        claims = migrate_roots(root, store_db_refs(root))
         retire_store_db(root)
     write_marker(root, version, recorded or shared)
+    if claims:  # this host's database (named by the new store.json) records them untrusted
+        from envstore.store.hostdb import record_claims
+
+        record_claims(root, claims)
     return recorded or shared
 
 
