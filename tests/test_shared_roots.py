@@ -6,6 +6,7 @@ Hosts are simulated as in test_shared.py (``ENVSTORE_TEST_HOST``, own cache dire
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -32,6 +33,12 @@ def _digest(store: Path, env: Path) -> str | None:
         return index.env_digest(st.db(), str(env))
     finally:
         st.close()
+
+
+def _text_digest(env: Path) -> str:
+    import xxhash
+
+    return str(xxhash.xxh3_64_hexdigest((env / "envstore.json").read_bytes()))
 
 
 def test_a_shared_env_the_recording_host_cannot_see_is_claimed_by_a_host_that_does(
@@ -104,3 +111,52 @@ def test_no_host_takes_a_placeholders_name(name: str, monkeypatch: pytest.Monkey
     got = host_name()
     assert not got.startswith("_") and got != UNKNOWN_HOST
     assert got == "x_" + name[1:]
+
+
+def test_a_rebuilt_database_trusts_sources_only_as_the_envs_own_refs_vouch(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crafted manifest lists another env's entry to borrow its origin: not trusted."""
+    import wheelmaker
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    env, other = tmp_path / "home" / "env", tmp_path / "home" / "other"
+    _host(monkeypatch, tmp_path, "alpha")
+    assert (
+        cli("--store", store, "create", env, "--without-pip", *MAKE, wheelhouse, "solo").code == 0
+    )
+    evil = tmp_path / "tmpdl"
+    wheelmaker.build_wheel(evil, "zzother", "1.0", files={"zzother.py": ""})
+    assert cli("--store", store, "create", other, "--without-pip", *MAKE, evil, "zzother").code == 0
+    _host(monkeypatch, tmp_path, "beta")  # untouched: its refs vouch for it
+    assert _digest(store, env) == _text_digest(env)
+    data = json.loads((env / "envstore.json").read_text())
+    odata = json.loads((other / "envstore.json").read_text())
+    data["packages"].append({**odata["packages"][0], "requested": False})
+    (env / "envstore.json").write_text(json.dumps(data))
+    _host(monkeypatch, tmp_path, "gamma")  # names what envstore never registered for it
+    assert _digest(store, env) == ""
+    data["sources"]["find_links"] = [str(evil)]  # and borrows that entry's origin
+    (env / "envstore.json").write_text(json.dumps(data))
+    _host(monkeypatch, tmp_path, "delta")
+    assert _digest(store, env) == ""
+
+
+def test_rebuild_db_trusts_no_sources_without_refs(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path
+) -> None:
+    """A store in local mode has no refs files: a manifest found by rebuild-db (its old
+    digest lost, or "") is trusted for none of its sources."""
+    env = tmp_path / "env"
+    assert (
+        cli("--store", store, "create", env, "--without-pip", *MAKE, wheelhouse, "solo").code == 0
+    )
+    assert _digest(store, env) == _text_digest(env)
+    assert cli("--store", store, "rebuild-db").code == 0
+    assert _digest(store, env) == _text_digest(env)  # the old database's digest, kept
+    (store / "envstore.db").unlink()
+    assert cli("--store", store, "rebuild-db").code == 0
+    assert _digest(store, env) == ""
+    assert cli("--store", store, "rebuild-db").code == 0  # an old "" stays ""
+    assert _digest(store, env) == ""

@@ -122,9 +122,9 @@ def fill(
     """Index the entries, views and registered envs of the store at ``root`` into
     ``conn`` (a new database). ``digests``: env -> the manifest digest to keep (else
     ``vouched_digest``'s: a manifest found on disk is trusted for its sources only as
-    far as the store's entries vouch for them); the envs
+    far as what envstore wrote when it registered the env vouches for them); the envs
     ``untrusted`` (claimed, ``hostroots.claim_roots``) get none."""
-    from envstore.store.hostroots import marks
+    from envstore.store.hostroots import marks, read_refs
 
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
     records: dict[str, EntryRecord] = {}
@@ -159,7 +159,7 @@ def fill(
         if env in untrusted:
             digest = ""
         elif not digest:
-            digest = vouched_digest(manifest, records)
+            digest = vouched_digest(manifest, records, read_refs(root, name))
         with _db.write(conn):
             _put_found(conn, env, name, manifest, digest)
         counts["envs"] += 1
@@ -201,20 +201,27 @@ def record_claims(root: Path, claims: Sequence[Claim]) -> None:
         conn.close()
 
 
-def vouched_digest(manifest: Manifest, records: dict[str, EntryRecord]) -> str:
+def vouched_digest(
+    manifest: Manifest, records: dict[str, EntryRecord], refs: list[str] | None
+) -> str:
     """The digest to record for a manifest found on disk (untrusted: a cloned repo's, or
-    changed since): its own when the store's entries vouch for every place its sources
-    name, so relink may look there again: each find-links directory held a wheel one of
-    its entries was ingested from (``origin``), its index is the one an entry was
-    downloaded from (``index``), no extra index (an entry records none then). Else ""
-    (relink then trusts none of them). The store is trusted as a whole: whoever can
-    write its ``entry.json`` files can change what every env runs."""
+    changed since): its own when what envstore wrote when it registered the env vouches
+    for it. ``refs``, the env's ``state/refs`` file (``hostroots.read_refs``), must name
+    every object the manifest names (so a crafted manifest cannot borrow another env's
+    entries), and the entries among them (``records``) every place its sources name:
+    each find-links directory held a wheel one of them was ingested from (``origin``),
+    its index is the one one was downloaded from (``index``), no extra index (an entry
+    records none then). Else "" (relink then trusts none of them); also where there is
+    no refs file (a store in local mode). The store is trusted as a whole: whoever can
+    write its ``entry.json`` or ``state/refs`` files can change what every env runs."""
     import xxhash
 
     src = manifest.sources
-    if manifest.text is None or src.extra_index_urls:
+    if manifest.text is None or src.extra_index_urls or refs is None:
         return ""
-    mine = [records[str(k)] for k in manifest.keys if str(k) in records]
+    if not set(index.env_objects(manifest)) <= set(refs):
+        return ""
+    mine = [records[k] for k in refs if k in records]
     origins = {os.path.dirname(r.origin) for r in mine if r.origin}
     indexes = {r.index.rstrip("/") for r in mine if r.index}
     if any(d not in origins for d in src.find_links):
