@@ -31,7 +31,7 @@ from envstore.store.fs import host_name, manifest_links, read_small
 from envstore.store.locks import file_lock
 
 if TYPE_CHECKING:
-    from envstore.store.hostroots import Claim
+    from envstore.store.placeholders import Claim
 
 __all__ = [
     "build_missing",
@@ -123,7 +123,7 @@ def fill(
     ``conn`` (a new database). ``digests``: env -> the manifest digest to keep (else
     ``vouched_digest``'s: a manifest found on disk is trusted for its sources only as
     far as what envstore wrote when it registered the env vouches for them); the envs
-    ``untrusted`` (claimed, ``hostroots.claim_roots``) get none."""
+    ``untrusted`` (claimed, ``placeholders.claim_roots``) get none."""
     from envstore.store.hostroots import marks, read_refs
 
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
@@ -183,7 +183,7 @@ def _put_found(
 
 def record_claims(root: Path, claims: Sequence[Claim]) -> None:
     """This host's database of the shared store at ``root`` learns the envs it claimed
-    (``hostroots.claim_roots``) with no trusted sources: built now if missing (with
+    (``placeholders.claim_roots``) with no trusted sources: built now if missing (with
     them untrusted), else updated."""
     if not claims:
         return
