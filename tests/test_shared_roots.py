@@ -160,3 +160,25 @@ def test_rebuild_db_trusts_no_sources_without_refs(
     assert _digest(store, env) == ""
     assert cli("--store", store, "rebuild-db").code == 0  # an old "" stays ""
     assert _digest(store, env) == ""
+
+
+def test_a_placeholder_is_claimed_only_under_its_envs_own_name(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root is named by its env's path: a placeholder named otherwise (crafted, or a
+    copy) never becomes a root of that env."""
+    from envstore.store.placeholders import claim_roots
+
+    (store / "envstore.db").unlink()
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "home"))
+    _host(monkeypatch, tmp_path, "alpha")
+    env = tmp_path / "home" / "env"
+    assert (
+        cli("--store", store, "create", env, "--without-pip", *MAKE, wheelhouse, "solo").code == 0
+    )
+    [bare] = _roots(store)
+    (store / "roots" / bare).rename(store / "roots" / "0123456789abcdef@_unknown")
+    assert claim_roots(store) == [] and _roots(store) == ["0123456789abcdef@_unknown"]
+    (store / "roots" / "0123456789abcdef@_unknown").rename(store / "roots" / f"{bare}@_unknown")
+    [claim] = claim_roots(store)
+    assert (claim.env, claim.root) == (str(env), bare) and _roots(store) == [bare]

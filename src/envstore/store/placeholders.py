@@ -69,6 +69,8 @@ def claim_roots(root: Path) -> list[Claim]:
     ``<hash>@<this host>`` (unless it has one) beside the placeholder, which stays for
     the other hosts with an env at that path (``other_hosts``). Returns what became
     this host's (or every host's), for the caller's database."""
+    import xxhash
+
     out: list[Claim] = []
     roots, me = root / "roots", host_name()
     for name in sorted(os.listdir(roots)) if roots.is_dir() else ():
@@ -81,8 +83,8 @@ def claim_roots(root: Path) -> list[Claim]:
             manifest = Manifest.load(link)
         except BadManifestError:
             continue  # not alive here (or unreadable): not this host's to claim
-        if manifest.env != env:
-            continue
+        if manifest.env != env or xxhash.xxh3_64_hexdigest(env.encode()) != base:
+            continue  # a root is named by its env's path (registry.root_name)
         if os.path.realpath(manifest.store) != os.path.realpath(root):
             continue
         objects = index.env_objects(manifest)
