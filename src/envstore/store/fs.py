@@ -193,9 +193,12 @@ HOST_ENV = "ENVSTORE_TEST_HOST"  # test-only: simulate several hosts on one mach
 def host_name() -> str:
     """This host's name as temporary names and roots carry it: the node name with
     anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (so ``@`` and ``/``
-    never occur). ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
+    never occur), and ``x`` before a name that would start with ``_`` (such names are
+    envstore's placeholders, ``hostroots.UNKNOWN_HOST``: no host may take one).
+    ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
     name = os.environ.get(HOST_ENV) or os.uname().nodename or "localhost"
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:64]
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return (f"x{name}" if name.startswith("_") else name)[:64]
 
 
 def temp_tag() -> str:

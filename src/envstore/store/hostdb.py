@@ -17,7 +17,9 @@ import json
 import os
 import sqlite3
 import stat
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envstore.errors import BadManifestError, StoreError, user_name
 from envstore.model.keys import EntryKey
@@ -28,12 +30,16 @@ from envstore.store import index
 from envstore.store.fs import host_name, manifest_links, read_small
 from envstore.store.locks import file_lock
 
+if TYPE_CHECKING:
+    from envstore.store.placeholders import Claim
+
 __all__ = [
     "build_missing",
     "check_db_dir",
     "disk_entries",
     "fill",
     "local_db_path",
+    "record_claims",
     "vouched_digest",
 ]
 
@@ -80,10 +86,11 @@ def check_db_dir(path: Path) -> None:
         )
 
 
-def build_missing(root: Path, path: Path) -> None:
+def build_missing(root: Path, path: Path, untrusted: Collection[str] = ()) -> None:
     """Build this host's database ``path`` of the shared store ``root`` from what is on
     disk, unless another process of this host did meanwhile (one at a time: the
-    build lock beside it). Built beside it and renamed into place."""
+    build lock beside it). Built beside it and renamed into place. ``untrusted``:
+    ``fill``'s."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     check_db_dir(path)  # mkdir's mode applies only to what it made
     with file_lock(path.parent / "build.lock"):
@@ -95,7 +102,7 @@ def build_missing(root: Path, path: Path) -> None:
         try:
             conn = _db.connect(tmp, create=True)
             try:
-                fill(conn, root)
+                fill(conn, root, untrusted=untrusted)
             finally:
                 conn.close()  # the last connection: its WAL is checkpointed into the file
             for f in _db.database_files(path)[1:]:
@@ -107,12 +114,18 @@ def build_missing(root: Path, path: Path) -> None:
 
 
 def fill(
-    conn: sqlite3.Connection, root: Path, digests: dict[str, str] | None = None
+    conn: sqlite3.Connection,
+    root: Path,
+    digests: dict[str, str] | None = None,
+    untrusted: Collection[str] = (),
 ) -> dict[str, int]:
     """Index the entries, views and registered envs of the store at ``root`` into
     ``conn`` (a new database). ``digests``: env -> the manifest digest to keep (else
     ``vouched_digest``'s: a manifest found on disk is trusted for its sources only as
-    far as the store's entries vouch for them)."""
+    far as what envstore wrote when it registered the env vouches for them); the envs
+    ``untrusted`` (claimed, ``placeholders.claim_roots``) get none."""
+    from envstore.store.hostroots import marks, read_refs
+
     counts = {"entries": 0, "views": 0, "envs": 0, "unreadable": 0}
     records: dict[str, EntryRecord] = {}
     with _db.write(conn):
@@ -129,8 +142,6 @@ def fill(
                 continue
             index.add_view(conn, view.parent.name, str(meta["cache_tag"]), entries, added)
             counts["views"] += 1
-    from envstore.store.hostroots import marks
-
     damaged = marks(root, "damaged")  # what any host's verify found
     with _db.write(conn):
         index.mark_damaged(
@@ -144,34 +155,73 @@ def fill(
         except BadManifestError:
             counts["unreadable"] += 1
             continue
+        digest = (digests or {}).get(env)
+        if env in untrusted:
+            digest = ""
+        elif not digest:
+            digest = vouched_digest(manifest, records, read_refs(root, name))
         with _db.write(conn):
-            index.put_env(
-                conn,
-                env,
-                root=name,
-                digest=(digests or {}).get(env) or vouched_digest(manifest, records),
-                python=manifest.python.version,
-                created=manifest.created,
-                objects=index.env_objects(manifest),
-            )
+            _put_found(conn, env, name, manifest, digest)
         counts["envs"] += 1
     return counts
 
 
-def vouched_digest(manifest: Manifest, records: dict[str, EntryRecord]) -> str:
+def _put_found(
+    conn: sqlite3.Connection, env: str, root: str, manifest: Manifest, digest: str
+) -> None:
+    """The rows of an env found on disk (its manifest as it is now)."""
+    index.put_env(
+        conn,
+        env,
+        root=root,
+        digest=digest,
+        python=manifest.python.version,
+        created=manifest.created,
+        objects=index.env_objects(manifest),
+    )
+
+
+def record_claims(root: Path, claims: Sequence[Claim]) -> None:
+    """This host's database of the shared store at ``root`` learns the envs it claimed
+    (``placeholders.claim_roots``) with no trusted sources: built now if missing (with
+    them untrusted), else updated."""
+    if not claims:
+        return
+    path = local_db_path(root)
+    if path.exists():
+        check_db_dir(path)
+    else:
+        build_missing(root, path, [c.env for c in claims])
+    conn = _db.connect(path, create=False)
+    try:
+        with _db.write(conn):
+            for claim in claims:
+                _put_found(conn, claim.env, claim.root, claim.manifest, "")
+    finally:
+        conn.close()
+
+
+def vouched_digest(
+    manifest: Manifest, records: dict[str, EntryRecord], refs: list[str] | None
+) -> str:
     """The digest to record for a manifest found on disk (untrusted: a cloned repo's, or
-    changed since): its own when the store's entries vouch for every place its sources
-    name, so relink may look there again: each find-links directory held a wheel one of
-    its entries was ingested from (``origin``), its index is the one an entry was
-    downloaded from (``index``), no extra index (an entry records none then). Else ""
-    (relink then trusts none of them). The store is trusted as a whole: whoever can
-    write its ``entry.json`` files can change what every env runs."""
+    changed since): its own when what envstore wrote when it registered the env vouches
+    for it. ``refs``, the env's ``state/refs`` file (``hostroots.read_refs``), must name
+    every object the manifest names (so a crafted manifest cannot borrow another env's
+    entries), and the entries among them (``records``) every place its sources name:
+    each find-links directory held a wheel one of them was ingested from (``origin``),
+    its index is the one one was downloaded from (``index``), no extra index (an entry
+    records none then). Else "" (relink then trusts none of them); also where there is
+    no refs file (a store in local mode). The store is trusted as a whole: whoever can
+    write its ``entry.json`` or ``state/refs`` files can change what every env runs."""
     import xxhash
 
     src = manifest.sources
-    if manifest.text is None or src.extra_index_urls:
+    if manifest.text is None or src.extra_index_urls or refs is None:
         return ""
-    mine = [records[str(k)] for k in manifest.keys if str(k) in records]
+    if not set(index.env_objects(manifest)) <= set(refs):
+        return ""
+    mine = [records[k] for k in refs if k in records]
     origins = {os.path.dirname(r.origin) for r in mine if r.origin}
     indexes = {r.index.rstrip("/") for r in mine if r.index}
     if any(d not in origins for d in src.find_links):

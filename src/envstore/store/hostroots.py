@@ -19,23 +19,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envstore.errors import BadManifestError, StoreError
+from envstore.errors import StoreError
 from envstore.model.keys import EntryKey
-from envstore.model.manifest import MANIFEST_NAME, Manifest
-from envstore.store import index
-from envstore.store.fs import host_name, on_shared_storage, read_small, temp_tag
+from envstore.model.manifest import MANIFEST_NAME
+from envstore.store.fs import host_name, read_small, temp_tag
 
 __all__ = [
     "UNKNOWN_HOST",
     "OtherHosts",
-    "claim_roots",
     "drop_mark",
     "drop_refs",
     "forget",
     "gone_marks",
     "marked",
     "marks",
-    "migrate_roots",
     "other_hosts",
     "put_mark",
     "read_refs",
@@ -48,7 +45,8 @@ __all__ = [
 
 DEFAULT_HOST_ROOT_DAYS = 90.0
 # The host of a root made before the store was shared whose env this host could not
-# place (``migrate_roots``): "_" is in no DNS host name, so no host is named so.
+# place (``placeholders.migrate_roots``): no host is named so (``fs.host_name`` never
+# starts with "_").
 UNKNOWN_HOST = "_unknown"
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 
@@ -170,78 +168,6 @@ def drop_refs(root: Path, name: str) -> None:
     _unlink_at(root, "refs", name)
 
 
-def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> int:
-    """A store becoming shared (``upgrade``): until now a root carried no host whatever
-    disk its env was on (a host that saw the store local, such as the file server,
-    registered its local envs so). A root whose env this host sees, on shared storage,
-    stays one for every host; any other may be another host's local env, so it becomes
-    ``<hash>@_unknown``: kept like another host's root (its age limit counted from now)
-    with what it uses (``old_refs``, env -> objects from the store's own database, else
-    its ``state/refs`` file), until the host that holds it claims it (``claim_roots``;
-    this host right away). Returns how many were re-keyed."""
-    moved = 0
-    roots = root / "roots"
-    for name in sorted(os.listdir(roots)):
-        link = roots / name
-        if name.startswith(".") or "@" in name or not link.is_symlink():
-            continue
-        target = os.readlink(link)
-        env = os.path.dirname(target)
-        if os.path.basename(target) != MANIFEST_NAME:
-            continue
-        if os.path.isfile(link) and on_shared_storage(env):
-            continue
-        new = f"{name}@{UNKNOWN_HOST}"
-        objects = old_refs.get(env, read_refs(root, name))
-        if objects is not None:
-            write_refs(root, new, objects)
-        os.replace(link, roots / new)
-        os.utime(roots / new, follow_symlinks=False)  # "seen" now: 90 days from here
-        forget(root, name)
-        moved += 1
-    claim_roots(root)
-    return moved
-
-
-def claim_roots(root: Path) -> list[tuple[str, str, Manifest]]:
-    """This host's envs among the roots ``<hash>@_unknown`` (``migrate_roots``): the env is
-    alive here on local disk, its manifest names that very path and this store, and it
-    uses nothing the root's ``state/refs`` file does not name (so the same view: the
-    same packages for the same Python; a root whose refs are unknown is claimed on the
-    rest). Such a root becomes ``<hash>@<this host>`` (or is dropped, if this host
-    registered the env anew meanwhile). Returns (env, root name, manifest) of each
-    renamed, for the caller's database."""
-    out: list[tuple[str, str, Manifest]] = []
-    roots, me = root / "roots", host_name()
-    for name in sorted(os.listdir(roots)) if roots.is_dir() else ():
-        base, _, host = name.partition("@")
-        link = roots / name
-        if host != UNKNOWN_HOST or not valid_name("refs", name) or not link.is_symlink():
-            continue
-        env = os.path.dirname(os.readlink(link))
-        try:
-            manifest = Manifest.load(link)
-        except BadManifestError:
-            continue  # not alive here (or unreadable): not this host's to claim
-        if manifest.env != env or on_shared_storage(env):
-            continue
-        if os.path.realpath(manifest.store) != os.path.realpath(root):
-            continue
-        objects = index.env_objects(manifest)
-        refs = read_refs(root, name)
-        if refs is not None and not set(objects) <= set(refs):
-            continue  # another env at that path (another host's, or this one's since)
-        new = f"{base}@{me}"
-        if os.path.lexists(roots / new):
-            link.unlink()  # registered by this host anew already
-        else:
-            write_refs(root, new, objects if refs is None else refs)
-            os.replace(link, roots / new)
-            out.append((env, new, manifest))
-        forget(root, name)
-    return out
-
-
 def host_root_age() -> float:
     """How long another host's root is kept unseen: ``$ENVSTORE_HOST_ROOT_DAYS`` days
     (default 90), in seconds."""
@@ -263,7 +189,10 @@ class OtherHosts:
 
 def other_hosts(root: Path, now: float) -> OtherHosts:
     """The roots ``<hash>@<host>`` of other hosts: kept (with what their ``state/refs``
-    file says they use) until not seen for ``host_root_age``, then dropped."""
+    file says they use) until not seen for ``host_root_age``, then dropped. A
+    placeholder ``<hash>@_unknown`` is never dropped for its age (no host refreshes it,
+    and a host that holds its env may never run gc): claimed for shared storage, or
+    removed by hand (store-layout.md), it is kept and reported."""
     out = OtherHosts()
     limit, me = host_root_age(), host_name()
     roots = root / "roots"
@@ -279,13 +208,18 @@ def other_hosts(root: Path, now: float) -> OtherHosts:
         env = os.path.dirname(target)
         if os.path.basename(target) != MANIFEST_NAME:
             continue
-        if now - seen > limit:
+        if now - seen > limit and host != UNKNOWN_HOST:
             out.dropped.append((host, env, name))
             continue
         out.kept.append((host, env, seen))
         used = read_refs(root, name)
         if used is None:
-            out.unknown.append(f"{env} on {host}: {refs_path(root, name)} is missing")
+            fix = (
+                f"; once no host has a live env at {env}, remove {roots / name}"
+                if host == UNKNOWN_HOST
+                else ""
+            )
+            out.unknown.append(f"{env} on {host}: {refs_path(root, name)} is missing{fix}")
         else:
             out.used.update(used)
     return out

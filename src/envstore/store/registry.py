@@ -89,8 +89,8 @@ def register_env(
 
 def claim_host_roots(store: Store) -> None:
     """This host's envs among the roots registered before the store was shared
-    (``hostroots.claim_roots``): keyed by this host, and in its database."""
-    from envstore.store.hostroots import claim_roots
+    (``placeholders.claim_roots``): keyed by this host, and in its database."""
+    from envstore.store.placeholders import claim_roots
 
     claimed = claim_roots(store.root)
     if not claimed:

@@ -23,7 +23,7 @@ def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], N
 
     2: ``state/``; 3: ``"shared": true`` in ``store.json`` once any host uses it in
     shared mode (then every host does, ``Store.shared``). Becoming shared, its roots
-    without a host are sorted out (``hostroots.migrate_roots``: until now hosts that saw
+    without a host are sorted out (``placeholders.migrate_roots``: until now hosts that saw
     it local made roots of their local envs without one) and its own database is set
     aside (``retire_store_db``)."""
     marker = root / "store.json"
@@ -34,12 +34,17 @@ def upgrade(root: Path, version: int, shared: bool, check_layout: Callable[[], N
     for d in STATE_DIRS:
         (root / d).mkdir(exist_ok=True)
     check_layout()
+    claims = []
     if shared and not recorded:
-        from envstore.store.hostroots import migrate_roots
+        from envstore.store.placeholders import migrate_roots
 
-        migrate_roots(root, store_db_refs(root))
+        claims = migrate_roots(root, store_db_refs(root))
         retire_store_db(root)
     write_marker(root, version, recorded or shared)
+    if claims:  # this host's database (named by the new store.json) records them untrusted
+        from envstore.store.hostdb import record_claims
+
+        record_claims(root, claims)
     return recorded or shared
 
 
