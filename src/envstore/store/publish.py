@@ -27,7 +27,14 @@ from envstore.store.layout import Store, read_entry_record
 from envstore.store.seal import dumps as seal_dumps
 from envstore.store.seal import entry_seal, stamped
 
-__all__ = ["Pending", "ensure_compiled", "index_entries", "publish", "publish_unpacked"]
+__all__ = [
+    "Pending",
+    "ensure_compiled",
+    "index_entries",
+    "index_unpacked",
+    "publish",
+    "publish_unpacked",
+]
 
 
 @dataclass
@@ -52,16 +59,28 @@ def publish(store: Store, pending: Pending, *, readonly: bool = False) -> bool:
 
 def publish_unpacked(
     store: Store, record: EntryRecord, tmp: Path, seal: dict[str, object] | None = None
-) -> bool:
+) -> dict[str, object] | None:
     """Publish an entry filled in ``tmp`` by other means (a remote cache's archive, checked
-    by the caller) as ingest publishes its own, and index it with its seal; False if
-    another process published the same entry first (``tmp`` is then gone). ``seal``: the
-    caller checked ``tmp`` against it and found it read-only, so neither is done again."""
+    by the caller) as ingest publishes its own; ``index_unpacked`` then indexes it. The
+    seal to index it with: ``seal`` (the caller checked ``tmp`` against it and found it
+    read-only, so neither is done again), or None when another process published the
+    same entry first (``tmp`` is then gone) or no seal was given: taken from what won."""
     key = EntryKey.parse(record.key)
     won = publish(store, Pending(key, tmp, record), readonly=seal is not None)
-    known = {key: seal} if won and seal is not None else {}
-    index_entries(store, [{**record.to_json(), "added": time.time()}], known)  # gc's age: from now
-    return won
+    return seal if won else None
+
+
+def index_unpacked(
+    store: Store, published: list[tuple[EntryRecord, dict[str, object] | None]]
+) -> None:
+    """Index entries ``publish_unpacked`` published (record, the seal it returned), all
+    in one transaction: a pull publishes ~90 entries as they verify, then indexes them."""
+    if not published:
+        return
+    now = time.time()  # gc's age: from now
+    metas = [{**record.to_json(), "added": now} for record, _seal in published]
+    known = {EntryKey.parse(r.key): s for r, s in published if s is not None}
+    index_entries(store, metas, known)
 
 
 def index_entries(

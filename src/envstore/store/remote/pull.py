@@ -301,7 +301,7 @@ def pull_entries(
     remote is one line for the whole run. Call with the store's gc lock held (shared)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from envstore.store.publish import publish_unpacked
+    from envstore.store.publish import index_unpacked, publish_unpacked
 
     found: dict[str, EntryKey] = {}
     if not wanted:
@@ -323,6 +323,7 @@ def pull_entries(
         return None
 
     results: list[object] = [None] * len(wanted)
+    published: list[tuple[EntryRecord, dict[str, object] | None]] = []
     # Most of a fetch waits on the remote (a request's latency, ~30 ms from an object
     # store) or the disk: more threads than cores, as many as the S3 client's pool.
     with ThreadPoolExecutor(max_workers=min(_THREADS, len(wanted))) as pool:
@@ -333,12 +334,14 @@ def pull_entries(
                 if isinstance(got, Pulled):
                     pulled, got = got, None
                     try:
-                        publish_unpacked(store, pulled.record, pulled.entry, pulled.seal)
+                        seal = publish_unpacked(store, pulled.record, pulled.entry, pulled.seal)
+                        published.append((pulled.record, seal))
                         got = EntryKey.parse(pulled.record.key)
                     finally:
                         rmtree(pulled.work)
                 results[futures[future]] = got
         except BaseException:
+            index_unpacked(store, published)  # what is in place is indexed all the same
             for future in futures:
                 future.cancel()
             for future in futures:  # what was verified but will not be published
@@ -346,6 +349,7 @@ def pull_entries(
                 if isinstance(got, Pulled):
                     rmtree(got.work)
             raise
+    index_unpacked(store, published)  # one transaction, not one per entry
     for want, got in zip(wanted, results, strict=True):
         if isinstance(got, RemoteError):
             warn(f"{got}; using the wheel {want.wheel} instead")
