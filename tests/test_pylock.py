@@ -647,6 +647,44 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     assert not (tmp_path / "bad").exists()
 
 
+def test_projects_in_subdirectories_of_one_archive_are_each_built(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """PEP 751 ``archive.subdirectory``: two projects of one source archive, each built
+    from its own directory (pip's ``#subdirectory=``) and remembered apart, so the next
+    env from the lock builds nothing (offline); a subdirectory leading out is refused."""
+    import tarfile
+
+    from projectmaker import make_project
+
+    for name in ("alpha", "beta"):
+        make_project(tmp_path / "mono" / "pkgs" / name, name)
+    archive = tmp_path / "mono.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "mono", arcname="mono")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+
+    def package(name: str, subdirectory: str) -> dict[str, Any]:
+        return {"name": name, "archive": {"path": "mono.tar.gz", "hashes": {"sha256": digest},
+                                          "subdirectory": subdirectory}}  # fmt: skip
+
+    lock = tmp_path / "pylock.toml"
+    data = {"lock-version": "1.0", "created-by": "hand",
+            "packages": [package("alpha", "pkgs/alpha"), package("beta", "pkgs/beta")]}  # fmt: skip
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "env", "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "env") == {("alpha", "0.1"), ("beta", "0.1")}
+    res = cli("--store", store, "create", tmp_path / "again", "--from", lock, "--offline")
+    assert res.code == 0, res.err
+    assert _set(tmp_path / "again") == _set(tmp_path / "env")
+
+    data["packages"] = [package("alpha", "../mono/pkgs/alpha")]
+    lock.write_text(tomli_w.dumps(data))
+    res = cli("--store", store, "create", tmp_path / "bad", "--from", lock, "--no-index")
+    assert res.code == 1 and "subdirectory is not plain" in res.err, res.err
+
+
 def test_packages_built_from_source_are_locked_as_their_source(
     cli: CLI, tmp_path: Path, store: Path
 ) -> None:

@@ -45,6 +45,7 @@ class LockedPackage:
     # file, no hash); "directory" (a source tree at ``path`` installed as a wheel pip
     # builds: no version, no hash)
     kind: str = "wheel"
+    subdirectory: str | None = None  # an archive's project, below its top (plain parts)
 
     def pip_line(self) -> str:
         """``name==version --hash=sha256:...`` as pip's ``--require-hashes`` wants it

@@ -148,9 +148,16 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
         return LockedPackage(pkg.name, version, "", "", requested, None, pip_url, kind="vcs")
     if not isinstance(dist, (PackageWheel, PackageSdist, PackageArchive)):
         return f"{type(dist).__name__.removeprefix('Package').lower()} sources are not supported"
+    subdirectory = None
     if isinstance(dist, PackageArchive):
-        if dist.subdirectory:
-            return "an archive with a subdirectory is not supported yet"
+        subdirectory = dist.subdirectory or None
+        if subdirectory is not None and not (
+            _plain(subdirectory) and _relative_parts(subdirectory) and "#" not in (url or "")
+        ):
+            return (
+                "its archive's subdirectory is not plain relative components"
+                " (or its url already has a #fragment)"
+            )
         name = unquote(urlparse(url).path if url else str(path)).rsplit("/", 1)[-1]
     else:
         name = dist.filename
@@ -164,7 +171,10 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
         version = name.split("-")[1]
     index = pkg.index if web_url(pkg.index) else None
     kind = "wheel" if wheel else "sdist"
-    return LockedPackage(pkg.name, version, name, digest, requested, path, url, index, kind=kind)
+    return LockedPackage(
+        pkg.name, version, name, digest, requested, path, url, index, kind=kind,
+        subdirectory=subdirectory,
+    )  # fmt: skip
 
 
 def _plain(value: str | None) -> bool:

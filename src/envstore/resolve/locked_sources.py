@@ -48,18 +48,20 @@ def _source_line(p: LockedPackage, dirs: Sequence[Path], problems: list[str]) ->
     if p.kind == "directory":  # a source tree: no hash to check, built as it is now
         return requirement_line(f"{p.name} @ {Path(p.path or '').resolve().as_uri()}")
     what = f"{p.name} {p.version} ({p.wheel})".replace("  ", " ")
+    sub = f"#subdirectory={p.subdirectory}" if p.subdirectory else ""  # pip's fragment
     named = named_file(p)
     files = [named] if named is not None else [d / p.wheel for d in dirs]
     files = [f for f in files if f.is_file()]
     if not files and p.url and p.url.startswith(("https://", "http://")):
-        return requirement_line(f"{p.name} @ {p.url} --hash=sha256:{p.sha256}")
+        return requirement_line(f"{p.name} @ {p.url}{sub} --hash=sha256:{p.sha256}")
     if not files:
         problems.append(f"{what}: no sdist {p.wheel} at {named or 'the --find-links'}")
         return None
     match = matching_file(files, p.sha256, what, problems)
     if match is None:
         return None
-    return requirement_line(f"{p.name} @ {match.resolve().as_uri()} --hash=sha256:{p.sha256}")
+    uri = match.resolve().as_uri()
+    return requirement_line(f"{p.name} @ {uri}{sub} --hash=sha256:{p.sha256}")
 
 
 def matching_file(
@@ -94,6 +96,8 @@ def _built_key(p: LockedPackage, interp: Interpreter) -> str:
     from envstore.resolve.cache import built_key
 
     ident = (p.url or "") if p.kind == "vcs" else f"sha256:{p.sha256}"
+    if p.subdirectory:  # one archive, several projects: each is its own build
+        ident += f"#subdirectory={p.subdirectory}"
     return built_key(ident, "locked", interp)
 
 
