@@ -102,15 +102,20 @@ def test_every_host_with_a_live_env_at_a_placeholders_path_claims_it(
     assert "hello-app" in " ".join(entries(store))
 
 
-@pytest.mark.parametrize("name", ["_unknown", "?unknown", "_x"])
-def test_no_host_takes_a_placeholders_name(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "want"), [("_unknown", "x_unknown"), ("?unknown", "x_unknown"), ("_x", "_x")]
+)
+def test_no_host_takes_a_placeholders_name(
+    name: str, want: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the placeholder's own name is changed: a host named ``_x`` keeps its name
+    (renaming it would make its own local roots another host's)."""
     from envstore.store.fs import host_name
     from envstore.store.hostroots import UNKNOWN_HOST
 
     monkeypatch.setenv("ENVSTORE_TEST_HOST", name)
     got = host_name()
-    assert not got.startswith("_") and got != UNKNOWN_HOST
-    assert got == "x_" + name[1:]
+    assert got != UNKNOWN_HOST and got == want
 
 
 def test_a_rebuilt_database_trusts_sources_only_as_the_envs_own_refs_vouch(
@@ -182,3 +187,49 @@ def test_a_placeholder_is_claimed_only_under_its_envs_own_name(
     (store / "roots" / "0123456789abcdef@_unknown").rename(store / "roots" / f"{bare}@_unknown")
     [claim] = claim_roots(store)
     assert (claim.env, claim.root) == (str(env), bare) and _roots(store) == [bare]
+
+
+def test_a_placeholder_this_user_cannot_read_does_not_stop_gc(
+    cli: CLI, wheelhouse: Path, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A placeholder whose env is another user's (its manifest unreadable: EACCES) is
+    not this host's to claim: gc goes on, and keeps it."""
+    from envstore.store import placeholders
+
+    monkeypatch.setenv("ENVSTORE_SHARED_PATHS", str(tmp_path / "proj"))
+    _host(monkeypatch, tmp_path, "server")
+    monkeypatch.setenv("ENVSTORE_SHARED", "0")
+    env = tmp_path / "proj" / "env"
+    assert cli("--store", store, "create", env, *MAKE, wheelhouse, "hello-app").code == 0
+    (tmp_path / "proj").rename(tmp_path / "proj-unmounted")
+    _host(monkeypatch, tmp_path, "login")
+    assert cli("--store", store, "gc", "--grace", "0").code == 0
+    (tmp_path / "proj-unmounted").rename(tmp_path / "proj")
+
+    def unreadable(path: object) -> object:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(placeholders.Manifest, "load", unreadable)
+    _host(monkeypatch, tmp_path, "node1")
+    res = cli("--store", store, "gc", "--grace", "0")
+    assert res.code == 0, res.err
+    assert [r.partition("@")[2] for r in _roots(store)] == ["_unknown"]
+    assert "hello-app" in " ".join(entries(store))
+
+
+def test_a_mark_that_is_not_a_small_file_is_no_mark(tmp_path: Path) -> None:
+    """marked() reads marks as marks() does: a directory (or link) planted at a mark's
+    name refuses nothing; writing a mark over it fails without leaving a temporary."""
+    from envstore.store import hostroots
+
+    root = tmp_path / "store"
+    (root / "state" / "damaged").mkdir(parents=True)
+    name = "view/" + "a" * 32
+    (root / "state" / "damaged" / name.replace("/", "~")).mkdir()
+    assert not hostroots.marked(root, "damaged", name)
+    assert hostroots.marks(root, "damaged") == {}
+    with pytest.raises(OSError):
+        hostroots.put_mark(root, "damaged", name)
+    assert sorted(os.listdir(root / "state" / "damaged")) == [name.replace("/", "~")]
+    hostroots.put_mark(root, "damaged", "view/" + "b" * 32)
+    assert hostroots.marked(root, "damaged", "view/" + "b" * 32)

@@ -193,12 +193,13 @@ HOST_ENV = "ENVSTORE_TEST_HOST"  # test-only: simulate several hosts on one mach
 def host_name() -> str:
     """This host's name as temporary names and roots carry it: the node name with
     anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (so ``@`` and ``/``
-    never occur), and ``x`` before a name that would start with ``_`` (such names are
-    envstore's placeholders, ``hostroots.UNKNOWN_HOST``: no host may take one).
+    never occur), and ``x`` before a name that would be ``_unknown``, the placeholder
+    host of roots nobody has claimed yet (``placeholders``): no host may take it. Other
+    names keep their form (a host renamed would see its own local roots as another's).
     ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
     name = os.environ.get(HOST_ENV) or os.uname().nodename or "localhost"
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return (f"x{name}" if name.startswith("_") else name)[:64]
+    return (f"x{name}" if name[:64] == "_unknown" else name)[:64]
 
 
 def temp_tag() -> str:

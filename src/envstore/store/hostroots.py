@@ -128,7 +128,11 @@ def _write_at(root: Path, kind: str, name: str, text: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with os.fdopen(os.open(tmp, flags, 0o644, dir_fd=fd), "w") as out:
             out.write(text)
-        os.replace(tmp, file, src_dir_fd=fd, dst_dir_fd=fd)
+        try:
+            os.replace(tmp, file, src_dir_fd=fd, dst_dir_fd=fd)
+        except OSError:  # a directory planted at the name: no temporary left behind
+            os.unlink(tmp, dir_fd=fd)
+            raise
 
 
 def _unlink_at(root: Path, kind: str, name: str) -> None:
@@ -265,11 +269,8 @@ def marked(root: Path, kind: str, name: str) -> bool:
     with state_dir(root, kind) as fd:
         if fd is None:
             return False
-        try:
-            os.stat(name.replace("/", "~"), dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-    return True
+        # As marks() reads them: a small regular file (not a link, a directory, ...).
+        return read_small(name.replace("/", "~"), 4096, dir_fd=fd) is not None
 
 
 def put_mark(root: Path, kind: str, name: str, text: str = "") -> None:

@@ -81,7 +81,7 @@ def claim_roots(root: Path) -> list[Claim]:
         env = os.path.dirname(os.readlink(link))
         try:
             manifest = Manifest.load(link)
-        except BadManifestError:
+        except (BadManifestError, OSError):  # PermissionError: another user's env
             continue  # not alive here (or unreadable): not this host's to claim
         if manifest.env != env or xxhash.xxh3_64_hexdigest(env.encode()) != base:
             continue  # a root is named by its env's path (registry.root_name)
