@@ -356,15 +356,9 @@ class Store:
     def check_not_damaged(self, keys: list[EntryKey]) -> None:
         """Refuse to link entries that ``verify`` found damaged (until repaired; in shared
         mode see ``envstore.store.damage``)."""
-        from envstore.store import index
+        from envstore.store.damage import refused_entries
 
-        wanted = [str(k) for k in keys]
-        if self.shared:  # the marks every host sees, and this host's flags: see there
-            from envstore.store.damage import refused_entries
-
-            bad = refused_entries(self.root, self.db(), self.shared, wanted)
-        else:
-            bad = sorted(index.damaged_entries(self.db()) & set(wanted))
+        bad = refused_entries(self.root, self.db(), self.shared, [str(k) for k in keys])
         if bad:
             raise StoreError(
                 f"damaged store entries: {', '.join(bad)}; run 'envstore verify --repair'"
