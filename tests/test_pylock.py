@@ -647,12 +647,8 @@ def test_sdist_and_vcs_packages_are_built_by_pip_after_every_hash_is_checked(
     assert not (tmp_path / "bad").exists()
 
 
-def test_projects_in_subdirectories_of_one_archive_are_each_built(
-    cli: CLI, tmp_path: Path, store: Path
-) -> None:
-    """PEP 751 ``archive.subdirectory``: two projects of one source archive, each built
-    from its own directory (pip's ``#subdirectory=``) and remembered apart, so the next
-    env from the lock builds nothing (offline); a subdirectory leading out is refused."""
+def _mono(tmp_path: Path) -> Path:
+    """``mono.tar.gz``: the projects ``alpha`` and ``beta`` under ``mono/pkgs/``."""
     import tarfile
 
     from projectmaker import make_project
@@ -662,6 +658,36 @@ def test_projects_in_subdirectories_of_one_archive_are_each_built(
     archive = tmp_path / "mono.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "mono", arcname="mono")
+    return archive
+
+
+def test_lock_env_keeps_the_subdirectory_of_an_archive(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """An env made from ``name @ file:///x.tar.gz#subdirectory=SUB`` is locked as that
+    archive with its ``subdirectory`` (not the archive's top, which holds no project)."""
+    archive = _mono(tmp_path)
+    env = tmp_path / "env"
+    req = f"alpha @ {archive.as_uri()}#subdirectory=pkgs/alpha"
+    res = cli("--store", store, "create", env, req, "--no-index", "--without-pip")
+    assert res.code == 0, res.err
+    lock = tmp_path / "pylock.toml"
+    assert cli("--store", store, "lock", env, "-o", lock).code == 0
+    (alpha,) = [p for p in tomllib.loads(lock.read_text())["packages"] if p["name"] == "alpha"]
+    assert alpha["archive"]["subdirectory"] == "pkgs/alpha"
+    again = tmp_path / "again"
+    res = cli("--store", tmp_path / "fresh", "create", again, "--from", lock, "--no-index")
+    assert res.code == 0, res.err
+    assert _set(again) == {("alpha", "0.1")}
+
+
+def test_projects_in_subdirectories_of_one_archive_are_each_built(
+    cli: CLI, tmp_path: Path, store: Path
+) -> None:
+    """PEP 751 ``archive.subdirectory``: two projects of one source archive, each built
+    from its own directory (pip's ``#subdirectory=``) and remembered apart, so the next
+    env from the lock builds nothing (offline); a subdirectory leading out is refused."""
+    archive = _mono(tmp_path)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
 
     def package(name: str, subdirectory: str) -> dict[str, Any]:
@@ -726,3 +752,16 @@ def test_packages_built_from_source_are_locked_as_their_source(
     want = {(p.name, p.version) for p in Manifest.load(env).packages}
     assert {(p.name, p.version) for p in Manifest.load(again).packages} == want
     assert [e.name for e in Manifest.load(again).editables] == ["editpkg"]
+
+
+def test_a_vcs_url_fragment_other_than_subdirectory_is_no_subdirectory() -> None:
+    """pip's ``#egg=NAME`` on a VCS URL is not written as the lock's subdirectory (the
+    lock would then be refused on reading)."""
+    from envstore.model.lock_pylock import _sources
+    from envstore.model.lock_records import LockedPackage
+
+    commit = "a" * 40
+    for fragment, want in (("egg=foo", None), ("egg=foo&subdirectory=pkgs/foo", "pkgs/foo")):
+        url = f"git+https://h.invalid/r.git@{commit}#{fragment}"
+        p = LockedPackage("foo", "1.0", "", "", True, url=url, kind="vcs")
+        assert _sources([p], None)["vcs"].subdirectory == want

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from envstore.model.keys import canonical_name
 from envstore.model.lock import LockedDirectory, LockedPackage
+from envstore.model.lock_records import relative_parts
 from envstore.model.manifest import Manifest
 from envstore.store.layout import Store
 
@@ -48,15 +49,19 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
         if form.kind == "name":
             continue
         path = form.target if form.kind == "path" else local_path(form.target)
+        sub = _subdirectory(form.target) if form.kind != "path" else None
         if path is not None:
             key = built_entry(st, form, manifest.python)
             pkg = have.get(key.name) if key is not None else None
             if key is None or pkg is None or pkg.key != key:
                 continue  # not built into what the env has, or changed since
+            if sub is not None and not (sub and relative_parts(sub)):
+                continue  # a fragment naming no plain subdirectory: left unknown
             if os.path.isdir(path):
-                found[key.name] = LockedDirectory(key.name, path, editable=False)
+                where = os.path.join(path, sub) if sub else path
+                found[key.name] = LockedDirectory(key.name, where, editable=False)
             elif path.lower().endswith(ARCHIVES):
-                found[key.name] = _archive(key.name, key.version, path)
+                found[key.name] = _archive(key.name, key.version, path, sub or None)
             continue
         named = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*@", line)
         pkg = have.get(canonical_name(named.group(1))) if named else None
@@ -88,14 +93,29 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
     return found
 
 
-def _archive(name: str, version: str, path: str) -> LockedPackage:
+def _archive(name: str, version: str, path: str, subdirectory: str | None) -> LockedPackage:
     from envstore.store.hashing import sha256_file
 
     file = os.path.basename(path)
     digest = sha256_file(Path(path))
+    kind = "archive" if subdirectory else _kind(name, version, file)  # an sdist has none
     return LockedPackage(
-        name, version, file, digest, True, path=path, kind=_kind(name, version, file)
+        name, version, file, digest, True, path=path, kind=kind, subdirectory=subdirectory
     )
+
+
+def _subdirectory(url: str) -> str | None:
+    """The ``subdirectory`` a requirement URL's fragment names; None without a fragment
+    (or one with only ``egg=``/hashes), "" for one naming no usable subdirectory."""
+    from urllib.parse import parse_qs
+
+    fragment = url.partition("#")[2]
+    if not fragment:
+        return None
+    found = parse_qs(fragment, keep_blank_values=True).get("subdirectory")
+    if found is None:
+        return None
+    return found[0] if len(found) == 1 else ""
 
 
 def _kind(name: str, version: str, file: str) -> str:

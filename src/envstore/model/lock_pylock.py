@@ -143,13 +143,20 @@ def _sources(same: list[LockedPackage], base: Path | None) -> dict[str, Any]:
         kind, _, rest = (p.url or "").partition("+")
         rest, _, fragment = rest.partition("#")
         repo, _, commit = rest.rpartition("@")
-        sub = fragment.removeprefix("subdirectory=") or None
+        from urllib.parse import parse_qs
+
+        subs = parse_qs(fragment).get("subdirectory")  # not egg=NAME
+        sub = subs[0] if subs else None
         return {"vcs": PackageVcs(type=kind, url=repo, commit_id=commit, subdirectory=sub)}
     hashes = {"sha256": p.sha256}
     if p.kind == "sdist":
         return {"sdist": PackageSdist(name=p.wheel, path=path, url=url, hashes=hashes)}
     if p.kind == "archive":
-        return {"archive": PackageArchive(path=path, url=url, hashes=hashes)}
+        return {
+            "archive": PackageArchive(
+                path=path, url=url, hashes=hashes, subdirectory=p.subdirectory
+            )
+        }
     return {"wheels": _wheels(same, base)}
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "LockedDirectory",
     "LockedPackage",
     "LockedPython",
+    "relative_parts",
     "requirement_line",
 ]
 
@@ -53,6 +54,15 @@ class LockedPackage:
         if self.url and self.url.startswith(("https://", "http://")):
             return requirement_line(f"{self.name} @ {self.url} --hash=sha256:{self.sha256}")
         return requirement_line(f"{self.name}=={self.version} --hash=sha256:{self.sha256}")
+
+
+def relative_parts(path: str) -> bool:
+    """``path`` is empty or plain relative components (letters, digits, ``_.+-``): not
+    absolute, no ``..``, nothing pip's URL fragment would read as more (a lock's or a
+    requirement's ``subdirectory``)."""
+    return not path or all(
+        re.fullmatch(r"[\w.+-]+", part) and part != ".." for part in path.split("/")
+    )
 
 
 def requirement_line(line: str) -> str:

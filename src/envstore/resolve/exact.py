@@ -116,7 +116,13 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     with it: a wheel, an sdist or archive (built into a wheel by pip), a VCS commit."""
     from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
 
-    from envstore.model.lock_records import SHA256, SOURCE_NAME, WHEEL_NAME, LockedPackage
+    from envstore.model.lock_records import (
+        SHA256,
+        SOURCE_NAME,
+        WHEEL_NAME,
+        LockedPackage,
+        relative_parts,
+    )
     from envstore.model.records import web_url
 
     url, path = dist.url, getattr(dist, "path", None)
@@ -141,7 +147,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
             )
         where = url or (Path(path).as_uri() if path else "")
         sub = dist.subdirectory or ""
-        if not where or not _plain(sub) or not _relative_parts(sub):
+        if not where or not _plain(sub) or not relative_parts(sub):
             return "its vcs source has no plain url or path, or its subdirectory is not plain"
         sub = f"#subdirectory={sub}" if sub else ""
         pip_url = f"{dist.type}+{where}@{commit}{sub}"
@@ -152,7 +158,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     if isinstance(dist, PackageArchive):
         subdirectory = dist.subdirectory or None
         if subdirectory is not None and not (
-            _plain(subdirectory) and _relative_parts(subdirectory) and "#" not in (url or "")
+            _plain(subdirectory) and relative_parts(subdirectory) and "#" not in (url or "")
         ):
             return (
                 "its archive's subdirectory is not plain relative components"
@@ -181,14 +187,6 @@ def _plain(value: str | None) -> bool:
     """No whitespace, control character or ``$`` in ``value`` (None: nothing to check)."""
     return value is None or (
         "$" not in value and all(c.isprintable() and not c.isspace() for c in value)
-    )
-
-
-def _relative_parts(path: str) -> bool:
-    """``path`` is empty or plain relative components (letters, digits, ``_.+-``): not
-    absolute, no ``..``, nothing pip's URL fragment would read as more."""
-    return not path or all(
-        re.fullmatch(r"[\w.+-]+", part) and part != ".." for part in path.split("/")
     )
 
 
