@@ -53,7 +53,8 @@ def add_remote_options(p: Any) -> None:
         "--remote",
         metavar="URL",
         help="a remote cache of store entries (s3://BUCKET/PREFIX, file:///DIR, https://HOST/P),"
-        " asked first for locked wheels (default: $ENVSTORE_REMOTE)",
+        " asked first for any wheel whose sha256 is known: locked, in pip's report, or"
+        " local (default: $ENVSTORE_REMOTE)",
     )
     p.add_argument(
         "--push",

@@ -24,13 +24,11 @@ from pathlib import Path
 
 from envstore.model.keys import canonical_name
 from envstore.model.lock import LockedDirectory, LockedPackage
-from envstore.model.lock_records import relative_parts
+from envstore.model.lock_records import FULL_COMMIT, SHA256, relative_parts
 from envstore.model.manifest import Manifest
 from envstore.store.layout import Store
 
 __all__ = ["built_sources"]
-
-_FULL_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | LockedDirectory]:
@@ -71,7 +69,7 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
         if url.startswith("git+"):
             rest = url.split("#", 1)[0]
             commit = rest.rpartition("@")[2] if "@" in rest.partition("://")[2] else ""
-            if _FULL_COMMIT.fullmatch(commit):
+            if FULL_COMMIT["git"].fullmatch(commit):
                 found[pkg.name] = LockedPackage(
                     pkg.name, pkg.version, "", "", True, url=url, kind="vcs"
                 )
@@ -80,7 +78,7 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
 
             file_url, _, digest = url.partition("#sha256=")
             name = file_url.rsplit("/", 1)[-1]
-            if web_url(file_url) and re.fullmatch(r"[0-9a-f]{64}", digest.lower()):
+            if web_url(file_url) and SHA256.match(digest.lower()):
                 found[pkg.name] = LockedPackage(
                     pkg.name,
                     pkg.version,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from envstore.errors import LockError
 
 __all__ = [
+    "FULL_COMMIT",
     "LOCK_VERSION",
     "SHA256",
     "SOURCE_NAME",
@@ -22,7 +23,9 @@ __all__ = [
 ]
 
 LOCK_VERSION = "1.0"  # PEP 751's lock-version
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}\Z")  # with .match: no trailing newline either
+# A full commit hash (a branch or tag name moves): git's SHA-1 or SHA-256, hg's.
+FULL_COMMIT = {"git": re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}"), "hg": re.compile(r"[0-9a-f]{40}")}
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.whl$")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+!-]*\.(tar\.gz|tgz|tar\.bz2|tar\.xz|zip)$")
 

@@ -5,7 +5,6 @@ the store's ``wheels/`` or the index.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -117,6 +116,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     from packaging.pylock import PackageArchive, PackageSdist, PackageVcs, PackageWheel
 
     from envstore.model.lock_records import (
+        FULL_COMMIT,
         SHA256,
         SOURCE_NAME,
         WHEEL_NAME,
@@ -139,8 +139,8 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     if isinstance(dist, PackageVcs):
         # A full commit hash: a branch or tag name moves, and "-x" would be an option.
         commit = dist.commit_id or ""
-        full = {"git": r"[0-9a-f]{40}|[0-9a-f]{64}", "hg": r"[0-9a-f]{40}"}.get(dist.type)
-        if full is None or not re.fullmatch(full, commit):
+        full = FULL_COMMIT.get(dist.type)
+        if full is None or not full.fullmatch(commit):
             return (
                 f"a {dist.type} source needs a full commit hash as its commit-id (git: 40 or 64"
                 " hex digits, hg: 40; other version control systems are not supported)"

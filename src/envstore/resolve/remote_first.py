@@ -7,7 +7,6 @@ entry; the rest takes the wheel path."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,13 +16,13 @@ from envstore.store.layout import Store
 
 __all__ = ["ask_for_local_wheels", "ask_remote", "report_sha256", "report_wheel"]
 
-_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-
 
 def report_sha256(info: dict[str, object]) -> str | None:
     """The sha256 an item of pip's report gives for its archive (PEP 610
     ``archive_info``: ``hashes``, or the older ``hash``), lower case; None if none
     or if it is not 64 hex digits."""
+    from envstore.model.lock_records import SHA256
+
     archive = info.get("archive_info")
     if not isinstance(archive, dict):
         return None
@@ -31,7 +30,7 @@ def report_sha256(info: dict[str, object]) -> str | None:
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
     if sha256 is None and str(archive.get("hash", "")).startswith("sha256="):
         sha256 = str(archive["hash"])[len("sha256=") :]
-    if not isinstance(sha256, str) or not _HEX64.match(sha256.lower()):
+    if not isinstance(sha256, str) or not SHA256.match(sha256.lower()):
         return None  # it names an object of the remote: only a digest may
     return sha256.lower()
 

@@ -39,6 +39,7 @@ __all__ = [
     "disk_entries",
     "fill",
     "local_db_path",
+    "put_found",
     "record_claims",
     "vouched_digest",
 ]
@@ -161,12 +162,12 @@ def fill(
         elif not digest:
             digest = vouched_digest(manifest, records, read_refs(root, name))
         with _db.write(conn):
-            _put_found(conn, env, name, manifest, digest)
+            put_found(conn, env, name, manifest, digest)
         counts["envs"] += 1
     return counts
 
 
-def _put_found(
+def put_found(
     conn: sqlite3.Connection, env: str, root: str, manifest: Manifest, digest: str
 ) -> None:
     """The rows of an env found on disk (its manifest as it is now)."""
@@ -196,7 +197,7 @@ def record_claims(root: Path, claims: Sequence[Claim]) -> None:
     try:
         with _db.write(conn):
             for claim in claims:
-                _put_found(conn, claim.env, claim.root, claim.manifest, "")
+                put_found(conn, claim.env, claim.root, claim.manifest, "")
     finally:
         conn.close()
 

@@ -45,8 +45,8 @@ __all__ = [
 
 DEFAULT_HOST_ROOT_DAYS = 90.0
 # The host of a root made before the store was shared whose env this host could not
-# place (``placeholders.migrate_roots``): no host is named so (``fs.host_name`` never
-# starts with "_").
+# place (``placeholders.migrate_roots``): no host is named so (``fs.host_name`` calls a
+# host whose name would be this one ``x_unknown``).
 UNKNOWN_HOST = "_unknown"
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 

@@ -95,18 +95,13 @@ def claim_host_roots(store: Store) -> None:
     claimed = claim_roots(store.root)
     if not claimed:
         return
+    from envstore.store.hostdb import put_found
+
     conn = store.db()
     with write(conn):
         for env, name, manifest in claimed:
-            index.put_env(
-                conn,
-                env,
-                root=name,
-                digest="",  # found on disk: relink trusts none of its recorded sources
-                python=manifest.python.version,
-                created=manifest.created,
-                objects=index.env_objects(manifest),
-            )
+            # Found on disk: relink trusts none of its recorded sources.
+            put_found(conn, env, name, manifest, "")
 
 
 def _link_target(path: Path) -> str | None:

@@ -22,20 +22,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from envstore.errors import StoreError
-from envstore.store.damage import dir_identity, republished
+from envstore.store.damage import dir_identity
 
 __all__ = [
     "FOREIGN_CACHE",
     "check_entry",
     "check_view",
     "contents",
-    "dir_identity",
     "entry_seal",
     "file_digest",
     "new_tag_pycs",
     "pyc_tag",
     "pycs",
-    "republished",
     "stamped",
     "view_seal",
 ]

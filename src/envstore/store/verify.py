@@ -26,6 +26,7 @@ from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME, Manifest
 from envstore.store import db as _db
 from envstore.store import hostdb, index
+from envstore.store.damage import republished
 from envstore.store.fs import make_readonly
 from envstore.store.layout import Store, read_entry_record
 from envstore.store.registry import registered_envs
@@ -38,7 +39,6 @@ from envstore.store.seal import (
     new_tag_pycs,
     pyc_tag,
     pycs,
-    republished,
     stamped,
 )
 from envstore.store.seal import dumps as seal_dumps
