@@ -233,3 +233,27 @@ def test_a_mark_that_is_not_a_small_file_is_no_mark(tmp_path: Path) -> None:
     assert sorted(os.listdir(root / "state" / "damaged")) == [name.replace("/", "~")]
     hostroots.put_mark(root, "damaged", "view/" + "b" * 32)
     assert hostroots.marked(root, "damaged", "view/" + "b" * 32)
+
+
+def test_a_placeholder_naming_no_manifest_is_not_read(tmp_path: Path) -> None:
+    """A crafted ``<hash>@_unknown`` whose link names a FIFO (not an env's manifest) is
+    skipped, never opened: gc would otherwise wait on it forever."""
+    import subprocess
+    import sys
+
+    import xxhash
+
+    store = tmp_path / "store"
+    (store / "roots").mkdir(parents=True)
+    fifo = tmp_path / "env" / "pipe"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    name = f"{xxhash.xxh3_64_hexdigest(str(fifo.parent).encode())}@_unknown"
+    os.symlink(fifo, store / "roots" / name)
+    code = (
+        "from pathlib import Path; from envstore.store.placeholders import claim_roots;"
+        f" print(claim_roots(Path({str(store)!r})))"
+    )
+    # A hang is the failure here; the timeout only ends it.
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and got.stdout.strip() == "[]", got.stderr

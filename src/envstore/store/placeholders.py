@@ -78,7 +78,10 @@ def claim_roots(root: Path) -> list[Claim]:
         link = roots / name
         if host != UNKNOWN_HOST or not valid_name("refs", name) or not link.is_symlink():
             continue
-        env = os.path.dirname(os.readlink(link))
+        target = os.readlink(link)
+        if os.path.basename(target) != MANIFEST_NAME:
+            continue  # a root names an env's manifest (registry.register_env), nothing else
+        env = os.path.dirname(target)
         try:
             manifest = Manifest.load(link)
         except (BadManifestError, OSError):  # PermissionError: another user's env

@@ -29,11 +29,6 @@ def root_name(env: Path, store: Store | None = None) -> str:
     return name
 
 
-def root_host(name: str) -> str | None:
-    """The host a root's name says holds its env on local disk; None: shared storage."""
-    return name.partition("@")[2] or None
-
-
 def register_env(
     store: Store,
     manifest: Manifest,
