@@ -584,3 +584,20 @@ def test_a_data_directory_named_like_the_manifest_is_refused(
     assert_clean(r, refused=True)
     assert "envstore.json" in r.err and "sneaky" in r.err
     assert not (store / "entries" / "pure" / "sneaky").exists()  # refused at ingest
+
+
+def test_a_fifo_or_device_as_the_manifest_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A cloned repo's ``.venv/envstore.json`` that is a FIFO (or a device) is refused
+    as unreadable at once, never opened for a blocking read."""
+    from envstore.errors import BadManifestError
+    from envstore.model.manifest import Manifest
+
+    env = tmp_path / ".venv"
+    env.mkdir()
+    os.mkfifo(env / "envstore.json")
+    with pytest.raises(BadManifestError, match="not a regular file"):
+        Manifest.load(env)
+    (env / "envstore.json").unlink()
+    (env / "envstore.json").symlink_to("/dev/zero")
+    with pytest.raises(BadManifestError, match="not a regular file"):
+        Manifest.load(env)

@@ -329,13 +329,15 @@ class Manifest:
     @classmethod
     def load(cls, path: Path) -> Manifest:
         """Read ``path`` (a manifest file or an env directory)."""
-        if path.is_dir():
+        if os.path.isdir(path):
             path = path / MANIFEST_NAME
         try:
-            text = path.read_text()
+            text = _read_regular(path)
         except FileNotFoundError:
             raise BadManifestError(f"{path} does not exist (not an envstore environment)") from None
         except OSError as exc:
+            raise BadManifestError(f"{path} cannot be read: {exc}") from None
+        except ValueError as exc:  # not a regular file, too big, not UTF-8
             raise BadManifestError(f"{path} cannot be read: {exc}") from None
         try:
             data = json.loads(text)
@@ -356,3 +358,26 @@ def same_env(manifest: Manifest, env: Path) -> str:
         except OSError:
             pass
     return str(env)
+
+
+_MANIFEST_LIMIT = 64 << 20  # far above any env's manifest (big's 91 packages: ~30 KB)
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path`` if it is a regular file (a FIFO planted as a cloned repo's
+    ``envstore.json`` is never waited on; a device or a huge file is never read whole)."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > _MANIFEST_LIMIT:
+            raise ValueError(f"larger than {_MANIFEST_LIMIT} bytes")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8")
+    finally:
+        os.close(fd)
