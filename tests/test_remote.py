@@ -297,6 +297,48 @@ def _repack(
     _resign(root, secret, change)
 
 
+def _edit_members(
+    root: Path, secret: Path, edit: Callable[[list[tuple[str, str, bytes]]], None]
+) -> None:
+    """A signer packs archives whose members ``edit`` changed (in place), with the
+    right sha256 and size: what it signs is not what it sealed."""
+
+    def change(signed: dict[str, Any], pack: bytes) -> bytes:
+        members = _read_pack(pack)
+        edit(members)
+        new = root / "new.pack.zst"
+        _write_pack(members, new)
+        pack = new.read_bytes()
+        new.unlink()
+        signed["archive_sha256"] = hashlib.sha256(pack).hexdigest()
+        signed["archive_size"] = len(pack)
+        return pack
+
+    _resign(root, secret, change)
+
+
+def _module(members: list[tuple[str, str, bytes]]) -> int:
+    """The index of the entry's package's ``__init__.py``."""
+    return next(
+        i
+        for i, (n, _k, _d) in enumerate(members)
+        if n.endswith("/__init__.py") and n.count("/") == 2
+    )
+
+
+def _add_file(members: list[tuple[str, str, bytes]]) -> None:
+    members.append(("site/extra.py", "f", b"import os\n"))
+
+
+def _drop_module(members: list[tuple[str, str, bytes]]) -> None:
+    del members[_module(members)]
+
+
+def _add_pyc(members: list[tuple[str, str, bytes]]) -> None:
+    package = members[_module(members)][0].rpartition("/")[0]
+    members.append((f"{package}/__pycache__/evil.cpython-311.pyc", "f", b"\0" * 16))
+
+
 def _evil(data: bytes) -> bytes:
     return data + b"\nimport os; os.system('evil')\n"
 
@@ -315,6 +357,10 @@ DAMAGE = {
     "contents-not-recorded": "bytes, RECORD says",
     "same-size-not-recorded": "does not match its RECORD hash",
     "contents-not-sealed": "RECORD was changed after it was written",
+    # What was written is checked as verify walks an entry (from the writer's list).
+    "unexpected-file": "unexpected file site/extra.py",
+    "missing-file": "missing file site/",
+    "pyc-not-sealed": "was added after the entry was sealed",
     "closed-port": "unreachable",
     # Installed before zstandard joined the extra (an upgrade adds no extra's new
     # dependency): one warning, not a traceback.
@@ -353,6 +399,9 @@ def test_a_bad_or_unreachable_remote_falls_back_to_the_wheels(
         _repack(shared, tmp_path / "ci.key", _evil, record=damage == "contents-not-sealed")
     elif damage == "same-size-not-recorded":  # found by the digest taken while writing
         _repack(shared, tmp_path / "ci.key", _same_size, record=False)
+    elif damage in ("unexpected-file", "missing-file", "pyc-not-sealed"):
+        edit = {"unexpected-file": _add_file, "missing-file": _drop_module}
+        _edit_members(shared, tmp_path / "ci.key", edit.get(damage, _add_pyc))
     elif damage == "no-zstandard":
         monkeypatch.setitem(sys.modules, "zstandard", None)
     else:

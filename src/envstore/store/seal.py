@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from envstore.errors import StoreError
@@ -63,6 +63,17 @@ def pycs(root: Path) -> list[str]:
             rel = os.path.relpath(dirpath, root)
             found += [f"{rel}/{n}" for n in sorted(filenames) if n.endswith(".pyc")]
     return found
+
+
+def _is_pyc(rel: str) -> bool:
+    """Whether ``rel`` (relative to an entry) is one of what ``pycs`` finds."""
+    parts = rel.split("/")
+    return (
+        parts[0] == "site"
+        and len(parts) > 2
+        and parts[-2] == "__pycache__"
+        and rel.endswith(".pyc")
+    )
 
 
 def new_tag_pycs(root: Path, seal: Mapping[str, object]) -> list[str]:
@@ -122,10 +133,14 @@ def _record(root: Path) -> str:
 
 
 def check_entry(
-    root: Path, seal: dict[str, object], digests: Mapping[str, str] | None = None
+    root: Path,
+    seal: dict[str, object],
+    digests: Mapping[str, str] | None = None,
+    files: Iterable[str] | None = None,
 ) -> list[str]:
     """What differs between the entry at ``root`` and its seal. ``digests``: its files'
-    xxh3-128, taken as they were written (so they are not read again)."""
+    xxh3-128, taken as they were written (so they are not read again); ``files``: every
+    file of the entry, relative to it, when known (then its tree is not walked)."""
     known = digests or {}
 
     def digest(rel: str) -> str:
@@ -140,7 +155,7 @@ def check_entry(
     if "RECORD" in seal and _record(root) != seal["RECORD"]:
         problems.append("RECORD was changed after it was written (with the files it lists?)")
     want: dict[str, str] = seal.get("pyc") or {}  # type: ignore[assignment]
-    have = set(pycs(root))
+    have = set(pycs(root)) if files is None else {f for f in files if _is_pyc(f)}
     for rel in sorted(have - set(want)):
         problems.append(f"bytecode {rel} was added after the entry was sealed")
     for rel in sorted(set(want) - have):

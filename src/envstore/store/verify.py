@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,8 @@ from envstore.store.verify_views import verify_views
 
 __all__ = [
     "Finding",
+    "hash_ok",
+    "record_rows",
     "verify",
 ]
 
@@ -60,12 +61,12 @@ class Finding:
         return f"{'note: ' if self.note else ''}{self.subject}: {self.message}"
 
 
-def _record_rows(site: Path, dist_info: str) -> list[list[str]]:
+def record_rows(site: Path, dist_info: str) -> list[list[str]]:
     with open(site / dist_info / "RECORD", newline="", encoding="utf-8") as f:
         return [row for row in csv.reader(f) if row]
 
 
-def _hash_ok(path: str | Path, spec: str, known: str | None = None) -> bool:
+def hash_ok(path: str | Path, spec: str, known: str | None = None) -> bool:
     """Whether the file matches RECORD's ``spec``; ``known``: its sha256, taken as it
     was written (so it is not read again)."""
     algo, _, digest = spec.partition("=")
@@ -85,16 +86,16 @@ def verify_entry(
     check_contents: bool,
     notes: list[str] | None = None,
     root: Path | None = None,
-    sha256: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Problems of one entry, as messages; ``notes`` gets what is not damage. ``root``:
-    the entry's files elsewhere than its place (one pulled from a remote, in ``tmp/``);
-    ``sha256``: its files' digests (RECORD's spelling), taken as they were written."""
+    the entry's files elsewhere than its place (a repair's fresh copy). An entry just
+    pulled from a remote is checked from what was written instead
+    (``envstore.store.remote.written``)."""
     root = root or store.entry_path(key)
     problems: list[str] = []
     try:
         dist_info = read_entry_record(root).dist_info
-        rows = _record_rows(root / "site", dist_info)
+        rows = record_rows(root / "site", dist_info)
     except (OSError, ValueError, StoreError) as exc:
         return [f"entry.json or RECORD unreadable: {exc}"]
     expected: set[str] = {"entry.json"}
@@ -122,7 +123,7 @@ def verify_entry(
         if check_contents:
             if row[2] and int(row[2]) != st.st_size:
                 problems.append(f"{rel} has {st.st_size} bytes, RECORD says {row[2]}")
-            elif row[1] and not _hash_ok(path, row[1], (sha256 or {}).get(rel)):
+            elif row[1] and not hash_ok(path, row[1]):
                 problems.append(f"{rel} does not match its RECORD hash")
     for dirpath, dirnames, filenames in os.walk(top):
         reldir = os.path.relpath(dirpath, top)

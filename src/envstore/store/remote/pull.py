@@ -45,8 +45,8 @@ from envstore.store.layout import Store, read_entry_record
 from envstore.store.remote.archive import Unpacked, unpack_entry
 from envstore.store.remote.backends import Backend, RemoteUnreachable, Stream
 from envstore.store.remote.keys import PublicKey
-from envstore.store.seal import check_entry, file_digest
-from envstore.store.verify import verify_entry
+from envstore.store.remote.written import check_written, markers
+from envstore.store.seal import file_digest
 
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
 
@@ -249,7 +249,7 @@ def _unpack_checked(
                 unpacked = unpack_entry(archive, root, layout=meta.layout)
             except RemoteError as exc:
                 raise RemoteError(f"{what} refused: {exc}") from None
-            record = _checked(store, meta, root, what, unpacked)
+            record = _checked(meta, root, what, unpacked)
             record.origin = origin  # where repair finds it again (no credentials)
             _rewrite_record(root, record)
             return Pulled(
@@ -271,23 +271,17 @@ def _rewrite_record(entry: Path, record: EntryRecord) -> None:
     os.chmod(entry, 0o555)
 
 
-def _checked(
-    store: Store, meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked
-) -> EntryRecord:
+def _checked(meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked) -> EntryRecord:
     """The unpacked entry's record, once it is what the signed metadata says: every
     file against RECORD and the seal, by the digests taken as it was written."""
     try:
         record = read_entry_record(entry)
     except EnvstoreError:
         raise RemoteError(f"{what} refused: its entry.json is unreadable or invalid") from None
-    problems = verify_entry(
-        store, meta.key, check_contents=True, root=entry, sha256=unpacked.sha256
-    )
-    problems += check_entry(entry, meta.seal, unpacked.xxh3)
+    problems = check_written(entry, unpacked, meta.seal)
     if (record.key, record.sha256, record.wheel) != (str(meta.key), meta.wheel_sha256, meta.wheel):
         problems.append("entry.json describes another entry")
-    markers = {p.name.removeprefix("compiled-") for p in entry.glob("compiled-*")}
-    if markers != set(meta.cache_tags):
+    if markers(unpacked) != set(meta.cache_tags):
         problems.append("its bytecode markers are not the signed cache tags")
     if problems:
         raise RemoteError(f"{what} refused: {'; '.join(problems[:3])}")
