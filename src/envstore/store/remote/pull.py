@@ -45,10 +45,12 @@ from envstore.store.layout import Store, read_entry_record
 from envstore.store.remote.archive import Unpacked, unpack_entry
 from envstore.store.remote.backends import Backend, RemoteUnreachable, Stream
 from envstore.store.remote.keys import PublicKey
+from envstore.store.remote.workers import in_processes, in_threads, processes_for
 from envstore.store.remote.written import check_written, markers
 from envstore.store.seal import file_digest
 
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
+
 
 _CHUNK = 1 << 20
 _SPOOL = 4 << 20  # archive bytes kept in memory while downloading; beyond, a file in tmp/
@@ -288,6 +290,23 @@ def _checked(meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked) -> En
     return record
 
 
+def _nothing() -> None:
+    pass
+
+
+def _discard(result: object) -> None:
+    """A fetched entry that will not be published (the pull stopped): deleted."""
+    if isinstance(result, Pulled):
+        rmtree(result.work)
+
+
+def _in_child(backend: Backend, processes: int) -> None:
+    """A forked worker's share of the unpacking slots, and its own remote client."""
+    global _UNPACKING
+    _UNPACKING = threading.BoundedSemaphore(max(1, 2 * (os.cpu_count() or 1) // processes))
+    getattr(backend, "forked", _nothing)()
+
+
 def pull_entries(
     store: Store,
     backend: Backend,
@@ -298,8 +317,6 @@ def pull_entries(
     """Each wanted entry the remote has and that verifies, published into ``store``:
     name -> key. Every refusal is one ``warn`` line naming the object; an unreachable
     remote is one line for the whole run. Call with the store's gc lock held (shared)."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     from envstore.store.publish import index_unpacked, publish_unpacked
 
     found: dict[str, EntryKey] = {}
@@ -314,40 +331,45 @@ def pull_entries(
             return fetch_entry(store, backend, trusted, want, again=False)
         except RemoteUnreachable as exc:
             unreachable.append(str(exc))
+            return exc
         except RemoteError as exc:
             return exc
         except Exception as exc:  # a bug's or a library's surprise: still one object's
             name = meta_name(want.sha256, want.abi)
             return RemoteError(f"{backend.url}/{name} refused: {type(exc).__name__}")
-        return None
 
     results: list[object] = [None] * len(wanted)
     published: list[tuple[EntryRecord, dict[str, object] | None]] = []
     # Most of a fetch waits on the remote (a request's latency, ~30 ms from an object
-    # store) or the disk: more threads than cores, as many as the S3 client's pool.
-    with ThreadPoolExecutor(max_workers=min(_THREADS, len(wanted))) as pool:
-        futures = {pool.submit(one, want): i for i, want in enumerate(wanted)}
-        try:  # each published as it comes, while the others are still unpacked
-            for future in as_completed(futures):
-                got = future.result()
-                if isinstance(got, Pulled):
-                    pulled, got = got, None
-                    try:
-                        seal = publish_unpacked(store, pulled.record, pulled.entry, pulled.seal)
-                        published.append((pulled.record, seal))
-                        got = EntryKey.parse(pulled.record.key)
-                    finally:
-                        rmtree(pulled.work)
-                results[futures[future]] = got
-        except BaseException:
-            index_unpacked(store, published)  # what is in place is indexed all the same
-            for future in futures:
-                future.cancel()
-            for future in futures:  # what was verified but will not be published
-                got = None if future.cancelled() else future.exception() or future.result()
-                if isinstance(got, Pulled):
-                    rmtree(got.work)
-            raise
+    # store) or the disk: more threads than cores, as many as the S3 client's pool;
+    # in a few processes when it can (``workers``).
+    processes = processes_for(len(wanted))
+    if processes:
+        getattr(backend, "before_fork", _nothing)()
+        done = in_processes(
+            wanted, one, processes, _THREADS // processes, lambda: _in_child(backend, processes)
+        )
+    else:
+        done = in_threads(wanted, one, _THREADS, _discard)
+    try:  # each published as it comes, while the others are still unpacked
+        for i, got in done:
+            if isinstance(got, RemoteUnreachable):
+                unreachable[:] = unreachable or [str(got)]
+                continue
+            if isinstance(got, Pulled):
+                pulled, got = got, None
+                try:
+                    seal = publish_unpacked(store, pulled.record, pulled.entry, pulled.seal)
+                    published.append((pulled.record, seal))
+                    got = EntryKey.parse(pulled.record.key)
+                finally:
+                    rmtree(pulled.work)
+            results[i] = got
+    except BaseException:
+        index_unpacked(store, published)  # what is in place is indexed all the same
+        raise
+    finally:
+        done.close()  # what was verified but will not be published is deleted
     index_unpacked(store, published)  # one transaction, not one per entry
     for want, got in zip(wanted, results, strict=True):
         if isinstance(got, RemoteError):

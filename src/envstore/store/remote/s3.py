@@ -46,6 +46,18 @@ class S3Backend:
         with self._lock:
             return self._client or self._make_client()
 
+    def before_fork(self) -> None:
+        """Import boto3 once, before ``workers`` forks (each child makes its client)."""
+        try:
+            import boto3  # noqa: F401
+        except ImportError:
+            pass  # said by _make_client, in each child
+
+    def forked(self) -> None:
+        """In a forked child: a client of its own (never the parent's connections)."""
+        self._client = None
+        self._lock = threading.Lock()
+
     def _make_client(self) -> Any:
         if self._client is None:
             try:

@@ -1,0 +1,117 @@
+"""Pulling in forked worker processes (store/remote/workers.py).
+
+Each test runs in a fresh interpreter (a subprocess): the fork path is taken only
+by a process with no other thread, and pytest's workers have threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import envstore_cmd, run
+from wheelmaker import build_wheel
+
+pytest.importorskip("zstandard")
+pytest.importorskip("cryptography")
+
+SPREAD = """
+import json, os, sys, time
+from envstore.store.remote.workers import in_processes, processes_for
+parent = os.getpid()
+def work(i):
+    if i == int(sys.argv[1]):
+        os._exit(3)  # a child killed in the middle of its work
+    time.sleep(0.02)  # long enough for both children to get work
+    return (i, os.getpid())
+got = list(in_processes(list(range(40)), work, 2, 3, lambda: None))
+print(json.dumps({"got": got, "parent": parent, "n": processes_for(40)}))
+"""
+
+
+@pytest.mark.parametrize("dies", [-1, 7])
+def test_work_is_spread_over_children_and_each_result_comes_once(dies: int) -> None:
+    out = run([sys.executable, "-c", SPREAD, str(dies)], extra_env={"ENVSTORE_PULL_PROCESSES": "2"})
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    indices = [i for i, (_same, _pid) in data["got"]]
+    pids = {pid for _i, (_same, pid) in data["got"]}
+    assert all(i == same for i, (same, _pid) in data["got"])
+    assert len(indices) == len(set(indices))  # each once
+    assert data["parent"] not in pids and len(pids) == 2  # done in two children
+    assert data["n"] == 2
+    if dies < 0:
+        assert sorted(indices) == list(range(40))
+    else:  # what the killed child held is missing (a miss: the wheel is used), no hang
+        assert dies not in indices and len(indices) >= 40 - 3
+
+
+PULL = """
+import json, os, sys
+import envstore.store.remote.workers as w
+from envstore.cli.main import main
+pids = set()  # of the processes that unpacked what was pulled (tmp/<host>@<pid>-pull-...)
+real = w.in_processes
+def watched(*args, **kwargs):
+    for index, result in real(*args, **kwargs):
+        pids.add(int(result.work.name.split("@")[1].split("-")[0]))
+        yield index, result
+w.in_processes = watched
+import envstore.store.remote.pull
+sys.modules["envstore.store.remote.pull"].in_processes = watched
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "forked": len(pids) == 2 and os.getpid() not in pids}))
+print(pids, os.getpid(), file=sys.stderr)
+"""
+
+
+def test_a_pull_of_many_entries_in_worker_processes(tmp_path: Path) -> None:
+    """Eight entries pulled by two forked children (each with its own threads) are
+    published, indexed and sealed as from threads: the env runs and verify is clean."""
+    wheels = tmp_path / "wheels"
+    names = [f"pkg{i}" for i in range(8)]
+    for name in names:
+        build_wheel(wheels, name, "1.0", files={f"{name}/__init__.py": f"X = {name!r}\n"})
+    shared = (tmp_path / "shared").as_uri()
+    es = envstore_cmd()
+    secret, public = tmp_path / "ci.key", tmp_path / "ci.pub"
+    assert run([*es, "key", "generate", "ci-1", secret, public]).returncode == 0
+    keys = {"ENVSTORE_SIGNING_KEY": str(secret), "ENVSTORE_TRUSTED_KEYS": public.read_text()}
+    a = run([*es, "--store", tmp_path / "a", "create", tmp_path / "env-a", *names,
+             "--without-pip", "--no-index", "-f", wheels, "--remote", shared, "--push"],
+            extra_env=keys)  # fmt: skip
+    assert a.returncode == 0, a.stderr
+    lock = tmp_path / "pylock.toml"
+    assert (
+        run([*es, "--store", tmp_path / "a", "lock", tmp_path / "env-a", "-o", lock]).returncode
+        == 0
+    )
+    env_b, store_b = tmp_path / "env-b", tmp_path / "b"
+    b = run(
+        [
+            sys.executable,
+            "-c",
+            PULL,
+            "--store",
+            store_b,
+            "create",
+            env_b,
+            "--from",
+            lock,
+            "--no-index",
+            "--remote",
+            shared,
+        ],
+        extra_env={**keys, "ENVSTORE_PULL_PROCESSES": "2"},
+    )
+    assert b.returncode == 0 and json.loads(b.stdout.splitlines()[-1]) == {
+        "code": 0,
+        "forked": True,
+    }, b.stderr
+    imports = "; ".join(f"import {n}" for n in names)
+    assert run([env_b / "bin" / "python", "-c", imports]).returncode == 0
+    verify = run([*es, "--store", store_b, "verify", "--check-contents"])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert not list((store_b / "tmp").iterdir())
