@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import envstore_cmd, run
+from test_remote import moto  # noqa: F401 (a fixture)
 from wheelmaker import build_wheel
 
 pytest.importorskip("zstandard")
@@ -67,14 +68,20 @@ print(pids, os.getpid(), file=sys.stderr)
 """
 
 
-def test_a_pull_of_many_entries_in_worker_processes(tmp_path: Path) -> None:
-    """Eight entries pulled by two forked children (each with its own threads) are
-    published, indexed and sealed as from threads: the env runs and verify is clean."""
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_a_pull_of_many_entries_in_worker_processes(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Eight entries pulled by two forked children (each with its own threads; on S3,
+    with the client the parent made) are published, indexed and sealed as from
+    threads: the env runs and verify is clean."""
     wheels = tmp_path / "wheels"
     names = [f"pkg{i}" for i in range(8)]
     for name in names:
         build_wheel(wheels, name, "1.0", files={f"{name}/__init__.py": f"X = {name!r}\n"})
-    shared = (tmp_path / "shared").as_uri()
+    shared = (
+        (tmp_path / "shared").as_uri() if kind == "file" else request.getfixturevalue("moto")[1]
+    )
     es = envstore_cmd()
     secret, public = tmp_path / "ci.key", tmp_path / "ci.pub"
     assert run([*es, "key", "generate", "ci-1", secret, public]).returncode == 0
