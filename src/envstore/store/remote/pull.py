@@ -21,6 +21,7 @@ reaches ``entries/``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -351,8 +352,18 @@ def pull_entries(
         )
     else:
         done = in_threads(wanted, one, _THREADS, _discard)
+    answered: set[int] = set()
     try:  # each published as it comes, while the others are still unpacked
-        for i, got in done:
+        try:
+            first = next(done)
+        except StopIteration:
+            first = None
+        except OSError as exc:  # not a process could be forked: threads, as without
+            warn(f"cannot start worker processes ({exc.strerror}); pulling in threads")
+            done = in_threads(wanted, one, _THREADS, _discard)
+            first = next(done, None)
+        for i, got in itertools.chain([first] if first else [], done):
+            answered.add(i)
             if isinstance(got, RemoteUnreachable):
                 unreachable[:] = unreachable or [str(got)]
                 continue
@@ -371,6 +382,9 @@ def pull_entries(
     finally:
         done.close()  # what was verified but will not be published is deleted
     index_unpacked(store, published)  # one transaction, not one per entry
+    if len(answered) < len(wanted) and not unreachable:  # a worker process died
+        lost = len(wanted) - len(answered)
+        warn(f"a worker process stopped: {lost} of {len(wanted)} entries from wheels instead")
     for want, got in zip(wanted, results, strict=True):
         if isinstance(got, RemoteError):
             warn(f"{got}; using the wheel {want.wheel} instead")

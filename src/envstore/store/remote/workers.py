@@ -94,7 +94,14 @@ def in_processes(
     try:
         for _ in range(processes):
             out_r, out_w = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no more processes (a limit, memory): those forked do it all
+                os.close(out_r)
+                os.close(out_w)
+                if not children:
+                    raise
+                break
             if pid == 0:  # pragma: no cover (a child: coverage is not collected there)
                 status = 1
                 try:
