@@ -70,13 +70,23 @@ if os.environ.get("KILL_AT"):  # the worker that fetches this one dies
             os._exit(3)
         return real_fetch(store, backend, trusted, want, **kw)
     pull.fetch_entry = fetch
+if os.environ.get("NO_FORK"):  # a process limit reached
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+    os.fork = no_fork
+real_threads = pull.in_threads
+def threads(*args, **kwargs):
+    for index, result in real_threads(*args, **kwargs):
+        pids.add(int(result.work.name.split("@")[1].split("-")[0]))
+        yield index, result
+pull.in_threads = threads
 code = main(sys.argv[1:])
 me = os.getpid()
 print(json.dumps({"code": code, "children": len(pids - {me}), "parent": me in pids}))
 """
 
 
-@pytest.mark.parametrize("kind", ["file", "s3", "file-a-worker-dies"])
+@pytest.mark.parametrize("kind", ["file", "s3", "file-a-worker-dies", "file-no-fork"])
 def test_a_pull_of_many_entries_in_worker_processes(
     tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
@@ -90,6 +100,7 @@ def test_a_pull_of_many_entries_in_worker_processes(
     s3 = kind == "s3"
     shared = request.getfixturevalue("moto")[1] if s3 else (tmp_path / "shared").as_uri()
     dies = {"KILL_AT": "pkg3"} if kind == "file-a-worker-dies" else {}
+    no_fork = {"NO_FORK": "1"} if kind == "file-no-fork" else {}
     es = envstore_cmd()
     secret, public = tmp_path / "ci.key", tmp_path / "ci.pub"
     assert run([*es, "key", "generate", "ci-1", secret, public]).returncode == 0
@@ -120,10 +131,13 @@ def test_a_pull_of_many_entries_in_worker_processes(
             shared,
             *(["-f", wheels] if dies else []),
         ],
-        extra_env={**keys, "ENVSTORE_PULL_PROCESSES": "2", **dies},
+        extra_env={**keys, "ENVSTORE_PULL_PROCESSES": "2", **dies, **no_fork},
     )
     got = json.loads(b.stdout.splitlines()[-1])
-    assert b.returncode == 0 and got == {"code": 0, "children": 1 if dies else 2, "parent": False}
+    children = 0 if no_fork else 1 if dies else 2
+    assert b.returncode == 0 and got == {"code": 0, "children": children, "parent": bool(no_fork)}
+    # No process could be forked: the threads of this one did it all, said in one line.
+    assert ("cannot start worker processes" in b.stderr) == bool(no_fork), b.stderr
     # A worker killed mid-way: what it held comes from the wheels, said in one line.
     lost = [line for line in b.stderr.splitlines() if "worker process stopped" in line]
     assert len(lost) == (1 if dies else 0), b.stderr
