@@ -13,6 +13,7 @@ with ``--no-index`` and no wheels: a miss fails the row instead of hiding in it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -142,6 +143,12 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int, slow: _SlowProxy) -> list[R
     run(es.cmd(seed, "-q", "create", seed / "env", "--no-index", "--find-links", wl.wheelhouse,
                "-r", wl.requirements, *warm), env=env)  # fmt: skip
     run(es.cmd(seed, "lock", seed / "env", "-o", lock), env=env)
+    # The remote rows' lock names no wheel that exists (its paths point into the
+    # wheelhouse): a miss fails the row instead of hiding in it.
+    no_wheels = d / f"pylock.{wl.name}.no-wheels.toml"
+    no_wheels.write_text(
+        re.sub(r'^(path = ".*)/wheelhouses/', r"\1/absent/", lock.read_text(), flags=re.M)
+    )
     shared = (d / "shared").as_uri()
     run(es.cmd(seed, "-q", "push", "--all", "--remote", shared), env=env)
     slow_env = {**env, **_s3_env(slow.port)}
@@ -150,8 +157,8 @@ def _one(ctx: Ctx, wl: Workload, d: Path, port: int, slow: _SlowProxy) -> list[R
     fresh = Fresh(d / "trials", ctx.pause)
 
     def from_remote(remote: str, env: dict[str, str]) -> Callable[[], None]:
-        return lambda: run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
-                                  "--no-index", "--remote", remote), env=env)  # fmt: skip
+        argv = ["-q", "create", "--from", no_wheels, "--no-index", "--remote", remote]
+        return lambda: run(es.cmd(fresh("store"), *argv, fresh("env")), env=env)
 
     def from_wheels() -> None:
         run(es.cmd(fresh("store"), "-q", "create", fresh("env"), "--from", lock,
