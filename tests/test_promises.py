@@ -782,3 +782,30 @@ def test_an_unprivileged_user_cannot_change_the_store_through_an_env(
         assert _contents(base / "store" / "entries") == contents
     finally:
         shutil.rmtree(base)  # as root: read-only directories are no obstacle
+
+
+def test_verify_never_checks_a_file_outside_the_entry_that_its_record_names(
+    cli: CLI, wheelhouse: Path, store: Path, tmp_path: Path
+) -> None:
+    """A RECORD row with an absolute path names a file of the host, not of the entry:
+    verify reports it as leaving the entry (it hashed that file, and passed when the
+    row matched it)."""
+    import base64
+    import hashlib
+
+    env = tmp_path / "env"
+    assert cli("--store", store, "create", env, "--no-index", "-f", wheelhouse, "solo").code == 0
+    outside = tmp_path / "host-file"
+    outside.write_bytes(b"host\n")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(b"host\n").digest()).rstrip(b"=").decode()
+    solo = next((store / "entries" / "pure" / "solo").iterdir())
+    record = next((solo / "site").glob("*.dist-info")) / "RECORD"
+    os.chmod(record.parent, 0o755)
+    os.chmod(record, 0o644)
+    with open(record, "a") as f:
+        f.write(f"{outside},sha256={digest},5\n")
+    os.chmod(record, 0o444)
+    os.chmod(record.parent, 0o555)
+    res = cli("--store", store, "verify", "--check-contents")
+    assert res.code == 1
+    assert f"RECORD path '{outside}' leaves the entry" in res.out, res.out

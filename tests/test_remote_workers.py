@@ -19,30 +19,54 @@ pytest.importorskip("zstandard")
 pytest.importorskip("cryptography")
 
 SPREAD = """
-import json, os, sys, time
+import fcntl, json, os, sys, tempfile, time
 from envstore.store.remote.workers import in_processes, processes_for
-parent = os.getpid()
+parent, seen, left = os.getpid(), tempfile.mkdtemp(), []
 def work(i):
     if i == int(sys.argv[1]):
         os._exit(3)  # a child killed in the middle of its work
-    time.sleep(0.02)  # long enough for both children to get work
+    open(os.path.join(seen, str(os.getpid())), "w").close()
+    for _ in range(500):  # each holds its item until a second child took one
+        if len(os.listdir(seen)) >= 2:
+            break
+        time.sleep(0.02)
     return (i, os.getpid())
-got = list(in_processes(list(range(40)), work, 2, 3, lambda: None))
-print(json.dumps({"got": got, "parent": parent, "n": processes_for(40)}))
+if sys.argv[2] == "small-pipe":  # what an unprivileged user's pipes shrink to
+    real_pipe = os.pipe
+    def pipe():
+        r, w = real_pipe()
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        return r, w
+    os.pipe = pipe
+try:
+    got = list(in_processes(list(range(40 if sys.argv[2] != "small-pipe" else 3000)), work, 2,
+                            3, lambda: None, left.append))
+except OSError as exc:
+    got = type(exc).__name__
+print(json.dumps({"got": got, "parent": parent, "n": processes_for(40), "left": left}))
 """
 
 
-@pytest.mark.parametrize("dies", [-1, 7])
-def test_work_is_spread_over_children_and_each_result_comes_once(dies: int) -> None:
-    out = run([sys.executable, "-c", SPREAD, str(dies)], extra_env={"ENVSTORE_PULL_PROCESSES": "2"})
+@pytest.mark.parametrize("case", ["all", "a-child-dies", "small-pipe"])
+def test_work_is_spread_over_children_and_each_result_comes_once(case: str) -> None:
+    dies = 7 if case == "a-child-dies" else -1
+    out = run(
+        [sys.executable, "-c", SPREAD, str(dies), case],
+        extra_env={"ENVSTORE_PULL_PROCESSES": "2"},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
+    if case == "small-pipe":  # refused before any fork (the caller uses threads): no hang
+        assert data["got"] == "BlockingIOError" and data["left"] == []
+        return
     indices = [i for i, (_same, _pid) in data["got"]]
     pids = {pid for _i, (_same, pid) in data["got"]}
     assert all(i == same for i, (same, _pid) in data["got"])
     assert len(indices) == len(set(indices))  # each once
     assert data["parent"] not in pids and len(pids) == 2  # done in two children
     assert data["n"] == 2
+    assert len(data["left"]) == 2  # each child's leftovers cleaned once it was reaped
     if dies < 0:
         assert sorted(indices) == list(range(40))
     else:  # what the killed child held is missing (a miss: the wheel is used), no hang
@@ -70,6 +94,24 @@ if os.environ.get("KILL_AT"):  # the worker that fetches this one dies
             os._exit(3)
         return real_fetch(store, backend, trusted, want, **kw)
     pull.fetch_entry = fetch
+if os.environ.get("STOP_AT_PUBLISH"):  # Ctrl-C while the second entry is published
+    import envstore.store.publish as publish
+    real_publish, calls = publish.publish_unpacked, []
+    def stop(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_publish(*args, **kwargs)
+    publish.publish_unpacked = stop
+if os.environ.get("CLIENT_LOG"):  # which processes make an S3 client
+    from envstore.store.remote.s3 import S3Backend
+    real_make = S3Backend._make_client
+    def make(self):
+        if self._client is None:
+            with open(os.environ["CLIENT_LOG"], "a") as f:
+                f.write(f"{os.getpid()} ")
+        return real_make(self)
+    S3Backend._make_client = make
 if os.environ.get("NO_FORK"):  # a process limit reached
     def no_fork():
         raise OSError(11, "Resource temporarily unavailable")
@@ -82,11 +124,13 @@ def threads(*args, **kwargs):
 pull.in_threads = threads
 code = main(sys.argv[1:])
 me = os.getpid()
-print(json.dumps({"code": code, "children": len(pids - {me}), "parent": me in pids}))
+print(json.dumps({"code": code, "children": len(pids - {me}), "parent": me in pids, "pid": me}))
 """
 
 
-@pytest.mark.parametrize("kind", ["file", "s3", "file-a-worker-dies", "file-no-fork"])
+@pytest.mark.parametrize(
+    "kind", ["file", "s3", "file-a-worker-dies", "file-no-fork", "file-interrupted"]
+)
 def test_a_pull_of_many_entries_in_worker_processes(
     tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
@@ -101,6 +145,9 @@ def test_a_pull_of_many_entries_in_worker_processes(
     shared = request.getfixturevalue("moto")[1] if s3 else (tmp_path / "shared").as_uri()
     dies = {"KILL_AT": "pkg3"} if kind == "file-a-worker-dies" else {}
     no_fork = {"NO_FORK": "1"} if kind == "file-no-fork" else {}
+    stop = {"STOP_AT_PUBLISH": "1"} if kind == "file-interrupted" else {}
+    clients = tmp_path / "clients.log"
+    log = {"CLIENT_LOG": str(clients)} if s3 else {}
     es = envstore_cmd()
     secret, public = tmp_path / "ci.key", tmp_path / "ci.pub"
     assert run([*es, "key", "generate", "ci-1", secret, public]).returncode == 0
@@ -131,11 +178,20 @@ def test_a_pull_of_many_entries_in_worker_processes(
             shared,
             *(["-f", wheels] if dies else []),
         ],
-        extra_env={**keys, "ENVSTORE_PULL_PROCESSES": "2", **dies, **no_fork},
+        extra_env={**keys, "ENVSTORE_PULL_PROCESSES": "2", **dies, **no_fork, **stop, **log},
     )
+    if stop:  # nothing verified or half-unpacked is left behind by the workers
+        assert json.loads(b.stdout)["code"] == 130 and "interrupted" in b.stderr, b.stderr
+        assert not list((store_b / "tmp").iterdir())
+        return
+    assert b.stdout.strip(), b.stderr
     got = json.loads(b.stdout.splitlines()[-1])
-    children = 0 if no_fork else 1 if dies else 2
-    assert b.returncode == 0 and got == {"code": 0, "children": children, "parent": bool(no_fork)}
+    # The children that sent entries: both, unless one took them all before the other
+    # started (or died with what it held).
+    assert b.returncode == 0 and got["code"] == 0 and got["parent"] == bool(no_fork), b.stderr
+    assert got["children"] == 0 if no_fork else 1 <= got["children"] <= 2
+    if s3:  # one client, made by the parent before forking: the children use it
+        assert clients.read_text().split() == [str(got["pid"])]
     # No process could be forked: the threads of this one did it all, said in one line.
     assert ("cannot start worker processes" in b.stderr) == bool(no_fork), b.stderr
     # A worker killed mid-way: what it held comes from the wheels, said in one line.

@@ -105,7 +105,7 @@ def verify_entry(
             problems.append(f"RECORD row {row!r} is malformed")
             continue
         rel = os.path.normpath(os.path.join("site", row[0]))
-        if rel.startswith(".."):
+        if rel.startswith("..") or os.path.isabs(rel):
             problems.append(f"RECORD path {row[0]!r} leaves the entry")
             continue
         expected.add(rel)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from envstore.errors import EnvstoreError, RemoteError
+from envstore.errors import RemoteError
 from envstore.model.keys import PURE, EntryKey
 from envstore.model.records import EntryRecord
 from envstore.model.remote import (
@@ -41,13 +41,13 @@ from envstore.model.remote import (
     parse_document,
     signed_bytes,
 )
-from envstore.store.fs import rmtree
-from envstore.store.layout import Store, read_entry_record
-from envstore.store.remote.archive import Unpacked, unpack_entry
+from envstore.store.fs import host_name, rmtree
+from envstore.store.layout import Store
+from envstore.store.remote.archive import unpack_entry
 from envstore.store.remote.backends import Backend, RemoteUnreachable, Stream
 from envstore.store.remote.keys import PublicKey
 from envstore.store.remote.workers import in_processes, in_threads, processes_for
-from envstore.store.remote.written import check_written, markers
+from envstore.store.remote.written import checked
 from envstore.store.seal import file_digest
 
 __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
@@ -240,9 +240,7 @@ def _unpack_checked(
     seal: a ``Pulled`` (its origin set). RemoteError says why it was refused (nothing
     is left then).
 
-    In the download threads, not worker processes: measured on big (2 cores), worker
-    processes cost 0.4 s more CPU (starting, importing) for no shorter wall time; the
-    heavy parts (zstd, hashing, os.write, file creation) release the GIL."""
+    Runs in a download thread, of this process or of a forked worker (``workers``)."""
     with _download(store, meta, stream, what) as archive, _UNPACKING:
         # The new directory is the entry itself: publishing renames it away, leaving no
         # directory to remove (an rmdir per entry cost a pull of big 0.5 s, serialized).
@@ -252,7 +250,7 @@ def _unpack_checked(
                 unpacked = unpack_entry(archive, root, layout=meta.layout)
             except RemoteError as exc:
                 raise RemoteError(f"{what} refused: {exc}") from None
-            record = _checked(meta, root, what, unpacked)
+            record = checked(meta, root, what, unpacked)
             record.origin = origin  # where repair finds it again (no credentials)
             _rewrite_record(root, record)
             return Pulled(
@@ -274,23 +272,6 @@ def _rewrite_record(entry: Path, record: EntryRecord) -> None:
     os.chmod(entry, 0o555)
 
 
-def _checked(meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked) -> EntryRecord:
-    """The unpacked entry's record, once it is what the signed metadata says: every
-    file against RECORD and the seal, by the digests taken as it was written."""
-    try:
-        record = read_entry_record(entry)
-    except EnvstoreError:
-        raise RemoteError(f"{what} refused: its entry.json is unreadable or invalid") from None
-    problems = check_written(entry, unpacked, meta.seal)
-    if (record.key, record.sha256, record.wheel) != (str(meta.key), meta.wheel_sha256, meta.wheel):
-        problems.append("entry.json describes another entry")
-    if markers(unpacked) != set(meta.cache_tags):
-        problems.append("its bytecode markers are not the signed cache tags")
-    if problems:
-        raise RemoteError(f"{what} refused: {'; '.join(problems[:3])}")
-    return record
-
-
 def _nothing() -> None:
     pass
 
@@ -301,10 +282,20 @@ def _discard(result: object) -> None:
         rmtree(result.work)
 
 
+def _left_by(store: Store, pid: int) -> None:
+    """What a finished worker process left in ``tmp/`` (``tmp/<host>@<pid>-...``):
+    what it sent was taken (published, or deleted) already; the rest (a pull that
+    stopped early, a worker killed) is abandoned."""
+    prefix = f"{host_name()}@{pid}-"
+    for name in os.listdir(store.tmp_dir):
+        if name.startswith(prefix):
+            rmtree(store.tmp_dir / name)
+
+
 def _in_child(backend: Backend, processes: int) -> None:
     """A forked worker's share of the unpacking slots, and its own remote client."""
     global _UNPACKING
-    _UNPACKING = threading.BoundedSemaphore(max(1, 2 * (os.cpu_count() or 1) // processes))
+    _UNPACKING = threading.BoundedSemaphore(max(1, 2 * len(os.sched_getaffinity(0)) // processes))
     getattr(backend, "forked", _nothing)()
 
 
@@ -347,8 +338,14 @@ def pull_entries(
     processes = processes_for(len(wanted))
     if processes:
         getattr(backend, "before_fork", _nothing)()
+        threads = min(_THREADS // processes, -(-len(wanted) // processes))
         done = in_processes(
-            wanted, one, processes, _THREADS // processes, lambda: _in_child(backend, processes)
+            wanted,
+            one,
+            processes,
+            threads,
+            lambda: _in_child(backend, processes),
+            lambda pid: _left_by(store, pid),
         )
     else:
         done = in_threads(wanted, one, _THREADS, _discard)

@@ -61,7 +61,11 @@ class S3Backend:
 
     def forked(self) -> None:
         """In a forked child: the inherited client only if it never connected, else a
-        new one (never the parent's connections)."""
+        new one (never the parent's connections). Making the client resolved the
+        credentials: from the environment, or from an instance or container metadata
+        service through a session of its own; a child that refreshes them near their
+        expiry may share that inherited connection, and at worst is refused (the wheel
+        is used)."""
         self._lock = threading.Lock()
         if self._used:
             self._client = None

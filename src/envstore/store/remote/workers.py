@@ -3,18 +3,21 @@
 Unpacking an entry is thousands of small file creations, each a system call that
 releases and takes back the interpreter lock; with every fetch in threads of one
 process, the lock passes back and forth on each (a pull of ``big``, 15,500 files,
-made ~440,000 futex calls) and the Python between the calls runs on one core. A
-few forked processes split that: measured on 2 cores, a ``file://`` create of
-``big`` went from 1.69 s to 1.37 s (median, paired).
+made ~440,000 futex calls) and the Python between the calls runs on one core. A few
+forked processes split that: measured on 2 cores, a ``file://`` create of ``big``
+went from 1.81 s to 1.25 s (median, paired).
 
 Forked, not spawned: a child inherits the imported modules and the arguments and
 starts in milliseconds (spawned workers re-import everything: +0.4 s of CPU). Only
-from a process with no other thread (forking one with threads can copy a held
-lock); otherwise, or with one core or few entries, the threads of this process do
-it all. The work is handed out through a pipe the parent filled before forking,
-four bytes per index (reads of a pipe are atomic, so each index goes to one thread
-of one child); each result comes back pickled over the child's own pipe, as soon
-as it is ready, so the parent publishes while the children unpack. A child
+from a process with no other thread (forking one with threads can copy a held lock),
+on Linux; otherwise, or with one usable core or few entries, the threads of this
+process do it all. A child stops taking work once its parent is gone, runs no cyclic
+garbage collection (no finalizer of an object it inherited, such as a database
+connection, runs in it), and what it leaves in ``tmp/`` is removed by the parent
+once it is reaped. The work is handed out through a pipe the parent filled before
+forking, four bytes per index (reads of a pipe are atomic, so each index goes to one
+thread of one child); each result comes back pickled over the child's own pipe, as
+soon as it is ready, so the parent publishes while the children unpack. A child
 touches no database and no shared state: it writes only its new directories in
 ``tmp/``, and leaves by ``os._exit``. A result that never arrives (a child killed)
 is a miss: the wheel is used instead.
@@ -22,6 +25,7 @@ is a miss: the wheel is used instead.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
@@ -38,15 +42,25 @@ _MAX_PROCESSES = 4
 
 def processes_for(count: int) -> int:
     """How many worker processes to fetch ``count`` entries with; 0: none (threads).
-    ``ENVSTORE_PULL_PROCESSES``: that many instead of one per core (at most 4; 0: none)."""
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+    ``ENVSTORE_PULL_PROCESSES``: that many instead of one per usable core (at most 4;
+    0: none)."""
+    if not sys.platform.startswith("linux") or count > 16_000 or not _one_thread():
         return 0
-    if count > 16_000:
-        return 0  # 4-byte indices must fit the pipe's 64 KiB before anyone reads
-    asked = os.environ.get("ENVSTORE_PULL_PROCESSES", "")
-    cores = int(asked) if asked.isdigit() else os.cpu_count() or 1
+    try:
+        cores = int(os.environ.get("ENVSTORE_PULL_PROCESSES", "") or len(os.sched_getaffinity(0)))
+    except ValueError:
+        cores = len(os.sched_getaffinity(0))
     n = min(cores, _MAX_PROCESSES, count // _MIN_PER_PROCESS)
     return n if n >= 2 else 0
+
+
+def _one_thread() -> bool:
+    """Whether this process runs one thread, C libraries' and ``_thread``'s counted
+    (``threading`` knows only its own): forking one with others may copy a held lock."""
+    try:
+        return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def in_threads(
@@ -80,16 +94,28 @@ def in_processes(
     processes: int,
     threads: int,
     child_setup: Callable[[], None],
+    cleanup: Callable[[int], None],
 ) -> Generator[tuple[int, object], None, None]:
     """``(index, work(item))`` as each is done, from ``processes`` forked children of
-    ``threads`` threads each (``child_setup`` runs first in each child)."""
+    ``threads`` threads each (``child_setup`` runs first in each child). Once a child
+    is reaped, ``cleanup(pid)`` removes what it left (its temporaries: the caller has
+    taken what it sent). OSError before a child is started: the caller uses threads."""
     import selectors
 
+    jobs = b"".join(i.to_bytes(4, "big") for i in range(len(items)))
     jobs_r, jobs_w = os.pipe()
-    try:
-        os.write(jobs_w, b"".join(i.to_bytes(4, "big") for i in range(len(items))))
+    try:  # every index in the pipe before anyone reads: never wait on a small pipe
+        os.set_blocking(jobs_w, False)
+        if os.write(jobs_w, jobs) != len(jobs):
+            raise BlockingIOError(11, "the pipe is too small for the work")
+    except OSError:
+        os.close(jobs_r)
+        raise
     finally:
         os.close(jobs_w)
+    sys.stdout.flush()  # nothing buffered is written twice
+    sys.stderr.flush()
+    parent = os.getpid()
     children: dict[int, int] = {}  # read end -> pid
     try:
         for _ in range(processes):
@@ -108,8 +134,9 @@ def in_processes(
                     os.close(out_r)
                     for fd in children:
                         os.close(fd)
+                    gc.disable()  # no finalizer of the parent's objects runs here
                     child_setup()
-                    _child(items, work, jobs_r, out_w, threads)
+                    _child(items, work, jobs_r, out_w, threads, parent)
                     status = 0
                 finally:
                     os._exit(status)
@@ -147,15 +174,16 @@ def in_processes(
             except ProcessLookupError:
                 pass
             os.waitpid(pid, 0)
+            cleanup(pid)
 
 
 def _child(
-    items: Sequence[T], work: Callable[[T], object], jobs: int, out: int, threads: int
+    items: Sequence[T], work: Callable[[T], object], jobs: int, out: int, threads: int, parent: int
 ) -> None:  # pragma: no cover (runs in a forked child)
     lock = threading.Lock()
 
-    def loop() -> None:
-        while len(raw := os.read(jobs, 4)) == 4:
+    def loop() -> None:  # until the work is out, or the parent is gone (killed)
+        while os.getppid() == parent and len(raw := os.read(jobs, 4)) == 4:
             index = int.from_bytes(raw, "big")
             data = pickle.dumps((index, work(items[index])))
             message = memoryview(len(data).to_bytes(8, "big") + data)

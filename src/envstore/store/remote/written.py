@@ -15,13 +15,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from envstore.errors import StoreError
+from envstore.errors import EnvstoreError, RemoteError, StoreError
+from envstore.model.records import EntryRecord
+from envstore.model.remote import RemoteMeta
 from envstore.store.layout import read_entry_record
 from envstore.store.remote.archive import Unpacked
 from envstore.store.seal import FOREIGN_CACHE, check_entry
 from envstore.store.verify import hash_ok, record_rows
 
-__all__ = ["check_written", "markers"]
+__all__ = ["check_written", "checked", "markers"]
 
 
 def check_written(root: Path, unpacked: Unpacked, seal: dict[str, object]) -> list[str]:
@@ -39,7 +41,7 @@ def check_written(root: Path, unpacked: Unpacked, seal: dict[str, object]) -> li
             problems.append(f"RECORD row {row!r} is malformed")
             continue
         rel = os.path.normpath(os.path.join("site", row[0]))
-        if rel.startswith(".."):
+        if rel.startswith("..") or os.path.isabs(rel):
             problems.append(f"RECORD path {row[0]!r} leaves the entry")
             continue
         expected.add(rel)
@@ -68,3 +70,20 @@ def check_written(root: Path, unpacked: Unpacked, seal: dict[str, object]) -> li
 def markers(unpacked: Unpacked) -> set[str]:
     """The cache tags of the entry's ``compiled-<tag>`` markers."""
     return {n.removeprefix("compiled-") for n in unpacked.sizes if n.startswith("compiled-")}
+
+
+def checked(meta: RemoteMeta, entry: Path, what: str, unpacked: Unpacked) -> EntryRecord:
+    """The unpacked entry's record, once it is what the signed metadata says: every
+    file against RECORD and the seal, by the digests taken as it was written."""
+    try:
+        record = read_entry_record(entry)
+    except EnvstoreError:
+        raise RemoteError(f"{what} refused: its entry.json is unreadable or invalid") from None
+    problems = check_written(entry, unpacked, meta.seal)
+    if (record.key, record.sha256, record.wheel) != (str(meta.key), meta.wheel_sha256, meta.wheel):
+        problems.append("entry.json describes another entry")
+    if markers(unpacked) != set(meta.cache_tags):
+        problems.append("its bytecode markers are not the signed cache tags")
+    if problems:
+        raise RemoteError(f"{what} refused: {'; '.join(problems[:3])}")
+    return record
