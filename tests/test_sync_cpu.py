@@ -6,6 +6,8 @@ ensured once per project sync (still checked). Each test fails when its part is 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,84 @@ from projectmaker import make_project
 from envstore import PackageSources
 from envstore.env.project import sync_project
 from envstore.errors import StoreError
+from envstore.python import interpreters as _interpreters
+from envstore.python.interpreters import find_interpreter
+from envstore.store.caches import InterpreterFacts
 from envstore.store.layout import Store
 
 AVAILABLE = [os.path.realpath(p) for p in PYTHONS.values() if p]
+
+
+def _cache(root: Path) -> InterpreterFacts:
+    st = Store(root)
+    st.ensure()
+    return st.facts_cache()
+
+
+def _runs(python: str) -> bool:
+    out = subprocess.run([python, "-I", "-S", "-c", "pass"], capture_output=True, check=False)
+    return out.returncode == 0
+
+
+def test_describe_memo_notices_an_interpreter_replaced_at_the_same_path(tmp_path: Path) -> None:
+    """Same path, same link chain (none), another file: the memo's key is the file's
+    identity, so the second describe sees the other version."""
+    versions = {}
+    for real in AVAILABLE:
+        versions.setdefault(find_interpreter(real).version, real)
+    if len(versions) < 2:
+        pytest.skip("needs two CPython versions")
+    (old_version, old), (new_version, new) = list(versions.items())[:2]
+    exe = tmp_path / "bin" / "mypython"  # not python3: a sibling python3.X may come
+    exe.parent.mkdir()
+    shutil.copy2(old, exe)
+    if not _runs(str(exe)):
+        pytest.skip("a copied interpreter does not run here")
+    cache = _cache(tmp_path / "store")
+    assert find_interpreter(str(exe), cache).version == old_version
+    assert find_interpreter(str(exe), cache).version == old_version
+    assert any(key[1] == str(exe) for key in _interpreters._DESCRIBED)  # from the memo
+    shutil.copy2(new, tmp_path / "new")
+    os.replace(tmp_path / "new", exe)  # an upgrade in place: a new file at the path
+    assert find_interpreter(str(exe), cache).version == new_version
+
+
+def test_describe_memo_notices_a_link_repointed(tmp_path: Path) -> None:
+    if len({find_interpreter(p).version for p in AVAILABLE}) < 2:
+        pytest.skip("needs two CPython versions")
+    a, b = next((a, b) for a in AVAILABLE for b in AVAILABLE if a != b)
+    link = tmp_path / "bin" / "py"
+    link.parent.mkdir()
+    os.symlink(a, link)
+    cache = _cache(tmp_path / "store")
+    first = find_interpreter(str(link), cache)
+    link.unlink()
+    os.symlink(b, link)
+    assert find_interpreter(str(link), cache).resolved == b != first.resolved
+
+
+def test_describe_memo_answers_without_asking_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not AVAILABLE:
+        pytest.skip("no CPython found")
+    real = AVAILABLE[0]
+    link = tmp_path / "bin" / "mypython"  # not python3: a sibling python3.X may come
+    link.parent.mkdir()
+    os.symlink(real, link)
+    cache = _cache(tmp_path / "store")
+    first = find_interpreter(str(link), cache)
+    asked: list[str] = []
+    query = _interpreters.query_interpreter
+    monkeypatch.setattr(
+        _interpreters, "query_interpreter", lambda p, c=None: asked.append(p) or query(p, c)
+    )
+    again = find_interpreter(str(link), cache)
+    assert again == first and again is not first and asked == []
+    # Another store's cache is another scope: described there (so it knows the path).
+    other = _cache(tmp_path / "other")
+    assert find_interpreter(str(link), other) == first
+    assert asked and other.known(str(link))
 
 
 def test_a_project_sync_ensures_its_store_once_and_still_checks_it(

@@ -39,6 +39,13 @@ class FactsCache:
         """Whether facts were ever remembered for ``path``, whatever its identity now."""
         return False
 
+    def scope(self) -> object:
+        """What names where this cache keeps its facts, while it is the same place (a
+        database file's path and inode); None: nowhere. ``describe`` remembers its
+        answers per process for each scope (not across them: each cache must have
+        been asked, so that ``known`` answers in each)."""
+        return None
+
 
 NO_CACHE = FactsCache()
 

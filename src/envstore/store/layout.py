@@ -340,7 +340,8 @@ class Store:
         """The store's cache of interpreter facts, to hand to ``envstore.python``."""
         from envstore.store.caches import InterpreterFacts
 
-        return InterpreterFacts(self.db(create=create))
+        conn = self.db(create=create)
+        return InterpreterFacts(conn, str(self.db_path))
 
     def use_connection(self, conn: sqlite3.Connection) -> None:
         """Make ``conn`` the store's database connection (``rebuild_db`` fills a new
