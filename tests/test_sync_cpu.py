@@ -5,6 +5,7 @@ ensured once per project sync (still checked). Each test fails when its part is 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,10 @@ from projectmaker import make_project
 from envstore import PackageSources
 from envstore.env.project import sync_project
 from envstore.errors import StoreError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import EditablePackage, Manifest, Package
+from envstore.model.sources import RecordedSources
 from envstore.python import interpreters as _interpreters
 from envstore.python.interpreters import find_interpreter
 from envstore.store.caches import InterpreterFacts
@@ -96,6 +101,44 @@ def test_describe_memo_answers_without_asking_again(
     other = _cache(tmp_path / "other")
     assert find_interpreter(str(link), other) == first
     assert asked and other.known(str(link))
+
+
+def _reference_dumps(m: Manifest) -> str:
+    """Manifest.dumps as it was before its rows were written by hand."""
+    data = m.to_json()
+    packages = data.pop("packages")
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
+    rows = ",\n".join(f"  {json.dumps(p)}" for p in packages)  # type: ignore[attr-defined]
+    lines.append(f' "packages": [\n{rows}\n ]' if rows else ' "packages": []')
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def test_manifest_rows_are_what_json_dumps_writes() -> None:
+    odd = 'é "quoted" \\ back\tslash \x01 ☃ \U0001f40d'
+    python = Interpreter(
+        "3.11", "/usr/bin/python3.11", "/usr/bin/python3.11", "3.11.7", "cpython",
+        "cpython-311", "cpython-311-x86_64-linux-gnu", "cp311", "linux-x86_64",
+        "/usr/lib/python3.11", "lib/python3.11/site-packages", {"os_name": "posix"},
+    )  # fmt: skip
+    keys = [EntryKey("pure", "a-b", "1.0+local", "0" * 32), EntryKey("pure", "c", "2", "f" * 32)]
+    packages = [
+        Package("a-b", "1.0+local", keys[0], f"a_b-{odd}.whl", True),
+        Package("c", "2", keys[1], "", False),
+    ]
+    for pkgs in (packages, []):
+        m = Manifest(
+            env=f"/envs/{odd}",
+            store="/store",
+            python=python,
+            view="0" * 32,
+            packages=pkgs,
+            requirements=[odd, "c>=2"],
+            created=1765000000.123456,
+            sources=RecordedSources(find_links=[f"/wh/{odd}"]),
+            editables=[EditablePackage("p", "0.1", f"/src/{odd}", ("x",), "p.whl", "ab")],
+        )
+        assert m.dumps() == _reference_dumps(m)
+        assert json.loads(m.dumps()) == m.to_json()
 
 
 def test_a_project_sync_ensures_its_store_once_and_still_checks_it(
