@@ -23,7 +23,7 @@ from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import EditablePackage, Manifest, Package
 from envstore.model.sources import RecordedSources
-from envstore.python import interpreters as _interpreters
+from envstore.python import described as _described
 from envstore.python.interpreters import find_interpreter
 from envstore.store.caches import InterpreterFacts
 from envstore.store.layout import Store
@@ -59,7 +59,7 @@ def test_describe_memo_notices_an_interpreter_replaced_at_the_same_path(tmp_path
     cache = _cache(tmp_path / "store")
     assert find_interpreter(str(exe), cache).version == old_version
     assert find_interpreter(str(exe), cache).version == old_version
-    assert any(key[1] == str(exe) for key in _interpreters._DESCRIBED)  # from the memo
+    assert any(key[1] == str(exe) for key in _described._DESCRIBED)  # from the memo
     shutil.copy2(new, tmp_path / "new")
     os.replace(tmp_path / "new", exe)  # an upgrade in place: a new file at the path
     assert find_interpreter(str(exe), cache).version == new_version
@@ -91,9 +91,9 @@ def test_describe_memo_answers_without_asking_again(
     cache = _cache(tmp_path / "store")
     first = find_interpreter(str(link), cache)
     asked: list[str] = []
-    query = _interpreters.query_interpreter
+    query = _described.query_interpreter
     monkeypatch.setattr(
-        _interpreters, "query_interpreter", lambda p, c=None: asked.append(p) or query(p, c)
+        _described, "query_interpreter", lambda p, c=None, i=None: asked.append(p) or query(p, c, i)
     )
     again = find_interpreter(str(link), cache)
     assert again == first and again is not first and asked == []
@@ -162,3 +162,42 @@ def test_a_project_sync_ensures_its_store_once_and_still_checks_it(
             sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
     finally:
         os.chmod(st.root, 0o755)
+
+
+def _owns_by_realpath(st: Store, path: Path) -> bool:
+    """Store.owns as it was: two realpaths."""
+    rel = os.path.relpath(path.parent, st.root)
+    if rel == ".." or rel.startswith("../"):
+        return False
+    real_root = os.path.realpath(st.root)
+    return os.path.realpath(path.parent) == os.path.normpath(os.path.join(real_root, rel))
+
+
+def test_store_owns_answers_as_the_realpath_rule(tmp_path: Path) -> None:
+    """One lstat per component below the root, the same answers as comparing real
+    paths: the root reached through a link is fine, a link below it is not."""
+    (tmp_path / "data" / "store" / "entries" / "pure").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "data", tmp_path / "home")  # ~/.local/share -> /data/...
+    st = Store(tmp_path / "home" / "store")
+    root = st.root
+    os.symlink(tmp_path / "outside", root / "editables")  # a link out of the store
+    os.symlink(root / "entries", root / "views")  # a link inside it
+    (root / "file").write_text("")
+    cases = [
+        root / "x",
+        root / "entries" / "x",
+        root / "entries" / "pure" / "x",
+        root / "entries" / "missing" / "deeper" / "x",
+        root / "editables" / "x",
+        root / "editables" / "k" / "x",
+        root / "views" / "pure" / "x",
+        root / "file" / "x",
+        root / "entries" / ".." / "editables" / "x",
+        root.parent / "x",
+        tmp_path / "outside" / "x",
+        Path("/x"),
+    ]
+    answers = [(c, st.owns(c)) for c in cases]
+    assert answers == [(c, _owns_by_realpath(st, c)) for c in cases]
+    assert [ok for _, ok in answers[:8]] == [True, True, True, True, False, False, False, True]
