@@ -59,6 +59,8 @@ def env_names(env: Path) -> dict[str, str]:
     """name -> version of what the env at ``env`` holds: its manifest's packages and
     editables, and whatever pip installed into its site-packages (any venv)."""
     found: dict[str, str] = {}
+    if not os.path.isdir(env):  # a removed .venv: no glob pattern to compile (~30 us)
+        return found
     try:
         manifest = Manifest.load(env)
     except BadManifestError:
