@@ -41,7 +41,7 @@ class FactsCache:
 
     def scope(self) -> object:
         """What names where this cache keeps its facts, while it is the same place (a
-        database file's path and inode); None: nowhere. ``describe`` remembers its
+        database file's path, inode, size and mtime); None: nowhere. ``describe`` remembers its
         answers per process for each scope (not across them: each cache must have
         been asked, so that ``known`` answers in each)."""
         return None

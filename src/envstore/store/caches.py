@@ -106,7 +106,9 @@ class InterpreterFacts(FactsCache):
             st = os.stat(self.path)
         except OSError:
             return None
-        return (self.path, st.st_dev, st.st_ino)
+        # Its size and mtime too: a commit goes to the -wal file, so these change only
+        # at a checkpoint or when the file is rewritten (restored, damaged): asked again.
+        return (self.path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 # -- resolutions ----------------------------------------------------------------------
