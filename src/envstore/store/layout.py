@@ -184,8 +184,11 @@ class Store:
         an upstream (``entry_dir``). A string path: a warm create asks ~2 per package,
         and pathlib's joins cost ~10x the stat."""
         name = f"compiled-{cache_tag}" if cache_tag else "entry.json"
-        if os.path.exists(f"{self.root}/entries/{key}/{name}"):
+        try:  # os.path.exists, without its call
+            os.stat(f"{self.root}/entries/{key}/{name}")
             return True
+        except (OSError, ValueError):
+            pass
         if not os.environ.get("ENVSTORE_UPSTREAM") or os.path.isdir(f"{self.root}/entries/{key}"):
             return False
         found = self.upstreams().locate(key)
