@@ -52,6 +52,7 @@ class Ctx:
     warmup: int = 1  # untimed rounds before the measured ones
     shared: Path | None = None  # smoke: one store/cache for all sections (cold ones excepted)
     smoke: bool = False  # skip measurements that only repeat code paths already exercised
+    settle: bool = True  # os.sync() before timed runs that leave writeback behind
 
     @property
     def pause(self) -> float:

@@ -33,27 +33,50 @@ NAME = "benchproj"
 # A worker holding one Store (its database open) for the process, as tox or an IDE
 # would: after one untimed sync (imports, opening the store) it answers each line on
 # stdin with one sync into a removed .venv and one with nothing changed, timed in
-# the process, so the harness can pair each with a run of uv's CLI.
+# the process, so the harness can pair each with a run of uv's CLI. With "settle",
+# os.sync() runs (untimed) after the rm and before each timed sync, as the harness
+# does before each of uv's (``_settled``).
 _LIBRARY = """\
-import json, shutil, sys, time
+import json, os, shutil, sys, time
 import envstore
 from envstore.env.project import sync_project
 a = json.loads(sys.argv[1])
 st = envstore.Store(a["store"])
 kw = dict(store=st, sources=envstore.PackageSources(find_links=[a["wh"]], no_index=True),
           with_pip=a["pip"], python=a["py"])
+settle = os.sync if a.get("settle") else (lambda: None)
 shutil.rmtree(a["venv"], ignore_errors=True)
 sync_project(a["project"], **kw)
 print("ready", flush=True)
 for line in sys.stdin:
     shutil.rmtree(a["venv"], ignore_errors=True)
+    settle()
     t0 = time.perf_counter()
     sync_project(a["project"], **kw)
     t1 = time.perf_counter()
-    sync_project(a["project"], **kw)
+    settle()
     t2 = time.perf_counter()
-    print(json.dumps([t1 - t0, t2 - t1]), flush=True)
+    sync_project(a["project"], **kw)
+    t3 = time.perf_counter()
+    print(json.dumps([t1 - t0, t3 - t2]), flush=True)
 """
+
+
+def _settled(action: Callable[[], None], settle: bool) -> Callable[[], None]:
+    """``action``, then (with ``settle``) os.sync(): the untimed setup of a timed run.
+    Each sync into a removed .venv leaves writeback behind (uv's: ~1,200 hard links
+    made and as many deleted by the next rm); unsettled, the kernel flushes it during
+    whichever command runs next, so one tool's writes are billed to the other's time
+    (uv's sync measured 110-135 ms unsettled, 40 ms settled; the floor, 20 ms against
+    1.1 ms). Both sides settle, so neither pays for the other."""
+    if not settle:
+        return action
+
+    def act() -> None:
+        action()
+        os.sync()
+
+    return act
 
 
 class _Worker:
@@ -170,7 +193,9 @@ def _library(
 ) -> list[Result]:
     """sync_project in one warm process holding a Store, as tox or an IDE calls it,
     interleaved with uv's CLI sync (each into a removed .venv) pair by pair: both rows
-    see the same drift of the machine, and the speed-up is taken per pair."""
+    see the same drift of the machine, and the speed-up is taken per pair. The disk is
+    settled before each timed sync on both sides (``_settled``; off with run.py's
+    ``--no-settle``, and when smoke testing)."""
     arg = {
         "store": str(store),
         "wh": str(wl.wheelhouse),
@@ -178,6 +203,7 @@ def _library(
         "py": str(PY311) if os.path.exists(PY311) else None,
         "project": str(project),
         "venv": str(venv),
+        "settle": ctx.settle and not ctx.smoke,
     }
     tool = "envstore (library, warm process)"
     try:
@@ -186,7 +212,8 @@ def _library(
         return [TimingResult("project-sync", label, tool, [], error=f"failed: {exc}")]
     try:
         reps = max(ctx.reps, 10) if not ctx.smoke else 1
-        pairs = [(UV, Trial(uv_sync, setup=clean(uv_venv))), (tool, Trial(worker.sync))]
+        uv_setup = _settled(clean(uv_venv), bool(arg["settle"]))
+        pairs = [(UV, Trial(uv_sync, setup=uv_setup)), (tool, Trial(worker.sync))]
         samples = alternate(pairs, reps, warmup=ctx.warmup)
     finally:
         worker.close()

@@ -1,6 +1,6 @@
 """Two library syncs paired in one run, each after a run of uv's CLI sync (#21).
 
-    python benchmarks/project_sync_pair.py OLD_SRC NEW_SRC [--reps 20] [--no-uv]
+    python benchmarks/project_sync_pair.py OLD_SRC NEW_SRC [--reps 20] [--no-uv] [--no-settle]
     python benchmarks/project_sync_pair.py floor NEW_SRC   # the floor against the library
 
 OLD_SRC and NEW_SRC are envstore ``src/`` directories (``git archive`` snapshots); each
@@ -11,6 +11,14 @@ from bytes in memory, one SQLite transaction like the registration, and the rena
 place: what no implementation of this env layout can go below. It prints the median
 times, uv's time over each library sync (the issue's ratio, target >= 10) and new/old
 pair by pair. Offline: it needs benchmarks/prepare.py's ``web`` wheelhouse and tools.
+
+The disk is settled before each timed command, on every side alike: os.sync() runs,
+untimed, after the ``.venv`` is removed and before the sync (uv's, the library's, the
+floor's). Unsettled, the kernel writes back one command's work during the next one,
+which is billed for it: uv's sync hard-links and then deletes ~1,200 inodes, and the
+floor measured 20 ms after it against 1.1 ms settled (uv itself 110-135 ms against 40
+ms). ``--no-settle`` measures without it (what a user who runs one command after
+another sees, noise included).
 """
 
 from __future__ import annotations
@@ -74,6 +82,8 @@ make()
 print("ready", flush=True)
 for line in sys.stdin:
     shutil.rmtree(venv, ignore_errors=True)
+    if a.get("settle"):
+        os.sync()
     t0 = time.perf_counter()
     make()
     print(json.dumps([time.perf_counter() - t0, 0.0]), flush=True)
@@ -86,6 +96,9 @@ def main() -> int:
     p.add_argument("new", help="envstore src/ directory")
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--no-uv", action="store_true", help="no uv sync between the library's")
+    p.add_argument(
+        "--no-settle", action="store_true", help="no os.sync() before each timed command"
+    )
     p.add_argument("--data", help="the benchmark data directory (as run.py)")
     args = p.parse_args()
     data = data_dir(args.data)
@@ -102,6 +115,8 @@ def main() -> int:
             if args.no_uv:
                 return 0.0
             shutil.rmtree(uv_project / ".venv", ignore_errors=True)
+            if not args.no_settle:
+                os.sync()
             t0 = time.perf_counter()
             argv = [uv, "sync", "-q", "-p", PY311, "--offline", "--no-index", "--find-links", wh]
             subprocess.run(argv, env=uv_env, cwd=uv_project, check=True)
@@ -114,6 +129,7 @@ def main() -> int:
             src = sides[side]
             project = make_project(d / side / "benchproj", "benchproj", top)
             a = {"store": str(d / side / "store"), "wh": str(wh), "pip": False}
+            a["settle"] = not args.no_settle
             a.update(py=str(PY311), project=str(project), venv=str(project / ".venv"))
             env = hermetic_env({"PYTHONPATH": os.path.abspath(src)})
             if src == "floor":
@@ -153,6 +169,7 @@ def main() -> int:
             proc.wait()
         shutil.rmtree(d, ignore_errors=True)
     med = statistics.median
+    print("disk " + ("not settled" if args.no_settle else "settled (os.sync) before each command"))
     if not args.no_uv:
         print(f"uv sync (CLI): {med(uv_times['old'] + uv_times['new']) * 1000:.1f} ms")
     for side in ("old", "new"):

@@ -144,8 +144,8 @@ def _install_files(
     for name, data in todo.items():
         _create(site, name, data, 0o644, editable, made)
         rows.append(_row(name, data))
-    bang = shebang(str(final / "bin" / "python"))
-    up = os.path.relpath(f"{env}/bin", site)
+    bang = shebang(f"{final}/bin/python")
+    up = "../" * len(interp.purelib.split("/")) + "bin"  # from site-packages (lib/pythonX.Y/...)
     for script, (module, attr) in _entry_points(files.get(f"{dist_info}/entry_points.txt")):
         data = (bang + _CODING + console_script(module, attr)).encode()
         _create(f"{env}/bin", script, data, 0o755, editable)

@@ -253,6 +253,26 @@ def sync_env(
     env is untouched.
     """
     where = sources_from(sources, find_links, index_url, no_index, offline)
+    return _sync(
+        path, requirements, lock=lock, python=python, store=store,
+        requirement_files=requirement_files, where=where, upgrade=upgrade,
+        constraints=constraints, pre=pre, with_pip=with_pip, editables=editables,
+        extras=extras, all_extras=all_extras, groups=groups, progress=progress,
+        max_age=max_age,
+    )  # fmt: skip
+
+
+def _sync(
+    path: str | os.PathLike[str], requirements: Sequence[str], *,
+    lock: Lock | str | os.PathLike[str] | None, python: str | None,
+    store: Store | str | os.PathLike[str] | None, requirement_files: Sequence[str],
+    where: PackageSources, upgrade: bool, constraints: Sequence[str], pre: bool,
+    with_pip: bool | None, editables: Sequence[str], extras: Sequence[str],
+    all_extras: bool, groups: Sequence[str], progress: Progress | None,
+    max_age: float | None, ensured: bool = False,
+) -> Manifest:  # fmt: skip
+    """sync_env, its sources settled. ``ensured``: ``store`` is a Store its caller
+    ensured moments ago in the same call (sync_project), so it is not checked twice."""
     if not (requirements or requirement_files or editables or groups) and lock is None:
         raise EnvError(
             f"nothing to sync {path} to: give requirements, -r FILE or --from LOCK"
@@ -268,7 +288,8 @@ def sync_env(
             old = None
     kept = _existing_store(old.store) if old else None
     st = store if isinstance(store, Store) else Store(store or kept)
-    st.ensure()
+    if not (ensured and isinstance(store, Store)):
+        st.ensure()
     locked = _load_lock(lock, requirements, requirement_files)
     if locked is None:  # a lock's extras and groups are chosen from it (selected)
         requirements, requirement_files = _expand(

@@ -114,7 +114,7 @@ def write_scripts(
     """
     bindir = f"{env}/bin"
     if bang is None:
-        bang = shebang(str(final / "bin" / "python"))
+        bang = shebang(f"{final}/bin/python")
     data_scripts = view.data_scripts
     console = _console_scripts(view, interp)
     if launcher and console:

@@ -33,16 +33,9 @@ from pathlib import Path
 
 from envstore.errors import InterpreterError
 from envstore.model.interpreter import Interpreter
-from envstore.python.links import link_chain, pin_path, venv_cfg
-from envstore.python.query import (
-    FactsCache,
-    abi_tag,
-    from_facts,
-    interpreter_at,
-    is_wrapper,
-    query_interpreter,
-    venv_base,
-)
+from envstore.python.described import describe, too_old
+from envstore.python.links import link_chain, venv_cfg
+from envstore.python.query import FactsCache, interpreter_at, query_interpreter
 
 TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
 if TYPE_CHECKING:
@@ -137,36 +130,6 @@ def _check_found(path: str, cache: FactsCache | None) -> None:
             " (an env's files alone never make envstore run a program); name it with"
             " --python if you trust it"
         )
-
-
-def too_old(version: str) -> bool:
-    """Whether an interpreter of ``version`` (``3.8.18``) is older than envstore supports."""
-    return tuple(int(x) for x in version.split(".")[:2]) < (3, 9)
-
-
-def describe(requested: str, path: str, cache: FactsCache | None = None) -> Interpreter:
-    """The interpreter an env records for the executable ``path`` (module docstring rules)."""
-    facts = query_interpreter(path, cache)
-    if is_wrapper(path, facts):
-        # ``path`` is a wrapper (a pyenv shim, a shell script), not the interpreter.
-        path = str(facts["executable"])
-        facts = query_interpreter(path, cache)
-    for _ in range(8):
-        outside = venv_cfg(path) is None and not any(venv_cfg(n) for n in link_chain(path)[1:])
-        if outside:
-            break
-        path = venv_base(path, facts)
-        facts = query_interpreter(path, cache)
-    else:
-        raise InterpreterError(f"{path}: virtual environments nested too deeply")
-    if facts["implementation"] != "cpython":
-        raise InterpreterError(f"{path} is {facts['implementation']}; envstore supports CPython")
-    if too_old(str(facts["version"])):
-        raise InterpreterError(f"{path} is Python {facts['version']}; envstore needs >= 3.9")
-    pinned_path = pin_path(path, abi_tag(facts))
-    if pinned_path != path:
-        facts = query_interpreter(pinned_path, cache)
-    return from_facts(requested, pinned_path, facts)
 
 
 # -- where to look --------------------------------------------------------------

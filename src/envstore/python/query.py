@@ -39,6 +39,13 @@ class FactsCache:
         """Whether facts were ever remembered for ``path``, whatever its identity now."""
         return False
 
+    def scope(self) -> object:
+        """What names where this cache keeps its facts, while it is the same place (a
+        database file's path, inode, size and mtime); None: nowhere. ``describe`` remembers its
+        answers per process for each scope (not across them: each cache must have
+        been asked, so that ``known`` answers in each)."""
+        return None
+
 
 NO_CACHE = FactsCache()
 
@@ -129,10 +136,13 @@ def is_wrapper(path: str, facts: dict[str, object]) -> bool:
     return os.path.isabs(real) and os.path.realpath(real) != os.path.realpath(path)
 
 
-def query_interpreter(path: str, cache: FactsCache | None = None) -> dict[str, object]:
+def query_interpreter(
+    path: str, cache: FactsCache | None = None, ident: str | None = None
+) -> dict[str, object]:
     """The facts of the interpreter at ``path``, from ``cache`` when its identity is
-    unchanged (then nothing is started). A wrapper's are never cached."""
-    ident = identity(path)
+    unchanged (then nothing is started). A wrapper's are never cached. ``ident``:
+    ``identity(path)``, when the caller took it just now."""
+    ident = ident or identity(path)
     if ident is None:
         raise InterpreterError(f"no interpreter at {path}")
     cache = cache or NO_CACHE

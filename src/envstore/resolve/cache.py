@@ -41,10 +41,12 @@ def cache_keys(
         except OSError as exc:
             raise ResolutionError(f"cannot read requirements file {f}: {exc}") from None
     places += found
-    stamps = place_stamps(places, by_ref)
+    forms = [classify(line, base) for line, base in places]  # once: each ~3 us
+    stamps = place_stamps(places, by_ref, forms)
     if stamps is None:
         return None, None
-    by_ref_stamps = place_stamps(places, True) if not by_ref and _moving(places) else None
+    moving = not by_ref and _moving(places)
+    by_ref_stamps = place_stamps(places, True, forms) if moving else None
     # What a local --find-links directory holds (names, sizes, mtimes): a wheel
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
     # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
@@ -55,7 +57,10 @@ def cache_keys(
     def key(stamps: list[str]) -> str:
         blob = json.dumps(
             [
-                sorted(absolute(r) for r in request.requirements),  # "." is where it was said
+                # "." is where it was said (the requirements: the first of places)
+                sorted(
+                    absolute(r, form=f) for r, f in zip(request.requirements, forms, strict=False)
+                ),
                 files,
                 links,
                 request.sources.index_url,
@@ -80,12 +85,15 @@ def _moving(places: list[tuple[str, str | None]]) -> bool:
     return any("git+" in line for line, _ in places)
 
 
-def place_stamps(places: list[tuple[str, str | None]], by_ref: bool) -> list[str] | None:
+def place_stamps(
+    places: list[tuple[str, str | None]], by_ref: bool, forms: list[Form] | None = None
+) -> list[str] | None:
     """[target, stamp] of each requirement that names a place (a path or a URL), taken
-    from the current directory or its file's directory; None if one has no stamp."""
+    from the current directory or its file's directory; None if one has no stamp.
+    ``forms``: ``classify`` of each place, when the caller has them."""
     out = []
-    for line, base in places:
-        form = classify(line, base)
+    for i, (line, base) in enumerate(places):
+        form = forms[i] if forms is not None else classify(line, base)
         if form.kind == "name":
             continue
         from envstore.resolve.stamps import stamp  # a place named: not a plain create's
@@ -158,13 +166,29 @@ def from_cache(store: Store, cache_key: str) -> Resolved | None:
     resolved.from_cache = True
     resolved.resolved_at = created
     for item in items:
-        key = EntryKey.parse(item["key"])
+        key = _parsed(item["key"])
         if not store.has_entry(key):
             return None
         resolved.keys[key.name] = key
         if item["requested"]:
             resolved.requested.add(key.name)
     return resolved
+
+
+# Keys parsed from the resolution cache, by their text (a key is a value: the same text
+# is the same key): a warm process (tox, an IDE) reads the same ~20 on every sync, and
+# each parse is a regex match, ~1.5 us.
+_PARSED: dict[object, EntryKey] = {}
+
+
+def _parsed(text: object) -> EntryKey:
+    key = _PARSED.get(text) if isinstance(text, str) else None
+    if key is None:
+        key = EntryKey.parse(text)  # type: ignore[arg-type]  # a ValueError if not a str
+        if len(_PARSED) >= 4096:  # bounded: a process syncing many different envs
+            _PARSED.clear()
+        _PARSED[text] = key
+    return key
 
 
 def remember(

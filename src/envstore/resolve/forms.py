@@ -86,10 +86,11 @@ def classify(text: str, base: str | None = None) -> Form:
     return Form(text, "name")
 
 
-def absolute(text: str, base: str | None = None) -> str:
+def absolute(text: str, base: str | None = None, form: Form | None = None) -> str:
     """``text`` with a relative local path in it made absolute (extras and marker
-    kept): what pip must see when it runs elsewhere than where the path was written."""
-    form = classify(text, base)
+    kept): what pip must see when it runs elsewhere than where the path was written.
+    ``form``: ``classify(text, base)``, when the caller has it."""
+    form = form or classify(text, base)
     if form.kind != "path":
         return text
     _, marker = _split_marker(text.strip(), url=False)

@@ -236,7 +236,7 @@ def find_project(start: str | os.PathLike[str]) -> Path:
     """The nearest directory at or above ``start`` holding a pyproject.toml."""
     here = Path(os.path.abspath(start))
     for d in (here, *here.parents):
-        if (d / PYPROJECT).is_file():
+        if os.path.isfile(f"{d}/{PYPROJECT}"):  # not a pathlib join per directory
             return d
     raise ProjectError(f"no {PYPROJECT} in {here} or any directory above it")
 

@@ -82,8 +82,9 @@ def all_facts(conn: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
 class InterpreterFacts(FactsCache):
     """The store's cache of interpreter facts (the ``interpreters`` table)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str | None = None) -> None:
         self.conn = conn
+        self.path = path  # the database file conn is connected to, if the caller knows
 
     def get(self, path: str, identity: str) -> dict[str, object] | None:
         row = _facts(self.conn, path)
@@ -97,6 +98,17 @@ class InterpreterFacts(FactsCache):
 
     def known(self, path: str) -> bool:
         return _facts_known(self.conn, path)
+
+    def scope(self) -> object:
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        # Its size and mtime too: a commit goes to the -wal file, so these change only
+        # at a checkpoint or when the file is rewritten (restored, damaged): asked again.
+        return (self.path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 # -- resolutions ----------------------------------------------------------------------

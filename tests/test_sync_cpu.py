@@ -1,0 +1,203 @@
+"""What makes a library ``sync_project`` cheaper in CPU keeps it exact (#21): describe's
+per-process memo answers again only while the interpreter's files are the same, and
+per facts cache; the manifest's hand-written rows are json.dumps's; the store is
+ensured once per project sync (still checked). Each test fails when its part is gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import wheelmaker
+from conftest import PYTHONS
+from projectmaker import make_project
+
+from envstore import PackageSources
+from envstore.env.project import sync_project
+from envstore.errors import StoreError
+from envstore.model.interpreter import Interpreter
+from envstore.model.keys import EntryKey
+from envstore.model.manifest import EditablePackage, Manifest, Package
+from envstore.model.sources import RecordedSources
+from envstore.python import described as _described
+from envstore.python.interpreters import find_interpreter
+from envstore.store.caches import InterpreterFacts
+from envstore.store.layout import Store
+
+AVAILABLE = [os.path.realpath(p) for p in PYTHONS.values() if p]
+
+
+def _cache(root: Path) -> InterpreterFacts:
+    st = Store(root)
+    st.ensure()
+    return st.facts_cache()
+
+
+def _runs(python: str) -> bool:
+    out = subprocess.run([python, "-I", "-S", "-c", "pass"], capture_output=True, check=False)
+    return out.returncode == 0
+
+
+def test_describe_memo_notices_an_interpreter_replaced_at_the_same_path(tmp_path: Path) -> None:
+    """Same path, same link chain (none), another file: the memo's key is the file's
+    identity, so the second describe sees the other version."""
+    versions = {}
+    for real in AVAILABLE:
+        versions.setdefault(find_interpreter(real).version, real)
+    if len(versions) < 2:
+        pytest.skip("needs two CPython versions")
+    (old_version, old), (new_version, new) = list(versions.items())[:2]
+    exe = tmp_path / "bin" / "mypython"  # not python3: a sibling python3.X may come
+    exe.parent.mkdir()
+    shutil.copy2(old, exe)
+    if not _runs(str(exe)):
+        pytest.skip("a copied interpreter does not run here")
+    cache = _cache(tmp_path / "store")
+    assert find_interpreter(str(exe), cache).version == old_version
+    assert find_interpreter(str(exe), cache).version == old_version
+    assert any(key[1] == str(exe) for key in _described._DESCRIBED)  # from the memo
+    shutil.copy2(new, tmp_path / "new")
+    os.replace(tmp_path / "new", exe)  # an upgrade in place: a new file at the path
+    assert find_interpreter(str(exe), cache).version == new_version
+
+
+def test_describe_memo_notices_a_link_repointed(tmp_path: Path) -> None:
+    if len({find_interpreter(p).version for p in AVAILABLE}) < 2:
+        pytest.skip("needs two CPython versions")
+    a, b = next((a, b) for a in AVAILABLE for b in AVAILABLE if a != b)
+    link = tmp_path / "bin" / "py"
+    link.parent.mkdir()
+    os.symlink(a, link)
+    cache = _cache(tmp_path / "store")
+    first = find_interpreter(str(link), cache)
+    link.unlink()
+    os.symlink(b, link)
+    assert find_interpreter(str(link), cache).resolved == b != first.resolved
+
+
+def test_describe_memo_answers_without_asking_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not AVAILABLE:
+        pytest.skip("no CPython found")
+    real = AVAILABLE[0]
+    link = tmp_path / "bin" / "mypython"  # not python3: a sibling python3.X may come
+    link.parent.mkdir()
+    os.symlink(real, link)
+    cache = _cache(tmp_path / "store")
+    first = find_interpreter(str(link), cache)
+    asked: list[str] = []
+    query = _described.query_interpreter
+    monkeypatch.setattr(
+        _described, "query_interpreter", lambda p, c=None, i=None: asked.append(p) or query(p, c, i)
+    )
+    again = find_interpreter(str(link), cache)
+    assert again == first and again is not first and asked == []
+    # Another store's cache is another scope: described there (so it knows the path).
+    other = _cache(tmp_path / "other")
+    assert find_interpreter(str(link), other) == first
+    assert asked and other.known(str(link))
+
+
+def _reference_dumps(m: Manifest) -> str:
+    """Manifest.dumps as it was before its rows were written by hand."""
+    data = m.to_json()
+    packages = data.pop("packages")
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
+    rows = ",\n".join(f"  {json.dumps(p)}" for p in packages)  # type: ignore[attr-defined]
+    lines.append(f' "packages": [\n{rows}\n ]' if rows else ' "packages": []')
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def test_manifest_rows_are_what_json_dumps_writes() -> None:
+    odd = 'é "quoted" \\ back\tslash \x01 ☃ \U0001f40d'
+    python = Interpreter(
+        "3.11", "/usr/bin/python3.11", "/usr/bin/python3.11", "3.11.7", "cpython",
+        "cpython-311", "cpython-311-x86_64-linux-gnu", "cp311", "linux-x86_64",
+        "/usr/lib/python3.11", "lib/python3.11/site-packages", {"os_name": "posix"},
+    )  # fmt: skip
+    keys = [EntryKey("pure", "a-b", "1.0+local", "0" * 32), EntryKey("pure", "c", "2", "f" * 32)]
+    packages = [
+        Package("a-b", "1.0+local", keys[0], f"a_b-{odd}.whl", True),
+        Package("c", "2", keys[1], "", False),
+    ]
+    for pkgs in (packages, []):
+        m = Manifest(
+            env=f"/envs/{odd}",
+            store="/store",
+            python=python,
+            view="0" * 32,
+            packages=pkgs,
+            requirements=[odd, "c>=2"],
+            created=1765000000.123456,
+            sources=RecordedSources(find_links=[f"/wh/{odd}"]),
+            editables=[EditablePackage("p", "0.1", f"/src/{odd}", ("x",), "p.whl", "ab")],
+        )
+        assert m.dumps() == _reference_dumps(m)
+        assert json.loads(m.dumps()) == m.to_json()
+
+
+def test_a_project_sync_ensures_its_store_once_and_still_checks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    wheelmaker.build_wheel(wh, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
+    proj = make_project(tmp_path / "proj", dependencies=["dep-one"])
+    st = Store(tmp_path / "store")
+    calls: list[str] = []
+    ensure = Store.ensure
+    monkeypatch.setattr(Store, "ensure", lambda s, **k: calls.append("ensure") or ensure(s, **k))
+    kw = {"store": st, "sources": PackageSources(find_links=[str(wh)], no_index=True)}
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert calls == ["ensure"]
+    monkeypatch.delenv("ENVSTORE_TRUST_SHARED_STORE", raising=False)
+    os.chmod(st.root, 0o777)  # others may write it: the one check refuses the next sync
+    try:
+        with pytest.raises(StoreError, match="writable by other users"):
+            sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    finally:
+        os.chmod(st.root, 0o755)
+
+
+def _owns_by_realpath(st: Store, path: Path) -> bool:
+    """Store.owns as it was: two realpaths."""
+    rel = os.path.relpath(path.parent, st.root)
+    if rel == ".." or rel.startswith("../"):
+        return False
+    real_root = os.path.realpath(st.root)
+    return os.path.realpath(path.parent) == os.path.normpath(os.path.join(real_root, rel))
+
+
+def test_store_owns_answers_as_the_realpath_rule(tmp_path: Path) -> None:
+    """One lstat per component below the root, the same answers as comparing real
+    paths: the root reached through a link is fine, a link below it is not."""
+    (tmp_path / "data" / "store" / "entries" / "pure").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "data", tmp_path / "home")  # ~/.local/share -> /data/...
+    st = Store(tmp_path / "home" / "store")
+    root = st.root
+    os.symlink(tmp_path / "outside", root / "editables")  # a link out of the store
+    os.symlink(root / "entries", root / "views")  # a link inside it
+    (root / "file").write_text("")
+    cases = [
+        root / "x",
+        root / "entries" / "x",
+        root / "entries" / "pure" / "x",
+        root / "entries" / "missing" / "deeper" / "x",
+        root / "editables" / "x",
+        root / "editables" / "k" / "x",
+        root / "views" / "pure" / "x",
+        root / "file" / "x",
+        root / "entries" / ".." / "editables" / "x",
+        root.parent / "x",
+        tmp_path / "outside" / "x",
+        Path("/x"),
+    ]
+    answers = [(c, st.owns(c)) for c in cases]
+    assert answers == [(c, _owns_by_realpath(st, c)) for c in cases]
+    assert [ok for _, ok in answers[:8]] == [True, True, True, True, False, False, False, True]
