@@ -269,32 +269,23 @@ def _repack(
     """A signer packs archives whose module differs from what it sealed (and, with
     ``record``, a RECORD rewritten to match), with the right sha256 and size."""
 
-    def change(signed: dict[str, Any], pack: bytes) -> bytes:
-        members = _read_pack(pack)
-        changed = {}
-        for name, _kind, data in members:
-            if name.endswith("/__init__.py") and name.count("/") == 2:
-                changed[name] = change_module(data)
-                module = name.removeprefix("site/")
+    def edit(members: list[tuple[str, str, bytes]]) -> None:
+        i = _module(members)
+        name, kind, data = members[i]
+        members[i] = (name, kind, change_module(data))
         if record:
-            for name, _kind, data in members:
-                if name.endswith(".dist-info/RECORD"):
+            module = name.removeprefix("site/")
+            for j, (other, other_kind, rows) in enumerate(members):
+                if other.endswith(".dist-info/RECORD"):
                     lines = [
                         line
-                        for line in data.splitlines(keepends=True)
+                        for line in rows.splitlines(keepends=True)
                         if not line.startswith(module.encode() + b",")
                     ]
-                    lines.append(_record_line(module, changed[f"site/{module}"]))
-                    changed[name] = b"".join(lines)
-        new = root / "new.pack.zst"
-        _write_pack([(n, k, changed.get(n, d)) for n, k, d in members], new)
-        pack = new.read_bytes()
-        new.unlink()
-        signed["archive_sha256"] = hashlib.sha256(pack).hexdigest()
-        signed["archive_size"] = len(pack)
-        return pack
+                    lines.append(_record_line(module, members[i][2]))
+                    members[j] = (other, other_kind, b"".join(lines))
 
-    _resign(root, secret, change)
+    _edit_members(root, secret, edit)
 
 
 def _edit_members(

@@ -46,7 +46,7 @@ from envstore.store.verify_views import verify_views
 __all__ = [
     "Finding",
     "hash_ok",
-    "record_rows",
+    "record_files",
     "verify",
 ]
 
@@ -61,9 +61,27 @@ class Finding:
         return f"{'note: ' if self.note else ''}{self.subject}: {self.message}"
 
 
-def record_rows(site: Path, dist_info: str) -> list[list[str]]:
-    with open(site / dist_info / "RECORD", newline="", encoding="utf-8") as f:
-        return [row for row in csv.reader(f) if row]
+def record_files(root: Path) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """The rows of the RECORD of the entry at ``root``, each with its path relative to
+    the entry (``site/...``), and the problems of the rows that are malformed or lead
+    out of the entry. StoreError if entry.json or RECORD cannot be read."""
+    try:
+        dist_info = read_entry_record(root).dist_info
+        with open(root / "site" / dist_info / "RECORD", newline="", encoding="utf-8") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except (OSError, ValueError, StoreError) as exc:
+        raise StoreError(f"entry.json or RECORD unreadable: {exc}") from None
+    listed, problems = [], []
+    for row in rows:
+        if len(row) != 3:
+            problems.append(f"RECORD row {row!r} is malformed")
+            continue
+        rel = os.path.normpath(os.path.join("site", row[0]))
+        if rel.startswith("..") or os.path.isabs(rel):
+            problems.append(f"RECORD path {row[0]!r} leaves the entry")
+            continue
+        listed.append((rel, row))
+    return listed, problems
 
 
 def hash_ok(path: str | Path, spec: str, known: str | None = None) -> bool:
@@ -92,22 +110,13 @@ def verify_entry(
     pulled from a remote is checked from what was written instead
     (``envstore.store.remote.written``)."""
     root = root or store.entry_path(key)
-    problems: list[str] = []
     try:
-        dist_info = read_entry_record(root).dist_info
-        rows = record_rows(root / "site", dist_info)
-    except (OSError, ValueError, StoreError) as exc:
-        return [f"entry.json or RECORD unreadable: {exc}"]
+        listed, problems = record_files(root)
+    except StoreError as exc:
+        return [str(exc)]
     expected: set[str] = {"entry.json"}
     top = str(root)
-    for row in rows:
-        if len(row) != 3:
-            problems.append(f"RECORD row {row!r} is malformed")
-            continue
-        rel = os.path.normpath(os.path.join("site", row[0]))
-        if rel.startswith("..") or os.path.isabs(rel):
-            problems.append(f"RECORD path {row[0]!r} leaves the entry")
-            continue
+    for rel, row in listed:
         expected.add(rel)
         path = os.path.join(top, rel)  # strings, not Paths: an entry has thousands of files
         if row[1] == "":

@@ -12,7 +12,6 @@ read-only (``unpack_entry`` seals them).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from envstore.errors import EnvstoreError, RemoteError, StoreError
@@ -21,7 +20,7 @@ from envstore.model.remote import RemoteMeta
 from envstore.store.layout import read_entry_record
 from envstore.store.remote.archive import Unpacked
 from envstore.store.seal import FOREIGN_CACHE, check_entry
-from envstore.store.verify import hash_ok, record_rows
+from envstore.store.verify import hash_ok, record_files
 
 __all__ = ["check_written", "checked", "markers"]
 
@@ -30,20 +29,11 @@ def check_written(root: Path, unpacked: Unpacked, seal: dict[str, object]) -> li
     """What ``verify --check-contents`` and the seal check would find wrong with the
     entry at ``root``, whose files are exactly ``unpacked``'s."""
     try:
-        dist_info = read_entry_record(root).dist_info
-        rows = record_rows(root / "site", dist_info)
-    except (OSError, ValueError, StoreError) as exc:
-        return [f"entry.json or RECORD unreadable: {exc}"]
-    problems: list[str] = []
+        listed, problems = record_files(root)
+    except StoreError as exc:
+        return [str(exc)]
     expected = {"entry.json"}
-    for row in rows:
-        if len(row) != 3:
-            problems.append(f"RECORD row {row!r} is malformed")
-            continue
-        rel = os.path.normpath(os.path.join("site", row[0]))
-        if rel.startswith("..") or os.path.isabs(rel):
-            problems.append(f"RECORD path {row[0]!r} leaves the entry")
-            continue
+    for rel, row in listed:
         expected.add(rel)
         if row[1] == "":
             continue  # RECORD itself
