@@ -79,6 +79,25 @@ def test_describe_memo_notices_a_link_repointed(tmp_path: Path) -> None:
     assert find_interpreter(str(link), cache).resolved == b != first.resolved
 
 
+def test_describe_memo_notices_a_middle_hop_repointed(tmp_path: Path) -> None:
+    """bin/mypy -> pyA -> the interpreter, then bin/mypy -> pyB -> the same file: the
+    file's identity is unchanged, only the chain differs, and the answer names pyB."""
+    if not AVAILABLE:
+        pytest.skip("no CPython found")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pyA", "pyB"):
+        os.symlink(AVAILABLE[0], bin_dir / name)
+    os.symlink("pyA", bin_dir / "mypy")
+    cache = _cache(tmp_path / "store")
+    first = find_interpreter(str(bin_dir / "mypy"), cache)
+    assert find_interpreter(str(bin_dir / "mypy"), cache).path == first.path  # remembered
+    (bin_dir / "mypy").unlink()
+    os.symlink("pyB", bin_dir / "mypy")
+    again = find_interpreter(str(bin_dir / "mypy"), cache)
+    assert first.path.endswith("pyA") and again.path.endswith("pyB")
+
+
 def test_describe_memo_answers_without_asking_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,10 +69,10 @@ class Interpreter:
         return f"Interpreter(path={self.path!r}, version={self.version!r}, soabi={self.soabi!r})"
 
     def replace(self, **changes: str) -> Interpreter:
-        """A copy with some string fields changed."""
+        """A copy with some string fields changed (and a markers dict of its own)."""
         data = {f: getattr(self, f) for f in _INTERPRETER_FIELDS}
         data.update(changes)
-        return Interpreter(**data, markers=self.markers)
+        return Interpreter(**data, markers=dict(self.markers))
 
     @property
     def minor(self) -> str:
