@@ -25,6 +25,8 @@ parent, seen, left = os.getpid(), tempfile.mkdtemp(), []
 def work(i):
     if i == int(sys.argv[1]):
         os._exit(3)  # a child killed in the middle of its work
+    if sys.argv[2] == "work-raises" and i == 5:
+        raise RuntimeError("a surprise")
     open(os.path.join(seen, str(os.getpid())), "w").close()
     for _ in range(500):  # each holds its item until a second child took one
         if len(os.listdir(seen)) >= 2:
@@ -47,7 +49,7 @@ print(json.dumps({"got": got, "parent": parent, "n": processes_for(40), "left": 
 """
 
 
-@pytest.mark.parametrize("case", ["all", "a-child-dies", "small-pipe"])
+@pytest.mark.parametrize("case", ["all", "a-child-dies", "small-pipe", "work-raises"])
 def test_work_is_spread_over_children_and_each_result_comes_once(case: str) -> None:
     dies = 7 if case == "a-child-dies" else -1
     out = run(
@@ -67,7 +69,10 @@ def test_work_is_spread_over_children_and_each_result_comes_once(case: str) -> N
     assert data["parent"] not in pids and len(pids) == 2  # done in two children
     assert data["n"] == 2
     assert len(data["left"]) == 2  # each child's leftovers cleaned once it was reaped
-    if dies < 0:
+    if case == "work-raises":  # that item is a miss; no traceback, the child goes on
+        assert sorted(indices) == [i for i in range(40) if i != 5]
+        assert "Traceback" not in out.stderr, out.stderr
+    elif dies < 0:
         assert sorted(indices) == list(range(40))
     else:  # what the killed child held is missing (a miss: the wheel is used), no hang
         assert dies not in indices and len(indices) >= 40 - 3

@@ -171,9 +171,9 @@ def in_processes(
             os.close(fd)
             try:  # done already, unless the parent stopped early (an error, Ctrl-C)
                 os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass  # reaped already (a caller that ignores SIGCHLD)
             cleanup(pid)
 
 
@@ -185,7 +185,10 @@ def _child(
     def loop() -> None:  # until the work is out, or the parent is gone (killed)
         while os.getppid() == parent and len(raw := os.read(jobs, 4)) == 4:
             index = int.from_bytes(raw, "big")
-            data = pickle.dumps((index, work(items[index])))
+            try:
+                data = pickle.dumps((index, work(items[index])))
+            except Exception:  # no traceback from a worker: its item is a miss (said once)
+                continue
             message = memoryview(len(data).to_bytes(8, "big") + data)
             with lock:  # one message at a time: longer writes to a pipe interleave
                 while message:
