@@ -765,3 +765,27 @@ def test_a_vcs_url_fragment_other_than_subdirectory_is_no_subdirectory() -> None
         url = f"git+https://h.invalid/r.git@{commit}#{fragment}"
         p = LockedPackage("foo", "1.0", "", "", True, url=url, kind="vcs")
         assert _sources([p], None)["vcs"].subdirectory == want
+
+
+def test_a_requirements_file_refuses_what_it_cannot_hold_with_a_hash() -> None:
+    """``--format requirements`` of a lock with a VCS commit, a source directory or an
+    archive's subdirectory: one error pointing to pylock.toml, not a line pip refuses
+    (``foo==1.0 --hash=sha256:``) or a package silently left out."""
+    from envstore.errors import LockError
+    from envstore.model.lock import Lock
+    from envstore.model.lock_records import LockedDirectory, LockedPackage
+
+    wheel = LockedPackage("solo", "0.5", "solo-0.5-py3-none-any.whl", "a" * 64, True)
+    assert "solo==0.5 --hash=sha256:" in Lock(None, [wheel]).pip_requirements()
+    vcs = LockedPackage("foo", "1.0", "", "", True, url="git+file:///r@" + "b" * 40, kind="vcs")
+    sub = LockedPackage(
+        "bar", "2.0", "bar-2.0.tar.gz", "c" * 64, True, kind="archive", subdirectory="pkg"
+    )
+    tree = LockedDirectory("proj", "/src/proj", editable=True)
+    for lock in (
+        Lock(None, [wheel, vcs]),
+        Lock(None, [wheel, sub]),
+        Lock(None, [wheel], directories=[tree]),
+    ):
+        with pytest.raises(LockError, match=r"write pylock\.toml"):
+            lock.pip_requirements()

@@ -104,7 +104,16 @@ class Lock:
         return str(tomli_w.dumps(dict(self.to_pylock(base).to_dict())))
 
     def pip_requirements(self) -> str:
-        """The lock as a pip requirements file (``pip install --no-deps --require-hashes -r``)."""
+        """The lock as a pip requirements file (``pip install --no-deps --require-hashes -r``).
+        LockError if it holds what such a file cannot say with a hash (a VCS commit, a
+        source directory, an archive's subdirectory)."""
+        odd = [f"{p.name} ({p.kind})" for p in self.packages if not _hashed_line(p)]
+        odd += [f"{d.name} (directory)" for d in self.directories]
+        if odd:
+            raise LockError(
+                f"a pip requirements file cannot hold {', '.join(odd)} with a hash;"
+                " write pylock.toml (the default --format) instead"
+            )
         py = self.python
         if py is None and self.targets:  # several Pythons: each version with its marker
             return _pip_requirements_for(self.targets, self.packages)
@@ -192,6 +201,14 @@ class Lock:
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
             return set(names)
         return None
+
+
+def _hashed_line(p: LockedPackage) -> bool:
+    """Whether ``p`` is a ``name==version --hash=...`` line: a wheel, or a source archive
+    whose project is at its top."""
+    return bool(p.sha256) and (
+        p.kind == "wheel" or (p.kind in ("sdist", "archive") and not p.subdirectory)
+    )
 
 
 def _pip_requirements_for(pythons: list[LockedPython], packages: list[LockedPackage]) -> str:
