@@ -789,3 +789,32 @@ def test_a_requirements_file_refuses_what_it_cannot_hold_with_a_hash() -> None:
     ):
         with pytest.raises(LockError, match=r"write pylock\.toml"):
             lock.pip_requirements()
+
+
+def test_an_archive_read_from_a_lock_is_written_as_an_archive(tmp_path: Path) -> None:
+    """Read from a pylock.toml, an archive with a subdirectory stays an archive: written
+    again (a lock of the locked packages) it keeps its subdirectory; an sdist stays one."""
+    from envstore.model.lock import Lock
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.exact import select_locked
+
+    data: dict[str, Any] = {"lock-version": "1.0", "created-by": "test"}
+    digest = {"sha256": "d" * 64}
+    data["packages"] = [
+        {"name": "bar", "version": "2.0", "archive": {
+            "url": "https://x.invalid/mono-2.0.tar.gz", "hashes": digest, "subdirectory": "bar"}},
+        {"name": "baz", "version": "1.0", "sdist": {
+            "url": "https://x.invalid/baz-1.0.tar.gz", "hashes": digest}},
+    ]  # fmt: skip
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    got = select_locked(Lock.load(tmp_path / "pylock.toml"), find_interpreter(sys.executable))
+    assert {p.name: (p.kind, p.subdirectory) for p in got} == {
+        "bar": ("archive", "bar"),
+        "baz": ("sdist", None),
+    }
+    again = tomllib.loads(Lock(None, got).dumps(tmp_path))["packages"]
+    assert {p["name"]: ("archive" in p, "sdist" in p) for p in again} == {
+        "bar": (True, False),
+        "baz": (False, True),
+    }
+    assert next(p for p in again if p["name"] == "bar")["archive"]["subdirectory"] == "bar"

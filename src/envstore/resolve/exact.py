@@ -176,7 +176,7 @@ def _locked(pkg: Any, dist: Any, source: Path | None, requested: bool) -> Locked
     if wheel and not version:
         version = name.split("-")[1]
     index = pkg.index if web_url(pkg.index) else None
-    kind = "wheel" if wheel else "sdist"
+    kind = "wheel" if wheel else "archive" if isinstance(dist, PackageArchive) else "sdist"
     return LockedPackage(
         pkg.name, version, name, digest, requested, path, url, index, kind=kind,
         subdirectory=subdirectory,
