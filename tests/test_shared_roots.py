@@ -257,3 +257,20 @@ def test_a_placeholder_naming_no_manifest_is_not_read(tmp_path: Path) -> None:
     # A hang is the failure here; the timeout only ends it.
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert got.returncode == 0 and got.stdout.strip() == "[]", got.stderr
+
+
+def test_a_stray_link_in_roots_is_no_placeholder(tmp_path: Path) -> None:
+    """A link in ``roots/`` whose name is no root's (no env's path hash) is left as it
+    is when the store becomes shared: made a placeholder, it had no refs file, so no
+    host could claim it and gc kept it forever."""
+    from envstore.store.placeholders import migrate_roots
+
+    store = tmp_path / "store"
+    (store / "roots").mkdir(parents=True)
+    (store / "state" / "refs").mkdir(parents=True)
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "envstore.json").write_text("{}")
+    os.symlink(env / "envstore.json", store / "roots" / "stray")
+    migrate_roots(store, {str(env): ["pure/solo/0.5-" + "a" * 32]})
+    assert sorted(os.listdir(store / "roots")) == ["stray"]

@@ -32,8 +32,8 @@ def migrate_roots(root: Path, old_refs: dict[str, list[str]]) -> list[Claim]:
     roots = root / "roots"
     for name in sorted(os.listdir(roots)):
         link = roots / name
-        if name.startswith(".") or "@" in name or not link.is_symlink():
-            continue
+        if "@" in name or not valid_name("refs", name) or not link.is_symlink():
+            continue  # a host's own root, or no root's name (a stray link: left as it is)
         target = os.readlink(link)
         env = os.path.dirname(target)
         if os.path.basename(target) != MANIFEST_NAME:
