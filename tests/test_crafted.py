@@ -601,3 +601,26 @@ def test_a_fifo_or_device_as_the_manifest_is_refused_not_waited_on(tmp_path: Pat
     (env / "envstore.json").symlink_to("/dev/zero")
     with pytest.raises(BadManifestError, match="not a regular file"):
         Manifest.load(env)
+
+
+def test_a_remembered_build_that_names_no_entry_is_no_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is data from disk: a remembered build of a local project whose row
+    holds no entry key is no build (it was parsed unguarded: a ValueError traceback)."""
+    import sys
+
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve import cache
+    from envstore.resolve.forms import classify
+    from envstore.store.layout import Store
+
+    st = Store(tmp_path / "store")
+    st.ensure()
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '1'\n")
+    interp = find_interpreter(sys.executable, st.facts_cache())
+    for row in ({"key": "../../etc/passwd"}, {"nokey": 1}, "text"):
+        monkeypatch.setattr(cache.caches, "resolution", lambda conn, key, row=row: [row])
+        assert cache.built_entry(st, classify(str(proj)), interp) is None

@@ -17,6 +17,10 @@ from envstore.resolve.request import Request, Resolved
 from envstore.store import caches
 from envstore.store.layout import Store
 
+TYPE_CHECKING = False  # not typing's: see envstore/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
 
 def cache_keys(
     request: Request, interp: Interpreter, by_ref: bool = False
@@ -148,11 +152,17 @@ def built_entry(store: Store, form: Form, interp: Interpreter) -> EntryKey | Non
     found_stamp = stamp(form, by_ref=True) if path is not None else None
     if path is None or found_stamp is None:
         return None
-    items = caches.resolution(store.db(), built_key(path, found_stamp, interp))
-    if not items:
+    key = first_key(caches.resolution(store.db(), built_key(path, found_stamp, interp)))
+    return key if key is not None and store.has_entry(key) else None
+
+
+def first_key(items: Sequence[Mapping[str, object]] | None) -> EntryKey | None:
+    """The entry key of a cached resolution's first item; None when there is none, or
+    it is no entry key (the database is data from disk)."""
+    try:
+        return EntryKey.parse(str(items[0]["key"])) if items else None
+    except (ValueError, KeyError, TypeError):
         return None
-    key = EntryKey.parse(items[0]["key"])
-    return key if store.has_entry(key) else None
 
 
 def from_cache(store: Store, cache_key: str) -> Resolved | None:

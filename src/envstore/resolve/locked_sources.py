@@ -104,16 +104,12 @@ def _built_key(p: LockedPackage, interp: Interpreter) -> str:
 def built_before(store: Store, p: LockedPackage, interp: Interpreter) -> EntryKey | None:
     """The store entry the locked source ``p`` (an sdist, archive or VCS commit) was
     built into for ``interp`` before, if it is still there."""
+    from envstore.resolve.cache import first_key
     from envstore.store import caches
 
     if p.kind == "directory":
         return None
-
-    items = caches.resolution(store.db(), _built_key(p, interp))
-    try:
-        key = EntryKey.parse(str(items[0]["key"])) if items else None
-    except (ValueError, KeyError, TypeError):
-        return None
+    key = first_key(caches.resolution(store.db(), _built_key(p, interp)))
     if key is None or key.name != p.name or not store.has_entry(key):
         return None  # the database is data from disk: the entry must be of this package
     return key if not p.version or key.version == p.version else None
