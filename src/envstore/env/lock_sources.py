@@ -19,7 +19,6 @@ since leave the package unknown: ``envstore lock`` names it with the fix.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from envstore.model.keys import canonical_name
@@ -35,7 +34,7 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
     """{name: where it was built from} for the env's packages whose source one of the
     manifest's requirements names, as far as it is known (see the module docstring)."""
     from envstore.resolve.cache import built_entry
-    from envstore.resolve.forms import classify, local_path
+    from envstore.resolve.forms import classify, direct_name, local_path
     from envstore.resolve.lines import ARCHIVES
 
     have = {p.name: p for p in manifest.packages}
@@ -61,8 +60,8 @@ def built_sources(st: Store, manifest: Manifest) -> dict[str, LockedPackage | Lo
             elif path.lower().endswith(ARCHIVES):
                 found[key.name] = _archive(key.name, key.version, path, sub or None)
             continue
-        named = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*@", line)
-        pkg = have.get(canonical_name(named.group(1))) if named else None
+        named = direct_name(line)
+        pkg = have.get(canonical_name(named)) if named else None
         if pkg is None:
             continue  # a bare URL: which package it made is not known
         url = form.target

@@ -19,12 +19,12 @@ import re
 
 from envstore.resolve.lines import ARCHIVES, based
 
-__all__ = ["Form", "absolute", "classify", "local_path"]
+__all__ = ["Form", "absolute", "classify", "direct_name", "local_path"]
 
 # Patterns, compiled by re (and cached there) only when a text could match: a plain
 # ``name>=1`` has no "@", no "://" and no "]" at its end, and a warm create would
 # otherwise compile all three (~0.4 ms) for nothing.
-_DIRECT = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)"
+_DIRECT = r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*@\s*(\S+)"
 _URL = r"^[A-Za-z][A-Za-z0-9+.-]*://"
 _EXTRAS = r"^(.*?)(\[[^\]]*\])?$"
 
@@ -65,13 +65,19 @@ def _looks_like_path(text: str) -> bool:
     return (low.endswith(".whl") or low.endswith(ARCHIVES)) and os.path.isfile(text)
 
 
+def direct_name(text: str) -> str | None:
+    """The project name of a ``name @ URL`` requirement, as written; None for any other."""
+    m = re.match(_DIRECT, text) if "@" in text else None
+    return m.group(1) if m else None
+
+
 def classify(text: str, base: str | None = None) -> Form:
     """The form of requirement ``text``; a relative path is taken from ``base`` (the
     directory of the requirements file naming it) or the current directory."""
     text = text.strip()
     m = re.match(_DIRECT, text) if "@" in text else None
     if m:
-        return Form(text, "url", _split_marker(m.group(2), url=True)[0])
+        return Form(text, "url", _split_marker(m.group(3), url=True)[0])
     if ("://" in text and re.match(_URL, text)) or text.startswith("file:"):
         head, _ = _split_marker(text, url=True)
         return Form(text, "url", head.split()[0])
