@@ -190,6 +190,12 @@ OTHER_HOST_TEMP_AGE = 86400.0
 HOST_ENV = "ENVSTORE_TEST_HOST"  # test-only: simulate several hosts on one machine
 
 
+# The host of a root made before the store was shared whose env the host that
+# recorded shared mode could not place (``placeholders.migrate_roots``): no host is
+# named so (``host_name`` calls a host whose name would be this one ``x_unknown``).
+UNKNOWN_HOST = "_unknown"
+
+
 def host_name() -> str:
     """This host's name as temporary names and roots carry it: the node name with
     anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (so ``@`` and ``/``
@@ -199,7 +205,7 @@ def host_name() -> str:
     ``$ENVSTORE_TEST_HOST`` overrides it (tests simulate hosts)."""
     name = os.environ.get(HOST_ENV) or os.uname().nodename or "localhost"
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return (f"x{name}" if name[:64] == "_unknown" else name)[:64]
+    return (f"x{name}" if name[:64] == UNKNOWN_HOST else name)[:64]
 
 
 def temp_tag() -> str:

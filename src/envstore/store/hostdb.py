@@ -195,11 +195,17 @@ def record_claims(root: Path, claims: Sequence[Claim]) -> None:
         build_missing(root, path, [c.env for c in claims])
     conn = _db.connect(path, create=False)
     try:
-        with _db.write(conn):
-            for claim in claims:
-                put_found(conn, claim.env, claim.root, claim.manifest, "")
+        put_claims(conn, claims)
     finally:
         conn.close()
+
+
+def put_claims(conn: sqlite3.Connection, claims: Sequence[Claim]) -> None:
+    """The envs claimed (``placeholders.claim_roots``) into the database ``conn``, in one
+    transaction: found on disk, so relink trusts none of their recorded sources."""
+    with _db.write(conn):
+        for claim in claims:
+            put_found(conn, claim.env, claim.root, claim.manifest, "")
 
 
 def vouched_digest(

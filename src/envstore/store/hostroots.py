@@ -22,7 +22,7 @@ from pathlib import Path
 from envstore.errors import StoreError
 from envstore.model.keys import EntryKey
 from envstore.model.manifest import MANIFEST_NAME
-from envstore.store.fs import host_name, read_small, temp_tag
+from envstore.store.fs import UNKNOWN_HOST, host_name, read_small, temp_tag
 
 __all__ = [
     "UNKNOWN_HOST",
@@ -44,10 +44,6 @@ __all__ = [
 ]
 
 DEFAULT_HOST_ROOT_DAYS = 90.0
-# The host of a root made before the store was shared whose env this host could not
-# place (``placeholders.migrate_roots``): no host is named so (``fs.host_name`` calls a
-# host whose name would be this one ``x_unknown``).
-UNKNOWN_HOST = "_unknown"
 SEEN_EVERY = 86400.0  # a host marks its roots seen at most this often
 
 

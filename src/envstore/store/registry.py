@@ -90,13 +90,9 @@ def claim_host_roots(store: Store) -> None:
     claimed = claim_roots(store.root)
     if not claimed:
         return
-    from envstore.store.hostdb import put_found
+    from envstore.store.hostdb import put_claims
 
-    conn = store.db()
-    with write(conn):
-        for env, name, manifest in claimed:
-            # Found on disk: relink trusts none of its recorded sources.
-            put_found(conn, env, name, manifest, "")
+    put_claims(store.db(), claimed)
 
 
 def _link_target(path: Path) -> str | None:
