@@ -33,7 +33,7 @@ from _workloads import Workload
 
 __all__ = ["sec_remote"]
 
-_NEEDS = "import boto3, cryptography, moto.server, zstandard"
+_NEEDS = "import boto3, cryptography, moto.server, obstore, zstandard"
 _BUCKET = "bench"
 LATENCY_S = 0.030  # added to every request through the proxy
 
@@ -198,7 +198,7 @@ def sec_remote(ctx: Ctx) -> list[Result]:
     for wl in workloads:
         print(f"  {wl.name}", flush=True)
         if probe.returncode:
-            why = "skipped: envstore's Python lacks boto3, cryptography or moto[server]"
+            why = "skipped: envstore's Python lacks boto3, obstore, cryptography or moto[server]"
             out.append(TimingResult("remote", wl.name, "envstore, warm S3 remote", [], error=why))
             continue
         d = ctx.scratch / f"remote-{wl.name}"

@@ -653,6 +653,105 @@ def test_an_s3_server_stopped_mid_run_falls_back_to_the_wheels(
     assert not list((store_b / "tmp").iterdir())
 
 
+@pytest.mark.parametrize("credentials", ["shared-file", "none"])
+def test_s3_reads_take_boto3s_credential_chain_without_keys_in_the_environment(
+    cli: CLI,
+    store: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    keys: Path,
+    s3_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    credentials: str,
+) -> None:
+    """With no AWS_ACCESS_KEY_ID in the environment, a pull (obstore) uses boto3's chain,
+    here a shared credentials file, as a push does; with none at all, one warning."""
+    lock = _runner_a(cli, store, wheelhouse, tmp_path, s3_url)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no network beyond 127.0.0.1
+    if credentials == "shared-file":
+        creds = tmp_path / "aws-credentials"
+        creds.write_text("[default]\naws_access_key_id = fromfile\naws_secret_access_key = x\n")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+        store_b, err = _runner_b(cli, tmp_path, lock, s3_url)
+        assert "warning" not in err, err
+        assert not list((store_b / "wheels").iterdir())  # every entry came from the remote
+    else:
+        _, err = _runner_b(cli, tmp_path, lock, s3_url, "-f", str(wheelhouse))
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert len(warnings) == 1 and "no AWS credentials found" in warnings[0], err
+
+
+class _S3Refuses(SimpleHTTPRequestHandler):
+    """An S3 endpoint answering every request with ``status``."""
+
+    status: ClassVar[int] = 500
+
+    def do_GET(self) -> None:
+        self.send_error(self.status)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _S3Trickles(_S3Refuses):
+    def do_GET(self) -> None:
+        _Trickle.do_GET(self)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("answer", ["403", "500", "trickle", "closed-port"])
+def test_an_s3_remote_that_refuses_or_stalls_is_one_warning(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serve: Callable[[type[Any]], str],
+    answer: str,
+) -> None:
+    """obstore's failures after its retries: the remote as a whole, one line, no
+    traceback, nothing left in tmp/; a server trickling bytes is given up on."""
+    from envstore.store.remote import backends
+    from envstore.store.remote.pull import pull_entries
+    from envstore.store.remote.s3 import S3Backend
+
+    store, _backend, trusted, wanted = _hostile_remote(tmp_path, b"")
+    if answer == "closed-port":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    elif answer == "trickle":
+        monkeypatch.setattr(backends, "REQUEST_SECONDS", 0.2)
+        endpoint = serve(_S3Trickles).replace("ci:secret@", "")
+    else:
+        handler = type("Refuses", (_S3Refuses,), {"status": int(answer)})
+        endpoint = serve(handler).replace("ci:secret@", "")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    warnings: list[str] = []
+    backend = S3Backend("s3://fleet/envstore")
+    assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
+    expected = {
+        "403": "access denied",
+        "500": "is unreachable (HTTP 500)",
+        "trickle": "is too slow",
+        "closed-port": "is unreachable (cannot connect)",
+    }[answer]
+    assert len(warnings) == 1 and expected in warnings[0], warnings
+    assert not list(store.tmp_dir.iterdir())
+
+
+def test_a_process_that_made_an_s3_request_pulls_in_threads(s3_url: str) -> None:
+    """obstore's requests run on threads it starts at the first one, which a fork would
+    not carry: from then on, this process never forks workers."""
+    from envstore.store.remote.s3 import S3Backend
+    from envstore.store.remote.workers import processes_for
+
+    backend = S3Backend(s3_url)
+    assert backend.open("v3/entries/none") is None
+    assert processes_for(100) == 0
+
+
 INGESTING = {
     "create": ["create", "env", "hello-app"],
     "sync": ["sync", "env", "hello-app"],

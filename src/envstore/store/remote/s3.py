@@ -1,10 +1,12 @@
-"""``s3://bucket/prefix``: any S3-API object store, through boto3.
+"""``s3://bucket/prefix``: any S3-API object store; reads through obstore
+(``s3_reads``: a pull's GETs), writes and listings through boto3.
 
 boto3 takes the standard credential chain (environment, shared config and
 credentials files, SSO, container and instance roles) and ``AWS_ENDPOINT_URL``
-(or ``AWS_ENDPOINT_URL_S3``) for MinIO, Ceph RGW, R2 and the like. Its defaults
-(60 s timeouts, up to 5 attempts with backoff) would let an unreachable bucket
-stall a create for minutes: envstore's bounds replace them.
+(or ``AWS_ENDPOINT_URL_S3``) for MinIO, Ceph RGW, R2 and the like; the reads use the
+same credentials and endpoint. The libraries' defaults (boto3: 60 s timeouts, up to
+5 attempts; obstore: 10 retries over up to 3 minutes) would let an unreachable
+bucket stall a create for minutes: envstore's bounds replace them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from envstore.errors import RemoteError
+from envstore.store.remote import s3_reads
 from envstore.store.remote.backends import (
     ATTEMPTS,
     CONNECT_TIMEOUT,
@@ -36,40 +39,51 @@ class S3Backend:
         self.url = url.rstrip("/")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self._client: Any = None
-        self._used = False  # whether a request was made (before_fork, forked)
-        self._lock = threading.Lock()  # one client for every thread (each costs ~0.3 s)
+        self._client: Any = None  # boto3's, for writes and listings (~0.45 s to make)
+        self._store: Any = None  # obstore's, for reads
+        self._creds: s3_reads.Credentials | None = None  # None: obstore reads them
+        self._found = False  # whether the credentials were looked for
+        self._lock = threading.Lock()  # one client for every thread
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def client(self) -> Any:
         with self._lock:
-            self._used = True  # a request follows: the client may hold connections
             return self._client or self._make_client()
 
+    def reader(self) -> Any:
+        """obstore's store, made once per process."""
+        with self._lock:
+            self._find_credentials()
+            if self._store is None:
+                self._store = s3_reads.make_store(self.bucket, self.url, self._creds)
+            return self._store
+
+    def _find_credentials(self) -> None:
+        if not self._found:
+            self._creds = s3_reads.credentials(self.url)
+            self._found = True
+
     def before_fork(self) -> None:
-        """Before ``workers`` forks: the client made once, here, for every child to
-        inherit (~0.1-0.3 s each otherwise), while it has made no request (so holds no
-        connection a child could share)."""
-        if not self._used:
-            try:
-                with self._lock:
-                    self._make_client()
-            except RemoteError:
-                pass  # said in each child, by its first request
+        """Before ``workers`` forks: obstore imported and the credentials found once,
+        here, for every child to inherit; no store is made (its first request would
+        start threads, and a fork must come before any)."""
+        try:
+            import obstore.store  # noqa: F401
+
+            with self._lock:
+                self._find_credentials()
+        except (ImportError, RemoteError):
+            pass  # said in each child, by its first request
 
     def forked(self) -> None:
-        """In a forked child: the inherited client only if it never connected, else a
-        new one (never the parent's connections). Making the client resolved the
-        credentials: from the environment, or from an instance or container metadata
-        service through a session of its own; a child that refreshes them near their
-        expiry may share that inherited connection, and at worst is refused (the wheel
-        is used)."""
+        """In a forked child: a store of its own (never the parent's threads or
+        connections). Credentials from a metadata service (an instance or container
+        role) are refreshed through the inherited boto3 session, which a child may share
+        with its parent near their expiry: at worst a refusal (the wheel is used)."""
         self._lock = threading.Lock()
-        if self._used:
-            self._client = None
-        self._used = False
+        self._store = self._client = None
 
     def _make_client(self) -> Any:
         if self._client is None:
@@ -112,23 +126,7 @@ class S3Backend:
         return download(self, name, dest, limit)
 
     def open(self, name: str) -> Stream | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            got = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise self._failed(name, exc) from None
-        except BotoCoreError as exc:
-            raise self._failed(name, exc) from None
-        return Stream(
-            got["Body"],
-            (BotoCoreError, OSError),
-            lambda exc: self._failed(name, exc),  # type: ignore[arg-type]
-            what=f"{self.url}/{name}",
-            size=got.get("ContentLength"),
-        )
+        return s3_reads.open_object(self.reader(), self.url, self._key(name), name)
 
     def read(self, name: str, limit: int) -> bytes | None:
         from io import BytesIO

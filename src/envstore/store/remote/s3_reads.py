@@ -1,0 +1,195 @@
+"""Reading an ``s3://`` remote's objects (a pull's GETs) through obstore.
+
+A pull is what every runner of a fleet does on every cold create: boto3 costs ~0.45 s
+of CPU (its import, then its S3 model loaded for a client) before the first GET, a
+fifth of a pull of ``big``, and its per-request Python holds the interpreter lock
+the unpacking needs. obstore (Rust's ``object_store``) imports in ~20 ms and does its
+requests outside the lock: paired on 2 cores, a pull of ``big`` from moto went from
+1.74 s to 1.46 s. Pushes and prune keep boto3 (``s3.py``): they renew an object's
+age by copying it onto itself, which obstore cannot ask for.
+
+Credentials: static keys in the environment (``AWS_ACCESS_KEY_ID`` and
+``AWS_SECRET_ACCESS_KEY``, with ``AWS_SESSION_TOKEN``, as CI jobs set them) are read
+by obstore; otherwise boto3's own chain finds them (shared config and credentials
+files, profiles, SSO, web identity, container and instance roles) and obstore asks
+it again when they expire: a pull uses the credentials a push would. The endpoint is
+``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, the region ``AWS_REGION`` or
+``AWS_DEFAULT_REGION`` (or the profile's).
+
+obstore runs its requests on threads it starts at the first one; a forked child of a
+process whose threads run would inherit a broken copy. ``workers`` forks only from a
+process with one thread, so a process that has made a request pulls in threads, and
+each forked child makes its own store (``S3Backend.forked``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from envstore.errors import RemoteError
+from envstore.store.remote.backends import (
+    ATTEMPTS,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    REQUEST_SECONDS,
+    RemoteUnreachable,
+    Stream,
+)
+
+__all__ = ["Credentials", "credentials", "make_store", "open_object"]
+
+# The stream gives each chunk as it arrives (as HTTP's ``read1``), so ``Stream``'s
+# deadline is checked often: a server trickling bytes is given up on in time. Asking
+# for 64 KiB chunks instead cost the same CPU (paired), but a read would wait for
+# each whole one. obstore's own bound on a whole GET is only a last resort.
+_CHUNK = 1
+_WHOLE_REQUEST = timedelta(hours=1)
+
+
+def _seconds(s: float) -> timedelta:
+    return timedelta(seconds=s)
+
+
+class Credentials:
+    """boto3's credential chain as obstore's credential provider (called again when
+    what it returned expires); made before workers fork, inherited by each child."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import boto3
+        except ImportError:
+            raise RemoteError(
+                "an s3:// remote without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY needs "
+                "boto3 to find credentials: pip install 'envstore[remote]'"
+            ) from None
+        session = boto3.session.Session()
+        found = session.get_credentials()
+        if found is None:
+            raise RemoteUnreachable(f"{url}: no AWS credentials found")
+        self.region: str | None = session.region_name
+        self._found = found
+
+    def __call__(self) -> dict[str, Any]:
+        frozen = self._found.get_frozen_credentials()
+        return {
+            "access_key_id": frozen.access_key,
+            "secret_access_key": frozen.secret_key,
+            "token": frozen.token,
+            # botocore refreshes what expires in the next 15 minutes: ask it again by then
+            "expires_at": datetime.now(timezone.utc) + timedelta(minutes=10),
+        }
+
+
+def credentials(url: str) -> Credentials | None:
+    """None when obstore reads the credentials from the environment itself (static
+    keys); else boto3's chain (RemoteError: none found, or no boto3)."""
+    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        return None
+    return Credentials(url)
+
+
+def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
+    """An obstore ``S3Store`` for ``bucket`` with envstore's bounds (obstore's defaults
+    retry 10 times over up to 3 minutes)."""
+    try:
+        from obstore.store import S3Store
+    except ImportError:
+        raise RemoteError("an s3:// remote needs obstore: pip install 'envstore[remote]'") from None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict[str, Any] = {}
+    if endpoint:
+        options["endpoint"] = endpoint
+    if creds is not None:
+        options["credential_provider"] = creds
+        if creds.region and not (
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        ):
+            options["region"] = creds.region
+    try:
+        return S3Store(
+            bucket,
+            client_options={
+                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "connect_timeout": _seconds(CONNECT_TIMEOUT),
+                "read_timeout": _seconds(READ_TIMEOUT),
+                "timeout": _WHOLE_REQUEST,
+            },
+            retry_config={
+                "max_retries": ATTEMPTS - 1,
+                "retry_timeout": _seconds(REQUEST_SECONDS),
+                "backoff": {"init_backoff": _seconds(0.1), "max_backoff": _seconds(1.0), "base": 2},
+            },
+            **options,
+        )
+    except Exception as exc:  # a malformed endpoint or region: obstore's own errors
+        raise RemoteError(f"remote {url}: {type(exc).__name__} (check AWS_ENDPOINT_URL)") from None
+
+
+def failed(url: str, what: str, exc: BaseException) -> RemoteError:
+    """An obstore error as envstore's: a refused access or a failed request (after the
+    retries) is the remote's as a whole (not asked again in this run); obstore's text
+    is not shown (it names the request, not the cause, over several lines)."""
+    from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+    if isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
+        return RemoteUnreachable(f"{url}: access denied (check the credentials)")
+    text = str(exc)
+    status = re.search(r"status code: (\d{3})|\b(\d{3}) [A-Z][a-z]+", text)
+    if status:
+        reason = f"HTTP {status.group(1) or status.group(2)}"
+    elif "timed out" in text:
+        reason = "timed out"
+    elif "error sending request" in text or "onnect" in text:
+        reason = "cannot connect"
+    else:
+        return RemoteError(f"cannot use {what}: {type(exc).__name__}")
+    return RemoteUnreachable(f"{url} is unreachable ({reason})")
+
+
+class _Chunks:
+    """A file's ``read`` over obstore's stream of chunks."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+        self._left = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._left:
+            try:
+                self._left = memoryview(next(self._chunks))
+            except StopIteration:
+                return b""
+        if size < 0 or size >= len(self._left):
+            out, self._left = self._left, memoryview(b"")
+        else:
+            out, self._left = self._left[:size], self._left[size:]
+        return bytes(out)
+
+    def close(self) -> None:
+        self._chunks, self._left = iter(()), memoryview(b"")
+
+
+def open_object(store: Any, url: str, key: str, name: str) -> Stream | None:
+    """The object ``key`` as a stream (None if it is not there)."""
+    import obstore
+    from obstore.exceptions import BaseError
+
+    what = f"{url}/{name}"
+    errors = (BaseError, ValueError, OSError)  # obstore's own, and some of Python's
+    try:
+        got = obstore.get(store, key)
+        chunks = got.stream(min_chunk_size=_CHUNK)
+    except FileNotFoundError:  # obstore's "not found" (its NotFoundError is not raised)
+        return None
+    except errors as exc:
+        raise failed(url, what, exc) from None
+    return Stream(
+        _Chunks(chunks),
+        errors,
+        lambda exc: failed(url, what, exc),
+        what=what,
+        size=got.meta["size"],
+    )
