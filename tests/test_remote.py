@@ -741,6 +741,22 @@ def test_an_s3_remote_that_refuses_or_stalls_is_one_warning(
     assert not list(store.tmp_dir.iterdir())
 
 
+@pytest.mark.parametrize("missing", ["obstore", "boto3"])
+def test_an_s3_remote_without_its_libraries_is_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    """An extra installed before obstore joined it: one line, not one per object."""
+    from envstore.store.remote import pull
+
+    store, _backend, _trusted, wanted = _hostile_remote(tmp_path, b"")
+    monkeypatch.setitem(sys.modules, missing, None)
+    warnings: list[str] = []
+    assert pull(store, "s3://fleet/envstore", wanted * 3, warnings.append) == {}
+    assert warnings == [
+        f"a remote needs {missing}: pip install 'envstore[remote]'; the remote is not used"
+    ]
+
+
 def test_a_process_that_made_an_s3_request_pulls_in_threads(s3_url: str) -> None:
     """obstore's requests run on threads it starts at the first one, which a fork would
     not carry: from then on, this process never forks workers."""

@@ -55,16 +55,18 @@ def open_backend(url: str) -> Backend:
     if scheme == "s3":
         from envstore.store.remote.s3 import S3Backend
 
+        _check_libraries(("obstore", "boto3"))
         return S3Backend(url)
     raise RemoteError(f"remote {public_url(url)!r}: unknown scheme {scheme!r}")
 
 
-def _check_libraries() -> None:
-    """RemoteError if the ``remote`` extra's signature or archive library is missing
-    (``pip install -U envstore`` adds no new dependency of an extra installed before)."""
+def _check_libraries(modules: Sequence[str] = ("cryptography", "zstandard")) -> None:
+    """RemoteError if one of the ``remote`` extra's libraries is missing (``pip install
+    -U envstore`` adds no new dependency of an extra installed before): said once, not
+    once per object."""
     import importlib.util
 
-    for module in ("cryptography", "zstandard"):
+    for module in modules:
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
