@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import envstore_schema3
@@ -119,3 +120,25 @@ def test_the_newer_database_message_reaches_the_cli(cli: CLI, store: Path) -> No
         res = cli("--store", store, *cmd)
         assert res.code == 1 and "newer than this envstore understands" in res.err, cmd
         assert "upgrade envstore" in res.err and res.err.count("\n") == 1
+
+
+def test_no_sqlite_utils_plugin_runs_on_the_store_database(tmp_path: Path) -> None:
+    """Any installed package may register a sqlite-utils plugin (an entry point; its
+    hooks get the connection): none is loaded when the store's database is made."""
+    from conftest import run
+
+    site = tmp_path / "site"
+    dist = site / "evil_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[sqlite_utils]\nevil = evil_plugin\n")
+    marker = tmp_path / "loaded"
+    (site / "evil_plugin.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from pathlib import Path; from envstore.store.db import connect;"
+        "connect(Path(sys.argv[2]), create=True).close()"
+    )
+    res = run([sys.executable, "-c", code, site, tmp_path / "envstore.db"])
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "envstore.db").is_file() and not marker.exists()

@@ -80,7 +80,9 @@ def close_tracked() -> None:
 def _create_schema(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
-    db = sqlite_utils.Database(conn)
+    # No sqlite-utils plugin runs on the store's database (any installed package can
+    # register one; loading them also scanned every distribution: ~20 ms).
+    db = sqlite_utils.Database(conn, execute_plugins=False)
     db.table("entries").create(
         {
             "key": str,
