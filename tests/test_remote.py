@@ -501,15 +501,18 @@ def test_a_pack_unpacks_read_only_with_its_digests(tmp_path: Path) -> None:
     from envstore.store.seal import file_digest
 
     archive, dest = tmp_path / "a.pack.zst", tmp_path / "entry"
+    big = bytes(range(256)) * 4097  # above the 1 MiB a member is written whole from
     members = [*OK, ("site/pkg/__pycache__/m.cpython-311.pyc", "f", b"pyc"), ("data", "d", b""),
-               ("data/scripts/run", "x", b"#!/bin/sh\n"), ("site/pkg/m.py", "f", b"")]  # fmt: skip
+               ("data/scripts/run", "x", b"#!/bin/sh\n"), ("site/pkg/m.py", "f", b""),
+               ("site/pkg/big.bin", "f", big), ("site/pkg/big.pyc", "f", big)]  # fmt: skip
     _write_pack(members, archive)
     dest.mkdir()
     got = unpack_entry(archive, dest)
     files = {n for n, k, _ in members if k != "d"}
     assert set(got.xxh3) == set(got.sizes) == files
-    assert set(got.sha256) == files - {"site/pkg/__pycache__/m.cpython-311.pyc"}
+    assert set(got.sha256) == files - {"site/pkg/big.pyc", "site/pkg/__pycache__/m.cpython-311.pyc"}
     for name in files:
+        assert got.sizes[name] == (dest / name).stat().st_size
         assert got.xxh3[name] == file_digest(dest / name)
         want = base64.urlsafe_b64encode(hashlib.sha256((dest / name).read_bytes()).digest())
         assert got.sha256.get(name, want.rstrip(b"=").decode()) == want.rstrip(b"=").decode()
