@@ -91,6 +91,9 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        # No instance metadata service beyond 127.0.0.1, for boto3 or obstore.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_METADATA_ENDPOINT": "http://127.0.0.1:9",
     }.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3").create_bucket(Bucket="fleet")
@@ -686,47 +689,81 @@ def test_s3_reads_take_boto3s_credential_chain_without_keys_in_the_environment(
         assert len(warnings) == 1 and "no AWS credentials found" in warnings[0], err
 
 
-class _S3Refuses(SimpleHTTPRequestHandler):
-    """An S3 endpoint answering every request with ``status``."""
+class _S3Says(SimpleHTTPRequestHandler):
+    """A fake S3 endpoint: every GET answered as ``answer`` says; the keys asked for
+    are counted in ``asked`` (a class of its own per test)."""
 
-    status: ClassVar[int] = 500
+    answer: ClassVar[str] = "500"
+    asked: ClassVar[list[str]]
 
     def do_GET(self) -> None:
-        self.send_error(self.status)
+        self.asked.append(self.path)
+        if self.answer == "trickle":
+            _Trickle.do_GET(self)  # type: ignore[arg-type]
+        elif self.answer == "stall":  # headers, then nothing (a resume too)
+            self.send_response(206 if "Range" in self.headers else 200)
+            self.send_header("Content-Length", "1000")
+            self.send_header("Content-Range", "bytes 0-999/1000")
+            self.end_headers()
+            time.sleep(1.5)
+        elif self.answer == "region":  # S3 to a request in the wrong region
+            self.send_response(301)
+            self.send_header("x-amz-bucket-region", "eu-west-1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.answer.startswith("403"):
+            code = self.answer.partition(" ")[2]
+            body = f"<Error><Code>{code}</Code><Message>no</Message></Error>".encode()
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_error(int(self.answer))
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
-class _S3Trickles(_S3Refuses):
-    def do_GET(self) -> None:
-        _Trickle.do_GET(self)  # type: ignore[arg-type]
+S3_ANSWERS = {
+    # What S3 says of a missing key to a reader that may not list the bucket: a miss.
+    "403 AccessDenied": None,
+    "403 InvalidAccessKeyId": "access denied (check the credentials)",
+    "500": "is unreachable (HTTP 500)",
+    "region": "in another region (set AWS_DEFAULT_REGION",
+    "stall": "is unreachable (",
+    "trickle": "is too slow",
+    "closed-port": "is unreachable (cannot connect)",
+}
 
 
-@pytest.mark.parametrize("answer", ["403", "500", "trickle", "closed-port"])
+@pytest.mark.parametrize("answer", list(S3_ANSWERS))
 def test_an_s3_remote_that_refuses_or_stalls_is_one_warning(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     serve: Callable[[type[Any]], str],
     answer: str,
 ) -> None:
-    """obstore's failures after its retries: the remote as a whole, one line, no
-    traceback, nothing left in tmp/; a server trickling bytes is given up on."""
-    from envstore.store.remote import backends
-    from envstore.store.remote.pull import pull_entries
+    """Six entries wanted: what is the remote's as a whole (credentials, region,
+    connection, timeouts, server errors) is one line for all six, never a traceback
+    and nothing left in tmp/; a missing object (404, or S3's AccessDenied for one) is
+    a miss, each still asked for."""
+    from envstore.model.keys import PURE
+    from envstore.store.remote import backends, s3_reads
+    from envstore.store.remote.pull import Wanted, pull_entries
     from envstore.store.remote.s3 import S3Backend
 
-    store, _backend, trusted, wanted = _hostile_remote(tmp_path, b"")
+    store, _backend, trusted, _ = _hostile_remote(tmp_path, b"")
+    wanted = [Wanted(f"p{i}", f"p{i}-1.0-py3-none-any.whl", f"{i:064x}", PURE) for i in range(6)]
+    handler = type("Says", (_S3Says,), {"answer": answer, "asked": []})
     if answer == "closed-port":
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
-    elif answer == "trickle":
-        monkeypatch.setattr(backends, "REQUEST_SECONDS", 0.2)
-        endpoint = serve(_S3Trickles).replace("ci:secret@", "")
     else:
-        handler = type("Refuses", (_S3Refuses,), {"status": int(answer)})
         endpoint = serve(handler).replace("ci:secret@", "")
+    monkeypatch.setattr(backends, "REQUEST_SECONDS", 0.2)  # trickle: the request's deadline
+    monkeypatch.setattr(s3_reads, "READ_TIMEOUT", 0.3)  # stall: obstore's read timeout
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
@@ -734,14 +771,55 @@ def test_an_s3_remote_that_refuses_or_stalls_is_one_warning(
     warnings: list[str] = []
     backend = S3Backend("s3://fleet/envstore")
     assert pull_entries(store, backend, trusted, wanted, warnings.append) == {}
-    expected = {
-        "403": "access denied",
-        "500": "is unreachable (HTTP 500)",
-        "trickle": "is too slow",
-        "closed-port": "is unreachable (cannot connect)",
-    }[answer]
-    assert len(warnings) == 1 and expected in warnings[0], warnings
+    expected = S3_ANSWERS[answer]
+    if expected is None:
+        assert warnings == []
+        assert all(any(w.sha256 in path for path in handler.asked) for w in wanted)
+    else:
+        assert len(warnings) == 1 and expected in warnings[0], warnings
     assert not list(store.tmp_dir.iterdir())
+
+
+def test_s3_credentials_not_found_are_looked_for_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's chain may wait seconds on a metadata service: a failure is remembered by
+    the backend (and so inherited by forked workers), not walked again per object."""
+    from envstore.errors import RemoteError
+    from envstore.store.remote import s3_reads
+    from envstore.store.remote.s3 import S3Backend
+
+    calls: list[str] = []
+
+    def none_found(url: str) -> None:
+        calls.append(url)
+        raise s3_reads.RemoteUnreachable(f"{url}: no AWS credentials found")
+
+    monkeypatch.setattr(s3_reads, "credentials", none_found)
+    backend = S3Backend("s3://fleet/envstore")
+    backend.before_fork()
+    for _ in range(3):
+        with pytest.raises(RemoteError, match="no AWS credentials found"):
+            backend.reader()
+    assert calls == ["s3://fleet/envstore"]
+
+
+def test_s3_reads_take_the_region_from_the_shared_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys in the environment, the region only in ~/.aws/config: boto3 would use it,
+    and so do the reads (obstore alone would take us-east-1)."""
+    from envstore.store.remote import s3_reads
+
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = eu-west-1\n")
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    store = s3_reads.make_store("fleet", "s3://fleet", s3_reads.credentials("s3://fleet"))
+    assert store.config["region"] == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")  # the environment's first
+    assert s3_reads.make_store("fleet", "s3://fleet", None).config["region"] == "ap-south-1"
 
 
 @pytest.mark.parametrize("missing", ["obstore", "boto3"])
@@ -762,13 +840,17 @@ def test_an_s3_remote_without_its_libraries_is_one_warning(
 
 def test_a_process_that_made_an_s3_request_pulls_in_threads(s3_url: str) -> None:
     """obstore's requests run on threads it starts at the first one, which a fork would
-    not carry: from then on, this process never forks workers."""
-    from envstore.store.remote.s3 import S3Backend
-    from envstore.store.remote.workers import processes_for
-
-    backend = S3Backend(s3_url)
-    assert backend.open("v3/entries/none") is None
-    assert processes_for(100) == 0
+    not carry: from then on, the process never forks workers (a fresh process, one
+    thread: this test's own has others)."""
+    code = (
+        "import sys; from envstore.store.remote.s3 import S3Backend;"
+        "from envstore.store.remote.workers import processes_for;"
+        "before = processes_for(100);"
+        "assert S3Backend(sys.argv[1]).open('v3/entries/none') is None;"
+        "print(before, processes_for(100))"
+    )
+    res = run([sys.executable, "-c", code, s3_url], extra_env={"ENVSTORE_PULL_PROCESSES": "2"})
+    assert res.returncode == 0 and res.stdout.split() == ["2", "0"], res.stderr
 
 
 INGESTING = {

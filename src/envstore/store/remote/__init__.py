@@ -1,7 +1,8 @@
 """A signed remote cache of store entries (issue #26; store-layout.md, "Remote cache").
 
 Imported only when a remote is configured (``--remote`` or ``ENVSTORE_REMOTE``):
-its libraries (boto3, cryptography: the ``remote`` extra) cost start-up time.
+its libraries (obstore and boto3, cryptography, zstandard: the ``remote`` extra) cost
+start-up time.
 """
 
 from __future__ import annotations

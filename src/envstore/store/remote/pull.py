@@ -55,7 +55,7 @@ __all__ = ["Pulled", "Wanted", "fetch_entry", "pull_entries"]
 
 _CHUNK = 1 << 20
 _SPOOL = 4 << 20  # archive bytes kept in memory while downloading; beyond, a file in tmp/
-_THREADS = 16  # parallel fetches (s3.py's max_pool_connections matches it)
+_THREADS = 16  # parallel fetches (as boto3's max_pool_connections in s3.py, for pushes)
 # Unpacking and checking (creating thousands of files: kernel work, on the cores) at
 # most this many at once, while the other threads wait on the remote: on 2 cores, a
 # file:// pull of big took 2.9 s with 16 unpacking at once, 2.4 s with 4.
@@ -338,6 +338,8 @@ def pull_entries(
     processes = processes_for(len(wanted))
     if processes:
         getattr(backend, "before_fork", _nothing)()
+        processes = processes_for(len(wanted))  # still no other thread: else threads
+    if processes:
         threads = min(_THREADS // processes, -(-len(wanted) // processes))
         done = in_processes(
             wanted,

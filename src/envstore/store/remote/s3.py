@@ -4,7 +4,9 @@
 boto3 takes the standard credential chain (environment, shared config and
 credentials files, SSO, container and instance roles) and ``AWS_ENDPOINT_URL``
 (or ``AWS_ENDPOINT_URL_S3``) for MinIO, Ceph RGW, R2 and the like; the reads use the
-same credentials and endpoint. The libraries' defaults (boto3: 60 s timeouts, up to
+same credentials, endpoint and region (``s3_reads`` says where they differ: a region
+redirect is not followed, an endpoint only in the shared config is not read). The
+libraries' defaults (boto3: 60 s timeouts, up to
 5 attempts; obstore: 10 retries over up to 3 minutes) would let an unreachable
 bucket stall a create for minutes: envstore's bounds replace them.
 """
@@ -42,7 +44,7 @@ class S3Backend:
         self._client: Any = None  # boto3's, for writes and listings (~0.45 s to make)
         self._store: Any = None  # obstore's, for reads
         self._creds: s3_reads.Credentials | None = None  # None: obstore reads them
-        self._found = False  # whether the credentials were looked for
+        self._found: RemoteError | bool = False  # looked for; how they were not found
         self._lock = threading.Lock()  # one client for every thread
 
     def _key(self, name: str) -> str:
@@ -61,8 +63,16 @@ class S3Backend:
             return self._store
 
     def _find_credentials(self) -> None:
+        """Once per backend (and inherited by forked children): boto3's chain may wait
+        on a metadata service, and a failure is remembered, not looked for again."""
+        if isinstance(self._found, RemoteError):
+            raise self._found
         if not self._found:
-            self._creds = s3_reads.credentials(self.url)
+            try:
+                self._creds = s3_reads.credentials(self.url)
+            except RemoteError as exc:
+                self._found = exc
+                raise
             self._found = True
 
     def before_fork(self) -> None:
@@ -74,8 +84,10 @@ class S3Backend:
 
             with self._lock:
                 self._find_credentials()
-        except (ImportError, RemoteError):
-            pass  # said in each child, by its first request
+                if self._creds is not None:
+                    self._creds()  # an assumed role's first credentials: once, here
+        except Exception:  # ImportError, RemoteError, boto3's: said by the first request
+            pass
 
     def forked(self) -> None:
         """In a forked child: a store of its own (never the parent's threads or

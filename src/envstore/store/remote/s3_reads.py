@@ -13,8 +13,17 @@ Credentials: static keys in the environment (``AWS_ACCESS_KEY_ID`` and
 by obstore; otherwise boto3's own chain finds them (shared config and credentials
 files, profiles, SSO, web identity, container and instance roles) and obstore asks
 it again when they expire: a pull uses the credentials a push would. The endpoint is
-``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, the region ``AWS_REGION`` or
-``AWS_DEFAULT_REGION`` (or the profile's).
+``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``; the region ``AWS_DEFAULT_REGION``,
+``AWS_REGION``, else the shared config's (as boto3 reads it). Unlike boto3, obstore
+does not follow S3's redirect to a bucket's region: a wrong region is one warning
+saying to set ``AWS_DEFAULT_REGION``. An endpoint set only in the shared config is not
+read.
+
+How failures count: a missing object is a miss, and so is S3's ``AccessDenied`` for
+one (S3 answers so for a missing key when the reader may not list the bucket); a
+refused credential, a wrong region, a failed connection, a timeout, a server error
+(after obstore's retry) or a transfer that breaks is the remote's as a whole: one
+warning, and the rest from wheels.
 
 obstore runs its requests on threads it starts at the first one; a forked child of a
 process whose threads run would inherit a broken copy. ``workers`` forks only from a
@@ -91,6 +100,21 @@ def credentials(url: str) -> Credentials | None:
     return Credentials(url)
 
 
+def _region(creds: Credentials | None) -> str | None:
+    """The region boto3 would use (obstore, left alone, falls back to us-east-1)."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        if os.environ.get(name):
+            return os.environ[name]
+    if creds is not None:
+        return creds.region
+    try:  # static keys in the environment, no region there: the shared config's
+        import botocore.session
+    except ImportError:
+        return None
+    region = botocore.session.Session().get_config_variable("region")
+    return region if isinstance(region, str) and region else None
+
+
 def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
     """An obstore ``S3Store`` for ``bucket`` with envstore's bounds (obstore's defaults
     retry 10 times over up to 3 minutes)."""
@@ -104,10 +128,9 @@ def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
         options["endpoint"] = endpoint
     if creds is not None:
         options["credential_provider"] = creds
-        if creds.region and not (
-            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        ):
-            options["region"] = creds.region
+    region = _region(creds)
+    if region:
+        options["region"] = region
     try:
         return S3Store(
             bucket,
@@ -128,25 +151,52 @@ def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
         raise RemoteError(f"remote {url}: {type(exc).__name__} (check AWS_ENDPOINT_URL)") from None
 
 
+_CREDENTIALS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken")
+
+
 def failed(url: str, what: str, exc: BaseException) -> RemoteError:
-    """An obstore error as envstore's: a refused access or a failed request (after the
-    retries) is the remote's as a whole (not asked again in this run); obstore's text
-    is not shown (it names the request, not the cause, over several lines)."""
+    """A GET that failed (after obstore's retry) as envstore's error: the remote's as a
+    whole (RemoteUnreachable: not asked again in this run) unless it is about this
+    object alone. obstore's text is read for the cause but never shown (it is the
+    request's description over many lines)."""
     from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
-    if isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
-        return RemoteUnreachable(f"{url}: access denied (check the credentials)")
     text = str(exc)
-    status = re.search(r"status code: (\d{3})|\b(\d{3}) [A-Z][a-z]+", text)
-    if status:
-        reason = f"HTTP {status.group(1) or status.group(2)}"
-    elif "timed out" in text:
-        reason = "timed out"
-    elif "error sending request" in text or "onnect" in text:
-        reason = "cannot connect"
-    else:
-        return RemoteError(f"cannot use {what}: {type(exc).__name__}")
-    return RemoteUnreachable(f"{url} is unreachable ({reason})")
+    code = re.search(r"<Code>(\w+)</Code>", text)
+    status = re.search(r"status code: (\d{3})", text)
+    if isinstance(exc, (PermissionDeniedError, UnauthenticatedError)) or (
+        code and code.group(1) in _CREDENTIALS
+    ):
+        return RemoteUnreachable(f"{url}: access denied (check the credentials)")
+    if "incorrectly configured region" in text or (status and status.group(1) == "301"):
+        return RemoteUnreachable(
+            f"{url}: the bucket is in another region (set AWS_DEFAULT_REGION to its region)"
+        )
+    if status and status.group(1).startswith("5"):
+        return RemoteUnreachable(f"{url} is unreachable (HTTP {status.group(1)})")
+    if "kind: Timeout" in text or "TimedOut" in text:
+        return RemoteUnreachable(f"{url} is unreachable (timed out)")
+    if "kind: Connect" in text:
+        return RemoteUnreachable(f"{url} is unreachable (cannot connect)")
+    if "HttpError" in text or "error sending request" in text:
+        return RemoteUnreachable(f"{url} is unreachable (the request failed)")
+    return RemoteError(f"cannot use {what}: {type(exc).__name__}")
+
+
+def _broken(url: str, what: str) -> RemoteError:
+    """A transfer that broke after obstore's own resume: a timeout or a dropped
+    connection, the remote's (its text varies with where it broke)."""
+    return RemoteUnreachable(f"{url} is unreachable (the transfer of {what} failed)")
+
+
+def _missing(exc: BaseException) -> bool:
+    """S3's answer for a missing key: 404, or 403 AccessDenied to a reader that may not
+    list the bucket (``s3:ListBucket``)."""
+    from obstore.exceptions import PermissionDeniedError
+
+    if isinstance(exc, FileNotFoundError):  # obstore's "not found"
+        return True
+    return isinstance(exc, PermissionDeniedError) and "<Code>AccessDenied</Code>" in str(exc)
 
 
 class _Chunks:
@@ -157,12 +207,14 @@ class _Chunks:
         self._left = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:
+        if size < 0:  # the rest
+            return b"".join(iter(lambda: self.read(1 << 30), b""))
         if not self._left:
             try:
                 self._left = memoryview(next(self._chunks))
             except StopIteration:
                 return b""
-        if size < 0 or size >= len(self._left):
+        if size >= len(self._left):
             out, self._left = self._left, memoryview(b"")
         else:
             out, self._left = self._left[:size], self._left[size:]
@@ -182,14 +234,14 @@ def open_object(store: Any, url: str, key: str, name: str) -> Stream | None:
     try:
         got = obstore.get(store, key)
         chunks = got.stream(min_chunk_size=_CHUNK)
-    except FileNotFoundError:  # obstore's "not found" (its NotFoundError is not raised)
-        return None
     except errors as exc:
+        if _missing(exc):
+            return None
         raise failed(url, what, exc) from None
     return Stream(
         _Chunks(chunks),
         errors,
-        lambda exc: failed(url, what, exc),
+        lambda exc: _broken(url, what),
         what=what,
         size=got.meta["size"],
     )
