@@ -818,3 +818,40 @@ def test_an_archive_read_from_a_lock_is_written_as_an_archive(tmp_path: Path) ->
         "baz": (False, True),
     }
     assert next(p for p in again if p["name"] == "bar")["archive"]["subdirectory"] == "bar"
+
+
+def test_packages_are_chosen_from_the_whole_lock_or_one_at_a_time_alike(tmp_path: Path) -> None:
+    """A lock packaging accepts whole is chosen in one pass (one ranking of the tags);
+    one it refuses is chosen a package at a time, each problem named by its index."""
+    from envstore.errors import LockError
+    from envstore.model.lock import Lock
+    from envstore.python.interpreters import find_interpreter
+    from envstore.resolve.exact import select_locked
+
+    def wheel(name: str, tag: str, sha: str = "a" * 64) -> dict[str, Any]:
+        return {"name": f"{name}-1.0-{tag}.whl", "url": f"https://x.invalid/{name}.whl",
+                "hashes": {"sha256": sha}}  # fmt: skip
+
+    def package(name: str, *wheels: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "version": "1.0", "wheels": list(wheels)}
+
+    interp = find_interpreter(sys.executable)
+    data: dict[str, Any] = {"lock-version": "1.0", "created-by": "test"}
+    data["packages"] = [package("one", wheel("one", "py3-none-any")),
+                        package("two", wheel("two", "py3-none-any"))]  # fmt: skip
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    got = select_locked(Lock.load(tmp_path / "pylock.toml"), interp)
+    assert [p.name for p in got] == ["one", "two"]
+    # No wheel fits "elsewhere" (packaging refuses the whole lock): one at a time, and
+    # a problem of ours (no sha256) is named by its own index either way.
+    data["packages"].insert(1, package("elsewhere", wheel("elsewhere", "cp311-cp311-win_amd64")))
+    data["packages"][2]["wheels"][0]["hashes"] = {"md5": "0" * 32}
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    with pytest.raises(LockError) as err:
+        select_locked(Lock.load(tmp_path / "pylock.toml"), interp)
+    assert "two 1.0 (packages[2]): two-1.0-py3-none-any.whl has no sha256" in str(err.value)
+    del data["packages"][1]
+    (tmp_path / "pylock.toml").write_text(tomli_w.dumps(data))
+    with pytest.raises(LockError) as err:
+        select_locked(Lock.load(tmp_path / "pylock.toml"), interp)
+    assert "two 1.0 (packages[1]): two-1.0-py3-none-any.whl has no sha256" in str(err.value)

@@ -77,32 +77,39 @@ def select_locked(
     requested = lock.requested()
     chosen: list[LockedPackage] = []
     problems: list[str] = []
-    for i, package in enumerate(pylock.packages):
-        what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
-        one = dataclasses.replace(pylock, packages=[package])
-        try:
-            picked = list(one.select(environment=env, tags=tags, **asked))
-        except PylockSelectError as exc:
-            if not (package.wheels and "No wheel found" in str(exc)):
-                problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
-                continue
-            # No wheel fits: from_lock names it with every other problem (its tags).
-            picked = [(package, package.wheels[0])]
-        for pkg, dist in picked:
-            if isinstance(dist, PackageDirectory) and directories is not None:
-                tree = dist.path
-                if source is not None and not os.path.isabs(tree):
-                    tree = os.path.normpath(source.parent / tree)
-                directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
-                continue
-            if any(c.name == pkg.name for c in chosen):
-                problems.append(f"{what}: {pkg.name} is selected twice")
-                continue
-            got = _locked(pkg, dist, source, requested is None or pkg.name in requested)
-            if isinstance(got, str):
-                problems.append(f"{what}: {got}")
-            else:
-                chosen.append(got)
+    try:  # the whole lock at once: one ranking of the tags, not one per package
+        picks: list[tuple[Any, Any]] = list(pylock.select(environment=env, tags=tags, **asked))
+    except PylockSelectError:  # one package at a time, to name each that cannot be
+        picks = []
+        for i, package in enumerate(pylock.packages):
+            one = dataclasses.replace(pylock, packages=[package])
+            try:
+                picks += one.select(environment=env, tags=tags, **asked)
+            except PylockSelectError as exc:
+                if not (package.wheels and "No wheel found" in str(exc)):
+                    what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
+                    problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
+                    continue
+                # No wheel fits: from_lock names it with every other problem (its tags).
+                picks.append((package, package.wheels[0]))
+    at = {id(package): i for i, package in enumerate(pylock.packages)}
+    for pkg, dist in picks:
+        i = at[id(pkg)]  # the lock's own package objects, from either way
+        what = f"{pkg.name} {pkg.version or ''}".rstrip() + f" (packages[{i}])"
+        if isinstance(dist, PackageDirectory) and directories is not None:
+            tree = dist.path
+            if source is not None and not os.path.isabs(tree):
+                tree = os.path.normpath(source.parent / tree)
+            directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
+            continue
+        if any(c.name == pkg.name for c in chosen):
+            problems.append(f"{what}: {pkg.name} is selected twice")
+            continue
+        got = _locked(pkg, dist, source, requested is None or pkg.name in requested)
+        if isinstance(got, str):
+            problems.append(f"{what}: {got}")
+        else:
+            chosen.append(got)
     if problems:
         raise LockError(
             f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
