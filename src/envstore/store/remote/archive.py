@@ -34,6 +34,8 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import BinaryIO
 
+from xxhash import xxh3_128_hexdigest
+
 from envstore.errors import RemoteError
 from envstore.model.keys import plain_name
 from envstore.store.seal import FOREIGN_CACHE
@@ -206,8 +208,6 @@ class Writer:
     def data(self, name: str, executable: bool, data: bytes) -> None:
         """Write a checked file held whole in ``data`` (most of an entry's files are
         small: one write and one-shot hashes, ~15% less CPU for a pull of ``big``)."""
-        from xxhash import xxh3_128_hexdigest
-
         self._parent(name)
         fd = os.open(f"{self.dest}/{name}", _NEW_FILE, 0o555 if executable else 0o444)
         try:

@@ -42,7 +42,7 @@ def check_written(root: Path, unpacked: Unpacked, seal: dict[str, object]) -> li
             problems.append(f"missing file {rel}")
         elif row[2] and not (row[2].isdigit() and int(row[2]) == size):
             problems.append(f"{rel} has {size} bytes, RECORD says {row[2]}")
-        elif row[1] and not hash_ok(root / rel, row[1], unpacked.sha256.get(rel)):
+        elif row[1] and not hash_ok(f"{root}/{rel}", row[1], unpacked.sha256.get(rel)):
             problems.append(f"{rel} does not match its RECORD hash")
     for rel in unpacked.sizes:
         if rel in expected:
