@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conftest import PYTHONS
 from projectmaker import make_project
 
 from envstore import PackageSources
+from envstore.env import make as _make
 from envstore.env.project import sync_project
 from envstore.errors import StoreError
 from envstore.model.interpreter import Interpreter
@@ -25,6 +27,9 @@ from envstore.model.manifest import EditablePackage, Manifest, Package
 from envstore.model.sources import RecordedSources
 from envstore.python import described as _described
 from envstore.python.interpreters import find_interpreter
+from envstore.resolve import project as _project
+from envstore.resolve.reqfiles import listing
+from envstore.store import index as _index
 from envstore.store.caches import InterpreterFacts
 from envstore.store.layout import Store
 
@@ -220,3 +225,94 @@ def test_store_owns_answers_as_the_realpath_rule(tmp_path: Path) -> None:
     answers = [(c, st.owns(c)) for c in cases]
     assert answers == [(c, _owns_by_realpath(st, c)) for c in cases]
     assert [ok for _, ok in answers[:8]] == [True, True, True, True, False, False, False, True]
+
+
+def _synced(tmp_path: Path, **groups: list[str]) -> tuple[Path, Store, dict[str, object]]:
+    """A project (dev group: ``groups``), its find-links directory of wheels dep-one and
+    dep-two, a store; the sync keywords."""
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    for name in ("dep-one", "dep-two"):
+        module = name.replace("-", "_")
+        wheelmaker.build_wheel(wh, name, "1.0", files={f"{module}/__init__.py": ""})
+    proj = make_project(tmp_path / "proj", groups=groups or {"dev": ["dep-one"]})
+    st = Store(tmp_path / "store")
+    kw = {"store": st, "sources": PackageSources(find_links=[str(wh)], no_index=True)}
+    return proj, st, kw
+
+
+def test_a_pyproject_edited_between_syncs_is_read_again_at_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """What a process parsed is kept by the digest of the bytes, read every sync: an
+    edit within the filesystem's timestamp granularity, keeping the size, is seen."""
+    proj, _st, kw = _synced(tmp_path)
+    first = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p.name for p in first.manifest.packages] == ["dep-one"]
+    pyproject = proj / "pyproject.toml"
+    before = os.stat(pyproject)
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(pyproject).st_size == before.st_size
+    shutil.rmtree(proj / ".venv")
+    again = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p.name for p in again.manifest.packages] == ["dep-two"]
+    assert any(key[0] == str(pyproject) for key in _project._READ)  # the memo was used
+
+
+def test_a_resync_registers_the_same_refs_rows_in_one_statement_per_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """put_env's multi-row INSERT (chunks of _ROWS, two here) writes exactly the rows,
+    in order, that one INSERT per object did."""
+    monkeypatch.setattr(_index, "_ROWS", 2)
+    proj, st, kw = _synced(tmp_path, dev=["dep-one", "dep-two"])
+    made = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    env = str(proj / ".venv")
+    rows = st.db().execute("SELECT object FROM refs WHERE env = ? ORDER BY rowid", (env,))
+    objects = _index.env_objects(made)
+    assert len(objects) == 4 and [r[0] for r in rows] == objects
+
+
+def test_a_database_without_gone_since_reached_through_a_new_connection_gets_it(
+    tmp_path: Path,
+) -> None:
+    """ensure_gone_since runs once per connection: a store's database replaced by one
+    without the column (an older envstore's) is checked again through the new
+    connection, so retiring a registration (which sets gone_since) still works."""
+    proj, st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # retires the registration: column checked
+    assert any(c is st.db() for c in _make._GONE_SINCE.values())
+    st.close()
+    conn = sqlite3.connect(st.db_path)
+    conn.execute("ALTER TABLE envs DROP COLUMN gone_since")
+    conn.commit()
+    conn.close()
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    gone = st.db().execute("SELECT gone_since FROM envs WHERE path LIKE '%earlier env%'")
+    assert all(row[0] is not None for row in gone)
+
+
+def test_find_links_listing_sees_a_wheel_rewritten_in_place_and_one_added(
+    tmp_path: Path,
+) -> None:
+    """Every file is stat'ed (the directory's mtime does not change when a wheel is
+    rewritten in place, as ``pip wheel -w`` does)."""
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    wheel = wheelmaker.build_wheel(wh, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
+    (wh / "notes.txt").write_text("not a wheel")
+    first = listing(str(wh))
+    assert first is not None and [row[0] for row in first] == [wheel.name]
+    d = os.stat(wh)
+    with open(wheel, "r+b") as f:  # in place: same inode, the directory untouched
+        f.write(b"PK")
+    os.utime(wh, ns=(d.st_atime_ns, d.st_mtime_ns))
+    assert listing(str(wh)) != first
+    second = listing(str(wh))
+    wheelmaker.build_wheel(wh, "dep-two", "1.0", files={"dep_two/__init__.py": ""})
+    assert len(listing(str(wh)) or []) == 2 and listing(str(wh)) != second
+    assert listing(str(wheel)) is None and listing("https://example.invalid/wheels") is None

@@ -256,10 +256,21 @@ def _retiring_alias(store: Store, final: Path) -> str | None:
     conn = store.db()
     if not index.env_known(conn, str(final)):
         return None
-    from envstore.store.db import ensure_gone_since
+    if _GONE_SINCE.get(id(conn)) is not conn:  # once per connection: a PRAGMA, ~30 us
+        from envstore.store.db import ensure_gone_since
 
-    ensure_gone_since(conn)
+        ensure_gone_since(conn)
+        if len(_GONE_SINCE) >= 8:  # bounded: a process using many stores
+            _GONE_SINCE.clear()
+        _GONE_SINCE[id(conn)] = conn
     return f"{final} (earlier env, replaced {time.strftime('%Y-%m-%d %H:%M:%S')})"
+
+
+# The connections whose database has ``envs.gone_since`` (ensure_gone_since ran on
+# them), by id, each kept (so its id is not another's while it is here): a column is
+# never dropped, and a database replaced (rebuild-db) is another file, which a
+# connection opened before does not see (a connection is not weakly referable).
+_GONE_SINCE: dict[int, object] = {}
 
 
 def _publish(store: Store, tmp: Path, final: Path) -> None:
