@@ -316,3 +316,24 @@ def test_find_links_listing_sees_a_wheel_rewritten_in_place_and_one_added(
     wheelmaker.build_wheel(wh, "dep-two", "1.0", files={"dep_two/__init__.py": ""})
     assert len(listing(str(wh)) or []) == 2 and listing(str(wh)) != second
     assert listing(str(wheel)) is None and listing("https://example.invalid/wheels") is None
+
+
+def test_an_editable_rebuilt_with_a_new_script_is_installed_from_a_new_plan(
+    tmp_path: Path,
+) -> None:
+    """The files an editable install writes are planned once per files dict (the
+    editable cache's, per wheel.json): a rebuild that adds a console script is
+    another dict, planned again, and the script is there."""
+    proj, _st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]  # planned before
+    assert not (proj / ".venv" / "bin" / "sample-tool").exists()
+    make_project(proj, groups={"dev": ["dep-one"]}, scripts={"sample-tool": "sample:main"})
+    with open(proj / "pyproject.toml", "a") as f:
+        f.write("# a script added\n")  # a cache key changed: the wheel is built again
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert (proj / ".venv" / "bin" / "sample-tool").is_file()
+    record = next((proj / ".venv").glob("lib/python*/site-packages/sample-0.1.dist-info/RECORD"))
+    assert "../../../bin/sample-tool,sha256=" in record.read_text()

@@ -118,7 +118,7 @@ class Store:
         shared; unreadable: a StoreError, or (not ``strict``) ``(None, False)``."""
         marker = self.root / "store.json"
         try:
-            data = json.loads(marker.read_text())
+            data = json.loads(marker.read_bytes())  # no text layer: ~10 us
             layout, shared = data["layout"], data.get("shared", False)
             if not isinstance(shared, bool):
                 raise TypeError(f"'shared' is {shared!r}, not true or false")
