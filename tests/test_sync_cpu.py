@@ -337,3 +337,33 @@ def test_an_editable_rebuilt_with_a_new_script_is_installed_from_a_new_plan(
     assert (proj / ".venv" / "bin" / "sample-tool").is_file()
     record = next((proj / ".venv").glob("lib/python*/site-packages/sample-0.1.dist-info/RECORD"))
     assert "../../../bin/sample-tool,sha256=" in record.read_text()
+
+
+def _refs(st: Store, env: str) -> set[str]:
+    rows = st.db().execute("SELECT object FROM refs WHERE env = ?", (env,))
+    return {row[0] for row in rows}
+
+
+def test_an_env_made_again_keeps_exactly_its_refs_and_the_retired_one_its_own(
+    tmp_path: Path,
+) -> None:
+    """retire_env copies the references to the retired name and put_env keeps the rows
+    that are exactly the new env's: made again the same, or with other packages, the
+    env's rows are its objects and the retired registration keeps the old ones."""
+    proj, st, kw = _synced(tmp_path)
+    env = str(proj / ".venv")
+    first = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    old = set(_index.env_objects(first))
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert _refs(st, env) == old
+    pyproject = proj / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    shutil.rmtree(proj / ".venv")
+    again = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    new = set(_index.env_objects(again))
+    assert new != old and _refs(st, env) == new
+    retired = [p for p in _index.env_paths(st.db()) if p.startswith(f"{env} (earlier env")]
+    assert retired and set().union(*(_refs(st, p) for p in retired)) >= old
+    sync_project(proj, with_pip=False, **kw)  # replaced in place (not retired): the same
+    assert _refs(st, env) == new

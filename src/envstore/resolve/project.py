@@ -119,13 +119,13 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
         import xxhash
 
         digest = xxhash.xxh3_64_hexdigest(raw)
-        # This process read the same bytes for the same store before: what they parsed
-        # to then (a function of the bytes alone, like the cache's record, which is
-        # not read again: ~40 us of a warm sync in a long-lived process).
+        # This process read the same bytes for the same store before, and the cache's
+        # record is still the file it read or wrote then (a damaged or deleted one is
+        # written again below): what they parsed to then (~40 us of a warm sync).
         memo = (str(path), str(cache.root), digest, len(raw))
         seen = _READ.get(memo)
-        if seen is not None:
-            return seen
+        if seen is not None and seen[0] == cache.project_identity(path.parent):
+            return seen[1]
         found = cache.read_project(path.parent)
         if (
             found is not None
@@ -133,7 +133,7 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
             and isinstance(found.get("toml"), dict)
             and isinstance(found.get("groups"), dict)
         ):
-            return _remember(memo, (found["toml"], found))  # type: ignore[arg-type]
+            return _remember(cache, memo, (found["toml"], found))  # type: ignore[arg-type]
         record = {"digest": digest, "groups": {}}
     from envstore.model.toml import loads
 
@@ -144,22 +144,22 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
     if cache is not None:
         record["toml"] = data
         cache.write_project(path.parent, record)
-        return _remember(memo, (data, record))
+        return _remember(cache, memo, (data, record))
     return data, record
 
 
 # What _read_toml returned, by file path, store, and the digest and length of the
 # bytes it read (the file is read every time: an edit is never missed, however close
-# in time). The record is the one group_requirements adds to.
-_READ: dict[tuple[str, str, str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
+# in time), with the identity of the cache's record then. The record is the one
+# group_requirements adds to.
+_Read = tuple[dict[str, "Any"], dict[str, "Any"]]
+_READ: dict[tuple[str, str, str, int], tuple[tuple[int, ...] | None, _Read]] = {}
 
 
-def _remember(
-    memo: tuple[str, str, str, int], read: tuple[dict[str, Any], dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _remember(cache: EditableCache, memo: tuple[str, str, str, int], read: _Read) -> _Read:
     if len(_READ) >= 64:  # bounded: a process syncing many projects
         _READ.clear()
-    _READ[memo] = read
+    _READ[memo] = (cache.project_identity(Path(memo[0]).parent), read)
     return read
 
 

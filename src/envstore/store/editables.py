@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from envstore.errors import StoreError
@@ -98,6 +99,18 @@ class EditableCache:
         """The project's ``pyproject.json`` (what its pyproject.toml parsed to, under
         the digest of its bytes; see ``envstore.resolve.project``), or None."""
         return _read_json(self._dir(project) / PROJECT_NAME)
+
+    def project_identity(self, project: Path) -> tuple[int, ...] | None:
+        """The identity of the project's ``pyproject.json`` (device, inode, size, mtime,
+        ctime), None when there is no such regular file: a process that read or wrote
+        it can tell it is still that file."""
+        try:
+            st = os.lstat(self._dir(project) / PROJECT_NAME)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def write_project(self, project: Path, data: dict[str, object]) -> None:
         """Replace the project's ``pyproject.json`` whole; a store this user cannot
