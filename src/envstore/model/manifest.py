@@ -16,6 +16,7 @@ from pathlib import Path
 from envstore.errors import BadManifestError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.model.manifest_rows import package_row
 from envstore.model.sources import RecordedSources, public_url
 
 # The name this module has always exported for the manifest's "sources".
@@ -262,14 +263,12 @@ class Manifest:
         """A line per field and per package. (``indent=`` would make json use its
         pure-Python encoder: ~7 ms for jupyterlab's 91 packages, here ~1 ms.) A string
         goes through json's own C string encoder, and a package's row is written out
-        as ``json.dumps(p.to_json())`` writes it (a test holds them equal): each
-        json.dumps call sets up an encoder, ~3 us, ~60 us for a manifest of 20 packages."""
+        as ``json.dumps(p.to_json())`` writes it (a test holds them equal), once per
+        process (``package_row``): a warm process writes the same rows on every sync."""
         data = self.to_json_head()
         lines = [f" {_enc(k)}: {_enc(v) if type(v) is str else json.dumps(v)}" for k, v in data]
         rows = ",\n".join(
-            f'  {{"name": {_enc(p.name)}, "version": {_enc(p.version)}, "hash": '
-            f'{_enc(f"xxh3_128:{p.key.hash}")}, "key": {_enc(str(p.key))}, "wheel": '
-            f'{_enc(p.wheel)}, "requested": {"true" if p.requested else "false"}}}'
+            package_row(p.name, p.version, p.key.hash, str(p.key), p.wheel, p.requested)
             for p in self.packages
         )
         lines.append(f' "packages": [\n{rows}\n ]' if rows else ' "packages": []')
