@@ -128,7 +128,8 @@ def read_pyvenv_cfg(env: Path) -> dict[str, str]:
     """The ``key = value`` lines of ``env``'s pyvenv.cfg (empty if it is missing)."""
     values: dict[str, str] = {}
     try:
-        text = (env / "pyvenv.cfg").read_text(encoding="utf-8")
+        with open(f"{env}/pyvenv.cfg", encoding="utf-8") as f:
+            text = f.read()
     except OSError:
         return values
     for line in text.splitlines():

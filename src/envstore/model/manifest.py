@@ -278,7 +278,7 @@ class Manifest:
         """Write ``env/envstore.json`` into a new env's directory (published whole, by a
         rename, by the caller); return the text written."""
         text = self.dumps()
-        path = env / MANIFEST_NAME
+        path = f"{env}/{MANIFEST_NAME}"
         # Never through whatever is there (a link a wheel's data files made): replace it.
         if os.path.lexists(path):
             os.unlink(path)
