@@ -367,3 +367,36 @@ def test_an_env_made_again_keeps_exactly_its_refs_and_the_retired_one_its_own(
     assert retired and set().union(*(_refs(st, p) for p in retired)) >= old
     sync_project(proj, with_pip=False, **kw)  # replaced in place (not retired): the same
     assert _refs(st, env) == new
+
+
+def test_a_project_sync_takes_the_gc_lock_once_and_registers_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make_env, called with the gc lock held by its caller (editables prepared under
+    it), does not take it again; the env is still registered while it is held (gc
+    cannot take it exclusively then)."""
+    from envstore.store import layout as _layout
+    from envstore.store import registry as _registry
+    from envstore.store.locks import lock_fd
+
+    proj, st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    taken: list[str] = []
+    lock = _layout.file_lock
+    monkeypatch.setattr(_layout, "file_lock", lambda p, **k: taken.append(str(p)) or lock(p, **k))
+    held: list[bool] = []
+    register = _registry.register_env
+
+    def registering(*args: object, **kwargs: object) -> None:
+        fd = os.open(st.locks_dir / "gc.lock", os.O_RDWR)
+        try:  # what gc would take: refused while a create holds it shared
+            held.append(not lock_fd(fd, shared=False))
+        finally:
+            os.close(fd)
+        register(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_make, "register_env", registering)
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p for p in taken if p.endswith("gc.lock")] == [str(st.locks_dir / "gc.lock")]
+    assert held == [True]

@@ -190,6 +190,7 @@ def _make(
             prepared,
             recorded,
             keep_unchanged=keep_unchanged,
+            gc_locked=True,
         )
 
 
