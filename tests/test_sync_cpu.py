@@ -400,3 +400,19 @@ def test_a_project_sync_takes_the_gc_lock_once_and_registers_under_it(
     sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
     assert [p for p in taken if p.endswith("gc.lock")] == [str(st.locks_dir / "gc.lock")]
     assert held == [True]
+
+
+def test_classify_remembers_names_and_urls_but_not_what_a_file_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel's file name is a requirement name until such a file is there (as pip
+    takes it): that answer is never remembered; a plain name is."""
+    from envstore.resolve import forms as _forms
+
+    monkeypatch.chdir(tmp_path)
+    assert _forms.classify("dep_one-1.0-py3-none-any.whl").kind == "name"
+    assert _forms.classify("requests>=2").kind == "name"
+    assert "requests>=2" in _forms._FORMS
+    wheelmaker.build_wheel(tmp_path, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
+    form = _forms.classify("dep_one-1.0-py3-none-any.whl")
+    assert form.kind == "path" and form.target == str(tmp_path / "dep_one-1.0-py3-none-any.whl")
