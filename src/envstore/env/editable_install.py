@@ -199,7 +199,13 @@ def _create(
     path = f"{root}/{name}"
     parent = os.path.dirname(path)
     if parent != root and (made is None or parent not in made):
-        os.makedirs(parent, exist_ok=True)
+        try:  # the dist-info, in site-packages: one mkdir (makedirs stats its parent)
+            os.mkdir(parent)
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+        except FileExistsError:
+            if not os.path.isdir(parent):
+                raise
         if made is not None:
             made.add(parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -255,9 +255,11 @@ def write_all(fd: int, data: bytes) -> None:
     """Write ``data`` to the new file ``fd`` and close it: bare ``os.write`` calls, no
     file object (whose set-up costs an fstat, an ioctl and an lseek per file)."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        done = os.write(fd, data)  # all of it, as a small file's write is
+        if done < len(data):
+            view = memoryview(data)[done:]
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
