@@ -163,9 +163,11 @@ def make_env(
                     progress(f"{final} already holds what was asked: nothing changed")
                 same.outcome = manifest.outcome
                 return same
-        final.parent.mkdir(parents=True, exist_ok=True)
+        parent = final.parent
+        if not os.path.isdir(parent):  # a .venv's project: there (one stat, no failed mkdir)
+            parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(final)
-        tmp = final.parent / f".{final.name}.envstore-tmp-{temp_tag()}"
+        tmp = parent / f".{final.name}.envstore-tmp-{temp_tag()}"
         rmtree(tmp)
         tmp.mkdir()
         try:
