@@ -416,3 +416,31 @@ def test_classify_remembers_names_and_urls_but_not_what_a_file_decides(
     wheelmaker.build_wheel(tmp_path, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
     form = _forms.classify("dep_one-1.0-py3-none-any.whl")
     assert form.kind == "path" and form.target == str(tmp_path / "dep_one-1.0-py3-none-any.whl")
+
+
+def test_real_path_answers_as_realpath(tmp_path: Path) -> None:
+    """links.real_path (the kernel's answer through /proc) is os.path.realpath's for
+    what an interpreter path may be: a file, links to it (relative, absolute, through
+    a linked directory, with ..), and a link to a link."""
+    from envstore.python.links import real_path
+
+    (tmp_path / "opt" / "py" / "bin").mkdir(parents=True)
+    exe = tmp_path / "opt" / "py" / "bin" / "python3.11"
+    exe.write_text("")
+    os.symlink("python3.11", tmp_path / "opt" / "py" / "bin" / "python3")
+    os.symlink(tmp_path / "opt" / "py", tmp_path / "current")  # a directory link
+    (tmp_path / "bin").mkdir()
+    os.symlink("../current/bin/python3", tmp_path / "bin" / "py")
+    os.symlink(tmp_path / "bin" / "py", tmp_path / "bin" / "py2")
+    cases = [
+        exe,
+        tmp_path / "opt" / "py" / "bin" / "python3",
+        tmp_path / "current" / "bin" / "python3",
+        tmp_path / "bin" / "py",
+        tmp_path / "bin" / "py2",
+        tmp_path / "current" / "bin" / ".." / "bin" / "python3",
+    ]
+    for case in cases:
+        assert real_path(str(case)) == os.path.realpath(case) == str(exe.resolve())
+    gone = tmp_path / "bin" / "missing"
+    assert real_path(str(gone)) == os.path.realpath(gone)
