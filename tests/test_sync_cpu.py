@@ -444,3 +444,34 @@ def test_real_path_answers_as_realpath(tmp_path: Path) -> None:
         assert real_path(str(case)) == os.path.realpath(case) == str(exe.resolve())
     gone = tmp_path / "bin" / "missing"
     assert real_path(str(gone)) == os.path.realpath(gone)
+
+
+def test_a_view_with_other_scripts_gets_its_own_launcher(tmp_path: Path) -> None:
+    """The console scripts and launcher text are kept per view object (and shebang): a
+    sync in the same process to another view lists that view's scripts."""
+    from envstore.env.scripts import LAUNCHER
+
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    for name in ("dep-one", "dep-two"):
+        module = name.replace("-", "_")
+        wheelmaker.build_wheel(
+            wh,
+            name,
+            "1.0",
+            files={f"{module}/__init__.py": "def main(): pass\n"},
+            entry_points={"console_scripts": {f"{name}-tool": f"{module}:main"}},
+        )
+    proj = make_project(tmp_path / "proj", groups={"dev": ["dep-one"]})
+    kw = {"store": Store(tmp_path / "store")}
+    kw["sources"] = PackageSources(find_links=[str(wh)], no_index=True)  # type: ignore[assignment]
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    launcher = proj / ".venv" / "bin" / LAUNCHER
+    assert "dep-one-tool" in launcher.read_text()
+    pyproject = proj / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    text = launcher.read_text()
+    assert "dep-two-tool" in text and "dep-one-tool" not in text
+    assert os.readlink(proj / ".venv" / "bin" / "dep-two-tool") == LAUNCHER
