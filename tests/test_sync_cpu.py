@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conftest import PYTHONS
 from projectmaker import make_project
 
 from envstore import PackageSources
+from envstore.env import make as _make
 from envstore.env.project import sync_project
 from envstore.errors import StoreError
 from envstore.model.interpreter import Interpreter
@@ -25,6 +27,9 @@ from envstore.model.manifest import EditablePackage, Manifest, Package
 from envstore.model.sources import RecordedSources
 from envstore.python import described as _described
 from envstore.python.interpreters import find_interpreter
+from envstore.resolve import project as _project
+from envstore.resolve.reqfiles import listing
+from envstore.store import index as _index
 from envstore.store.caches import InterpreterFacts
 from envstore.store.layout import Store
 
@@ -220,3 +225,253 @@ def test_store_owns_answers_as_the_realpath_rule(tmp_path: Path) -> None:
     answers = [(c, st.owns(c)) for c in cases]
     assert answers == [(c, _owns_by_realpath(st, c)) for c in cases]
     assert [ok for _, ok in answers[:8]] == [True, True, True, True, False, False, False, True]
+
+
+def _synced(tmp_path: Path, **groups: list[str]) -> tuple[Path, Store, dict[str, object]]:
+    """A project (dev group: ``groups``), its find-links directory of wheels dep-one and
+    dep-two, a store; the sync keywords."""
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    for name in ("dep-one", "dep-two"):
+        module = name.replace("-", "_")
+        wheelmaker.build_wheel(wh, name, "1.0", files={f"{module}/__init__.py": ""})
+    proj = make_project(tmp_path / "proj", groups=groups or {"dev": ["dep-one"]})
+    st = Store(tmp_path / "store")
+    kw = {"store": st, "sources": PackageSources(find_links=[str(wh)], no_index=True)}
+    return proj, st, kw
+
+
+def test_a_pyproject_edited_between_syncs_is_read_again_at_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """What a process parsed is kept by the digest of the bytes, read every sync: an
+    edit within the filesystem's timestamp granularity, keeping the size, is seen."""
+    proj, _st, kw = _synced(tmp_path)
+    first = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p.name for p in first.manifest.packages] == ["dep-one"]
+    pyproject = proj / "pyproject.toml"
+    before = os.stat(pyproject)
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(pyproject).st_size == before.st_size
+    shutil.rmtree(proj / ".venv")
+    again = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p.name for p in again.manifest.packages] == ["dep-two"]
+    assert any(key[0] == str(pyproject) for key in _project._READ)  # the memo was used
+
+
+def test_a_resync_registers_the_same_refs_rows_in_one_statement_per_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """put_env's multi-row INSERT (chunks of _ROWS, two here) writes exactly the rows,
+    in order, that one INSERT per object did."""
+    monkeypatch.setattr(_index, "_ROWS", 2)
+    proj, st, kw = _synced(tmp_path, dev=["dep-one", "dep-two"])
+    made = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    env = str(proj / ".venv")
+    rows = st.db().execute("SELECT object FROM refs WHERE env = ? ORDER BY rowid", (env,))
+    objects = _index.env_objects(made)
+    assert len(objects) == 4 and [r[0] for r in rows] == objects
+
+
+def test_a_database_without_gone_since_reached_through_a_new_connection_gets_it(
+    tmp_path: Path,
+) -> None:
+    """ensure_gone_since runs once per connection: a store's database replaced by one
+    without the column (an older envstore's) is checked again through the new
+    connection, so retiring a registration (which sets gone_since) still works."""
+    proj, st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # retires the registration: column checked
+    assert any(c is st.db() for c in _make._GONE_SINCE.values())
+    st.close()
+    conn = sqlite3.connect(st.db_path)
+    conn.execute("ALTER TABLE envs DROP COLUMN gone_since")
+    conn.commit()
+    conn.close()
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    gone = st.db().execute("SELECT gone_since FROM envs WHERE path LIKE '%earlier env%'")
+    assert all(row[0] is not None for row in gone)
+
+
+def test_find_links_listing_sees_a_wheel_rewritten_in_place_and_one_added(
+    tmp_path: Path,
+) -> None:
+    """Every file is stat'ed (the directory's mtime does not change when a wheel is
+    rewritten in place, as ``pip wheel -w`` does)."""
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    wheel = wheelmaker.build_wheel(wh, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
+    (wh / "notes.txt").write_text("not a wheel")
+    first = listing(str(wh))
+    assert first is not None and [row[0] for row in first] == [wheel.name]
+    d = os.stat(wh)
+    with open(wheel, "r+b") as f:  # in place: same inode, the directory untouched
+        f.write(b"PK")
+    os.utime(wh, ns=(d.st_atime_ns, d.st_mtime_ns))
+    assert listing(str(wh)) != first
+    second = listing(str(wh))
+    wheelmaker.build_wheel(wh, "dep-two", "1.0", files={"dep_two/__init__.py": ""})
+    assert len(listing(str(wh)) or []) == 2 and listing(str(wh)) != second
+    assert listing(str(wheel)) is None and listing("https://example.invalid/wheels") is None
+
+
+def test_an_editable_rebuilt_with_a_new_script_is_installed_from_a_new_plan(
+    tmp_path: Path,
+) -> None:
+    """The files an editable install writes are planned once per files dict (the
+    editable cache's, per wheel.json): a rebuild that adds a console script is
+    another dict, planned again, and the script is there."""
+    proj, _st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]  # planned before
+    assert not (proj / ".venv" / "bin" / "sample-tool").exists()
+    make_project(proj, groups={"dev": ["dep-one"]}, scripts={"sample-tool": "sample:main"})
+    with open(proj / "pyproject.toml", "a") as f:
+        f.write("# a script added\n")  # a cache key changed: the wheel is built again
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert (proj / ".venv" / "bin" / "sample-tool").is_file()
+    record = next((proj / ".venv").glob("lib/python*/site-packages/sample-0.1.dist-info/RECORD"))
+    assert "../../../bin/sample-tool,sha256=" in record.read_text()
+
+
+def _refs(st: Store, env: str) -> set[str]:
+    rows = st.db().execute("SELECT object FROM refs WHERE env = ?", (env,))
+    return {row[0] for row in rows}
+
+
+def test_an_env_made_again_keeps_exactly_its_refs_and_the_retired_one_its_own(
+    tmp_path: Path,
+) -> None:
+    """retire_env copies the references to the retired name and put_env keeps the rows
+    that are exactly the new env's: made again the same, or with other packages, the
+    env's rows are its objects and the retired registration keeps the old ones."""
+    proj, st, kw = _synced(tmp_path)
+    env = str(proj / ".venv")
+    first = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    old = set(_index.env_objects(first))
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert _refs(st, env) == old
+    pyproject = proj / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    shutil.rmtree(proj / ".venv")
+    again = sync_project(proj, with_pip=False, **kw).manifest  # type: ignore[arg-type]
+    new = set(_index.env_objects(again))
+    assert new != old and _refs(st, env) == new
+    retired = [p for p in _index.env_paths(st.db()) if p.startswith(f"{env} (earlier env")]
+    assert retired and set().union(*(_refs(st, p) for p in retired)) >= old
+    sync_project(proj, with_pip=False, **kw)  # replaced in place (not retired): the same
+    assert _refs(st, env) == new
+
+
+def test_a_project_sync_takes_the_gc_lock_once_and_registers_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make_env, called with the gc lock held by its caller (editables prepared under
+    it), does not take it again; the env is still registered while it is held (gc
+    cannot take it exclusively then)."""
+    from envstore.store import layout as _layout
+    from envstore.store import registry as _registry
+    from envstore.store.locks import lock_fd
+
+    proj, st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    taken: list[str] = []
+    lock = _layout.file_lock
+    monkeypatch.setattr(_layout, "file_lock", lambda p, **k: taken.append(str(p)) or lock(p, **k))
+    held: list[bool] = []
+    register = _registry.register_env
+
+    def registering(*args: object, **kwargs: object) -> None:
+        fd = os.open(st.locks_dir / "gc.lock", os.O_RDWR)
+        try:  # what gc would take: refused while a create holds it shared
+            held.append(not lock_fd(fd, shared=False))
+        finally:
+            os.close(fd)
+        register(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_make, "register_env", registering)
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p for p in taken if p.endswith("gc.lock")] == [str(st.locks_dir / "gc.lock")]
+    assert held == [True]
+
+
+def test_classify_remembers_names_and_urls_but_not_what_a_file_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel's file name is a requirement name until such a file is there (as pip
+    takes it): that answer is never remembered; a plain name is."""
+    from envstore.resolve import forms as _forms
+
+    monkeypatch.chdir(tmp_path)
+    assert _forms.classify("dep_one-1.0-py3-none-any.whl").kind == "name"
+    assert _forms.classify("requests>=2").kind == "name"
+    assert "requests>=2" in _forms._FORMS
+    wheelmaker.build_wheel(tmp_path, "dep-one", "1.0", files={"dep_one/__init__.py": ""})
+    form = _forms.classify("dep_one-1.0-py3-none-any.whl")
+    assert form.kind == "path" and form.target == str(tmp_path / "dep_one-1.0-py3-none-any.whl")
+
+
+def test_real_path_answers_as_realpath(tmp_path: Path) -> None:
+    """links.real_path (the kernel's answer through /proc) is os.path.realpath's for
+    what an interpreter path may be: a file, links to it (relative, absolute, through
+    a linked directory, with ..), and a link to a link."""
+    from envstore.python.links import real_path
+
+    (tmp_path / "opt" / "py" / "bin").mkdir(parents=True)
+    exe = tmp_path / "opt" / "py" / "bin" / "python3.11"
+    exe.write_text("")
+    os.symlink("python3.11", tmp_path / "opt" / "py" / "bin" / "python3")
+    os.symlink(tmp_path / "opt" / "py", tmp_path / "current")  # a directory link
+    (tmp_path / "bin").mkdir()
+    os.symlink("../current/bin/python3", tmp_path / "bin" / "py")
+    os.symlink(tmp_path / "bin" / "py", tmp_path / "bin" / "py2")
+    cases = [
+        exe,
+        tmp_path / "opt" / "py" / "bin" / "python3",
+        tmp_path / "current" / "bin" / "python3",
+        tmp_path / "bin" / "py",
+        tmp_path / "bin" / "py2",
+        tmp_path / "current" / "bin" / ".." / "bin" / "python3",
+    ]
+    for case in cases:
+        assert real_path(str(case)) == os.path.realpath(case) == str(exe.resolve())
+    gone = tmp_path / "bin" / "missing"
+    assert real_path(str(gone)) == os.path.realpath(gone)
+
+
+def test_a_view_with_other_scripts_gets_its_own_launcher(tmp_path: Path) -> None:
+    """The console scripts and launcher text are kept per view object (and shebang): a
+    sync in the same process to another view lists that view's scripts."""
+    from envstore.env.scripts import LAUNCHER
+
+    wh = tmp_path / "wheels"
+    wh.mkdir()
+    for name in ("dep-one", "dep-two"):
+        module = name.replace("-", "_")
+        wheelmaker.build_wheel(
+            wh,
+            name,
+            "1.0",
+            files={f"{module}/__init__.py": "def main(): pass\n"},
+            entry_points={"console_scripts": {f"{name}-tool": f"{module}:main"}},
+        )
+    proj = make_project(tmp_path / "proj", groups={"dev": ["dep-one"]})
+    kw = {"store": Store(tmp_path / "store")}
+    kw["sources"] = PackageSources(find_links=[str(wh)], no_index=True)  # type: ignore[assignment]
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    launcher = proj / ".venv" / "bin" / LAUNCHER
+    assert "dep-one-tool" in launcher.read_text()
+    pyproject = proj / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"dep-one"', '"dep-two"'))
+    shutil.rmtree(proj / ".venv")
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    text = launcher.read_text()
+    assert "dep-two-tool" in text and "dep-one-tool" not in text
+    assert os.readlink(proj / ".venv" / "bin" / "dep-two-tool") == LAUNCHER

@@ -94,12 +94,16 @@ def _gone_check(name: str, final: Path, interp: Interpreter, landmark: str) -> s
     return ""
 
 
-def _stdlib_landmark(interp: Interpreter, home: str | None = None) -> str:
+def _stdlib_landmark(
+    interp: Interpreter, home: str | None = None, stdlib: str | None = None
+) -> str:
     """The ``os.py`` of the stdlib that pyvenv.cfg's home (``home``, if the caller has
     it) leads to: gone when a relocatable install behind a link is replaced by a new
-    patch release (bin/python still runs, then dies)."""
-    sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
-    stdlib = home_stdlib(home or venv_home(interp), sub)
+    patch release (bin/python still runs, then dies). ``stdlib``: the one found from
+    ``home`` (``venv_home_stdlib``), when the caller has it: not searched again."""
+    if stdlib is None:
+        sub = os.path.join(*Path(interp.stdlib).parts[-2:])  # lib/python3.12
+        stdlib = home_stdlib(home or venv_home(interp), sub)
     landmark = os.path.join(stdlib or interp.stdlib, "os.py")
     if stdlib is not None and not os.path.isfile(landmark):  # a stdlib of .pyc files only
         landmark += "c"
@@ -182,12 +186,13 @@ def write_activation_scripts(
     check: bool = True,
     relocatable: bool = False,
     home: str | None = None,
+    stdlib: str | None = None,
 ) -> None:
     """``bin/activate*`` from the interpreter's own venv templates, plus the check above
     (``check``). ``relocatable``: bash/zsh and fish find the env from the script's own
     location (csh keeps the absolute path; Activate.ps1 always finds it itself).
-    ``home``: ``venv_home(interp)``, when the caller has it."""
-    landmark = _stdlib_landmark(interp, home) if check else ""
+    ``home``, ``stdlib``: ``venv_home_stdlib(interp)``, when the caller has them."""
+    landmark = _stdlib_landmark(interp, home, stdlib if home else None) if check else ""
     key: tuple[object, ...] = (interp.stdlib, interp.minor, interp.version, interp.path)
     key += (str(final), prompt, landmark, check, relocatable)
     scripts = _RENDERED.get(key)

@@ -86,7 +86,7 @@ def parse_editable(text: str, base: str | os.PathLike[str] | None = None) -> Edi
     elif "://" in raw or raw.startswith("git+"):
         raise BuildError(f"an editable install needs a local project directory, not {text!r}")
     path = Path(os.path.abspath(os.path.join(base or os.getcwd(), os.path.expanduser(raw))))
-    if not any((path / k).is_file() for k in ("pyproject.toml", "setup.py")):
+    if not any(os.path.isfile(f"{path}/{k}") for k in ("pyproject.toml", "setup.py")):
         raise BuildError(
             f"{text!r} is not a project directory ({path} has no pyproject.toml or setup.py)"
         )
@@ -115,10 +115,12 @@ def project_stamp(project: Path, keys: bytes | None = None) -> str:
 
 def _key_digests(project: Path) -> bytes:
     """What both stamps hash of the project's cache-key files (each read once)."""
-    return b"".join(name.encode() + b"\0" + _file_digest(project / name) for name in CACHE_KEYS)
+    return b"".join(
+        name.encode() + b"\0" + _file_digest(f"{project}/{name}") for name in CACHE_KEYS
+    )
 
 
-def _file_digest(path: Path) -> bytes:
+def _file_digest(path: str | Path) -> bytes:
     """sha256 of the regular file ``path``, read in chunks; that of ``<missing>`` when
     there is none. The path may come from a manifest (doctor): a FIFO or a device there
     must not hang or fill memory, so only a regular file is read."""

@@ -132,6 +132,39 @@ def _install_files(
     file into site-packages, the dist-info's installer files, console scripts naming
     ``final/bin/python``, and a RECORD listing all of them (for ``pip uninstall``)."""
     site = f"{env}/{interp.purelib}"
+    made: set[str] = set()  # directories made already (the dist-info): one mkdir each
+    for in_bin, name, data, mode in _planned(final, interp, editable, files):
+        if in_bin:
+            _create(f"{env}/bin", name, data, mode, editable)
+        else:
+            _create(site, name, data, mode, editable, made)
+
+
+# The files _install_files writes, by the files dict (the editable cache's, kept per
+# process while its wheel.json is the same file: editable_meta) and what else decides
+# them; each plan holds its dict, so the id names no other while it is here. Hashing
+# the RECORD rows and parsing entry_points.txt again cost ~40 us a warm sync.
+_PLANS: dict[tuple[object, ...], tuple[dict[str, bytes], list[tuple[bool, str, bytes, int]]]] = {}
+
+
+def _planned(
+    final: Path, interp: Interpreter, editable: PreparedEditable, files: dict[str, bytes]
+) -> list[tuple[bool, str, bytes, int]]:
+    key = (id(files), str(final), interp.purelib, str(editable.path), str(editable.wheel))
+    known = _PLANS.get(key)
+    if known is not None and known[0] is files:
+        return known[1]
+    plan = _plan(final, interp, editable, files)
+    if len(_PLANS) >= 64:  # bounded: a process syncing many projects
+        _PLANS.clear()
+    _PLANS[key] = (files, plan)
+    return plan
+
+
+def _plan(
+    final: Path, interp: Interpreter, editable: PreparedEditable, files: dict[str, bytes]
+) -> list[tuple[bool, str, bytes, int]]:
+    """(in bin/, else site-packages; name; bytes; mode) of each file to write."""
     dist_infos = {n.split("/", 1)[0] for n in files if n.split("/", 1)[0].endswith(".dist-info")}
     if len(dist_infos) != 1:
         raise BuildError(f"the editable wheel {editable.wheel} has no one .dist-info directory")
@@ -139,19 +172,17 @@ def _install_files(
     todo = dict(files)
     for name, data in _metadata(editable).items():
         todo[f"{dist_info}/{name}"] = data
-    rows = []
-    made: set[str] = set()  # directories made already (the dist-info): one mkdir each
-    for name, data in todo.items():
-        _create(site, name, data, 0o644, editable, made)
-        rows.append(_row(name, data))
+    plan = [(False, name, data, 0o644) for name, data in todo.items()]
+    rows = [_row(name, data) for name, data in todo.items()]
     bang = shebang(f"{final}/bin/python")
     up = "../" * len(interp.purelib.split("/")) + "bin"  # from site-packages (lib/pythonX.Y/...)
     for script, (module, attr) in _entry_points(files.get(f"{dist_info}/entry_points.txt")):
         data = (bang + _CODING + console_script(module, attr)).encode()
-        _create(f"{env}/bin", script, data, 0o755, editable)
+        plan.append((True, script, data, 0o755))
         rows.append(_row(f"{up}/{script}", data))
     rows.append(f"{dist_info}/RECORD,,\n")
-    _create(site, f"{dist_info}/RECORD", "".join(rows).encode(), 0o644, editable, made)
+    plan.append((False, f"{dist_info}/RECORD", "".join(rows).encode(), 0o644))
+    return plan
 
 
 def _create(
@@ -168,7 +199,13 @@ def _create(
     path = f"{root}/{name}"
     parent = os.path.dirname(path)
     if parent != root and (made is None or parent not in made):
-        os.makedirs(parent, exist_ok=True)
+        try:  # the dist-info, in site-packages: one mkdir (makedirs stats its parent)
+            os.mkdir(parent)
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+        except FileExistsError:
+            if not os.path.isdir(parent):
+                raise
         if made is not None:
             made.add(parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -95,7 +95,7 @@ _METAS: dict[tuple[object, ...], EditableMeta] = {}
 
 def _meta_key(wheel: Path) -> tuple[object, ...] | None:
     try:
-        st = os.stat(wheel.parent / META_NAME, follow_symlinks=False)
+        st = os.stat(f"{os.path.dirname(wheel)}/{META_NAME}", follow_symlinks=False)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):

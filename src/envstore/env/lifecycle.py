@@ -190,6 +190,7 @@ def _make(
             prepared,
             recorded,
             keep_unchanged=keep_unchanged,
+            gc_locked=True,
         )
 
 
@@ -317,7 +318,7 @@ def _sync(
     request.max_age = max_age
     if with_pip is None:
         with_pip = old is None or any(p.name == "pip" for p in old.packages)
-    prompt = _prompt_of(final)
+    prompt = _prompt_of(final) if replacing else None  # else it has no pyvenv.cfg
     made = _make(
         st, final, request, interp, locked, with_pip, prompt, replacing, progress, editables, True
     )

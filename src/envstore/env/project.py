@@ -176,7 +176,7 @@ def sync_project(
     before = env_names(final)
     chosen = choose_python(proj, final, python, st)
     lock = None
-    if locked or (root / "pylock.toml").is_file():  # imported only then: dataclasses
+    if locked or os.path.isfile(f"{root}/pylock.toml"):  # imported only then: dataclasses
         from envstore.env.lock_inputs import project_lock, syncing
 
         warn = (lambda m: progress(f"warning: {m}")) if progress else None

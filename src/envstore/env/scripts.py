@@ -116,12 +116,12 @@ def write_scripts(
     if bang is None:
         bang = shebang(f"{final}/bin/python")
     data_scripts = view.data_scripts
-    console = _console_scripts(view, interp)
+    console, launcher_text = _console_launcher(view, interp, bang)
     if launcher and console:
         # Read-only: an installer that writes through a script's link instead of
         # replacing it (Poetry resolves the path first) fails instead of turning
         # every script of the env into its own.
-        write_file(f"{bindir}/{LAUNCHER}", _launcher_text(bang, console), 0o555)
+        write_file(f"{bindir}/{LAUNCHER}", launcher_text, 0o555)
         for name in console:
             # A script replaces what bin/ already has under its name (a relink's
             # copied scripts, a console script named "activate"), as pip does.
@@ -139,6 +139,28 @@ def write_scripts(
         if data.startswith(b"#!python"):
             data = bang.encode() + data.split(b"\n", 1)[1] if b"\n" in data else bang.encode()
         write_file(f"{bindir}/{name}", data, 0o755)
+
+
+# The console scripts and launcher of a view (read once per process while its
+# view.json is the same file: make._read_view) for an interpreter's minor version
+# and a shebang, each kept with its view (so the id names no other while it is here).
+_LAUNCHERS: dict[tuple[int, str, str], tuple[ViewRecord, dict[str, tuple[str, str]], bytes]] = {}
+
+
+def _console_launcher(
+    view: ViewRecord, interp: Interpreter, bang: str
+) -> tuple[dict[str, tuple[str, str]], bytes]:
+    """``_console_scripts`` and their ``_launcher_text``, remembered per process."""
+    key = (id(view), interp.minor, bang)
+    known = _LAUNCHERS.get(key)
+    if known is not None and known[0] is view:
+        return known[1], known[2]
+    console = _console_scripts(view, interp)
+    text = _launcher_text(bang, console)
+    if len(_LAUNCHERS) >= 64:  # bounded: a process making many envs
+        _LAUNCHERS.clear()
+    _LAUNCHERS[key] = (view, console, text)
+    return console, text
 
 
 def _console_scripts(view: ViewRecord, interp: Interpreter) -> dict[str, tuple[str, str]]:

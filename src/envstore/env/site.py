@@ -9,7 +9,7 @@ from pathlib import Path
 
 from envstore.env.activation import write_activation_scripts
 from envstore.env.scripts import write_scripts
-from envstore.env.venv import venv_home, write_file, write_interpreter_links
+from envstore.env.venv import venv_home_stdlib, write_file, write_interpreter_links
 from envstore.model.interpreter import Interpreter
 from envstore.store.views import link_tree
 
@@ -118,9 +118,9 @@ def write_env(
     site = env / interp.purelib
     if parts[0] == "lib":  # lib/ is a directory: lib64 -> lib, as venv makes it
         os.symlink("lib", f"{env}/lib64")
-    home = venv_home(interp)
+    home, stdlib = venv_home_stdlib(interp)
     write_interpreter_links(env, interp, command, prompt=prompt, home=home)
-    write_activation_scripts(env, interp, final, prompt or final.name, home=home)
+    write_activation_scripts(env, interp, final, prompt or final.name, home=home, stdlib=stdlib)
     write_site(site, view_site, view, atomic=False)
     write_scripts(env, final, view, interp)
     write_data_links(env, view, interp)

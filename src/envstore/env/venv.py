@@ -27,6 +27,7 @@ __all__ = [
     "implementation_name",
     "read_pyvenv_cfg",
     "venv_home",
+    "venv_home_stdlib",
     "version_info",
     "write_all",
     "write_env_markers",
@@ -44,7 +45,13 @@ def shebang(python: str) -> str:
 
 
 def venv_home(interp: Interpreter) -> str:
-    """The ``home`` of pyvenv.cfg for ``interp``.
+    """The ``home`` of pyvenv.cfg for ``interp`` (``venv_home_stdlib``'s first)."""
+    return venv_home_stdlib(interp)[0]
+
+
+def venv_home_stdlib(interp: Interpreter) -> tuple[str, str | None]:
+    """The ``home`` of pyvenv.cfg for ``interp``, and the stdlib CPython's search from
+    there finds (``home_stdlib``; None when the last resort was taken unsearched).
 
     In a venv CPython searches ``home`` and its parents for the stdlib (and
     falls back to its compiled-in prefix), so ``home`` is the recorded path's
@@ -58,22 +65,24 @@ def venv_home(interp: Interpreter) -> str:
     # prefix (/opt/python3.12 -> Python3.12.1), then each hop of the path's links: the
     # first whose search finds this stdlib. A stable name survives the prefix being
     # replaced by a new patch release; a patch-versioned prefix is the last resort.
-    def finds_stdlib(home: str) -> bool:
+    def finds_stdlib(home: str) -> str | None:
         found = home_stdlib(home, sub)
         try:
-            return found is not None and os.path.samefile(found, interp.stdlib)
+            return found if found is not None and os.path.samefile(found, interp.stdlib) else None
         except OSError:
-            return False
+            return None
 
     first = os.path.dirname(interp.path)
-    if finds_stdlib(first):  # the common case (/usr/bin, pyenv, Homebrew's opt/): no more
-        return first
+    found = finds_stdlib(first)
+    if found is not None:  # the common case (/usr/bin, pyenv, Homebrew's opt/): no more
+        return first, found
     prefix = os.path.dirname(os.path.dirname(interp.resolved))
     chain = [os.path.dirname(n) for n in link_chain(interp.path)[1:]]
     for home in [*_stable_links_to_prefix(prefix), *chain]:
-        if finds_stdlib(home):
-            return home
-    return os.path.dirname(interp.resolved)
+        found = finds_stdlib(home)
+        if found is not None:
+            return home, found
+    return os.path.dirname(interp.resolved), None
 
 
 def home_stdlib(home: str, sub: str) -> str | None:
@@ -128,7 +137,8 @@ def read_pyvenv_cfg(env: Path) -> dict[str, str]:
     """The ``key = value`` lines of ``env``'s pyvenv.cfg (empty if it is missing)."""
     values: dict[str, str] = {}
     try:
-        text = (env / "pyvenv.cfg").read_text(encoding="utf-8")
+        with open(f"{env}/pyvenv.cfg", encoding="utf-8") as f:
+            text = f.read()
     except OSError:
         return values
     for line in text.splitlines():
@@ -245,9 +255,11 @@ def write_all(fd: int, data: bytes) -> None:
     """Write ``data`` to the new file ``fd`` and close it: bare ``os.write`` calls, no
     file object (whose set-up costs an fstat, an ioctl and an lseek per file)."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        done = os.write(fd, data)  # all of it, as a small file's write is
+        if done < len(data):
+            view = memoryview(data)[done:]
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

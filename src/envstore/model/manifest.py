@@ -16,6 +16,7 @@ from pathlib import Path
 from envstore.errors import BadManifestError
 from envstore.model.interpreter import Interpreter
 from envstore.model.keys import EntryKey
+from envstore.model.manifest_rows import package_row
 from envstore.model.sources import RecordedSources, public_url
 
 # The name this module has always exported for the manifest's "sources".
@@ -47,6 +48,8 @@ MANIFEST_VERSION = 3
 
 def public_requirement(text: str) -> str:
     """A requirement line with every URL in it made public (``name @ https://u:p@...``)."""
+    if "://" not in text:  # no URL: as it is (a sync's ~20 lines, a regex each)
+        return text
     import re
 
     return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: public_url(m.group(0)), text)
@@ -261,15 +264,12 @@ class Manifest:
     def dumps(self) -> str:
         """A line per field and per package. (``indent=`` would make json use its
         pure-Python encoder: ~7 ms for jupyterlab's 91 packages, here ~1 ms.) A string
-        goes through json's own C string encoder, and a package's row is written out
-        as ``json.dumps(p.to_json())`` writes it (a test holds them equal): each
-        json.dumps call sets up an encoder, ~3 us, ~60 us for a manifest of 20 packages."""
+        goes through json's own C string encoder, a package's row as json.dumps would
+        write it (a test holds them equal), once per process (``package_row``)."""
         data = self.to_json_head()
         lines = [f" {_enc(k)}: {_enc(v) if type(v) is str else json.dumps(v)}" for k, v in data]
         rows = ",\n".join(
-            f'  {{"name": {_enc(p.name)}, "version": {_enc(p.version)}, "hash": '
-            f'{_enc(f"xxh3_128:{p.key.hash}")}, "key": {_enc(str(p.key))}, "wheel": '
-            f'{_enc(p.wheel)}, "requested": {"true" if p.requested else "false"}}}'
+            package_row(p.name, p.version, p.key.hash, str(p.key), p.wheel, p.requested)
             for p in self.packages
         )
         lines.append(f' "packages": [\n{rows}\n ]' if rows else ' "packages": []')
@@ -279,7 +279,7 @@ class Manifest:
         """Write ``env/envstore.json`` into a new env's directory (published whole, by a
         rename, by the caller); return the text written."""
         text = self.dumps()
-        path = env / MANIFEST_NAME
+        path = f"{env}/{MANIFEST_NAME}"
         # Never through whatever is there (a link a wheel's data files made): replace it.
         if os.path.lexists(path):
             os.unlink(path)

@@ -57,8 +57,32 @@ def identity(path: str) -> str | None:
             venv = f"{cfg}@{os.stat(cfg).st_mtime_ns}"
         except OSError:
             pass
-    real = os.path.realpath(path)
+    real = real_path(path)
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{real}:{venv}"
+
+
+def real_path(path: str) -> str:
+    """``os.path.realpath(path)`` of an existing ``path``, asked of the kernel where it
+    can tell (Linux's ``/proc/self/fd``: three calls, not a Python lstat and readlink per
+    component, ~15 us of a warm sync's interpreter check); else realpath's own answer."""
+    if _O_PATH is None:
+        return os.path.realpath(path)
+    try:
+        fd = os.open(path, _O_PATH | os.O_CLOEXEC)  # opens nothing: no FIFO waited on
+    except (OSError, ValueError):
+        return os.path.realpath(path)
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        real = ""
+    finally:
+        os.close(fd)
+    if not real.startswith("/") or real.endswith(" (deleted)"):  # no /proc, or renamed
+        return os.path.realpath(path)
+    return real
+
+
+_O_PATH: int | None = getattr(os, "O_PATH", None)
 
 
 def _same_dir_target(path: str) -> str:

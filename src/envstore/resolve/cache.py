@@ -55,16 +55,25 @@ def cache_keys(
     # added, removed or rebuilt there changes pip's choice, so the cached one is stale.
     # (PIP_FIND_LINKS too: pip, when it runs, looks there as well.)
     more = os.environ.get("PIP_FIND_LINKS", "").split()
-    links = [[os.path.abspath(d), listing(d)] for d in [*request.sources.find_links, *more]]
+    links = [(os.path.abspath(d), listing(d)) for d in [*request.sources.find_links, *more]]
     extra = request.sources.extra_index_urls
 
+    # "." is where it was said (the requirements: the first of places)
+    wanted = sorted(absolute(r, form=f) for r, f in zip(request.requirements, forms, strict=False))
+
     def key(stamps: list[str]) -> str:
+        # The same inputs hash to the same key: kept per process by the inputs
+        # themselves (a tuple compared whole), not encoded again (~50 us a warm sync).
+        known: tuple[object, ...] = (tuple(wanted), tuple(files))
+        known += (tuple((d, _frozen(rows)) for d, rows in links),)
+        known += (request.sources.index_url, request.sources.no_index, tuple(extra))
+        known += (request.pre, tuple(stamps), interp.soabi, interp.version, interp.platform)
+        found = _KEYS.get(known)
+        if found is not None:
+            return found
         blob = json.dumps(
             [
-                # "." is where it was said (the requirements: the first of places)
-                sorted(
-                    absolute(r, form=f) for r, f in zip(request.requirements, forms, strict=False)
-                ),
+                wanted,
                 files,
                 links,
                 request.sources.index_url,
@@ -78,10 +87,23 @@ def cache_keys(
                 interp.platform,
             ]
         )
-        return str(xxhash.xxh3_128_hexdigest(blob.encode()))
+        found = str(xxhash.xxh3_128_hexdigest(blob.encode()))
+        if len(_KEYS) >= 64:  # bounded: a process resolving many requests
+            _KEYS.clear()
+        _KEYS[known] = found
+        return found
 
     alias = key(by_ref_stamps) if by_ref_stamps and by_ref_stamps != stamps else None
     return key(stamps), alias
+
+
+# Resolution-cache keys by their inputs (cache_keys); every input is a str, an int, a
+# bool, None or a tuple of them, so equal tuples are equal JSON.
+_KEYS: dict[tuple[object, ...], str] = {}
+
+
+def _frozen(rows: list[tuple[str, int, int, int, int]] | None) -> tuple[object, ...] | None:
+    return tuple(rows) if rows is not None else None
 
 
 def _moving(places: list[tuple[str, str | None]]) -> bool:

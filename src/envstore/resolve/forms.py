@@ -73,7 +73,32 @@ def direct_name(text: str) -> str | None:
 
 def classify(text: str, base: str | None = None) -> Form:
     """The form of requirement ``text``; a relative path is taken from ``base`` (the
-    directory of the requirements file naming it) or the current directory."""
+    directory of the requirements file naming it) or the current directory. A name or
+    a URL is the text's alone: remembered per process (a warm sync classifies the
+    same ~20 lines, ~3 us each); a path (the cwd, the files there) never is."""
+    known = _FORMS.get(text)
+    if known is not None:
+        return known
+    form = _classify(text, base)
+    if form.kind == "url" or (form.kind == "name" and not _names_a_file(text)):
+        if len(_FORMS) >= 4096:  # bounded: a process resolving many requests
+            _FORMS.clear()
+        _FORMS[text] = form
+    return form
+
+
+# classify's answers that depend on the text alone, by the text.
+_FORMS: dict[str, Form] = {}
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether ``text`` ends like a wheel's or an archive's name: a name only while no
+    such file is there (``_looks_like_path``), so not remembered."""
+    low = _split_marker(text.strip(), url=False)[0].lower()
+    return ".whl" in low or any(a in low for a in ARCHIVES)
+
+
+def _classify(text: str, base: str | None) -> Form:
     text = text.strip()
     m = re.match(_DIRECT, text) if "@" in text else None
     if m:

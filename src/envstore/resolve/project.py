@@ -119,6 +119,13 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
         import xxhash
 
         digest = xxhash.xxh3_64_hexdigest(raw)
+        # This process read the same bytes for the same store before, and the cache's
+        # record is still the file it read or wrote then (a damaged or deleted one is
+        # written again below): what they parsed to then (~40 us of a warm sync).
+        memo = (str(path), str(cache.root), digest, len(raw))
+        seen = _READ.get(memo)
+        if seen is not None and seen[0] == cache.project_identity(path.parent):
+            return seen[1]
         found = cache.read_project(path.parent)
         if (
             found is not None
@@ -126,7 +133,7 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
             and isinstance(found.get("toml"), dict)
             and isinstance(found.get("groups"), dict)
         ):
-            return found["toml"], found  # type: ignore[return-value]
+            return _remember(cache, memo, (found["toml"], found))  # type: ignore[arg-type]
         record = {"digest": digest, "groups": {}}
     from envstore.model.toml import loads
 
@@ -137,7 +144,23 @@ def _read_toml(path: Path, cache: EditableCache | None) -> tuple[dict[str, Any],
     if cache is not None:
         record["toml"] = data
         cache.write_project(path.parent, record)
+        return _remember(cache, memo, (data, record))
     return data, record
+
+
+# What _read_toml returned, by file path, store, and the digest and length of the
+# bytes it read (the file is read every time: an edit is never missed, however close
+# in time), with the identity of the cache's record then. The record is the one
+# group_requirements adds to.
+_Read = tuple[dict[str, "Any"], dict[str, "Any"]]
+_READ: dict[tuple[str, str, str, int], tuple[tuple[int, ...] | None, _Read]] = {}
+
+
+def _remember(cache: EditableCache, memo: tuple[str, str, str, int], read: _Read) -> _Read:
+    if len(_READ) >= 64:  # bounded: a process syncing many projects
+        _READ.clear()
+    _READ[memo] = (cache.project_identity(Path(memo[0]).parent), read)
+    return read
 
 
 def _strings(value: object, where: str, path: Path) -> tuple[str, ...]:
@@ -234,10 +257,14 @@ def group_requirements(project: Project, names: Sequence[str]) -> list[str]:
 
 def find_project(start: str | os.PathLike[str]) -> Path:
     """The nearest directory at or above ``start`` holding a pyproject.toml."""
-    here = Path(os.path.abspath(start))
-    for d in (here, *here.parents):
-        if os.path.isfile(f"{d}/{PYPROJECT}"):  # not a pathlib join per directory
-            return d
+    here = d = os.path.abspath(start)
+    while True:  # strings, not Path.parents: each of those a Path made (~3 us)
+        if os.path.isfile(f"{d.rstrip('/')}/{PYPROJECT}"):
+            return Path(d)
+        up = os.path.dirname(d)
+        if up == d:
+            break
+        d = up
     raise ProjectError(f"no {PYPROJECT} in {here} or any directory above it")
 
 

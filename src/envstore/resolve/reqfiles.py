@@ -28,20 +28,30 @@ __all__ = [
 def listing(d: str) -> list[tuple[str, int, int, int, int]] | None:
     """What pip could take from directory ``d``: (name, size, mtime, ctime, inode) of
     each wheel or archive; None if ``d`` is not a directory (a URL)."""
+    # Each file stat'ed relative to the directory's descriptor: one component to look
+    # up, not the whole path (~20 wheels: ~10 us of a warm sync). Every file is still
+    # stat'ed: a wheel rewritten in place (``pip wheel -w``) leaves the directory's
+    # mtime as it was.
     try:
-        with os.scandir(d) as it:
-            entries = list(it)
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (OSError, ValueError):
         return None
     out = []
-    for e in entries:
-        if not (e.name.endswith(".whl") or e.name.lower().endswith(ARCHIVES)):
-            continue  # an env, sources or .git beside the wheels change all the time
-        try:
-            st = e.stat()
-            out.append((e.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-        except OSError:  # a dangling link
-            out.append((e.name, -1, -1, -1, -1))
+    try:
+        with os.scandir(fd) as it:
+            for e in it:
+                name = e.name
+                if not (name.endswith(".whl") or name.lower().endswith(ARCHIVES)):
+                    continue  # an env, sources or .git beside the wheels change all the time
+                try:
+                    st = e.stat()  # through a link, as pip opens it
+                    out.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+                except OSError:  # a dangling link
+                    out.append((name, -1, -1, -1, -1))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return sorted(out)
 
 

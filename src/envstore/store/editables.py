@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from envstore.errors import StoreError
@@ -44,10 +45,16 @@ class EditableCache:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.root = store.root / "editables"
+        self.root = store._sub("editables")  # joined once per Store
 
     def _dir(self, project: Path) -> Path:
-        return self.root / project_key(project)
+        key = (str(self.root), str(project))
+        found = _DIRS.get(key)  # a sync asks ~3 times: a hash and a Path each
+        if found is None:
+            if len(_DIRS) >= 64:  # bounded: a process syncing many projects
+                _DIRS.clear()
+            found = _DIRS[key] = self.root / project_key(project)
+        return found
 
     def lookup(self, project: Path, stamp: str) -> Path | None:
         """The wheel built for ``project`` at ``stamp``, if the cache has it."""
@@ -99,6 +106,18 @@ class EditableCache:
         the digest of its bytes; see ``envstore.resolve.project``), or None."""
         return _read_json(self._dir(project) / PROJECT_NAME)
 
+    def project_identity(self, project: Path) -> tuple[int, ...] | None:
+        """The identity of the project's ``pyproject.json`` (device, inode, size, mtime,
+        ctime), None when there is no such regular file: a process that read or wrote
+        it can tell it is still that file."""
+        try:
+            st = os.lstat(self._dir(project) / PROJECT_NAME)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def write_project(self, project: Path, data: dict[str, object]) -> None:
         """Replace the project's ``pyproject.json`` whole; a store this user cannot
         write keeps what it has (a cache)."""
@@ -121,6 +140,10 @@ class EditableCache:
         old one: the meta is a cache, worth nothing to fail a sync over."""
         _write_json(self.store, wheel.parent / META_NAME, data)
 
+
+# Each project's directory in a cache, by the cache's root and the project's path (the
+# directory is named by a hash of the path alone).
+_DIRS: dict[tuple[str, str], Path] = {}
 
 # A cache file larger than this is not read (an editable wheel's files are a few KB).
 _MAX_JSON = 16 * 1024 * 1024

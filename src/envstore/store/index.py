@@ -268,10 +268,20 @@ def put_env(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (path, root, digest, python, created, time.time()),
     )
+    # Rows that are exactly these already (an env made again; retire_env leaves them)
+    # are kept, as deleting and inserting them again would leave them (~60 us).
+    had = {row[0] for row in conn.execute("SELECT object FROM refs WHERE env = ?", (path,))}
+    if had == set(objects):
+        return
     conn.execute("DELETE FROM refs WHERE env = ?", (path,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO refs (env, object) VALUES (?, ?)", [(path, o) for o in objects]
-    )
+    # Up to _ROWS rows a statement (``?1`` the env): the rows, in the order, of an
+    # executemany, which steps a statement per row (~90 -> ~40 us); 999 variables max.
+    for i in range(0, len(objects), _ROWS):
+        part = objects[i : i + _ROWS]
+        conn.execute(_REFS_INSERT + ", ".join(["(?1, ?)"] * len(part)), (path, *part))
+
+
+_ROWS, _REFS_INSERT = 500, "INSERT OR IGNORE INTO refs (env, object) VALUES "
 
 
 @sql
@@ -284,13 +294,16 @@ def forget_env(conn: sqlite3.Connection, path: str) -> None:
 @sql
 def retire_env(conn: sqlite3.Connection, path: str, alias: str, since: float) -> None:
     """Keep the registration at ``path`` (and its references) under ``alias``, gone
-    since ``since`` unless it was gone already; its root is another env's now."""
+    since ``since`` unless it was gone already; its root is another env's now. The
+    references are copied, not moved: the caller registers the new env at ``path``
+    next, in the same transaction (``put_env`` keeps those it names: cheaper)."""
     conn.execute(
         "UPDATE OR REPLACE envs SET path = ?, root = NULL,"
         " gone_since = COALESCE(gone_since, ?) WHERE path = ?",
         (alias, since, path),
     )
-    conn.execute("UPDATE OR REPLACE refs SET env = ? WHERE env = ?", (alias, path))
+    copy = "INSERT OR IGNORE INTO refs (env, object) SELECT ?, object FROM refs WHERE env = ?"
+    conn.execute(copy, (alias, path))
 
 
 @sql

@@ -118,7 +118,7 @@ class Store:
         shared; unreadable: a StoreError, or (not ``strict``) ``(None, False)``."""
         marker = self.root / "store.json"
         try:
-            data = json.loads(marker.read_text())
+            data = json.loads(marker.read_bytes())  # no text layer: ~10 us
             layout, shared = data["layout"], data.get("shared", False)
             if not isinstance(shared, bool):
                 raise TypeError(f"'shared' is {shared!r}, not true or false")
@@ -184,9 +184,9 @@ class Store:
         an upstream (``entry_dir``). A string path: a warm create asks ~2 per package,
         and pathlib's joins cost ~10x the stat."""
         name = f"compiled-{cache_tag}" if cache_tag else "entry.json"
-        try:  # os.path.exists, without its call
-            os.stat(f"{self.root}/entries/{key}/{name}")
-            return True
+        try:  # a stat's answer without its result object (~0.6 us of ~2; ~40 a sync)
+            if os.access(f"{self.root}/entries/{key}/{name}", os.F_OK, effective_ids=True):
+                return True
         except (OSError, ValueError):
             pass
         if not os.environ.get("ENVSTORE_UPSTREAM") or os.path.isdir(f"{self.root}/entries/{key}"):

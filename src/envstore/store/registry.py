@@ -47,15 +47,16 @@ def register_env(
     under this name (a gone env's: ``index.retire_env``), in the same transaction."""
     import xxhash
 
-    root = store.roots_dir / root_name(final, store)
-    target = str(final / MANIFEST_NAME)
+    name = root_name(final, store)
+    root = f"{store.roots_dir}/{name}"  # strings: no Path made (a sync's few us each)
+    target = f"{final}/{MANIFEST_NAME}"
     try:
         os.symlink(target, root)
     except FileExistsError:  # re-registering (sync, create --clear, relink): swap it
         # The same link (an env made again) is kept, but not in a shared store, where
         # the link's mtime is when this host last saw its env (hostroots): made anew.
         if store.shared or _link_target(root) != target:
-            tmp_link = store.roots_dir / f".{root.name}.{temp_tag()}"
+            tmp_link = store.roots_dir / f".{name}.{temp_tag()}"
             if tmp_link.is_symlink():
                 tmp_link.unlink()
             os.symlink(target, tmp_link)
@@ -66,7 +67,7 @@ def register_env(
     if store.shared:  # other hosts may not read its manifest, or its gone env's: what it uses
         from envstore.store.hostroots import write_refs
 
-        write_refs(store.root, root.name, objects)
+        write_refs(store.root, name, objects)
     conn = store.db()
     with write(conn):
         if retire_as is not None:
@@ -74,7 +75,7 @@ def register_env(
         index.put_env(
             conn,
             str(final),
-            root=root.name,
+            root=name,
             digest=digest,
             python=manifest.python.version,
             created=manifest.created,
@@ -95,7 +96,7 @@ def claim_host_roots(store: Store) -> None:
     put_claims(store.db(), claimed)
 
 
-def _link_target(path: Path) -> str | None:
+def _link_target(path: str | Path) -> str | None:
     try:
         return os.readlink(path)
     except OSError:  # not a link (a file or directory put there): replaced

@@ -176,7 +176,7 @@ def ensure_view(store: Store, keys: list[EntryKey], interp: Interpreter) -> tupl
     keys = sorted(keys, key=lambda k: (k.name, str(k)))
     vkey = view_key(keys, interp.cache_tag, upstream_layers(store, keys))
     final = store.view_path(vkey)
-    if (final / "view.json").exists():
+    if os.path.exists(f"{final}/view.json"):  # not a Path made for it
         check_view_not_damaged(store, vkey)
         return vkey, final
     tmp = build_view(store, keys, interp.cache_tag)
