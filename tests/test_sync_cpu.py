@@ -475,3 +475,42 @@ def test_a_view_with_other_scripts_gets_its_own_launcher(tmp_path: Path) -> None
     text = launcher.read_text()
     assert "dep-two-tool" in text and "dep-one-tool" not in text
     assert os.readlink(proj / ".venv" / "bin" / "dep-two-tool") == LAUNCHER
+
+
+def test_has_entry_answers_where_faccessat2_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older container seccomp profiles refuse faccessat2 (os.access with effective
+    ids) with EPERM: an entry there is still found (by a stat)."""
+    proj, st, kw = _synced(tmp_path)
+    done = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    key = done.manifest.packages[0].key
+
+    def refused(*args: object, **kwargs: object) -> bool:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "access", refused)
+    assert st.has_entry(EntryKey.parse(str(key)))
+
+
+def test_a_project_extra_named_in_a_group_survives_a_second_sync_in_one_process(
+    tmp_path: Path,
+) -> None:
+    """The group's requirements handed to a sync are its own copy: the record kept per
+    process is not edited by it (the project's own extra, moved out of the group, was
+    lost by the next sync when the record could not be written: a TOML date)."""
+    wheels = tmp_path / "wheels"
+    for name in ("dep-one", "test-dep"):
+        wheelmaker.build_wheel(wheels, name, "1.0", files={f"{name.replace('-', '_')}/x.py": ""})
+    proj = make_project(tmp_path / "proj", optional_dependencies={"test": ["test-dep"]},
+                        groups={"dev": ["sample[test]", "dep-one"]})  # fmt: skip
+    with open(proj / "pyproject.toml", "a") as f:
+        f.write("\n[tool.x]\nreleased = 2024-01-01\n")  # no JSON for it: no cache record
+    kw = {"store": Store(tmp_path / "store"), "with_pip": False,
+          "sources": PackageSources(find_links=[str(wheels)], no_index=True)}  # fmt: skip
+    names = []
+    for _ in range(2):
+        done = sync_project(proj, **kw)  # type: ignore[arg-type]
+        names.append(sorted(p.name for p in done.manifest.packages))
+        shutil.rmtree(proj / ".venv")
+    assert names == [["dep-one", "test-dep"]] * 2

@@ -252,7 +252,7 @@ def group_requirements(project: Project, names: Sequence[str]) -> list[str]:
     if cached is not None and isinstance(cached[1]["groups"], dict):
         cached[1]["groups"][key] = out
         cached[0].write_project(project.root, cached[1])
-    return out
+    return list(out)  # the caller's own: the record (kept per process) holds ``out``
 
 
 def find_project(start: str | os.PathLike[str]) -> Path:
