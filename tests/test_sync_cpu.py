@@ -514,3 +514,27 @@ def test_a_project_extra_named_in_a_group_survives_a_second_sync_in_one_process(
         names.append(sorted(p.name for p in done.manifest.packages))
         shutil.rmtree(proj / ".venv")
     assert names == [["dep-one", "test-dep"]] * 2
+
+
+def test_the_second_sync_in_a_process_takes_the_parsed_pyproject_from_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first sync writes the project's cache record twice (parsed, then its dev
+    group added): what the process remembers names the second write, so the next sync
+    neither parses the TOML nor reads the record back."""
+    from envstore.store.editables import EditableCache
+
+    proj, _st, kw = _synced(tmp_path)
+    sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    reads: list[object] = []
+    real = EditableCache.read_project
+
+    def counted(self: EditableCache, project: Path) -> object:
+        reads.append(project)
+        return real(self, project)
+
+    monkeypatch.setattr(EditableCache, "read_project", counted)
+    shutil.rmtree(proj / ".venv")
+    again = sync_project(proj, with_pip=False, **kw)  # type: ignore[arg-type]
+    assert [p.name for p in again.manifest.packages] == ["dep-one"]
+    assert reads == []

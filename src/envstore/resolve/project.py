@@ -163,6 +163,15 @@ def _remember(cache: EditableCache, memo: tuple[str, str, str, int], read: _Read
     return read
 
 
+def _rewritten(cache: EditableCache, root: Path, record: dict[str, Any]) -> None:
+    """This process wrote ``record`` again (a group added): what it remembered of that
+    record now names the file just written (else the next sync reads it back)."""
+    ident = cache.project_identity(root)
+    for memo, (_, read) in list(_READ.items()):
+        if read[1] is record:
+            _READ[memo] = (ident, read)
+
+
 def _strings(value: object, where: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProjectError(f"{path}: {where} must be a list of strings")
@@ -252,6 +261,7 @@ def group_requirements(project: Project, names: Sequence[str]) -> list[str]:
     if cached is not None and isinstance(cached[1]["groups"], dict):
         cached[1]["groups"][key] = out
         cached[0].write_project(project.root, cached[1])
+        _rewritten(cached[0], project.root, cached[1])
     return list(out)  # the caller's own: the record (kept per process) holds ``out``
 
 
