@@ -711,10 +711,10 @@ class _S3Says(SimpleHTTPRequestHandler):
             self.send_header("x-amz-bucket-region", "eu-west-1")
             self.send_header("Content-Length", "0")
             self.end_headers()
-        elif self.answer.startswith("403"):
-            code = self.answer.partition(" ")[2]
+        elif self.answer[:3].isdigit() and " " in self.answer:  # "STATUS S3-CODE"
+            status, _, code = self.answer.partition(" ")
             body = f"<Error><Code>{code}</Code><Message>no</Message></Error>".encode()
-            self.send_response(403)
+            self.send_response(int(status))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -729,6 +729,8 @@ S3_ANSWERS = {
     # What S3 says of a missing key to a reader that may not list the bucket: a miss.
     "403 AccessDenied": None,
     "403 InvalidAccessKeyId": "access denied (check the credentials)",
+    "404 NoSuchBucket": "no such bucket",
+    "400 AuthorizationHeaderMalformed": "refused (HTTP 400 AuthorizationHeaderMalformed)",
     "500": "is unreachable (HTTP 500)",
     "region": "in another region (set AWS_DEFAULT_REGION",
     "stall": "is unreachable (",
@@ -778,6 +780,42 @@ def test_an_s3_remote_that_refuses_or_stalls_is_one_warning(
     else:
         assert len(warnings) == 1 and expected in warnings[0], warnings
     assert not list(store.tmp_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    "setting", ["127.0.0.1:9", "http://127.0.0.1:99999", "http://[bad", "profile"]
+)
+def test_an_s3_remote_misconfigured_is_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """An endpoint obstore cannot use (it would panic: a BaseException) or a profile
+    that does not exist: one line for the remote, never a traceback or one per object."""
+    from envstore.model.keys import PURE
+    from envstore.store.remote import pull
+    from envstore.store.remote.pull import Wanted
+
+    store, _backend, _trusted, _ = _hostile_remote(tmp_path, b"")
+    wanted = [Wanted(f"p{i}", f"p{i}-1.0-py3-none-any.whl", f"{i:064x}", PURE) for i in range(6)]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+    if setting == "profile":
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        expected = "the AWS configuration cannot be used (ProfileNotFound)"
+    else:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", setting)
+        expected = "is not an http(s) URL with a host"
+    monkeypatch.setenv("ENVSTORE_TRUSTED_KEYS", "k1:" + base64.b64encode(b"\1" * 32).decode())
+    warnings: list[str] = []
+    assert pull(store, "s3://fleet/envstore", wanted, warnings.append) == {}
+    assert len(warnings) == 1 and expected in warnings[0], warnings
 
 
 def test_s3_credentials_not_found_are_looked_for_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,7 @@ class S3Backend:
         if not bucket:
             raise RemoteError(f"remote {url!r}: no bucket (s3://BUCKET/PREFIX)")
         self.url = url.rstrip("/")
+        s3_reads.endpoint()  # checked now: one line for the remote, not one per object
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._client: Any = None  # boto3's, for writes and listings (~0.45 s to make)
@@ -59,7 +60,11 @@ class S3Backend:
         with self._lock:
             self._find_credentials()
             if self._store is None:
-                self._store = s3_reads.make_store(self.bucket, self.url, self._creds)
+                try:
+                    self._store = s3_reads.make_store(self.bucket, self.url, self._creds)
+                except RemoteError as exc:  # the remote's: remembered, not tried per object
+                    self._found = exc
+                    raise
             return self._store
 
     def _find_credentials(self) -> None:

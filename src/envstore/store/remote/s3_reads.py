@@ -74,8 +74,11 @@ class Credentials:
                 "an s3:// remote without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY needs "
                 "boto3 to find credentials: pip install 'envstore[remote]'"
             ) from None
-        session = boto3.session.Session()
-        found = session.get_credentials()
+        try:
+            session = boto3.session.Session()
+            found = session.get_credentials()
+        except Exception as exc:  # botocore's ProfileNotFound, a malformed config file
+            raise _configured(url, exc) from None
         if found is None:
             raise RemoteUnreachable(f"{url}: no AWS credentials found")
         self.region: str | None = session.region_name
@@ -92,6 +95,33 @@ class Credentials:
         }
 
 
+def endpoint() -> str | None:
+    """The endpoint from the environment (as boto3 reads it), checked: an http(s) URL
+    with a host and a valid port. RemoteError otherwise (obstore would panic on it)."""
+    from urllib.parse import urlsplit
+
+    given = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not given:
+        return None
+    try:
+        parts = urlsplit(given)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RemoteError(
+            f"AWS_ENDPOINT_URL {given!r} is not an http(s) URL with a host (and a valid port)"
+        )
+    return given
+
+
+def _configured(url: str, exc: Exception) -> RemoteUnreachable:
+    """boto3's or botocore's configuration cannot be used (a profile that does not
+    exist, a malformed config file): the remote's as a whole."""
+    return RemoteUnreachable(f"{url}: the AWS configuration cannot be used ({type(exc).__name__})")
+
+
 def credentials(url: str) -> Credentials | None:
     """None when obstore reads the credentials from the environment itself (static
     keys); else boto3's chain (RemoteError: none found, or no boto3)."""
@@ -100,7 +130,7 @@ def credentials(url: str) -> Credentials | None:
     return Credentials(url)
 
 
-def _region(creds: Credentials | None) -> str | None:
+def _region(url: str, creds: Credentials | None) -> str | None:
     """The region boto3 would use (obstore, left alone, falls back to us-east-1)."""
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
         if os.environ.get(name):
@@ -111,7 +141,10 @@ def _region(creds: Credentials | None) -> str | None:
         import botocore.session
     except ImportError:
         return None
-    region = botocore.session.Session().get_config_variable("region")
+    try:
+        region = botocore.session.Session().get_config_variable("region")
+    except Exception as exc:  # botocore's ProfileNotFound, a malformed config file
+        raise _configured(url, exc) from None
     return region if isinstance(region, str) and region else None
 
 
@@ -122,20 +155,20 @@ def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
         from obstore.store import S3Store
     except ImportError:
         raise RemoteError("an s3:// remote needs obstore: pip install 'envstore[remote]'") from None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    given = endpoint()
     options: dict[str, Any] = {}
-    if endpoint:
-        options["endpoint"] = endpoint
+    if given:
+        options["endpoint"] = given
     if creds is not None:
         options["credential_provider"] = creds
-    region = _region(creds)
+    region = _region(url, creds)
     if region:
         options["region"] = region
     try:
         return S3Store(
             bucket,
             client_options={
-                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "allow_http": bool(given and given.startswith("http://")),
                 "connect_timeout": _seconds(CONNECT_TIMEOUT),
                 "read_timeout": _seconds(READ_TIMEOUT),
                 "timeout": _WHOLE_REQUEST,
@@ -147,8 +180,18 @@ def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
             },
             **options,
         )
-    except Exception as exc:  # a malformed endpoint or region: obstore's own errors
-        raise RemoteError(f"remote {url}: {type(exc).__name__} (check AWS_ENDPOINT_URL)") from None
+    except BaseException as exc:  # obstore's errors (a panic is a BaseException)
+        if not _panic(exc) and not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt, SystemExit
+        raise RemoteUnreachable(
+            f"remote {url}: {type(exc).__name__} (check AWS_ENDPOINT_URL)"
+        ) from None
+
+
+def _panic(exc: BaseException) -> bool:
+    """A panic inside obstore's Rust code, raised as pyo3's PanicException (a
+    BaseException): the remote's as a whole, never a traceback."""
+    return type(exc).__name__ == "PanicException"
 
 
 _CREDENTIALS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken")
@@ -168,6 +211,11 @@ def failed(url: str, what: str, exc: BaseException) -> RemoteError:
         code and code.group(1) in _CREDENTIALS
     ):
         return RemoteUnreachable(f"{url}: access denied (check the credentials)")
+    if code and code.group(1) == "NoSuchBucket":
+        return RemoteUnreachable(f"{url}: no such bucket")
+    if status and status.group(1) == "400":  # a malformed request: the configuration's
+        reason = f"HTTP 400 {code.group(1)}" if code else "HTTP 400"
+        return RemoteUnreachable(f"{url}: the request was refused ({reason})")
     if "incorrectly configured region" in text or (status and status.group(1) == "301"):
         return RemoteUnreachable(
             f"{url}: the bucket is in another region (set AWS_DEFAULT_REGION to its region)"
@@ -194,8 +242,8 @@ def _missing(exc: BaseException) -> bool:
     list the bucket (``s3:ListBucket``)."""
     from obstore.exceptions import PermissionDeniedError
 
-    if isinstance(exc, FileNotFoundError):  # obstore's "not found"
-        return True
+    if isinstance(exc, FileNotFoundError):  # obstore's "not found" (the key's, not
+        return "<Code>NoSuchBucket</Code>" not in str(exc)  # the bucket's)
     return isinstance(exc, PermissionDeniedError) and "<Code>AccessDenied</Code>" in str(exc)
 
 
@@ -214,6 +262,10 @@ class _Chunks:
                 self._left = memoryview(next(self._chunks))
             except StopIteration:
                 return b""
+            except BaseException as exc:
+                if _panic(exc):  # as a broken transfer (``Stream`` says so)
+                    raise OSError("obstore failed while reading") from None
+                raise
         if size >= len(self._left):
             out, self._left = self._left, memoryview(b"")
         else:
@@ -238,6 +290,10 @@ def open_object(store: Any, url: str, key: str, name: str) -> Stream | None:
         if _missing(exc):
             return None
         raise failed(url, what, exc) from None
+    except BaseException as exc:
+        if _panic(exc):
+            raise RemoteUnreachable(f"{url} cannot be read (obstore failed)") from None
+        raise
     return Stream(
         _Chunks(chunks),
         errors,
