@@ -76,7 +76,7 @@ def select_locked(
         ) from None
     requested = lock.requested()
     chosen: list[LockedPackage] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []  # by the package's index: in the lock's order
     try:  # the whole lock at once: one ranking of the tags, not one per package
         picks: list[tuple[Any, Any]] = list(pylock.select(environment=env, tags=tags, **asked))
     except PylockSelectError:  # one package at a time, to name each that cannot be
@@ -88,7 +88,8 @@ def select_locked(
             except PylockSelectError as exc:
                 if not (package.wheels and "No wheel found" in str(exc)):
                     what = f"{package.name} {package.version or ''}".rstrip() + f" (packages[{i}])"
-                    problems.append(f"{what}: {str(exc).replace('packages[0]', f'packages[{i}]')}")
+                    why = str(exc).replace("packages[0]", f"packages[{i}]")
+                    problems.append((i, f"{what}: {why}"))
                     continue
                 # No wheel fits: from_lock names it with every other problem (its tags).
                 picks.append((package, package.wheels[0]))
@@ -103,17 +104,16 @@ def select_locked(
             directories.append(LockedDirectory(pkg.name, tree, bool(dist.editable)))
             continue
         if any(c.name == pkg.name for c in chosen):
-            problems.append(f"{what}: {pkg.name} is selected twice")
+            problems.append((i, f"{what}: {pkg.name} is selected twice"))
             continue
         got = _locked(pkg, dist, source, requested is None or pkg.name in requested)
         if isinstance(got, str):
-            problems.append(f"{what}: {got}")
+            problems.append((i, f"{what}: {got}"))
         else:
             chosen.append(got)
     if problems:
-        raise LockError(
-            f"cannot use the lock {source}; nothing was installed:\n  - " + "\n  - ".join(problems)
-        )
+        listed = "\n  - ".join(why for _, why in sorted(problems, key=lambda p: p[0]))
+        raise LockError(f"cannot use the lock {source}; nothing was installed:\n  - {listed}")
     return chosen
 
 
