@@ -21,9 +21,10 @@ read.
 
 How failures count: a missing object is a miss, and so is S3's ``AccessDenied`` for
 one (S3 answers so for a missing key when the reader may not list the bucket); a
-refused credential, a wrong region, a failed connection, a timeout, a server error
-(after obstore's retry) or a transfer that breaks is the remote's as a whole: one
-warning, and the rest from wheels.
+refused credential, a wrong region, no such bucket, a refused request (400), a failed
+connection, a timeout, a server error (after obstore's retry), a transfer that breaks,
+or an endpoint or profile that cannot be used is the remote's as a whole: one warning,
+and the rest from wheels.
 
 obstore runs its requests on threads it starts at the first one; a forked child of a
 process whose threads run would inherit a broken copy. ``workers`` forks only from a
