@@ -83,12 +83,13 @@ import json, os, sys
 import envstore.store.remote.workers as w
 from envstore.cli.main import main
 pids = set()  # of the processes that unpacked what was pulled (tmp/<host>@<pid>-pull-...)
-real = w.in_processes
-def watched(*args, **kwargs):
-    for index, result in real(*args, **kwargs):
-        pids.add(int(result.work.name.split("@")[1].split("-")[0]))
-        yield index, result
-w.in_processes = watched
+def recorded(real):
+    def run(*args, **kwargs):
+        for index, result in real(*args, **kwargs):
+            pids.add(int(result.work.name.split("@")[1].split("-")[0]))
+            yield index, result
+    return run
+watched = w.in_processes = recorded(w.in_processes)
 import envstore.store.remote.pull
 pull = sys.modules["envstore.store.remote.pull"]
 pull.in_processes = watched
@@ -122,12 +123,7 @@ if os.environ.get("NO_FORK"):  # a process limit reached
     def no_fork():
         raise OSError(11, "Resource temporarily unavailable")
     os.fork = no_fork
-real_threads = pull.in_threads
-def threads(*args, **kwargs):
-    for index, result in real_threads(*args, **kwargs):
-        pids.add(int(result.work.name.split("@")[1].split("-")[0]))
-        yield index, result
-pull.in_threads = threads
+pull.in_threads = recorded(pull.in_threads)
 code = main(sys.argv[1:])
 me = os.getpid()
 print(json.dumps({"code": code, "children": len(pids - {me}), "parent": me in pids, "pid": me}))

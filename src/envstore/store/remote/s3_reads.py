@@ -49,7 +49,7 @@ from envstore.store.remote.backends import (
     Stream,
 )
 
-__all__ = ["Credentials", "credentials", "make_store", "open_object"]
+__all__ = ["Credentials", "credentials", "endpoint", "failed", "make_store", "open_object"]
 
 # The stream gives each chunk as it arrives (as HTTP's ``read1``), so ``Stream``'s
 # deadline is checked often: a server trickling bytes is given up on in time. Asking
@@ -169,7 +169,7 @@ def make_store(bucket: str, url: str, creds: Credentials | None) -> Any:
         return S3Store(
             bucket,
             client_options={
-                "allow_http": bool(given and given.startswith("http://")),
+                "allow_http": bool(given and given.lower().startswith("http://")),
                 "connect_timeout": _seconds(CONNECT_TIMEOUT),
                 "read_timeout": _seconds(READ_TIMEOUT),
                 "timeout": _WHOLE_REQUEST,
